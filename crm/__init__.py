@@ -1,0 +1,1 @@
+"""The CRM core every other app extends: tenancy, customers, products, contracts."""

@@ -1,0 +1,179 @@
+from django.contrib import admin, messages
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from crm import services
+from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from crm.tenant_admin import (
+    Role,
+    TenantAdmin,
+    TenantAdminMixin,
+    TenantTabularInline,
+    organizations_allowing,
+)
+
+admin.site.site_header = _("Subscription back office")
+admin.site.site_title = _("Back office")
+admin.site.index_title = _("Administration")
+
+ADMIN_ONLY = {"view": Role.ADMIN, "add": Role.ADMIN, "change": Role.ADMIN, "delete": Role.ADMIN}
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    """Superusers create organizations; an organization's admins edit its settings."""
+
+    list_display = ["name", "slug", "timezone", "currency", "language", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(memberships__user=request.user)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or request.user.memberships.exists()
+
+    def has_view_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return True
+        return obj is None or obj.memberships.filter(user=request.user).exists()
+
+    def has_change_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return True
+        admin_of = organizations_allowing(request, "change", ADMIN_ONLY)
+        return obj.pk in admin_of if obj is not None else bool(admin_of)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if request.user.is_superuser else ["slug"]
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Who works in which organization. Only an organization's admins manage it."""
+
+    required_roles = ADMIN_ONLY
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["user__username", "user__email", "organization__name"]
+    list_select_related = ["user", "organization"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(self._allowed(request, "view"))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            # Offer only people already working in one of the admin's
+            # organizations: the user list of other organizations is private.
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(
+                memberships__organization_id__in=self._allowed(request, "change")
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_object(self, request, object_id, from_field=None):
+        return TenantAdmin.get_object(self, request, object_id, from_field)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Keys are created here; the clear key is shown once, then only its prefix."""
+
+    required_roles = ADMIN_ONLY
+    list_display = ["name", "prefix", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["organization", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(self._allowed(request, "view"))
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organization", "name"]
+        return ["organization", "name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organization", *self.readonly_fields] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        api_key, key = services.api_key_create(
+            organization=obj.organization, name=obj.name, created_by=request.user
+        )
+        obj.pk = api_key.pk
+        obj.prefix = api_key.prefix
+        messages.warning(
+            request,
+            _("The API key is %(key)s — copy it now, it will not be shown again.") % {"key": key},
+        )
+        return None
+
+    def get_object(self, request, object_id, from_field=None):
+        return TenantAdmin.get_object(self, request, object_id, from_field)
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["delete"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=api_key)
+            revoked += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", revoked)
+            % {"count": revoked},
+        )
+
+
+class AddressInline(TenantTabularInline):
+    model = Address
+    extra = 0
+    fields = ["kind", "name", "company", "line1", "line2", "postcode", "city", "country", "phone"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(TenantAdmin):
+    list_display = ["email", "first_name", "last_name", "phone", "language", "created_at"]
+    list_filter = ["language", "created_at"]
+    search_fields = ["email", "first_name", "last_name", "phone"]
+    inlines = [AddressInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Product)
+class ProductAdmin(TenantAdmin):
+    list_display = ["sku", "name", "unit_price", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["sku", "name"]
+    list_editable = ["active"]
+
+
+@admin.register(Contract)
+class ContractAdmin(TenantAdmin):
+    list_display = ["reference", "title", "customer", "starts_on", "ends_on"]
+    list_filter = ["starts_on", "ends_on"]
+    search_fields = ["reference", "title", "customer__email"]
+    autocomplete_fields = ["customer"]
+    list_select_related = ["organization", "customer"]

@@ -1,0 +1,334 @@
+"""Tenancy (organizations, memberships, API keys) and the CRM core rows.
+
+Every tenant-owned row inherits `TenantModel`: it belongs to one organization,
+its unique constraints include the organization, and `for_organization()` /
+`for_user()` are the only ways the admin and the API read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zoneinfo
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    if value not in _timezones():
+        raise ValidationError(
+            _("“%(value)s” is not an IANA time zone (for example Europe/Paris)."),
+            code="invalid_timezone",
+            params={"value": value},
+        )
+
+
+validate_currency = RegexValidator(
+    regex=r"^[A-Z]{3}$",
+    message=_("Enter an ISO 4217 currency code in capitals, for example EUR."),
+    code="invalid_currency",
+)
+
+
+class Organization(models.Model):
+    """A business running its subscriptions here: the tenant."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="Europe/Paris",
+        validators=[validate_timezone],
+        help_text=_("IANA name; cut-offs and schedules are computed in it."),
+    )
+    currency = models.CharField(
+        _("currency"), max_length=3, default="EUR", validators=[validate_currency]
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="fr"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Membership(models.Model):
+    """A staff user's access to one organization, with a role."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("Administrator")
+        STAFF = "staff", _("Staff")
+        VIEWER = "viewer", _("Viewer")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
+    )
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("organization"),
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization} ({self.get_role_display()})"
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_organization(self, organization: Organization | int) -> TenantQuerySet:
+        return self.filter(organization=organization)
+
+    def for_user(self, user) -> TenantQuerySet:
+        """Rows of the organizations `user` is a member of (all for a superuser)."""
+        if user.is_superuser:
+            return self.all()
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(
+            organization__in=Membership.objects.filter(user=user).values("organization")
+        )
+
+
+class TenantModel(models.Model):
+    """Abstract base of every row that belongs to one organization."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("organization")
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        # A row may only point at rows of its own organization.
+        if not self.organization_id:
+            return
+        errors = {}
+        for field in self._meta.concrete_fields:
+            if not field.is_relation or field.name == "organization":
+                continue
+            related_model = field.related_model
+            if not (isinstance(related_model, type) and issubclass(related_model, TenantModel)):
+                continue
+            related = getattr(self, field.name, None)
+            if related is not None and related.organization_id != self.organization_id:
+                errors[field.name] = _("Choose a row of the same organization.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApiKey(models.Model):
+    """A credential an integration uses; bound to exactly one organization.
+
+    The key is shown once at creation; only its SHA-256 is stored. The key is
+    32 random bytes, so a fast hash is enough (no dictionary to attack); the
+    prefix identifies the row without revealing the secret.
+    """
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        verbose_name=_("organization"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(_("hashed key"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    KEY_PATTERN = re.compile(r"^(?P<prefix>[A-Za-z0-9]{8})\.(?P<secret>[A-Za-z0-9_-]{20,})$")
+
+
+class Customer(TenantModel):
+    email = models.EmailField(_("e-mail"))
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="fr"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                name="customer_unique_email",
+                violation_error_message=_("A customer with this e-mail already exists."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Address(TenantModel):
+    class Kind(models.TextChoices):
+        SHIPPING = "shipping", _("Shipping")
+        BILLING = "billing", _("Billing")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("customer")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.SHIPPING)
+    name = models.CharField(_("name"), max_length=200)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    line1 = models.CharField(_("address line 1"), max_length=200)
+    line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=20)
+    city = models.CharField(_("city"), max_length=100)
+    country = CountryField(_("country"))
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+        ordering = ["customer_id", "kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.line1}, {self.postcode} {self.city}, {self.country}"
+
+
+class Product(TenantModel):
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    unit_price = models.DecimalField(
+        _("unit price"),
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the organization's currency."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sku"],
+                name="product_unique_sku",
+                violation_error_message=_("A product with this SKU already exists."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+
+class Contract(TenantModel):
+    """A commercial agreement a subscription may refer to (optional everywhere)."""
+
+    reference = models.CharField(_("reference"), max_length=64)
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contracts",
+        verbose_name=_("customer"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    starts_on = models.DateField(_("starts on"), null=True, blank=True)
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
+        ordering = ["reference"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "reference"],
+                name="contract_unique_reference",
+                violation_error_message=_("A contract with this reference already exists."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(starts_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="contract_ends_after_start",
+                violation_error_message=_("A contract cannot end before it starts."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference

@@ -1,0 +1,25 @@
+"""Reads of the CRM core, always scoped to one organization."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from crm.models import Address, Customer, Membership, Organization, Product
+
+
+def organizations_for_user(*, user) -> QuerySet[Organization]:
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        pk__in=Membership.objects.filter(user=user).values("organization")
+    )
+
+
+def customer_list(*, organization: Organization) -> QuerySet[Customer]:
+    return Customer.objects.for_organization(organization).prefetch_related(
+        Prefetch("addresses", queryset=Address.objects.order_by("kind", "id"))
+    )
+
+
+def product_list(*, organization: Organization) -> QuerySet[Product]:
+    return Product.objects.for_organization(organization)

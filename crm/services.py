@@ -1,0 +1,173 @@
+"""Writes of the CRM core. Keyword-only, atomic, raising ApplicationError."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import ApplicationError
+from crm.models import Address, ApiKey, Customer, Organization, Product
+
+_PREFIX_ALPHABET = string.ascii_letters + string.digits
+
+
+def _full_clean(instance, *, exclude: list[str] | None = None) -> None:
+    """Validate a row as the admin would; refuse with field errors."""
+    try:
+        instance.full_clean(exclude=exclude, validate_constraints=False)
+    except ValidationError as exc:
+        raise ApplicationError(_("Invalid input."), {"fields": exc.message_dict}) from exc
+
+
+def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) -> None:
+    """Validate and save a row whose `field` is unique in its organization.
+
+    The error names the field (the database constraint alone would only say
+    "not unique"); the constraint still decides a race between two requests.
+    """
+    _full_clean(instance)
+    duplicate = ApplicationError(_("Invalid input."), {"fields": {field: [message]}})
+    others = type(instance).objects.filter(organization=instance.organization_id, **lookup)
+    if others.exclude(pk=instance.pk).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise duplicate from exc
+
+
+# --- API keys ----------------------------------------------------------------
+
+
+def api_key_create(*, organization: Organization, name: str, created_by=None) -> tuple[ApiKey, str]:
+    """Create a key and return it with its clear text, which is never stored."""
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=prefix,
+        hashed_key=ApiKey.hash(key),
+        created_by=created_by,
+    )
+    return api_key, key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_record_use(*, api_key_id: int, used_at: datetime) -> None:
+    # Only moves forward: a late or repeated task never rewinds the time.
+    ApiKey.objects.filter(pk=api_key_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=used_at)
+    ).update(last_used_at=used_at)
+
+
+# --- Customers ---------------------------------------------------------------
+
+CUSTOMER_FIELDS = ("email", "first_name", "last_name", "phone", "language")
+ADDRESS_FIELDS = ("kind", "name", "company", "line1", "line2", "postcode", "city", "country", "phone")
+
+
+def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -> None:
+    customer.addresses.all().delete()
+    rows = []
+    for index, data in enumerate(addresses):
+        address = Address(
+            organization=customer.organization,
+            customer=customer,
+            **{key: value for key, value in data.items() if key in ADDRESS_FIELDS},
+        )
+        try:
+            address.full_clean(exclude=["customer"])
+        except ValidationError as exc:
+            raise ApplicationError(
+                _("Invalid input."), {"fields": {"addresses": {index: exc.message_dict}}}
+            ) from exc
+        rows.append(address)
+    Address.objects.bulk_create(rows)
+
+
+def _save_customer(customer: Customer) -> None:
+    _save_unique(
+        customer,
+        field="email",
+        lookup={"email__iexact": customer.email},
+        message=_("A customer with this e-mail already exists."),
+    )
+
+
+@transaction.atomic
+def customer_create(
+    *, organization: Organization, addresses: list[dict[str, Any]] | None = None, **fields: Any
+) -> Customer:
+    customer = Customer(
+        organization=organization,
+        **{key: value for key, value in fields.items() if key in CUSTOMER_FIELDS},
+    )
+    _save_customer(customer)
+    if addresses:
+        _replace_addresses(customer=customer, addresses=addresses)
+    return customer
+
+
+@transaction.atomic
+def customer_update(
+    *, customer: Customer, addresses: list[dict[str, Any]] | None = None, **fields: Any
+) -> Customer:
+    """Update the given fields; `addresses`, when given, replaces them all."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    for key, value in fields.items():
+        if key in CUSTOMER_FIELDS:
+            setattr(customer, key, value)
+    _save_customer(customer)
+    if addresses is not None:
+        _replace_addresses(customer=customer, addresses=addresses)
+    return customer
+
+
+# --- Products ----------------------------------------------------------------
+
+PRODUCT_FIELDS = ("sku", "name", "description", "unit_price", "active")
+
+
+def _save_product(product: Product) -> None:
+    _save_unique(
+        product,
+        field="sku",
+        lookup={"sku": product.sku},
+        message=_("A product with this SKU already exists."),
+    )
+
+
+@transaction.atomic
+def product_create(*, organization: Organization, **fields: Any) -> Product:
+    product = Product(
+        organization=organization,
+        **{key: value for key, value in fields.items() if key in PRODUCT_FIELDS},
+    )
+    _save_product(product)
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, **fields: Any) -> Product:
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    for key, value in fields.items():
+        if key in PRODUCT_FIELDS:
+            setattr(product, key, value)
+    _save_product(product)
+    return product

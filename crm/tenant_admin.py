@@ -1,0 +1,152 @@
+"""Admin base classes that keep each staff member inside their organizations.
+
+A staff user sees only the rows of organizations they are a member of, is
+offered only those rows in foreign-key choices, and gets a 404 for another
+organization's change page. What they may do follows their membership role:
+
+    viewer: view     staff: view, add, change     admin: also delete
+
+Superusers see and do everything. Every tenant-owned model's admin inherits
+`TenantAdmin` (and its inlines `TenantTabularInline`/`TenantStackedInline`).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404
+
+from crm.models import Membership, Organization, TenantModel
+
+Role = Membership.Role
+
+# The least role each admin action needs.
+REQUIRED_ROLE = {"view": Role.VIEWER, "add": Role.STAFF, "change": Role.STAFF, "delete": Role.ADMIN}
+_RANK = {Role.VIEWER: 1, Role.STAFF: 2, Role.ADMIN: 3}
+
+
+def organization_roles(request) -> dict[int, str]:
+    """{organization id: role} of the request's user, read once per request."""
+    if not hasattr(request, "_organization_roles"):
+        user = request.user
+        request._organization_roles = (
+            dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+            if user.is_authenticated and user.is_active
+            else {}
+        )
+    return request._organization_roles
+
+
+def organizations_allowing(request, action: str, required: dict[str, str] | None = None) -> set[int]:
+    """Ids of the organizations in which the user may perform `action`."""
+    need = _RANK[(required or REQUIRED_ROLE)[action]]
+    return {org for org, role in organization_roles(request).items() if _RANK[role] >= need}
+
+
+class TenantAdminMixin:
+    """Scoping shared by model admins and inlines. The model has `organization`."""
+
+    # Override per admin to demand a higher role (e.g. API keys: admin only).
+    required_roles: dict[str, str] = REQUIRED_ROLE
+
+    def _allowed(self, request, action: str) -> set[int]:
+        return organizations_allowing(request, action, self.required_roles)
+
+    def _has(self, request, action: str, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        allowed = self._allowed(request, action)
+        organization_id = getattr(obj, "organization_id", None) if obj is not None else None
+        if organization_id is not None:
+            return organization_id in allowed
+        return bool(allowed)
+
+    def has_view_permission(self, request, obj=None):
+        return self._has(request, "view", obj) or self._has(request, "change", obj)
+
+    def has_add_permission(self, request, *args):
+        return self._has(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self._has(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._has(request, "delete", obj)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(organization_id__in=self._allowed(request, "view"))
+
+    def _limit_choices(self, db_field, request, kwargs) -> None:
+        if request.user.is_superuser:
+            return
+        related = db_field.related_model
+        writable = self._allowed(request, "change") | self._allowed(request, "add")
+        if related is Organization:
+            kwargs["queryset"] = Organization.objects.filter(pk__in=writable)
+        elif isinstance(related, type) and issubclass(related, TenantModel):
+            kwargs["queryset"] = related._default_manager.filter(organization_id__in=writable)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        self._limit_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        self._limit_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
+    list_select_related = ["organization"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(organization_roles(request))
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another organization's row answers exactly like a missing one: 404,
+        # not Django's redirect to the changelist with a message.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        writable = self._allowed(request, "add")
+        if "organization" not in initial and len(writable) == 1:
+            initial["organization"] = next(iter(writable))
+        return initial
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if request.user.is_superuser or len(organization_roles(request)) > 1:
+            filters.insert(0, "organization")
+        return filters
+
+
+class TenantInlineFormSet(BaseInlineFormSet):
+    """Inline rows belong to their parent's organization."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        if getattr(self.instance, "organization_id", None):
+            form.instance.organization_id = self.instance.organization_id
+        return form
+
+
+class TenantInlineMixin(TenantAdminMixin):
+    formset = TenantInlineFormSet
+    exclude = ("organization",)
+
+    def has_add_permission(self, request, obj=None):
+        return self._has(request, "add", obj)
+
+
+class TenantTabularInline(TenantInlineMixin, admin.TabularInline):
+    pass
+
+
+class TenantStackedInline(TenantInlineMixin, admin.StackedInline):
+    pass

@@ -1,0 +1,1 @@
+"""Weekly fulfillment batches with a cut-off, snapshots and shipments."""

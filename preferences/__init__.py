@@ -1,0 +1,1 @@
+"""Organization-defined preference schema and per-subscription values."""

@@ -1,0 +1,1 @@
+"""Return requests handled as after-sales tasks."""

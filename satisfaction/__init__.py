@@ -1,0 +1,1 @@
+"""NPS surveys after delivery."""

@@ -1,0 +1,1 @@
+"""Subscription lifecycle: states, schedule, renewals, dunning, history."""

@@ -1,0 +1,1 @@
+"""One-way sync WooCommerce -> CRM: webhooks, per-entity processing, reconciliation."""
