@@ -83,9 +83,11 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
             # organizations: the user list of other organizations is private.
             from django.contrib.auth import get_user_model
 
-            kwargs["queryset"] = get_user_model().objects.filter(
-                memberships__organization_id__in=self._allowed(request, "change")
-            ).distinct()
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(memberships__organization_id__in=self._allowed(request, "change"))
+                .distinct()
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):

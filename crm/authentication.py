@@ -49,9 +49,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if match is None:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         api_key = (
-            ApiKey.objects.select_related("organization")
-            .filter(prefix=match["prefix"])
-            .first()
+            ApiKey.objects.select_related("organization").filter(prefix=match["prefix"]).first()
         )
         # Compare digests in constant time even when the prefix is unknown.
         expected = api_key.hashed_key if api_key else ApiKey.hash("")

@@ -79,7 +79,17 @@ def api_key_record_use(*, api_key_id: int, used_at: datetime) -> None:
 # --- Customers ---------------------------------------------------------------
 
 CUSTOMER_FIELDS = ("email", "first_name", "last_name", "phone", "language")
-ADDRESS_FIELDS = ("kind", "name", "company", "line1", "line2", "postcode", "city", "country", "phone")
+ADDRESS_FIELDS = (
+    "kind",
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "postcode",
+    "city",
+    "country",
+    "phone",
+)
 
 
 def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -> None:

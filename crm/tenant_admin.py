@@ -37,7 +37,9 @@ def organization_roles(request) -> dict[int, str]:
     return request._organization_roles
 
 
-def organizations_allowing(request, action: str, required: dict[str, str] | None = None) -> set[int]:
+def organizations_allowing(
+    request, action: str, required: dict[str, str] | None = None
+) -> set[int]:
     """Ids of the organizations in which the user may perform `action`."""
     need = _RANK[(required or REQUIRED_ROLE)[action]]
     return {org for org, role in organization_roles(request).items() if _RANK[role] >= need}

@@ -72,9 +72,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-# DATABASE_URL is required: `make run` / `make test` set it to the embedded
-# PostgreSQL (config/embedded.py) when it is not set in the environment.
-DATABASES = {"default": env.db_url("DATABASE_URL", default="")}
+# `make run` / `make test` set DATABASE_URL to the embedded PostgreSQL
+# (config/embedded.py) when it is not set; production requires it.
+DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://localhost/cadence")}
 # A Unix-socket directory is written percent-encoded in the URL's host part.
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -99,6 +99,7 @@ USE_TZ = True
 
 # --- Static files ----------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".data" / "static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

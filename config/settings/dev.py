@@ -4,9 +4,10 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-not-secret")  # noqa: S105
+SECRET_KEY = env("SECRET_KEY", default="dev-only-not-secret")
 # Serve static files straight from the apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # nothing collected outside production
 WHITENOISE_AUTOREFRESH = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,7 +1,12 @@
 """Production: every secret and host comes from the environment."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASES, env
+
+# No fallback in production: a missing URL stops the start, loudly.
+DATABASES["default"].update(env.db_url("DATABASE_URL"))
+if not env("CELERY_BROKER_URL", default=env("REDIS_URL")):
+    raise ImportError("REDIS_URL (or CELERY_BROKER_URL) must be set in production")
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")

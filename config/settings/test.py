@@ -15,6 +15,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # nothing collected outside production
 
 # One run's messages never mix with another's on a shared Redis: the key
 # prefix is inherited by the worker processes the tests start.

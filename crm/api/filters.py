@@ -17,7 +17,9 @@ class CustomerFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return queryset.filter(
-            Q(email__icontains=value) | Q(first_name__icontains=value) | Q(last_name__icontains=value)
+            Q(email__icontains=value)
+            | Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
         )
 
 

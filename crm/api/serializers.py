@@ -11,7 +11,18 @@ class AddressSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Address
-        fields = ["id", "kind", "name", "company", "line1", "line2", "postcode", "city", "country", "phone"]
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "company",
+            "line1",
+            "line2",
+            "postcode",
+            "city",
+            "country",
+            "phone",
+        ]
         read_only_fields = ["id"]
 
 
@@ -47,7 +58,16 @@ class CustomerInputSerializer(serializers.ModelSerializer):
 class ProductOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "description", "unit_price", "active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "description",
+            "unit_price",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class ProductInputSerializer(serializers.ModelSerializer):

@@ -1,0 +1,62 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# With DATABASE_URL / REDIS_URL unset they use the embedded PostgreSQL and Redis
+# (config/embedded.py); set them to use real servers.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+EMBEDDED := $(PY) -m config.embedded --
+export DJANGO_SETTINGS_MODULE ?= config.settings.dev
+
+.PHONY: run test lint format bench migrations messages stop clean
+
+$(VENV)/.installed-run: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-run
+
+## run: install, start embedded services if needed, migrate, load demo data, start web + worker + beat
+run: $(VENV)/.installed-run
+	$(EMBEDDED) sh -c '\
+	  $(PY) manage.py compiletranslations && \
+	  $(PY) manage.py migrate --noinput && \
+	  $(PY) manage.py load_demo && \
+	  DJANGO_SETTINGS_MODULE=config.settings.dev exec $(VENV)/bin/honcho start -f Procfile'
+
+## test: install dev requirements, lint, and run the whole suite
+test: $(VENV)/.installed-dev lint
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py compiletranslations
+	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## bench: long benchmarks (not part of the tests); prints ratios against baselines
+bench: $(VENV)/.installed-dev
+	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) $(PY) -m bench
+
+migrations: $(VENV)/.installed-dev
+	$(EMBEDDED) $(PY) manage.py makemigrations
+
+## messages: refresh locale/fr from the source (needs GNU gettext's xgettext)
+messages: $(VENV)/.installed-dev
+	$(PY) manage.py makemessages --locale fr --no-obsolete --ignore '.venv/*' --ignore '.data/*'
+
+## stop: stop the embedded PostgreSQL and Redis
+stop:
+	$(PY) -m config.embedded stop
+
+clean: stop
+	rm -rf .data $(VENV)

@@ -1,0 +1,159 @@
+"""Demo data for `make run`: the roaster "Purea Café", its products and customers.
+
+Safe to run again: rows are matched on their natural keys and updated. Each
+run sets new passwords for the demo logins and a new demo API key (the old
+one is revoked), and prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from crm import services
+from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+
+DEMO_KEY_NAME = "Demo integration"
+
+PRODUCTS = [
+    ("PUR-ETH-250", "Éthiopie Yirgacheffe 250 g", "Floral, agrumes, thé noir.", "11.90"),
+    ("PUR-COL-250", "Colombie Huila 250 g", "Caramel, pomme rouge.", "10.50"),
+    ("PUR-BRA-1KG", "Brésil Cerrado 1 kg", "Chocolat, noisette.", "32.00"),
+    ("PUR-DEC-250", "Décaféiné Pérou 250 g", "Procédé à l'eau, cacao.", "11.50"),
+    ("PUR-ESP-500", "Assemblage Espresso 500 g", "Corsé, notes de cacao.", "18.90"),
+    ("PUR-DIS-250", "Découverte du mois 250 g", "Une origine différente chaque mois.", "12.90"),
+]
+
+CUSTOMERS = [
+    ("camille.martin@example.fr", "Camille", "Martin", "fr", "8 rue Mercière", "69002", "Lyon"),
+    ("lucas.bernard@example.fr", "Lucas", "Bernard", "fr", "21 quai Fosse", "44000", "Nantes"),
+    ("emma.dubois@example.fr", "Emma", "Dubois", "fr", "3 place du Capitole", "31000", "Toulouse"),
+    ("hugo.thomas@example.fr", "Hugo", "Thomas", "fr", "57 rue d'Alsace", "67000", "Strasbourg"),
+    ("chloe.robert@example.fr", "Chloé", "Robert", "fr", "12 cours Julien", "13006", "Marseille"),
+    ("louis.richard@example.fr", "Louis", "Richard", "fr", "9 rue Nationale", "59000", "Lille"),
+    ("lea.petit@example.fr", "Léa", "Petit", "fr", "40 rue Sainte-Catherine", "33000", "Bordeaux"),
+    ("olivia.smith@example.co.uk", "Olivia", "Smith", "en", "14 rue de Rivoli", "75004", "Paris"),
+    ("jules.durand@example.fr", "Jules", "Durand", "fr", "2 rue de la Monnaie", "35000", "Rennes"),
+    ("ines.leroy@example.fr", "Inès", "Leroy", "fr", "18 avenue Jean Médecin", "06000", "Nice"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo organization (Purea Café) and print the demo logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            default=None,
+            help="Password for the demo logins (default: a new random one each run).",
+        )
+
+    @transaction.atomic
+    def handle(self, *args, password=None, **options):
+        password = password or secrets.token_urlsafe(9)
+        purea = self._organization("purea-cafe", "Purea Café", "EUR", "fr")
+        products = self._products(purea)
+        customers = self._customers(purea)
+        Contract.objects.update_or_create(
+            organization=purea,
+            reference="B2B-2026-001",
+            defaults={"customer": customers[0], "title": "Bureau Lyon Part-Dieu, 5 kg / mois"},
+        )
+        # A second tenant, so the isolation between organizations can be seen.
+        tea = self._organization("maison-du-the", "Maison du Thé", "EUR", "fr")
+        Product.objects.update_or_create(
+            organization=tea,
+            sku="THE-SEN-100",
+            defaults={"name": "Sencha 100 g", "unit_price": Decimal("9.50")},
+        )
+
+        superuser = self._user("admin", "admin@example.com", password, superuser=True)
+        manager = self._user("marie", "marie@purea.example", password, superuser=False)
+        Membership.objects.update_or_create(
+            user=manager, organization=purea, defaults={"role": Membership.Role.ADMIN}
+        )
+        ApiKey.objects.filter(organization=purea, name=DEMO_KEY_NAME).delete()
+        _api_key, key = services.api_key_create(
+            organization=purea, name=DEMO_KEY_NAME, created_by=superuser
+        )
+
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data: {purea.name} with {len(products)} products and "
+                f"{len(customers)} customers."
+            )
+        )
+        base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"  Admin:        {base_url}/admin/",
+                    f"  Superuser:    admin / {password}",
+                    f"  Staff (Purea Café admin): marie / {password}",
+                    f"  API docs:     {base_url}/api/docs/",
+                    f"  API key:      Authorization: Api-Key {key}",
+                    "",
+                ]
+            )
+        )
+
+    def _organization(self, slug, name, currency, language):
+        organization, _created = Organization.objects.update_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "timezone": "Europe/Paris",
+                "currency": currency,
+                "language": language,
+            },
+        )
+        return organization
+
+    def _products(self, organization):
+        return [
+            Product.objects.update_or_create(
+                organization=organization,
+                sku=sku,
+                defaults={"name": name, "description": description, "unit_price": Decimal(price)},
+            )[0]
+            for sku, name, description, price in PRODUCTS
+        ]
+
+    def _customers(self, organization):
+        customers = []
+        for email, first, last, language, line1, postcode, city in CUSTOMERS:
+            customer, _created = Customer.objects.update_or_create(
+                organization=organization,
+                email=email,
+                defaults={"first_name": first, "last_name": last, "language": language},
+            )
+            Address.objects.update_or_create(
+                organization=organization,
+                customer=customer,
+                kind=Address.Kind.SHIPPING,
+                defaults={
+                    "name": f"{first} {last}",
+                    "line1": line1,
+                    "postcode": postcode,
+                    "city": city,
+                    "country": "FR",
+                },
+            )
+            customers.append(customer)
+        return customers
+
+    def _user(self, username, email, password, *, superuser):
+        user, _created = get_user_model().objects.get_or_create(
+            username=username, defaults={"email": email}
+        )
+        user.is_staff = True
+        user.is_superuser = superuser
+        user.set_password(password)
+        user.save()
+        return user

@@ -1,0 +1,146 @@
+"""Shared fixtures: two organizations, their staff, API clients, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from crm.models import Membership
+from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def org_a(db):
+    return OrganizationFactory(name="Purea Café", slug="purea")
+
+
+@pytest.fixture
+def org_b(db):
+    return OrganizationFactory(name="Other Tea Co", slug="other-tea")
+
+
+@pytest.fixture
+def staff_a(org_a):
+    return MembershipFactory(organization=org_a, role=Membership.Role.STAFF).user
+
+
+@pytest.fixture
+def staff_b(org_b):
+    return MembershipFactory(organization=org_b, role=Membership.Role.STAFF).user
+
+
+@pytest.fixture
+def admin_client_for():
+    """A Django test client logged in as the given user."""
+    from django.test import Client
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for():
+    """An API client authenticated with a new key of the given organization."""
+
+    def make(organization):
+        _row, key = api_key_for(organization)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        return client
+
+    return make
+
+
+def _database_url_for_tests() -> str:
+    db = settings.DATABASES["default"]
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real `celery worker` process on the real broker and the test database.
+
+    Tests using it must see committed data, hence `transactional_db`.
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _database_url_for_tests(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    }
+    queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queues,
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def drain():  # keep the pipe empty so the worker never blocks on its logs
+        for line in process.stdout:
+            output.append(line)
+            if "ready." in line:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not ready.wait(timeout=60):
+        process.kill()
+        raise RuntimeError("Celery worker did not start:\n" + "".join(output[-40:]))
+    process.output = output
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1):
+    """Poll `predicate` until it returns a truthy value or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
