@@ -17,6 +17,7 @@ cannot start one by accident. `python -m config.embedded stop` stops both.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ from urllib.parse import quote
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("EMBEDDED_DATA_DIR", BASE_DIR / ".data"))
 DATABASE_NAME = "cadence"
+
+# pgserver logs at exit, after pytest or the shell may have closed the stream.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def _log(message: str) -> None:
