@@ -49,8 +49,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--password",
-            default=None,
-            help="Password for the demo logins (default: a new random one each run).",
+            default=os.environ.get("DEMO_PASSWORD") or None,
+            help="Password for the demo logins (default: $DEMO_PASSWORD, else a new random one).",
         )
 
     @transaction.atomic
