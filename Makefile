@@ -28,7 +28,7 @@ run: $(VENV)/.installed-run
 	  $(PY) manage.py compiletranslations && \
 	  $(PY) manage.py migrate --noinput && \
 	  $(PY) manage.py load_demo && \
-	  DJANGO_SETTINGS_MODULE=config.settings.dev exec $(VENV)/bin/honcho start -f Procfile'
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile --port "$${PORT:-8000}"'
 
 ## test: install dev requirements, lint, and run the whole suite
 test: $(VENV)/.installed-dev lint

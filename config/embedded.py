@@ -120,18 +120,30 @@ def start_redis(data_dir: Path = DATA_DIR) -> str:
 
 
 def stop(data_dir: Path = DATA_DIR) -> None:
+    """Stop the embedded servers of `data_dir`; their data stays on disk."""
     pidfile = data_dir / "redis" / "redis.pid"
     if pidfile.exists():
         try:
             os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            _log("Redis stopped")
         except (ProcessLookupError, ValueError):
             pass
-    pgdata = data_dir / "postgres"
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver
-
-        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+        else:
+            for _ in range(100):  # Redis removes its pidfile on exit
+                if not pidfile.exists():
+                    break
+                time.sleep(0.05)
+            _log("Redis stopped")
+    postmaster_pid = data_dir / "postgres" / "postmaster.pid"
+    if postmaster_pid.exists():
+        pid = int(postmaster_pid.read_text().split()[0])
+        try:
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        except ProcessLookupError:
+            return
+        for _ in range(100):
+            if not postmaster_pid.exists():
+                break
+            time.sleep(0.1)
         _log("PostgreSQL stopped")
 
 

@@ -10,6 +10,7 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantAdminMixin,
     TenantTabularInline,
+    organization_roles,
     organizations_allowing,
 )
 
@@ -32,15 +33,16 @@ class OrganizationAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(memberships__user=request.user)
+        return queryset.filter(pk__in=organization_roles(request))
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or request.user.memberships.exists()
+        return request.user.is_superuser or bool(organization_roles(request))
 
     def has_view_permission(self, request, obj=None):
         if request.user.is_superuser:
             return True
-        return obj is None or obj.memberships.filter(user=request.user).exists()
+        roles = organization_roles(request)
+        return obj.pk in roles if obj is not None else bool(roles)
 
     def has_change_permission(self, request, obj=None):
         if request.user.is_superuser:

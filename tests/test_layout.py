@@ -88,3 +88,6 @@ def test_embedded_services_start_answer_and_stop(tmp_path):
         assert redis.Redis.from_url(redis_url).ping()
     finally:
         embedded.stop(data_dir)
+
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+    assert not embedded._redis_answers(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
