@@ -92,9 +92,6 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def get_object(self, request, object_id, from_field=None):
-        return TenantAdmin.get_object(self, request, object_id, from_field)
-
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
@@ -134,9 +131,6 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
             _("The API key is %(key)s — copy it now, it will not be shown again.") % {"key": key},
         )
         return None
-
-    def get_object(self, request, object_id, from_field=None):
-        return TenantAdmin.get_object(self, request, object_id, from_field)
 
     @admin.action(description=_("Revoke the selected API keys"), permissions=["delete"])
     def revoke(self, request, queryset):

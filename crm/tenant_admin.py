@@ -81,6 +81,14 @@ class TenantAdminMixin:
             return queryset
         return queryset.filter(organization_id__in=self._allowed(request, "view"))
 
+    def get_object(self, request, object_id, from_field=None):
+        # Another organization's row answers exactly like a missing one: 404,
+        # not Django's redirect to the changelist with a message.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
     def _limit_choices(self, db_field, request, kwargs) -> None:
         if request.user.is_superuser:
             return
@@ -105,14 +113,6 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_superuser or bool(organization_roles(request))
-
-    def get_object(self, request, object_id, from_field=None):
-        # Another organization's row answers exactly like a missing one: 404,
-        # not Django's redirect to the changelist with a message.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404
-        return obj
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

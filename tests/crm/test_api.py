@@ -37,7 +37,7 @@ def test_missing_or_wrong_key_is_refused_with_401(client, org_a, authorization):
 
 
 def test_a_valid_key_with_a_wrong_secret_is_refused(client, org_a):
-    row, key = api_key_for(org_a)
+    _row, key = api_key_for(org_a)
     tampered = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
 
     response = client.get("/api/v1/products/", HTTP_AUTHORIZATION=f"Api-Key {tampered}")
