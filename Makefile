@@ -26,6 +26,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed-run
 	$(EMBEDDED) sh -c '\
 	  $(PY) manage.py compiletranslations && \
+	  $(PY) manage.py ensure_database && \
 	  $(PY) manage.py migrate --noinput && \
 	  $(PY) manage.py load_demo && \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile --port "$${PORT:-8000}"'

@@ -91,3 +91,26 @@ def test_embedded_services_start_answer_and_stop(tmp_path):
 
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     assert not embedded._redis_answers(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+
+
+def test_ensure_database_creates_a_missing_database_once(monkeypatch):
+    import uuid
+
+    import psycopg
+    from django.db import connection
+
+    name = f"cadence_ensure_{uuid.uuid4().hex[:8]}"
+    params = {**connection.get_connection_params(), "dbname": "postgres"}
+    monkeypatch.setitem(connection.settings_dict, "NAME", name)
+    try:
+        out = StringIO()
+        call_command("ensure_database", stdout=out)
+        call_command("ensure_database", stdout=out)  # already there: nothing to do
+
+        assert out.getvalue().count(f"Created database {name}") == 1
+        with psycopg.connect(**params, autocommit=True) as conn:
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            assert conn.execute(query, [name]).fetchone() == (1,)
+    finally:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
