@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from crm.api.errors import api_not_found
 from crm.health import healthz
 
 urlpatterns = [
@@ -11,4 +12,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("crm.api.urls")),
+    # Any other API address answers in the API's error shape, not an HTML page.
+    re_path(r"^api/", api_not_found),
 ]

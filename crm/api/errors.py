@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -36,3 +36,7 @@ def exception_handler(exc, context):
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Api-Key realm="api"'
     return response
+
+
+def api_not_found(request, *args, **kwargs):
+    return JsonResponse({"message": _("Not found."), "extra": {}}, status=status.HTTP_404_NOT_FOUND)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from crm.models import Organization
@@ -10,15 +14,28 @@ from crm.models import Organization
 class OrganizationScopedMixin:
     """The request's organization comes from its API key, never from the input.
 
-    `get_queryset()` must return rows of `self.organization` only; a row of
-    another organization is then a 404, exactly like a row that does not exist.
+    A view names its `model` and a `selector(*, organization)` returning that
+    organization's rows; a row of another organization is then a 404, exactly
+    like a row that does not exist.
     """
+
+    model: type
+    selector: Callable[..., QuerySet]
 
     @property
     def organization(self) -> Organization:
         return self.request.auth.organization
 
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request
+            return self.model._default_manager.none()
+        return type(self).selector(organization=self.organization)
+
     def get_object(self):
-        obj = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+        try:
+            pk = int(self.kwargs["pk"])
+        except ValueError:
+            raise Http404 from None  # /customers/abc/ is not found, not a server error
+        obj = get_object_or_404(self.get_queryset(), pk=pk)
         self.check_object_permissions(self.request, obj)
         return obj

@@ -75,3 +75,10 @@ class ProductInputSerializer(serializers.ModelSerializer):
         model = Product
         fields = ["sku", "name", "description", "unit_price", "active"]
         validators = []
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape: field errors, when any, are under `extra.fields`."""
+
+    message = serializers.CharField()
+    extra = serializers.DictField()

@@ -1,6 +1,6 @@
 """Customers and products. Each view validates input, calls one service, renders output."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
@@ -10,9 +10,25 @@ from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import (
     CustomerInputSerializer,
     CustomerOutputSerializer,
+    ErrorSerializer,
     ProductInputSerializer,
     ProductOutputSerializer,
 )
+from crm.models import Customer, Product
+
+
+def _documented(output):
+    """Schema of a CRUD view set: its output, and the error shape for each failure."""
+    error = {401: ErrorSerializer}
+    invalid = {400: ErrorSerializer, **error}
+    missing = {404: ErrorSerializer, **error}
+    return extend_schema_view(
+        list=extend_schema(responses={200: output(many=True), **invalid}),
+        retrieve=extend_schema(responses={200: output, **missing}),
+        create=extend_schema(responses={201: output, **invalid}),
+        update=extend_schema(responses={200: output, **invalid, **missing}),
+        partial_update=extend_schema(responses={200: output, **invalid, **missing}),
+    )
 
 
 class _CrudViewSet(
@@ -54,14 +70,14 @@ class _CrudViewSet(
         return self.update(request, *args, partial=True, **kwargs)
 
 
-@extend_schema(tags=["customers"], responses=CustomerOutputSerializer)
+@extend_schema(tags=["customers"])
+@_documented(CustomerOutputSerializer)
 class CustomerViewSet(_CrudViewSet):
     input_serializer_class = CustomerInputSerializer
     output_serializer_class = CustomerOutputSerializer
     filterset_class = CustomerFilter
-
-    def get_queryset(self):
-        return selectors.customer_list(organization=self.organization)
+    model = Customer
+    selector = staticmethod(selectors.customer_list)
 
     create_service = staticmethod(services.customer_create)
 
@@ -70,14 +86,14 @@ class CustomerViewSet(_CrudViewSet):
         return services.customer_update(customer=instance, **data)
 
 
-@extend_schema(tags=["products"], responses=ProductOutputSerializer)
+@extend_schema(tags=["products"])
+@_documented(ProductOutputSerializer)
 class ProductViewSet(_CrudViewSet):
     input_serializer_class = ProductInputSerializer
     output_serializer_class = ProductOutputSerializer
     filterset_class = ProductFilter
-
-    def get_queryset(self):
-        return selectors.product_list(organization=self.organization)
+    model = Product
+    selector = staticmethod(selectors.product_list)
 
     create_service = staticmethod(services.product_create)
 

@@ -347,3 +347,40 @@ def test_openapi_schema_and_swagger_ui_are_served(client):
     # Swagger UI's files are ours, not a CDN's: the back office runs offline.
     assert b"cdn.jsdelivr.net" not in docs.content
     assert b"/static/drf_spectacular_sidecar/" in docs.content
+
+
+@pytest.mark.parametrize("pk", ["abc", "99999999", "1.5", "-1", "1/extra"])
+def test_an_unknown_or_malformed_id_is_a_json_404(api_client_for, org_a, pk):
+    response = api_client_for(org_a).get(f"/api/v1/customers/{pk}/")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not found.", "extra": {}}
+
+
+def test_the_schema_documents_the_error_shape_and_has_no_warnings():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out
+    )
+
+    import json
+
+    schema = json.loads(out.getvalue())
+    detail = schema["paths"]["/api/v1/customers/{id}/"]
+    assert detail["get"]["parameters"][0]["schema"]["type"] == "integer"
+    assert set(detail["patch"]["responses"]) == {"200", "400", "401", "404"}
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"message", "extra"}
+
+
+def test_both_spellings_of_a_url_answer_without_a_redirect(api_client_for, org_a):
+    client = api_client_for(org_a)
+
+    with_slash = client.post("/api/v1/products/", {"sku": "A", "name": "A", "unit_price": "1"})
+    without = client.post("/api/v1/products", {"sku": "B", "name": "B", "unit_price": "1"})
+
+    assert (with_slash.status_code, without.status_code) == (201, 201)
+    assert client.get("/api/v1/products").json()["count"] == 2
