@@ -60,3 +60,53 @@ def test_the_language_switch_sets_french_for_the_session(admin_client):
 
     assert response.status_code == 302
     assert "Back-office des abonnements" in page.text
+
+
+APPS = ["config", "crm", "subscriptions", "woocommerce", "fulfillment", "preferences"]
+APPS += ["satisfaction", "returns"]
+KEYWORDS = [
+    "gettext_noop",
+    "gettext_lazy",
+    "ngettext_lazy:1,2",
+    "pgettext:1c,2",
+    "npgettext:1c,2,3",
+    "pgettext_lazy:1c,2",
+    "npgettext_lazy:1c,2,3",
+    "_",
+    "gettext",
+    "ngettext:1,2",
+]
+
+
+def _source_msgids(tmp_path) -> set[str]:
+    """Every msgid in the project's Python files and templates, as xgettext finds them."""
+    import shutil
+    import subprocess
+
+    from django.utils.translation.template import templatize
+
+    xgettext = shutil.which("xgettext")
+    if xgettext is None:
+        pytest.skip("GNU gettext's xgettext is not installed; cannot read msgids from the source")
+    base = Path(settings.BASE_DIR)
+    sources = [p for app in APPS for p in (base / app).rglob("*.py") if "migrations" not in p.parts]
+    for template in (base / "templates").rglob("*.html"):
+        converted = tmp_path / (template.name + ".py")
+        converted.write_text(templatize(template.read_text(), origin=str(template)))
+        sources.append(converted)
+    pot = tmp_path / "source.pot"
+    subprocess.run(  # noqa: S603
+        [xgettext, "-L", "Python", "--from-code=UTF-8", "-o", str(pot)]
+        + [f"--keyword={k}" for k in KEYWORDS]
+        + [str(p) for p in sources],
+        check=True,
+    )
+    return {entry.msgid for entry in polib.pofile(str(pot))}
+
+
+def test_every_string_in_the_source_has_a_french_entry(tmp_path):
+    in_catalogue = {entry.msgid for entry in polib.pofile(str(CATALOGUE)).translated_entries()}
+
+    missing = sorted(_source_msgids(tmp_path) - in_catalogue)
+
+    assert missing == [], "run `make messages` and translate: " + repr(missing)
