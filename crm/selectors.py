@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from crm.models import Address, Customer, Membership, Organization, Product
-
-
-def organizations_for_user(*, user) -> QuerySet[Organization]:
-    if user.is_superuser:
-        return Organization.objects.all()
-    return Organization.objects.filter(
-        pk__in=Membership.objects.filter(user=user).values("organization")
-    )
+from crm.models import Address, Customer, Organization, Product
 
 
 def customer_list(*, organization: Organization) -> QuerySet[Customer]:

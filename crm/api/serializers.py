@@ -3,6 +3,7 @@
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
+from crm import services
 from crm.models import Address, Customer, Product
 
 
@@ -11,18 +12,7 @@ class AddressSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Address
-        fields = [
-            "id",
-            "kind",
-            "name",
-            "company",
-            "line1",
-            "line2",
-            "postcode",
-            "city",
-            "country",
-            "phone",
-        ]
+        fields = ["id", *services.ADDRESS_FIELDS]
         read_only_fields = ["id"]
 
 
@@ -31,17 +21,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [
-            "id",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "language",
-            "addresses",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *services.CUSTOMER_FIELDS, "addresses", "created_at", "updated_at"]
 
 
 class CustomerInputSerializer(serializers.ModelSerializer):
@@ -49,7 +29,7 @@ class CustomerInputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["email", "first_name", "last_name", "phone", "language", "addresses"]
+        fields = [*services.CUSTOMER_FIELDS, "addresses"]
         # Uniqueness per organization is checked by the service, which knows
         # the organization; the model's constraint has no field validator here.
         validators = []
@@ -58,22 +38,13 @@ class CustomerInputSerializer(serializers.ModelSerializer):
 class ProductOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = [
-            "id",
-            "sku",
-            "name",
-            "description",
-            "unit_price",
-            "active",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *services.PRODUCT_FIELDS, "created_at", "updated_at"]
 
 
 class ProductInputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = ["sku", "name", "description", "unit_price", "active"]
+        fields = list(services.PRODUCT_FIELDS)
         validators = []
 
 

@@ -300,3 +300,32 @@ def test_a_user_without_any_membership_is_refused_the_lists(admin_client_for, ro
     response = admin_client_for(UserFactory()).get("/admin/crm/customer/")
 
     assert response.status_code == 403
+
+
+def test_the_customer_changelist_queries_do_not_grow_with_its_length(
+    admin_client_for, staff_a, org_a, django_assert_max_num_queries
+):
+    client = admin_client_for(staff_a)
+    CustomerFactory.create_batch(3, organization=org_a)
+    client.get("/admin/crm/customer/")  # warm the session and content types
+
+    with django_assert_max_num_queries(12) as few:
+        client.get("/admin/crm/customer/")
+    CustomerFactory.create_batch(40, organization=org_a)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/admin/crm/customer/")
+
+    assert response.context["cl"].result_count == 43
+
+
+def test_an_organization_admin_edits_their_organization(admin_client_for, org_a):
+    client = admin_client_for(member(org_a, Membership.Role.ADMIN))
+
+    response = client.post(
+        f"/admin/crm/organization/{org_a.pk}/change/",
+        {"name": org_a.name, "timezone": "Europe/Brussels", "currency": "EUR", "language": "fr"},
+    )
+
+    assert response.status_code == 302
+    org_a.refresh_from_db()
+    assert org_a.timezone == "Europe/Brussels"
