@@ -30,3 +30,22 @@ def test_settings_keep_tasks_off_eager_and_reliable(settings):
     assert settings.CELERY_TASK_ACKS_LATE is True
     assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is True
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_answers_while_the_broker_is_down(org_a, api_client_for, settings, caplog):
+    from config.celery import app
+
+    client = api_client_for(org_a)
+    original, down = app.conf.broker_url, "redis://127.0.0.1:1/0"  # nothing on port 1
+    settings.CELERY_BROKER_URL = down
+    app.conf.broker_url = down
+    app.pool.force_close_all()
+    try:
+        response = client.get("/api/v1/products/")
+    finally:
+        app.conf.broker_url = original
+        app.pool.force_close_all()
+
+    assert response.status_code == 200
+    assert "could not enqueue record_api_key_use" in caplog.text
