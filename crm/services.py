@@ -124,6 +124,7 @@ def _save_customer(customer: Customer) -> None:
 def customer_create(
     *, organization: Organization, addresses: list[dict[str, Any]] | None = None, **fields: Any
 ) -> Customer:
+    fields.setdefault("language", organization.language)  # the shop's language by default
     customer = Customer(
         organization=organization,
         **{key: value for key, value in fields.items() if key in CUSTOMER_FIELDS},

@@ -384,3 +384,18 @@ def test_both_spellings_of_a_url_answer_without_a_redirect(api_client_for, org_a
 
     assert (with_slash.status_code, without.status_code) == (201, 201)
     assert client.get("/api/v1/products").json()["count"] == 2
+
+
+def test_a_new_customer_speaks_the_organizations_language_unless_told(api_client_for):
+    from tests.factories import OrganizationFactory
+
+    english_shop = OrganizationFactory(language="en")
+    client = api_client_for(english_shop)
+
+    default = client.post("/api/v1/customers/", {"email": "a@example.com"}, format="json")
+    chosen = client.post(
+        "/api/v1/customers/", {"email": "b@example.com", "language": "fr"}, format="json"
+    )
+
+    assert default.json()["language"] == "en"
+    assert chosen.json()["language"] == "fr"
