@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -10,8 +9,6 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantAdminMixin,
     TenantTabularInline,
-    organization_roles,
-    organizations_allowing,
 )
 
 admin.site.site_header = _("Subscription back office")
@@ -22,33 +19,14 @@ ADMIN_ONLY = {"view": Role.ADMIN, "add": Role.ADMIN, "change": Role.ADMIN, "dele
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Superusers create organizations; an organization's admins edit its settings."""
 
+    organization_field = "pk"
+    required_roles = {**ADMIN_ONLY, "view": Role.VIEWER}
     list_display = ["name", "slug", "timezone", "currency", "language", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=organization_roles(request))
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or bool(organization_roles(request))
-
-    def has_view_permission(self, request, obj=None):
-        if request.user.is_superuser:
-            return True
-        roles = organization_roles(request)
-        return obj.pk in roles if obj is not None else bool(roles)
-
-    def has_change_permission(self, request, obj=None):
-        if request.user.is_superuser:
-            return True
-        admin_of = organizations_allowing(request, "change", ADMIN_ONLY)
-        return obj.pk in admin_of if obj is not None else bool(admin_of)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -58,12 +36,6 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["slug"]
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404
-        return obj
 
 
 @admin.register(Membership)
@@ -75,9 +47,6 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     list_select_related = ["user", "organization"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or bool(self._allowed(request, "view"))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
@@ -103,9 +72,6 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or bool(self._allowed(request, "view"))
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -50,18 +50,28 @@ class TenantAdminMixin:
 
     # Override per admin to demand a higher role (e.g. API keys: admin only).
     required_roles: dict[str, str] = REQUIRED_ROLE
+    # The row's organization: a foreign key's name, or "pk" for Organization itself.
+    organization_field = "organization"
 
     def _allowed(self, request, action: str) -> set[int]:
         return organizations_allowing(request, action, self.required_roles)
+
+    def _organization_id(self, obj) -> int | None:
+        if self.organization_field == "pk":
+            return obj.pk
+        return getattr(obj, f"{self.organization_field}_id", None)
 
     def _has(self, request, action: str, obj=None) -> bool:
         if request.user.is_superuser:
             return True
         allowed = self._allowed(request, action)
-        organization_id = getattr(obj, "organization_id", None) if obj is not None else None
+        organization_id = self._organization_id(obj) if obj is not None else None
         if organization_id is not None:
             return organization_id in allowed
         return bool(allowed)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(self._allowed(request, "view"))
 
     def has_view_permission(self, request, obj=None):
         return self._has(request, "view", obj) or self._has(request, "change", obj)
@@ -79,7 +89,8 @@ class TenantAdminMixin:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(organization_id__in=self._allowed(request, "view"))
+        lookup = "pk" if self.organization_field == "pk" else f"{self.organization_field}_id"
+        return queryset.filter(**{f"{lookup}__in": self._allowed(request, "view")})
 
     def get_object(self, request, object_id, from_field=None):
         # Another organization's row answers exactly like a missing one: 404,
@@ -110,9 +121,6 @@ class TenantAdminMixin:
 
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or bool(organization_roles(request))
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
