@@ -5,6 +5,7 @@ from django.utils.translation import ngettext
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
 from crm.tenant_admin import (
+    OrganizationListFilter,
     Role,
     TenantAdmin,
     TenantAdminMixin,
@@ -44,7 +45,7 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     required_roles = ADMIN_ONLY
     list_display = ["user", "organization", "role", "created_at"]
-    list_filter = ["role", "organization"]
+    list_filter = ["role", ("organization", OrganizationListFilter)]
     search_fields = ["user__username", "user__email", "organization__name"]
     list_select_related = ["user", "organization"]
 
@@ -68,7 +69,10 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     required_roles = ADMIN_ONLY
     list_display = ["name", "prefix", "organization", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["organization", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        ("organization", OrganizationListFilter),
+        ("revoked_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]

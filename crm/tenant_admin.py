@@ -118,6 +118,52 @@ class TenantAdminMixin:
         self._limit_choices(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def get_changelist_formset(self, request, **kwargs):
+        # The changelist lists every row the user may view, but its editable
+        # columns (list_editable) only save rows they may change: the others'
+        # fields are disabled, so a viewer of an organization cannot change its
+        # rows from the list (Django only checks the change permission without
+        # an object there).
+        formset = super().get_changelist_formset(request, **kwargs)
+        model_admin = self
+
+        class TenantChangelistFormSet(formset):
+            def _construct_form(self, i, **kwargs):
+                form = super()._construct_form(i, **kwargs)
+                instance = form.instance
+                if not instance._state.adding and not model_admin.has_change_permission(
+                    request, instance
+                ):
+                    pk_name = self.model._meta.pk.name
+                    for name, field in form.fields.items():
+                        if name != pk_name:
+                            field.disabled = True
+                return form
+
+        return TenantChangelistFormSet
+
+
+class OrganizationListFilter(admin.RelatedFieldListFilter):
+    """The "by organization" filter, naming only the organizations the user may view.
+
+    Django's related filter would list every organization, leaking other
+    tenants' names to anyone who sees the filter.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if request.user.is_superuser:
+            return field.get_choices(include_blank=False, ordering=ordering)
+        if isinstance(model_admin, TenantAdminMixin):
+            visible = model_admin._allowed(request, "view") | model_admin._allowed(
+                request, "change"
+            )
+        else:
+            visible = set(organization_roles(request))
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to={"pk__in": visible}
+        )
+
 
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization"]
@@ -129,10 +175,18 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
             initial["organization"] = next(iter(writable))
         return initial
 
+    def get_readonly_fields(self, request, obj=None):
+        # An existing row never moves to another organization: its addresses,
+        # contracts and history would stay behind in the old one.
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and "organization" not in fields:
+            fields.append("organization")
+        return fields
+
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         if request.user.is_superuser or len(organization_roles(request)) > 1:
-            filters.insert(0, "organization")
+            filters.insert(0, ("organization", OrganizationListFilter))
         return filters
 
 
