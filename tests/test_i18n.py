@@ -52,6 +52,17 @@ def test_the_admin_follows_the_browsers_language(admin_client):
 
 
 @pytest.mark.django_db
+def test_the_catalogue_does_not_change_the_admins_own_wording(admin_client):
+    # "Change" is both the language switch's button and Django's change links:
+    # the project's entry wins over Django's, so it must keep Django's "Modifier".
+    index = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="fr")
+
+    assert 'class="changelink"' in index.text
+    assert ">Modifier</a>" in index.text
+    assert ">Changer</a>" not in index.text
+
+
+@pytest.mark.django_db
 def test_the_language_switch_sets_french_for_the_session(admin_client):
     response = admin_client.post(
         "/i18n/setlang/", {"language": "fr", "next": "/admin/"}, HTTP_ACCEPT_LANGUAGE="en"
