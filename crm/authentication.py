@@ -7,13 +7,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from crm.models import ApiKey
+from crm.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return
         from crm.tasks import record_api_key_use
 
-        def enqueue():
-            try:
-                record_api_key_use.delay(api_key.pk, now.isoformat())
-            except Exception:  # the broker being down must not refuse the request
-                logger.warning("could not enqueue record_api_key_use", exc_info=True)
-
-        transaction.on_commit(enqueue)
+        # The broker being down must not refuse the request.
+        enqueue_on_commit(record_api_key_use, api_key.pk, now.isoformat())
 
 
 class HasOrganizationApiKey(permissions.BasePermission):

@@ -4,9 +4,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from crm import services
 from crm.models import Address, Contract, Customer, Membership, Organization, Product
+from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionItem
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -87,6 +89,99 @@ class ContractFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     organization = factory.SelfAttribute("customer.organization")
     reference = factory.Sequence(lambda n: f"CT-{n:05d}")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """A native monthly subscription of one product, anchored now, in the status asked.
+
+    `SubscriptionFactory(status="active")` also fills what an active one has: its
+    current (paid) period and the next charge date. Pass `items=[(product, qty)]`
+    to choose its items.
+    """
+
+    class Meta:
+        model = Subscription
+        skip_postgeneration_save = True
+
+    customer = factory.SubFactory(CustomerFactory)
+    organization = factory.SelfAttribute("customer.organization")
+    billing_period = "month"
+    billing_interval = 1
+    billing_anchor = factory.LazyFunction(timezone.now)
+    started_at = factory.SelfAttribute("billing_anchor")
+    currency = "EUR"
+    status = Subscription.Status.PENDING
+    next_charge_at = factory.SelfAttribute("billing_anchor")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        subscription = model_class(*args, **kwargs)
+        status = subscription.status
+        if status in (Subscription.Status.PENDING,) or subscription.current_cycle is not None:
+            subscription.save()
+            return subscription
+        if status in (Subscription.Status.CANCELED, Subscription.Status.EXPIRED):
+            subscription.ended_at = subscription.canceled_at = timezone.now()
+            subscription.next_charge_at = None
+            subscription.save()
+            return subscription
+        # Active, paused, past due: cycle 0 is paid and current; cycle 1 is next.
+        start, end = subscription.cycle_bounds(0)
+        subscription.current_cycle = 0
+        subscription.current_period_start, subscription.current_period_end = start, end
+        subscription.next_cycle = 1
+        subscription.next_charge_at = end
+        if status == Subscription.Status.PAUSED:
+            subscription.paused_at = start
+        subscription.save()
+        return subscription
+
+    @factory.post_generation
+    def items(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        if extracted is None:
+            extracted = [(ProductFactory(organization=obj.organization), 1)]
+        for product, quantity in extracted:
+            SubscriptionItem.objects.create(
+                organization=obj.organization,
+                subscription=obj,
+                product=product,
+                quantity=quantity,
+                unit_price=product.unit_price,
+            )
+        if obj.current_cycle is not None and not obj.charges.exists():
+            start, end = obj.cycle_bounds(obj.current_cycle)
+            ChargeFactory(
+                subscription=obj,
+                cycle=obj.current_cycle,
+                period_start=start,
+                period_end=end,
+                amount=sum(item.total for item in obj.items.all()),
+                status=Charge.Status.PAID,
+                paid_at=start,
+            )
+
+
+class ChargeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Charge
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    organization = factory.SelfAttribute("subscription.organization")
+    cycle = 0
+    period_start = factory.LazyAttribute(lambda o: o.subscription.cycle_start(o.cycle))
+    period_end = factory.LazyAttribute(lambda o: o.subscription.cycle_start(o.cycle + 1))
+    amount = Decimal("12.50")
+    currency = "EUR"
+
+
+def billing_settings(organization, gateway="test", retry_days=(1, 3, 5)):
+    row, _ = BillingSettings.objects.update_or_create(
+        organization=organization,
+        defaults={"gateway": gateway, "retry_days": list(retry_days)},
+    )
+    return row
 
 
 def api_key_for(organization, name="integration"):

@@ -160,7 +160,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("default",))
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Ends, expires, resumes, charges and retries whatever is due; idempotent.
+    "subscriptions-renewals": {
+        "task": "subscriptions.run_renewals",
+        "schedule": env.int("RENEWALS_INTERVAL_SECONDS", default=300),
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Logging -------------------------------------------------------------

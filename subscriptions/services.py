@@ -1,0 +1,750 @@
+"""Writes of the subscription lifecycle.
+
+Every action is atomic: it locks the subscription row, checks the transition
+is allowed (django-fsm-2), changes the row, writes one `SubscriptionEvent` in
+the same transaction and schedules follow-up work on commit. A refused action
+raises `ApplicationError` (400: bad input) or `ConflictError` (409: not allowed
+in this status, or managed by WooCommerce) and changes nothing.
+
+Scheduled changes survive edits: a pending cancellation at period end, a
+skipped cycle and a resume date are kept by a change of items or schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import DecimalField, ExpressionWrapper, F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed
+
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
+from crm.models import Address, Contract, Customer, Organization, Product
+from crm.queueing import enqueue_on_commit
+from subscriptions import schedule
+from subscriptions.gateways import ChargeResult
+from subscriptions.models import (
+    BillingPeriod,
+    BillingSettings,
+    Charge,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionItem,
+)
+
+Status = Subscription.Status
+Kind = SubscriptionEvent.Kind
+CENT = Decimal("0.01")
+
+
+def _action_label(action: str) -> str:
+    labels = {
+        "activate": _("activate"),
+        "pause": _("pause"),
+        "resume": _("resume"),
+        "skip": _("skip the next cycle"),
+        "change_schedule": _("change the schedule"),
+        "change_items": _("change the items"),
+        "cancel": _("cancel"),
+        "schedule_cancel": _("cancel at period end"),
+        "expire": _("expire"),
+        "mark_past_due": _("mark past due"),
+        "recover": _("recover"),
+    }
+    return labels.get(action, action)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(_("Invalid input."), {"fields": {field: [message]}})
+
+
+# --- Locking and history -----------------------------------------------------
+
+
+def _lock(subscription: Subscription | int) -> Subscription:
+    """Re-read the subscription with a row lock held until the transaction ends."""
+    pk = subscription if isinstance(subscription, int) else subscription.pk
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=pk)
+    )
+
+
+def _allow(subscription: Subscription, action: str, actor: Actor) -> None:
+    """Refuse an action the status does not allow, or a hand-made one on a shop subscription."""
+    if not subscription.is_native and actor.kind not in (ActorKind.WOOCOMMERCE, ActorKind.SYSTEM):
+        raise ConflictError(
+            _(
+                "This subscription is managed by WooCommerce: change it in the shop, "
+                "the change will be synchronized here."
+            ),
+            {"source": subscription.source, "action": action},
+        )
+    if not can_proceed(getattr(subscription, action)):
+        raise ConflictError(
+            _("A %(status)s subscription cannot %(action)s.")
+            % {
+                "status": subscription.get_status_display().lower(),
+                "action": _action_label(action),
+            },
+            {"status": subscription.status, "action": action},
+        )
+
+
+def _transition(subscription: Subscription, action: str, actor: Actor, **kwargs) -> str:
+    """Apply a status transition; return the status it left."""
+    _allow(subscription, action, actor)
+    from_status = subscription.status
+    getattr(subscription, action)(**kwargs)
+    return from_status
+
+
+def _save(subscription: Subscription) -> None:
+    try:
+        subscription.save()
+    except ConcurrentTransition as exc:  # the lock makes this unlikely; never silent
+        raise ConflictError(_("The subscription changed meanwhile; try again.")) from exc
+
+
+def _record(
+    subscription: Subscription,
+    kind: str,
+    actor: Actor,
+    *,
+    from_status: str | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> SubscriptionEvent:
+    return SubscriptionEvent.objects.create(
+        organization_id=subscription.organization_id,
+        subscription=subscription,
+        kind=kind,
+        from_status=from_status if from_status is not None else subscription.status,
+        to_status=subscription.status,
+        reason=reason[:500],
+        data=data or {},
+        **actor.as_fields(),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# --- Schedule helpers --------------------------------------------------------
+
+
+def _set_next_cycle(subscription: Subscription, cycle: int) -> None:
+    """Point `next_charge_at` at `cycle` (or at nothing past a fixed end)."""
+    subscription.next_cycle = cycle
+    starts_at = subscription.cycle_start(cycle)
+    in_term = schedule.in_term(cycle_starts_at=starts_at, ends_at=subscription.ends_at)
+    subscription.next_charge_at = starts_at if in_term else None
+
+
+_LINE_TOTAL = ExpressionWrapper(
+    F("unit_price") * F("quantity"), output_field=DecimalField(max_digits=12, decimal_places=2)
+)
+
+
+def _items_total(subscription: Subscription) -> Decimal:
+    total = subscription.items.aggregate(total=Sum(_LINE_TOTAL))["total"]
+    return (total or Decimal("0")).quantize(CENT)
+
+
+def _items_snapshot(subscription: Subscription) -> list[dict[str, Any]]:
+    return [
+        {
+            "product": item.product_id,
+            "sku": item.product.sku,
+            "quantity": item.quantity,
+            "unit_price": str(item.unit_price),
+        }
+        for item in subscription.items.select_related("product").order_by("id")
+    ]
+
+
+def _validate_schedule(billing_period: str, billing_interval: int) -> None:
+    if billing_period not in BillingPeriod.values:
+        raise _invalid(
+            "billing_period",
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(BillingPeriod.values)},
+        )
+    if not isinstance(billing_interval, int) or billing_interval < 1:
+        raise _invalid("billing_interval", _("The interval must be a whole number of at least 1."))
+
+
+def _validate_items(organization: Organization, items: Sequence[dict[str, Any]]) -> list[dict]:
+    """Items as {product, quantity, unit_price}; products of the organization only."""
+    if not items:
+        raise _invalid("items", _("A subscription needs at least one item."))
+    cleaned = []
+    for index, item in enumerate(items):
+        product = item.get("product")
+        if isinstance(product, int):
+            product = Product.objects.filter(organization=organization, pk=product).first()
+        if not isinstance(product, Product) or product.organization_id != organization.pk:
+            raise _invalid("items", _("Item %(n)s: unknown product.") % {"n": index + 1})
+        quantity = item.get("quantity", 1)
+        if not isinstance(quantity, int) or quantity < 1:
+            raise _invalid(
+                "items", _("Item %(n)s: the quantity must be at least 1.") % {"n": index + 1}
+            )
+        unit_price = item.get("unit_price")
+        unit_price = product.unit_price if unit_price is None else Decimal(unit_price)
+        if unit_price < 0:
+            raise _invalid(
+                "items", _("Item %(n)s: the unit price cannot be negative.") % {"n": index + 1}
+            )
+        cleaned.append({"product": product, "quantity": quantity, "unit_price": unit_price})
+    return cleaned
+
+
+def _replace_items(subscription: Subscription, items: list[dict]) -> None:
+    subscription.items.all().delete()
+    SubscriptionItem.objects.bulk_create(
+        SubscriptionItem(
+            organization_id=subscription.organization_id, subscription=subscription, **i
+        )
+        for i in items
+    )
+
+
+# --- Create ------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    organization: Organization,
+    customer: Customer,
+    items: Sequence[dict[str, Any]],
+    actor: Actor,
+    billing_period: str = BillingPeriod.MONTH,
+    billing_interval: int = 1,
+    start_at: datetime | None = None,
+    trial_ends_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    shipping_address: Address | None = None,
+    contract: Contract | None = None,
+    source: str = Subscription.Source.NATIVE,
+) -> Subscription:
+    """A new subscription: pending until its first charge is paid.
+
+    With a trial it is active at once and its first charge falls at the trial's
+    end, which anchors the schedule; otherwise the schedule is anchored at its
+    start and the first charge is attempted at once (on commit).
+    """
+    now = timezone.now()
+    start_at = start_at or now
+    if customer.organization_id != organization.pk:
+        raise _invalid("customer", _("Unknown customer."))
+    if shipping_address is not None and shipping_address.customer_id != customer.pk:
+        raise _invalid("shipping_address", _("Choose one of the customer's addresses."))
+    if contract is not None and contract.organization_id != organization.pk:
+        raise _invalid("contract", _("Unknown contract."))
+    if trial_ends_at is not None and trial_ends_at <= start_at:
+        raise _invalid("trial_ends_at", _("The trial must end after the start."))
+    anchor = trial_ends_at or start_at
+    if ends_at is not None and ends_at <= anchor:
+        raise _invalid("ends_at", _("The fixed end must be after the first charge."))
+    _validate_schedule(billing_period, billing_interval)
+    cleaned_items = _validate_items(organization, items)
+    if shipping_address is None:
+        shipping_address = customer.addresses.filter(kind=Address.Kind.SHIPPING).first()
+
+    subscription = Subscription(
+        organization=organization,
+        customer=customer,
+        contract=contract,
+        source=source,
+        billing_period=billing_period,
+        billing_interval=billing_interval,
+        billing_anchor=anchor,
+        started_at=start_at,
+        trial_ends_at=trial_ends_at,
+        ends_at=ends_at,
+        shipping_address=shipping_address,
+        currency=organization.currency,
+    )
+    _set_next_cycle(subscription, 0)
+    subscription.save()
+    _replace_items(subscription, cleaned_items)
+    _record(
+        subscription,
+        Kind.CREATED,
+        actor,
+        from_status="",
+        data={"items": _items_snapshot(subscription), "next_charge_at": _iso(anchor)},
+    )
+    if trial_ends_at is not None:
+        subscription.activate()
+        subscription.current_period_start = start_at
+        subscription.current_period_end = trial_ends_at
+        _save(subscription)
+        _record(subscription, Kind.ACTIVATED, actor, from_status=Status.PENDING, reason="trial")
+    elif subscription.is_native and anchor <= now:
+        from subscriptions import tasks
+
+        # The renewal run would charge it within minutes anyway.
+        enqueue_on_commit(tasks.renew_subscription, subscription.pk)
+    return subscription
+
+
+# --- Staff and API actions ---------------------------------------------------
+
+
+@transaction.atomic
+def subscription_pause(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    resume_at: datetime | None = None,
+    reason: str = "",
+) -> Subscription:
+    """Stop charging and shipping; resume by hand or automatically at `resume_at`."""
+    subscription = _lock(subscription)
+    now = timezone.now()
+    _allow(subscription, "pause", actor)
+    if resume_at is not None and resume_at <= now:
+        raise _invalid("resume_at", _("The resume date must be in the future."))
+    from_status = _transition(subscription, "pause", actor)
+    subscription.paused_at = now
+    subscription.resume_at = resume_at
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.PAUSED,
+        actor,
+        from_status=from_status,
+        reason=reason,
+        data={"resume_at": _iso(resume_at)},
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_resume(
+    *, subscription: Subscription, actor: Actor, reason: str = ""
+) -> Subscription:
+    """Charge and ship again. Cycles whose date passed during the pause are not charged."""
+    subscription = _lock(subscription)
+    now = timezone.now()
+    from_status = _transition(subscription, "resume", actor)
+    missed = []
+    if subscription.next_charge_at is not None and subscription.next_charge_at < now:
+        first = (
+            schedule.first_cycle_from(
+                anchor=subscription.billing_anchor,
+                period=subscription.billing_period,
+                interval=subscription.billing_interval,
+                at=now,
+                tz=subscription.organization.timezone,
+            )
+            + subscription.anchor_cycle
+        )
+        missed = list(range(subscription.next_cycle, first))
+        _set_next_cycle(
+            subscription, schedule.next_cycle(after=first - 1, skipped=subscription.skipped_cycles)
+        )
+    paused_at = subscription.paused_at
+    subscription.paused_at = None
+    subscription.resume_at = None
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.RESUMED,
+        actor,
+        from_status=from_status,
+        reason=reason,
+        data={
+            "paused_at": _iso(paused_at),
+            "missed_cycles": missed,
+            "next_charge_at": _iso(subscription.next_charge_at),
+        },
+    )
+    return subscription
+
+
+def _refuse_if_next_cycle_charging(subscription: Subscription, action: str) -> None:
+    charge = subscription.charges.filter(cycle=subscription.next_cycle).first()
+    if charge is not None and charge.status != Charge.Status.VOIDED:
+        raise ConflictError(
+            _("The next cycle is already being charged (%(status)s): it cannot be changed.")
+            % {"status": charge.get_status_display().lower()},
+            {"action": action, "charge": charge.pk},
+        )
+
+
+@transaction.atomic
+def subscription_skip(
+    *, subscription: Subscription, actor: Actor, reason: str = ""
+) -> Subscription:
+    """Neither charge nor ship the next cycle; the schedule after it is unchanged."""
+    subscription = _lock(subscription)
+    _allow(subscription, "skip", actor)
+    if subscription.next_charge_at is None:
+        raise ConflictError(_("There is no next cycle to skip."), {"action": "skip"})
+    _refuse_if_next_cycle_charging(subscription, "skip")
+    skipped = subscription.next_cycle
+    skipped_at = subscription.next_charge_at
+    subscription.skip()
+    subscription.skipped_cycles = sorted({*subscription.skipped_cycles, skipped})
+    _set_next_cycle(
+        subscription, schedule.next_cycle(after=skipped, skipped=subscription.skipped_cycles)
+    )
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.SKIPPED,
+        actor,
+        reason=reason,
+        data={
+            "cycle": skipped,
+            "cycle_date": _iso(skipped_at),
+            "next_charge_at": _iso(subscription.next_charge_at),
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_change_schedule(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    billing_period: str,
+    billing_interval: int,
+    reason: str = "",
+) -> Subscription:
+    """Charge every `billing_interval` `billing_period` from the next charge date on.
+
+    The cycle already paid is not re-cut (nothing to pro-rate): the new
+    frequency counts from the next charge date, which stays where it was.
+    """
+    subscription = _lock(subscription)
+    _allow(subscription, "change_schedule", actor)
+    _validate_schedule(billing_period, billing_interval)
+    if (billing_period, billing_interval) == (
+        subscription.billing_period,
+        subscription.billing_interval,
+    ):
+        raise _invalid("billing_period", _("This is already the subscription's schedule."))
+    subscription.change_schedule()
+    old = {"period": subscription.billing_period, "interval": subscription.billing_interval}
+    next_cycle = subscription.next_cycle
+    subscription.billing_anchor = subscription.cycle_start(next_cycle)
+    subscription.anchor_cycle = next_cycle
+    subscription.billing_period = billing_period
+    subscription.billing_interval = billing_interval
+    _set_next_cycle(subscription, next_cycle)
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.SCHEDULE_CHANGED,
+        actor,
+        reason=reason,
+        data={
+            "old": old,
+            "new": {"period": billing_period, "interval": billing_interval},
+            "next_charge_at": _iso(subscription.next_charge_at),
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_change_items(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    items: Sequence[dict[str, Any]],
+    reason: str = "",
+) -> Subscription:
+    """Replace the items; the rest of a paid period is charged or credited pro rata.
+
+    The difference (`schedule.prorate`) is carried to the next charge as the
+    subscription's `adjustment`.
+    """
+    subscription = _lock(subscription)
+    _allow(subscription, "change_items", actor)
+    cleaned = _validate_items(subscription.organization, items)
+    now = timezone.now()
+    old_items = _items_snapshot(subscription)
+    old_total = _items_total(subscription)
+    subscription.change_items()
+    _replace_items(subscription, cleaned)
+    new_total = _items_total(subscription)
+    proration = None
+    paid = (
+        subscription.status == Status.ACTIVE
+        and subscription.current_cycle is not None
+        and subscription.current_period_start is not None
+        and subscription.current_period_start <= now < subscription.current_period_end
+        and subscription.charges.filter(
+            cycle=subscription.current_cycle, status=Charge.Status.PAID
+        ).exists()
+    )
+    if paid:
+        proration = schedule.prorate(
+            old_amount=old_total,
+            new_amount=new_total,
+            period_start=subscription.current_period_start,
+            period_end=subscription.current_period_end,
+            at=now,
+        )
+        subscription.adjustment += proration.net
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.ITEMS_CHANGED,
+        actor,
+        reason=reason,
+        data={
+            "old": old_items,
+            "new": _items_snapshot(subscription),
+            "old_total": str(old_total),
+            "new_total": str(new_total),
+            "proration": None
+            if proration is None
+            else {
+                "credit": str(proration.credit),
+                "charge": str(proration.charge),
+                "net": str(proration.net),
+                "remaining_seconds": proration.remaining_seconds,
+                "total_seconds": proration.total_seconds,
+            },
+        },
+    )
+    return subscription
+
+
+def _void_open_charges(subscription: Subscription) -> list[int]:
+    open_charges = subscription.charges.filter(
+        status__in=[Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED]
+    )
+    ids = list(open_charges.values_list("pk", flat=True))
+    open_charges.update(status=Charge.Status.VOIDED, next_retry_at=None, updated_at=timezone.now())
+    return ids
+
+
+def _end(subscription: Subscription, action: str, kind: str, actor: Actor, reason: str) -> None:
+    now = timezone.now()
+    from_status = _transition(subscription, action, actor)
+    if action == "cancel":
+        subscription.canceled_at = now
+    subscription.ended_at = now
+    subscription.next_charge_at = None
+    subscription.cancel_at_period_end = False
+    subscription.resume_at = None
+    voided = _void_open_charges(subscription)
+    _save(subscription)
+    _record(
+        subscription, kind, actor, from_status=from_status, reason=reason, data={"voided": voided}
+    )
+
+
+@transaction.atomic
+def subscription_cancel(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    reason: str,
+    at_period_end: bool = False,
+) -> Subscription:
+    """Cancel now (unpaid charges are voided), or at the end of the paid period."""
+    subscription = _lock(subscription)
+    reason = (reason or "").strip()
+    action = "schedule_cancel" if at_period_end else "cancel"
+    _allow(subscription, action, actor)
+    if not reason:
+        raise _invalid("reason", _("Say why the subscription is canceled."))
+    if not at_period_end:
+        subscription.cancel_reason = reason[:500]
+        _end(subscription, "cancel", Kind.CANCELED, actor, reason)
+        return subscription
+    if subscription.cancel_at_period_end:
+        raise ConflictError(
+            _("A cancellation at period end is already scheduled."), {"action": action}
+        )
+    subscription.schedule_cancel()
+    subscription.cancel_at_period_end = True
+    subscription.cancel_reason = reason[:500]
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.CANCEL_SCHEDULED,
+        actor,
+        reason=reason,
+        data={"at": _iso(subscription.current_period_end or subscription.next_charge_at)},
+    )
+    return subscription
+
+
+# --- System transitions (beat, payments) -------------------------------------
+
+
+@transaction.atomic
+def subscription_expire(*, subscription: Subscription, actor: Actor) -> Subscription:
+    """A fixed-term subscription reached its end."""
+    subscription = _lock(subscription)
+    _end(subscription, "expire", Kind.EXPIRED, actor, "")
+    return subscription
+
+
+@transaction.atomic
+def subscription_end_at_period_end(*, subscription: Subscription, actor: Actor) -> Subscription:
+    subscription = _lock(subscription)
+    if not subscription.cancel_at_period_end:
+        raise ConflictError(_("No cancellation is scheduled."), {"action": "cancel"})
+    _end(subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason)
+    return subscription
+
+
+def _advance(subscription: Subscription, charge: Charge) -> None:
+    """The charge's cycle is paid: it becomes the current period."""
+    subscription.current_cycle = charge.cycle
+    subscription.current_period_start = charge.period_start
+    subscription.current_period_end = charge.period_end
+    _set_next_cycle(
+        subscription,
+        schedule.next_cycle(after=charge.cycle, skipped=subscription.skipped_cycles),
+    )
+
+
+def _retry_days(organization_id: int) -> list[int]:
+    settings_row = BillingSettings.objects.filter(organization_id=organization_id).first()
+    return settings_row.retry_days if settings_row else list(schedule.DEFAULT_RETRY_DAYS)
+
+
+@transaction.atomic
+def charge_apply_result(
+    *,
+    charge: Charge,
+    result: ChargeResult,
+    actor: Actor,
+    gateway: str = "",
+    retry_days: Sequence[int] | None = None,
+) -> Charge:
+    """Record a gateway's answer (or staff's) for a charge, and move its subscription on.
+
+    Paid: the cycle becomes the current period, a pending subscription is
+    activated and a past-due one recovers. Failed: the subscription goes past
+    due and the charge is retried on the dunning schedule; after the last retry
+    the subscription is canceled. Pending: the charge waits (manual gateway).
+    """
+    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    if charge.status not in (Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED):
+        raise ConflictError(
+            _("This charge is already %(status)s.")
+            % {"status": charge.get_status_display().lower()},
+            {"charge": charge.pk, "status": charge.status},
+        )
+    subscription = _lock(charge.subscription_id)
+    now = timezone.now()
+    if charge.status != Charge.Status.PENDING or result.status != Charge.Status.PAID:
+        charge.attempts += 1
+    if result.reference:
+        charge.external_reference = result.reference[:100]
+    if gateway:
+        charge.gateway = gateway
+
+    if result.status == Charge.Status.PENDING:
+        charge.status = Charge.Status.PENDING
+        charge.next_retry_at = None
+        charge.save()
+        return charge
+
+    if result.status == Charge.Status.PAID:
+        charge.status = Charge.Status.PAID
+        charge.paid_at = now
+        charge.next_retry_at = None
+        charge.failure_reason = ""
+        charge.save()
+        from_status = subscription.status
+        if subscription.status == Status.PENDING:
+            subscription.activate()
+            kind = Kind.ACTIVATED
+        elif subscription.status == Status.PAST_DUE:
+            subscription.recover()
+            kind = Kind.RECOVERED
+        else:
+            kind = Kind.RENEWED
+        if charge.cycle == subscription.next_cycle or subscription.current_cycle is None:
+            _advance(subscription, charge)
+        _save(subscription)
+        _record(
+            subscription,
+            kind,
+            actor,
+            from_status=from_status,
+            data={
+                "charge": charge.pk,
+                "cycle": charge.cycle,
+                "amount": str(charge.amount),
+                "next_charge_at": _iso(subscription.next_charge_at),
+            },
+        )
+        return charge
+
+    # Failed
+    charge.status = Charge.Status.FAILED
+    charge.failure_reason = (result.failure_reason or _("Payment failed."))[:500]
+    charge.first_failed_at = charge.first_failed_at or now
+    days = list(retry_days) if retry_days is not None else _retry_days(charge.organization_id)
+    charge.next_retry_at = schedule.retry_at(
+        first_failed_at=charge.first_failed_at, attempts=charge.attempts, retry_days=days
+    )
+    charge.save()
+    data = {
+        "charge": charge.pk,
+        "cycle": charge.cycle,
+        "attempts": charge.attempts,
+        "failure_reason": charge.failure_reason,
+        "next_retry_at": _iso(charge.next_retry_at),
+    }
+    if charge.next_retry_at is None:
+        subscription.cancel_reason = _("Payment failed after %(n)s attempts.") % {
+            "n": charge.attempts
+        }
+        _end(subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason)
+        # _end voided the charge with the rest; it failed, and stays so.
+        Charge.objects.filter(pk=charge.pk).update(status=Charge.Status.FAILED)
+        charge.status = Charge.Status.FAILED
+        return charge
+    if subscription.status == Status.ACTIVE:
+        from_status = subscription.status
+        subscription.mark_past_due()
+        _save(subscription)
+        _record(subscription, Kind.PAST_DUE, actor, from_status=from_status, data=data)
+    else:
+        _record(subscription, Kind.CHARGE_FAILED, actor, data=data)
+    return charge
+
+
+def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
+    """Staff record a payment received outside any gateway (manual gateway)."""
+    return charge_apply_result(
+        charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
+    )
+
+
+def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
+    return charge_apply_result(
+        charge=charge,
+        result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),
+        actor=actor,
+    )
+
+
+def billing_settings_for(organization: Organization | int) -> BillingSettings:
+    organization_id = organization if isinstance(organization, int) else organization.pk
+    settings_row, _created = BillingSettings.objects.get_or_create(organization_id=organization_id)
+    return settings_row
