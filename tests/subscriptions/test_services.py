@@ -143,9 +143,7 @@ def test_create_makes_a_pending_subscription_due_now_with_one_event():
     assert subscription.next_charge_at == subscription.billing_anchor
     assert subscription.shipping_address == address
     assert subscription.currency == customer.organization.currency
-    assert [(i.quantity, i.unit_price) for i in subscription.items.all()] == [
-        (2, Decimal("18.00"))
-    ]
+    assert [(i.quantity, i.unit_price) for i in subscription.items.all()] == [(2, Decimal("18.00"))]
     assert list(subscription.events.values_list("kind", flat=True)) == ["created"]
 
 
@@ -287,9 +285,7 @@ def test_change_items_mid_period_carries_the_pro_rata_difference_to_the_next_cha
         subscription = SubscriptionFactory(
             status=S.ACTIVE, customer__organization=product.organization, items=[(product, 1)]
         )
-    assert subscription.current_period_end - subscription.current_period_start == timedelta(
-        days=30
-    )
+    assert subscription.current_period_end - subscription.current_period_start == timedelta(days=30)
 
     # When, half-way through, the customer changes to two of a 20.00 product
     with time_machine.travel(start + timedelta(days=15), tick=False):
