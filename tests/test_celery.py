@@ -48,4 +48,4 @@ def test_the_api_answers_while_the_broker_is_down(org_a, api_client_for, setting
         app.pool.force_close_all()
 
     assert response.status_code == 200
-    assert "could not enqueue record_api_key_use" in caplog.text
+    assert "could not enqueue crm.tasks.record_api_key_use" in caplog.text
