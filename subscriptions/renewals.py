@@ -73,8 +73,10 @@ def _each(queryset, service, report: RenewalReport, counter: str, **kwargs) -> N
 
 def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> None:
     live = [Status.ACTIVE, Status.PAUSED, Status.PAST_DUE]
+    # The shop decides when its own subscriptions end or resume; the sync mirrors it.
+    native = Subscription.objects.filter(source=Subscription.Source.NATIVE)
     _each(
-        Subscription.objects.filter(
+        native.filter(
             status__in=live, cancel_at_period_end=True, current_period_end__lte=now
         ),
         services.subscription_end_at_period_end,
@@ -83,14 +85,14 @@ def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> No
         actor=actor,
     )
     _each(
-        Subscription.objects.filter(status__in=live, ends_at__lte=now),
+        native.filter(status__in=live, ends_at__lte=now),
         services.subscription_expire,
         report,
         "expired",
         actor=actor,
     )
     _each(
-        Subscription.objects.filter(status=Status.PAUSED, resume_at__lte=now),
+        native.filter(status=Status.PAUSED, resume_at__lte=now),
         services.subscription_resume,
         report,
         "resumed",
@@ -165,8 +167,8 @@ def create_due_charges(*, now: datetime, limit: int | None = None, subscription_
 
 def attempt_charges(*, now: datetime, actor: Actor, report: RenewalReport) -> None:
     """Send scheduled charges, and failed ones whose retry time came, to their gateway."""
-    ready = Q(status=Charge.Status.SCHEDULED) | Q(
-        status=Charge.Status.FAILED, next_retry_at__lte=now
+    ready = Q(subscription__source=Subscription.Source.NATIVE) & (
+        Q(status=Charge.Status.SCHEDULED) | Q(status=Charge.Status.FAILED, next_retry_at__lte=now)
     )
     gateways = dict(BillingSettings.objects.values_list("organization_id", "gateway"))
     last_pk = 0
