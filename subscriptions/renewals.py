@@ -76,9 +76,7 @@ def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> No
     # The shop decides when its own subscriptions end or resume; the sync mirrors it.
     native = Subscription.objects.filter(source=Subscription.Source.NATIVE)
     _each(
-        native.filter(
-            status__in=live, cancel_at_period_end=True, current_period_end__lte=now
-        ),
+        native.filter(status__in=live, cancel_at_period_end=True, current_period_end__lte=now),
         services.subscription_end_at_period_end,
         report,
         "ended",
@@ -134,6 +132,16 @@ def create_due_charges(*, now: datetime, limit: int | None = None, subscription_
             )
             if not subscriptions:
                 break
+            # Another run may have charged some of them between our query's snapshot
+            # and our lock: a fresh read, under the lock, tells.
+            charged = set(
+                Charge.objects.filter(
+                    subscription__in=[s.pk for s in subscriptions],
+                    cycle__in={s.next_cycle for s in subscriptions},
+                ).values_list("subscription_id", "cycle")
+            )
+            picked = len(subscriptions)
+            subscriptions = [s for s in subscriptions if (s.pk, s.next_cycle) not in charged]
             totals: dict[int, Decimal] = {}
             for item in SubscriptionItem.objects.filter(
                 subscription__in=[s.pk for s in subscriptions]
@@ -159,9 +167,11 @@ def create_due_charges(*, now: datetime, limit: int | None = None, subscription_
                 )
                 # A credit larger than the cycle carries over to the next one.
                 subscription.adjustment = min(due, ZERO)
-            Charge.objects.bulk_create(charges, ignore_conflicts=True)
+            Charge.objects.bulk_create(charges, ignore_conflicts=True)  # belt and braces
             Subscription.objects.bulk_update(subscriptions, ["adjustment"])
-            created += len(subscriptions)
+            created += len(charges)
+            if picked < size:
+                break
     return created
 
 

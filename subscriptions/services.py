@@ -89,7 +89,7 @@ def _allow(subscription: Subscription, action: str, actor: Actor) -> None:
         )
     if not can_proceed(getattr(subscription, action)):
         raise ConflictError(
-            _("A %(status)s subscription cannot %(action)s.")
+            _("Cannot %(action)s: the subscription is %(status)s.")
             % {
                 "status": subscription.get_status_display().lower(),
                 "action": _action_label(action),
@@ -248,8 +248,11 @@ def subscription_create(
         raise _invalid("customer", _("Unknown customer."))
     if shipping_address is not None and shipping_address.customer_id != customer.pk:
         raise _invalid("shipping_address", _("Choose one of the customer's addresses."))
-    if contract is not None and contract.organization_id != organization.pk:
-        raise _invalid("contract", _("Unknown contract."))
+    if contract is not None and (
+        contract.organization_id != organization.pk
+        or contract.customer_id not in (None, customer.pk)
+    ):
+        raise _invalid("contract", _("Choose a contract of this customer."))
     if trial_ends_at is not None and trial_ends_at <= start_at:
         raise _invalid("trial_ends_at", _("The trial must end after the start."))
     anchor = trial_ends_at or start_at
@@ -624,7 +627,7 @@ def _retry_days(organization_id: int) -> list[int]:
     return settings_row.retry_days if settings_row else list(schedule.DEFAULT_RETRY_DAYS)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the renewal's transaction: no savepoint needed
 def charge_apply_result(
     *,
     charge: Charge,

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from subscriptions import demo as subscriptions_demo
 
 DEMO_KEY_NAME = "Demo integration"
 
@@ -81,6 +82,9 @@ class Command(BaseCommand):
         _api_key, key = services.api_key_create(
             organization=purea, name=DEMO_KEY_NAME, created_by=superuser
         )
+        subscriptions = subscriptions_demo.load(
+            purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
+        )
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -88,6 +92,7 @@ class Command(BaseCommand):
                 f"{len(customers)} customers."
             )
         )
+        self.stdout.write(subscriptions_demo.summary(subscriptions))
         base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             "\n".join(

@@ -1,0 +1,224 @@
+"""Explicit input and output serializers; the views call services with the input.
+
+Ids in the input are resolved only among the rows of the API key's
+organization (the view passes it in the serializer's context): another
+organization's id is answered exactly like an unknown one.
+"""
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from crm.models import Address, Contract, Customer, Product
+from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionEvent
+
+# FSM transition -> the API action (URL segment) that performs it. A cancellation
+# at period end (`schedule_cancel`) is the `cancel` action with `at_period_end`.
+API_ACTIONS = {
+    "pause": "pause",
+    "resume": "resume",
+    "skip": "skip",
+    "change_schedule": "change-schedule",
+    "change_items": "change-items",
+    "cancel": "cancel",
+}
+
+
+def available_actions(subscription: Subscription) -> list[str]:
+    """The API actions its status allows now; none for a subscription the shop manages."""
+    if not subscription.is_native:
+        return []
+    allowed = {t.name for t in subscription.get_available_status_transitions()}
+    return [action for transition, action in API_ACTIONS.items() if transition in allowed]
+
+
+class OrganizationPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """An id among the rows of `context["organization"]` only."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(organization=self.context["organization"])
+
+
+# --- Output --------------------------------------------------------------------
+
+
+class SubscriptionCustomerSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="full_name", read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = ["id", "email", "name"]
+        read_only_fields = fields
+
+
+class SubscriptionProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name"]
+        read_only_fields = fields
+
+
+class SubscriptionItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    product = SubscriptionProductSerializer(read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    customer = SubscriptionCustomerSerializer(read_only=True)
+    items = SubscriptionItemSerializer(many=True, read_only=True)
+    available_actions = serializers.SerializerMethodField(
+        help_text=_("The actions allowed now, each the last segment of its URL.")
+    )
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "customer",
+            "contract",
+            "source",
+            "status",
+            "billing_period",
+            "billing_interval",
+            "billing_anchor",
+            "started_at",
+            "trial_ends_at",
+            "current_period_start",
+            "current_period_end",
+            "next_charge_at",
+            "paused_at",
+            "resume_at",
+            "cancel_at_period_end",
+            "canceled_at",
+            "ended_at",
+            "ends_at",
+            "cancel_reason",
+            "shipping_address",
+            "currency",
+            "adjustment",
+            "skipped_cycles",
+            "items",
+            "available_actions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(choices=list(API_ACTIONS.values())))
+    )
+    def get_available_actions(self, subscription: Subscription) -> list[str]:
+        return available_actions(subscription)
+
+
+class SubscriptionEventSerializer(serializers.ModelSerializer):
+    # Plain strings: a status (or "" for the creation); typed as enums they
+    # would collide in the schema with the subscription's `status`.
+    from_status = serializers.CharField(read_only=True)
+    to_status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = SubscriptionEvent
+        fields = [
+            "id",
+            "kind",
+            "from_status",
+            "to_status",
+            "actor_kind",
+            "actor_label",
+            "reason",
+            "data",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ChargeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Charge
+        fields = [
+            "id",
+            "cycle",
+            "period_start",
+            "period_end",
+            "amount",
+            "adjustment",
+            "currency",
+            "status",
+            "attempts",
+            "next_retry_at",
+            "failure_reason",
+            "external_reference",
+            "paid_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Input ---------------------------------------------------------------------
+
+
+class SubscriptionItemInputSerializer(serializers.Serializer):
+    product = OrganizationPrimaryKeyField(queryset=Product.objects.all())
+    quantity = serializers.IntegerField(min_value=1, default=1)
+    unit_price = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+        allow_null=True,
+        help_text=_("Defaults to the product's price."),
+    )
+
+
+class SubscriptionCreateInputSerializer(serializers.Serializer):
+    customer = OrganizationPrimaryKeyField(queryset=Customer.objects.all())
+    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+    billing_period = serializers.ChoiceField(
+        choices=BillingPeriod.choices, default=BillingPeriod.MONTH
+    )
+    billing_interval = serializers.IntegerField(min_value=1, default=1)
+    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    trial_ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    shipping_address = OrganizationPrimaryKeyField(
+        queryset=Address.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("Defaults to the customer's first shipping address."),
+    )
+    contract = OrganizationPrimaryKeyField(
+        queryset=Contract.objects.all(), required=False, allow_null=True
+    )
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, max_length=500, default="")
+
+
+class PauseInputSerializer(ReasonInputSerializer):
+    resume_at = serializers.DateTimeField(
+        allow_null=True,
+        default=None,
+        help_text=_("Resume automatically then; leave empty to resume by hand."),
+    )
+
+
+class ChangeScheduleInputSerializer(ReasonInputSerializer):
+    billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
+    billing_interval = serializers.IntegerField(min_value=1)
+
+
+class ChangeItemsInputSerializer(ReasonInputSerializer):
+    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+
+
+class CancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    at_period_end = serializers.BooleanField(
+        default=False,
+        help_text=_("Cancel at the end of the paid period instead of now."),
+    )

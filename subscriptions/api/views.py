@@ -1,0 +1,191 @@
+"""Subscriptions: one operation per method, each validating its input, calling one
+service and rendering the subscription as it is afterwards."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from crm.actors import Actor
+from crm.api.mixins import OrganizationScopedMixin
+from crm.api.serializers import ErrorSerializer
+from subscriptions import selectors, services
+from subscriptions.api.filters import SubscriptionFilter
+from subscriptions.api.serializers import (
+    CancelInputSerializer,
+    ChangeItemsInputSerializer,
+    ChangeScheduleInputSerializer,
+    ChargeSerializer,
+    PauseInputSerializer,
+    ReasonInputSerializer,
+    SubscriptionCreateInputSerializer,
+    SubscriptionEventSerializer,
+    SubscriptionSerializer,
+)
+from subscriptions.models import Subscription
+
+UNAUTHORIZED = {401: ErrorSerializer}
+INVALID = {400: ErrorSerializer}
+NOT_FOUND = {404: ErrorSerializer}
+CONFLICT = {409: ErrorSerializer}
+
+
+def _documented_action(request):
+    """Schema of a lifecycle action: the subscription afterwards, or why not."""
+    return extend_schema(
+        request=request,
+        responses={
+            200: SubscriptionSerializer,
+            **INVALID,
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+            **CONFLICT,
+        },
+    )
+
+
+@extend_schema(tags=["subscriptions"])
+class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
+    model = Subscription
+    selector = staticmethod(selectors.subscription_list)
+    serializer_class = SubscriptionSerializer
+    # The selector applies the filters; declared here so the schema lists them.
+    filterset_class = SubscriptionFilter
+    http_method_names = ["get", "post", "head", "options"]
+
+    # --- Helpers -------------------------------------------------------------
+
+    def _input(self, serializer_class) -> dict:
+        serializer = serializer_class(
+            data=self.request.data,
+            context={"request": self.request, "organization": self.organization},
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.for_request(self.request)
+
+    def _render(self, subscription: Subscription, *, status_code=status.HTTP_200_OK) -> Response:
+        subscription = self.get_queryset().get(pk=subscription.pk)  # with its prefetches
+        return Response(SubscriptionSerializer(subscription).data, status=status_code)
+
+    def _paginated(self, queryset, serializer_class) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+    # --- Reads ---------------------------------------------------------------
+
+    @extend_schema(
+        responses={200: SubscriptionSerializer(many=True), **INVALID, **UNAUTHORIZED},
+    )
+    def list(self, request, *args, **kwargs):
+        """The organization's subscriptions, newest first."""
+        queryset = selectors.subscription_list(
+            organization=self.organization, filters=request.query_params
+        )
+        return self._paginated(queryset, SubscriptionSerializer)
+
+    @extend_schema(
+        responses={200: SubscriptionSerializer, **UNAUTHORIZED, **NOT_FOUND},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        """One subscription."""
+        return Response(SubscriptionSerializer(self.get_object()).data)
+
+    @extend_schema(
+        filters=False,
+        responses={200: SubscriptionEventSerializer(many=True), **UNAUTHORIZED, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, *args, **kwargs):
+        """Its history, newest first: who did what, from which status to which."""
+        events = selectors.subscription_event_list(subscription=self.get_object())
+        return self._paginated(events, SubscriptionEventSerializer)
+
+    @extend_schema(
+        filters=False,
+        responses={200: ChargeSerializer(many=True), **UNAUTHORIZED, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def charges(self, request, *args, **kwargs):
+        """Its charges, one per billed cycle, latest cycle first."""
+        charges = selectors.subscription_charge_list(subscription=self.get_object())
+        return self._paginated(charges, ChargeSerializer)
+
+    # --- Writes --------------------------------------------------------------
+
+    @extend_schema(
+        request=SubscriptionCreateInputSerializer,
+        responses={201: SubscriptionSerializer, **INVALID, **UNAUTHORIZED},
+    )
+    def create(self, request, *args, **kwargs):
+        """A new subscription, pending until its first charge is paid (active with a trial)."""
+        data = self._input(SubscriptionCreateInputSerializer)
+        subscription = services.subscription_create(
+            organization=self.organization, actor=self.actor, **data
+        )
+        return self._render(subscription, status_code=status.HTTP_201_CREATED)
+
+    @_documented_action(PauseInputSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, *args, **kwargs):
+        """Stop charging and shipping; resume by hand or automatically at `resume_at`."""
+        subscription = self.get_object()
+        data = self._input(PauseInputSerializer)
+        return self._render(
+            services.subscription_pause(subscription=subscription, actor=self.actor, **data)
+        )
+
+    @_documented_action(ReasonInputSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, *args, **kwargs):
+        """Charge and ship again; cycles whose date passed during the pause are not charged."""
+        subscription = self.get_object()
+        data = self._input(ReasonInputSerializer)
+        return self._render(
+            services.subscription_resume(subscription=subscription, actor=self.actor, **data)
+        )
+
+    @_documented_action(ReasonInputSerializer)
+    @action(detail=True, methods=["post"])
+    def skip(self, request, *args, **kwargs):
+        """Neither charge nor ship the next cycle; the schedule after it is unchanged."""
+        subscription = self.get_object()
+        data = self._input(ReasonInputSerializer)
+        return self._render(
+            services.subscription_skip(subscription=subscription, actor=self.actor, **data)
+        )
+
+    @_documented_action(ChangeScheduleInputSerializer)
+    @action(detail=True, methods=["post"], url_path="change-schedule")
+    def change_schedule(self, request, *args, **kwargs):
+        """Charge every `billing_interval` `billing_period` from the next charge date on."""
+        subscription = self.get_object()
+        data = self._input(ChangeScheduleInputSerializer)
+        return self._render(
+            services.subscription_change_schedule(
+                subscription=subscription, actor=self.actor, **data
+            )
+        )
+
+    @_documented_action(ChangeItemsInputSerializer)
+    @action(detail=True, methods=["post"], url_path="change-items")
+    def change_items(self, request, *args, **kwargs):
+        """Replace the items; the rest of a paid period is charged or credited pro rata."""
+        subscription = self.get_object()
+        data = self._input(ChangeItemsInputSerializer)
+        return self._render(
+            services.subscription_change_items(subscription=subscription, actor=self.actor, **data)
+        )
+
+    @_documented_action(CancelInputSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        """Cancel now (unpaid charges are voided), or at the end of the paid period."""
+        subscription = self.get_object()
+        data = self._input(CancelInputSerializer)
+        return self._render(
+            services.subscription_cancel(subscription=subscription, actor=self.actor, **data)
+        )

@@ -1,0 +1,378 @@
+"""Demo subscriptions for `manage.py load_demo`: every status, with charges and history.
+
+Everything goes through the services and the renewal code, as in production:
+`services.subscription_create` with a start in the past, then
+`renewals.renew_one(now=...)` at each past cycle date (the test gateway pays,
+or declines an address containing `+decline`), then staff actions (pause, skip,
+cancel...) at the real time. No clock is faked, so charges cover past periods
+but every event and payment is timestamped today.
+
+Only the demo's own subscriptions are touched (`renew_one` is scoped to one
+subscription): other organizations are left to the beat's renewal run.
+
+Idempotent: each demo customer gets its subscription only if it has none, so a
+second `load_demo` creates nothing (and keeps whatever changed since).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from crm.actors import Actor
+from crm.models import Address, Customer, Organization, Product
+from subscriptions import renewals, schedule, services
+from subscriptions.models import BillingSettings, Charge, Subscription
+
+Status = Subscription.Status
+RENEWALS = Actor.system("renewals")  # what the beat's renewal run records
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    first_name: str
+    last_name: str
+    line1: str
+    postcode: str
+    city: str
+
+
+# Customers the subscriptions need beyond load_demo's own: the test gateway
+# declines `+decline` (always) and `+decline-1` (the first attempt), and
+# leaves `+pending` charges pending.
+PUREA_CUSTOMERS = [
+    Person(
+        "nathan.moreau+decline@example.fr",
+        "Nathan",
+        "Moreau",
+        "5 rue Paradis",
+        "13001",
+        "Marseille",
+    ),
+    Person(
+        "manon.laurent+decline@example.fr",
+        "Manon",
+        "Laurent",
+        "27 rue Foch",
+        "34000",
+        "Montpellier",
+    ),
+    Person(
+        "arthur.fournier+decline-1@example.fr",
+        "Arthur",
+        "Fournier",
+        "11 rue Gambetta",
+        "87000",
+        "Limoges",
+    ),
+    Person(
+        "gabriel.fontaine@example.fr", "Gabriel", "Fontaine", "6 place Stanislas", "54000", "Nancy"
+    ),
+    Person("sarah.girard@example.fr", "Sarah", "Girard", "33 rue de Siam", "29200", "Brest"),
+    Person("paul.roux@example.fr", "Paul", "Roux", "4 rue des Halles", "37000", "Tours"),
+    Person(
+        "zoe.mercier+pending@example.fr",
+        "Zoé",
+        "Mercier",
+        "19 rue du Gros-Horloge",
+        "76000",
+        "Rouen",
+    ),
+]
+TEA_CUSTOMERS = [
+    Person("alice.garnier@example.fr", "Alice", "Garnier", "8 rue Saint-Jean", "21000", "Dijon"),
+    Person("theo.chevalier@example.fr", "Théo", "Chevalier", "2 place Plumereau", "37000", "Tours"),
+]
+
+
+@dataclass
+class Spec:
+    """One demo subscription: who, what, since when, and what happened to it."""
+
+    email: str
+    items: list[tuple[str, int]]  # (sku, quantity)
+    period: str = "month"
+    interval: int = 1
+    start: str = "now"  # "now", or "-3 months", "-9 weeks", "+5 days"...
+    trial: str | None = None  # trial end, same notation
+    fixed_cycles: int | None = None  # a fixed term of this many cycles
+    charge_until: str = "now"  # charge the past cycles up to this instant
+    then: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # staff actions
+    staff_pays: bool = False  # manual gateway: staff mark each pending charge paid
+
+
+PUREA = [
+    Spec("camille.martin@example.fr", [("PUR-ETH-250", 2)], start="-5 months"),
+    Spec("lucas.bernard@example.fr", [("PUR-ESP-500", 1)], period="week", start="-9 weeks"),
+    Spec(
+        "emma.dubois@example.fr",
+        [("PUR-DIS-250", 1)],
+        start="-3 months",
+        then=[("pause", {"resume_at": "+3 weeks", "reason": "Vacances d'été"})],
+    ),
+    Spec(
+        "hugo.thomas@example.fr",
+        [("PUR-COL-250", 1)],
+        period="week",
+        interval=2,
+        start="-10 weeks",
+        then=[("skip", {"reason": "Encore du café d'avance"})],
+    ),
+    Spec(
+        "chloe.robert@example.fr",
+        [("PUR-DEC-250", 1)],
+        start="-4 months",
+        then=[("cancel_at_period_end", {"reason": "Déménage à l'étranger"})],
+    ),
+    Spec(
+        "louis.richard@example.fr",
+        [("PUR-BRA-1KG", 1)],
+        start="-6 months",
+        then=[("cancel", {"reason": "Trop de café à la maison"})],
+    ),
+    # A gift of three months that ran its course.
+    Spec("lea.petit@example.fr", [("PUR-DIS-250", 1)], start="-5 months", fixed_cycles=3),
+    # Asked to stop at the end of a period that is over: the renewal run ended it.
+    Spec(
+        "olivia.smith@example.co.uk",
+        [("PUR-ETH-250", 1)],
+        period="week",
+        start="-8 weeks",
+        charge_until="-3 weeks",
+        then=[("cancel_at_period_end", {"reason": "Prefers to buy in the shop"}), ("end", {})],
+    ),
+    Spec("jules.durand@example.fr", [("PUR-ESP-500", 1)], trial="+14 days"),
+    Spec("ines.leroy@example.fr", [("PUR-COL-250", 1), ("PUR-DEC-250", 1)], start="+5 days"),
+    # Card declined at the end of the trial: past due, retried on the dunning schedule.
+    Spec(
+        "nathan.moreau+decline@example.fr",
+        [("PUR-ESP-500", 1)],
+        period="week",
+        start="-3 weeks",
+        trial="-2 days",
+    ),
+    # Declined once: past due now, paid by tomorrow's retry.
+    Spec(
+        "arthur.fournier+decline-1@example.fr",
+        [("PUR-BRA-1KG", 1)],
+        start="-6 weeks",
+        trial="-10 days",
+    ),
+    # Declined at sign-up: pending until a retry succeeds.
+    Spec("manon.laurent+decline@example.fr", [("PUR-ETH-250", 1)]),
+    Spec("zoe.mercier+pending@example.fr", [("PUR-ETH-250", 1)]),
+    Spec(
+        "gabriel.fontaine@example.fr",
+        [("PUR-ESP-500", 1)],
+        start="-2 months",
+        then=[("change_schedule", {"period": "week", "interval": 2})],
+    ),
+    Spec(
+        "sarah.girard@example.fr",
+        [("PUR-COL-250", 1)],
+        start="-6 weeks",
+        then=[("change_items", {"items": [("PUR-COL-250", 1), ("PUR-DEC-250", 1)]})],
+    ),
+    Spec(
+        "paul.roux@example.fr",
+        [("PUR-COL-250", 1)],
+        period="week",
+        start="-6 weeks",
+        then=[("pause", {"reason": "En pause jusqu'à nouvel ordre"})],
+    ),
+]
+
+# Manual gateway: staff mark each charge paid once the transfer arrives.
+TEA = [
+    Spec("alice.garnier@example.fr", [("THE-SEN-100", 2)], start="-3 months", staff_pays=True),
+    Spec("theo.chevalier@example.fr", [("THE-SEN-100", 1)]),  # waits for staff
+]
+
+
+def load(*, purea: Organization, tea: Organization, purea_staff, tea_staff) -> dict[str, Any]:
+    """Create the demo subscriptions that do not exist yet; return what there is.
+
+    Dates are relative to now (the services' clock). Returns {"created": n,
+    "by_status": Counter(status -> count over both organizations)}.
+    """
+    now = timezone.now()
+    BillingSettings.objects.update_or_create(
+        organization=purea, defaults={"gateway": BillingSettings.Gateway.TEST}
+    )
+    BillingSettings.objects.update_or_create(
+        organization=tea, defaults={"gateway": BillingSettings.Gateway.MANUAL}
+    )
+    _customers(purea, PUREA_CUSTOMERS)
+    _customers(tea, TEA_CUSTOMERS)
+    created = 0
+    for organization, specs, staff in ((purea, PUREA, purea_staff), (tea, TEA, tea_staff)):
+        actor = Actor.for_user(staff)
+        for spec in specs:
+            created += _build(organization, spec, actor, now) is not None
+    by_status = Counter(
+        Subscription.objects.filter(organization__in=[purea, tea]).values_list("status", flat=True)
+    )
+    return {"created": created, "by_status": by_status}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line: how many demo subscriptions per status."""
+    counts = result["by_status"]
+    parts = [
+        f"{counts[status]} {label.lower()}"
+        for status, label in Status.choices
+        if counts.get(status)
+    ]
+    return (
+        f"Demo subscriptions ({result['created']} new): {sum(counts.values())} in all, "
+        + ", ".join(parts)
+        + "."
+    )
+
+
+# --- Building one subscription ---------------------------------------------------
+
+
+def _customers(organization: Organization, people: list[Person]) -> None:
+    for person in people:
+        customer, _created = Customer.objects.update_or_create(
+            organization=organization,
+            email=person.email,
+            defaults={"first_name": person.first_name, "last_name": person.last_name},
+        )
+        Address.objects.update_or_create(
+            organization=organization,
+            customer=customer,
+            kind=Address.Kind.SHIPPING,
+            defaults={
+                "name": f"{person.first_name} {person.last_name}",
+                "line1": person.line1,
+                "postcode": person.postcode,
+                "city": person.city,
+                "country": "FR",
+            },
+        )
+
+
+def _at(when: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+    """ "now", or "<+/-n> <days|weeks|months>" from today 09:00 local time."""
+    if when == "now":
+        return now
+    amount, unit = when.split()
+    nine = now.astimezone(tz).replace(hour=9, minute=0, second=0, microsecond=0)
+    period = unit.rstrip("s")
+    return schedule.cycle_start(anchor=nine, period=period, interval=1, cycle=int(amount), tz=tz)
+
+
+def _items(organization: Organization, items: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    products = {p.sku: p for p in Product.objects.filter(organization=organization)}
+    return [{"product": products[sku], "quantity": quantity} for sku, quantity in items]
+
+
+def _build(organization: Organization, spec: Spec, actor: Actor, now: datetime):
+    customer = Customer.objects.get(organization=organization, email=spec.email)
+    if Subscription.objects.filter(customer=customer).exists():
+        return None
+    tz = ZoneInfo(organization.timezone)
+    start_at = _at(spec.start, now=now, tz=tz)
+    trial_ends_at = _at(spec.trial, now=now, tz=tz) if spec.trial else None
+    ends_at = None
+    if spec.fixed_cycles:
+        ends_at = schedule.term_end(
+            anchor=trial_ends_at or start_at,
+            period=spec.period,
+            interval=spec.interval,
+            cycles=spec.fixed_cycles,
+            tz=tz,
+        )
+    subscription = services.subscription_create(
+        organization=organization,
+        customer=customer,
+        items=_items(organization, spec.items),
+        actor=actor,
+        billing_period=spec.period,
+        billing_interval=spec.interval,
+        start_at=start_at,
+        trial_ends_at=trial_ends_at,
+        ends_at=ends_at,
+    )
+    _charge_past_cycles(
+        subscription,
+        until=_at(spec.charge_until, now=now, tz=tz),
+        staff=actor if spec.staff_pays else None,
+    )
+    if ends_at is not None and ends_at <= now:
+        services.subscription_expire(subscription=subscription, actor=RENEWALS)
+    for action, options in spec.then:
+        _act(subscription, action, options, actor, now=now, tz=tz)
+    return subscription
+
+
+def _charge_past_cycles(
+    subscription: Subscription, *, until: datetime, staff: Actor | None
+) -> None:
+    """Renew at each cycle date up to `until`, as the beat would have, until a charge is unpaid.
+
+    With the manual gateway, `staff` (if given) marks each pending charge paid.
+    """
+    while True:
+        subscription.refresh_from_db()
+        due_at = subscription.next_charge_at
+        if subscription.status not in (Status.PENDING, Status.ACTIVE) or due_at is None:
+            return
+        if due_at > until:
+            return
+        report = renewals.renew_one(subscription_id=subscription.pk, now=due_at)
+        if report.errors:
+            raise RuntimeError(f"demo renewal of subscription {subscription.pk}: {report.errors}")
+        if report.pending and staff is not None:
+            for charge in subscription.charges.filter(status=Charge.Status.PENDING):
+                services.charge_mark_paid(
+                    charge=charge, actor=staff, reference=f"VIR-{charge.pk:06d}"
+                )
+            continue
+        if report.paid == 0:  # declined, or waiting (manual gateway, +pending)
+            return
+
+
+def _act(subscription, action, options, actor, *, now, tz) -> None:
+    if action == "pause":
+        resume_at = options.get("resume_at")
+        services.subscription_pause(
+            subscription=subscription,
+            actor=actor,
+            resume_at=_at(resume_at, now=now, tz=tz) if resume_at else None,
+            reason=options["reason"],
+        )
+    elif action == "skip":
+        services.subscription_skip(subscription=subscription, actor=actor, reason=options["reason"])
+    elif action in ("cancel", "cancel_at_period_end"):
+        services.subscription_cancel(
+            subscription=subscription,
+            actor=actor,
+            reason=options["reason"],
+            at_period_end=action == "cancel_at_period_end",
+        )
+    elif action == "end":  # what the renewal run does once the period is over
+        services.subscription_end_at_period_end(subscription=subscription, actor=RENEWALS)
+    elif action == "change_schedule":
+        services.subscription_change_schedule(
+            subscription=subscription,
+            actor=actor,
+            billing_period=options["period"],
+            billing_interval=options["interval"],
+        )
+    elif action == "change_items":
+        services.subscription_change_items(
+            subscription=subscription,
+            actor=actor,
+            items=_items(subscription.organization, options["items"]),
+        )
+    else:
+        raise ValueError(f"unknown demo action {action!r}")

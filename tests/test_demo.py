@@ -1,0 +1,87 @@
+"""`load_demo`: subscriptions in every status, built through the services, and idempotent."""
+
+from datetime import datetime
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from crm.models import Customer, Organization
+from subscriptions.models import Charge, Subscription, SubscriptionEvent
+
+pytestmark = pytest.mark.django_db
+
+S = Subscription.Status
+
+
+def _load() -> str:
+    out = StringIO()
+    call_command("load_demo", password="demo-password", stdout=out)
+    return out.getvalue()
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _snapshot():
+    return (
+        Customer.objects.count(),
+        sorted(Subscription.objects.values_list("pk", "status")),
+        Charge.objects.count(),
+        SubscriptionEvent.objects.count(),
+    )
+
+
+def test_load_demo_builds_subscriptions_in_every_status_and_runs_twice():
+    output = _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+    tea = Organization.objects.get(slug="maison-du-the")
+    subscriptions = Subscription.objects.filter(organization__in=[purea, tea])
+
+    assert set(subscriptions.values_list("status", flat=True)) == set(S.values)
+    assert 12 <= subscriptions.count() <= 24
+    assert set(subscriptions.values_list("billing_period", flat=True)) >= {"week", "month"}
+    assert Subscription.objects.filter(organization=tea).exists()
+    assert purea.billing_settings.gateway == "test"
+    assert tea.billing_settings.gateway == "manual"
+    # History: past cycles were charged, one charge per cycle, with their events.
+    assert Charge.objects.filter(organization=purea, status=Charge.Status.PAID).count() >= 20
+    assert Charge.objects.filter(organization=tea, status=Charge.Status.PAID).exists()
+    assert Charge.objects.filter(organization=tea, status=Charge.Status.PENDING).exists()
+    assert Charge.objects.filter(status=Charge.Status.FAILED).exists()
+    for subscription in subscriptions:
+        assert subscription.events.filter(kind=SubscriptionEvent.Kind.CREATED).count() == 1
+    past_due = subscriptions.get(status=S.PAST_DUE, customer__email__contains="+decline@")
+    assert past_due.charges.get().status == Charge.Status.FAILED
+    assert subscriptions.filter(status=S.PAUSED, resume_at__isnull=False).exists()
+    assert subscriptions.filter(status=S.ACTIVE, cancel_at_period_end=True).exists()
+    assert subscriptions.filter(status=S.ACTIVE).exclude(skipped_cycles=[]).exists()
+    expired = subscriptions.get(status=S.EXPIRED)
+    assert expired.charges.filter(status=Charge.Status.PAID).count() == 3
+    summary = next(line for line in output.splitlines() if line.startswith("Demo subscriptions"))
+    assert f"({subscriptions.count()} new): {subscriptions.count()} in all" in summary
+
+    before = _snapshot()
+    second = _load()
+
+    assert _snapshot() == before
+    assert "(0 new)" in second
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2027, 1, 31, 6, 30, tzinfo=PARIS),  # before the 09:00 cycles, at a month's end
+        datetime(2027, 3, 28, 12, 0, tzinfo=PARIS),  # the day the clocks go forward
+        datetime(2027, 10, 31, 23, 59, tzinfo=PARIS),  # the day they go back, before midnight
+    ],
+    ids=["month-end-early", "dst-forward", "dst-back"],
+)
+def test_load_demo_works_whenever_it_runs(moment):
+    with time_machine.travel(moment, tick=False):
+        _load()
+
+    statuses = set(Subscription.objects.values_list("status", flat=True))
+    assert statuses == set(S.values)
