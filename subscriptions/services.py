@@ -627,7 +627,7 @@ def _retry_days(organization_id: int) -> list[int]:
     return settings_row.retry_days if settings_row else list(schedule.DEFAULT_RETRY_DAYS)
 
 
-@transaction.atomic(savepoint=False)  # inside the renewal's transaction: no savepoint needed
+@transaction.atomic
 def charge_apply_result(
     *,
     charge: Charge,

@@ -29,12 +29,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Per due subscription, attempting its charge (renewals._attempt), in its own
 # transaction (BEGIN and COMMIT are not statements the wrapper sees):
 #   SELECT charge + subscription + customer    FOR UPDATE SKIP LOCKED, for the gateway
+#   SAVEPOINT                                  charge_apply_result's atomic block (so
+#                                              staff marking several charges keep going
+#                                              after one is refused)
 #   SELECT charge FOR UPDATE                   charge_apply_result re-reads it locked
 #   SELECT subscription + organization         FOR UPDATE (services._lock)
 #   UPDATE charge                              paid
 #   UPDATE subscription                        next cycle, current period
 #   INSERT subscription event                  "renewed"
-PER_SUBSCRIPTION = 6
+#   RELEASE SAVEPOINT
+PER_SUBSCRIPTION = 8
 # Per chunk of renewals.CHUNK subscriptions, each chunk in its own transaction:
 #   create_due_charges: SELECT due FOR UPDATE SKIP LOCKED, SELECT the charges
 #     another run may have made meanwhile, SELECT their items,

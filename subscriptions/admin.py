@@ -1,0 +1,1066 @@
+"""The back office's subscription pages: every lifecycle write goes through the services.
+
+The status buttons come from django-fsm-2's `FSMAdminMixin`, but a button never
+calls a model transition and saves: it opens a small form (`subscriptions.forms`)
+whose submission calls the matching service, which checks, records the event
+with the staff member as actor and schedules what follows. Items edited on the
+change page are handed, as a whole new list, to `subscription_change_items`
+(which computes the pro-rata), and a new subscription is created by
+`subscription_create`; a refusal of either is shown on the form and nothing is
+changed. WooCommerce subscriptions are read-only here: the shop manages them.
+
+On a subscription's pages dates are shown, and entered, in its organization's
+time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers, widgets
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django_fsm import can_proceed
+from django_fsm.admin import FSMAdminMixin
+
+from crm.actors import Actor
+from crm.errors import ApplicationError
+from crm.models import Address, Contract
+from crm.tenant_admin import (
+    Role,
+    TenantAdmin,
+    TenantInlineFormSet,
+    TenantTabularInline,
+    organization_roles,
+)
+from subscriptions import services
+from subscriptions.forms import ChargeFailureForm, ReasonForm
+from subscriptions.models import (
+    BillingPeriod,
+    BillingSettings,
+    Charge,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionItem,
+)
+
+Status = Subscription.Status
+ZERO = Decimal("0.00")
+UPCOMING = 6
+
+# What the services own: shown, never edited here.
+LIFECYCLE_FIELDS = [
+    "organization",
+    "customer",
+    "source",
+    "status",
+    "billing_period",
+    "billing_interval",
+    "billing_anchor",
+    "anchor_cycle",
+    "started_at",
+    "trial_ends_at",
+    "ends_at",
+    "skipped_cycles",
+    "current_cycle",
+    "current_period_start",
+    "current_period_end",
+    "next_cycle",
+    "next_charge_at",
+    "adjustment",
+    "currency",
+    "paused_at",
+    "resume_at",
+    "cancel_at_period_end",
+    "canceled_at",
+    "ended_at",
+    "cancel_reason",
+    "created_at",
+    "updated_at",
+]
+
+
+def shop_notice() -> str:
+    return _(
+        "This subscription is managed in the WooCommerce shop: pause, cancel or change it "
+        "there, and the change will be synchronized here. It cannot be changed from this page."
+    )
+
+
+def when(value: datetime | None, tz=None) -> str:
+    """An instant as staff read it: localized, in `tz` (default: the current time zone)."""
+    if value is None:
+        return "-"
+    return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
+
+
+def money(amount: Decimal, currency: str) -> str:
+    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
+
+
+def _messages_of(error: ApplicationError) -> list[str]:
+    fields = error.extra.get("fields") or {}
+    found = [str(message) for messages_ in fields.values() for message in messages_]
+    return found or [error.message]
+
+
+# --- Forms -------------------------------------------------------------------
+
+
+class SubscriptionAddForm(forms.ModelForm):
+    """What `subscription_create` takes, besides the items (the inline)."""
+
+    started_at = forms.SplitDateTimeField(
+        label=gettext_lazy("start"),
+        required=False,
+        widget=widgets.AdminSplitDateTime,
+        help_text=gettext_lazy("Leave empty to start now."),
+    )
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "organization",
+            "customer",
+            "contract",
+            "shipping_address",
+            "billing_period",
+            "billing_interval",
+            "started_at",
+            "trial_ends_at",
+            "ends_at",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization")
+        if organization is not None:
+            # The widgets read dates in the current time zone; staff mean the organization's.
+            for name in ("started_at", "trial_ends_at", "ends_at"):
+                value = cleaned.get(name)
+                if value is not None:
+                    cleaned[name] = timezone.make_aware(
+                        timezone.make_naive(value), organization.tzinfo
+                    )
+        return cleaned
+
+
+class SubscriptionItemFormSet(TenantInlineFormSet):
+    """The items inline; once its rows are valid it hands them to the admin's service call."""
+
+    def __init__(self, *args, apply_items=None, **kwargs):
+        self.apply_items = apply_items
+        super().__init__(*args, **kwargs)
+
+    def items(self) -> list[dict]:
+        """The new item list as the services take it (deleted and empty rows left out)."""
+        items = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            items.append(
+                {
+                    "product": data["product"],
+                    "quantity": data["quantity"],
+                    "unit_price": data.get("unit_price"),
+                }
+            )
+        return items
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or self.apply_items is None:
+            return
+        self.apply_items(self)
+
+
+# --- Inlines -----------------------------------------------------------------
+
+
+class ReadOnlyInline(TenantTabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SubscriptionItemInline(TenantTabularInline):
+    model = SubscriptionItem
+    formset = SubscriptionItemFormSet
+    fields = ["product", "quantity", "unit_price", "line_total"]
+    readonly_fields = ["line_total"]
+    min_num = 1
+
+    def _editable(self, request, obj) -> bool:
+        return (obj is None or obj.is_native) and self._has(request, "change", obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing an item is a change of the subscription, done by staff.
+        return self._editable(request, obj)
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0
+
+    def get_min_num(self, request, obj=None, **kwargs):
+        return 1 if self._editable(request, obj) else 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, validate_min=True, **kwargs)
+        product = formset.form.base_fields.get("product")
+        if obj is not None and product is not None:
+            product.queryset = product.queryset.filter(organization_id=obj.organization_id)
+        return formset
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "unit_price" and field is not None:
+            field.required = False
+            field.help_text = _("Leave empty for the product's price.")
+        return field
+
+    @admin.display(description=gettext_lazy("total"))
+    def line_total(self, item):
+        if item.unit_price is None or item.quantity is None:
+            return "-"
+        return formats.number_format(item.total, 2, use_l10n=True, force_grouping=True)
+
+
+class ChargeInline(ReadOnlyInline):
+    model = Charge
+    fields = [
+        "cycle",
+        "period",
+        "amount",
+        "adjustment",
+        "status",
+        "attempts",
+        "next_retry_at",
+        "failure_reason",
+        "external_reference",
+        "paid_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-cycle"]
+    show_change_link = True
+
+    @admin.display(description=gettext_lazy("period"))
+    def period(self, charge):
+        return f"{when(charge.period_start)} - {when(charge.period_end)}"
+
+
+def _event_details(event: SubscriptionEvent) -> str:
+    data = event.data or {}
+    Kind = SubscriptionEvent.Kind
+
+    def instant(key):
+        value = data.get(key)
+        return when(datetime.fromisoformat(value)) if value else None
+
+    if event.kind == Kind.ITEMS_CHANGED:
+        text = _("total %(old)s → %(new)s") % {
+            "old": data.get("old_total"),
+            "new": data.get("new_total"),
+        }
+        proration = data.get("proration")
+        if proration:
+            text += ", " + _("pro-rata %(net)s") % {"net": proration.get("net")}
+        return text
+    if event.kind == Kind.PAUSED and data.get("resume_at"):
+        return _("resumes on %(date)s") % {"date": instant("resume_at")}
+    if event.kind == Kind.SKIPPED and data.get("cycle_date"):
+        return _("cycle of %(date)s") % {"date": instant("cycle_date")}
+    if event.kind == Kind.SCHEDULE_CHANGED and data.get("new"):
+        new = data["new"]
+        period = new.get("period")
+        if period in BillingPeriod.values:
+            period = BillingPeriod(period).label
+        return _("every %(interval)s %(period)s") % {
+            "interval": new.get("interval"),
+            "period": period,
+        }
+    if data.get("failure_reason"):
+        return str(data["failure_reason"])
+    if data.get("amount"):
+        return _("cycle %(cycle)s, %(amount)s") % {
+            "cycle": data.get("cycle"),
+            "amount": data["amount"],
+        }
+    if data.get("next_charge_at"):
+        return _("next charge %(date)s") % {"date": instant("next_charge_at")}
+    return ""
+
+
+class EventInline(ReadOnlyInline):
+    model = SubscriptionEvent
+    fields = ["created_at", "kind", "transition", "actor", "reason", "details"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description=gettext_lazy("status"))
+    def transition(self, event):
+        before = event.get_from_status_display() or "-"
+        after = event.get_to_status_display() or "-"
+        return before if before == after else f"{before} → {after}"
+
+    @admin.display(description=gettext_lazy("actor"))
+    def actor(self, event):
+        kind = event.get_actor_kind_display()
+        return f"{kind}: {event.actor_label}" if event.actor_label else kind
+
+    @admin.display(description=gettext_lazy("details"))
+    def details(self, event):
+        return _event_details(event)
+
+
+# --- Subscriptions -------------------------------------------------------------
+
+
+class SubscriptionChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        return (
+            super()
+            .get_queryset(request, exclude_parameters)
+            .prefetch_related(
+                Prefetch("items", queryset=SubscriptionItem.objects.select_related("product"))
+            )
+        )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
+    fsm_fields = ["status"]
+    fsm_forms = {"resume": ReasonForm, "skip": ReasonForm}
+    change_form_template = "admin/subscriptions/subscription/change_form.html"
+    fsm_transition_form_template = "admin/subscriptions/subscription/transition_form.html"
+
+    list_display = ["id", "customer_column", "status", "items_summary", "next_charge", "source"]
+    list_display_links = ["id", "customer_column"]
+    list_filter = ["status", "source", "billing_period", "cancel_at_period_end"]
+    search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
+    list_select_related = ["organization", "customer"]
+    autocomplete_fields = ["customer"]
+    inlines = [SubscriptionItemInline, ChargeInline, EventInline]
+
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "customer",
+                    "source",
+                    "status",
+                    "contract",
+                    "shipping_address",
+                ]
+            },
+        ),
+        (gettext_lazy("Next cycles"), {"fields": ["next_cycles"]}),
+        (
+            gettext_lazy("Schedule"),
+            {
+                "fields": [
+                    "billing_period",
+                    "billing_interval",
+                    "billing_anchor",
+                    "anchor_cycle",
+                    "started_at",
+                    "trial_ends_at",
+                    "ends_at",
+                    "skipped_cycles",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Billing"),
+            {
+                "fields": [
+                    "current_cycle",
+                    "current_period_start",
+                    "current_period_end",
+                    "next_cycle",
+                    "next_charge_at",
+                    "adjustment",
+                    "currency",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Pause and cancellation"),
+            {
+                "fields": [
+                    "paused_at",
+                    "resume_at",
+                    "cancel_at_period_end",
+                    "canceled_at",
+                    "ended_at",
+                    "cancel_reason",
+                ]
+            },
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+    add_fieldsets = [
+        (None, {"fields": ["organization", "customer", "contract", "shipping_address"]}),
+        (
+            gettext_lazy("Schedule"),
+            {
+                "fields": [
+                    "billing_period",
+                    "billing_interval",
+                    "started_at",
+                    "trial_ends_at",
+                    "ends_at",
+                ],
+                "description": gettext_lazy(
+                    "Dates and times are in the organization's time zone. The first charge "
+                    "is attempted at the start, or at the end of the trial."
+                ),
+            },
+        ),
+    ]
+
+    # --- Changelist ----------------------------------------------------------
+
+    def get_changelist(self, request, **kwargs):
+        return SubscriptionChangeList
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.user.is_superuser or len(organization_roles(request)) > 1:
+            columns.append("organization")
+        return columns
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organization", "customer")
+
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
+    def customer_column(self, obj):
+        customer = obj.customer
+        if customer.full_name:
+            return f"{customer.full_name} <{customer.email}>"
+        return customer.email
+
+    @admin.display(description=gettext_lazy("items"))
+    def items_summary(self, obj):
+        return ", ".join(str(item) for item in obj.items.all()) or "-"
+
+    @admin.display(description=gettext_lazy("next charge at"), ordering="next_charge_at")
+    def next_charge(self, obj):
+        return when(obj.next_charge_at, obj.organization.tzinfo)
+
+    # --- Change page ----------------------------------------------------------
+
+    def has_delete_permission(self, request, obj=None):
+        # A subscription is canceled, never deleted: its charges and history stay.
+        return False
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return fields
+        extra = [*LIFECYCLE_FIELDS, "next_cycles"]
+        if not obj.is_native:
+            extra.append("shipping_address")  # the shop's, synchronized
+        return [*fields, *(name for name in extra if name not in fields)]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = SubscriptionAddForm
+        form = super().get_form(request, obj, change, **kwargs)
+        address = form.base_fields.get("shipping_address")
+        contract = form.base_fields.get("contract")
+        if obj is None:
+            if address is not None:
+                address.queryset = address.queryset.filter(
+                    kind=Address.Kind.SHIPPING
+                ).select_related("customer")
+                address.label_from_instance = lambda a: f"{a.customer.email}: {a}"
+                address.help_text = _(
+                    "One of the customer's addresses; leave empty for their first shipping address."
+                )
+            return form
+        if address is not None:
+            address.queryset = Address.objects.filter(
+                Q(customer_id=obj.customer_id) | Q(pk=obj.shipping_address_id)
+            )
+        if contract is not None:
+            contract.queryset = Contract.objects.filter(organization_id=obj.organization_id).filter(
+                Q(customer_id=obj.customer_id) | Q(customer__isnull=True) | Q(pk=obj.contract_id)
+            )
+        return form
+
+    def get_inlines(self, request, obj):
+        return [SubscriptionItemInline] if obj is None else self.inlines
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, SubscriptionItemInline) and request.method == "POST":
+            kwargs["apply_items"] = lambda formset: self._apply_items(request, formset)
+        return kwargs
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        context = {**(extra_context or {})}
+        if not obj.is_native:
+            context["managed_by_shop"] = shop_notice()
+        with timezone.override(obj.organization.tzinfo):
+            response = super().change_view(request, object_id, form_url, context)
+            if isinstance(response, TemplateResponse) and not response.is_rendered:
+                response.render()
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if request.method == "POST" and getattr(request, "_subscription_written", False):
+            # A service ran while validating, but the page is shown again with
+            # errors (another part of the form was wrong): undo it.
+            transaction.set_rollback(True)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_form(self, request, form, change):
+        # Only called for a valid form, before the inlines are validated.
+        request._subscription_form = form
+        return super().save_form(request, form, change)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The items formset created it through the service (see _apply_items).
+            created = request._subscription_created
+            for field in obj._meta.concrete_fields:
+                obj.__dict__[field.attname] = getattr(created, field.attname)
+            obj._state.adding = False
+            obj._state.db = created._state.db
+            return
+        changed = {name: getattr(obj, name) for name in form.changed_data}
+        if changed:
+            # Neither field is part of the lifecycle: written as they are, status untouched.
+            Subscription.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is SubscriptionItem:
+            # Written by the service when the formset was validated.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            return
+        super().save_formset(request, form, formset, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        updated = getattr(request, "_subscription_items_changed", None)
+        if updated is None:
+            return
+        net = updated.adjustment - form.instance.adjustment
+        if net:
+            message = _(
+                "Items changed. A pro-rata adjustment of %(amount)s is carried to the next charge."
+            ) % {"amount": money(net, updated.currency)}
+        else:
+            message = _("Items changed; the next charge uses them.")
+        self.message_user(request, message, messages.SUCCESS)
+
+    def _apply_items(self, request, formset) -> None:
+        """Create the subscription, or replace its items, through the service.
+
+        Called once the item rows are valid; a refusal becomes form errors, so the
+        page is shown again with nothing changed.
+        """
+        form = getattr(request, "_subscription_form", None)
+        if form is None:  # the subscription's own fields are wrong: they are shown first
+            return
+        actor = Actor.for_user(request.user)
+        subscription = formset.instance
+        if subscription.pk is None:
+            data = form.cleaned_data
+            try:
+                created = services.subscription_create(
+                    organization=data["organization"],
+                    customer=data["customer"],
+                    items=formset.items(),
+                    actor=actor,
+                    billing_period=data["billing_period"],
+                    billing_interval=data["billing_interval"],
+                    start_at=data.get("started_at"),
+                    trial_ends_at=data.get("trial_ends_at"),
+                    ends_at=data.get("ends_at"),
+                    shipping_address=data.get("shipping_address"),
+                    contract=data.get("contract"),
+                )
+            except ApplicationError as error:
+                raise self._refusal(error, form) from error
+            request._subscription_created = created
+            request._subscription_written = True
+            return
+        if not formset.has_changed():
+            return
+        try:
+            updated = services.subscription_change_items(
+                subscription=subscription, actor=actor, items=formset.items()
+            )
+        except ApplicationError as error:
+            raise ValidationError(_messages_of(error)) from error
+        request._subscription_items_changed = updated
+        request._subscription_written = True
+
+    @staticmethod
+    def _refusal(error: ApplicationError, form) -> ValidationError:
+        """Put a service's field errors on the form; the rest goes on the items."""
+        fields = error.extra.get("fields") or {}
+        rest = []
+        for name, messages_ in fields.items():
+            name = "started_at" if name == "start_at" else name
+            if name in form.fields:
+                for message in messages_:
+                    form.add_error(name, message)
+            else:
+                rest.extend(messages_)
+        if not fields:
+            rest.append(error.message)
+        return ValidationError(
+            rest or [_("The subscription was not created: see the errors above.")]
+        )
+
+    # --- Next cycles ------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("next cycles"))
+    def next_cycles(self, obj):
+        if not obj.is_native:
+            return _("Charged by the shop.")
+        if obj.status in (Status.CANCELED, Status.EXPIRED):
+            return _("No upcoming charge: the subscription has ended.")
+        if obj.cancel_at_period_end:
+            return _("No upcoming charge: the subscription ends with its paid period.")
+        if obj.next_charge_at is None:
+            return _("No upcoming charge.")
+        tz = obj.organization.tzinfo
+        notes = [_("Times in %(timezone)s.") % {"timezone": obj.organization.timezone}]
+        cycles = obj.upcoming_cycles(UPCOMING)
+        if obj.status == Status.PAUSED:
+            notes.append(_("Paused: cycles whose date passes before it resumes are not charged."))
+            if obj.resume_at is not None:
+                later = obj.upcoming_cycles(UPCOMING * 8)
+                cycles = [(c, start) for c, start in later if start >= obj.resume_at][:UPCOMING]
+        if not cycles:
+            return _("No upcoming charge.")
+        items_total = sum((item.total for item in obj.items.all()), ZERO)
+        carried = obj.adjustment
+        rows = []
+        for cycle, start in cycles:
+            # As the renewal run charges: the carried adjustment is added, never below
+            # zero; a credit larger than a cycle carries over to the next.
+            due = items_total + carried
+            amount = max(due, ZERO)
+            text = money(amount, obj.currency)
+            if carried:
+                text += " " + _("(items %(items)s, adjustment %(adjustment)s)") % {
+                    "items": money(items_total, obj.currency),
+                    "adjustment": money(carried, obj.currency),
+                }
+            carried = min(due, ZERO)
+            rows.append((cycle, cycle, when(start, tz), text))
+        return format_html(
+            '<table class="next-cycles"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
+            "</thead><tbody>{}</tbody></table><p class='help'>{}</p>",
+            _("Cycle"),
+            _("Date"),
+            _("Amount"),
+            format_html_join(
+                "", '<tr data-cycle="{}"><td>{}</td><td>{}</td><td>{}</td></tr>', rows
+            ),
+            " ".join(notes),
+        )
+
+    # --- Transitions (buttons) ----------------------------------------------------
+
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name: str) -> str:
+        return _("Actions")
+
+    def _admin_transitions(self) -> dict:
+        return {
+            "pause": self._pause,
+            "resume": self._resume,
+            "skip": self._skip,
+            "change_schedule": self._change_schedule,
+            "cancel": self._cancel,
+        }
+
+    def _get_fsm_extra_context(self, *, request, obj):
+        # Staff who may change it, on a subscription this back office manages.
+        if obj is None or not obj.is_native or not self.has_change_permission(request, obj):
+            return []
+        return [
+            block
+            for block in super()._get_fsm_extra_context(request=request, obj=obj)
+            if block.available_transitions
+        ]
+
+    def describe_transition(self, obj, name: str) -> str:
+        if name == "pause":
+            return _(
+                "Nothing is charged or shipped until the subscription is resumed, by hand or "
+                "on the date given."
+            )
+        if name == "resume":
+            return _(
+                "Charging and shipping start again; cycles whose date passed during the pause "
+                "are not charged."
+            )
+        if name == "skip":
+            return _(
+                "The next cycle (%(date)s) is neither charged nor shipped; the cycles after it "
+                "keep their dates."
+            ) % {"date": when(obj.next_charge_at)}
+        if name == "change_schedule":
+            return _(
+                "The new frequency counts from the next charge (%(date)s), which stays where it is."
+            ) % {"date": when(obj.next_charge_at)}
+        if name == "cancel":
+            return _(
+                "Now: unpaid charges are voided and nothing more is charged or shipped. At the "
+                "end of the paid period: the subscription continues until then."
+            )
+        return ""
+
+    def response_change(self, request, obj):
+        name = request.POST.get(self.fsm_post_param)
+        if name:
+            # Every action asks for confirmation on its own page.
+            return HttpResponseRedirect(self._transition_url(obj, name))
+        return super().response_change(request, obj)
+
+    def _transition_url(self, obj, name: str) -> str:
+        opts = self.opts
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_transition",
+            kwargs={"object_id": obj.pk, "transition_name": name},
+            current_app=self.admin_site.name,
+        )
+
+    def _change_url(self, obj) -> str:
+        opts = self.opts
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        """django-fsm's hook, through the services (it would call the method and save)."""
+        action = self._admin_transitions().get(transition_name)
+        if action is None or not self.has_change_permission(request, obj):
+            self.message_user(request, _("This action is not available."), messages.ERROR)
+            return False
+        try:
+            message = action(obj, Actor.for_user(request.user), dict(kwargs or {}))
+        except ApplicationError as error:
+            self.message_user(request, " ".join(_messages_of(error)), messages.ERROR)
+            return False
+        self.message_user(request, message, messages.SUCCESS)
+        return True
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        obj = self.get_object(request, unquote(object_id))
+        action = self._admin_transitions().get(transition_name)
+        if action is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        if not obj.is_native:
+            self.message_user(request, shop_notice(), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(obj))
+        transition = self._get_fsm_transition_by_name(obj=obj, transition_name=transition_name)
+        label = self.get_fsm_label(transition)
+        with timezone.override(obj.organization.tzinfo):
+            if request.method != "POST" and not can_proceed(getattr(obj, transition_name)):
+                # Said at once; a submission is the service's to refuse.
+                self.message_user(
+                    request,
+                    _("“%(action)s” is not possible now: the subscription is %(status)s.")
+                    % {"action": label, "status": obj.get_status_display().lower()},
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(self._change_url(obj))
+            form_class = self.get_fsm_transition_form(transition) or ReasonForm
+            form = form_class(
+                data=request.POST if request.method == "POST" else None, subscription=obj
+            )
+            if request.method == "POST" and form.is_valid():
+                try:
+                    message = action(obj, Actor.for_user(request.user), form.cleaned_data)
+                except ApplicationError as error:
+                    if not self._form_errors(form, error):
+                        self.message_user(request, " ".join(_messages_of(error)), messages.ERROR)
+                        return HttpResponseRedirect(self._change_url(obj))
+                else:
+                    self.message_user(request, message, messages.SUCCESS)
+                    return HttpResponseRedirect(self._change_url(obj))
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": obj,
+                "title": label,
+                "subtitle": str(obj),
+                "transition": {"name": transition_name, "label": label},
+                "description": self.describe_transition(obj, transition_name),
+                "transition_form": form,
+                "media": self.media + form.media,
+            }
+            response = TemplateResponse(request, self.fsm_transition_form_template, context)
+            return response.render()
+
+    @staticmethod
+    def _form_errors(form, error: ApplicationError) -> bool:
+        """Put the service's field errors on the form; False if none fits it."""
+        fields = {
+            name: messages_
+            for name, messages_ in (error.extra.get("fields") or {}).items()
+            if name in form.fields
+        }
+        for name, messages_ in fields.items():
+            for message in messages_:
+                form.add_error(name, message)
+        return bool(fields)
+
+    # One per button: call the service, say what happened.
+
+    def _pause(self, obj, actor, data):
+        subscription = services.subscription_pause(
+            subscription=obj,
+            actor=actor,
+            resume_at=data.get("resume_at"),
+            reason=data.get("reason", ""),
+        )
+        if subscription.resume_at is not None:
+            return _("The subscription is paused until %(date)s, then resumes by itself.") % {
+                "date": when(subscription.resume_at)
+            }
+        return _("The subscription is paused until it is resumed by hand.")
+
+    def _resume(self, obj, actor, data):
+        subscription = services.subscription_resume(
+            subscription=obj, actor=actor, reason=data.get("reason", "")
+        )
+        return _("The subscription is active again (next charge: %(date)s).") % {
+            "date": when(subscription.next_charge_at)
+        }
+
+    def _skip(self, obj, actor, data):
+        subscription = services.subscription_skip(
+            subscription=obj, actor=actor, reason=data.get("reason", "")
+        )
+        return _("The next cycle is skipped (next charge: %(date)s).") % {
+            "date": when(subscription.next_charge_at)
+        }
+
+    def _change_schedule(self, obj, actor, data):
+        subscription = services.subscription_change_schedule(
+            subscription=obj,
+            actor=actor,
+            billing_period=data["billing_period"],
+            billing_interval=data["billing_interval"],
+            reason=data.get("reason", ""),
+        )
+        return _("The schedule is changed (next charge: %(date)s).") % {
+            "date": when(subscription.next_charge_at)
+        }
+
+    def _cancel(self, obj, actor, data):
+        at_period_end = data.get("when") == "period_end"
+        subscription = services.subscription_cancel(
+            subscription=obj,
+            actor=actor,
+            reason=data.get("reason", ""),
+            at_period_end=at_period_end,
+        )
+        if at_period_end:
+            return _(
+                "The subscription will be canceled at the end of its paid period (%(date)s)."
+            ) % {"date": when(subscription.current_period_end or subscription.next_charge_at)}
+        return _("The subscription is canceled.")
+
+
+# --- Charges -------------------------------------------------------------------
+
+
+@admin.register(Charge)
+class ChargeAdmin(TenantAdmin):
+    """Charges are written by renewals and services; staff record manual payments here."""
+
+    list_display = [
+        "id",
+        "subscription_link",
+        "customer",
+        "cycle",
+        "period_start",
+        "amount_column",
+        "status",
+        "attempts",
+        "next_retry_at",
+        "gateway",
+        "paid_at",
+    ]
+    list_filter = ["status", "gateway"]
+    search_fields = ["subscription__customer__email", "external_reference"]
+    list_select_related = ["organization", "subscription__customer"]
+    actions = ["mark_paid", "mark_failed"]
+    fields = [
+        "organization",
+        "subscription",
+        "cycle",
+        "period_start",
+        "period_end",
+        "amount",
+        "adjustment",
+        "currency",
+        "status",
+        "attempts",
+        "first_failed_at",
+        "next_retry_at",
+        "failure_reason",
+        "gateway",
+        "external_reference",
+        "paid_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # No field is edited by hand; "change" only opens the actions of the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("subscription"), ordering="subscription_id")
+    def subscription_link(self, charge):
+        url = reverse("admin:subscriptions_subscription_change", args=[charge.subscription_id])
+        return format_html('<a href="{}">#{}</a>', url, charge.subscription_id)
+
+    @admin.display(description=gettext_lazy("customer"))
+    def customer(self, charge):
+        return charge.subscription.customer.email
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_column(self, charge):
+        return money(charge.amount, charge.currency)
+
+    def _each(self, request, queryset, apply, done_message) -> None:
+        actor = Actor.for_user(request.user)
+        done = 0
+        for charge in queryset.select_related("subscription").order_by("pk"):
+            refused = None
+            if not self._has(request, "change", charge):
+                refused = _("you may not change it.")
+            elif not charge.subscription.is_native:
+                refused = _("it is charged by the WooCommerce shop.")
+            else:
+                try:
+                    apply(charge, actor)
+                except ApplicationError as error:
+                    refused = " ".join(_messages_of(error))
+            if refused is None:
+                done += 1
+            else:
+                self.message_user(
+                    request,
+                    _("Charge %(charge)s: %(error)s") % {"charge": charge, "error": refused},
+                    messages.ERROR,
+                )
+        if done:
+            self.message_user(request, done_message(done), messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Mark paid"), permissions=["change"])
+    def mark_paid(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda charge, actor: services.charge_mark_paid(charge=charge, actor=actor),
+            lambda n: (
+                ngettext("%(count)d charge marked paid.", "%(count)d charges marked paid.", n)
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Mark failed"), permissions=["change"])
+    def mark_failed(self, request, queryset):
+        form = ChargeFailureForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request,
+                queryset,
+                lambda charge, actor: services.charge_mark_failed(
+                    charge=charge, actor=actor, reason=reason
+                ),
+                lambda n: (
+                    ngettext(
+                        "%(count)d charge marked failed.", "%(count)d charges marked failed.", n
+                    )
+                    % {"count": n}
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Mark charges failed"),
+            "charges": queryset.select_related("subscription__customer"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/subscriptions/charge/mark_failed.html", context)
+
+
+# --- Billing settings ------------------------------------------------------------
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(TenantAdmin):
+    """How each organization charges: its administrators choose; everyone may read."""
+
+    required_roles = {
+        "view": Role.VIEWER,
+        "add": Role.ADMIN,
+        "change": Role.ADMIN,
+        "delete": Role.ADMIN,
+    }
+    list_display = ["organization", "gateway", "retry_days_column"]
+    list_filter = ["gateway"]
+    fields = ["organization", "gateway", "retry_days"]
+
+    @admin.display(description=gettext_lazy("dunning retries (days after the first failure)"))
+    def retry_days_column(self, row):
+        return ", ".join(str(day) for day in row.retry_days)
