@@ -228,7 +228,11 @@ def test_update_a_customer_partially_and_replace_addresses(api_client_for, org_a
 
 def test_customer_filters_and_search(api_client_for, org_a):
     CustomerFactory(
-        organization=org_a, email="anna@example.fr", language="fr", first_name="Anna", last_name="Roy"
+        organization=org_a,
+        email="anna@example.fr",
+        language="fr",
+        first_name="Anna",
+        last_name="Roy",
     )
     CustomerFactory(organization=org_a, email="bob@example.com", language="en", last_name="Smith")
     client = api_client_for(org_a)
