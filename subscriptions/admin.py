@@ -356,7 +356,7 @@ class SubscriptionChangeList(ChangeList):
 @admin.register(Subscription)
 class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
     fsm_fields = ["status"]
-    fsm_forms = {"resume": ReasonForm, "skip": ReasonForm}
+    fsm_forms = {"resume": ReasonForm, "skip": ReasonForm, "withdraw_cancellation": ReasonForm}
     change_form_template = "admin/subscriptions/subscription/change_form.html"
     fsm_transition_form_template = "admin/subscriptions/subscription/transition_form.html"
 
@@ -711,6 +711,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
             "skip": self._skip,
             "change_schedule": self._change_schedule,
             "cancel": self._cancel,
+            "withdraw_cancellation": self._withdraw_cancellation,
         }
 
     def _get_fsm_extra_context(self, *, request, obj):
@@ -742,6 +743,11 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
         if name == "change_schedule":
             return _(
                 "The new frequency counts from the next charge (%(date)s), which stays where it is."
+            ) % {"date": when(obj.next_charge_at)}
+        if name == "withdraw_cancellation":
+            return _(
+                "The cancellation at period end is dropped: the subscription renews on "
+                "%(date)s as before."
             ) % {"date": when(obj.next_charge_at)}
         if name == "cancel":
             return _(
@@ -892,6 +898,12 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
         return _("The schedule is changed (next charge: %(date)s).") % {
             "date": when(subscription.next_charge_at)
         }
+
+    def _withdraw_cancellation(self, obj, actor, data):
+        services.subscription_withdraw_cancellation(
+            subscription=obj, actor=actor, reason=data.get("reason", "")
+        )
+        return _("The cancellation is withdrawn: the subscription continues.")
 
     def _cancel(self, obj, actor, data):
         at_period_end = data.get("when") == "period_end"

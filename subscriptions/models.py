@@ -280,6 +280,16 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
     @transition(
         field=status,
         source=[Status.ACTIVE, Status.PAUSED, Status.PAST_DUE],
+        target=None,
+        conditions=[lambda subscription: subscription.cancel_at_period_end],
+        custom={"label": _("Withdraw the cancellation")},
+    )
+    def withdraw_cancellation(self, **kwargs):
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.ACTIVE, Status.PAUSED, Status.PAST_DUE],
         target=Status.EXPIRED,
         custom={"admin": False},
     )
@@ -414,6 +424,7 @@ class SubscriptionEvent(TenantModel):
         SCHEDULE_CHANGED = "schedule_changed", _("Schedule changed")
         ITEMS_CHANGED = "items_changed", _("Items changed")
         CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation at period end scheduled")
+        CANCEL_WITHDRAWN = "cancel_withdrawn", _("Cancellation withdrawn")
         CANCELED = "canceled", _("Canceled")
         EXPIRED = "expired", _("Expired")
         PAST_DUE = "past_due", _("Past due")

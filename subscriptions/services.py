@@ -53,6 +53,7 @@ def _action_label(action: str) -> str:
         "change_items": _("change the items"),
         "cancel": _("cancel"),
         "schedule_cancel": _("cancel at period end"),
+        "withdraw_cancellation": _("withdraw the cancellation"),
         "expire": _("expire"),
         "mark_past_due": _("mark past due"),
         "recover": _("recover"),
@@ -587,6 +588,35 @@ def subscription_cancel(
         actor,
         reason=reason,
         data={"at": _iso(subscription.current_period_end or subscription.next_charge_at)},
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_withdraw_cancellation(
+    *, subscription: Subscription, actor: Actor, reason: str = ""
+) -> Subscription:
+    """The customer changed their mind: the cancellation at period end is dropped."""
+    subscription = _lock(subscription)
+    live = (Status.ACTIVE, Status.PAUSED, Status.PAST_DUE)
+    if (
+        subscription.is_native
+        and subscription.status in live
+        and not subscription.cancel_at_period_end
+    ):
+        raise ConflictError(_("No cancellation is scheduled."), {"action": "withdraw_cancellation"})
+    _allow(subscription, "withdraw_cancellation", actor)
+    subscription.withdraw_cancellation()
+    withdrawn = subscription.cancel_reason
+    subscription.cancel_at_period_end = False
+    subscription.cancel_reason = ""
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.CANCEL_WITHDRAWN,
+        actor,
+        reason=reason,
+        data={"cancel_reason": withdrawn, "next_charge_at": _iso(subscription.next_charge_at)},
     )
     return subscription
 

@@ -23,6 +23,7 @@ API_ACTIONS = {
     "change_schedule": "change-schedule",
     "change_items": "change-items",
     "cancel": "cancel",
+    "withdraw_cancellation": "withdraw-cancellation",
 }
 
 

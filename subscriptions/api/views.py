@@ -189,3 +189,15 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
         return self._render(
             services.subscription_cancel(subscription=subscription, actor=self.actor, **data)
         )
+
+    @_documented_action(ReasonInputSerializer)
+    @action(detail=True, methods=["post"], url_path="withdraw-cancellation")
+    def withdraw_cancellation(self, request, *args, **kwargs):
+        """Drop a cancellation scheduled at period end: the subscription continues."""
+        subscription = self.get_object()
+        data = self._input(ReasonInputSerializer)
+        return self._render(
+            services.subscription_withdraw_cancellation(
+                subscription=subscription, actor=self.actor, **data
+            )
+        )

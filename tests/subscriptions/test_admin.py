@@ -241,6 +241,22 @@ def test_canceling_at_period_end_needs_a_reason_and_keeps_it(client_a, staff_a, 
     ]
 
 
+def test_a_scheduled_cancellation_can_be_withdrawn_from_its_page(client_a, staff_a, active):
+    # Given a subscription canceled at period end
+    client_a.post(transition_url(active, "cancel"), {"when": "period_end", "reason": "Price"})
+    assert "withdraw_cancellation" in transitions_offered(client_a.get(change_url(active)))
+
+    # When staff withdraw the cancellation
+    client_a.post(transition_url(active, "withdraw_cancellation"), {"reason": "Discount"})
+
+    # Then it renews as before, the button is gone, and the timeline says who did it
+    active.refresh_from_db()
+    assert (active.status, active.cancel_at_period_end) == (S.ACTIVE, False)
+    assert "withdraw_cancellation" not in transitions_offered(client_a.get(change_url(active)))
+    event = active.events.get(kind=Kind.CANCEL_WITHDRAWN)
+    assert (event.actor_user, event.reason) == (staff_a, "Discount")
+
+
 def test_canceling_now_cancels(client_a, active):
     client_a.post(transition_url(active, "cancel"), {"when": "now", "reason": "Fraud"})
 

@@ -51,7 +51,10 @@ ACTIONS = {
         "cancel",
         lambda s: {"reason": "Too much coffee", "at_period_end": True},
     ),
+    "withdraw-cancellation": ("withdraw-cancellation", lambda s: {}),
 }
+# What a subscription needs, besides its status, for the action to make sense.
+SETUP = {"withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"}}
 
 # (status, action) -> the status after it; absent: refused with 409.
 ALLOWED = {
@@ -64,6 +67,7 @@ ALLOWED = {
     **{(s, "cancel"): S.CANCELED for s in (S.PENDING, S.ACTIVE, S.PAUSED, S.PAST_DUE)},
     (S.ACTIVE, "cancel-at-period-end"): S.ACTIVE,
     (S.PAUSED, "cancel-at-period-end"): S.PAUSED,
+    **{(s, "withdraw-cancellation"): s for s in (S.ACTIVE, S.PAUSED, S.PAST_DUE)},
 }
 
 CASES = [(status, action) for status in S.values for action in ACTIONS]
@@ -89,7 +93,7 @@ def _event_count(client, subscription):
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(api_client_for, org_a, status, action):
     # Given a subscription in `status`, as the API shows it
-    subscription = _subscription(org_a, status)
+    subscription = _subscription(org_a, status, **SETUP.get(action, {}))
     client = api_client_for(org_a)
     shown = client.get(_url(subscription)).json()
     events_before = _event_count(client, subscription)
@@ -750,7 +754,15 @@ def test_the_schema_documents_every_operation_and_its_errors():
         ("/api/v1/subscriptions/{id}/charges/", "get"): {"200", "401", "404"},
         **{
             (f"/api/v1/subscriptions/{{id}}/{segment}/", "post"): action
-            for segment in ("pause", "resume", "skip", "change-schedule", "change-items", "cancel")
+            for segment in (
+                "pause",
+                "resume",
+                "skip",
+                "change-schedule",
+                "change-items",
+                "cancel",
+                "withdraw-cancellation",
+            )
         },
     }
     assert {key: set(op["responses"]) for key, op in operations.items()} == expected

@@ -247,6 +247,21 @@ def test_cancel_at_period_end_ends_it_when_the_paid_period_ends(roaster):
     assert subscription.charges.count() == 1
 
 
+def test_a_withdrawn_cancellation_renews_at_period_end(roaster):
+    subscription = subscribe(roaster, paris(2027, 1, 5, 9, 0))
+    run_at(paris(2027, 1, 5, 9, 0))
+    services.subscription_cancel(
+        subscription=subscription, actor=STAFF, reason="Moving", at_period_end=True
+    )
+    services.subscription_withdraw_cancellation(subscription=subscription, actor=STAFF)
+
+    run_at(paris(2027, 2, 5, 9, 0))
+
+    subscription.refresh_from_db()
+    assert subscription.status == S.ACTIVE
+    assert subscription.charges.count() == 2
+
+
 def test_a_fixed_term_subscription_charges_its_cycles_then_expires(roaster):
     subscription = subscribe(roaster, paris(2027, 1, 5, 9, 0), ends_at=paris(2027, 4, 5, 9, 0))
 

@@ -46,7 +46,12 @@ ACTIONS = {
         subscription=s, actor=STAFF, reason="Too much coffee", at_period_end=True
     ),
     "expire": lambda s: services.subscription_expire(subscription=s, actor=STAFF),
+    "withdraw_cancellation": lambda s: services.subscription_withdraw_cancellation(
+        subscription=s, actor=STAFF
+    ),
 }
+# What a subscription needs, besides its status, for the action to make sense.
+SETUP = {"withdraw_cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"}}
 
 # (status, action) -> the status after it; absent: refused.
 ALLOWED = {
@@ -60,6 +65,7 @@ ALLOWED = {
     (S.ACTIVE, "cancel_at_period_end"): S.ACTIVE,
     (S.PAUSED, "cancel_at_period_end"): S.PAUSED,
     **{(s, "expire"): S.EXPIRED for s in (S.ACTIVE, S.PAUSED, S.PAST_DUE)},
+    **{(s, "withdraw_cancellation"): s for s in (S.ACTIVE, S.PAUSED, S.PAST_DUE)},
 }
 
 CASES = [(status, action) for status in S.values for action in ACTIONS]
@@ -79,7 +85,7 @@ def _state(subscription):
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(status, action):
     # Given a subscription in `status`
-    subscription = SubscriptionFactory(status=status)
+    subscription = SubscriptionFactory(status=status, **SETUP.get(action, {}))
     events_before = subscription.events.count()
     expected = ALLOWED.get((status, action))
 
@@ -353,3 +359,29 @@ def test_a_second_cancel_at_period_end_is_refused():
             subscription=subscription, actor=STAFF, reason="Moving", at_period_end=True
         )
     assert subscription.events.count() == 1
+
+
+def test_withdrawing_a_scheduled_cancellation_keeps_the_subscription_renewing():
+    # Given an active subscription canceled at period end
+    subscription = SubscriptionFactory(status=S.ACTIVE)
+    services.subscription_cancel(
+        subscription=subscription, actor=STAFF, reason="Too expensive", at_period_end=True
+    )
+
+    # When the customer changes their mind
+    subscription = services.subscription_withdraw_cancellation(
+        subscription=subscription, actor=STAFF, reason="Stays after a discount"
+    )
+
+    # Then nothing is scheduled any more, and the history says what was withdrawn
+    assert (subscription.cancel_at_period_end, subscription.cancel_reason) == (False, "")
+    event = subscription.events.first()
+    assert (event.kind, event.data["cancel_reason"]) == ("cancel_withdrawn", "Too expensive")
+
+
+def test_withdrawing_when_nothing_is_scheduled_is_refused_with_a_clear_message():
+    subscription = SubscriptionFactory(status=S.ACTIVE)
+
+    with pytest.raises(ConflictError, match="No cancellation is scheduled"):
+        services.subscription_withdraw_cancellation(subscription=subscription, actor=STAFF)
+    assert subscription.events.count() == 0
