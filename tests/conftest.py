@@ -13,12 +13,19 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from crm.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Property tests: 200 examples each by default; HYPOTHESIS_PROFILE=thorough for a
+# long hunt (e.g. after touching subscriptions/schedule.py).
+hypothesis_settings.register_profile("default", max_examples=200)
+hypothesis_settings.register_profile("thorough", max_examples=5000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

@@ -345,3 +345,20 @@ def test_a_skipped_cycle_is_not_charged(roaster):
     run_at(paris(2027, 3, 5, 9, 0))
 
     assert [c.cycle for c in subscription.charges.order_by("cycle")] == [0, 2]
+
+
+def test_a_cycle_covered_by_credit_is_paid_without_asking_anyone(roaster):
+    # Given staff mark charges paid by hand, and a credit larger than the next cycle
+    billing_settings(roaster, gateway="manual")
+    subscription = SubscriptionFactory(
+        status=S.ACTIVE, customer__organization=roaster, adjustment=Decimal("-20.00")
+    )
+
+    # When the cycle renews
+    run_at(subscription.next_charge_at)
+
+    # Then its zero charge is paid at once and the subscription moves on
+    charge = subscription.charges.get(cycle=1)
+    assert (charge.amount, charge.status) == (Decimal("0.00"), "paid")
+    subscription.refresh_from_db()
+    assert subscription.current_cycle == 1

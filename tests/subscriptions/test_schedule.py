@@ -589,7 +589,7 @@ def test_upcoming_refuses_a_negative_count():
 # --- properties -----------------------------------------------------------------------
 
 ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata")
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(deadline=None)  # examples: the profile's (tests/conftest.py)
 CYCLES = 40
 INTERVALS = st.integers(1, 12)
 

@@ -1,4 +1,4 @@
-"""Demo data for `make run`: the roaster "Purea Café", its products and customers.
+"""Demo data for `make run`: the roaster "Purea Café", its products, customers and subscriptions.
 
 Safe to run again: rows are matched on their natural keys and updated. Each
 run sets new passwords for the demo logins and a new demo API key (the old
