@@ -122,3 +122,19 @@ def test_two_concurrent_renewal_runs_charge_each_cycle_once():
     assert Charge.objects.filter(status="paid").count() == 40
     assert set(Subscription.objects.values_list("status", flat=True)) == {"active"}
     assert SubscriptionEvent.objects.filter(kind="activated").count() == 40
+
+
+def test_two_concurrent_pauses_through_the_api_one_200_one_409(api_client_for):
+    # Given an active subscription, and two integrations with the organization's keys
+    subscription = SubscriptionFactory(status=Subscription.Status.ACTIVE)
+    clients = [api_client_for(subscription.organization) for _ in range(2)]
+    url = f"/api/v1/subscriptions/{subscription.pk}/pause/"
+
+    # When both pause it at the same instant
+    responses = in_threads(2, lambda i: clients[i].post(url, {}, format="json"))
+
+    # Then one pauses it and the other gets a 409 in the error shape
+    assert sorted(r.status_code for r in responses) == [200, 409], responses
+    refused = next(r for r in responses if r.status_code == 409)
+    assert set(refused.json()) == {"message", "extra"}
+    assert SubscriptionEvent.objects.filter(subscription=subscription, kind="paused").count() == 1
