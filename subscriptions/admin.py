@@ -124,7 +124,7 @@ class SubscriptionAddForm(forms.ModelForm):
     """What `subscription_create` takes, besides the items (the inline)."""
 
     started_at = forms.SplitDateTimeField(
-        label=gettext_lazy("start"),
+        label=gettext_lazy("Start"),
         required=False,
         widget=widgets.AdminSplitDateTime,
         help_text=gettext_lazy("Leave empty to start now."),

@@ -474,4 +474,5 @@ class SubscriptionEvent(TenantModel):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+        # No time here: it would be UTC, where pages show the organization's time.
+        return str(self.get_kind_display())
