@@ -133,6 +133,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's files come from our static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One named enum per set of choices, shared by every field that uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "SubscriptionStatusEnum": "subscriptions.models.Subscription.Status",
+        "ChargeStatusEnum": "subscriptions.models.Charge.Status",
+    },
     "REDOC_DIST": "SIDECAR",
 }
 

@@ -117,10 +117,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionEventSerializer(serializers.ModelSerializer):
-    # Plain strings: a status (or "" for the creation); typed as enums they
-    # would collide in the schema with the subscription's `status`.
-    from_status = serializers.CharField(read_only=True)
-    to_status = serializers.CharField(read_only=True)
+    # "" for the creation, which has no status before it.
+    from_status = serializers.ChoiceField(
+        choices=Subscription.Status.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = SubscriptionEvent
