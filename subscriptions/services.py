@@ -775,9 +775,3 @@ def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),
         actor=actor,
     )
-
-
-def billing_settings_for(organization: Organization | int) -> BillingSettings:
-    organization_id = organization if isinstance(organization, int) else organization.pk
-    settings_row, _created = BillingSettings.objects.get_or_create(organization_id=organization_id)
-    return settings_row
