@@ -21,7 +21,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers, widgets
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -61,36 +61,9 @@ Status = Subscription.Status
 ZERO = Decimal("0.00")
 UPCOMING = 6
 
-# What the services own: shown, never edited here.
-LIFECYCLE_FIELDS = [
-    "organization",
-    "customer",
-    "source",
-    "status",
-    "billing_period",
-    "billing_interval",
-    "billing_anchor",
-    "anchor_cycle",
-    "started_at",
-    "trial_ends_at",
-    "ends_at",
-    "skipped_cycles",
-    "current_cycle",
-    "current_period_start",
-    "current_period_end",
-    "next_cycle",
-    "next_charge_at",
-    "adjustment",
-    "currency",
-    "paused_at",
-    "resume_at",
-    "cancel_at_period_end",
-    "canceled_at",
-    "ended_at",
-    "cancel_reason",
-    "created_at",
-    "updated_at",
-]
+# On a subscription's page, the only fields staff edit directly; every other field
+# shown is owned by the services (read-only here).
+EDITABLE_FIELDS = ("contract", "shipping_address")
 
 
 def shop_notice() -> str:
@@ -489,7 +462,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is None:
             return fields
-        extra = [*LIFECYCLE_FIELDS, "next_cycles"]
+        extra = [name for name in flatten_fieldsets(self.fieldsets) if name not in EDITABLE_FIELDS]
         if not obj.is_native:
             extra.append("shipping_address")  # the shop's, synchronized
         return [*fields, *(name for name in extra if name not in fields)]
