@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("subscriptions.api.urls")),
+    path("", include("woocommerce.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.
     re_path(r"^api/", api_not_found),
 ]

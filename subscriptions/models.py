@@ -22,7 +22,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from crm.actors import ActorKind
 from crm.models import Address, Contract, Customer, Organization, Product, TenantModel
@@ -304,6 +304,17 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
     def recover(self):
         pass
 
+    @transition(
+        field=status, source="*", target=RETURN_VALUE(*Status.values), custom={"admin": False}
+    )
+    def mirror(self, status: str) -> str:
+        """Take the status the shop reports (WooCommerce subscriptions only).
+
+        The shop is the source of truth for its subscriptions, and its webhooks
+        can skip intermediate states, so any status may follow any other.
+        """
+        return status
+
 
 class SubscriptionItem(TenantModel):
     subscription = models.ForeignKey(
@@ -432,6 +443,7 @@ class SubscriptionEvent(TenantModel):
         RENEWED = "renewed", _("Renewed")
         CHARGE_PAID = "charge_paid", _("Charge paid")
         CHARGE_FAILED = "charge_failed", _("Charge failed")
+        UPDATED = "updated", _("Updated from the shop")
 
     subscription = models.ForeignKey(
         Subscription,

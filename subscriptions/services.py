@@ -775,3 +775,182 @@ def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),
         actor=actor,
     )
+
+
+# --- Mirror of a shop's subscription (WooCommerce) ---------------------------
+
+_MIRROR_STATUS_KINDS = {
+    (Status.PAUSED, Status.ACTIVE): Kind.RESUMED,
+    (Status.PAST_DUE, Status.ACTIVE): Kind.RECOVERED,
+    (None, Status.ACTIVE): Kind.ACTIVATED,
+    (None, Status.PAUSED): Kind.PAUSED,
+    (None, Status.PAST_DUE): Kind.PAST_DUE,
+    (None, Status.CANCELED): Kind.CANCELED,
+    (None, Status.EXPIRED): Kind.EXPIRED,
+}
+_SCHEDULE_FIELDS = ("billing_period", "billing_interval")
+
+
+def _mirror_status_kind(from_status: str, to_status: str) -> str:
+    return (
+        _MIRROR_STATUS_KINDS.get((from_status, to_status))
+        or _MIRROR_STATUS_KINDS.get((None, to_status))
+        or Kind.UPDATED
+    )
+
+
+def _item_key(item: dict[str, Any]) -> tuple:
+    return (item["product_id"], int(item["quantity"]), Decimal(item["unit_price"]).quantize(CENT))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+@transaction.atomic
+def subscription_mirror(
+    *,
+    organization: Organization,
+    subscription: Subscription | None,
+    customer: Customer,
+    status: str,
+    fields: dict[str, Any],
+    items: Sequence[dict[str, Any]],
+    actor: Actor,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> tuple[Subscription, bool]:
+    """Create or update a shop-charged subscription so it matches what the shop reports.
+
+    The shop is the source of truth for these subscriptions: any status may
+    follow any other (webhooks skip intermediate states), and no lifecycle
+    rule of native subscriptions applies. Each difference writes one event
+    (status, cancellation at period end, items, schedule, other fields) with
+    `actor`; a call that changes nothing writes nothing. Returns the
+    subscription and whether it changed.
+    """
+    data = data or {}
+    now = timezone.now()
+    items = [
+        {
+            "product_id": i["product"].pk if isinstance(i["product"], Product) else i["product"],
+            "quantity": i["quantity"],
+            "unit_price": i["unit_price"],
+        }
+        for i in items
+    ]
+    created = subscription is None
+    if created:
+        subscription = Subscription(
+            organization=organization,
+            customer=customer,
+            source=Subscription.Source.WOOCOMMERCE,
+            **fields,
+        )
+        if subscription.billing_anchor is None:
+            subscription.billing_anchor = subscription.started_at
+        subscription.save()
+        _replace_items(subscription, items)
+        _record(
+            subscription,
+            Kind.CREATED,
+            actor,
+            from_status="",
+            data={**data, "items": _items_snapshot(subscription)},
+        )
+        before_status, changed_fields = Status.PENDING, []
+        before_items = after_items = None
+        before_cancel = False
+        before_reason = subscription.cancel_reason
+    else:
+        subscription = _lock(subscription)
+        if subscription.source != Subscription.Source.WOOCOMMERCE:
+            raise ConflictError(_("This subscription is not managed by the shop."))
+        before_status = subscription.status
+        before_cancel = subscription.cancel_at_period_end
+        before_reason = subscription.cancel_reason
+        changed_fields = []
+        fields = {**fields, "customer": customer}
+        for name, value in fields.items():
+            field = Subscription._meta.get_field(name)
+            current = getattr(subscription, field.attname if field.is_relation else name)
+            new = value.pk if field.is_relation and value is not None else value
+            if current != new:
+                changed_fields.append(name)
+                setattr(subscription, name, value)
+        before_items = sorted(
+            _item_key(
+                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+            )
+            for i in subscription.items.all()
+        )
+        after_items = sorted(_item_key(i) for i in items)
+
+    changed = created
+    if status != subscription.status:
+        subscription.mirror(status)
+        if status == Status.PAUSED:
+            subscription.paused_at = subscription.paused_at or now
+        elif before_status == Status.PAUSED:
+            subscription.paused_at = None
+        if status in (Status.CANCELED, Status.EXPIRED):
+            subscription.ended_at = subscription.ended_at or now
+            if status == Status.CANCELED:
+                subscription.canceled_at = subscription.canceled_at or now
+    if status == Status.CANCELED and reason and subscription.cancel_reason != reason:
+        subscription.cancel_reason = reason[:500]
+    if changed_fields or subscription.status != before_status:
+        changed = True
+    if subscription.cancel_reason != before_reason:
+        changed = True
+    if changed:
+        _save(subscription)
+    if not created and before_items != after_items:
+        before_snapshot = _items_snapshot(subscription)
+        _replace_items(subscription, items)
+        _record(
+            subscription,
+            Kind.ITEMS_CHANGED,
+            actor,
+            data={**data, "before": before_snapshot, "after": _items_snapshot(subscription)},
+        )
+        changed = True
+    if subscription.status != before_status:
+        _record(
+            subscription,
+            _mirror_status_kind(before_status, subscription.status),
+            actor,
+            from_status=before_status,
+            reason=reason,
+            data=data,
+        )
+    if subscription.cancel_at_period_end != before_cancel:
+        kind = Kind.CANCEL_SCHEDULED if subscription.cancel_at_period_end else Kind.CANCEL_WITHDRAWN
+        _record(subscription, kind, actor, data={**data, "at": _iso(subscription.next_charge_at)})
+    schedule_changed = [f for f in changed_fields if f in _SCHEDULE_FIELDS]
+    if schedule_changed:
+        _record(
+            subscription,
+            Kind.SCHEDULE_CHANGED,
+            actor,
+            data={
+                **data,
+                "billing_period": subscription.billing_period,
+                "billing_interval": subscription.billing_interval,
+            },
+        )
+    other = [f for f in changed_fields if f not in _SCHEDULE_FIELDS and f != "cancel_at_period_end"]
+    if other:
+        _record(
+            subscription,
+            Kind.UPDATED,
+            actor,
+            data={**data, "fields": {f: _json_value(getattr(subscription, f)) for f in other}},
+        )
+    return subscription, changed

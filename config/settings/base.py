@@ -162,7 +162,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Named queues; each app that needs its own queue adds it here and routes its
 # tasks to it in CELERY_TASK_ROUTES. The Procfile's worker consumes them all
 # (tests/test_layout.py keeps the two lists in step).
-CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("default",))
+CELERY_TASK_QUEUES = tuple(
+    Queue(name)
+    for name in ("default", "woo_customers", "woo_products", "woo_orders", "woo_subscriptions")
+)
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -170,6 +173,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "subscriptions-renewals": {
         "task": "subscriptions.run_renewals",
         "schedule": env.int("RENEWALS_INTERVAL_SECONDS", default=300),
+    },
+    # The webhook outbox: resends deliveries the broker or a worker lost.
+    "woocommerce-sweep": {"task": "woocommerce.sweep_deliveries", "schedule": 60},
+    # Pulls what the webhooks missed from every shop with REST credentials.
+    "woocommerce-reconcile": {
+        "task": "woocommerce.reconcile_all",
+        "schedule": env.int("WOOCOMMERCE_RECONCILE_SECONDS", default=3600),
     },
 }
 CELERY_TIMEZONE = "UTC"
@@ -187,3 +197,16 @@ LOGGING = {
 # How often an API key's "last used" time is written (seconds): a busy client
 # must not turn every request into a write.
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)
+
+# Secrets at rest (shop credentials): comma-separated Fernet keys, the first
+# encrypts, all decrypt. Required in production; derived from SECRET_KEY otherwise.
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+
+# WooCommerce webhooks: the largest body kept (a larger one is answered 413),
+# how many times a delivery is attempted before it is marked failed, and when
+# the sweeper considers a delivery lost (seconds since its last change).
+WOOCOMMERCE_MAX_BODY_BYTES = env.int("WOOCOMMERCE_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
+WOOCOMMERCE_MAX_ATTEMPTS = env.int("WOOCOMMERCE_MAX_ATTEMPTS", default=10)
+WOOCOMMERCE_STALE_SECONDS = env.int("WOOCOMMERCE_STALE_SECONDS", default=600)
+WOOCOMMERCE_RECEIVED_GRACE_SECONDS = env.int("WOOCOMMERCE_RECEIVED_GRACE_SECONDS", default=30)

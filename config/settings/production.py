@@ -8,6 +8,9 @@ DATABASES["default"].update(env.db_url("DATABASE_URL"))
 if not env("CELERY_BROKER_URL", default=env("REDIS_URL")):
     raise ImportError("REDIS_URL (or CELERY_BROKER_URL) must be set in production")
 
+if not env.list("ENCRYPTION_KEYS", default=[]):
+    raise ImportError("ENCRYPTION_KEYS must be set in production (see README, Configuration)")
+
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")

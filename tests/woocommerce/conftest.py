@@ -1,0 +1,84 @@
+"""WooCommerce fixtures: a shop of organization A, signed deliveries, sample payloads."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from woocommerce.models import WooCommerceStore
+from woocommerce.payloads import signature
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRET = "s3cret &amp; spice"  # WooCommerce decodes HTML entities before signing
+
+
+def sample(name: str) -> Any:
+    """A verbatim sample payload (a fresh copy each call)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def compact(payload: Any) -> bytes:
+    """The body as WooCommerce sends it: compact JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def later(payload: dict, *, seconds: int = 60, **changes) -> dict:
+    """A later version of `payload`: `date_modified_gmt` moved on, `changes` applied."""
+    from datetime import datetime, timedelta
+
+    result = copy.deepcopy(payload)
+    modified = datetime.fromisoformat(result["date_modified_gmt"]) + timedelta(seconds=seconds)
+    result["date_modified_gmt"] = modified.strftime("%Y-%m-%dT%H:%M:%S")
+    result.update(changes)
+    return result
+
+
+def webhook_headers(topic: str, body: bytes, secret: str | None = SECRET, **extra) -> dict:
+    resource, _, event = topic.partition(".")
+    headers = {
+        "HTTP_X_WC_WEBHOOK_SOURCE": "https://shop.example.com/",
+        "HTTP_X_WC_WEBHOOK_TOPIC": topic,
+        "HTTP_X_WC_WEBHOOK_RESOURCE": resource,
+        "HTTP_X_WC_WEBHOOK_EVENT": event,
+        "HTTP_X_WC_WEBHOOK_ID": "7",
+        "HTTP_X_WC_WEBHOOK_DELIVERY_ID": "a1b2c3",
+    }
+    if secret is not None:
+        headers["HTTP_X_WC_WEBHOOK_SIGNATURE"] = signature(body, secret)
+    headers.update(extra)
+    return headers
+
+
+@pytest.fixture
+def store(org_a) -> WooCommerceStore:
+    return WooCommerceStore.objects.create(
+        organization=org_a,
+        name="Purea shop",
+        base_url="https://shop.example.com",
+        webhook_secret=SECRET,
+        consumer_key="ck_test",
+        consumer_secret="cs_test",
+    )
+
+
+@pytest.fixture
+def deliver(store):
+    """POST a payload to the store's webhook address as WooCommerce does; the response."""
+    client = Client()
+
+    def post(topic: str, payload: Any, *, to=None, secret: str | None = SECRET, raw=None, **extra):
+        body = raw if raw is not None else compact(payload)
+        target = to or store
+        return client.post(
+            target.webhook_path(),
+            data=body,
+            content_type="application/json",
+            **webhook_headers(topic, body, secret, **extra),
+        )
+
+    return post

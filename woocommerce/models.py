@@ -1,0 +1,267 @@
+"""The WooCommerce sync: shops, the webhook deliveries they send, and id mappings.
+
+`WebhookDelivery` is both the audit log and the outbox: the receiver stores a
+delivery before answering, a task processes it, and a periodic sweeper
+re-enqueues whatever the broker lost. `WooMapping` links a WooCommerce id to
+the CRM row it became and remembers the newest `date_modified_gmt` applied,
+so older payloads arriving late change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from crm.encryption import EncryptedTextField
+from crm.models import Customer, TenantModel
+from subscriptions.models import Charge, Subscription
+
+
+class Resource(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    PRODUCT = "product", _("Product")
+    ORDER = "order", _("Order")
+    SUBSCRIPTION = "subscription", _("Subscription")
+
+
+# The Celery queue of each resource's deliveries: a burst of orders never
+# delays customers, and each queue can be given its own workers.
+QUEUES = {
+    Resource.CUSTOMER: "woo_customers",
+    Resource.PRODUCT: "woo_products",
+    Resource.ORDER: "woo_orders",
+    Resource.SUBSCRIPTION: "woo_subscriptions",
+}
+
+
+class WooCommerceStore(TenantModel):
+    """One WooCommerce shop of an organization, with its credentials."""
+
+    name = models.CharField(_("name"), max_length=100)
+    base_url = models.URLField(
+        _("shop URL"), help_text=_("The shop's home address, e.g. https://shop.example.com")
+    )
+    uuid = models.UUIDField(_("webhook address key"), default=uuid.uuid4, unique=True)
+    webhook_secret = EncryptedTextField(
+        _("webhook secret"),
+        blank=True,
+        help_text=_("The secret set on the shop's webhooks; deliveries signed with it are kept."),
+    )
+    previous_webhook_secret = EncryptedTextField(
+        _("previous webhook secret"),
+        blank=True,
+        help_text=_(
+            "While rotating the secret, deliveries signed with this one are kept too. "
+            "Clear it once every webhook of the shop uses the new secret."
+        ),
+    )
+    consumer_key = EncryptedTextField(
+        _("REST API consumer key"), blank=True, help_text=_("ck_…, read access is enough.")
+    )
+    consumer_secret = EncryptedTextField(_("REST API consumer secret"), blank=True)
+    active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("An inactive shop's deliveries are refused and it is not reconciled."),
+    )
+    last_reconciled_at = models.DateTimeField(
+        _("last reconciled at"),
+        null=True,
+        blank=True,
+        help_text=_("The next reconciliation asks for what changed since this time."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("WooCommerce shop")
+        verbose_name_plural = _("WooCommerce shops")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                name="woocommerce_store_unique_name",
+                violation_error_message=_("A shop with this name already exists."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [s for s in (self.webhook_secret, self.previous_webhook_secret) if s]
+
+    @property
+    def has_rest_credentials(self) -> bool:
+        return bool(self.consumer_key and self.consumer_secret)
+
+    def webhook_path(self) -> str:
+        return reverse("woocommerce-webhook", kwargs={"store_uuid": self.uuid})
+
+
+class WebhookDelivery(TenantModel):
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        PROCESSING = "processing", _("Processing")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    store = models.ForeignKey(
+        WooCommerceStore,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("shop"),
+    )
+    topic = models.CharField(_("topic"), max_length=64)
+    resource = models.CharField(_("resource"), max_length=32)
+    event = models.CharField(_("event"), max_length=32)
+    webhook_id = models.BigIntegerField(_("webhook id"), null=True, blank=True)
+    delivery_id = models.CharField(_("delivery id"), max_length=64, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.BinaryField(_("body"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    woo_id = models.BigIntegerField(_("WooCommerce id"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "topic", "body_sha256"], name="webhook_delivery_unique_body"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                name="webhook_delivery_unfinished",
+                condition=models.Q(status__in=["received", "queued", "processing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk}"
+
+    @property
+    def queue(self) -> str:
+        return QUEUES.get(self.resource, "default")
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")
+
+
+class WooMapping(TenantModel):
+    """WooCommerce id -> CRM row, with the newest modification time applied."""
+
+    store = models.ForeignKey(
+        WooCommerceStore, on_delete=models.CASCADE, related_name="mappings", verbose_name=_("shop")
+    )
+    resource = models.CharField(_("resource"), max_length=16, choices=Resource.choices)
+    woo_id = models.BigIntegerField(_("WooCommerce id"))
+    object_id = models.BigIntegerField(_("CRM id"), null=True, blank=True)
+    woo_modified_at = models.DateTimeField(
+        _("WooCommerce modified at"),
+        null=True,
+        blank=True,
+        help_text=_("A payload modified before this is older than what is applied: ignored."),
+    )
+    remote_status = models.CharField(_("WooCommerce status"), max_length=32, blank=True)
+    deleted_upstream_at = models.DateTimeField(_("deleted in the shop at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("WooCommerce mapping")
+        verbose_name_plural = _("WooCommerce mappings")
+        ordering = ["store", "resource", "woo_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "resource", "woo_id"], name="woo_mapping_unique_id"
+            )
+        ]
+        indexes = [models.Index(fields=["resource", "object_id"], name="woo_mapping_object")]
+
+    def __str__(self) -> str:
+        return f"{self.get_resource_display()} {self.woo_id}"
+
+
+class WooOrder(TenantModel):
+    """A shop order, kept for reference; a subscription's orders are also its charges."""
+
+    class Kind(models.TextChoices):
+        PARENT = "parent", _("Initial order")
+        RENEWAL = "renewal", _("Renewal")
+        SWITCH = "switch", _("Switch")
+        RESUBSCRIBE = "resubscribe", _("Resubscription")
+        OTHER = "other", _("Not a subscription order")
+
+    store = models.ForeignKey(
+        WooCommerceStore, on_delete=models.CASCADE, related_name="orders", verbose_name=_("shop")
+    )
+    woo_id = models.BigIntegerField(_("WooCommerce id"))
+    number = models.CharField(_("number"), max_length=32, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    status = models.CharField(_("WooCommerce status"), max_length=32, blank=True)
+    woo_subscription_id = models.BigIntegerField(
+        _("WooCommerce subscription id"), null=True, blank=True
+    )
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="woo_orders",
+        verbose_name=_("subscription"),
+    )
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="woo_orders",
+        verbose_name=_("customer"),
+    )
+    charge = models.OneToOneField(
+        Charge,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="woo_order",
+        verbose_name=_("charge"),
+    )
+    total = models.DecimalField(_("total"), max_digits=10, decimal_places=2, null=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    ordered_at = models.DateTimeField(_("ordered at"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    deleted_upstream = models.BooleanField(_("deleted in the shop"), default=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("WooCommerce order")
+        verbose_name_plural = _("WooCommerce orders")
+        ordering = ["-ordered_at", "-woo_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "woo_id"], name="woo_order_unique_id")
+        ]
+        indexes = [
+            models.Index(fields=["store", "woo_subscription_id"], name="woo_order_subscription")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number or self.woo_id}"

@@ -1,0 +1,216 @@
+"""What WooCommerce sends, read without Django: signatures, dates, statuses, meta.
+
+Pure functions, tested against the verbatim samples in
+tests/woocommerce/fixtures/. The quirks they absorb are listed in
+docs/woocommerce.md: `billing_interval` is a string, empty dates are `""`,
+`*_gmt` dates carry no offset, meta values can be strings, lists or objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+PING = re.compile(rb"^webhook_id=(\d+)$")
+
+
+class PayloadError(ValueError):
+    """A payload that cannot be applied as it is (permanent: retrying will not help)."""
+
+
+# --- Signatures --------------------------------------------------------------
+
+
+def signature(body: bytes, secret: str) -> str:
+    """base64(HMAC-SHA256(body, secret)), as WooCommerce computes it.
+
+    WooCommerce HTML-entity-decodes the secret before signing (`wp_specialchars_decode`),
+    so `a&amp;b` signs as `a&b`.
+    """
+    key = html.unescape(secret).encode()
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def signature_matches(body: bytes, header: str, secrets: list[str]) -> bool:
+    """True when `header` is the signature of the raw `body` under one of `secrets`."""
+    if not header:
+        return False
+    supplied = header.strip().encode()
+    # Compare every secret, in constant time each, so timing tells nothing.
+    results = [hmac.compare_digest(signature(body, s).encode(), supplied) for s in secrets]
+    return any(results)
+
+
+def ping_webhook_id(body: bytes) -> int | None:
+    """The webhook id of a ping (`webhook_id=N`, form-encoded, unsigned), else None."""
+    match = PING.match(body.strip())
+    return int(match.group(1)) if match else None
+
+
+# --- Values --------------------------------------------------------------------
+
+
+def gmt(value: Any) -> datetime | None:
+    """A naive `*_gmt` date as an aware UTC datetime; `""` and None are no date."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"expected a date string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise PayloadError(f"not a date: {value!r}") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
+    """An amount sent as a string ("21.99") or a number; `""`/None give `default`."""
+    if value in (None, ""):
+        return default
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise PayloadError(f"not an amount: {value!r}") from exc
+    if not result.is_finite():
+        raise PayloadError(f"not an amount: {value!r}")
+    return result
+
+
+def integer(value: Any, field: str, *, minimum: int | None = None) -> int:
+    """An integer sent as a number or a string (`billing_interval` is `"1"`)."""
+    if isinstance(value, bool):
+        raise PayloadError(f"{field}: not a whole number: {value!r}")
+    try:
+        result = int(str(value).strip())
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{field}: not a whole number: {value!r}") from exc
+    if minimum is not None and result < minimum:
+        raise PayloadError(f"{field}: must be at least {minimum}, got {result}")
+    return result
+
+
+def meta(payload: dict[str, Any], key: str) -> Any:
+    """The value of `meta_data` entry `key` (the last one wins), or None."""
+    found = None
+    for entry in payload.get("meta_data") or []:
+        if isinstance(entry, dict) and entry.get("key") == key:
+            found = entry.get("value")
+    return found
+
+
+def resource_id(payload: Any) -> int:
+    if not isinstance(payload, dict):
+        raise PayloadError("the body is not a JSON object")
+    value = payload.get("id")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise PayloadError(f"the body has no valid id: {value!r}")
+    return value
+
+
+def is_deleted_body(payload: dict[str, Any]) -> bool:
+    """`{"id": N}`: what a `*.deleted` webhook sends (the resource is trashed)."""
+    return set(payload) == {"id"}
+
+
+def rest_error(payload: Any) -> str | None:
+    """The message of a REST error body sent in place of the resource, if it is one."""
+    if (
+        isinstance(payload, dict)
+        and "code" in payload
+        and "message" in payload
+        and "id" not in payload
+    ):
+        return f"{payload.get('code')}: {payload.get('message')}"
+    return None
+
+
+# --- Statuses ----------------------------------------------------------------
+
+PAID_ORDER_STATUSES = frozenset({"processing", "completed"})
+UNPAID_ORDER_STATUSES = frozenset({"pending", "on-hold", "failed"})
+
+
+def charge_status(order_status: str) -> str:
+    """The CRM charge status of an order status."""
+    return {
+        "processing": "paid",
+        "completed": "paid",
+        "failed": "failed",
+        "pending": "pending",
+        "on-hold": "pending",
+        "checkout-draft": "pending",
+        "cancelled": "voided",
+        "trash": "voided",
+        "refunded": "refunded",
+    }.get(order_status, "pending")
+
+
+@dataclass(frozen=True)
+class MirroredStatus:
+    status: str
+    cancel_at_period_end: bool = False
+    reason: str = ""
+
+
+SUBSCRIPTION_STATUSES = frozenset(
+    {"pending", "active", "on-hold", "pending-cancel", "cancelled", "expired", "switched", "trash"}
+)
+
+
+def subscription_status(woo_status: str, *, latest_renewal_status: str | None) -> MirroredStatus:
+    """The CRM status of a WooCommerce subscription status (table in docs/woocommerce.md).
+
+    `on-hold` is past due when the latest renewal order is unpaid (pending or
+    failed), else paused (suspended by staff or the customer).
+    """
+    status = woo_status.removeprefix("wc-")
+    if status == "pending":
+        return MirroredStatus("pending")
+    if status == "active":
+        return MirroredStatus("active")
+    if status == "on-hold":
+        if latest_renewal_status in ("pending", "failed"):
+            return MirroredStatus("past_due")
+        return MirroredStatus("paused")
+    if status == "pending-cancel":
+        return MirroredStatus("active", cancel_at_period_end=True)
+    if status == "cancelled":
+        return MirroredStatus("canceled")
+    if status == "expired":
+        return MirroredStatus("expired")
+    if status == "switched":
+        return MirroredStatus("canceled", reason="switched")
+    if status == "trash":
+        return MirroredStatus("canceled", reason="deleted in the shop")
+    raise PayloadError(f"unknown subscription status {woo_status!r}")
+
+
+ORDER_LINK_META = (
+    ("_subscription_renewal", "renewal"),
+    ("_subscription_switch", "switch"),
+    ("_subscription_resubscribe", "resubscribe"),
+)
+
+
+def order_link(payload: dict[str, Any]) -> tuple[str, int] | None:
+    """(kind, subscription id) of a renewal, switch or resubscribe order, else None."""
+    for key, kind in ORDER_LINK_META:
+        value = meta(payload, key)
+        if isinstance(value, list):  # meta values can be lists
+            value = value[0] if value else None
+        if value in (None, "", 0, "0"):
+            continue
+        try:
+            return kind, int(str(value))
+        except ValueError:
+            continue
+    return None

@@ -1,0 +1,149 @@
+"""Process one stored webhook delivery, exactly once in effect.
+
+Two short transactions: the first claims the delivery (`processing`,
+attempts + 1) so a worker killed mid-way leaves a visible trace the sweeper
+retries; the second applies it under the delivery's row lock and records the
+result, so a delivery is applied at most once even if two workers get it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from woocommerce import handlers
+from woocommerce.models import WebhookDelivery
+from woocommerce.payloads import PayloadError
+
+logger = logging.getLogger(__name__)
+Status = WebhookDelivery.Status
+FINISHED = (Status.PROCESSED, Status.IGNORED)
+
+# Errors worth retrying: the database or the network was unavailable, or two
+# workers collided (deadlock, serialization, a unique row inserted meanwhile).
+TRANSIENT = (OperationalError, InterfaceError, IntegrityError, ConnectionError, TimeoutError)
+
+
+class Transient(Exception):
+    """The delivery could not be applied now; retry later."""
+
+
+def claim(delivery_id: int) -> WebhookDelivery | None:
+    """Mark the delivery `processing` (attempts + 1); None if finished, busy or given up."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.status in FINISHED or delivery.status == Status.FAILED:
+            return None
+        if delivery.attempts >= settings.WOOCOMMERCE_MAX_ATTEMPTS:
+            delivery.status = Status.FAILED
+            delivery.error = (
+                f"gave up after {delivery.attempts} attempts; last error: {delivery.error}"
+            )
+            delivery.save(update_fields=["status", "error", "updated_at"])
+            return None
+        delivery.status = Status.PROCESSING
+        delivery.attempts += 1
+        delivery.started_at = timezone.now()
+        delivery.save(update_fields=["status", "attempts", "started_at", "updated_at"])
+        return delivery
+
+
+def _finish(delivery: WebhookDelivery, status: str, error: str = "", tb: str = "") -> None:
+    delivery.status = status
+    delivery.error = error
+    delivery.traceback = tb
+    delivery.processed_at = timezone.now()
+    delivery.save(
+        update_fields=["status", "error", "traceback", "processed_at", "woo_id", "updated_at"]
+    )
+
+
+def process(delivery_id: int) -> str | None:
+    """Apply a delivery; return its final status, or None when there was nothing to do.
+
+    Raises `Transient` when it should be retried (the delivery is left
+    `queued` with the error when the database allows it).
+    """
+    claimed = claim(delivery_id)
+    if claimed is None:
+        return None
+    try:
+        with transaction.atomic():
+            delivery = (
+                WebhookDelivery.objects.select_for_update()
+                .select_related("store__organization")
+                .get(pk=delivery_id)
+            )
+            if delivery.status != Status.PROCESSING or delivery.started_at != claimed.started_at:
+                return None  # another worker took it over meanwhile
+            try:
+                payload = json.loads(bytes(delivery.body))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                _finish(delivery, Status.FAILED, f"the body is not valid JSON: {exc}")
+                return Status.FAILED
+            if isinstance(payload, dict) and isinstance(payload.get("id"), int):
+                delivery.woo_id = payload["id"]
+            try:
+                with transaction.atomic():
+                    outcome = handlers.apply(
+                        delivery.store, delivery.resource, delivery.event, payload
+                    )
+            except PayloadError as exc:
+                _finish(delivery, Status.FAILED, str(exc))
+                return Status.FAILED
+            _finish(delivery, outcome.status, outcome.message)
+            return outcome.status
+    except TRANSIENT as exc:
+        _requeue(delivery_id, exc)
+        raise Transient(str(exc)) from exc
+    except Exception as exc:  # a bug or an unforeseen payload: keep it, never crash the worker
+        logger.exception("delivery %s failed", delivery_id)
+        _mark_failed(delivery_id, exc)
+        return Status.FAILED
+
+
+def _requeue(delivery_id: int, exc: BaseException) -> None:
+    try:
+        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.PROCESSING).update(
+            status=Status.QUEUED,
+            error=f"will retry: {exc}"[:2000],
+            updated_at=timezone.now(),
+        )
+    except DatabaseError:
+        logger.warning("delivery %s: database unavailable; the sweeper will retry", delivery_id)
+
+
+def _mark_failed(delivery_id: int, exc: BaseException) -> None:
+    try:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            traceback=traceback.format_exc(),
+            processed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    except DatabaseError:
+        logger.warning("delivery %s: could not record the failure", delivery_id)
+
+
+def stale_deliveries(now=None):
+    """Deliveries the broker lost (`received`) or a worker dropped (`queued`/`processing`)."""
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.WOOCOMMERCE_STALE_SECONDS)
+    received_window = timedelta(seconds=settings.WOOCOMMERCE_RECEIVED_GRACE_SECONDS)
+    # A delivery just received is about to be enqueued by its own request.
+    return WebhookDelivery.objects.filter(
+        Q(status=Status.RECEIVED, updated_at__lt=now - received_window)
+        | Q(status__in=[Status.QUEUED, Status.PROCESSING], updated_at__lt=now - window)
+    )

@@ -1,0 +1,122 @@
+"""Celery tasks of the sync: process a delivery, sweep the outbox, reconcile, re-fetch."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from woocommerce.models import QUEUES, WebhookDelivery, WooCommerceStore
+
+logger = logging.getLogger(__name__)
+
+
+def _send(delivery_id: int, queue: str) -> bool:
+    try:
+        # No publish retries: the request answers at once, the sweeper resends.
+        process_delivery.apply_async((delivery_id,), queue=queue, retry=False)
+    except Exception:
+        logger.warning("delivery %s: broker unavailable; the sweeper will send it", delivery_id)
+        return False
+    WebhookDelivery.objects.filter(
+        pk=delivery_id, status__in=[WebhookDelivery.Status.RECEIVED]
+    ).update(status=WebhookDelivery.Status.QUEUED, queued_at=timezone.now())
+    return True
+
+
+def enqueue_delivery(delivery: WebhookDelivery) -> str:
+    """Send the delivery to its resource's queue once committed; its status as it stands."""
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _send(delivery.pk, delivery.queue))
+        return WebhookDelivery.Status.RECEIVED
+    if _send(delivery.pk, delivery.queue):
+        return WebhookDelivery.Status.QUEUED
+    return WebhookDelivery.Status.RECEIVED
+
+
+@shared_task(
+    name="woocommerce.process_delivery",
+    bind=True,
+    max_retries=5,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def process_delivery(self, delivery_id: int) -> str | None:
+    """Apply one delivery; a transient error retries with a bounded backoff (5 s ... 80 s).
+
+    After the retries the delivery stays `queued`; the sweeper tries again
+    later, and it is marked failed after `WOOCOMMERCE_MAX_ATTEMPTS` attempts.
+    """
+    from woocommerce import processing
+
+    try:
+        return processing.process(delivery_id)
+    except (processing.Transient, OperationalError, InterfaceError) as exc:
+        countdown = min(5 * 2**self.request.retries, 300)
+        queue = (self.request.delivery_info or {}).get("routing_key") or "default"
+        raise self.retry(exc=exc, countdown=countdown, queue=queue) from exc
+
+
+@shared_task(name="woocommerce.sweep_deliveries")
+def sweep_deliveries(limit: int = 1000) -> int:
+    """The outbox sweeper (beat, every minute): resend deliveries the broker or a worker lost."""
+    from woocommerce.processing import stale_deliveries
+
+    sent = 0
+    for delivery_id, resource in stale_deliveries().values_list("id", "resource")[:limit]:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now())
+        try:
+            process_delivery.apply_async(
+                (delivery_id,), queue=QUEUES.get(resource, "default"), retry=False
+            )
+        except Exception:
+            logger.warning("sweeper: broker unavailable; %s deliveries waiting", limit)
+            break
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status=WebhookDelivery.Status.RECEIVED
+        ).update(status=WebhookDelivery.Status.QUEUED, queued_at=timezone.now())
+        sent += 1
+    return sent
+
+
+@shared_task(name="woocommerce.reconcile_all")
+def reconcile_all() -> int:
+    """Beat (hourly): one reconciliation task per active shop with REST credentials."""
+    count = 0
+    for store in WooCommerceStore.objects.filter(active=True):
+        if store.has_rest_credentials:
+            reconcile_store.delay(store.pk)
+            count += 1
+    return count
+
+
+@shared_task(name="woocommerce.reconcile_store", acks_late=True)
+def reconcile_store(store_id: int, full: bool = False) -> str:
+    from woocommerce.reconcile import reconcile
+
+    store = WooCommerceStore.objects.select_related("organization").get(pk=store_id)
+    report = reconcile(store, full=full)
+    for error in report.errors:
+        logger.warning("reconcile %s: %s", store, error)
+    return report.summary()
+
+
+@shared_task(name="woocommerce.refetch", bind=True, max_retries=5, acks_late=True)
+def refetch(self, store_id: int, resource: str, woo_id: int) -> str:
+    from woocommerce.reconcile import ShopError
+    from woocommerce.reconcile import refetch as do_refetch
+
+    store = WooCommerceStore.objects.select_related("organization").get(pk=store_id)
+    try:
+        return do_refetch(store, resource, woo_id)
+    except ShopError as exc:
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+
+
+def schedule_refetch(store: WooCommerceStore, resource: str, woo_id: int) -> None:
+    from crm.queueing import enqueue_on_commit
+
+    if store.has_rest_credentials:
+        enqueue_on_commit(refetch, store.pk, resource, woo_id)

@@ -1,0 +1,120 @@
+"""The receiver: `POST /webhooks/woocommerce/<store uuid>/`.
+
+It verifies, stores and answers; it never applies anything itself. WooCommerce
+disables a webhook after a few failed deliveries and never retries, so every
+well-signed delivery is kept (even one whose processing will fail) and
+answered 200 at once; processing happens in a worker. Answers:
+
+- unknown or inactive shop: 404;
+- a ping (`webhook_id=N`, form-encoded, unsigned, sent when a webhook is
+  saved): 200;
+- no signature, or not the signature of the raw body under the shop's
+  secret (or its previous one, while rotating): 401, nothing stored;
+- a body over `WOOCOMMERCE_MAX_BODY_BYTES`: 413, nothing stored;
+- otherwise 200, with `{"delivery": id, "status": ...}`; a duplicate (same
+  shop, topic and body) answers 200 and adds nothing.
+
+Never a redirect: WooCommerce counts a 301/302 as delivered, so both spellings
+of the address (with and without the final slash) answer here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from woocommerce import payloads
+from woocommerce.models import WebhookDelivery, WooCommerceStore
+from woocommerce.tasks import enqueue_delivery
+
+logger = logging.getLogger(__name__)
+
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-WC-Webhook-Source",
+    "X-WC-Webhook-Topic",
+    "X-WC-Webhook-Resource",
+    "X-WC-Webhook-Event",
+    "X-WC-Webhook-ID",
+    "X-WC-Webhook-Delivery-ID",
+)
+
+
+def _error(message: str, status: int) -> Response:
+    return Response({"message": message, "extra": {}}, status=status)
+
+
+@extend_schema(exclude=True)
+class WooCommerceWebhookView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []  # the raw bytes are what is signed: never parsed here
+    throttle_classes: list = []
+
+    def post(self, request, store_uuid):
+        store = (
+            WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
+            .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")
+            .first()
+        )
+        if store is None:
+            return _error("Unknown shop.", 404)
+        limit = settings.WOOCOMMERCE_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return _error(f"The body is larger than {limit} bytes.", 413)
+        try:
+            body = request._request.body
+        except RequestDataTooBig:
+            return _error(f"The body is larger than {limit} bytes.", 413)
+        if len(body) > limit:
+            return _error(f"The body is larger than {limit} bytes.", 413)
+
+        headers = request.headers
+        signature = headers.get("X-WC-Webhook-Signature", "")
+        if not signature and payloads.ping_webhook_id(body) is not None:
+            return Response({"message": "pong", "extra": {}})
+        if not signature:
+            return _error("Missing X-WC-Webhook-Signature.", 401)
+        if not payloads.signature_matches(body, signature, store.webhook_secrets):
+            logger.warning("webhook for store %s: bad signature", store.pk)
+            return _error("The signature does not match the body.", 401)
+
+        resource = headers.get("X-WC-Webhook-Resource", "")[:32]
+        event = headers.get("X-WC-Webhook-Event", "")[:32]
+        topic = headers.get("X-WC-Webhook-Topic", "")[:64] or f"{resource}.{event}"
+        try:
+            webhook_id = int(headers.get("X-WC-Webhook-ID", ""))
+        except ValueError:
+            webhook_id = None
+        delivery = WebhookDelivery(
+            organization_id=store.organization_id,
+            store=store,
+            topic=topic,
+            resource=resource or topic.partition(".")[0],
+            event=event or topic.partition(".")[2],
+            webhook_id=webhook_id,
+            delivery_id=headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
+            headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
+            body=body,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+        try:
+            with transaction.atomic():
+                delivery.save(force_insert=True)
+        except IntegrityError:  # this shop already sent this topic with this body
+            return Response({"message": "duplicate", "extra": {}})
+        status = enqueue_delivery(delivery)
+        return Response({"message": status, "extra": {"delivery": delivery.pk}})
