@@ -921,20 +921,31 @@ def subscription_mirror(
             data={**data, "before": before_snapshot, "after": _items_snapshot(subscription)},
         )
         changed = True
-    if subscription.status != before_status:
+    # Fields that change with the status (end dates, next charge) are told in
+    # the status event; other changes alone make one "updated" event.
+    other = {
+        f: _json_value(getattr(subscription, f))
+        for f in changed_fields
+        if f not in _SCHEDULE_FIELDS and f != "cancel_at_period_end"
+    }
+    status_changed = subscription.status != before_status
+    cancel_changed = subscription.cancel_at_period_end != before_cancel
+    if status_changed:
         _record(
             subscription,
             _mirror_status_kind(before_status, subscription.status),
             actor,
             from_status=before_status,
             reason=reason,
-            data=data,
+            data={**data, "fields": other} if other else data,
         )
-    if subscription.cancel_at_period_end != before_cancel:
+    if cancel_changed:
         kind = Kind.CANCEL_SCHEDULED if subscription.cancel_at_period_end else Kind.CANCEL_WITHDRAWN
-        _record(subscription, kind, actor, data={**data, "at": _iso(subscription.next_charge_at)})
-    schedule_changed = [f for f in changed_fields if f in _SCHEDULE_FIELDS]
-    if schedule_changed:
+        event_data = {**data, "at": _iso(subscription.next_charge_at)}
+        if other and not status_changed:
+            event_data["fields"] = other
+        _record(subscription, kind, actor, data=event_data)
+    if any(f in _SCHEDULE_FIELDS for f in changed_fields):
         _record(
             subscription,
             Kind.SCHEDULE_CHANGED,
@@ -945,12 +956,6 @@ def subscription_mirror(
                 "billing_interval": subscription.billing_interval,
             },
         )
-    other = [f for f in changed_fields if f not in _SCHEDULE_FIELDS and f != "cancel_at_period_end"]
-    if other:
-        _record(
-            subscription,
-            Kind.UPDATED,
-            actor,
-            data={**data, "fields": {f: _json_value(getattr(subscription, f)) for f in other}},
-        )
+    if other and not (status_changed or cancel_changed):
+        _record(subscription, Kind.UPDATED, actor, data={**data, "fields": other})
     return subscription, changed

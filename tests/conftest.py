@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,18 +82,18 @@ def _database_url_for_tests() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
-    """A real `celery worker` process on the real broker and the test database.
+def start_celery_worker(broker_url: str | None = None) -> subprocess.Popen:
+    """Start a real `celery worker` process on the test database; stop it with `stop_celery_worker`.
 
-    Tests using it must see committed data, hence `transactional_db`.
+    `broker_url` defaults to the test run's broker.
     """
+    broker_url = broker_url or settings.CELERY_BROKER_URL
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": _database_url_for_tests(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "REDIS_URL": broker_url,
+        "CELERY_BROKER_URL": broker_url,
     }
     queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
     process = subprocess.Popen(  # noqa: S603
@@ -112,7 +113,7 @@ def celery_worker(transactional_db):
             "-Q",
             queues,
             "--hostname",
-            f"test-{os.getpid()}@%h",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ],
         cwd=BASE_DIR,
         env=env,
@@ -134,12 +135,48 @@ def celery_worker(transactional_db):
         process.kill()
         raise RuntimeError("Celery worker did not start:\n" + "".join(output[-40:]))
     process.output = output
-    yield process
+    return process
+
+
+def stop_celery_worker(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real `celery worker` process on the real broker and the test database.
+
+    Tests using it must see committed data, hence `transactional_db`.
+    """
+    process = start_celery_worker()
+    yield process
+    stop_celery_worker(process)
+
+
+@contextlib.contextmanager
+def broker(url: str):
+    """Point this process's Celery producer at `url` (e.g. a stopped or private broker).
+
+    The producer and connection pools are keyed by broker URL: dropping the
+    cached ones makes the next send use `url`, and the original ones afterwards.
+    """
+    from config.celery import app
+
+    def use(target: str) -> None:
+        app.conf.broker_url = target
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    original = app.conf.broker_url
+    use(url)
+    try:
+        yield
+    finally:
+        use(original)
 
 
 def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1):

@@ -13,10 +13,14 @@ from woocommerce.models import QUEUES, WebhookDelivery, WooCommerceStore
 logger = logging.getLogger(__name__)
 
 
+# One quick reconnection (a broker that restarted leaves stale connections in
+# the pool), no more: the request answers at once and the sweeper resends.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+
+
 def _send(delivery_id: int, queue: str) -> bool:
     try:
-        # No publish retries: the request answers at once, the sweeper resends.
-        process_delivery.apply_async((delivery_id,), queue=queue, retry=False)
+        process_delivery.apply_async((delivery_id,), queue=queue, retry_policy=PUBLISH_RETRY)
     except Exception:
         logger.warning("delivery %s: broker unavailable; the sweeper will send it", delivery_id)
         return False
@@ -69,10 +73,10 @@ def sweep_deliveries(limit: int = 1000) -> int:
         WebhookDelivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now())
         try:
             process_delivery.apply_async(
-                (delivery_id,), queue=QUEUES.get(resource, "default"), retry=False
+                (delivery_id,), queue=QUEUES.get(resource, "default"), retry_policy=PUBLISH_RETRY
             )
         except Exception:
-            logger.warning("sweeper: broker unavailable; %s deliveries waiting", limit)
+            logger.warning("sweeper: broker unavailable; deliveries wait", exc_info=True)
             break
         WebhookDelivery.objects.filter(
             pk=delivery_id, status=WebhookDelivery.Status.RECEIVED

@@ -82,3 +82,23 @@ def deliver(store):
         )
 
     return post
+
+
+@pytest.fixture
+def apply(deliver):
+    """Deliver a payload and process it at once, as a worker would; the delivery, reloaded."""
+    from woocommerce import processing
+    from woocommerce.models import WebhookDelivery
+
+    def run(topic: str, payload: Any = None, *, raw: bytes | None = None):
+        before = set(WebhookDelivery.objects.values_list("pk", flat=True))
+        response = deliver(topic, payload, raw=raw)
+        assert response.status_code == 200, response.content
+        new = WebhookDelivery.objects.exclude(pk__in=before).first()
+        if new is None:  # a duplicate: nothing stored, nothing to process
+            return None
+        processing.process(new.pk)
+        new.refresh_from_db()
+        return new
+
+    return run
