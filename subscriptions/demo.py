@@ -216,7 +216,9 @@ def load(*, purea: Organization, tea: Organization, purea_staff, tea_staff) -> d
         for spec in specs:
             created += _build(organization, spec, actor, now) is not None
     by_status = Counter(
-        Subscription.objects.filter(organization__in=[purea, tea]).values_list("status", flat=True)
+        Subscription.objects.filter(
+            organization__in=[purea, tea], source=Subscription.Source.NATIVE
+        ).values_list("status", flat=True)
     )
     return {"created": created, "by_status": by_status}
 

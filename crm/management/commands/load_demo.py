@@ -18,6 +18,7 @@ from django.db import transaction
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
 from subscriptions import demo as subscriptions_demo
+from woocommerce import demo as woocommerce_demo
 
 DEMO_KEY_NAME = "Demo integration"
 
@@ -85,6 +86,7 @@ class Command(BaseCommand):
         subscriptions = subscriptions_demo.load(
             purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
         )
+        shop = woocommerce_demo.load(organization=purea)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -103,6 +105,8 @@ class Command(BaseCommand):
                     f"  Staff (Purea Café admin): marie / {password}",
                     f"  API docs:     {base_url}/api/docs/",
                     f"  API key:      Authorization: Api-Key {key}",
+                    f"  WooCommerce webhook: {base_url}{shop.webhook_path()}",
+                    f"  Webhook secret:      {woocommerce_demo.DEMO_SECRET}",
                     "",
                 ]
             )

@@ -1,0 +1,49 @@
+"""The demo shop `make run` loads: shop subscriptions, their orders, a failed delivery."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from subscriptions.models import Charge, Subscription
+from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping
+
+pytestmark = pytest.mark.django_db
+
+
+def _load() -> str:
+    out = StringIO()
+    call_command("load_demo", password="demo-password", stdout=out)
+    return out.getvalue()
+
+
+def test_the_demo_shop_shows_mirrored_subscriptions_and_is_loaded_once():
+    output = _load()
+    store = WooCommerceStore.objects.get(name="Boutique Purea")
+
+    assert f"{store.webhook_path()}" in output
+    assert "purea-demo-webhook-secret" in output
+    active = Subscription.objects.get(
+        pk=WooMapping.objects.get(store=store, resource="subscription", woo_id=5001).object_id
+    )
+    assert (active.source, active.status) == ("woocommerce", "active")
+    assert active.customer.email == "manon.lefevre@example.fr"
+    assert active.items.get().product.sku == "PUR-ESP-500"  # the CRM's product, linked by SKU
+    assert sorted(active.charges.values_list("cycle", "status")) == [
+        (0, Charge.Status.PAID),
+        (1, Charge.Status.PAID),
+    ]
+    on_hold = Subscription.objects.get(
+        pk=WooMapping.objects.get(store=store, resource="subscription", woo_id=5011).object_id
+    )
+    assert on_hold.status == Subscription.Status.PAST_DUE
+    failed = WebhookDelivery.objects.get(store=store, status=WebhookDelivery.Status.FAILED)
+    assert "not valid JSON" in failed.error
+    assert not WebhookDelivery.objects.exclude(
+        status__in=[WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.FAILED]
+    ).exists()
+
+    deliveries = WebhookDelivery.objects.count()
+    _load()
+    assert WebhookDelivery.objects.count() == deliveries
+    assert Subscription.objects.filter(source="woocommerce").count() == 2

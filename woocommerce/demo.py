@@ -1,0 +1,177 @@
+"""Demo data for `make run`: Purea Café's WooCommerce shop and a few deliveries from it.
+
+The deliveries are stored and processed exactly as the receiver and a worker
+would, from payloads in WooCommerce's shape (dates relative to now), so the
+admin shows shop subscriptions, their orders as charges, mappings, and one
+delivery that failed (a truncated body) for the "reprocess" action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from crm.models import Organization
+from woocommerce import processing
+from woocommerce.models import WebhookDelivery, WooCommerceStore
+
+DEMO_SECRET = "purea-demo-webhook-secret"  # noqa: S105 - demo data, printed on purpose
+
+ADDRESS = {
+    "first_name": "Manon",
+    "last_name": "Lefèvre",
+    "company": "",
+    "address_1": "5 rue des Capucins",
+    "address_2": "",
+    "city": "Lyon",
+    "state": "",
+    "postcode": "69001",
+    "country": "FR",
+}
+
+
+def _gmt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _subscription(woo_id: int, *, status: str, start: datetime, now: datetime, **extra) -> dict:
+    return {
+        "id": woo_id,
+        "parent_id": woo_id - 1,
+        "status": status,
+        "currency": "EUR",
+        "customer_id": 501,
+        "billing": {**ADDRESS, "email": "manon.lefevre@example.fr", "phone": "0600000000"},
+        "shipping": ADDRESS,
+        "billing_period": "month",
+        "billing_interval": "1",
+        "date_created_gmt": _gmt(start),
+        "date_modified_gmt": _gmt(now - timedelta(hours=1)),
+        "start_date_gmt": _gmt(start),
+        "trial_end_date_gmt": "",
+        "next_payment_date_gmt": _gmt(start + timedelta(days=61)),
+        "last_payment_date_gmt": _gmt(start + timedelta(days=30)),
+        "cancelled_date_gmt": "",
+        "end_date_gmt": "",
+        "line_items": [
+            {
+                "id": woo_id * 10,
+                "name": "Assemblage Espresso 500 g",
+                "product_id": 601,
+                "variation_id": 0,
+                "quantity": 1,
+                "sku": "PUR-ESP-500",
+                "total": "18.90",
+                "meta_data": [],
+            }
+        ],
+        "meta_data": [{"id": 1, "key": "_billing_frequency", "value": ["monthly"]}],
+        **extra,
+    }
+
+
+def _order(woo_id: int, *, status: str, at: datetime, renewal_of: int | None = None) -> dict:
+    meta = [{"id": 2, "key": "_subscription_renewal", "value": str(renewal_of)}]
+    return {
+        "id": woo_id,
+        "parent_id": 0,
+        "number": str(woo_id),
+        "status": status,
+        "currency": "EUR",
+        "total": "18.90",
+        "customer_id": 501,
+        "billing": {**ADDRESS, "email": "manon.lefevre@example.fr"},
+        "date_created_gmt": _gmt(at),
+        "date_modified_gmt": _gmt(at + timedelta(minutes=2)),
+        "date_paid_gmt": _gmt(at + timedelta(minutes=1)) if status == "completed" else None,
+        "meta_data": meta if renewal_of else [],
+    }
+
+
+def deliveries(now: datetime) -> list[tuple[str, Any]]:
+    """(topic, payload or raw bytes) in the order the shop would send them."""
+    start = now - timedelta(days=45)
+    on_hold_start = now - timedelta(days=75)
+    return [
+        (
+            "customer.created",
+            {
+                "id": 501,
+                "email": "manon.lefevre@example.fr",
+                "first_name": "Manon",
+                "last_name": "Lefèvre",
+                "date_modified_gmt": _gmt(start),
+                "billing": {**ADDRESS, "email": "manon.lefevre@example.fr", "phone": "0600000000"},
+                "shipping": ADDRESS,
+            },
+        ),
+        ("subscription.created", _subscription(5001, status="active", start=start, now=now)),
+        ("order.created", _order(5000, status="completed", at=start)),
+        (
+            "order.created",
+            _order(5002, status="completed", at=start + timedelta(days=30), renewal_of=5001),
+        ),
+        (
+            "subscription.updated",
+            _subscription(
+                5011,
+                status="on-hold",
+                start=on_hold_start,
+                now=now,
+                next_payment_date_gmt=_gmt(on_hold_start + timedelta(days=61)),
+            ),
+        ),
+        (
+            "order.created",
+            _order(5012, status="failed", at=on_hold_start + timedelta(days=61), renewal_of=5011),
+        ),
+        ("order.updated", b'{"id": 5013, "status": "proc'),  # truncated: fails, for "reprocess"
+    ]
+
+
+def load(*, organization: Organization) -> WooCommerceStore:
+    """The demo shop (created or reset) with its deliveries stored and processed once."""
+    store, _created = WooCommerceStore.objects.get_or_create(
+        organization=organization,
+        name="Boutique Purea",
+        defaults={"base_url": "https://boutique.purea.example"},
+    )
+    if store.webhook_secret != DEMO_SECRET:
+        store.webhook_secret = DEMO_SECRET
+        store.save()
+    now = timezone.now().replace(microsecond=0)
+    for topic, payload in deliveries(now):
+        body = (
+            payload
+            if isinstance(payload, bytes)
+            else json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        resource, _, event = topic.partition(".")
+        if WebhookDelivery.objects.filter(
+            store=store, topic=topic, woo_id=_woo_id(payload)
+        ).exists():
+            continue  # already loaded by an earlier run
+        delivery = WebhookDelivery.objects.create(
+            organization=organization,
+            store=store,
+            topic=topic,
+            resource=resource,
+            event=event,
+            webhook_id=1,
+            headers={"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Source": store.base_url},
+            body=body,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            woo_id=_woo_id(payload),
+        )
+        processing.process(delivery.pk)
+    return store
+
+
+def _woo_id(payload: Any) -> int | None:
+    if isinstance(payload, dict):
+        return payload["id"]
+    return 5013
