@@ -36,7 +36,11 @@ class Transient(Exception):
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
-    """Mark the delivery `processing` (attempts + 1); None if finished, busy or given up."""
+    """Mark the delivery `processing` (attempts + 1); None if finished, busy or given up.
+
+    A delivery another worker started less than `WOOCOMMERCE_STALE_SECONDS` ago
+    is left to it; one started earlier is taken over (that worker died).
+    """
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
@@ -45,6 +49,11 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
         )
         if delivery is None or delivery.status in FINISHED or delivery.status == Status.FAILED:
             return None
+        now = timezone.now()
+        window = timedelta(seconds=settings.WOOCOMMERCE_STALE_SECONDS)
+        started = delivery.started_at
+        if delivery.status == Status.PROCESSING and started and started > now - window:
+            return None  # another worker is on it; if it died, the sweeper resends it later
         if delivery.attempts >= settings.WOOCOMMERCE_MAX_ATTEMPTS:
             delivery.status = Status.FAILED
             delivery.error = (
@@ -54,7 +63,7 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
             return None
         delivery.status = Status.PROCESSING
         delivery.attempts += 1
-        delivery.started_at = timezone.now()
+        delivery.started_at = now
         delivery.save(update_fields=["status", "attempts", "started_at", "updated_at"])
         return delivery
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 from django.db import connection, transaction
@@ -46,6 +48,34 @@ OVERLAP = timedelta(minutes=5)
 
 class ShopError(Exception):
     """The shop did not answer as expected (network error, HTTP error, not JSON)."""
+
+
+SECRET_FIELDS = ("webhook_secret", "previous_webhook_secret", "consumer_key", "consumer_secret")
+REDACTED = "•••"
+
+
+def redact(text: str, store: WooCommerceStore) -> str:
+    """`text` without the shop's secrets, as they could appear in it (e.g. in a URL).
+
+    Over plain HTTP the client signs with OAuth 1.0a and puts the consumer key
+    in the address, which a network error repeats: every message about a shop
+    goes through this before it is logged or shown.
+    """
+    for name in SECRET_FIELDS:
+        secret = getattr(store, name, "") or ""
+        if len(secret) < 4:  # too short to be told apart from ordinary text
+            continue
+        for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(spelling, REDACTED)
+    return text
+
+
+@contextmanager
+def _redacted(store: WooCommerceStore):
+    try:
+        yield
+    except ShopError as exc:
+        raise ShopError(redact(str(exc), store)) from None
 
 
 @dataclass
@@ -163,7 +193,7 @@ def reconcile(
         WooCommerceStore.objects.filter(pk=store.pk).update(last_reconciled_at=started)
         store.last_reconciled_at = started
     except ShopError as exc:
-        report.errors.append(str(exc))
+        report.errors.append(redact(str(exc), store))
     finally:
         _unlock(store)
     return report
@@ -176,18 +206,18 @@ def _id(item: Any) -> Any:
 def refetch(store: WooCommerceStore, resource: str, woo_id: int) -> str:
     """Fetch one entity again (after a body that held only its id); gone means deleted."""
     endpoint = ENDPOINT_OF[resource]
-    api = api_for(store)
-    response = _get(api, f"{endpoint}/{woo_id}")
-    if response.status_code == 404:
-        with transaction.atomic():
-            return handlers.HANDLERS[resource].delete(store, woo_id).status
-    return apply_item(store, resource, _json(response, endpoint))
+    with _redacted(store):
+        response = _get(api_for(store), f"{endpoint}/{woo_id}")
+        if response.status_code == 404:
+            with transaction.atomic():
+                return handlers.HANDLERS[resource].delete(store, woo_id).status
+        item = _json(response, endpoint)
+    return apply_item(store, resource, item)
 
 
 def test_connection(store: WooCommerceStore) -> str:
-    """Ask the shop for one subscription; a readable result for the admin."""
-    api = api_for(store)
-    response = _get(api, "subscriptions", {"per_page": 1})
-    _json(response, "subscriptions")
-    total = response.headers.get("X-WP-Total", "?")
-    return f"{store.base_url}: connected, {total} subscriptions"
+    """Ask the shop for one subscription; how many it has (`X-WP-Total`), or "?"."""
+    with _redacted(store):
+        response = _get(api_for(store), "subscriptions", {"per_page": 1})
+        _json(response, "subscriptions")
+    return response.headers.get("X-WP-Total", "?")

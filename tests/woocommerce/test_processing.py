@@ -306,3 +306,25 @@ def test_deliveries_of_one_subscription_on_two_workers_end_in_the_newest_state(d
     subscription = Subscription.objects.get()
     assert subscription.status == Subscription.Status.CANCELED
     assert not WebhookDelivery.objects.exclude(status__in=[Status.PROCESSED, Status.IGNORED])
+
+
+@pytest.mark.django_db
+def test_a_delivery_another_worker_is_processing_is_left_to_it_until_stale(deliver):
+    deliver("customer.created", sample("customer"))
+    delivery = WebhookDelivery.objects.get()
+    started = timezone.now() - timedelta(minutes=2)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=Status.PROCESSING, attempts=1, started_at=started
+    )
+
+    assert processing.process(delivery.pk) is None  # the other worker is on it
+    assert not Customer.objects.exists()
+
+    # That worker died: after the staleness window the delivery is taken over.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        started_at=timezone.now() - timedelta(minutes=11)
+    )
+    assert processing.process(delivery.pk) == Status.PROCESSED
+    delivery.refresh_from_db()
+    assert delivery.attempts == 2
+    assert Customer.objects.count() == 1
