@@ -1,14 +1,14 @@
 """Reconciliation: pull from the shop's REST API what the webhooks may have missed.
 
-Each resource is listed page by page (100 a page, `X-WP-TotalPages`), oldest
-change first, and every item goes through the same handlers as a webhook with
-the event `reconciled`: an item already applied at the same modification time
-is skipped, so a second run over an unchanged shop changes nothing. Products,
-subscriptions and orders are asked only for what changed since the last run
-(`modified_after`, minus a small overlap for clock skew); the customers
-endpoint has no such filter (WooCommerce issue #41371), so every customer is
-listed and the unchanged ones are skipped. `full=True` lists everything: the
-first import of a live shop.
+Each resource is listed oldest change first and every item goes through the
+same handlers as a webhook with the event `reconciled`: an item already
+applied at the same modification time is skipped, so a second run over an
+unchanged shop changes nothing. Products, orders and subscriptions are asked
+only for what changed since the last run (`modified_after`, minus a small
+overlap for clock skew), read by keyset (see `pages`); the customers endpoint
+has no such filter (WooCommerce issue #41371), so every customer is listed and
+the unchanged ones are skipped. `full=True` lists everything: the first import
+of a live shop. docs/woocommerce.md has the whole story.
 """
 
 from __future__ import annotations
@@ -26,19 +26,21 @@ import requests
 from django.db import connection, transaction
 from django.utils import timezone
 
-from woocommerce import client, handlers
+from woocommerce import client, handlers, payloads
 from woocommerce.models import WooCommerceStore
 from woocommerce.payloads import PayloadError
 
 logger = logging.getLogger(__name__)
 
 # (REST endpoint, resource); customers and products first so that
-# subscriptions and orders find them mapped (any order would converge).
+# subscriptions and orders find them mapped, orders before subscriptions so that
+# an on-hold subscription's latest renewal is known when it is first applied
+# (any order converges; this one writes no transient status in the history).
 ENDPOINTS = (
     ("customers", "customer"),
     ("products", "product"),
-    ("subscriptions", "subscription"),
     ("orders", "order"),
+    ("subscriptions", "subscription"),
 )
 ENDPOINT_OF = {resource: endpoint for endpoint, resource in ENDPOINTS}
 MODIFIED_AFTER = frozenset({"products", "subscriptions", "orders"})
@@ -113,28 +115,79 @@ def _json(response, endpoint: str) -> Any:
         raise ShopError(f"GET {endpoint}: the answer is not JSON") from exc
 
 
+def _fetch(api, endpoint: str, params: dict[str, Any]) -> tuple[list, int]:
+    response = _get(api, endpoint, params)
+    items = _json(response, endpoint)
+    if not isinstance(items, list):
+        raise ShopError(f"GET {endpoint}: expected a list")
+    try:
+        total = int(response.headers.get("X-WP-TotalPages") or 1)
+    except ValueError:
+        total = 1
+    return items, total
+
+
+def _gmt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _modified(item: Any) -> datetime | None:
+    try:
+        return payloads.gmt(item.get("date_modified_gmt")) if isinstance(item, dict) else None
+    except PayloadError:
+        return None
+
+
 def pages(api, endpoint: str, since: datetime | None):
-    """Yield (items, page, total pages) for `endpoint`, changed since `since` if supported."""
-    params: dict[str, Any] = {"per_page": PER_PAGE, "order": "asc"}
-    if endpoint != "customers":
-        params["orderby"] = "modified"
-    if since is not None and endpoint in MODIFIED_AFTER:
-        params["modified_after"] = (since - OVERLAP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        params["dates_are_gmt"] = "true"
-    page = 1
+    """Yield (new items, request number, estimated requests) for `endpoint`.
+
+    Products, subscriptions and orders are read oldest change first by
+    *keyset*: after each full page the next request asks again from page 1
+    for what changed after the page's last change (minus a second, the
+    resolution of the dates). Offset pages would skip an item whenever one
+    already read changes meanwhile and moves to the end; this way an item is
+    at worst read twice, and the copy already seen is left out. A page whose
+    items all changed within one second is followed by offset instead.
+    Customers (no `modified_after`) are read by id, `role=all`: subscribers
+    do not have the default `customer` role.
+    """
+    if endpoint not in MODIFIED_AFTER:
+        params = {"per_page": PER_PAGE, "role": "all", "orderby": "id", "order": "asc"}
+        page = 1
+        while True:
+            items, total = _fetch(api, endpoint, {**params, "page": page})
+            yield items, page, max(total, page)
+            if page >= total or len(items) < PER_PAGE:
+                return
+            page += 1
+    cursor = since - OVERLAP if since is not None else None
+    seen: set[tuple[Any, Any]] = set()
+    page, request, estimate = 1, 0, None
     while True:
-        response = _get(api, endpoint, {**params, "page": page})
-        items = _json(response, endpoint)
-        if not isinstance(items, list):
-            raise ShopError(f"GET {endpoint}: expected a list")
-        try:
-            total = int(response.headers.get("X-WP-TotalPages") or 1)
-        except ValueError:
-            total = 1
-        yield items, page, total
-        if page >= total or not items:
+        params: dict[str, Any] = {
+            "per_page": PER_PAGE,
+            "orderby": "modified",
+            "order": "asc",
+            "page": page,
+        }
+        if cursor is not None:
+            params["modified_after"] = _gmt(cursor)
+            params["dates_are_gmt"] = "true"
+        items, total = _fetch(api, endpoint, params)
+        request += 1
+        estimate = total if estimate is None else estimate
+        keys = [(_id(i), _modified(i)) for i in items]
+        fresh = [item for item, key in zip(items, keys, strict=True) if key not in seen]
+        seen.update(keys)
+        yield fresh, request, max(estimate, request)
+        if len(items) < PER_PAGE:
             return
-        page += 1
+        last = _modified(items[-1])
+        next_cursor = last - timedelta(seconds=1) if last else None
+        if next_cursor is None or (cursor is not None and next_cursor <= cursor):
+            page += 1
+        else:
+            cursor, page = next_cursor, 1
 
 
 def apply_item(store: WooCommerceStore, resource: str, item: Any, event: str = "reconciled"):
