@@ -18,24 +18,39 @@ logger = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 
 
-def _send(delivery_id: int, queue: str) -> bool:
+def _send(delivery_id: int, queue: str, *, marked_queued: bool) -> bool:
+    """Publish the delivery's task; keep its status true to whether that worked.
+
+    The receiver stores a delivery already `queued` (one write fewer per
+    request) and sets it back to `received` only if the broker refuses it; a
+    delivery stored `received` (a reprocess) becomes `queued` once sent.
+    """
+    Status = WebhookDelivery.Status
     try:
         process_delivery.apply_async((delivery_id,), queue=queue, retry_policy=PUBLISH_RETRY)
     except Exception:
         logger.warning("delivery %s: broker unavailable; the sweeper will send it", delivery_id)
+        if marked_queued:
+            WebhookDelivery.objects.filter(pk=delivery_id, status=Status.QUEUED).update(
+                status=Status.RECEIVED, queued_at=None, updated_at=timezone.now()
+            )
         return False
-    WebhookDelivery.objects.filter(
-        pk=delivery_id, status__in=[WebhookDelivery.Status.RECEIVED]
-    ).update(status=WebhookDelivery.Status.QUEUED, queued_at=timezone.now())
+    if not marked_queued:
+        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
+            status=Status.QUEUED, queued_at=timezone.now(), updated_at=timezone.now()
+        )
     return True
 
 
 def enqueue_delivery(delivery: WebhookDelivery) -> str:
     """Send the delivery to its resource's queue once committed; its status as it stands."""
+    marked_queued = delivery.status == WebhookDelivery.Status.QUEUED
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _send(delivery.pk, delivery.queue))
-        return WebhookDelivery.Status.RECEIVED
-    if _send(delivery.pk, delivery.queue):
+        transaction.on_commit(
+            lambda: _send(delivery.pk, delivery.queue, marked_queued=marked_queued)
+        )
+        return delivery.status
+    if _send(delivery.pk, delivery.queue, marked_queued=marked_queued):
         return WebhookDelivery.Status.QUEUED
     return WebhookDelivery.Status.RECEIVED
 

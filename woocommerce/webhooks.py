@@ -26,6 +26,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -110,6 +111,9 @@ class WooCommerceWebhookView(APIView):
             headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
             body=body,
             body_sha256=hashlib.sha256(body).hexdigest(),
+            # Stored as sent: set back to `received` if the broker refuses it.
+            status=WebhookDelivery.Status.QUEUED,
+            queued_at=timezone.now(),
         )
         try:
             with transaction.atomic():
