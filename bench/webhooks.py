@@ -1,0 +1,718 @@
+"""The WooCommerce webhook path: the receiver under gunicorn, and one worker applying deliveries.
+
+In a scratch database (created, migrated and dropped here, like
+bench/renewals.py), one organization with one shop, and the real Redis broker
+of REDIS_URL under this run's key prefix (`test-<TEST_RUN_ID>:`, see
+config/settings/test.py; every process started here inherits TEST_RUN_ID, so
+no other worker on the same Redis takes these messages). Then, in the same run:
+
+1. The receiver. A real WSGI server (gunicorn, 2 sync workers, as the Procfile
+   runs it) is started on a free 127.0.0.1 port with config/settings/bench.py.
+   8 client threads (http.client, keep-alive when the server allows it: the
+   sync worker closes each connection, so they reconnect) post R distinct,
+   correctly signed `subscription.updated` bodies (the verbatim sample with
+   its ids and `date_modified_gmt` moved on) with WooCommerce's headers:
+   - baseline: the same requests to `/bench/ok`, a trivial view that only
+     bench/urls.py routes, served by the same server;
+   - measured: the shop's webhook address (each request stores and enqueues).
+   The two alternate in ABBA rounds (this 2-core machine is shared: a
+   neighbour's load then weighs on both alike). Rows: requests/s and p99
+   latency over all rounds, against the baseline.
+
+2. One worker. M deliveries are stored as the receiver stores them (half
+   `customer.updated`, half `subscription.updated` of those customers, all
+   distinct) and enqueued with `enqueue_delivery`; then ONE
+   `celery worker --concurrency 1` consuming every queue is started and
+   drains them, and is stopped once none of them is received/queued/
+   processing. The time counted is the worker's own span (first claim to
+   last finish, from the deliveries' `started_at`/`processed_at`), so its
+   start-up is not.
+   - baseline: the same with M `coupon.updated` deliveries, for which there
+     is no handler (outcome `ignored`): Celery, the claim and the bookkeeping
+     only, on a fresh worker started the same way.
+   Two ABBA rounds of M/2 each. Row: events/s, against the baseline.
+
+On stderr: the details, and the queries per request and per event counted
+in this process (the Django test client, and `processing.process` called
+directly on a few more deliveries).
+
+Sizes: `BENCH_WEBHOOKS_REQUESTS` (R, default 2000 per endpoint) and
+`BENCH_WEBHOOKS_EVENTS` (M, default 1000 per batch). Run this module alone
+under the embedded services:
+
+    DJANGO_SETTINGS_MODULE=config.settings.test \\
+        .venv/bin/python -m config.embedded -- .venv/bin/python -m bench.webhooks
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import http.client
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench import Row
+from bench.renewals import QueryCounter
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Verbatim WooCommerce samples (read as data; see their SOURCE.md).
+SAMPLES = BASE_DIR / "tests" / "woocommerce" / "fixtures"
+
+DEFAULT_REQUESTS = 2000
+DEFAULT_EVENTS = 1000
+CLIENTS = 8
+WEB_WORKERS = 2
+WARMUP_REQUESTS = 40  # per endpoint, before anything is timed
+# Baseline and measured alternate (ABBA...) so that a neighbour's load on this
+# shared machine weighs on both alike: rounds of requests, rounds of workers.
+ROUNDS = 4
+WORKER_ROUNDS = 2
+BASELINE_PATH = "/bench/ok"
+UNFINISHED = ("received", "queued", "processing")
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[None]:
+    """A migrated database of this run's own (a random name: never another's), then dropped."""
+    from django.db import connection
+
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    old_name, old_test_name = connection.settings_dict["NAME"], test_settings.get("NAME")
+    test_settings["NAME"] = f"bench_webhooks_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=False, serialize=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        test_settings["NAME"] = old_test_name
+
+
+# --- Payloads -------------------------------------------------------------------
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def compact(payload: Any) -> bytes:
+    """The body as WooCommerce sends it: compact JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _moved(value: str, seconds: int) -> str:
+    moved = datetime.fromisoformat(value) + timedelta(seconds=seconds)
+    return moved.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def subscription_payload(template: dict, i: int) -> dict:
+    """Subscription 100000+i of customer 300000+i, parent order 200000+i, modified i s later."""
+    payload = copy.deepcopy(template)
+    payload["id"] = 100_000 + i
+    payload["parent_id"] = 200_000 + i
+    payload["number"] = str(100_000 + i)
+    payload["customer_id"] = 300_000 + i
+    payload["billing"]["email"] = f"bench-{i}@example.com"
+    payload["date_modified_gmt"] = _moved(payload["date_modified_gmt"], i)
+    return payload
+
+
+def customer_payload(template: dict, i: int) -> dict:
+    payload = copy.deepcopy(template)
+    payload["id"] = 300_000 + i
+    payload["email"] = payload["billing"]["email"] = f"bench-{i}@example.com"
+    payload["username"] = f"bench-{i}"
+    payload["date_modified_gmt"] = _moved(payload["date_modified_gmt"], i)
+    return payload
+
+
+def coupon_payload(template: dict, i: int) -> dict:
+    payload = copy.deepcopy(template)
+    payload["id"] = 400_000 + i
+    payload["code"] = f"bench{i}"
+    payload["date_modified_gmt"] = _moved(payload["date_modified_gmt"], i)
+    return payload
+
+
+def webhook_headers(topic: str, body: bytes, secret: str) -> dict[str, str]:
+    """The headers WooCommerce sends with a delivery, signed with `secret`."""
+    from woocommerce.payloads import signature
+
+    resource, _, event = topic.partition(".")
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "WooCommerce/8.9.1 Hookshot (WordPress/6.5.3)",
+        "X-WC-Webhook-Source": "https://shop.example.com/",
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": resource,
+        "X-WC-Webhook-Event": event,
+        "X-WC-Webhook-Signature": signature(body, secret),
+        "X-WC-Webhook-ID": "7",
+        "X-WC-Webhook-Delivery-ID": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+    }
+
+
+def stored_delivery(store, topic: str, body: bytes, secret: str):
+    """The `WebhookDelivery` the receiver would store for this signed body (not saved)."""
+    from woocommerce.models import WebhookDelivery
+    from woocommerce.webhooks import KEPT_HEADERS
+
+    headers = webhook_headers(topic, body, secret)
+    resource, _, event = topic.partition(".")
+    return WebhookDelivery(
+        organization_id=store.organization_id,
+        store=store,
+        topic=topic,
+        resource=resource,
+        event=event,
+        webhook_id=7,
+        delivery_id=headers["X-WC-Webhook-Delivery-ID"],
+        headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+    )
+
+
+# --- Processes --------------------------------------------------------------------
+
+
+def broker_prefix() -> str:
+    """This run's Redis key prefix; refuse to run without one (a stray worker would steal)."""
+    from django.conf import settings
+
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    run_id = os.environ.get("TEST_RUN_ID", "")
+    if not run_id or prefix != f"test-{run_id}:":
+        raise RuntimeError(
+            "bench.webhooks needs the per-run broker key prefix of config.settings.test "
+            f"(DJANGO_SETTINGS_MODULE is {os.environ.get('DJANGO_SETTINGS_MODULE')!r})"
+        )
+    return prefix
+
+
+def database_url() -> str:
+    """DATABASE_URL of the scratch database, for the processes started here."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    user = quote(db["USER"] or "", safe="")
+    return f"postgres://{user}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def child_environment(settings_module: str) -> dict[str, str]:
+    from django.conf import settings
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TEST_RUN_ID": os.environ["TEST_RUN_ID"],
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass
+class Child:
+    """A process started here (in its own session), with its output in a log file."""
+
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+    log: Any = field(repr=False)
+
+    def tail(self, lines: int = 40) -> str:
+        self.log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM (gunicorn and celery stop gracefully), then SIGKILL its process group."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=10)
+        finally:
+            self.log.close()
+
+
+def start(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(  # noqa: S603
+        args,
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: killed alone if it hangs
+    )
+    return Child(name, process, log_path, log)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, log_dir: Path) -> Child:
+    child = start(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WEB_WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        child_environment("config.settings.bench"),
+        log_dir,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        child.check_alive()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", BASELINE_PATH, body=b"{}")
+            if conn.getresponse().status == 200:
+                return child
+        except OSError:
+            pass
+        time.sleep(0.2)
+    child.stop()
+    raise RuntimeError(f"gunicorn did not answer on port {port}:\n{child.tail()}")
+
+
+def start_worker(log_dir: Path, name: str) -> Child:
+    from django.conf import settings
+
+    queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
+    return start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queues,
+            "--hostname",
+            f"bench-{os.environ['TEST_RUN_ID']}-{name}@%h",
+        ],
+        child_environment("config.settings.test"),
+        log_dir,
+    )
+
+
+def purge_broker(prefix: str, *, queues_only: bool) -> int:
+    """Delete this run's messages (queues_only) or every key under its prefix."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        if queues_only:
+            patterns = [f"{prefix}{queue.name}*" for queue in settings.CELERY_TASK_QUEUES]
+        else:
+            patterns = [f"{prefix}*"]
+        keys = [key for pattern in patterns for key in client.scan_iter(match=pattern)]
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+
+
+# --- 1. The receiver under gunicorn --------------------------------------------
+
+
+@dataclass
+class Load:
+    seconds: float
+    latencies: list[float]
+    answers: Counter
+
+    @classmethod
+    def merge(cls, loads: list[Load]) -> Load:
+        return cls(
+            sum(load.seconds for load in loads),
+            [x for load in loads for x in load.latencies],
+            sum((load.answers for load in loads), Counter()),
+        )
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def drive(port: int, path: str, requests: list[tuple[bytes, dict]], clients: int) -> Load:
+    """Post `requests` to `path` from `clients` threads at once; every answer must be a 200."""
+    shares = [requests[k::clients] for k in range(clients)]
+    latencies: list[list[float]] = [[] for _ in shares]
+    answers: list[Counter] = [Counter() for _ in shares]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(clients + 1)
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            barrier.wait()
+            for body, headers in shares[k]:
+                started = time.perf_counter()
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                content = response.read()
+                latencies[k].append(time.perf_counter() - started)
+                if response.status != 200:
+                    raise RuntimeError(f"{path} answered {response.status}: {content[:300]!r}")
+                answers[k][json.loads(content).get("message")] += 1
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"load on {path} failed: {errors[0]!r}") from errors[0]
+    return Load(seconds, [x for share in latencies for x in share], sum(answers, Counter()))
+
+
+def receiver_queries(store, secret: str, template: dict, first: int, count: int = 20) -> float:
+    """Queries per delivery of the receiver, counted in this process with the test client."""
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(SERVER_NAME="127.0.0.1")
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        for i in range(first, first + count):
+            body = compact(subscription_payload(template, i))
+            headers = webhook_headers("subscription.updated", body, secret)
+            response = client.post(
+                store.webhook_path(),
+                data=body,
+                content_type="application/json",
+                headers={k: v for k, v in headers.items() if k != "Content-Type"},
+            )
+            assert response.status_code == 200, response.content
+    return counter.count / count
+
+
+def measure_receiver(store, secret: str, n: int, log_dir: Path) -> dict:
+    """Baseline and receiver in ABBA rounds on one server, so drift hits both alike."""
+    from woocommerce.models import WebhookDelivery
+
+    template = sample("subscription")
+    requests = []
+    for i in range(WARMUP_REQUESTS + n):
+        body = compact(subscription_payload(template, i))
+        requests.append((body, webhook_headers("subscription.updated", body, secret)))
+    warmup, timed = requests[:WARMUP_REQUESTS], requests[WARMUP_REQUESTS:]
+    rounds = [timed[k::ROUNDS] for k in range(ROUNDS)]
+    webhook = store.webhook_path()
+
+    port = free_port()
+    server = start_gunicorn(port, log_dir)
+    loads: dict[str, list[Load]] = {BASELINE_PATH: [], webhook: []}
+    try:
+        drive(port, BASELINE_PATH, warmup, CLIENTS)
+        drive(port, webhook, warmup, CLIENTS)  # stored and enqueued like the rest
+        for k, share in enumerate(rounds):
+            order = (BASELINE_PATH, webhook) if k % 2 == 0 else (webhook, BASELINE_PATH)
+            for path in order:
+                loads[path].append(drive(port, path, share, CLIENTS))
+            server.check_alive()
+    finally:
+        server.stop()
+    stored = WebhookDelivery.objects.filter(store=store).count()
+    if stored != WARMUP_REQUESTS + n:
+        raise RuntimeError(f"receiver bench: {WARMUP_REQUESTS + n} posted, {stored} stored")
+    queries = receiver_queries(store, secret, template, first=WARMUP_REQUESTS + n)
+    return {
+        "requests": n,
+        "baseline": Load.merge(loads[BASELINE_PATH]),
+        "measured": Load.merge(loads[webhook]),
+        "queries_per_request": queries,
+    }
+
+
+# --- 2. One worker draining deliveries ------------------------------------------
+
+
+def drain(batch: list, log_dir: Path, name: str, timeout: float) -> dict:
+    """Store and enqueue `batch`, then let one fresh worker apply it; the worker's rate."""
+    from django.db.models import Max, Min
+
+    from woocommerce.models import WebhookDelivery
+    from woocommerce.tasks import enqueue_delivery
+
+    WebhookDelivery.objects.bulk_create(batch, batch_size=500)
+    ids = [delivery.pk for delivery in batch]
+    stored = WebhookDelivery.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
+    enqueued = Counter(enqueue_delivery(delivery) for delivery in batch)
+    if enqueued != Counter({"queued": len(batch)}):
+        raise RuntimeError(f"{name}: enqueuing gave {dict(enqueued)} (is the broker up?)")
+
+    started = time.perf_counter()
+    worker = start_worker(log_dir, name)
+    try:
+        deadline = time.monotonic() + timeout
+        while stored.filter(status__in=UNFINISHED).exists():
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                left = stored.filter(status__in=UNFINISHED).count()
+                raise RuntimeError(
+                    f"{name}: {left} of {len(batch)} deliveries unfinished after {timeout:.0f} s:"
+                    f"\n{worker.tail()}"
+                )
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+    finally:
+        worker.stop()
+    span = stored.aggregate(first=Min("started_at"), last=Max("processed_at"))
+    return {
+        "events": len(batch),
+        "seconds": (span["last"] - span["first"]).total_seconds(),
+        "wall_seconds": wall,
+        "outcomes": Counter(stored.values_list("status", flat=True)),
+    }
+
+
+def worker_queries(store, secret: str, first: int, count: int = 10) -> dict[str, float]:
+    """Queries per event of `processing.process`, called in this process on a few deliveries."""
+    from django.db import connection
+
+    from woocommerce import processing
+    from woocommerce.models import WebhookDelivery
+
+    kinds = {
+        "customer.updated": (sample("customer"), customer_payload),
+        "subscription.updated": (sample("subscription"), subscription_payload),
+        "coupon.updated": (sample("coupon"), coupon_payload),
+    }
+    result = {}
+    for topic, (template, make) in kinds.items():
+        batch = WebhookDelivery.objects.bulk_create(
+            stored_delivery(store, topic, compact(make(template, i)), secret)
+            for i in range(first, first + count)
+        )
+        counter = QueryCounter()
+        with connection.execute_wrapper(counter):
+            started = time.perf_counter()
+            for delivery in batch:
+                processing.process(delivery.pk)
+            seconds = time.perf_counter() - started
+        result[topic] = (counter.count / count, seconds / count * 1000)
+    return result
+
+
+def measure_worker(store, secret: str, m: int, log_dir: Path, prefix: str) -> dict:
+    """M ignored coupons and M customers+subscriptions, in ABBA rounds of fresh workers."""
+    from woocommerce.models import WebhookDelivery
+
+    # Nothing of part 1 is left for the worker: its messages and rows go.
+    purge_broker(prefix, queues_only=True)
+    WebhookDelivery.objects.all().delete()
+    coupon, customer, subscription = sample("coupon"), sample("customer"), sample("subscription")
+
+    def coupons(ids: range) -> list:
+        return [
+            stored_delivery(store, "coupon.updated", compact(coupon_payload(coupon, i)), secret)
+            for i in ids
+        ]
+
+    def customers_and_subscriptions(ids: range) -> list:
+        # Customer i and subscription i (of customer i): distinct ids, either order works.
+        batch = []
+        for i in ids:
+            body = compact(customer_payload(customer, i))
+            batch.append(stored_delivery(store, "customer.updated", body, secret))
+            body = compact(subscription_payload(subscription, i))
+            batch.append(stored_delivery(store, "subscription.updated", body, secret))
+        return batch
+
+    pairs = m // 2  # events of the measured batch: a customer and a subscription per pair
+    cuts = [pairs * k // WORKER_ROUNDS for k in range(WORKER_ROUNDS + 1)]
+    timeout = 60 + m * 0.5
+    drained: dict[str, list[dict]] = {"baseline": [], "measured": []}
+    for k in range(WORKER_ROUNDS):
+        ids = range(cuts[k], cuts[k + 1])
+        coupon_ids = range(2 * cuts[k], 2 * cuts[k + 1])
+        order = ("baseline", "measured") if k % 2 == 0 else ("measured", "baseline")
+        for kind in order:
+            batch = coupons(coupon_ids) if kind == "baseline" else customers_and_subscriptions(ids)
+            drained[kind].append(drain(batch, log_dir, f"worker-{kind}-{k}", timeout))
+
+    baseline, measured = (
+        {
+            "events": sum(d["events"] for d in runs),
+            "seconds": sum(d["seconds"] for d in runs),
+            "wall_seconds": sum(d["wall_seconds"] for d in runs),
+            "outcomes": sum((d["outcomes"] for d in runs), Counter()),
+        }
+        for runs in (drained["baseline"], drained["measured"])
+    )
+    if set(baseline["outcomes"]) != {"ignored"} or set(measured["outcomes"]) != {"processed"}:
+        raise RuntimeError(
+            f"worker bench: outcomes {dict(baseline['outcomes'])} (baseline), "
+            f"{dict(measured['outcomes'])} (measured)"
+        )
+    return {
+        "events": measured["events"],
+        "baseline": baseline,
+        "measured": measured,
+        "queries": worker_queries(store, secret, first=m),
+    }
+
+
+# --- Rows -------------------------------------------------------------------------
+
+
+def measure(n: int, m: int) -> dict:
+    from crm.models import Organization
+    from woocommerce.models import WooCommerceStore
+
+    prefix = broker_prefix()
+    secret = "bench " + secrets.token_urlsafe(24) + " &amp; spice"  # decoded before signing
+    organization = Organization.objects.create(
+        name="Bench webhooks", slug=f"bench-webhooks-{uuid.uuid4().hex[:12]}"
+    )
+    store = WooCommerceStore.objects.create(
+        organization=organization,
+        name="Bench shop",
+        base_url="https://shop.example.com",
+        webhook_secret=secret,
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as log_dir:
+        try:
+            receiver = measure_receiver(store, secret, n, Path(log_dir))
+            worker = measure_worker(store, secret, m, Path(log_dir), prefix)
+        finally:
+            purge_broker(prefix, queues_only=False)
+    return {"receiver": receiver, "worker": worker}
+
+
+def rows(numbers: dict) -> list[Row]:
+    receiver, worker = numbers["receiver"], numbers["worker"]
+    baseline, measured = receiver["baseline"], receiver["measured"]
+    return [
+        Row(
+            f"webhooks: receiver, {CLIENTS} clients, gunicorn {WEB_WORKERS}w",
+            measured.rate,
+            baseline.rate,
+            "req/s",
+        ),
+        Row(
+            "webhooks: receiver p99 latency",
+            measured.percentile(99) * 1000,
+            baseline.percentile(99) * 1000,
+            "ms",
+            higher_is_better=False,
+        ),
+        Row(
+            f"webhooks: 1 worker applying {worker['events']} events",
+            worker["events"] / worker["measured"]["seconds"],
+            worker["events"] / worker["baseline"]["seconds"],
+            "events/s",
+        ),
+    ]
+
+
+def report(numbers: dict, seconds: float) -> None:
+    receiver, worker = numbers["receiver"], numbers["worker"]
+    lines = [f"webhooks: {seconds:.1f} s in all"]
+    for label, load in (("trivial view", receiver["baseline"]), ("receiver", receiver["measured"])):
+        lines.append(
+            f"  {label}: {len(load.latencies)} requests in {load.seconds:.2f} s "
+            f"({load.rate:.0f}/s); latency p50 {load.percentile(50) * 1000:.1f} ms, "
+            f"p90 {load.percentile(90) * 1000:.1f} ms, p99 {load.percentile(99) * 1000:.1f} ms; "
+            f"answers {dict(load.answers)}"
+        )
+    lines.append(
+        f"  receiver: {receiver['queries_per_request']:.1f} queries per delivery (test client)"
+    )
+    for label, key in (("ignored coupons", "baseline"), ("customers+subscriptions", "measured")):
+        drained = worker[key]
+        lines.append(
+            f"  worker, {label}: {drained['events']} in {drained['seconds']:.2f} s "
+            f"(first claim to last finish; {drained['wall_seconds']:.1f} s from the worker's "
+            f"start); {dict(drained['outcomes'])}"
+        )
+    for topic, (queries, ms) in worker["queries"].items():
+        lines.append(f"  process() of a {topic}: {queries:.1f} queries, {ms:.1f} ms in-process")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def run(n: int | None = None, m: int | None = None) -> list[Row]:
+    n = n or int(os.environ.get("BENCH_WEBHOOKS_REQUESTS", DEFAULT_REQUESTS))
+    m = m or int(os.environ.get("BENCH_WEBHOOKS_EVENTS", DEFAULT_EVENTS))
+    started = time.perf_counter()
+    with scratch_database():
+        numbers = measure(n, m)
+    report(numbers, time.perf_counter() - started)
+    return rows(numbers)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    for row in run():
+        numbers = f"{row.value:>12.1f} {row.baseline:>12.1f} {row.unit:<10} {row.ratio:>7.2f}"
+        print(f"{row.name:<48} {numbers}")
