@@ -52,7 +52,9 @@ def scratch_database() -> Iterator[None]:
 
     connection.settings_dict.setdefault("TEST", {})
     old_name = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"bench_{old_name}_{os.getpid()}"
+    connection.settings_dict["TEST"]["NAME"] = (
+        f"bench_{old_name}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    )
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         yield
