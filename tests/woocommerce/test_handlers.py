@@ -454,3 +454,61 @@ def test_two_organizations_shops_with_the_same_ids_stay_apart(apply, deliver, st
     assert b.customer.organization == org_b
     assert b.items.get().product.organization == org_b
     assert WooMapping.objects.filter(woo_id=1300).count() == 2
+
+
+# --- The remaining samples ------------------------------------------------------------
+
+
+def test_the_orders_list_sample_as_two_deliveries(apply):
+    for order in sample("orders_list"):
+        assert apply("order.created", order).status == DeliveryStatus.PROCESSED
+
+    orders = {o.woo_id: o for o in WooOrder.objects.select_related("customer")}
+    assert set(orders) == {727, 723}
+    assert (orders[723].status, orders[723].total, orders[723].customer.email) == (
+        "completed",
+        Decimal("39.00"),
+        "joao.silva@example.com",
+    )
+    assert orders[727].customer.email == "john.doe@example.com"  # a guest order
+    assert WooMapping.objects.get(resource="customer", woo_id=26).object_id == (
+        orders[723].customer_id
+    )
+
+
+def test_the_order_as_returned_by_delete_is_its_newer_version(apply):
+    """The REST answer to DELETE is the full order: a newer version, applied as such."""
+    apply("order.created", sample("order"))
+    apply("order.updated", sample("order_deleted_via_rest"))
+
+    order = WooOrder.objects.get(woo_id=727)
+    assert order.status == "completed"
+    mapping = WooMapping.objects.get(resource="order", woo_id=727)
+    assert mapping.woo_modified_at == utc("2017-03-22T19:30:35")
+
+
+def test_the_subscriptions_list_sample_as_four_deliveries(apply):
+    for payload in sample("subscriptions_list"):
+        assert apply("subscription.updated", payload).status == DeliveryStatus.PROCESSED
+
+    rows = {woo_id: mapped("subscription", woo_id) for woo_id in (1314, 1313, 1312, 1311)}
+    assert {w: s.status for w, s in rows.items()} == {
+        1314: Status.PENDING,
+        1313: Status.ACTIVE,
+        1312: Status.PENDING,
+        1311: Status.ACTIVE,
+    }
+    assert (rows[1314].billing_period, rows[1314].billing_interval) == ("day", 1)
+    assert rows[1314].next_charge_at is None  # "" is no date
+    assert rows[1314].customer.email == "jane-doe@example.com"
+    # Customer 1 has three subscriptions: one customer here, not three.
+    assert rows[1313].customer == rows[1312].customer == rows[1311].customer
+    assert Customer.objects.count() == 2
+
+
+def test_a_coupon_is_kept_but_ignored(apply):
+    delivery = apply("coupon.created", sample("coupon"))
+
+    assert delivery.status == DeliveryStatus.IGNORED
+    assert "no handler for the resource 'coupon'" in delivery.error
+    assert delivery.queue == "default"
