@@ -512,3 +512,14 @@ def test_a_coupon_is_kept_but_ignored(apply):
     assert delivery.status == DeliveryStatus.IGNORED
     assert "no handler for the resource 'coupon'" in delivery.error
     assert delivery.queue == "default"
+
+
+def test_a_deleted_paid_order_keeps_its_paid_charge(apply):
+    parent, _renewal = sample("subscription_orders")
+    apply("subscription.created", subscription_1275())
+    apply("order.created", parent)
+    apply("order.deleted", {"id": 1274})
+
+    charge = Charge.objects.get(external_reference="1274")
+    assert charge.status == Charge.Status.PAID  # trashing an order refunds nothing
+    assert WooOrder.objects.get(woo_id=1274).deleted_upstream is True

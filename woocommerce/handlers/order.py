@@ -17,6 +17,7 @@ from woocommerce import payloads
 from woocommerce.handlers import base
 from woocommerce.models import Resource, WooCommerceStore, WooMapping, WooOrder
 
+KEPT_WHEN_DELETED = (Charge.Status.PAID, Charge.Status.REFUNDED)
 SUBSCRIPTION_KINDS = (
     WooOrder.Kind.PARENT,
     WooOrder.Kind.RENEWAL,
@@ -141,6 +142,8 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
     order.subscription = subscription
     charge = order.charge
     status = payloads.charge_status(order.status)
+    if order.deleted_upstream and charge is not None and charge.status in KEPT_WHEN_DELETED:
+        status = charge.status  # trashing a paid order in the shop refunds nothing
     if charge is None:
         if order.kind == WooOrder.Kind.PARENT:
             cycle = 0

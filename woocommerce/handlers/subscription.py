@@ -93,7 +93,6 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         "started_at": start,
         "trial_ends_at": payloads.gmt(payload.get("trial_end_date_gmt")),
         "next_charge_at": None if ended else next_payment,
-        "next_cycle": _next_cycle(start, period, interval, tz, next_payment) if next_payment else 1,
         "ends_at": end,
         "canceled_at": cancelled,
         "ended_at": end if ended else None,
@@ -106,6 +105,10 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         subscription = Subscription.objects.filter(
             pk=mapping.object_id, organization=organization
         ).first()
+    if next_payment:
+        fields["next_cycle"] = _next_cycle(start, period, interval, tz, next_payment)
+    elif subscription is None:
+        fields["next_cycle"] = 1  # no next payment yet (pending) or any more (ended)
     subscription, _changed = subscription_mirror(
         organization=organization,
         subscription=subscription,
