@@ -320,29 +320,11 @@ def start_gunicorn(port: int, log_dir: Path) -> Child:
 
 
 def start_worker(log_dir: Path, name: str) -> Child:
-    from django.conf import settings
+    from config.celery import worker_command
 
-    queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
     return start(
         name,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--pool=prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queues,
-            "--hostname",
-            f"bench-{os.environ['TEST_RUN_ID']}-{name}@%h",
-        ],
+        worker_command(hostname=f"bench-{os.environ['TEST_RUN_ID']}-{name}@%h"),
         child_environment("config.settings.test"),
         log_dir,
     )

@@ -190,6 +190,24 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
         return filters
 
 
+class ActionsOnlyTenantAdmin(TenantAdmin):
+    """Rows nobody adds, edits or deletes by hand; the list's actions still run.
+
+    Charges, webhook deliveries: they change only through their services, which
+    the list's actions call.
+    """
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # No field is edited by hand; "change" only opens the actions of the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantInlineFormSet(BaseInlineFormSet):
     """Inline rows belong to their parent's organization."""
 

@@ -40,6 +40,7 @@ from crm.actors import Actor
 from crm.errors import ApplicationError
 from crm.models import Address, Contract
 from crm.tenant_admin import (
+    ActionsOnlyTenantAdmin,
     Role,
     TenantAdmin,
     TenantInlineFormSet,
@@ -897,7 +898,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
 
 
 @admin.register(Charge)
-class ChargeAdmin(TenantAdmin):
+class ChargeAdmin(ActionsOnlyTenantAdmin):
     """Charges are written by renewals and services; staff record manual payments here."""
 
     list_display = [
@@ -938,16 +939,6 @@ class ChargeAdmin(TenantAdmin):
         "updated_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # No field is edited by hand; "change" only opens the actions of the list.
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("subscription"), ordering="subscription_id")
     def subscription_link(self, charge):

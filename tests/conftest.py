@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
+from config.celery import worker_command
 from crm.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 
@@ -95,26 +95,8 @@ def start_celery_worker(broker_url: str | None = None) -> subprocess.Popen:
         "REDIS_URL": broker_url,
         "CELERY_BROKER_URL": broker_url,
     }
-    queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--pool=prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queues,
-            "--hostname",
-            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
-        ],
+        worker_command(hostname=f"test-{os.getpid()}-{time.monotonic_ns()}@%h"),
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.PIPE,

@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from crm.models import Customer, Product
 from crm.queueing import enqueue_on_commit
-from crm.tenant_admin import TenantAdmin, organization_roles
+from crm.tenant_admin import ActionsOnlyTenantAdmin, TenantAdmin, organization_roles
 from subscriptions.admin import money
 from subscriptions.models import Subscription
 from woocommerce import reconcile
@@ -62,6 +62,16 @@ def _changelist_url(model, **filters) -> str:
 def _change_url(model, pk) -> str:
     opts = model._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
+
+
+def _secret_state(name: str, label):
+    """A read-only column saying whether a secret is set, never what it is."""
+
+    @admin.display(description=label)
+    def state(self, store) -> str:
+        return _("set") if getattr(store, name) else _("not set")
+
+    return state
 
 
 class ShopListFilter(admin.RelatedFieldListFilter):
@@ -358,24 +368,14 @@ class WooCommerceStoreAdmin(SyncAdmin):
             _("Paste it as the delivery URL of each webhook of the shop."),
         )
 
-    def _secret_state(self, store, name: str) -> str:
-        return _("set") if getattr(store, name) else _("not set")
-
-    @admin.display(description=gettext_lazy("webhook secret"))
-    def webhook_secret_state(self, store):
-        return self._secret_state(store, "webhook_secret")
-
-    @admin.display(description=gettext_lazy("previous webhook secret"))
-    def previous_webhook_secret_state(self, store):
-        return self._secret_state(store, "previous_webhook_secret")
-
-    @admin.display(description=gettext_lazy("REST API consumer key"))
-    def consumer_key_state(self, store):
-        return self._secret_state(store, "consumer_key")
-
-    @admin.display(description=gettext_lazy("REST API consumer secret"))
-    def consumer_secret_state(self, store):
-        return self._secret_state(store, "consumer_secret")
+    webhook_secret_state = _secret_state("webhook_secret", gettext_lazy("webhook secret"))
+    previous_webhook_secret_state = _secret_state(
+        "previous_webhook_secret", gettext_lazy("previous webhook secret")
+    )
+    consumer_key_state = _secret_state("consumer_key", gettext_lazy("REST API consumer key"))
+    consumer_secret_state = _secret_state(
+        "consumer_secret", gettext_lazy("REST API consumer secret")
+    )
 
     @admin.display(description=gettext_lazy("webhook health"))
     def webhook_health(self, store):
@@ -569,7 +569,7 @@ class DeliveryChangeList(ChangeList):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(SyncAdmin):
+class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
     """What the shop sent and what became of it; read-only, but can be processed again."""
 
     list_display = [
@@ -625,16 +625,6 @@ class WebhookDeliveryAdmin(SyncAdmin):
 
     def get_changelist(self, request, **kwargs):
         return DeliveryChangeList
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # No field is edited by hand; "change" only opens the list's actions.
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("error"))
     def short_error(self, delivery):

@@ -46,6 +46,24 @@ def actor(store: WooCommerceStore) -> Actor:
     return Actor.woocommerce(label=f"WooCommerce: {store.name}")
 
 
+def _insert_mapping(
+    store: WooCommerceStore, resource: str, woo_id: int, object_id: int | None = None
+) -> None:
+    """The mapping row of (store, resource, id) exists after this (never a duplicate)."""
+    WooMapping.objects.bulk_create(
+        [
+            WooMapping(
+                organization_id=store.organization_id,
+                store=store,
+                resource=resource,
+                woo_id=woo_id,
+                object_id=object_id,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def lock_mapping(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapping:
     """The mapping of (store, resource, id), created if new, locked until the transaction ends.
 
@@ -54,18 +72,19 @@ def lock_mapping(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapp
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_mapping needs a transaction")
-    WooMapping.objects.bulk_create(
-        [
-            WooMapping(
-                organization_id=store.organization_id,
-                store=store,
-                resource=resource,
-                woo_id=woo_id,
-            )
-        ],
-        ignore_conflicts=True,
-    )
+    _insert_mapping(store, resource, woo_id)
     return WooMapping.objects.select_for_update().get(store=store, resource=resource, woo_id=woo_id)
+
+
+def begin(
+    store: WooCommerceStore, resource: str, payload: dict[str, Any], event: str
+) -> tuple[int, WooMapping, datetime | None, Outcome | None]:
+    """Start applying a payload: its id, its locked mapping, its modification time, and
+    the reason to skip it (deleted in the shop, or older than what is applied), if any."""
+    woo_id = payloads.resource_id(payload)
+    mapping = lock_mapping(store, resource, woo_id)
+    modified = payloads.gmt(payload.get("date_modified_gmt"))
+    return woo_id, mapping, modified, deleted(mapping, event) or stale(mapping, modified, event)
 
 
 def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome | None:
@@ -127,10 +146,20 @@ def check_email(email: str, woo_what: str) -> str:
     return email
 
 
-def mapped(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapping | None:
-    return WooMapping.objects.filter(
-        store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
-    ).first()
+def mapped(store: WooCommerceStore, resource: str, woo_id: int, model):
+    """The CRM row `woo_id` is mapped to, of `model` and the shop's organization, or None."""
+    if not woo_id:
+        return None
+    object_id = (
+        WooMapping.objects.filter(
+            store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
+        )
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    if object_id is None:
+        return None
+    return model.objects.filter(pk=object_id, organization_id=store.organization_id).first()
 
 
 def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> None:
@@ -139,18 +168,7 @@ def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) ->
     No modification time is recorded: the entity's own payload, whenever it
     arrives, is newer and completes the row.
     """
-    WooMapping.objects.bulk_create(
-        [
-            WooMapping(
-                organization_id=store.organization_id,
-                store=store,
-                resource=resource,
-                woo_id=woo_id,
-                object_id=object_id,
-            )
-        ],
-        ignore_conflicts=True,
-    )
+    _insert_mapping(store, resource, woo_id, object_id)
     WooMapping.objects.filter(
         store=store, resource=resource, woo_id=woo_id, object_id__isnull=True
     ).update(object_id=object_id)
@@ -169,14 +187,9 @@ def customer_for(
     billing = billing if isinstance(billing, dict) else {}
     woo_customer_id = payloads.integer(woo_customer_id or 0, "customer_id", minimum=0)
     organization_id = store.organization_id
-    if woo_customer_id:
-        mapping = mapped(store, Resource.CUSTOMER, woo_customer_id)
-        if mapping:
-            customer = Customer.objects.filter(
-                pk=mapping.object_id, organization_id=organization_id
-            ).first()
-            if customer:
-                return customer
+    customer = mapped(store, Resource.CUSTOMER, woo_customer_id, Customer)
+    if customer is not None:
+        return customer
     email = check_email(billing.get("email", ""), what)
     customer = Customer.objects.filter(organization_id=organization_id, email__iexact=email).first()
     if customer is None:
@@ -240,14 +253,9 @@ def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
     woo_product_id = payloads.integer(line.get("product_id") or 0, "product_id", minimum=0)
     name = text(line, "name", 200) or f"WooCommerce product {woo_product_id}"
     organization_id = store.organization_id
-    if woo_product_id:
-        mapping = mapped(store, Resource.PRODUCT, woo_product_id)
-        if mapping:
-            product = Product.objects.filter(
-                pk=mapping.object_id, organization_id=organization_id
-            ).first()
-            if product:
-                return product
+    product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
+    if product is not None:
+        return product
     sku = text(line, "sku", 64) or (
         f"woo-{woo_product_id}" if woo_product_id else f"woo-line-{name}"[:64]
     )

@@ -5,17 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from crm.models import Address, Customer
-from woocommerce import payloads
 from woocommerce.handlers import base
 from woocommerce.models import Resource, WooCommerceStore
 from woocommerce.payloads import PayloadError
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id = payloads.resource_id(payload)
-    mapping = base.lock_mapping(store, Resource.CUSTOMER, woo_id)
-    modified = payloads.gmt(payload.get("date_modified_gmt"))
-    skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+    woo_id, mapping, modified, skip = base.begin(store, Resource.CUSTOMER, payload, event)
     if skip:
         return skip
     email = base.check_email(payload.get("email", ""), f"customer {woo_id}")

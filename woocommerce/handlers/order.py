@@ -15,7 +15,7 @@ from subscriptions import schedule
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from woocommerce import payloads
 from woocommerce.handlers import base
-from woocommerce.models import Resource, WooCommerceStore, WooMapping, WooOrder
+from woocommerce.models import Resource, WooCommerceStore, WooOrder
 
 KEPT_WHEN_DELETED = (Charge.Status.PAID, Charge.Status.REFUNDED)
 SUBSCRIPTION_KINDS = (
@@ -36,10 +36,7 @@ def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id = payloads.resource_id(payload)
-    mapping = base.lock_mapping(store, Resource.ORDER, woo_id)
-    modified = payloads.gmt(payload.get("date_modified_gmt"))
-    skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+    woo_id, mapping, modified, skip = base.begin(store, Resource.ORDER, payload, event)
     if skip:
         return skip
     link = payloads.order_link(payload)
@@ -92,17 +89,7 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
 def subscription_of(store: WooCommerceStore, order: WooOrder) -> Subscription | None:
     if not order.woo_subscription_id or order.kind not in SUBSCRIPTION_KINDS:
         return None
-    mapping = WooMapping.objects.filter(
-        store=store,
-        resource=Resource.SUBSCRIPTION,
-        woo_id=order.woo_subscription_id,
-        object_id__isnull=False,
-    ).first()
-    if mapping is None:
-        return None
-    return Subscription.objects.filter(
-        pk=mapping.object_id, organization_id=store.organization_id
-    ).first()
+    return base.mapped(store, Resource.SUBSCRIPTION, order.woo_subscription_id, Subscription)
 
 
 def _nearest_cycle(subscription: Subscription, at) -> int:

@@ -15,10 +15,7 @@ from woocommerce.payloads import PayloadError
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id = payloads.resource_id(payload)
-    mapping = base.lock_mapping(store, Resource.PRODUCT, woo_id)
-    modified = payloads.gmt(payload.get("date_modified_gmt"))
-    skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+    woo_id, mapping, modified, skip = base.begin(store, Resource.PRODUCT, payload, event)
     if skip:
         return skip
     organization_id = store.organization_id

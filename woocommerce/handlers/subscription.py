@@ -51,10 +51,7 @@ def _next_cycle(anchor, period, interval, tz, next_payment) -> int:
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id = payloads.resource_id(payload)
-    mapping = base.lock_mapping(store, Resource.SUBSCRIPTION, woo_id)
-    modified = payloads.gmt(payload.get("date_modified_gmt"))
-    skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+    woo_id, mapping, modified, skip = base.begin(store, Resource.SUBSCRIPTION, payload, event)
     if skip:
         return skip
     organization = store.organization
