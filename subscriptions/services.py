@@ -892,7 +892,6 @@ def subscription_mirror(
         )
         after_items = sorted(_item_key(i) for i in items)
 
-    changed = created
     if status != subscription.status:
         subscription.mirror(status)
         if status == Status.PAUSED:
@@ -905,10 +904,12 @@ def subscription_mirror(
                 subscription.canceled_at = subscription.canceled_at or now
     if status == Status.CANCELED and reason and subscription.cancel_reason != reason:
         subscription.cancel_reason = reason[:500]
-    if changed_fields or subscription.status != before_status:
-        changed = True
-    if subscription.cancel_reason != before_reason:
-        changed = True
+    changed = (
+        created
+        or bool(changed_fields)
+        or subscription.status != before_status
+        or subscription.cancel_reason != before_reason
+    )
     if changed:
         _save(subscription)
     if not created and before_items != after_items:
