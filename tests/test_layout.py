@@ -47,19 +47,29 @@ def test_importing_production_settings_starts_no_embedded_server(tmp_path):
     assert result.stdout.strip() == "[]"
 
 
-def test_production_settings_refuse_to_start_without_a_database_url():
+PRODUCTION_ENVIRONMENT = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "x",
+    "ALLOWED_HOSTS": "example.com",
+    "DATABASE_URL": "postgres://u@127.0.0.1:1/none",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "ENCRYPTION_KEYS": "x",
+}
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "ENCRYPTION_KEYS"])
+def test_production_settings_refuse_to_start_without(missing):
+    environment = {k: v for k, v in PRODUCTION_ENVIRONMENT.items() if k != missing}
     code = (
-        "import os;"
-        "os.environ.pop('DATABASE_URL', None);"
-        "os.environ.update(DJANGO_SETTINGS_MODULE='config.settings.production',"
-        " SECRET_KEY='x', ALLOWED_HOSTS='example.com', REDIS_URL='redis://127.0.0.1:1/0');"
+        f"import os; os.environ.pop({missing!r}, None);"
+        f"os.environ.update({environment!r});"
         "import django; django.setup()"
     )
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert "DATABASE_URL" in result.stderr
+    assert missing in result.stderr
 
 
 def test_embedded_services_start_answer_and_stop(tmp_path):

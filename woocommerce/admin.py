@@ -435,23 +435,18 @@ class WooCommerceStoreAdmin(SyncAdmin):
         if self.has_change_permission(request, store):
             context["store_actions"] = [
                 {
-                    "name": "test-connection",
-                    "label": _("Test connection"),
+                    "name": name,
+                    "label": label,
                     "url": reverse(
-                        f"admin:{opts.app_label}_{opts.model_name}_test_connection",
+                        f"admin:{opts.app_label}_{opts.model_name}_{view}",
                         args=[store.pk],
                         current_app=self.admin_site.name,
                     ),
-                },
-                {
-                    "name": "reconcile",
-                    "label": _("Reconcile now"),
-                    "url": reverse(
-                        f"admin:{opts.app_label}_{opts.model_name}_reconcile",
-                        args=[store.pk],
-                        current_app=self.admin_site.name,
-                    ),
-                },
+                }
+                for name, label, view in (
+                    ("test-connection", _("Test connection"), "test_connection"),
+                    ("reconcile", _("Reconcile now"), "reconcile"),
+                )
             ]
         context["store_links"] = [
             {
