@@ -20,6 +20,8 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from crm.actors import ActorKind
+
 
 @cache
 def _timezones() -> frozenset[str]:
@@ -332,3 +334,29 @@ class Contract(TenantModel):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class ActorRecord(models.Model):
+    """Abstract: the columns of a history row that say who acted (see `crm.actors`)."""
+
+    actor_kind = models.CharField(_("actor"), max_length=16, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    actor_api_key = models.ForeignKey(
+        "crm.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("API key"),
+    )
+    actor_label = models.CharField(_("actor name"), max_length=150, blank=True)
+
+    class Meta:
+        abstract = True

@@ -17,15 +17,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.actors import ActorKind
-from crm.models import Address, Contract, Customer, Organization, Product, TenantModel
+from crm.models import ActorRecord, Address, Contract, Customer, Organization, Product, TenantModel
 from subscriptions import schedule
 
 
@@ -423,7 +421,7 @@ class Charge(TenantModel):
         return f"{self.subscription_id}/{self.cycle}: {self.amount} {self.currency}"
 
 
-class SubscriptionEvent(TenantModel):
+class SubscriptionEvent(ActorRecord, TenantModel):
     """One line of a subscription's history: who did what, when, from which status."""
 
     class Kind(models.TextChoices):
@@ -458,24 +456,6 @@ class SubscriptionEvent(TenantModel):
     to_status = models.CharField(
         _("to status"), max_length=16, choices=Subscription.Status.choices, blank=True
     )
-    actor_kind = models.CharField(_("actor"), max_length=16, choices=ActorKind.choices)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("staff member"),
-    )
-    actor_api_key = models.ForeignKey(
-        "crm.ApiKey",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("API key"),
-    )
-    actor_label = models.CharField(_("actor name"), max_length=150, blank=True)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)

@@ -8,6 +8,9 @@ from django.utils import timezone
 
 from crm import services
 from crm.models import Address, Contract, Customer, Membership, Organization, Product
+from fulfillment.calendar import cycle_date
+from fulfillment.models import Batch
+from preferences.models import PreferenceChoice, PreferenceField
 from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionItem
 
 
@@ -187,3 +190,61 @@ def billing_settings(organization, gateway="test", retry_days=(1, 3, 5)):
 def api_key_for(organization, name="integration"):
     """Create a key through the service; return (ApiKey row, clear key)."""
     return services.api_key_create(organization=organization, name=name)
+
+
+def preference_field(organization, key, type_, *, choices=(), label=None, **fields):
+    """A `PreferenceField` with its choices: `choices=[("espresso", "Espresso"), ...]`."""
+    field = PreferenceField.objects.create(
+        organization=organization, key=key, label=label or key.title(), type=type_, **fields
+    )
+    for position, (value, choice_label) in enumerate(choices):
+        PreferenceChoice.objects.create(
+            field=field, value=value, label=choice_label, position=position
+        )
+    return field
+
+
+def coffee_schema(organization):
+    """The roaster's preferences: grind, roast, decaf, origins to avoid, grams, a note."""
+    return [
+        preference_field(
+            organization,
+            "grind",
+            "choice",
+            choices=[("beans", "Whole beans"), ("filter", "Filter"), ("espresso", "Espresso")],
+            required=True,
+            default="beans",
+            position=1,
+        ),
+        preference_field(
+            organization,
+            "roast",
+            "choice",
+            choices=[("light", "Light"), ("medium", "Medium"), ("dark", "Dark")],
+            position=2,
+        ),
+        preference_field(organization, "decaf", "boolean", default=False, position=3),
+        preference_field(
+            organization,
+            "avoid_origins",
+            "multi_choice",
+            choices=[("brazil", "Brazil"), ("ethiopia", "Ethiopia"), ("peru", "Peru")],
+            position=4,
+        ),
+        preference_field(
+            organization, "grams", "integer", min_value=250, max_value=1000, position=5
+        ),
+        preference_field(organization, "note", "text", max_length=20, position=6),
+    ]
+
+
+def open_batch(organization, cutoff_at, *, status="open"):
+    """A batch of `organization` closing at `cutoff_at` (in the status asked)."""
+    cycle = cycle_date(cutoff_at, organization.tzinfo)
+    return Batch.objects.create(
+        organization=organization,
+        cycle_date=cycle,
+        cutoff_at=cutoff_at,
+        ships_on=cycle,
+        status=status,
+    )
