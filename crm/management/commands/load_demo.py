@@ -17,6 +17,7 @@ from django.db import transaction
 
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from preferences import demo as preferences_demo
 from subscriptions import demo as subscriptions_demo
 from woocommerce import demo as woocommerce_demo
 
@@ -86,6 +87,7 @@ class Command(BaseCommand):
         subscriptions = subscriptions_demo.load(
             purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
         )
+        preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         shop = woocommerce_demo.load(organization=purea)
 
         self.stdout.write(
@@ -95,6 +97,10 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(subscriptions_demo.summary(subscriptions))
+        self.stdout.write(
+            f"Demo preferences: {preferences['fields']} fields for {purea.name}, "
+            f"{preferences['new']} subscriptions given values now."
+        )
         base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             "\n".join(

@@ -1,0 +1,185 @@
+"""Demo preferences for `manage.py load_demo`: each organization's own schema, and values.
+
+Purea Café (coffee) asks for grind, roast, decaf, origins to avoid and a
+delivery note; Maison du Thé (tea) asks for a format and caffeine-free tea, with
+a `grind`-free schema of its own. One Purea choice is retired (Turkish grind)
+and one subscriber still has it, to show that old values keep rendering. The
+organizations' open batches are created so staff see which batch a change
+applies to. Values go through `preferences.services` like any other write.
+
+Idempotent: fields are matched by key, and a subscription that has preferences
+already is left as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from crm.actors import Actor
+from crm.models import Organization
+from fulfillment.selectors import fulfillment_settings_for
+from fulfillment.services import batch_open_next
+from preferences.models import PreferenceChoice, PreferenceField
+from preferences.services import preferences_update
+from subscriptions.models import Subscription
+
+# key -> (label, English label, type, options, choices [(value, label, English, active)])
+PUREA_FIELDS: list[tuple[str, str, str, str, dict[str, Any], list[tuple]]] = [
+    (
+        "grind",
+        "Mouture",
+        "Grind",
+        "choice",
+        {"required": True, "default": "beans"},
+        [
+            ("beans", "Grains", "Whole beans", True),
+            ("filter", "Filtre", "Filter", True),
+            ("espresso", "Espresso", "Espresso", True),
+            ("french_press", "Piston", "French press", True),
+            ("turkish", "Turque", "Turkish", False),
+        ],
+    ),
+    (
+        "roast",
+        "Torréfaction",
+        "Roast",
+        "choice",
+        {},
+        [
+            ("light", "Claire", "Light", True),
+            ("medium", "Moyenne", "Medium", True),
+            ("dark", "Foncée", "Dark", True),
+        ],
+    ),
+    ("decaf", "Décaféiné", "Decaf", "boolean", {"default": False}, []),
+    (
+        "avoid_origins",
+        "Origines à éviter",
+        "Origins to avoid",
+        "multi_choice",
+        {},
+        [
+            ("brazil", "Brésil", "Brazil", True),
+            ("ethiopia", "Éthiopie", "Ethiopia", True),
+            ("colombia", "Colombie", "Colombia", True),
+            ("peru", "Pérou", "Peru", True),
+        ],
+    ),
+    (
+        "bags",
+        "Nombre de sachets",
+        "Number of bags",
+        "integer",
+        {"min_value": 1, "max_value": 6, "default": 1},
+        [],
+    ),
+    ("delivery_note", "Note de livraison", "Delivery note", "text", {"max_length": 200}, []),
+]
+TEA_FIELDS = [
+    (
+        "format",
+        "Format",
+        "Format",
+        "choice",
+        {"required": True, "default": "loose"},
+        [("loose", "Vrac", "Loose leaf", True), ("bags", "Sachets", "Tea bags", True)],
+    ),
+    ("caffeine_free", "Sans théine", "Caffeine-free", "boolean", {"default": False}, []),
+]
+
+# Customer e-mail -> successive writes (the last one is the current value).
+PUREA_VALUES = {
+    "camille.martin@example.fr": [
+        {"grind": "filter", "roast": "medium"},
+        {"grind": "espresso", "avoid_origins": ["brazil"]},
+    ],
+    "lucas.bernard@example.fr": [{"grind": "espresso", "roast": "dark", "bags": 2}],
+    "hugo.thomas@example.fr": [{"roast": "light"}, {"roast": "medium", "bags": 3}],
+    "sarah.girard@example.fr": [{"grind": "filter", "decaf": True}],
+    "jules.durand@example.fr": [{"decaf": True, "delivery_note": "Sonner deux fois"}],
+    "ines.leroy@example.fr": [{"grind": "french_press", "avoid_origins": ["peru", "brazil"]}],
+}
+RETIRED_CHOICE_CUSTOMER = "emma.dubois@example.fr"
+TEA_VALUES = {"alice.garnier@example.fr": [{"format": "bags", "caffeine_free": True}]}
+
+
+def load(*, purea: Organization, tea: Organization, purea_staff) -> dict[str, int]:
+    """The schemas, the open batches and the demo values. Returns counts for the summary."""
+    _schema(purea, PUREA_FIELDS)
+    _schema(tea, TEA_FIELDS)
+    for organization in (purea, tea):
+        fulfillment_settings_for(organization=organization)
+        batch_open_next(organization=organization)
+    actor = Actor.for_user(purea_staff)
+    written = _values(purea, PUREA_VALUES, actor)
+    written += _values(tea, TEA_VALUES, Actor.system("demo"))
+    written += _retired_choice(purea, actor)
+    return {"fields": PreferenceField.objects.filter(organization=purea).count(), "new": written}
+
+
+def _schema(organization: Organization, fields) -> None:
+    for position, (key, label, english, type_, options, choices) in enumerate(fields, start=1):
+        field, _created = PreferenceField.objects.update_or_create(
+            organization=organization,
+            key=key,
+            defaults={
+                "label": label,
+                "labels": {"en": english, "fr": label},
+                "type": type_,
+                "position": position,
+                **options,
+            },
+        )
+        for choice_position, (value, choice_label, choice_english, active) in enumerate(
+            choices, start=1
+        ):
+            PreferenceChoice.objects.update_or_create(
+                field=field,
+                value=value,
+                defaults={
+                    "label": choice_label,
+                    "labels": {"en": choice_english, "fr": choice_label},
+                    "position": choice_position,
+                    "active": active,
+                },
+            )
+
+
+def _live(organization: Organization, email: str) -> Subscription | None:
+    return (
+        Subscription.objects.filter(organization=organization, customer__email=email)
+        .exclude(status__in=[Subscription.Status.CANCELED, Subscription.Status.EXPIRED])
+        .exclude(preference__isnull=False)
+        .first()
+    )
+
+
+def _values(organization: Organization, values: dict[str, list[dict]], actor: Actor) -> int:
+    written = 0
+    for email, writes in values.items():
+        subscription = _live(organization, email)
+        if subscription is None:
+            continue
+        for change in writes:
+            preferences_update(
+                subscription=subscription, values=change, actor=actor, source="admin"
+            )
+        written += 1
+    return written
+
+
+def _retired_choice(organization: Organization, actor: Actor) -> int:
+    """A subscriber who chose Turkish grind before it was retired: the value still shows."""
+    subscription = _live(organization, RETIRED_CHOICE_CUSTOMER)
+    if subscription is None:
+        return 0
+    turkish = PreferenceChoice.objects.filter(field__organization=organization, value="turkish")
+    with transaction.atomic():
+        turkish.update(active=True)
+        preferences_update(
+            subscription=subscription, values={"grind": "turkish"}, actor=actor, source="admin"
+        )
+        turkish.update(active=False)
+    return 1

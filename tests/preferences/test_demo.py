@@ -1,0 +1,47 @@
+"""The demo's preferences: two organizations' own schemas, values with history, idempotent."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from crm.models import Organization
+from fulfillment.models import Batch
+from preferences import selectors
+from preferences.models import PreferenceChange
+
+pytestmark = pytest.mark.django_db
+
+
+def _load() -> str:
+    out = StringIO()
+    call_command("load_demo", password="demo-password", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_preferences_are_per_organization_with_history_and_a_retired_choice():
+    output = _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+    tea = Organization.objects.get(slug="maison-du-the")
+
+    assert "Demo preferences: 6 fields for Purea Café" in output
+    assert [s.key for s in selectors.preference_schema(organization=tea)] == [
+        "format",
+        "caffeine_free",
+    ]
+    assert Batch.objects.filter(organization=purea, status="open").count() == 1
+    assert Batch.objects.filter(organization=tea, status="open").count() == 1
+    changes = PreferenceChange.objects.filter(organization=purea)
+    assert changes.count() >= 5
+    camille = changes.filter(subscription__customer__email="camille.martin@example.fr")
+    assert camille.count() == 2
+    # A subscriber still shows the grind retired since they chose it.
+    turkish = changes.get(new_values__grind="turkish").subscription
+    schema = selectors.preference_schema(organization=purea)
+    values = selectors.preferences_current(subscription=turkish)
+    grind = next(r for r in selectors.preference_rows(schema, values) if r.key == "grind")
+    assert grind.display in ("Turque", "Turkish")
+
+    before = PreferenceChange.objects.count()
+    _load()
+    assert PreferenceChange.objects.count() == before

@@ -1,0 +1,237 @@
+"""Writing preferences: checked against the organization's own schema, recorded, or refused."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils import translation
+
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
+from preferences import selectors, services
+from preferences.models import PreferenceChange, PreferenceChoice, PreferenceField
+from preferences.models import SubscriptionPreference as Stored
+from tests.factories import (
+    SubscriptionFactory,
+    UserFactory,
+    coffee_schema,
+    open_batch,
+    preference_field,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def subscription(org_a):
+    coffee_schema(org_a)
+    return SubscriptionFactory(customer__organization=org_a, status="active")
+
+
+def write(subscription, actor=None, partial=True, **values):
+    return services.preferences_update(
+        subscription=subscription,
+        values=values,
+        actor=actor or Actor.system(),
+        source="system",
+        partial=partial,
+    )
+
+
+def stored(subscription):
+    row = Stored.objects.filter(subscription=subscription).first()
+    return None if row is None else row.values
+
+
+VALID = [
+    {"grind": "espresso"},
+    {"roast": "dark"},
+    {"decaf": True},
+    {"avoid_origins": ["brazil", "peru"]},
+    {"grams": 250},
+    {"grams": 1000},
+    {"note": "ring twice"},
+]
+INVALID = [
+    ({"grind": "french_press"}, "grind"),
+    ({"grind": None, "roast": "pale"}, "roast"),
+    ({"decaf": "yes"}, "decaf"),
+    ({"avoid_origins": ["chile"]}, "avoid_origins"),
+    ({"avoid_origins": "brazil"}, "avoid_origins"),
+    ({"grams": 1001}, "grams"),
+    ({"grams": 249}, "grams"),
+    ({"grams": "500"}, "grams"),
+    ({"note": "x" * 21}, "note"),
+    ({"colour": "red"}, "colour"),
+    ({"grind": "filter", "grams": 10}, "grams"),  # one bad value: the good one is not written
+]
+
+
+@pytest.mark.parametrize("values", VALID)
+def test_a_valid_value_of_every_type_is_stored_with_its_history(subscription, values):
+    staff = UserFactory()
+    preference, change = write(subscription, actor=Actor.for_user(staff), **values)
+
+    assert preference.values == {"grind": "beans", "decaf": False, **values}
+    assert change.new_values == preference.values
+    assert change.old_values == {"grind": "beans", "decaf": False}
+    assert change.actor_kind == ActorKind.USER
+    assert change.actor_user == staff
+    assert selectors.preferences_current(subscription=subscription) == preference.values
+
+
+@pytest.mark.parametrize(("values", "field"), INVALID)
+def test_an_invalid_value_is_refused_naming_the_field_and_changes_nothing(
+    subscription, values, field
+):
+    write(subscription, grind="filter", grams=500)
+    before = stored(subscription)
+
+    with pytest.raises(ApplicationError) as excinfo:
+        write(subscription, **values)
+
+    assert list(excinfo.value.extra["fields"]) == [field]
+    assert field in excinfo.value.message
+    assert stored(subscription) == before
+    assert PreferenceChange.objects.filter(subscription=subscription).count() == 1
+
+
+def test_an_invalid_first_write_leaves_no_row_at_all(subscription):
+    with pytest.raises(ApplicationError):
+        write(subscription, grams=5)
+    assert stored(subscription) is None
+    assert not PreferenceChange.objects.exists()
+
+
+def test_the_error_is_in_the_readers_language_and_names_the_field_by_its_label(subscription):
+    with translation.override("fr"), pytest.raises(ApplicationError) as excinfo:
+        write(subscription, grams=5000)
+    assert excinfo.value.message == "Préférences non valides : Grams (grams)."
+    assert excinfo.value.extra["fields"]["grams"] == ["Doit être au plus 1000."]
+
+
+def test_a_write_that_changes_nothing_records_nothing(subscription):
+    write(subscription, grind="filter")
+    _, change = write(subscription, grind="filter")
+    _, defaults_only = write(subscription, decaf=False)
+    assert change is None
+    assert defaults_only is None
+    assert PreferenceChange.objects.filter(subscription=subscription).count() == 1
+
+
+def test_a_full_replace_resets_what_is_not_given(subscription):
+    write(subscription, grind="filter", roast="dark", grams=500)
+    preference, change = write(subscription, partial=False, roast="light")
+    assert preference.values == {"grind": "beans", "roast": "light", "decaf": False}
+    assert change.changed_keys == ["grams", "grind", "roast"]
+
+
+def test_an_ended_subscription_refuses_changes(org_a):
+    coffee_schema(org_a)
+    ended = SubscriptionFactory(customer__organization=org_a, status="canceled")
+    with pytest.raises(ConflictError):
+        write(ended, grind="filter")
+    assert stored(ended) is None
+
+
+def test_two_organizations_with_the_same_key_validate_against_their_own_choices(org_a, org_b):
+    preference_field(org_a, "format", "choice", choices=[("beans", "Beans")])
+    preference_field(org_b, "format", "choice", choices=[("loose", "Loose leaf")])
+    sub_a = SubscriptionFactory(customer__organization=org_a, status="active")
+    sub_b = SubscriptionFactory(customer__organization=org_b, status="active")
+
+    with pytest.raises(ApplicationError) as excinfo:
+        write(sub_a, format="loose")
+    assert "beans" in excinfo.value.extra["fields"]["format"][0]
+    assert "loose" not in excinfo.value.extra["fields"]["format"][0].split("(")[1]
+    write(sub_b, format="loose")
+    with pytest.raises(ApplicationError):
+        write(sub_b, format="beans")
+
+    assert stored(sub_a) is None
+    assert stored(sub_b) == {"format": "loose"}
+    assert [s.key for s in selectors.preference_schema(organization=org_a)] == ["format"]
+    assert selectors.preference_schema(organization=org_a)[0].choice_values() == ["beans"]
+
+
+def test_a_retired_choice_stays_readable_and_is_refused_for_new_writes(subscription):
+    write(subscription, roast="dark", grams=300)
+    PreferenceChoice.objects.filter(field__key="roast", value="dark").update(active=False)
+
+    schema = selectors.preference_schema(organization=subscription.organization)
+    values = selectors.preferences_current(subscription=subscription)
+    rows = {row.key: row for row in selectors.preference_rows(schema, values)}
+    assert rows["roast"].display == "Dark"
+
+    with pytest.raises(ApplicationError) as excinfo:
+        write(other_subscription(subscription), roast="dark")
+    assert "retired" in excinfo.value.extra["fields"]["roast"][0]
+    # Writing another field keeps it, and so does repeating it.
+    preference, _ = write(subscription, grams=400, roast="dark")
+    assert preference.values["roast"] == "dark"
+
+
+def other_subscription(subscription):
+    return SubscriptionFactory(customer__organization=subscription.organization, status="active")
+
+
+def test_a_retired_field_keeps_its_values_and_history_readable(subscription):
+    write(subscription, note="leave at door")
+    PreferenceField.objects.filter(key="note").update(active=False)
+
+    with pytest.raises(ApplicationError):
+        write(subscription, note="other")
+    schema = selectors.preference_schema(organization=subscription.organization)
+    values = selectors.preferences_current(subscription=subscription)
+    row = next(r for r in selectors.preference_rows(schema, values) if r.key == "note")
+    assert (row.label, row.display, row.retired) == ("Note", "leave at door", True)
+    assert selectors.preference_change_list(subscription=subscription).get().new_values["note"] == (
+        "leave at door"
+    )
+
+
+def test_values_at_any_instant_come_from_the_history(org_a, subscription):
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        write(subscription, grind="filter")
+    with time_machine.travel(start + timedelta(days=2), tick=False):
+        write(subscription, grind="espresso")
+
+    def at(delta):
+        return selectors.preferences_at(subscription=subscription, at=start + delta)["grind"]
+
+    assert at(-timedelta(seconds=1)) == "beans"  # before any change: the default
+    assert at(timedelta(0)) == "beans"  # a change counts strictly after its instant
+    assert at(timedelta(seconds=1)) == "filter"
+    assert at(timedelta(days=3)) == "espresso"
+
+
+def test_values_at_an_instant_for_many_subscriptions_take_a_fixed_number_of_queries(
+    org_a, django_assert_max_num_queries
+):
+    coffee_schema(org_a)
+    subs = [SubscriptionFactory(customer__organization=org_a, status="active") for _ in range(12)]
+    for n, sub in enumerate(subs):
+        write(sub, grams=250 + n)
+        write(sub, grams=500 + n)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+
+    with django_assert_max_num_queries(3):
+        values = selectors.preferences_at_many(
+            organization=org_a, subscription_ids=[s.pk for s in subs], at=now
+        )
+    assert [values[s.pk]["grams"] for s in subs] == [500 + n for n in range(12)]
+
+
+def test_the_history_says_which_batch_each_change_first_counts_for(org_a, subscription):
+    cutoff = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    batch = open_batch(org_a, cutoff)
+    with time_machine.travel(cutoff - timedelta(hours=1), tick=False):
+        write(subscription, grind="filter")
+    with time_machine.travel(cutoff + timedelta(hours=1), tick=False):
+        write(subscription, grind="espresso")
+    history = list(selectors.preference_change_list(subscription=subscription))
+    assert [(c.new_values["grind"], c.effective_cycle.isoformat()) for c in history] == [
+        ("espresso", "2026-12-09"),
+        ("filter", batch.cycle_date.isoformat()),
+    ]
