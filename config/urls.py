@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("crm.api.urls")),
+    path("api/v1/", include("preferences.api.urls")),
     path("api/v1/", include("subscriptions.api.urls")),
     path("", include("woocommerce.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.

@@ -23,10 +23,9 @@ class Cycle:
 
 
 def fulfillment_settings_for(*, organization: Organization) -> FulfillmentSettings:
-    settings, _created = FulfillmentSettings.objects.select_related("organization").get_or_create(
-        organization=organization
-    )
-    return settings
+    """The organization's settings; the defaults (unsaved) if it never set any."""
+    settings = FulfillmentSettings.objects.filter(organization=organization).first()
+    return settings or FulfillmentSettings(organization=organization)
 
 
 def cycle_at(*, organization: Organization, at: datetime) -> Cycle:

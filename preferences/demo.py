@@ -19,7 +19,7 @@ from django.db import transaction
 
 from crm.actors import Actor
 from crm.models import Organization
-from fulfillment.selectors import fulfillment_settings_for
+from fulfillment.models import FulfillmentSettings
 from fulfillment.services import batch_open_next
 from preferences.models import PreferenceChoice, PreferenceField
 from preferences.services import preferences_update
@@ -110,7 +110,7 @@ def load(*, purea: Organization, tea: Organization, purea_staff) -> dict[str, in
     _schema(purea, PUREA_FIELDS)
     _schema(tea, TEA_FIELDS)
     for organization in (purea, tea):
-        fulfillment_settings_for(organization=organization)
+        FulfillmentSettings.objects.get_or_create(organization=organization)
         batch_open_next(organization=organization)
     actor = Actor.for_user(purea_staff)
     written = _values(purea, PUREA_VALUES, actor)

@@ -98,6 +98,20 @@ def preferences_at_many(
     return {pk: validation.resolve(schema, stored.get(pk, {})) for pk in ids}
 
 
+def preference_subscription_list(*, organization: Organization) -> QuerySet[Subscription]:
+    """The organization's subscriptions, with the organization its schema and calendar read."""
+    return Subscription.objects.for_organization(organization).select_related("organization")
+
+
+def preferences_updated_at(*, subscription: Subscription) -> datetime | None:
+    """When its preferences were last written; None if never."""
+    return (
+        SubscriptionPreference.objects.filter(subscription=subscription)
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+
+
 def preference_change_list(*, subscription: Subscription) -> QuerySet[PreferenceChange]:
     """The subscription's changes, newest first."""
     return PreferenceChange.objects.filter(

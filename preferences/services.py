@@ -59,16 +59,18 @@ def as_application_error(
 
 
 def _locked_preference(subscription: Subscription) -> SubscriptionPreference:
-    # Insert-if-missing then lock: two first writes at once cannot both create it.
-    SubscriptionPreference.objects.bulk_create(
-        [
-            SubscriptionPreference(
-                organization_id=subscription.organization_id, subscription=subscription
-            )
-        ],
-        ignore_conflicts=True,
+    """The row to write, locked; a new unsaved one for a first write.
+
+    The subscription's row is locked first (the order every service uses), so
+    two first writes at once are serialized instead of both inserting.
+    """
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).first()
+    preference = (
+        SubscriptionPreference.objects.select_for_update().filter(subscription=subscription).first()
     )
-    return SubscriptionPreference.objects.select_for_update().get(subscription=subscription)
+    return preference or SubscriptionPreference(
+        organization_id=subscription.organization_id, subscription=subscription
+    )
 
 
 @transaction.atomic
@@ -121,6 +123,9 @@ def preferences_update(
         )
         preference.values = new
         update_fields.append("values")
-    if update_fields:
+    if preference._state.adding:
+        if update_fields:
+            preference.save()
+    elif update_fields:
         preference.save(update_fields=[*update_fields, "updated_at"])
     return preference, change

@@ -235,3 +235,10 @@ def test_the_history_says_which_batch_each_change_first_counts_for(org_a, subscr
         ("espresso", "2026-12-09"),
         ("filter", batch.cycle_date.isoformat()),
     ]
+
+
+def test_a_first_write_of_the_defaults_records_nothing_and_leaves_no_row(subscription):
+    preference, change = write(subscription, grind="beans")
+    assert change is None
+    assert preference.pk is None
+    assert stored(subscription) is None
