@@ -4,8 +4,9 @@ A shop's page gives the address to paste into WooCommerce and takes its
 secrets, which are never sent back to the browser: their inputs are always
 empty, an empty input keeps what is stored, and the page only says whether
 each is set. Its buttons test the REST API credentials and queue a
-reconciliation. Deliveries, mappings and orders are written by the sync and
-only read here; a delivery can be sent to be processed again.
+reconciliation. Its inline maps the shop's meta keys and attributes to the
+organization's preferences. Deliveries, mappings and orders are written by
+the sync and only read here; a delivery can be sent to be processed again.
 
 As everywhere in the admin, a staff member sees only their organizations' rows
 (another's is a 404) and acts according to their role: viewers read, staff and
@@ -35,11 +36,24 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from crm.models import Customer, Product
 from crm.queueing import enqueue_on_commit
-from crm.tenant_admin import ActionsOnlyTenantAdmin, TenantAdmin, organization_roles
+from crm.tenant_admin import (
+    ActionsOnlyTenantAdmin,
+    TenantAdmin,
+    TenantInlineFormSet,
+    TenantTabularInline,
+    organization_roles,
+)
 from subscriptions.admin import money
 from subscriptions.models import Subscription
 from woocommerce import reconcile
-from woocommerce.models import Resource, WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
+from woocommerce.models import (
+    Resource,
+    WebhookDelivery,
+    WooCommerceStore,
+    WooMapping,
+    WooOrder,
+    WooPreferenceMapping,
+)
 from woocommerce.tasks import enqueue_delivery, reconcile_store
 
 Status = WebhookDelivery.Status
@@ -218,9 +232,35 @@ class StoreChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters)
 
 
+class PreferenceMappingFormSet(TenantInlineFormSet):
+    """Each row offers only the preferences of the shop's organization."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        field = form.fields.get("field")
+        organization_id = getattr(self.instance, "organization_id", None)
+        if field is None or not organization_id:
+            return
+        field.queryset = field.queryset.filter(organization_id=organization_id)
+        field.label_from_instance = lambda preference: (
+            f"{preference.display_label} ({preference.key})"
+            if preference.active
+            else _("%(label)s (%(key)s, retired)")
+            % {"label": preference.display_label, "key": preference.key}
+        )
+
+
+class PreferenceMappingInline(TenantTabularInline):
+    model = WooPreferenceMapping
+    formset = PreferenceMappingFormSet
+    fields = ["woo_key", "field"]
+    extra = 1
+
+
 @admin.register(WooCommerceStore)
 class WooCommerceStoreAdmin(SyncAdmin):
     form = WooCommerceStoreForm
+    inlines = [PreferenceMappingInline]
     list_display = [
         "name",
         "base_url",
@@ -252,6 +292,10 @@ class WooCommerceStoreAdmin(SyncAdmin):
         if isinstance(db_field, models.URLField):
             kwargs["assume_scheme"] = "https"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_inlines(self, request, obj):
+        # The preferences offered are those of the shop's organization: known once saved.
+        return self.inlines if obj is not None else []
 
     # --- Changelist ---------------------------------------------------------------------
 

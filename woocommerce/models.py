@@ -4,19 +4,22 @@
 delivery before answering, a task processes it, and a periodic sweeper
 re-enqueues whatever the broker lost. `WooMapping` links a WooCommerce id to
 the CRM row it became and remembers the newest `date_modified_gmt` applied,
-so older payloads arriving late change nothing.
+so older payloads arriving late change nothing. `WooPreferenceMapping` says
+which of a shop's meta keys or attributes carry a subscription preference.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.encryption import EncryptedTextField
 from crm.models import Customer, TenantModel
+from preferences.models import PreferenceField
 from subscriptions.models import Charge, Subscription
 
 
@@ -265,3 +268,71 @@ class WooOrder(TenantModel):
 
     def __str__(self) -> str:
         return f"#{self.number or self.woo_id}"
+
+
+class WooPreferenceMapping(TenantModel):
+    """A shop's meta key or product attribute that carries one preference of its organization.
+
+    Read by `woocommerce.preferences` from every subscription the shop sends.
+    """
+
+    store = models.ForeignKey(
+        WooCommerceStore,
+        on_delete=models.CASCADE,
+        related_name="preference_mappings",
+        verbose_name=_("shop"),
+    )
+    woo_key = models.CharField(
+        _("WooCommerce key"),
+        max_length=255,
+        help_text=_(
+            "A meta key of the subscription or of its line items, or a product attribute: "
+            "its slug (pa_grind or grind) or its name as the shop shows it (Grind)."
+        ),
+    )
+    field = models.ForeignKey(
+        PreferenceField,
+        on_delete=models.CASCADE,
+        related_name="woo_mappings",
+        verbose_name=_("preference"),
+    )
+
+    class Meta:
+        verbose_name = _("preference from the shop")
+        verbose_name_plural = _("preferences from the shop")
+        ordering = ["store", "woo_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "woo_key"],
+                name="woo_preference_mapping_unique_key",
+                violation_error_message=_("This WooCommerce key is already mapped."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.woo_key} → {self.field.key}" if self.field_id else self.woo_key
+
+    def clean(self) -> None:
+        self.woo_key = (self.woo_key or "").strip()
+        if self.store_id and not self.organization_id:
+            self.organization_id = self.store.organization_id
+        errors = {}
+        if (
+            self.store_id
+            and self.field_id
+            and self.field.organization_id != self.store.organization_id
+        ):
+            errors["field"] = _("Choose a preference of the shop's organization.")
+        # Also checked here: the shop's inline leaves its foreign key out of the
+        # constraint checks, so the unique constraint alone would fail as a 500.
+        if (
+            self.store_id
+            and self.woo_key
+            and WooPreferenceMapping.objects.filter(store_id=self.store_id, woo_key=self.woo_key)
+            .exclude(pk=self.pk)
+            .exists()
+        ):
+            errors["woo_key"] = _("This WooCommerce key is already mapped.")
+        if errors:
+            raise ValidationError(errors)
+        super().clean()

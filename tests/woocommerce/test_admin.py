@@ -93,6 +93,9 @@ def shop_form(store, **changes):
         "consumer_secret": "",
         "keep_replaced_secret": "on",
         "clear_previous_webhook_secret": "",
+        # The preference mappings' inline, with no row changed.
+        "preference_mappings-TOTAL_FORMS": "0",
+        "preference_mappings-INITIAL_FORMS": "0",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value != ""}

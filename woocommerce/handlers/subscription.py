@@ -14,6 +14,7 @@ from subscriptions import schedule
 from subscriptions.models import BillingPeriod, Subscription
 from subscriptions.services import subscription_mirror
 from woocommerce import payloads
+from woocommerce import preferences as shop_preferences
 from woocommerce.handlers import base
 from woocommerce.handlers import order as order_handler
 from woocommerce.models import Resource, WooCommerceStore, WooMapping, WooOrder
@@ -118,9 +119,13 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         data={"woocommerce_id": woo_id, "woocommerce_status": woo_status},
     )
     base.remember(mapping, subscription.pk, modified, status=woo_status)
+    # A refused preference value never fails the sync: it becomes the delivery's note.
+    problems = shop_preferences.preferences_sync(
+        store=store, subscription=subscription, payload=payload
+    )
     for order in orders:
         order_handler.sync_charge(store, order)
-    return base.Outcome.applied()
+    return base.Outcome.applied("; ".join(problems))
 
 
 def _link_orders(store: WooCommerceStore, woo_id: int, parent_id: Any) -> list[WooOrder]:
