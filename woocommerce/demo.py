@@ -16,8 +16,9 @@ from typing import Any
 from django.utils import timezone
 
 from crm.models import Organization
+from preferences.models import PreferenceField
 from woocommerce import processing
-from woocommerce.models import WebhookDelivery, WooCommerceStore
+from woocommerce.models import WebhookDelivery, WooCommerceStore, WooPreferenceMapping
 
 DEMO_SECRET = "purea-demo-webhook-secret"  # noqa: S105 - demo data, printed on purpose
 
@@ -66,7 +67,16 @@ def _subscription(woo_id: int, *, status: str, start: datetime, now: datetime, *
                 "quantity": 1,
                 "sku": "PUR-ESP-500",
                 "total": "18.90",
-                "meta_data": [],
+                # A product attribute the demo shop maps to the "grind" preference.
+                "meta_data": [
+                    {
+                        "id": woo_id * 10 + 1,
+                        "key": "pa_mouture",
+                        "value": "espresso",
+                        "display_key": "Mouture",
+                        "display_value": "Espresso",
+                    }
+                ],
             }
         ],
         "meta_data": [{"id": 1, "key": "_billing_frequency", "value": ["monthly"]}],
@@ -143,6 +153,11 @@ def load(*, organization: Organization) -> WooCommerceStore:
     if store.webhook_secret != DEMO_SECRET:
         store.webhook_secret = DEMO_SECRET
         store.save()
+    grind = PreferenceField.objects.filter(organization=organization, key="grind").first()
+    if grind is not None:
+        WooPreferenceMapping.objects.get_or_create(
+            organization=organization, store=store, woo_key="pa_mouture", defaults={"field": grind}
+        )
     now = timezone.now().replace(microsecond=0)
     for topic, payload in deliveries(now):
         body = (

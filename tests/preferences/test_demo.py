@@ -45,3 +45,12 @@ def test_demo_preferences_are_per_organization_with_history_and_a_retired_choice
     before = PreferenceChange.objects.count()
     _load()
     assert PreferenceChange.objects.count() == before
+
+
+def test_the_demo_shop_maps_its_grind_attribute_and_the_sync_wrote_it():
+    _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+    changes = PreferenceChange.objects.filter(organization=purea, source="woocommerce")
+    assert changes.count() == 2  # the shop's two subscriptions
+    assert {c.new_values["grind"] for c in changes} == {"espresso"}
+    assert {c.actor_kind for c in changes} == {"woocommerce"}
