@@ -29,7 +29,7 @@ TYPES = (CHOICE, MULTI_CHOICE, BOOLEAN, INTEGER, TEXT)
 
 # Text a shop or a form sends for a boolean (lower-cased, stripped).
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on", "oui", "vrai"})
-FALSE_WORDS = frozenset({"0", "false", "no", "n", "off", "non", "faux", ""})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "off", "non", "faux"})
 
 MESSAGES = {
     "unknown_field": "{field}: there is no such preference.",
@@ -128,7 +128,8 @@ def check_value(spec: FieldSpec, value: Any) -> tuple[Any, PreferenceError | Non
             if problem:
                 return None, problem
             seen.append(item)
-        return seen, None
+        # A set of choices: kept in the schema's order, so another order is no change.
+        return [value for value in spec.choice_values(active_only=False) if value in seen], None
     if spec.type == BOOLEAN:
         if not isinstance(value, bool):
             return error("not_a_boolean")

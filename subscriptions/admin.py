@@ -47,6 +47,7 @@ from crm.tenant_admin import (
     TenantTabularInline,
     organization_roles,
 )
+from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from subscriptions import services
 from subscriptions.forms import ChargeFailureForm, ReasonForm
 from subscriptions.models import (
@@ -340,7 +341,13 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
     search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
     list_select_related = ["organization", "customer"]
     autocomplete_fields = ["customer"]
-    inlines = [SubscriptionItemInline, ChargeInline, EventInline]
+    inlines = [
+        SubscriptionItemInline,
+        SubscriptionPreferenceInline,  # written through preferences.services (see its module)
+        PreferenceChangeInline,
+        ChargeInline,
+        EventInline,
+    ]
 
     fieldsets = [
         (

@@ -242,3 +242,10 @@ def test_a_first_write_of_the_defaults_records_nothing_and_leaves_no_row(subscri
     assert change is None
     assert preference.pk is None
     assert stored(subscription) is None
+
+
+def test_the_same_choices_in_another_order_are_not_a_change(subscription):
+    preference, _ = write(subscription, avoid_origins=["peru", "brazil"])
+    _, change = write(subscription, avoid_origins=["brazil", "peru"])
+    assert preference.values["avoid_origins"] == ["brazil", "peru"]  # the schema's order
+    assert change is None

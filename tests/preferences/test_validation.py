@@ -46,7 +46,7 @@ def codes(excinfo) -> dict[str, str]:
     ("key", "value", "stored"),
     [
         ("grind", "espresso", "espresso"),
-        ("avoid", ["peru", "brazil"], ["peru", "brazil"]),
+        ("avoid", ["peru", "brazil"], ["brazil", "peru"]),
         ("avoid", [], None),
         ("decaf", True, True),
         ("decaf", False, False),
@@ -168,6 +168,7 @@ def test_the_input_must_be_an_object():
         (DECAF, "Oui", (), True),
         (DECAF, "0", (), False),
         (DECAF, "maybe", (), "maybe"),
+        (DECAF, " ", (), ""),
         (GRAMS, " 500 ", (), 500),
         (GRAMS, "lots", (), "lots"),
         (NOTE, " hello ", (), "hello"),
