@@ -551,7 +551,7 @@ def test_labels_are_in_french_when_the_admin_is(client_a, org_a):
 
     assert "Mouture:</label>" in french
     assert "Grains entiers</option>" in french
-    assert escape("Mouture: — → Espresso") in french
+    assert escape("Mouture : — → Espresso") in french
     assert "Mouture" not in english
     assert "Grind:</label>" in english
 
