@@ -124,7 +124,7 @@ class PreferenceFieldForm(TranslatedLabelsMixin, forms.ModelForm):
     # Typed as text and read according to the type; checked with the submitted
     # choices by `PreferenceChoiceFormSet.clean`, which stores the typed value.
     default = forms.CharField(
-        label=_("default"),
+        label=_("Default"),
         required=False,
         max_length=500,
         help_text=_(
