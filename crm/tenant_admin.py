@@ -232,3 +232,19 @@ class TenantTabularInline(TenantInlineMixin, admin.TabularInline):
 
 class TenantStackedInline(TenantInlineMixin, admin.StackedInline):
     pass
+
+
+class ReadOnlyTenantInline(TenantTabularInline):
+    """Rows shown on their parent's page and never edited there (history, charges)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

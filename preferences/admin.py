@@ -32,7 +32,13 @@ from django.utils.translation import gettext_lazy
 
 from crm.actors import Actor
 from crm.errors import ApplicationError
-from crm.tenant_admin import TenantAdmin, TenantAdminMixin, TenantStackedInline, TenantTabularInline
+from crm.tenant_admin import (
+    ReadOnlyTenantInline,
+    TenantAdmin,
+    TenantAdminMixin,
+    TenantStackedInline,
+    TenantTabularInline,
+)
 from fulfillment.selectors import Cycle
 from preferences import selectors, services, validation
 from preferences.forms import (
@@ -359,7 +365,7 @@ class SubscriptionPreferenceInline(TenantStackedInline):
         return type(formset.__name__, (formset,), {"panel": panel, "request": request})
 
 
-class PreferenceChangeInline(TenantTabularInline):
+class PreferenceChangeInline(ReadOnlyTenantInline):
     """The history of a subscription's preferences, newest first; read-only."""
 
     model = PreferenceChange
@@ -367,17 +373,6 @@ class PreferenceChangeInline(TenantTabularInline):
     fields = ["changed_at", "actor", "source", "what_changed", "effective_cycle"]
     readonly_fields = fields
     ordering = ["-changed_at", "-id"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor_user", "actor_api_key")

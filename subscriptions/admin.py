@@ -41,6 +41,7 @@ from crm.errors import ApplicationError
 from crm.models import Address, Contract
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
+    ReadOnlyTenantInline,
     Role,
     TenantAdmin,
     TenantInlineFormSet,
@@ -166,20 +167,6 @@ class SubscriptionItemFormSet(TenantInlineFormSet):
 # --- Inlines -----------------------------------------------------------------
 
 
-class ReadOnlyInline(TenantTabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class SubscriptionItemInline(TenantTabularInline):
     model = SubscriptionItem
     formset = SubscriptionItemFormSet
@@ -227,7 +214,7 @@ class SubscriptionItemInline(TenantTabularInline):
         return formats.number_format(item.total, 2, use_l10n=True, force_grouping=True)
 
 
-class ChargeInline(ReadOnlyInline):
+class ChargeInline(ReadOnlyTenantInline):
     model = Charge
     fields = [
         "cycle",
@@ -292,7 +279,7 @@ def _event_details(event: SubscriptionEvent) -> str:
     return ""
 
 
-class EventInline(ReadOnlyInline):
+class EventInline(ReadOnlyTenantInline):
     model = SubscriptionEvent
     fields = ["created_at", "kind", "transition", "actor", "reason", "details"]
     readonly_fields = fields

@@ -55,6 +55,21 @@ VALUES_EXAMPLE = OpenApiExample(
 )
 
 
+def _documented_write():
+    """The schema of PATCH and PUT: the values in, the state and the change out, or why not."""
+    return extend_schema(
+        request=VALUES_BODY,
+        examples=[VALUES_EXAMPLE],
+        responses={
+            200: SubscriptionPreferencesUpdateSerializer,
+            **INVALID,
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+            **CONFLICT,
+        },
+    )
+
+
 @extend_schema(tags=["preferences"])
 class PreferenceFieldViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     """The organization's preference schema, so a shop or a portal can render the form.
@@ -135,17 +150,7 @@ class SubscriptionPreferenceViewSet(OrganizationScopedMixin, viewsets.GenericVie
         change made now would count for."""
         return Response(SubscriptionPreferencesSerializer(self._state(self.get_object())).data)
 
-    @extend_schema(
-        request=VALUES_BODY,
-        examples=[VALUES_EXAMPLE],
-        responses={
-            200: SubscriptionPreferencesUpdateSerializer,
-            **INVALID,
-            **UNAUTHORIZED,
-            **NOT_FOUND,
-            **CONFLICT,
-        },
-    )
+    @_documented_write()
     @preferences.mapping.patch
     def preferences_update(self, request, *args, **kwargs):
         """Change the values given; the others keep theirs. A value the schema refuses
@@ -153,17 +158,7 @@ class SubscriptionPreferenceViewSet(OrganizationScopedMixin, viewsets.GenericVie
         subscription answers 409. `change` is null when nothing changed."""
         return self._update(partial=True)
 
-    @extend_schema(
-        request=VALUES_BODY,
-        examples=[VALUES_EXAMPLE],
-        responses={
-            200: SubscriptionPreferencesUpdateSerializer,
-            **INVALID,
-            **UNAUTHORIZED,
-            **NOT_FOUND,
-            **CONFLICT,
-        },
-    )
+    @_documented_write()
     @preferences.mapping.put
     def preferences_replace(self, request, *args, **kwargs):
         """Replace all values: a preference left out is cleared (to its default, if
