@@ -1,12 +1,15 @@
 """Preference values against a schema: the pure rules, without a database."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preferences.validation import (
     ChoiceSpec,
     FieldSpec,
     PreferenceErrors,
     changed_keys,
+    check_value,
     coerce_text,
     display,
     resolve,
@@ -194,3 +197,34 @@ def test_resolve_keeps_stored_values_and_skips_retired_defaults():
 
 def test_changed_keys():
     assert changed_keys({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == ["b", "c"]
+
+
+# --- Properties: whatever a client sends ----------------------------------------------
+
+SCALARS = st.none() | st.booleans() | st.integers(-2000, 2000) | st.floats(-2000, 2000) | st.text()
+JSON = st.recursive(SCALARS, lambda children: st.lists(children, max_size=4), max_leaves=6)
+KEYS = st.sampled_from([spec.key for spec in SCHEMA] + ["colour", ""])
+VALUES = st.sampled_from(["beans", "espresso", "turkish", "brazil", "peru", "chile"])
+INCOMING = st.dictionaries(KEYS, JSON | VALUES | st.lists(VALUES, max_size=3), max_size=6)
+
+
+@given(current=st.sampled_from([{}, {"grind": "turkish", "mug": "large"}]), incoming=INCOMING)
+@settings(max_examples=300, deadline=None)
+def test_anything_sent_is_either_refused_or_stored_valid(current, incoming):
+    before = dict(current)
+    try:
+        values = validate(SCHEMA, current, incoming, partial=True)
+    except PreferenceErrors as errors:
+        refused = errors.errors
+    else:
+        refused = []
+        specs = {spec.key: spec for spec in SCHEMA}
+        for key, value in values.items():
+            if key in current and current[key] == value:
+                continue  # kept as stored, retired or not
+            assert specs[key].active
+            assert check_value(specs[key], value) == (value, None)
+        assert values["grind"]  # the required field always has a value
+    # Refused with a reason naming a field that was sent (or a required one).
+    assert all(e.key in incoming or e.code == "required" for e in refused)
+    assert current == before  # the input is never modified

@@ -9,7 +9,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from crm.actors import Actor, ActorKind
@@ -23,32 +23,11 @@ from tests.factories import (
     SubscriptionFactory,
     billing_settings,
 )
+from tests.threads import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STAFF = Actor(ActorKind.USER, label="staff")
-
-
-def in_threads(count, work):
-    """Run `work(i)` in `count` threads started together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_two_concurrent_pauses_one_succeeds_the_other_gets_a_conflict():
