@@ -255,6 +255,9 @@ class Address(TenantModel):
     country = CountryField(_("country"))
     phone = models.CharField(_("phone"), max_length=32, blank=True)
 
+    #: What a parcel needs; an edit of one of them is kept as an `AddressRevision`.
+    CONTENT_FIELDS = ("name", "company", "line1", "line2", "postcode", "city", "country", "phone")
+
     class Meta:
         verbose_name = _("address")
         verbose_name_plural = _("addresses")
@@ -262,6 +265,43 @@ class Address(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name}, {self.line1}, {self.postcode} {self.city}, {self.country}"
+
+    def save(self, *args, **kwargs):
+        """Save, keeping what an edited address said before (`AddressRevision`).
+
+        Batches snapshot the address as it stood at their cut-off, even when
+        they are locked a little later: they read the revisions made since.
+        """
+        before = None
+        if self.pk is not None and not self._state.adding:
+            before = Address.objects.filter(pk=self.pk).first()
+        super().save(*args, **kwargs)
+        if before is not None and before.snapshot() != self.snapshot():
+            AddressRevision.objects.create(
+                organization_id=self.organization_id, address=self, before=before.snapshot()
+            )
+
+    def snapshot(self) -> dict[str, str]:
+        """Where a parcel goes, as plain values (kept by batch lines and shipments)."""
+        return {name: str(getattr(self, name) or "") for name in self.CONTENT_FIELDS}
+
+
+class AddressRevision(TenantModel):
+    """An address as it was before one edit (addresses are edited in place by staff)."""
+
+    address = models.ForeignKey(
+        Address, on_delete=models.CASCADE, related_name="revisions", verbose_name=_("address")
+    )
+    before = models.JSONField(_("before"))
+    changed_at = models.DateTimeField(_("changed at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("address revision")
+        verbose_name_plural = _("address revisions")
+        ordering = ["address", "changed_at", "id"]
+
+    def __str__(self) -> str:
+        return str(self.address_id)
 
 
 class Product(TenantModel):
@@ -276,6 +316,12 @@ class Product(TenantModel):
         help_text=_("In the organization's currency."),
     )
     active = models.BooleanField(_("active"), default=True)
+    net_weight_grams = models.PositiveIntegerField(
+        _("net weight (g)"),
+        null=True,
+        blank=True,
+        help_text=_("Per unit; the production plan totals it (e.g. kilograms of each coffee)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

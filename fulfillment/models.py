@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -62,6 +63,12 @@ class FulfillmentSettings(models.Model):
         choices=UnpaidLines.choices,
         default=UnpaidLines.ROLL,
     )
+    default_carrier = models.CharField(
+        _("default carrier"),
+        max_length=100,
+        blank=True,
+        help_text=_("Proposed when a batch is dispatched, e.g. Colissimo."),
+    )
 
     class Meta:
         verbose_name = _("fulfillment settings")
@@ -90,12 +97,21 @@ class Batch(ConcurrentTransitionMixin, TenantModel):
     cycle_date = models.DateField(
         _("cycle"), help_text=_("The local date of the cut-off: the name of the cycle.")
     )
+    starts_at = models.DateTimeField(
+        _("covers cycles from"),
+        help_text=_(
+            "Billing cycles starting from this instant up to the cut-off ship in this batch: "
+            "the previous batch's cut-off (or, after a canceled batch, where it started)."
+        ),
+    )
     cutoff_at = models.DateTimeField(_("cut-off"))
     ships_on = models.DateField(_("ships on"))
     status = FSMField(
         _("status"), max_length=16, choices=Status.choices, default=Status.OPEN, protected=True
     )
     locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -128,6 +144,8 @@ class Batch(ConcurrentTransitionMixin, TenantModel):
             days=settings.shipping_offset_days
         )
 
+    # Status only; `fulfillment.services` locks the row, checks the rest and saves.
+
     @transition(field=status, source=Status.OPEN, target=Status.LOCKED)
     def lock(self):
         """Freeze the cycle's content at its cut-off."""
@@ -142,4 +160,211 @@ class Batch(ConcurrentTransitionMixin, TenantModel):
 
     @transition(field=status, source=Status.OPEN, target=Status.CANCELED)
     def cancel(self):
-        """No shipment run this cycle."""
+        """No shipment run this cycle: its cycles ship with the next batch."""
+
+
+def _luhn_digit(digits: str) -> int:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return (10 - total % 10) % 10
+
+
+def line_code(pk: int) -> str:
+    """The code printed on a packing slip: the line's id and a check digit.
+
+    The check digit (Luhn) catches a mistyped or misread digit at the scanner.
+    """
+    digits = str(pk)
+    return f"{digits}{_luhn_digit(digits)}"
+
+
+def line_pk_from_code(code: str) -> int | None:
+    """The line id a scanned code stands for; None when it is not a valid code."""
+    code = code.strip()
+    if not code.isdigit() or len(code) < 2 or len(code) > 19:
+        return None
+    digits, check = code[:-1], int(code[-1])
+    return int(digits) if _luhn_digit(digits) == check else None
+
+
+class BatchLine(ConcurrentTransitionMixin, TenantModel):
+    """One box of a batch: a subscription's billing cycle, frozen at the cut-off.
+
+    `address`, `items` and `preferences` are snapshots as they stood at the
+    batch's `cutoff_at`. Charge-then-ship: a line is `awaiting_payment` until
+    its cycle's charge is paid, then `ready`; staff mark it `prepared`; the
+    dispatch turns it `shipped` (with a `Shipment`), and rolls or excludes
+    what is still unpaid.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
+        READY = "ready", _("Ready")
+        PREPARED = "prepared", _("Prepared")
+        SHIPPED = "shipped", _("Shipped")
+        EXCLUDED = "excluded", _("Excluded")
+        ROLLED = "rolled", _("Rolled to the next batch")
+
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, related_name="lines", verbose_name=_("batch")
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.PROTECT,
+        related_name="batch_lines",
+        verbose_name=_("subscription"),
+    )
+    customer = models.ForeignKey(
+        "crm.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    cycle = models.PositiveIntegerField(_("billing cycle"), null=True, blank=True)
+    charge = models.ForeignKey(
+        "subscriptions.Charge",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="batch_lines",
+        verbose_name=_("charge"),
+    )
+    status = FSMField(
+        _("status"),
+        max_length=20,
+        choices=Status.choices,
+        default=Status.AWAITING_PAYMENT,
+        protected=True,
+    )
+    address = models.JSONField(_("shipping address"), null=True, blank=True)
+    items = models.JSONField(_("items"), default=list, blank=True)
+    preferences = models.JSONField(_("preferences"), default=dict, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    rolled_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rolled from"),
+    )
+    prepared_at = models.DateTimeField(_("prepared at"), null=True, blank=True)
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("prepared by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("batch line")
+        verbose_name_plural = _("batch lines")
+        ordering = ["batch", "id"]
+        constraints = [
+            # A billing cycle ships once: a rolled line leaves its place to its copy.
+            models.UniqueConstraint(
+                fields=["subscription", "cycle"],
+                condition=~models.Q(status="rolled"),
+                name="batch_line_one_per_cycle",
+            ),
+        ]
+        indexes = [models.Index(fields=["batch", "status"], name="batch_line_status")]
+
+    def __str__(self) -> str:
+        return str(_("Line %(code)s") % {"code": self.code}) if self.pk else str(_("New line"))
+
+    @property
+    def code(self) -> str:
+        return line_code(self.pk) if self.pk else ""
+
+    @transition(field=status, source=Status.READY, target=Status.PREPARED)
+    def prepare(self):
+        """Packed and labelled in the packing room."""
+
+    @transition(field=status, source=Status.PREPARED, target=Status.READY)
+    def unprepare(self):
+        """Taken back out of the prepared pile (a mistake at the scanner)."""
+
+    @transition(
+        field=status,
+        source=[Status.AWAITING_PAYMENT, Status.READY, Status.PREPARED],
+        target=Status.EXCLUDED,
+    )
+    def exclude(self):
+        """Left out of this batch by staff, with a reason."""
+
+
+class Shipment(ConcurrentTransitionMixin, TenantModel):
+    """A parcel handed to a carrier for one prepared batch line."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        RETURNED = "returned", _("Returned")
+        LOST = "lost", _("Lost")
+
+    CLOSED = (Status.DELIVERED, Status.RETURNED, Status.LOST)
+
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, related_name="shipments", verbose_name=_("batch")
+    )
+    line = models.OneToOneField(
+        BatchLine, on_delete=models.PROTECT, related_name="shipment", verbose_name=_("line")
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        on_delete=models.PROTECT,
+        related_name="shipments",
+        verbose_name=_("customer"),
+    )
+    carrier = models.CharField(_("carrier"), max_length=100, blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=100, blank=True)
+    status = FSMField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.CREATED, protected=True
+    )
+    address = models.JSONField(_("shipping address"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["batch", "status"], name="shipment_batch_status"),
+            models.Index(fields=["organization", "tracking_number"], name="shipment_tracking"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Shipment %(id)s") % {"id": self.pk})
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in self.CLOSED
+
+    @transition(field=status, source=Status.CREATED, target=Status.SHIPPED)
+    def ship(self):
+        """Handed to the carrier."""
+
+    @transition(field=status, source=[Status.CREATED, Status.SHIPPED], target=Status.DELIVERED)
+    def deliver(self):
+        """The carrier reports it delivered."""
+
+    @transition(field=status, source=[Status.SHIPPED, Status.DELIVERED], target=Status.RETURNED)
+    def mark_returned(self):
+        """Came back to the sender."""
+
+    @transition(field=status, source=[Status.CREATED, Status.SHIPPED], target=Status.LOST)
+    def mark_lost(self):
+        """The carrier lost it."""

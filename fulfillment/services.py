@@ -1,33 +1,702 @@
-"""Writes of the cycle calendar."""
+"""Writes of the fulfillment cycle: open, lock, prepare, dispatch, ship, complete.
+
+Each service locks the batch (or line, or shipment) row, checks the
+transition with django-fsm-2, writes, and raises `ConflictError` (409) when
+the row's status does not allow it; a refusal writes nothing. Bulk writes are
+set-based: their number of queries does not depend on the number of lines.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed
 
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
 from crm.models import Organization
-from fulfillment.models import Batch
-from fulfillment.selectors import batch_open, cycle_at
+from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
+from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
+from fulfillment.snapshots import Box, boxes_at, due_cycles
+from subscriptions.models import Charge, Subscription
+
+LineStatus = BatchLine.Status
+_WEEK = timedelta(days=7)
+
+
+def _conflict(row, action: str) -> ConflictError:
+    return ConflictError(
+        _("This %(what)s is %(status)s: it cannot be %(action)s.")
+        % {
+            "what": row._meta.verbose_name,
+            "status": row.get_status_display().lower(),
+            "action": action,
+        },
+        {"status": row.status},
+    )
+
+
+def _save(row) -> None:
+    try:
+        row.save()
+    except ConcurrentTransition as exc:
+        raise ConflictError(_("It changed meanwhile; try again.")) from exc
+
+
+def _locked_batch(batch: Batch | int) -> Batch:
+    pk = batch.pk if isinstance(batch, Batch) else batch
+    return Batch.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+
+
+# --- The calendar ------------------------------------------------------------------
 
 
 def batch_open_next(*, organization: Organization, now: datetime | None = None) -> Batch:
     """The organization's open batch, created for the next cycle if there is none.
 
-    Safe to run twice at once: the database keeps one open batch per organization.
+    It covers the cycles from the latest batch's cut-off (from where a canceled
+    latest batch started: its cycles ship in this one); the first batch covers
+    the week before its cut-off. Safe to run twice at once: the database keeps
+    one open batch per organization.
     """
     existing = batch_open(organization=organization)
     if existing is not None:
         return existing
     cycle = cycle_at(organization=organization, at=now or timezone.now())
+    latest = Batch.objects.filter(organization=organization).order_by("-cutoff_at").first()
+    if latest is None:
+        starts_at = cycle.cutoff_at - _WEEK
+    elif latest.status == Batch.Status.CANCELED:
+        starts_at = latest.starts_at
+    else:
+        starts_at = latest.cutoff_at
     try:
         with transaction.atomic():
             return Batch.objects.create(
                 organization=organization,
                 cycle_date=cycle.cycle_date,
+                starts_at=starts_at,
                 cutoff_at=cycle.cutoff_at,
                 ships_on=cycle.ships_on,
             )
     except IntegrityError:  # another process created it first
         return Batch.objects.get(organization=organization, status=Batch.Status.OPEN)
+
+
+# --- Lock: freeze the cycle at its cut-off -------------------------------------------
+
+_BATCH_TABLE = Batch._meta.db_table
+_LINE_TABLE = BatchLine._meta.db_table
+_SHIPMENT_TABLE = Shipment._meta.db_table
+_CHARGE_TABLE = Charge._meta.db_table
+_SUBSCRIPTION_TABLE = Subscription._meta.db_table
+
+
+def _rows_json(boxes: Iterable[Box]) -> str:
+    return json.dumps(
+        [
+            {
+                "subscription_id": box.subscription_id,
+                "customer_id": box.customer_id,
+                "cycle": box.cycle,
+                "charge_id": box.charge_id,
+                "status": LineStatus.READY if box.paid else LineStatus.AWAITING_PAYMENT,
+                "address": box.address,
+                "items": box.items,
+                "preferences": box.preferences,
+            }
+            for box in boxes
+        ],
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+_RECORDSET = """jsonb_to_recordset(%s::jsonb) AS r(
+    subscription_id bigint, customer_id bigint, cycle integer, charge_id bigint,
+    status text, address jsonb, items jsonb, preferences jsonb)"""
+
+
+def insert_lines(*, batch: Batch, boxes: Iterable[Box], now: datetime) -> int:
+    """Write the boxes as lines of `batch` in one statement, whatever their number."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {_LINE_TABLE} (organization_id, batch_id, subscription_id, customer_id,
+                cycle, charge_id, status, address, items, preferences, reason,
+                created_at, updated_at)
+            SELECT %s, %s, r.subscription_id, r.customer_id, r.cycle, r.charge_id, r.status,
+                r.address, COALESCE(r.items, '[]'), COALESCE(r.preferences, '{{}}'), '', %s, %s
+            FROM {_RECORDSET}
+            ON CONFLICT DO NOTHING
+            """,
+            [batch.organization_id, batch.pk, now, now, _rows_json(boxes)],
+        )
+        return cursor.rowcount
+
+
+def _resnapshot_carried(batch: Batch, carried: list[BatchLine], at: datetime, now) -> None:
+    """Lines rolled into the batch take the content of this cut-off (one statement)."""
+    if not carried:
+        return
+    from fulfillment.snapshots import DueCycle
+
+    boxes = boxes_at(
+        organization=batch.organization,
+        cycles=[
+            DueCycle(line.subscription_id, line.cycle, line.customer_id, line.charge_id, False)
+            for line in carried
+        ],
+        at=at,
+    )
+    payload = [
+        {"id": line.pk, "address": box.address, "items": box.items, "preferences": box.preferences}
+        for line, box in zip(carried, boxes, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l
+            SET address = r.address, items = r.items, preferences = r.preferences,
+                updated_at = %s
+            FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, address jsonb, items jsonb,
+                preferences jsonb)
+            WHERE l.id = r.id
+            """,
+            [now, json.dumps(payload, default=str)],
+        )
+
+
+def _lock(batch: Batch, *, now: datetime) -> int:
+    """Lock a batch whose row this transaction holds; returns the number of lines written."""
+    at = min(now, batch.cutoff_at)
+    original_cutoff = batch.cutoff_at
+    batch.cutoff_at = at  # locked early by staff: the cut-off is now
+    carried = list(
+        BatchLine.objects.filter(
+            batch=batch, status__in=[LineStatus.AWAITING_PAYMENT, LineStatus.READY]
+        ).only("pk", "subscription_id", "cycle", "customer_id", "charge_id")
+    )
+    cycles = due_cycles(batch=batch)
+    boxes = boxes_at(organization=batch.organization, cycles=cycles, at=at)
+    written = insert_lines(batch=batch, boxes=boxes, now=now)
+    _resnapshot_carried(batch, carried, at, now)
+    batch.lock()
+    batch.locked_at = now
+    _save(batch)
+    lines_payment_refresh(batch=batch)
+    batch_open_next(organization=batch.organization, now=max(now, original_cutoff))
+    return written
+
+
+@transaction.atomic
+def batch_lock(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Batch:
+    """Lock a batch now (staff closing the cycle early, or the beat task at its cut-off).
+
+    Before its cut-off the batch's cut-off becomes now: the content is read as
+    it stands, and later changes count for the next batch.
+    """
+    now = now or timezone.now()
+    batch = _locked_batch(batch)
+    if not can_proceed(batch.lock):
+        raise _conflict(batch, _("locked"))
+    _lock(batch, now=now)
+    return batch
+
+
+@dataclass
+class LockReport:
+    locked: list[int] = field(default_factory=list)
+    lines: int = 0
+
+
+def lock_due_batches(*, now: datetime | None = None) -> LockReport:
+    """Lock every open batch whose cut-off has passed, each exactly once.
+
+    One short transaction per batch. `SKIP LOCKED` lets two processes run this
+    at once: each takes other batches, and a batch locked by one is no longer
+    open for the other. After downtime it catches up: the overdue batch is
+    locked as of its cut-off, and the next one opens at the next cut-off ahead.
+    """
+    now = now or timezone.now()
+    report = LockReport()
+    skipped: set[int] = set()
+    while True:
+        with transaction.atomic():
+            batch = (
+                Batch.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("organization")
+                .filter(status=Batch.Status.OPEN, cutoff_at__lte=now)
+                .exclude(pk__in=skipped)
+                .order_by("cutoff_at", "pk")
+                .first()
+            )
+            if batch is None:
+                return report
+            report.lines += _lock(batch, now=now)
+            report.locked.append(batch.pk)
+
+
+def batches_open_missing(*, now: datetime | None = None) -> int:
+    """Open the next batch of every organization that has fulfillment settings but none open."""
+    created = 0
+    for settings_row in FulfillmentSettings.objects.select_related("organization").exclude(
+        organization__in=Batch.objects.filter(status=Batch.Status.OPEN).values("organization")
+    ):
+        batch_open_next(organization=settings_row.organization, now=now)
+        created += 1
+    return created
+
+
+# --- Payment: charge-then-ship --------------------------------------------------------
+
+
+def lines_payment_refresh(*, batch: Batch | None = None, subscription_id: int | None = None) -> int:
+    """Make lines follow their cycle's charge: `ready` when paid, `awaiting_payment` otherwise.
+
+    Only lines not yet prepared move; a charge created after the line was
+    written is linked to it. One statement; scoped to a batch, a subscription,
+    or every line still waiting.
+    """
+    scope, params = "", []
+    if batch is not None:
+        scope += " AND l.batch_id = %s"
+        params.append(batch.pk)
+    if subscription_id is not None:
+        scope += " AND l.subscription_id = %s"
+        params.append(subscription_id)
+    if not scope:  # every batch whose lines may still change
+        scope = (
+            f" AND l.batch_id IN (SELECT id FROM {_BATCH_TABLE} WHERE status IN ('open', 'locked'))"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l
+            SET charge_id = c.id,
+                status = CASE WHEN c.status = 'paid' THEN 'ready' ELSE 'awaiting_payment' END,
+                updated_at = now()
+            FROM {_CHARGE_TABLE} AS c
+            WHERE c.subscription_id = l.subscription_id AND c.cycle = l.cycle
+              AND l.status IN ('awaiting_payment', 'ready')
+              AND (l.charge_id IS DISTINCT FROM c.id
+                   OR (c.status = 'paid') <> (l.status = 'ready')){scope}
+            """,
+            params,
+        )
+        return cursor.rowcount
+
+
+# --- The packing room -------------------------------------------------------------------
+
+
+def _locked_line(line: BatchLine | int) -> BatchLine:
+    pk = line.pk if isinstance(line, BatchLine) else line
+    return BatchLine.objects.select_for_update(of=("self",)).select_related("batch").get(pk=pk)
+
+
+def _require_locked_batch(line: BatchLine) -> None:
+    if line.batch.status != Batch.Status.LOCKED:
+        raise ConflictError(
+            _("Lines are prepared once their batch is locked; this batch is %(status)s.")
+            % {"status": line.batch.get_status_display().lower()},
+            {"batch_status": line.batch.status},
+        )
+
+
+@transaction.atomic
+def line_prepare(*, line: BatchLine, actor: Actor, now: datetime | None = None) -> BatchLine:
+    """Mark one box packed. Only a paid line (`ready`) of a locked batch can be."""
+    lines_payment_refresh(subscription_id=line.subscription_id)
+    line = _locked_line(line)
+    _require_locked_batch(line)
+    if line.status == LineStatus.AWAITING_PAYMENT:
+        raise ConflictError(
+            _("Line %(code)s is not paid yet: it cannot be prepared.") % {"code": line.code},
+            {"status": line.status, "code": line.code},
+        )
+    if not can_proceed(line.prepare):
+        raise _conflict(line, _("prepared"))
+    line.prepare()
+    line.prepared_at = now or timezone.now()
+    line.prepared_by = actor.user if actor.kind == ActorKind.USER else None
+    _save(line)
+    return line
+
+
+def line_prepare_code(*, organization: Organization, code: str, actor: Actor) -> BatchLine:
+    """Mark prepared the line a scanner read (its code: id and check digit)."""
+    pk = line_pk_from_code(code or "")
+    line = (
+        BatchLine.objects.filter(organization=organization, pk=pk).first()
+        if pk is not None
+        else None
+    )
+    if line is None:
+        raise ApplicationError(
+            _("No line has the code %(code)s in this organization.") % {"code": code},
+            {"fields": {"code": [_("Unknown code.")]}},
+            status=404 if pk is not None else 400,
+        )
+    return line_prepare(line=line, actor=actor)
+
+
+@dataclass
+class BulkReport:
+    done: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+@transaction.atomic
+def lines_prepare(
+    *, organization: Organization, line_ids: Iterable[int], actor: Actor
+) -> BulkReport:
+    """Mark many boxes packed at once (set-based). Lines that cannot be are reported, not
+    changed: unpaid, already prepared or shipped, or in a batch that is not locked.
+
+    Another organization's id is refused as unknown, and then nothing is written.
+    """
+    ids = sorted(set(line_ids))
+    lines_payment_refresh_many(line_ids=ids)
+    found = dict(
+        BatchLine.objects.select_for_update(of=("self",))
+        .filter(organization=organization, pk__in=ids)
+        .values_list("pk", "status")
+    )
+    unknown = [pk for pk in ids if pk not in found]
+    if unknown:
+        raise ApplicationError(
+            _("Unknown lines: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
+            {"fields": {"lines": [_("Unknown lines.")]}, "unknown": unknown},
+            status=404,
+        )
+    locked_batch = set(
+        BatchLine.objects.filter(pk__in=ids, batch__status=Batch.Status.LOCKED).values_list(
+            "pk", flat=True
+        )
+    )
+    report = BulkReport()
+    for pk in ids:
+        if pk not in locked_batch:
+            report.refused[pk] = _("Its batch is not locked.")
+        elif found[pk] == LineStatus.AWAITING_PAYMENT:
+            report.refused[pk] = _("Not paid yet.")
+        elif found[pk] != LineStatus.READY:
+            report.refused[pk] = _("Already %(status)s.") % {
+                "status": LineStatus(found[pk]).label.lower()
+            }
+        else:
+            report.done.append(pk)
+    if report.done:
+        BatchLine.objects.filter(pk__in=report.done, status=LineStatus.READY).update(
+            status=LineStatus.PREPARED,
+            prepared_at=timezone.now(),
+            prepared_by=actor.user if actor.kind == ActorKind.USER else None,
+            updated_at=timezone.now(),
+        )
+    return report
+
+
+def lines_payment_refresh_many(*, line_ids: list[int]) -> None:
+    """`lines_payment_refresh` for the subscriptions of some lines (one statement)."""
+    if not line_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l
+            SET charge_id = c.id,
+                status = CASE WHEN c.status = 'paid' THEN 'ready' ELSE 'awaiting_payment' END,
+                updated_at = now()
+            FROM {_CHARGE_TABLE} AS c
+            WHERE l.id = ANY(%s)
+              AND c.subscription_id = l.subscription_id AND c.cycle = l.cycle
+              AND l.status IN ('awaiting_payment', 'ready')
+              AND (l.charge_id IS DISTINCT FROM c.id
+                   OR (c.status = 'paid') <> (l.status = 'ready'))
+            """,
+            [line_ids],
+        )
+
+
+@transaction.atomic
+def line_unprepare(*, line: BatchLine, actor: Actor) -> BatchLine:
+    """Take a box back out of the prepared pile (scanned by mistake)."""
+    line = _locked_line(line)
+    _require_locked_batch(line)
+    if not can_proceed(line.unprepare):
+        raise _conflict(line, _("taken back"))
+    line.unprepare()
+    line.prepared_at = None
+    line.prepared_by = None
+    _save(line)
+    return line
+
+
+@transaction.atomic
+def line_exclude(*, line: BatchLine, actor: Actor, reason: str) -> BatchLine:
+    """Leave a box out of its batch (out of stock, customer's request), with a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            _("Say why the line is excluded."), {"fields": {"reason": [_("Required.")]}}
+        )
+    line = _locked_line(line)
+    if line.batch.status not in (Batch.Status.OPEN, Batch.Status.LOCKED):
+        raise ConflictError(
+            _("The batch is %(status)s: its lines no longer change.")
+            % {"status": line.batch.get_status_display().lower()}
+        )
+    if not can_proceed(line.exclude):
+        raise _conflict(line, _("excluded"))
+    line.exclude()
+    line.reason = f"{reason} ({actor.label})"[:500] if actor.label else reason[:500]
+    _save(line)
+    return line
+
+
+# --- Dispatch ---------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    shipped: int = 0
+    rolled: int = 0
+    excluded: int = 0
+    next_batch: int | None = None
+
+
+def _roll(batch: Batch, target: Batch, where: str, params: list, reason: str, now) -> int:
+    """Move the lines matching `where` to `target`: each becomes `rolled` here, with a copy
+    there that keeps its cycle, charge and content (re-read at the target's cut-off)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l SET status = 'rolled', reason = %s, updated_at = %s
+            FROM (SELECT id, status FROM {_LINE_TABLE} l WHERE l.batch_id = %s AND {where}
+                  FOR UPDATE) AS o
+            WHERE l.id = o.id
+            RETURNING l.id, o.status
+            """,
+            [reason, now, batch.pk, *params],
+        )
+        moved = cursor.fetchall()
+        if not moved:
+            return 0
+        cursor.execute(
+            f"""
+            INSERT INTO {_LINE_TABLE} (organization_id, batch_id, subscription_id, customer_id,
+                cycle, charge_id, status, address, items, preferences, reason, rolled_from_id,
+                created_at, updated_at)
+            SELECT l.organization_id, %s, l.subscription_id, l.customer_id, l.cycle,
+                l.charge_id,
+                CASE WHEN m.status = 'prepared' THEN 'awaiting_payment' ELSE m.status END,
+                l.address, l.items, l.preferences, '', l.id, %s, %s
+            FROM {_LINE_TABLE} l JOIN unnest(%s::bigint[], %s::text[]) AS m(id, status)
+                ON m.id = l.id
+            """,
+            [target.pk, now, now, [m[0] for m in moved], [m[1] for m in moved]],
+        )
+    return len(moved)
+
+
+def _exclude(batch: Batch, where: str, params: list, reason: str, now) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l SET status = 'excluded', reason = %s, updated_at = %s
+            WHERE l.batch_id = %s AND {where}
+            """,
+            [reason, now, batch.pk, *params],
+        )
+        return cursor.rowcount
+
+
+_PAID = f"EXISTS (SELECT 1 FROM {_CHARGE_TABLE} c WHERE c.id = l.charge_id AND c.status = 'paid')"
+_ENDED = f"""(EXISTS (SELECT 1 FROM {_SUBSCRIPTION_TABLE} s WHERE s.id = l.subscription_id
+                AND s.status IN ('canceled', 'expired'))
+           OR EXISTS (SELECT 1 FROM {_CHARGE_TABLE} c WHERE c.id = l.charge_id
+                AND c.status IN ('voided', 'refunded')))"""
+_OPEN_LINE = "l.status IN ('awaiting_payment', 'ready', 'prepared')"
+
+
+@transaction.atomic
+def batch_dispatch(
+    *, batch: Batch, actor: Actor, carrier: str = "", now: datetime | None = None
+) -> DispatchReport:
+    """Hand the prepared boxes to the carrier: one `Shipment` per prepared, paid line.
+
+    An unpaid line never ships. Lines still unpaid roll to the next batch or
+    are excluded, as the organization's settings say; those of an ended
+    subscription, or whose charge was voided or refunded, are excluded. Paid
+    lines nobody prepared roll to the next batch.
+    """
+    now = now or timezone.now()
+    batch = _locked_batch(batch)
+    if not can_proceed(batch.dispatch):
+        raise _conflict(batch, _("dispatched"))
+    settings_row = fulfillment_settings_for(organization=batch.organization)
+    carrier = (carrier or settings_row.default_carrier or "").strip()[:100]
+    lines_payment_refresh(batch=batch)
+    report = DispatchReport()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {_SHIPMENT_TABLE} (organization_id, batch_id, line_id, customer_id,
+                carrier, tracking_number, status, address, created_at, updated_at)
+            SELECT l.organization_id, l.batch_id, l.id, l.customer_id, %s, '', 'created',
+                l.address, %s, %s
+            FROM {_LINE_TABLE} l
+            WHERE l.batch_id = %s AND l.status = 'prepared' AND {_PAID}
+            """,
+            [carrier, now, now, batch.pk],
+        )
+        report.shipped = cursor.rowcount
+        cursor.execute(
+            f"""
+            UPDATE {_LINE_TABLE} AS l SET status = 'shipped', updated_at = %s
+            WHERE l.batch_id = %s AND l.status = 'prepared'
+              AND EXISTS (SELECT 1 FROM {_SHIPMENT_TABLE} s WHERE s.line_id = l.id)
+            """,
+            [now, batch.pk],
+        )
+    report.excluded += _exclude(
+        batch,
+        f"{_OPEN_LINE} AND NOT {_PAID} AND {_ENDED}",
+        [],
+        _("Not paid, and the subscription ended or its charge was canceled."),
+        now,
+    )
+    target = None
+    if settings_row.unpaid_lines == FulfillmentSettings.UnpaidLines.EXCLUDE:
+        report.excluded += _exclude(
+            batch, f"{_OPEN_LINE} AND NOT {_PAID}", [], _("Not paid at dispatch."), now
+        )
+    else:
+        target = batch_open_next(organization=batch.organization, now=now)
+        report.rolled += _roll(
+            batch, target, f"{_OPEN_LINE} AND NOT {_PAID}", [], _("Not paid at dispatch."), now
+        )
+    if BatchLine.objects.filter(batch=batch, status=LineStatus.READY).exists():
+        target = target or batch_open_next(organization=batch.organization, now=now)
+        report.rolled += _roll(
+            batch, target, "l.status = 'ready'", [], _("Paid but not prepared at dispatch."), now
+        )
+    if target is not None:
+        lines_payment_refresh(batch=target)
+    report.next_batch = target.pk if target else None
+    batch.dispatch()
+    batch.dispatched_at = now
+    _save(batch)
+    return report
+
+
+@transaction.atomic
+def batch_complete(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Batch:
+    """Close a dispatched batch once every shipment is delivered, returned or lost."""
+    batch = _locked_batch(batch)
+    if not can_proceed(batch.complete):
+        raise _conflict(batch, _("completed"))
+    still = batch.shipments.exclude(status__in=Shipment.CLOSED).count()
+    if still:
+        raise ConflictError(
+            _(
+                "%(count)s shipments are not delivered, returned or lost yet: "
+                "close them before completing the batch."
+            )
+            % {"count": still},
+            {"open_shipments": still},
+        )
+    batch.complete()
+    batch.completed_at = now or timezone.now()
+    _save(batch)
+    return batch
+
+
+@transaction.atomic
+def batch_cancel(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Batch:
+    """No shipment run this cycle: the next batch opens and covers its cycles too."""
+    now = now or timezone.now()
+    batch = _locked_batch(batch)
+    if not can_proceed(batch.cancel):
+        raise _conflict(batch, _("canceled"))
+    original_cutoff = batch.cutoff_at
+    carried = list(BatchLine.objects.filter(batch=batch).values_list("pk", flat=True))
+    batch.cancel()
+    _save(batch)
+    target = batch_open_next(organization=batch.organization, now=max(now, original_cutoff))
+    if carried:
+        BatchLine.objects.filter(pk__in=carried).update(batch=target, updated_at=now)
+    return batch
+
+
+# --- Shipments --------------------------------------------------------------------------
+
+_SHIPMENT_ACTIONS = {
+    "ship": (_("shipped"), "shipped_at"),
+    "deliver": (_("delivered"), "delivered_at"),
+    "mark_returned": (_("marked returned"), None),
+    "mark_lost": (_("marked lost"), None),
+}
+
+
+@transaction.atomic
+def shipment_transition(
+    *, shipment: Shipment, action: str, actor: Actor, at: datetime | None = None
+) -> Shipment:
+    """Move a shipment on (`ship`, `deliver`, `mark_returned`, `mark_lost`).
+
+    The batch completes by itself when its last open shipment is closed.
+    """
+    if action not in _SHIPMENT_ACTIONS:
+        raise ApplicationError(_("Unknown action."), {"fields": {"action": [action]}})
+    label, stamp = _SHIPMENT_ACTIONS[action]
+    now = timezone.now()
+    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    if not can_proceed(getattr(shipment, action)):
+        raise _conflict(shipment, label)
+    getattr(shipment, action)()
+    when = at or now
+    if stamp:
+        setattr(shipment, stamp, when)
+    if action == "deliver" and shipment.shipped_at is None:
+        shipment.shipped_at = when
+    if shipment.is_closed:
+        shipment.closed_at = now
+    _save(shipment)
+    if (
+        shipment.is_closed
+        and not shipment.batch.shipments.exclude(status__in=Shipment.CLOSED).exists()
+    ):
+        batch = _locked_batch(shipment.batch_id)
+        if batch.status == Batch.Status.DISPATCHED:
+            batch.complete()
+            batch.completed_at = now
+            _save(batch)
+    return shipment
+
+
+@transaction.atomic
+def shipment_update(
+    *, shipment: Shipment, actor: Actor, carrier: str | None = None, tracking_number=None
+) -> Shipment:
+    """Set the carrier or tracking number (a closed shipment keeps them)."""
+    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    if shipment.is_closed:
+        raise _conflict(shipment, _("changed"))
+    changed = []
+    for name, value in (("carrier", carrier), ("tracking_number", tracking_number)):
+        if value is not None and getattr(shipment, name) != value.strip()[:100]:
+            setattr(shipment, name, value.strip()[:100])
+            changed.append(name)
+    if changed:
+        Shipment.objects.filter(pk=shipment.pk).update(
+            **{name: getattr(shipment, name) for name in changed}, updated_at=timezone.now()
+        )
+    return shipment

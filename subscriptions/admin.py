@@ -531,8 +531,10 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
             return
         changed = {name: getattr(obj, name) for name in form.changed_data}
         if changed:
-            # Neither field is part of the lifecycle: written as they are, status untouched.
-            Subscription.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
+            # Neither field is part of the lifecycle: status untouched, an address change recorded.
+            services.subscription_change_details(
+                subscription=obj, actor=Actor.for_user(request.user), **changed
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is SubscriptionItem:

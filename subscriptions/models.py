@@ -441,6 +441,7 @@ class SubscriptionEvent(ActorRecord, TenantModel):
         RENEWED = "renewed", _("Renewed")
         CHARGE_PAID = "charge_paid", _("Charge paid")
         CHARGE_FAILED = "charge_failed", _("Charge failed")
+        ADDRESS_CHANGED = "address_changed", _("Shipping address changed")
         UPDATED = "updated", _("Updated from the shop")
 
     subscription = models.ForeignKey(

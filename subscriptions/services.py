@@ -27,6 +27,7 @@ from crm.actors import Actor, ActorKind
 from crm.errors import ApplicationError, ConflictError
 from crm.models import Address, Contract, Customer, Organization, Product
 from crm.queueing import enqueue_on_commit
+from fulfillment.services import lines_payment_refresh
 from subscriptions import schedule
 from subscriptions.gateways import ChargeResult
 from subscriptions.models import (
@@ -41,6 +42,9 @@ from subscriptions.models import (
 Status = Subscription.Status
 Kind = SubscriptionEvent.Kind
 CENT = Decimal("0.01")
+
+
+UNCHANGED = object()  # a keyword argument left out: the field keeps its value
 
 
 def _action_label(action: str) -> str:
@@ -530,6 +534,61 @@ def subscription_change_items(
     return subscription
 
 
+def _record_address_change(
+    subscription: Subscription, before: int | None, actor: Actor, data: dict | None = None
+) -> None:
+    """The event batches read to know where a box went at their cut-off (see fulfillment)."""
+    _record(
+        subscription,
+        Kind.ADDRESS_CHANGED,
+        actor,
+        data={**(data or {}), "from": before, "to": subscription.shipping_address_id},
+    )
+
+
+@transaction.atomic
+def subscription_change_details(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    contract: Contract | object | None = UNCHANGED,
+    shipping_address: Address | object | None = UNCHANGED,
+) -> Subscription:
+    """Change what is not part of the lifecycle: the contract and the shipping address.
+
+    Allowed in any status (a canceled subscription may still be corrected).
+    The shipping address must be one of the customer's; its change is an
+    event, so a batch locked late still ships where it stood at the cut-off.
+    """
+    subscription = _lock(subscription)
+    address_given = shipping_address is not UNCHANGED
+    contract_given = contract is not UNCHANGED
+    if (
+        address_given
+        and shipping_address
+        and shipping_address.customer_id != subscription.customer_id
+    ):
+        raise _invalid("shipping_address", _("Choose one of the customer's addresses."))
+    if contract_given and contract and contract.organization_id != subscription.organization_id:
+        raise _invalid("contract", _("Choose one of the organization's contracts."))
+    before_address = subscription.shipping_address_id
+    fields = []
+    if contract_given and subscription.contract_id != getattr(contract, "pk", None):
+        subscription.contract = contract
+        fields.append("contract")
+    if address_given and before_address != getattr(shipping_address, "pk", None):
+        subscription.shipping_address = shipping_address
+        fields.append("shipping_address")
+    if not fields:
+        return subscription
+    Subscription.objects.filter(pk=subscription.pk).update(
+        **{name: getattr(subscription, name) for name in fields}, updated_at=timezone.now()
+    )
+    if "shipping_address" in fields:
+        _record_address_change(subscription, before_address, actor)
+    return subscription
+
+
 def _void_open_charges(subscription: Subscription) -> list[int]:
     open_charges = subscription.charges.filter(
         status__in=[Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED]
@@ -713,6 +772,7 @@ def charge_apply_result(
         if charge.cycle == subscription.next_cycle or subscription.current_cycle is None:
             _advance(subscription, charge)
         _save(subscription)
+        lines_payment_refresh(subscription_id=subscription.pk)  # its box may ship now
         _record(
             subscription,
             kind,
@@ -865,6 +925,7 @@ def subscription_mirror(
             data={**data, "items": _items_snapshot(subscription)},
         )
         before_status, changed_fields = Status.PENDING, []
+        before_address = subscription.shipping_address_id
         before_items = after_items = None
         before_cancel = False
         before_reason = subscription.cancel_reason
@@ -873,6 +934,7 @@ def subscription_mirror(
         if subscription.source != Subscription.Source.WOOCOMMERCE:
             raise ConflictError(_("This subscription is not managed by the shop."))
         before_status = subscription.status
+        before_address = subscription.shipping_address_id
         before_cancel = subscription.cancel_at_period_end
         before_reason = subscription.cancel_reason
         changed_fields = []
@@ -927,8 +989,10 @@ def subscription_mirror(
     other = {
         f: _json_value(getattr(subscription, f))
         for f in changed_fields
-        if f not in _SCHEDULE_FIELDS and f != "cancel_at_period_end"
+        if f not in _SCHEDULE_FIELDS and f not in ("cancel_at_period_end", "shipping_address")
     }
+    if subscription.shipping_address_id != before_address:
+        _record_address_change(subscription, before_address, actor, data=data)
     status_changed = subscription.status != before_status
     cancel_changed = subscription.cancel_at_period_end != before_cancel
     if status_changed:

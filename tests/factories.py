@@ -1,5 +1,6 @@
 """Factories that keep one object graph inside one organization."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -238,12 +239,16 @@ def coffee_schema(organization):
     ]
 
 
-def open_batch(organization, cutoff_at, *, status="open"):
-    """A batch of `organization` closing at `cutoff_at` (in the status asked)."""
+def open_batch(organization, cutoff_at, *, status="open", starts_at=None):
+    """A batch of `organization` closing at `cutoff_at` (in the status asked).
+
+    It covers the week before its cut-off unless `starts_at` says otherwise.
+    """
     cycle = cycle_date(cutoff_at, organization.tzinfo)
     return Batch.objects.create(
         organization=organization,
         cycle_date=cycle,
+        starts_at=starts_at or cutoff_at - timedelta(days=7),
         cutoff_at=cutoff_at,
         ships_on=cycle,
         status=status,

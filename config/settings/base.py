@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "subscriptions.run_renewals",
         "schedule": env.int("RENEWALS_INTERVAL_SECONDS", default=300),
     },
+    # Locks every batch whose cut-off passed (exactly once) and opens the next.
+    "fulfillment-lock-due-batches": {"task": "fulfillment.lock_due_batches", "schedule": 60},
     # The webhook outbox: resends deliveries the broker or a worker lost.
     "woocommerce-sweep": {"task": "woocommerce.sweep_deliveries", "schedule": 60},
     # Pulls what the webhooks missed from every shop with REST credentials.

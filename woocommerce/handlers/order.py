@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fulfillment.services import lines_payment_refresh
 from subscriptions import schedule
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from woocommerce import payloads
@@ -167,6 +168,8 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
         charge.save()
     order.charge = charge
     order.save(update_fields=["subscription", "charge", "updated_at"])
+    if before != charge.status:
+        lines_payment_refresh(subscription_id=subscription.pk)  # charge-then-ship
     if before != charge.status and charge.status in (Charge.Status.PAID, Charge.Status.FAILED):
         kind = (
             SubscriptionEvent.Kind.CHARGE_PAID

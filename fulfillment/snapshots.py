@@ -1,0 +1,355 @@
+"""What a batch holds: the billing cycles due in it, and each box as it stood at an instant.
+
+A batch covers the billing cycles that start in `[starts_at, cutoff_at)`:
+
+- cycles already charged: a `Charge` whose `period_start` is in the window
+  (scheduled, pending, paid or failed; a voided or refunded one ships nothing);
+- the cycle not charged yet: an active subscription whose `next_charge_at` is
+  in the window and has no charge for `next_cycle` (the renewal run has not
+  reached it; the line waits for its payment).
+
+Paused subscriptions charge no cycle, skipped cycles have no charge and are
+never `next_cycle`, so neither ships. A cycle that already has a line (a line
+rolled from an earlier batch, or locked already) is not due again.
+
+The content of each box is read *as it stood at an instant* (the cut-off), so a
+batch locked late still ships what the customer had chosen in time. Current
+rows are read, then the changes made at or after the instant are undone, using
+the first change of each kind since then:
+
+- preferences: `preferences.selectors.preferences_at_many` (the history);
+- items: the first "items changed" event's old items;
+- shipping address: the first "address changed" event's old address, and the
+  first `AddressRevision` of that address (its content before an edit).
+
+Every read is one query whatever the number of subscriptions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from crm.models import Address, AddressRevision, Organization, Product
+from fulfillment.models import Batch, BatchLine
+from preferences import validation
+from preferences.selectors import preference_schema, preferences_at_many
+from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
+
+#: Charges whose cycle ships (once paid); voided and refunded ones do not.
+SHIPPING_CHARGE_STATUSES = (
+    Charge.Status.SCHEDULED,
+    Charge.Status.PENDING,
+    Charge.Status.PAID,
+    Charge.Status.FAILED,
+)
+
+
+@dataclass(frozen=True)
+class DueCycle:
+    subscription_id: int
+    cycle: int
+    customer_id: int
+    charge_id: int | None
+    paid: bool
+
+
+@dataclass
+class Box:
+    """One box as it stood at an instant: a due cycle with its content."""
+
+    subscription_id: int
+    cycle: int | None
+    customer_id: int
+    charge_id: int | None
+    paid: bool
+    address: dict[str, str] | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    preferences: dict[str, Any] = field(default_factory=dict)
+
+
+def _taken(organization_id: int, subscription_ref: str, cycle_ref: str):
+    """A line (not rolled away) already holds this cycle."""
+    return Exists(
+        BatchLine.objects.filter(
+            organization_id=organization_id,
+            subscription_id=OuterRef(subscription_ref),
+            cycle=OuterRef(cycle_ref),
+        ).exclude(status=BatchLine.Status.ROLLED)
+    )
+
+
+def due_cycles(*, batch: Batch) -> list[DueCycle]:
+    """The billing cycles due in `batch` that no line holds yet (two queries)."""
+    organization_id = batch.organization_id
+    window = {"gte": batch.starts_at, "lt": batch.cutoff_at}
+    charged = (
+        Charge.objects.filter(
+            organization_id=organization_id,
+            period_start__gte=window["gte"],
+            period_start__lt=window["lt"],
+            status__in=SHIPPING_CHARGE_STATUSES,
+        )
+        .exclude(_taken(organization_id, "subscription_id", "cycle"))
+        .values_list("subscription_id", "cycle", "subscription__customer_id", "id", "status")
+        .order_by("subscription_id", "cycle")
+    )
+    due = {
+        (subscription_id, cycle): DueCycle(
+            subscription_id, cycle, customer_id, charge_id, status == Charge.Status.PAID
+        )
+        for subscription_id, cycle, customer_id, charge_id, status in charged
+    }
+    uncharged = (
+        Subscription.objects.filter(
+            organization_id=organization_id,
+            status=Subscription.Status.ACTIVE,
+            next_charge_at__gte=window["gte"],
+            next_charge_at__lt=window["lt"],
+        )
+        .exclude(
+            Exists(
+                Charge.objects.filter(subscription_id=OuterRef("pk"), cycle=OuterRef("next_cycle"))
+            )
+        )
+        .exclude(_taken(organization_id, "pk", "next_cycle"))
+        .values_list("pk", "next_cycle", "customer_id")
+    )
+    for subscription_id, cycle, customer_id in uncharged:
+        due.setdefault(
+            (subscription_id, cycle), DueCycle(subscription_id, cycle, customer_id, None, False)
+        )
+    return [due[key] for key in sorted(due)]
+
+
+# --- Content as it stood at an instant ---------------------------------------------
+
+
+def _first_events_since(ids: list[int], kind: str, at: datetime) -> dict[int, dict]:
+    """The data of each subscription's first event of `kind` at or after `at`."""
+    rows = (
+        SubscriptionEvent.objects.filter(subscription_id__in=ids, kind=kind, created_at__gte=at)
+        .order_by("subscription_id", "created_at", "id")
+        .distinct("subscription_id")
+        .values_list("subscription_id", "data")
+    )
+    return dict(rows)
+
+
+def items_at_many(*, subscription_ids: Iterable[int], at: datetime) -> dict[int, list[dict]]:
+    """Each subscription's items as they stood at `at`: product, SKU, name, quantity."""
+    ids = list(subscription_ids)
+    current: dict[int, list[dict]] = defaultdict(list)
+    for subscription_id, product_id, quantity in (
+        SubscriptionItem.objects.filter(subscription_id__in=ids)
+        .order_by("subscription_id", "id")
+        .values_list("subscription_id", "product_id", "quantity")
+    ):
+        current[subscription_id].append({"product": product_id, "quantity": quantity})
+    for subscription_id, data in _first_events_since(
+        ids, SubscriptionEvent.Kind.ITEMS_CHANGED, at
+    ).items():
+        # Native changes say old/new, the shop's mirror before/after.
+        old = data.get("old", data.get("before"))
+        if isinstance(old, list):
+            current[subscription_id] = [
+                {"product": item["product"], "quantity": item["quantity"]}
+                for item in old
+                if isinstance(item, dict) and "product" in item
+            ]
+    product_ids = {item["product"] for items in current.values() for item in items}
+    products = {
+        pk: (sku, name)
+        for pk, sku, name in Product.objects.filter(pk__in=product_ids).values_list(
+            "pk", "sku", "name"
+        )
+    }
+    result = {}
+    for subscription_id in ids:
+        result[subscription_id] = [
+            {
+                "product": item["product"],
+                "sku": products.get(item["product"], ("", ""))[0],
+                "name": products.get(item["product"], ("", ""))[1],
+                "quantity": item["quantity"],
+            }
+            for item in current.get(subscription_id, [])
+        ]
+    return result
+
+
+def addresses_at_many(
+    *, subscription_ids: Iterable[int], at: datetime
+) -> dict[int, dict[str, str] | None]:
+    """Each subscription's shipping address as it stood at `at` (None: it had none)."""
+    ids = list(subscription_ids)
+    address_of = dict(
+        Subscription.objects.filter(pk__in=ids).values_list("pk", "shipping_address_id")
+    )
+    for subscription_id, data in _first_events_since(
+        ids, SubscriptionEvent.Kind.ADDRESS_CHANGED, at
+    ).items():
+        address_of[subscription_id] = data.get("from")
+    address_ids = {pk for pk in address_of.values() if pk}
+    content = {
+        address.pk: address.snapshot()
+        for address in Address.objects.filter(pk__in=address_ids).only(
+            "pk", *Address.CONTENT_FIELDS
+        )
+    }
+    content.update(
+        AddressRevision.objects.filter(address_id__in=address_ids, changed_at__gte=at)
+        .order_by("address_id", "changed_at", "id")
+        .distinct("address_id")
+        .values_list("address_id", "before")
+    )
+    return {pk: content.get(address_of.get(pk)) for pk in ids}
+
+
+def boxes_at(
+    *,
+    organization: Organization,
+    cycles: Iterable[DueCycle],
+    at: datetime,
+    schema: list[validation.FieldSpec] | None = None,
+) -> list[Box]:
+    """The due cycles with their address, items and preferences at `at` (a bounded number of
+    queries, whatever their count)."""
+    cycles = list(cycles)
+    ids = sorted({cycle.subscription_id for cycle in cycles})
+    preferences = preferences_at_many(
+        organization=organization, subscription_ids=ids, at=at, schema=schema
+    )
+    items = items_at_many(subscription_ids=ids, at=at)
+    addresses = addresses_at_many(subscription_ids=ids, at=at)
+    return [
+        Box(
+            subscription_id=cycle.subscription_id,
+            cycle=cycle.cycle,
+            customer_id=cycle.customer_id,
+            charge_id=cycle.charge_id,
+            paid=cycle.paid,
+            address=addresses.get(cycle.subscription_id),
+            items=items.get(cycle.subscription_id, []),
+            preferences=preferences.get(cycle.subscription_id, {}),
+        )
+        for cycle in cycles
+    ]
+
+
+def snapshot_instant(batch: Batch, now: datetime | None = None) -> datetime:
+    """The instant a batch's content is read at: its cut-off, or now while it is ahead."""
+    now = now or timezone.now()
+    return min(now, batch.cutoff_at)
+
+
+def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
+    """An open batch's content as it stands now: what locking it now would freeze.
+
+    Lines already in the batch (rolled from an earlier one) come first.
+    """
+    at = snapshot_instant(batch, now)
+    carried = [
+        DueCycle(line.subscription_id, line.cycle, line.customer_id, line.charge_id, False)
+        for line in BatchLine.objects.filter(batch=batch)
+        .exclude(status__in=[BatchLine.Status.ROLLED, BatchLine.Status.EXCLUDED])
+        .only("subscription_id", "cycle", "customer_id", "charge_id")
+    ]
+    paid = set(
+        Charge.objects.filter(
+            pk__in=[c.charge_id for c in carried if c.charge_id], status=Charge.Status.PAID
+        ).values_list("pk", flat=True)
+    )
+    carried = [
+        DueCycle(c.subscription_id, c.cycle, c.customer_id, c.charge_id, c.charge_id in paid)
+        for c in carried
+    ]
+    return boxes_at(
+        organization=batch.organization, cycles=carried + due_cycles(batch=batch), at=at
+    )
+
+
+# --- Totals ------------------------------------------------------------------------
+
+
+@dataclass
+class PlanRow:
+    """A product's total, or its total for one preference value."""
+
+    product_id: int
+    sku: str
+    name: str
+    quantity: int = 0
+    grams: int | None = None
+    field: str = ""
+    value: Any = None
+
+    @property
+    def kilograms(self) -> Decimal | None:
+        return (
+            None if self.grams is None else (Decimal(self.grams) / 1000).quantize(Decimal("0.001"))
+        )
+
+
+def production_plan(
+    *, organization: Organization, boxes: Iterable[Box], schema=None
+) -> tuple[list[PlanRow], list[PlanRow]]:
+    """Totals per product, and per product and value of each choice or yes/no field.
+
+    For the roaster: kilograms of each coffee, and of each coffee per grind.
+    Returns (per product, per product and preference value).
+    """
+    if schema is None:
+        schema = preference_schema(organization=organization)
+    fields = [spec for spec in schema if spec.type in ("choice", "boolean")]
+    boxes = list(boxes)
+    product_ids = {item["product"] for box in boxes for item in box.items}
+    weights = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "net_weight_grams"))
+    totals: dict[int, PlanRow] = {}
+    by_value: dict[tuple[int, str, Any], PlanRow] = {}
+
+    def add(row: PlanRow, quantity: int, weight: int | None) -> None:
+        row.quantity += quantity
+        if weight is not None:
+            row.grams = (row.grams or 0) + weight * quantity
+
+    for box in boxes:
+        for item in box.items:
+            product_id, quantity = item["product"], item["quantity"]
+            weight = weights.get(product_id)
+            row = totals.setdefault(
+                product_id, PlanRow(product_id, item.get("sku", ""), item.get("name", ""))
+            )
+            add(row, quantity, weight)
+            for spec in fields:
+                value = box.preferences.get(spec.key)
+                key = (product_id, spec.key, value if not isinstance(value, list) else None)
+                detail = by_value.setdefault(
+                    key, PlanRow(product_id, row.sku, row.name, field=spec.key, value=key[2])
+                )
+                add(detail, quantity, weight)
+    order = {spec.key: index for index, spec in enumerate(fields)}
+    choice_order = {
+        (spec.key, choice.value): index
+        for spec in fields
+        for index, choice in enumerate(spec.choices)
+    }
+    products = sorted(totals.values(), key=lambda r: (r.name, r.product_id))
+    details = sorted(
+        by_value.values(),
+        key=lambda r: (
+            r.name,
+            r.product_id,
+            order[r.field],
+            choice_order.get((r.field, r.value), len(choice_order)),
+            str(r.value),
+        ),
+    )
+    return products, details
