@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("preferences.api.urls")),
     path("api/v1/", include("subscriptions.api.urls")),
+    path("api/v1/", include("fulfillment.api.urls")),
+    path("fulfillment/", include("fulfillment.urls")),
     path("", include("woocommerce.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.
     re_path(r"^api/", api_not_found),

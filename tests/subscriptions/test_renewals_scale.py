@@ -37,8 +37,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 #   UPDATE charge                              paid
 #   UPDATE subscription                        next cycle, current period
 #   INSERT subscription event                  "renewed"
+#   UPDATE batch lines                         charge-then-ship: a box waiting for this
+#                                              cycle's payment becomes ready
 #   RELEASE SAVEPOINT
-PER_SUBSCRIPTION = 8
+PER_SUBSCRIPTION = 9
 # Per chunk of renewals.CHUNK subscriptions, each chunk in its own transaction:
 #   create_due_charges: SELECT due FOR UPDATE SKIP LOCKED, SELECT the charges
 #     another run may have made meanwhile, SELECT their items,

@@ -1,0 +1,204 @@
+"""Six weekly cut-offs lived through with the clock moving: who lands in which batch.
+
+The clock walks from 8 March to 15 April 2027 in six-hour steps; at each step
+the renewal run and the lock task run, as beat would run them. Paris changes to
+summer time on 28 March, between the third and fourth cut-offs.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from crm.actors import Actor
+from crm.models import Address
+from fulfillment.models import Batch, BatchLine
+from fulfillment.services import batch_open_next, lock_due_batches
+from preferences.services import preferences_update
+from subscriptions import renewals
+from subscriptions.services import (
+    subscription_change_details,
+    subscription_pause,
+    subscription_skip,
+)
+from tests.factories import (
+    AddressFactory,
+    SubscriptionFactory,
+    billing_settings,
+    coffee_schema,
+)
+
+pytestmark = pytest.mark.django_db
+
+PARIS = ZoneInfo("Europe/Paris")
+CUTOFF_DATES = [
+    date(2027, 3, 10),
+    date(2027, 3, 17),
+    date(2027, 3, 24),
+    date(2027, 3, 31),  # the first cut-off in summer time
+    date(2027, 4, 7),
+    date(2027, 4, 14),
+]
+
+
+def paris(*args) -> datetime:
+    return datetime(*args, tzinfo=PARIS)
+
+
+def subscriber(org, period, anchor, **kwargs):
+    subscription = SubscriptionFactory(
+        customer__organization=org,
+        status="active",
+        billing_period=period,
+        billing_anchor=anchor,
+        started_at=anchor,
+        **kwargs,
+    )
+    address = AddressFactory(customer=subscription.customer, organization=org)
+    subscription.shipping_address = address
+    subscription.save()
+    return subscription
+
+
+def live_until(end: datetime, start: datetime, on_step=None) -> None:
+    """Move the clock in six-hour steps, running renewals and the lock task at each."""
+    at = start
+    while at <= end:
+        with time_machine.travel(at, tick=False):
+            renewals.run()
+            lock_due_batches()
+            if on_step:
+                on_step(at)
+        at += timedelta(hours=6)
+
+
+def lines_by_cycle_date(subscription) -> dict[date, int]:
+    return dict(
+        BatchLine.objects.filter(subscription=subscription)
+        .exclude(status=BatchLine.Status.ROLLED)
+        .values_list("batch__cycle_date", "cycle")
+    )
+
+
+@pytest.fixture
+def calendar(org_a):
+    billing_settings(org_a)  # the test gateway pays every charge
+    coffee_schema(org_a)
+    with time_machine.travel(paris(2027, 3, 8, 6), tick=False):
+        first = batch_open_next(organization=org_a)
+    assert first.cycle_date == CUTOFF_DATES[0]
+    return org_a
+
+
+def test_weekly_and_monthly_subscribers_land_in_the_batches_they_are_due_in(calendar):
+    org = calendar
+    start = paris(2027, 3, 8, 6)
+    with time_machine.travel(start, tick=False):
+        # Weekly on Monday mornings: one box every week.
+        weekly = subscriber(org, "week", paris(2027, 3, 1, 9))
+        # Monthly on the 12th: 12 March ships on the 17th, 12 April on the 14th.
+        monthly = subscriber(org, "month", paris(2027, 2, 12, 10))
+        # Paused through the six weeks.
+        paused = subscriber(org, "week", paris(2027, 3, 1, 9))
+        subscription_pause(
+            subscription=paused, actor=Actor.system(), resume_at=paris(2027, 4, 30, 0)
+        )
+        skipper = subscriber(org, "week", paris(2027, 3, 1, 9))
+
+    def skip_the_week_of_the_24th(at):
+        if at == paris(2027, 3, 18, 6):  # its next cycle: Monday 22 March
+            subscription_skip(subscription=skipper, actor=Actor.system())
+
+    live_until(paris(2027, 4, 15, 0), start, on_step=skip_the_week_of_the_24th)
+
+    batches = list(Batch.objects.filter(organization=org).order_by("cutoff_at"))
+    assert [b.cycle_date for b in batches[:6]] == CUTOFF_DATES
+    assert [b.status for b in batches[:6]] == ["locked"] * 6
+    assert batches[6].status == "open"
+    # Noon in Paris: 11:00 UTC in winter, 10:00 UTC in summer.
+    assert [b.cutoff_at.astimezone(UTC).hour for b in batches[:6]] == [11, 11, 11, 10, 10, 10]
+
+    assert lines_by_cycle_date(weekly) == dict(zip(CUTOFF_DATES, range(1, 7), strict=True))
+    assert lines_by_cycle_date(monthly) == {date(2027, 3, 17): 1, date(2027, 4, 14): 2}
+    assert lines_by_cycle_date(paused) == {}
+    assert lines_by_cycle_date(skipper) == {
+        d: c for d, c in zip(CUTOFF_DATES, range(1, 7), strict=True) if d != date(2027, 3, 24)
+    }
+    # Every one of those cycles was charged (test gateway) before the lock: ready to pack.
+    assert set(BatchLine.objects.values_list("status", flat=True)) == {"ready"}
+
+
+def test_a_change_one_second_after_the_cutoff_waits_for_the_next_batch_even_if_the_lock_is_late(
+    calendar,
+):
+    org = calendar
+    start = paris(2027, 3, 8, 6)
+    cutoff = paris(2027, 3, 10, 12)
+    with time_machine.travel(start, tick=False):
+        weekly = subscriber(org, "week", paris(2027, 3, 1, 9))
+        edited = subscriber(org, "week", paris(2027, 3, 1, 9))
+        preferences_update(
+            subscription=weekly, values={"grind": "filter"}, actor=Actor.system(), source="api"
+        )
+        renewals.run()
+    before_address = weekly.shipping_address.snapshot()
+    before_edited = edited.shipping_address.snapshot()
+
+    # One second after the cut-off, before the lock task has run (beat was down):
+    with time_machine.travel(cutoff + timedelta(seconds=1), tick=False):
+        preferences_update(
+            subscription=weekly, values={"grind": "espresso"}, actor=Actor.system(), source="api"
+        )
+        moved = AddressFactory(customer=weekly.customer, organization=org, city="Besançon")
+        subscription_change_details(
+            subscription=weekly, actor=Actor.system(), shipping_address=moved
+        )
+        # Staff correct the other customer's address in place.
+        address = Address.objects.get(pk=edited.shipping_address_id)
+        address.line1 = "12 rue Neuve"
+        address.save()
+
+    # The lock task runs two hours late.
+    with time_machine.travel(cutoff + timedelta(hours=2), tick=False):
+        report = lock_due_batches()
+    assert len(report.locked) == 1
+
+    line = BatchLine.objects.get(subscription=weekly, batch__cycle_date=date(2027, 3, 10))
+    assert line.preferences["grind"] == "filter"
+    assert line.address == before_address
+    assert line.address["city"] != "Besançon"
+    other = BatchLine.objects.get(subscription=edited, batch__cycle_date=date(2027, 3, 10))
+    assert other.address == before_edited
+    assert other.address["line1"] != "12 rue Neuve"
+
+    # The next batch ships with the changes.
+    live_until(paris(2027, 3, 17, 18), cutoff + timedelta(hours=6))
+    line = BatchLine.objects.get(subscription=weekly, batch__cycle_date=date(2027, 3, 17))
+    assert line.preferences["grind"] == "espresso"
+    assert line.address["city"] == "Besançon"
+    other = BatchLine.objects.get(subscription=edited, batch__cycle_date=date(2027, 3, 17))
+    assert other.address["line1"] == "12 rue Neuve"
+
+
+def test_an_item_change_after_the_cutoff_is_not_in_the_locked_batch(calendar):
+    from subscriptions.services import subscription_change_items
+    from tests.factories import ProductFactory
+
+    org = calendar
+    cutoff = paris(2027, 3, 10, 12)
+    with time_machine.travel(paris(2027, 3, 8, 6), tick=False):
+        weekly = subscriber(org, "week", paris(2027, 3, 1, 9))
+        renewals.run()
+    first = list(weekly.items.values_list("product_id", "quantity"))
+    with time_machine.travel(cutoff + timedelta(seconds=1), tick=False):
+        other = ProductFactory(organization=org)
+        subscription_change_items(
+            subscription=weekly,
+            actor=Actor.system(),
+            items=[{"product": other, "quantity": 3}],
+        )
+    with time_machine.travel(cutoff + timedelta(minutes=30), tick=False):
+        lock_due_batches()
+    line = BatchLine.objects.get(subscription=weekly)
+    assert [(i["product"], i["quantity"]) for i in line.items] == first
