@@ -17,6 +17,7 @@ from django.db import transaction
 
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from fulfillment import demo as fulfillment_demo
 from preferences import demo as preferences_demo
 from subscriptions import demo as subscriptions_demo
 from woocommerce import demo as woocommerce_demo
@@ -87,6 +88,9 @@ class Command(BaseCommand):
         subscriptions = subscriptions_demo.load(
             purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
         )
+        # Before the preferences: they open this week's batch, after the past ones.
+        batches = fulfillment_demo.load(organization=purea, staff=manager)
+        fulfillment_demo.load(organization=tea, staff=superuser)
         preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         shop = woocommerce_demo.load(organization=purea)
 
@@ -101,6 +105,11 @@ class Command(BaseCommand):
             f"Demo preferences: {preferences['fields']} fields for {purea.name}, "
             f"{preferences['new']} subscriptions given values now."
         )
+        if batches["batches"]:
+            self.stdout.write(
+                f"Demo batches: {batches['batches']} for {purea.name} (three past weeks and "
+                f"the open one), {batches['lines']} lines, {batches['shipments']} shipments."
+            )
         base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             "\n".join(
