@@ -132,7 +132,7 @@ class CustomerAdmin(TenantAdmin):
 
 @admin.register(Product)
 class ProductAdmin(TenantAdmin):
-    list_display = ["sku", "name", "unit_price", "active", "updated_at"]
+    list_display = ["sku", "name", "unit_price", "net_weight_grams", "active", "updated_at"]
     list_filter = ["active"]
     search_fields = ["sku", "name"]
     list_editable = ["active"]

@@ -1,23 +1,86 @@
-"""The back office's fulfillment pages: each organization's cut-off settings, and its batches.
+"""The back office's fulfillment pages: cut-off settings, batches, their lines and shipments.
 
 Settings are one row per organization, chosen by its administrators (everyone
-may read them). Batches are listed read-only here; they change only through
-the fulfillment services.
+may read them). Batches, lines and shipments change only through
+`fulfillment.services`:
+
+- a batch's page is read-only; its buttons (django-fsm-2's `FSMAdminMixin`:
+  Lock, Dispatch, Complete, Cancel) each open a short confirmation form whose
+  submission calls the matching service, and a refusal comes back as an error
+  message with nothing written. While the batch is open the page shows a live
+  preview of its boxes; from the lock on, what its lines hold. A locked
+  batch's page has a "scan a line code" field for the packing room.
+- lines are listed read-only, with filters by batch, status, product and
+  preference value, and the bulk actions "Mark prepared" and "Exclude".
+- a shipment's carrier and tracking number are edited on its page (saved by
+  `shipment_update`); its status moves with the list's actions.
+
+Who may act is decided as on the subscriptions' pages: the "change" role
+(staff) of the row's organization; viewers see the pages without buttons.
+On a batch's, line's or shipment's page times are in its organization's zone.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
+from django_fsm import can_proceed
+from django_fsm.admin import FSMAdminMixin
 
-from crm.tenant_admin import Role, TenantAdmin
-from fulfillment.models import Batch, FulfillmentSettings
+from crm.actors import Actor
+from crm.errors import ApplicationError
+from crm.models import Customer, Organization, Product
+from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, organization_roles
+from fulfillment import services
+from fulfillment.models import (
+    Batch,
+    BatchLine,
+    FulfillmentSettings,
+    Shipment,
+    line_code,
+    line_pk_from_code,
+)
+from fulfillment.selectors import fulfillment_settings_for
+from fulfillment.snapshots import (
+    Box,
+    batch_preview,
+    boxes_from_lines,
+    production_plan,
+)
+from preferences import validation
+from preferences.models import PreferenceChoice, PreferenceField
+from preferences.selectors import display_value, preference_schema
+
+LineStatus = BatchLine.Status
+
+#: Boxes listed in an open batch's preview; the rest are counted.
+PREVIEW_ROWS = 200
+
+#: The packing room's exports (`fulfillment.urls`), in the order they are offered.
+EXPORTS = [
+    ("pick-list.csv", gettext_lazy("Pick list (CSV)")),
+    ("pick-list.html", gettext_lazy("Pick list (printable)")),
+    ("packing-slips.csv", gettext_lazy("Packing slips (CSV)")),
+    ("packing-slips.html", gettext_lazy("Packing slips (printable)")),
+    ("production-plan.csv", gettext_lazy("Production plan (CSV)")),
+]
 
 
 def when(value: datetime | None, tz=None) -> str:
@@ -25,6 +88,206 @@ def when(value: datetime | None, tz=None) -> str:
     if value is None:
         return "-"
     return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
+
+
+def refusal_text(error: ApplicationError) -> str:
+    """A service's refusal as one sentence for a message."""
+    fields = error.extra.get("fields") or {}
+    found = [str(message) for messages_ in fields.values() for message in messages_]
+    return error.message if error.message else " ".join(found)
+
+
+def customer_label(customer: Customer) -> str:
+    if customer.full_name:
+        return f"{customer.full_name} <{customer.email}>"
+    return customer.email
+
+
+def items_text(items: list[dict[str, Any]] | None) -> str:
+    """A snapshot's items as "2 x Coffee, 1 x Filters"."""
+    return (
+        ", ".join(
+            f"{item.get('quantity')} x {item.get('name') or item.get('sku') or item.get('product')}"
+            for item in items or []
+        )
+        or "-"
+    )
+
+
+def preferences_text(values: dict[str, Any] | None, specs: dict[str, validation.FieldSpec]) -> str:
+    """A snapshot's preferences as "Grind: Espresso, Decaf: No" (empty values left out)."""
+    values = values or {}
+    order = {key: index for index, key in enumerate(specs)}
+    parts = []
+    for key in sorted(values, key=lambda k: (order.get(k, len(order)), k)):
+        value = values[key]
+        if validation.is_empty(value):
+            continue
+        spec = specs.get(key)
+        parts.append(f"{spec.label if spec else key}: {display_value(spec, value)}")
+    return ", ".join(parts) or "-"
+
+
+def address_html(address: dict[str, str] | None):
+    """A snapshot's address as the lines of a label."""
+    if not address:
+        return _("No shipping address.")
+    lines = [
+        address.get("name"),
+        address.get("company"),
+        address.get("line1"),
+        address.get("line2"),
+        " ".join(part for part in (address.get("postcode"), address.get("city")) if part),
+        address.get("country"),
+        address.get("phone"),
+    ]
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line))
+
+
+def schemas_for(organization_ids) -> dict[int, dict[str, validation.FieldSpec]]:
+    """Each organization's preference fields by key, in order (two queries for all)."""
+    fields = (
+        PreferenceField.objects.filter(organization_id__in=set(organization_ids))
+        .prefetch_related(
+            Prefetch("choices", queryset=PreferenceChoice.objects.order_by("position", "id"))
+        )
+        .order_by("organization_id", "position", "id")
+    )
+    schemas: dict[int, dict[str, validation.FieldSpec]] = defaultdict(dict)
+    for field in fields:
+        schemas[field.organization_id][field.key] = field.spec()
+    return schemas
+
+
+def visible_organizations(request, model_admin) -> set[int] | None:
+    """Ids of the organizations whose rows the user sees; None for a superuser (all)."""
+    if request.user.is_superuser:
+        return None
+    return model_admin._allowed(request, "view") | model_admin._allowed(request, "change")
+
+
+def may_change(model_admin, request, organization_id: int) -> bool:
+    return request.user.is_superuser or organization_id in model_admin._allowed(request, "change")
+
+
+def nothing_selected(model_admin, request, queryset) -> bool:
+    """Only rows the user cannot see were ticked (another organization's ids): say so as
+    Django does when nothing is ticked."""
+    if queryset.exists():
+        return False
+    model_admin.message_user(
+        request,
+        _(
+            "Items must be selected in order to perform actions on them. No items have "
+            "been changed."
+        ),
+        messages.WARNING,
+    )
+    return True
+
+
+# --- List filters ------------------------------------------------------------------
+
+
+class TenantRelatedListFilter(admin.RelatedFieldListFilter):
+    """A "by batch" filter naming only the batches of the organizations the user sees."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        visible = visible_organizations(request, model_admin)
+        limit = {} if visible is None else {"organization_id__in": visible}
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to=limit)
+
+
+class ProductListFilter(admin.SimpleListFilter):
+    """Lines whose items hold a product."""
+
+    title = gettext_lazy("product")
+    parameter_name = "product"
+
+    def lookups(self, request, model_admin):
+        products = Product.objects.order_by("name", "pk")
+        visible = visible_organizations(request, model_admin)
+        if visible is not None:
+            products = products.filter(organization_id__in=visible)
+        return [
+            (str(pk), f"{name} ({sku})")
+            for pk, name, sku in products.values_list("pk", "name", "sku")
+        ]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            product_id = int(self.value())
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(items__contains=[{"product": product_id}])
+
+
+class PreferenceValueListFilter(admin.SimpleListFilter):
+    """Lines whose preferences hold a value of a choice or yes/no field ("grind=espresso")."""
+
+    title = gettext_lazy("preference")
+    parameter_name = "preference"
+
+    def lookups(self, request, model_admin):
+        visible = visible_organizations(request, model_admin)
+        organization_ids = (
+            visible if visible is not None else Organization.objects.values_list("pk", flat=True)
+        )
+        self.types: dict[str, str] = {}
+        choices: dict[str, str] = {}
+        for specs in schemas_for(organization_ids).values():
+            for spec in specs.values():
+                if spec.type == "choice":
+                    values = [(choice.value, choice.label) for choice in spec.choices]
+                elif spec.type == "boolean":
+                    values = [("true", _("Yes")), ("false", _("No"))]
+                else:
+                    continue
+                self.types.setdefault(spec.key, spec.type)
+                for value, label in values:
+                    choices.setdefault(f"{spec.key}={value}", f"{spec.label}: {label}")
+        return list(choices.items())
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        key, sep, raw = self.value().partition("=")
+        if not sep or not key:
+            return queryset.none()
+        value: Any = raw
+        if getattr(self, "types", {}).get(key) == "boolean":
+            if raw not in ("true", "false"):
+                return queryset.none()
+            value = raw == "true"
+        return queryset.filter(preferences__contains={key: value})
+
+
+class CarrierListFilter(admin.SimpleListFilter):
+    """The carriers of the shipments the user sees (not every organization's)."""
+
+    title = gettext_lazy("carrier")
+    parameter_name = "carrier"
+
+    def lookups(self, request, model_admin):
+        carriers = (
+            model_admin.get_queryset(request)
+            .exclude(carrier="")
+            .order_by("carrier")
+            .values_list("carrier", flat=True)
+            .distinct()
+        )
+        return [(carrier, carrier) for carrier in carriers]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(carrier=self.value())
+
+
+# --- Settings ------------------------------------------------------------------------
 
 
 @admin.register(FulfillmentSettings)
@@ -49,6 +312,7 @@ class FulfillmentSettingsAdmin(TenantAdmin):
                     "time_zone",
                     "shipping_offset_days",
                     "unpaid_lines",
+                    "default_carrier",
                     "next_cutoff",
                 ],
                 "description": gettext_lazy(
@@ -85,15 +349,138 @@ class FulfillmentSettingsAdmin(TenantAdmin):
         return when(row.next_cutoff(timezone.now()), tz)
 
 
+# --- Batches -------------------------------------------------------------------------
+
+
+class BatchActionForm(forms.Form):
+    """Lock, complete, cancel: a confirmation, nothing to fill in."""
+
+    def __init__(self, *args, batch=None, **kwargs):
+        self.batch = batch
+        super().__init__(*args, **kwargs)
+
+
+class DispatchForm(BatchActionForm):
+    carrier = forms.CharField(
+        label=gettext_lazy("Carrier"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("Set on every shipment created; each can be changed later."),
+    )
+
+    def __init__(self, *args, batch=None, **kwargs):
+        super().__init__(*args, batch=batch, **kwargs)
+        if batch is not None:
+            settings_row = fulfillment_settings_for(organization=batch.organization)
+            self.fields["carrier"].initial = settings_row.default_carrier
+
+
+class ScanForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("Line code"), max_length=40)
+
+
+def kilograms(value) -> str:
+    return "-" if value is None else formats.number_format(value, 3, use_l10n=True)
+
+
+def plan_tables(batch: Batch, boxes: list[Box]) -> dict[str, Any]:
+    """The production plan of `boxes` as rows for the page."""
+    schema = preference_schema(organization=batch.organization)
+    specs = {spec.key: spec for spec in schema}
+    products, details = production_plan(organization=batch.organization, boxes=boxes, schema=schema)
+    boxes_with = defaultdict(int)
+    for box in boxes:
+        for product_id in {item["product"] for item in box.items}:
+            boxes_with[product_id] += 1
+    return {
+        "products": [
+            {
+                "product": row.name or row.sku,
+                "sku": row.sku,
+                "boxes": boxes_with[row.product_id],
+                "quantity": row.quantity,
+                "kilograms": kilograms(row.kilograms),
+            }
+            for row in products
+        ],
+        "details": [
+            {
+                "product": row.name or row.sku,
+                "sku": row.sku,
+                "field": specs[row.field].label if row.field in specs else row.field,
+                "value": (
+                    display_value(specs.get(row.field), row.value)
+                    if row.value is not None
+                    else _("(not set)")
+                ),
+                "quantity": row.quantity,
+                "kilograms": kilograms(row.kilograms),
+            }
+            for row in details
+        ],
+    }
+
+
+def preview_rows(batch: Batch, boxes: list[Box]) -> list[dict[str, Any]]:
+    """The first boxes of an open batch, as rows (one query for their customers)."""
+    shown = boxes[:PREVIEW_ROWS]
+    customers = Customer.objects.in_bulk({box.customer_id for box in shown})
+    specs = {spec.key: spec for spec in preference_schema(organization=batch.organization)}
+    rows = []
+    for box in shown:
+        customer = customers.get(box.customer_id)
+        rows.append(
+            {
+                "subscription_id": box.subscription_id,
+                "customer": customer_label(customer) if customer else box.customer_id,
+                "items": items_text(box.items),
+                "preferences": preferences_text(box.preferences, specs),
+                "paid": box.paid,
+            }
+        )
+    return rows
+
+
+class BatchChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        # Every row's counts in the page's one query.
+        return (
+            super()
+            .get_queryset(request, exclude_parameters)
+            .annotate(
+                **{
+                    f"lines_{status}": Count("lines", filter=Q(lines__status=status))
+                    for status in LineStatus.values
+                }
+            )
+        )
+
+
 @admin.register(Batch)
-class BatchAdmin(TenantAdmin):
+class BatchAdmin(FSMAdminMixin, TenantAdmin):
     """Read-only: batches are opened, locked and dispatched by the fulfillment services."""
 
-    list_display = ["cycle_date", "cutoff_column", "ships_on", "status"]
+    fsm_fields = ["status"]
+    change_form_template = "admin/fulfillment/batch/change_form.html"
+    fsm_transition_form_template = "admin/fulfillment/batch/transition_form.html"
+
+    list_display = ["cycle_date", "cutoff_column", "ships_on", "status", "lines_column"]
     list_filter = ["status"]
     ordering = ["-cutoff_at"]
-    fields = ["organization", "cycle_date", "cutoff_column", "ships_on", "status", "locked_at"]
+    fields = [
+        "organization",
+        "cycle_date",
+        "starts_column",
+        "cutoff_column",
+        "ships_on",
+        "status",
+        "locked_column",
+        "dispatched_column",
+        "completed_column",
+    ]
     readonly_fields = fields
+
+    # --- Permissions: nobody edits a batch; staff act on it through its buttons.
 
     def has_add_permission(self, request):
         return False
@@ -101,17 +488,826 @@ class BatchAdmin(TenantAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def may_act(self, request, batch: Batch) -> bool:
+        """The buttons and the scan field: staff of the batch's organization."""
+        return self._has(request, "change", batch)
+
+    # --- Changelist
+
+    def get_changelist(self, request, **kwargs):
+        return BatchChangeList
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.user.is_superuser or len(organization_roles(request)) > 1:
+            columns.append("organization")
+        return columns
+
+    @admin.display(description=gettext_lazy("cut-off"), ordering="cutoff_at")
+    def cutoff_column(self, batch):
+        return when(batch.cutoff_at, batch.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("covers cycles from"))
+    def starts_column(self, batch):
+        return when(batch.starts_at, batch.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("locked at"))
+    def locked_column(self, batch):
+        return when(batch.locked_at, batch.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("dispatched at"))
+    def dispatched_column(self, batch):
+        return when(batch.dispatched_at, batch.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("completed at"))
+    def completed_column(self, batch):
+        return when(batch.completed_at, batch.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("lines"))
+    def lines_column(self, batch):
+        counts = [(status, getattr(batch, f"lines_{status.value}", 0)) for status in LineStatus]
+        shown = [(status, count) for status, count in counts if count]
+        if not shown:
+            return "-"
+        base = reverse("admin:fulfillment_batchline_changelist")
+        return format_html_join(
+            ", ",
+            '<a href="{}?batch__id__exact={}&amp;status__exact={}" data-status="{}">{}: {}</a>',
+            (
+                (base, batch.pk, status.value, status.value, status.label, count)
+                for status, count in shown
+            ),
+        )
+
+    # --- Change page
+
+    def get_urls(self):
+        opts = self.opts
+        return [
+            path(
+                "<path:object_id>/scan/",
+                self.admin_site.admin_view(self.scan_view),
+                name=f"{opts.app_label}_{opts.model_name}_scan",
+            ),
+            *super().get_urls(),
+        ]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         batch = self.get_object(request, unquote(object_id))
         with timezone.override(batch.organization.tzinfo):
+            context = {**(extra_context or {}), **self._panels(request, batch)}
+            response = super().change_view(request, object_id, form_url, context)
+            if isinstance(response, TemplateResponse) and not response.is_rendered:
+                response.render()
+        return response
+
+    def _panels(self, request, batch: Batch) -> dict[str, Any]:
+        """What the batch's page shows below its fields."""
+        counts = dict(
+            BatchLine.objects.filter(batch=batch)
+            .order_by()
+            .values_list("status")
+            .annotate(count=Count("id"))
+        )
+        lines_url = (
+            f"{reverse('admin:fulfillment_batchline_changelist')}?batch__id__exact={batch.pk}"
+        )
+        context: dict[str, Any] = {
+            "line_counts": [
+                {
+                    "status": status.value,
+                    "label": status.label,
+                    "count": counts.get(status.value, 0),
+                    "url": f"{lines_url}&status__exact={status.value}",
+                }
+                for status in LineStatus
+            ],
+            "lines_total": sum(counts.values()),
+            "lines_url": lines_url,
+            "exports": self._exports(batch),
+            "may_act": self.may_act(request, batch),
+        }
+        if batch.status in (Batch.Status.DISPATCHED, Batch.Status.COMPLETED):
+            context["shipments_url"] = (
+                f"{reverse('admin:fulfillment_shipment_changelist')}?batch__id__exact={batch.pk}"
+            )
+        if batch.status == Batch.Status.OPEN:
+            boxes = batch_preview(batch=batch)
+            context["preview"] = {
+                "rows": preview_rows(batch, boxes),
+                "total": len(boxes),
+                "more": max(len(boxes) - PREVIEW_ROWS, 0),
+                "paid": sum(1 for box in boxes if box.paid),
+            }
+            context["plan"] = plan_tables(batch, boxes)
+        elif batch.status != Batch.Status.CANCELED:
+            context["plan"] = plan_tables(batch, boxes_from_lines(batch=batch))
+        if batch.status == Batch.Status.LOCKED and context["may_act"]:
+            context["scan_form"] = ScanForm()
+            context["scan_url"] = reverse(
+                "admin:fulfillment_batch_scan", args=[batch.pk], current_app=self.admin_site.name
+            )
+        return context
+
+    @staticmethod
+    def _exports(batch: Batch) -> list[dict[str, str]]:
+        links = []
+        for kind, label in EXPORTS:
+            try:
+                url = reverse("fulfillment:batch-export", kwargs={"pk": batch.pk, "kind": kind})
+            except NoReverseMatch:  # the exports are not installed (yet)
+                continue
+            links.append({"kind": kind, "label": str(label), "url": url})
+        return links
+
+    def _change_url(self, batch: Batch) -> str:
+        return reverse(
+            "admin:fulfillment_batch_change", args=[batch.pk], current_app=self.admin_site.name
+        )
+
+    # --- The packing room's scanner
+
+    def scan_view(self, request, object_id):
+        batch = self.get_object(request, unquote(object_id))
+        if not self.may_act(request, batch):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(self._change_url(batch))
+        form = ScanForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, _("Scan or type a line code."), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(batch))
+        code = form.cleaned_data["code"].strip()
+        elsewhere = self._line_elsewhere(batch, code)
+        if elsewhere is not None:
+            self.message_user(
+                request,
+                _("Line %(code)s is in the %(batch)s, not this one: nothing was changed.")
+                % {"code": elsewhere.code, "batch": str(elsewhere.batch).lower()},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(self._change_url(batch))
+        try:
+            line = services.line_prepare_code(
+                organization=batch.organization, code=code, actor=Actor.for_user(request.user)
+            )
+        except ApplicationError as error:
+            self.message_user(request, refusal_text(error), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("Line %(code)s prepared: %(customer)s")
+                % {"code": line.code, "customer": customer_label(line.customer)},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(self._change_url(batch))
+
+    @staticmethod
+    def _line_elsewhere(batch: Batch, code: str) -> BatchLine | None:
+        """The line a code stands for when it belongs to another batch of the organization.
+
+        Preparing it from this page would be a box put on the wrong pile.
+        """
+        pk = line_pk_from_code(code)
+        if pk is None:
+            return None
+        return (
+            BatchLine.objects.filter(organization_id=batch.organization_id, pk=pk)
+            .exclude(batch_id=batch.pk)
+            .select_related("batch")
+            .first()
+        )
+
+    # --- Buttons (django-fsm transitions, through the services)
+
+    LABELS = {
+        "lock": gettext_lazy("Lock"),
+        "dispatch": gettext_lazy("Dispatch"),
+        "complete": gettext_lazy("Complete"),
+        "cancel": gettext_lazy("Cancel"),
+    }
+
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name: str) -> str:
+        return _("Actions")
+
+    def get_fsm_label(self, transition) -> str:
+        return str(self.LABELS.get(transition.name, transition.name))
+
+    def _admin_transitions(self) -> dict:
+        return {
+            "lock": self._lock,
+            "dispatch": self._dispatch,
+            "complete": self._complete,
+            "cancel": self._cancel,
+        }
+
+    def _get_fsm_extra_context(self, *, request, obj):
+        if obj is None or not self.may_act(request, obj):
+            return []
+        return [
+            block
+            for block in super()._get_fsm_extra_context(request=request, obj=obj)
+            if block.available_transitions
+        ]
+
+    def describe_transition(self, batch: Batch, name: str) -> str:
+        tz = batch.organization.tzinfo
+        if name == "lock":
+            return _(
+                "The batch's content is frozen now, as it stands, instead of at its cut-off "
+                "(%(cutoff)s): changes made from now on count for the next batch."
+            ) % {"cutoff": when(batch.cutoff_at, tz)}
+        if name == "dispatch":
+            settings_row = fulfillment_settings_for(organization=batch.organization)
+            return _(
+                "A shipment is created for each prepared, paid line. Lines still unpaid: "
+                "%(unpaid)s. Paid lines nobody prepared roll to the next batch."
+            ) % {"unpaid": settings_row.get_unpaid_lines_display().lower()}
+        if name == "complete":
+            return _("The batch is closed: every shipment must be delivered, returned or lost.")
+        if name == "cancel":
+            return _(
+                "No shipment run this cycle: the next batch opens and covers this batch's cycles."
+            )
+        return ""
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        """django-fsm's hook, through the services (it would call the method and save)."""
+        action = self._admin_transitions().get(transition_name)
+        if action is None or not self.may_act(request, obj):
+            self.message_user(request, _("This action is not available."), messages.ERROR)
+            return False
+        try:
+            message = action(obj, Actor.for_user(request.user), dict(kwargs or {}))
+        except ApplicationError as error:
+            self.message_user(request, refusal_text(error), messages.ERROR)
+            return False
+        self.message_user(request, message, messages.SUCCESS)
+        return True
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        batch = self.get_object(request, unquote(object_id))
+        if transition_name not in self._admin_transitions():
+            raise Http404
+        if not self.may_act(request, batch):
+            raise PermissionDenied
+        label = str(self.LABELS[transition_name])
+        with timezone.override(batch.organization.tzinfo):
+            if request.method != "POST" and not can_proceed(getattr(batch, transition_name)):
+                # Said at once; a submission is the service's to refuse.
+                self.message_user(
+                    request,
+                    _("“%(action)s” is not possible now: the batch is %(status)s.")
+                    % {"action": label, "status": batch.get_status_display().lower()},
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(self._change_url(batch))
+            form_class = DispatchForm if transition_name == "dispatch" else BatchActionForm
+            form = form_class(data=request.POST if request.method == "POST" else None, batch=batch)
+            if request.method == "POST" and form.is_valid():
+                self._apply_fsm_transition(
+                    obj=batch,
+                    transition_name=transition_name,
+                    request=request,
+                    kwargs=form.cleaned_data,
+                )
+                return HttpResponseRedirect(self._change_url(batch))
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": batch,
+                "title": label,
+                "subtitle": str(batch),
+                "transition": {"name": transition_name, "label": label},
+                "description": self.describe_transition(batch, transition_name),
+                "transition_form": form,
+                "media": self.media + form.media,
+            }
+            return TemplateResponse(request, self.fsm_transition_form_template, context).render()
+
+    # One per button: call the service, say what happened.
+
+    def _lock(self, batch, actor, data):
+        batch = services.batch_lock(batch=batch, actor=actor)
+        count = BatchLine.objects.filter(batch=batch).count()
+        return ngettext(
+            "The batch is locked: %(count)d line.", "The batch is locked: %(count)d lines.", count
+        ) % {"count": count}
+
+    def _dispatch(self, batch, actor, data):
+        report = services.batch_dispatch(batch=batch, actor=actor, carrier=data.get("carrier", ""))
+        return _("The batch is dispatched: %(shipped)s, %(rolled)s, %(excluded)s.") % {
+            "shipped": ngettext(
+                "%(count)d shipment created", "%(count)d shipments created", report.shipped
+            )
+            % {"count": report.shipped},
+            "rolled": ngettext(
+                "%(count)d line rolled to the next batch",
+                "%(count)d lines rolled to the next batch",
+                report.rolled,
+            )
+            % {"count": report.rolled},
+            "excluded": ngettext(
+                "%(count)d line excluded", "%(count)d lines excluded", report.excluded
+            )
+            % {"count": report.excluded},
+        }
+
+    def _complete(self, batch, actor, data):
+        services.batch_complete(batch=batch, actor=actor)
+        return _("The batch is completed.")
+
+    def _cancel(self, batch, actor, data):
+        services.batch_cancel(batch=batch, actor=actor)
+        return _("The batch is canceled: its cycles ship with the next batch.")
+
+
+# --- Lines -----------------------------------------------------------------------------
+
+
+class ExcludeForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=400,
+        help_text=gettext_lazy("Kept on each line, e.g. out of stock, asked by the customer."),
+    )
+
+
+class BatchLineChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # The page's preference labels: two queries whatever the number of rows.
+        schemas = schemas_for({line.organization_id for line in self.result_list})
+        for line in self.result_list:
+            line.preference_specs = schemas.get(line.organization_id, {})
+
+
+@admin.register(BatchLine)
+class BatchLineAdmin(ActionsOnlyTenantAdmin):
+    """The boxes of the batches: read-only; prepared or excluded by the list's actions."""
+
+    list_display = [
+        "code_column",
+        "batch",
+        "customer_column",
+        "products_column",
+        "preferences_column",
+        "status",
+        "charge_status",
+    ]
+    list_display_links = ["code_column"]
+    list_filter = [
+        "status",
+        ("batch", TenantRelatedListFilter),
+        ProductListFilter,
+        PreferenceValueListFilter,
+    ]
+    list_select_related = ["organization", "batch", "customer", "charge"]
+    search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
+    search_help_text = gettext_lazy("A customer's name or e-mail, or a line code.")
+    actions = ["mark_prepared", "exclude_lines"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "code_column",
+                    "batch",
+                    "status",
+                    "reason",
+                    "subscription",
+                    "cycle",
+                    "customer",
+                    "charge",
+                    "charge_status",
+                    "rolled_from",
+                    "shipment_link",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Content at the cut-off"),
+            {"fields": ["address_column", "items_column", "preferences_detail"]},
+        ),
+        (
+            gettext_lazy("Packing"),
+            {"fields": ["prepared_column", "prepared_by", "created_column"]},
+        ),
+    ]
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+
+    def get_changelist(self, request, **kwargs):
+        return BatchLineChangeList
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.user.is_superuser or len(organization_roles(request)) > 1:
+            columns.append("organization")
+        return columns
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        codes = [line_pk_from_code(term) for term in search_term.split()]
+        codes = [pk for pk in codes if pk is not None]
+        if codes:
+            results = results | queryset.filter(pk__in=codes)
+        return results, may_have_duplicates
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        line = self.get_object(request, unquote(object_id))
+        with timezone.override(line.organization.tzinfo):
             response = super().change_view(request, object_id, form_url, extra_context)
             if isinstance(response, TemplateResponse) and not response.is_rendered:
                 response.render()
         return response
 
+    # --- Columns
+
+    @admin.display(description=gettext_lazy("code"), ordering="id")
+    def code_column(self, line):
+        return line.code
+
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
+    def customer_column(self, line):
+        return customer_label(line.customer)
+
+    @admin.display(description=gettext_lazy("items"))
+    def products_column(self, line):
+        return items_text(line.items)
+
+    @admin.display(description=gettext_lazy("preferences"))
+    def preferences_column(self, line):
+        specs = getattr(line, "preference_specs", None)
+        if specs is None:
+            specs = {spec.key: spec for spec in preference_schema(organization=line.organization)}
+        return preferences_text(line.preferences, specs)
+
+    @admin.display(description=gettext_lazy("charge"), ordering="charge__status")
+    def charge_status(self, line):
+        return line.charge.get_status_display() if line.charge_id else "-"
+
+    @admin.display(description=gettext_lazy("shipping address"))
+    def address_column(self, line):
+        return address_html(line.address)
+
+    @admin.display(description=gettext_lazy("items"))
+    def items_column(self, line):
+        if not line.items:
+            return "-"
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("SKU"),
+            _("Product"),
+            _("Quantity"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (item.get("sku", ""), item.get("name", ""), item.get("quantity"))
+                    for item in line.items
+                ),
+            ),
+        )
+
+    @admin.display(description=gettext_lazy("preferences"))
+    def preferences_detail(self, line):
+        specs = {spec.key: spec for spec in preference_schema(organization=line.organization)}
+        rows = [
+            (specs[key].label if key in specs else key, display_value(specs.get(key), value))
+            for key, value in sorted(
+                (line.preferences or {}).items(),
+                key=lambda pair: list(specs).index(pair[0]) if pair[0] in specs else len(specs),
+            )
+            if not validation.is_empty(value)
+        ]
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description=gettext_lazy("shipment"))
+    def shipment_link(self, line):
+        shipment = Shipment.objects.filter(line=line).first()
+        if shipment is None:
+            return "-"
+        url = reverse("admin:fulfillment_shipment_change", args=[shipment.pk])
+        return format_html('<a href="{}">{}</a>', url, shipment)
+
+    @admin.display(description=gettext_lazy("prepared at"))
+    def prepared_column(self, line):
+        return when(line.prepared_at, line.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("created at"))
+    def created_column(self, line):
+        return when(line.created_at, line.organization.tzinfo)
+
+    # --- Actions
+
+    @admin.action(description=gettext_lazy("Mark prepared"), permissions=["change"])
+    def mark_prepared(self, request, queryset):
+        if nothing_selected(self, request, queryset):
+            return
+        actor = Actor.for_user(request.user)
+        ids_by_organization: dict[int, list[int]] = defaultdict(list)
+        refused: dict[str, list[int]] = defaultdict(list)
+        for pk, organization_id in queryset.order_by("pk").values_list("pk", "organization_id"):
+            if may_change(self, request, organization_id):
+                ids_by_organization[organization_id].append(pk)
+            else:
+                refused[_("You may not change it.")].append(pk)
+        organizations = Organization.objects.in_bulk(list(ids_by_organization))
+        done = 0
+        for organization_id, ids in ids_by_organization.items():
+            try:
+                report = services.lines_prepare(
+                    organization=organizations[organization_id], line_ids=ids, actor=actor
+                )
+            except ApplicationError as error:
+                refused[refusal_text(error)].extend(ids)
+                continue
+            done += len(report.done)
+            for pk, reason in report.refused.items():
+                refused[reason].append(pk)
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d line marked prepared.", "%(count)d lines marked prepared.", done
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+        for reason, ids in refused.items():
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d line not prepared: %(reason)s (%(codes)s)",
+                    "%(count)d lines not prepared: %(reason)s (%(codes)s)",
+                    len(ids),
+                )
+                % {
+                    "count": len(ids),
+                    "reason": reason,
+                    "codes": ", ".join(line_code(pk) for pk in sorted(ids)),
+                },
+                messages.ERROR,
+            )
+
+    @admin.action(description=gettext_lazy("Exclude from the batch"), permissions=["change"])
+    def exclude_lines(self, request, queryset):
+        if nothing_selected(self, request, queryset):
+            return None
+        form = ExcludeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            actor = Actor.for_user(request.user)
+            reason = form.cleaned_data["reason"]
+            done = 0
+            for line in queryset.order_by("pk"):
+                if not may_change(self, request, line.organization_id):
+                    refused = _("You may not change it.")
+                else:
+                    try:
+                        services.line_exclude(line=line, actor=actor, reason=reason)
+                    except ApplicationError as error:
+                        refused = refusal_text(error)
+                    else:
+                        done += 1
+                        continue
+                self.message_user(
+                    request,
+                    _("Line %(code)s: %(error)s") % {"code": line.code, "error": refused},
+                    messages.ERROR,
+                )
+            if done:
+                self.message_user(
+                    request,
+                    ngettext("%(count)d line excluded.", "%(count)d lines excluded.", done)
+                    % {"count": done},
+                    messages.SUCCESS,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Exclude lines from their batch"),
+            "lines": queryset.select_related("customer", "batch").order_by("pk"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/fulfillment/batchline/exclude.html", context)
+
+
+# --- Shipments ---------------------------------------------------------------------------
+
+
+class ShipmentForm(forms.ModelForm):
+    """The carrier and tracking number; `shipment_update` writes them."""
+
+    class Meta:
+        model = Shipment
+        fields = ["carrier", "tracking_number"]
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(TenantAdmin):
+    """Parcels: created by the dispatch; staff set the tracking and move their status."""
+
+    form = ShipmentForm
+    list_display = [
+        "id",
+        "batch",
+        "customer_column",
+        "carrier",
+        "tracking_number",
+        "status",
+        "shipped_column",
+        "delivered_column",
+    ]
+    list_filter = ["status", ("batch", TenantRelatedListFilter), CarrierListFilter]
+    list_select_related = ["organization", "batch", "customer"]
+    search_fields = [
+        "tracking_number",
+        "customer__email",
+        "customer__first_name",
+        "customer__last_name",
+    ]
+    actions = ["mark_shipped", "mark_delivered", "mark_returned", "mark_lost"]
+    fields = [
+        "organization",
+        "batch",
+        "line",
+        "customer",
+        "status",
+        "carrier",
+        "tracking_number",
+        "address_column",
+        "shipped_column",
+        "delivered_column",
+        "closed_column",
+        "created_column",
+    ]
+    EDITABLE = ("carrier", "tracking_number")
+
+    def has_add_permission(self, request):
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=gettext_lazy("cut-off"), ordering="cutoff_at")
-    def cutoff_column(self, batch):
-        return when(batch.cutoff_at, batch.organization.tzinfo)
+    def get_readonly_fields(self, request, obj=None):
+        editable = () if obj is None or obj.is_closed else self.EDITABLE
+        return [name for name in self.fields if name not in editable]
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.user.is_superuser or len(organization_roles(request)) > 1:
+            columns.append("organization")
+        return columns
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        model_admin = self
+
+        class ShipmentUpdateForm(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                if not self.errors and self.instance.pk is not None and self.changed_data:
+                    model_admin._update(request, self)
+                return cleaned
+
+        return ShipmentUpdateForm
+
+    def _update(self, request, form) -> None:
+        """Write the changed fields through the service while the page is validated: a
+        refusal is shown on the form, and nothing is written."""
+        changed = {name: form.cleaned_data.get(name) or "" for name in form.changed_data}
+        try:
+            services.shipment_update(
+                shipment=form.instance, actor=Actor.for_user(request.user), **changed
+            )
+        except ApplicationError as error:
+            raise ValidationError(refusal_text(error)) from error
+
+    def save_model(self, request, obj, form, change):
+        # Written by `shipment_update` when the form was validated (see get_form).
+        return
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        shipment = self.get_object(request, unquote(object_id))
+        with timezone.override(shipment.organization.tzinfo):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if isinstance(response, TemplateResponse) and not response.is_rendered:
+                response.render()
+        return response
+
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
+    def customer_column(self, shipment):
+        return customer_label(shipment.customer)
+
+    @admin.display(description=gettext_lazy("shipping address"))
+    def address_column(self, shipment):
+        return address_html(shipment.address)
+
+    @admin.display(description=gettext_lazy("shipped at"), ordering="shipped_at")
+    def shipped_column(self, shipment):
+        return when(shipment.shipped_at, shipment.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("delivered at"), ordering="delivered_at")
+    def delivered_column(self, shipment):
+        return when(shipment.delivered_at, shipment.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("closed at"))
+    def closed_column(self, shipment):
+        return when(shipment.closed_at, shipment.organization.tzinfo)
+
+    @admin.display(description=gettext_lazy("created at"))
+    def created_column(self, shipment):
+        return when(shipment.created_at, shipment.organization.tzinfo)
+
+    def _transition(self, request, queryset, action: str, done_message) -> None:
+        if nothing_selected(self, request, queryset):
+            return
+        actor = Actor.for_user(request.user)
+        done = 0
+        for shipment in queryset.order_by("pk"):
+            if not may_change(self, request, shipment.organization_id):
+                refused = _("You may not change it.")
+            else:
+                try:
+                    services.shipment_transition(shipment=shipment, action=action, actor=actor)
+                except ApplicationError as error:
+                    refused = refusal_text(error)
+                else:
+                    done += 1
+                    continue
+            self.message_user(
+                request,
+                _("%(shipment)s: %(error)s") % {"shipment": shipment, "error": refused},
+                messages.ERROR,
+            )
+        if done:
+            self.message_user(request, done_message(done), messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Mark shipped"), permissions=["change"])
+    def mark_shipped(self, request, queryset):
+        self._transition(
+            request,
+            queryset,
+            "ship",
+            lambda n: (
+                ngettext(
+                    "%(count)d shipment marked shipped.", "%(count)d shipments marked shipped.", n
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Mark delivered"), permissions=["change"])
+    def mark_delivered(self, request, queryset):
+        self._transition(
+            request,
+            queryset,
+            "deliver",
+            lambda n: (
+                ngettext(
+                    "%(count)d shipment marked delivered.",
+                    "%(count)d shipments marked delivered.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Mark returned"), permissions=["change"])
+    def mark_returned(self, request, queryset):
+        self._transition(
+            request,
+            queryset,
+            "mark_returned",
+            lambda n: (
+                ngettext(
+                    "%(count)d shipment marked returned.", "%(count)d shipments marked returned.", n
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Mark lost"), permissions=["change"])
+    def mark_lost(self, request, queryset):
+        self._transition(
+            request,
+            queryset,
+            "mark_lost",
+            lambda n: (
+                ngettext("%(count)d shipment marked lost.", "%(count)d shipments marked lost.", n)
+                % {"count": n}
+            ),
+        )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, can_proceed
 
 from crm.actors import Actor, ActorKind
@@ -606,9 +607,12 @@ def batch_complete(*, batch: Batch, actor: Actor, now: datetime | None = None) -
     still = batch.shipments.exclude(status__in=Shipment.CLOSED).count()
     if still:
         raise ConflictError(
-            _(
+            ngettext(
+                "%(count)s shipment is not delivered, returned or lost yet: "
+                "close it before completing the batch.",
                 "%(count)s shipments are not delivered, returned or lost yet: "
-                "close them before completing the batch."
+                "close them before completing the batch.",
+                still,
             )
             % {"count": still},
             {"open_shipments": still},

@@ -135,7 +135,7 @@ def due_cycles(*, batch: Batch) -> list[DueCycle]:
 def _first_events_since(ids: list[int], kind: str, at: datetime) -> dict[int, dict]:
     """The data of each subscription's first event of `kind` at or after `at`."""
     rows = (
-        SubscriptionEvent.objects.filter(subscription_id__in=ids, kind=kind, created_at__gte=at)
+        SubscriptionEvent.objects.filter(subscription_id__any=ids, kind=kind, created_at__gte=at)
         .order_by("subscription_id", "created_at", "id")
         .distinct("subscription_id")
         .values_list("subscription_id", "data")
@@ -148,7 +148,7 @@ def items_at_many(*, subscription_ids: Iterable[int], at: datetime) -> dict[int,
     ids = list(subscription_ids)
     current: dict[int, list[dict]] = defaultdict(list)
     for subscription_id, product_id, quantity in (
-        SubscriptionItem.objects.filter(subscription_id__in=ids)
+        SubscriptionItem.objects.filter(subscription_id__any=ids)
         .order_by("subscription_id", "id")
         .values_list("subscription_id", "product_id", "quantity")
     ):
@@ -191,7 +191,7 @@ def addresses_at_many(
     """Each subscription's shipping address as it stood at `at` (None: it had none)."""
     ids = list(subscription_ids)
     address_of = dict(
-        Subscription.objects.filter(pk__in=ids).values_list("pk", "shipping_address_id")
+        Subscription.objects.filter(pk__any=ids).values_list("pk", "shipping_address_id")
     )
     for subscription_id, data in _first_events_since(
         ids, SubscriptionEvent.Kind.ADDRESS_CHANGED, at
@@ -199,13 +199,15 @@ def addresses_at_many(
         address_of[subscription_id] = data.get("from")
     address_ids = {pk for pk in address_of.values() if pk}
     content = {
-        address.pk: address.snapshot()
-        for address in Address.objects.filter(pk__in=address_ids).only(
+        pk: {
+            name: str(value or "") for name, value in zip(Address.CONTENT_FIELDS, row, strict=True)
+        }
+        for pk, *row in Address.objects.filter(pk__any=address_ids).values_list(
             "pk", *Address.CONTENT_FIELDS
         )
     }
     content.update(
-        AddressRevision.objects.filter(address_id__in=address_ids, changed_at__gte=at)
+        AddressRevision.objects.filter(address_id__any=address_ids, changed_at__gte=at)
         .order_by("address_id", "changed_at", "id")
         .distinct("address_id")
         .values_list("address_id", "before")
@@ -274,6 +276,66 @@ def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
     return boxes_at(
         organization=batch.organization, cycles=carried + due_cycles(batch=batch), at=at
     )
+
+
+# --- A batch's content, open or not ---------------------------------------------------
+
+#: Lines that are (or were) part of a batch's run; rolled and excluded ones left it.
+IN_BATCH_STATUSES = (
+    BatchLine.Status.AWAITING_PAYMENT,
+    BatchLine.Status.READY,
+    BatchLine.Status.PREPARED,
+    BatchLine.Status.SHIPPED,
+)
+PAID_LINE_STATUSES = (BatchLine.Status.READY, BatchLine.Status.PREPARED, BatchLine.Status.SHIPPED)
+LINE_BOX_FIELDS = (
+    "subscription_id",
+    "cycle",
+    "customer_id",
+    "charge_id",
+    "status",
+    "address",
+    "items",
+    "preferences",
+)
+
+
+def box_of_line(line: BatchLine) -> Box:
+    """A line's frozen content as a `Box` (for `production_plan` and the exports)."""
+    return Box(
+        subscription_id=line.subscription_id,
+        cycle=line.cycle,
+        customer_id=line.customer_id,
+        charge_id=line.charge_id,
+        paid=line.status in PAID_LINE_STATUSES,
+        address=line.address,
+        items=list(line.items or []),
+        preferences=dict(line.preferences or {}),
+    )
+
+
+def boxes_from_lines(*, batch: Batch) -> list[Box]:
+    """A locked (or later) batch's boxes: its lines as frozen at the cut-off (one query)."""
+    lines = (
+        BatchLine.objects.filter(
+            organization_id=batch.organization_id, batch=batch, status__in=IN_BATCH_STATUSES
+        )
+        .only(*LINE_BOX_FIELDS)
+        .order_by("id")
+    )
+    return [box_of_line(line) for line in lines]
+
+
+def batch_boxes(*, batch: Batch, now: datetime | None = None) -> tuple[list[Box], datetime, bool]:
+    """What a batch ships: (boxes, the instant their content is read at, live).
+
+    While open, live: what locking it now would freeze (`batch_preview`).
+    Afterwards, its lines as frozen at its cut-off.
+    """
+    if batch.status == Batch.Status.OPEN:
+        now = now or timezone.now()
+        return batch_preview(batch=batch, now=now), snapshot_instant(batch, now), True
+    return boxes_from_lines(batch=batch), batch.cutoff_at, False
 
 
 # --- Totals ------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def preferences_at_many(
         schema = preference_schema(organization=organization)
     latest = (
         PreferenceChange.objects.filter(
-            organization=organization, subscription_id__in=ids, changed_at__lt=at
+            organization=organization, subscription_id__any=ids, changed_at__lt=at
         )
         .order_by("subscription_id", "-changed_at", "-id")
         .distinct("subscription_id")
