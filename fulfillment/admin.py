@@ -40,7 +40,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 from django_fsm import can_proceed
 from django_fsm.admin import FSMAdminMixin
 
@@ -462,7 +462,7 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
 
     fsm_fields = ["status"]
     change_form_template = "admin/fulfillment/batch/change_form.html"
-    fsm_transition_form_template = "admin/fulfillment/batch/transition_form.html"
+    fsm_transition_form_template = "admin/transition_form.html"
 
     list_display = ["cycle_date", "cutoff_column", "ships_on", "status", "lines_column"]
     list_filter = ["status"]
@@ -1098,11 +1098,16 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Exclude lines from their batch"),
-            "lines": queryset.select_related("customer", "batch").order_by("pk"),
+            "intro": _("These lines will not ship with their batch:"),
+            "rows": [
+                (line.pk, f"{line} ({line.customer}, {line.batch}, {line.get_status_display()})")
+                for line in queryset.select_related("customer", "batch").order_by("pk")
+            ],
+            "action": "exclude_lines",
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/fulfillment/batchline/exclude.html", context)
+        return TemplateResponse(request, "admin/action_form.html", context)
 
 
 # --- Shipments ---------------------------------------------------------------------------
@@ -1114,6 +1119,15 @@ class ShipmentForm(forms.ModelForm):
     class Meta:
         model = Shipment
         fields = ["carrier", "tracking_number"]
+
+
+def _shipment_action(action: str, description, done_message):
+    """An admin action running the shipment transition `action` on the selection."""
+
+    def run(self, request, queryset):
+        self._transition(request, queryset, action, done_message)
+
+    return admin.action(description=description, permissions=["change"])(run)
 
 
 @admin.register(Shipment)
@@ -1233,6 +1247,7 @@ class ShipmentAdmin(TenantAdmin):
         return when(shipment.created_at, shipment.organization.tzinfo)
 
     def _transition(self, request, queryset, action: str, done_message) -> None:
+        """Run `action` on each selected shipment; report the refused ones one by one."""
         if nothing_selected(self, request, queryset):
             return
         actor = Actor.for_user(request.user)
@@ -1254,60 +1269,33 @@ class ShipmentAdmin(TenantAdmin):
                 messages.ERROR,
             )
         if done:
-            self.message_user(request, done_message(done), messages.SUCCESS)
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
-    @admin.action(description=gettext_lazy("Mark shipped"), permissions=["change"])
-    def mark_shipped(self, request, queryset):
-        self._transition(
-            request,
-            queryset,
-            "ship",
-            lambda n: (
-                ngettext(
-                    "%(count)d shipment marked shipped.", "%(count)d shipments marked shipped.", n
-                )
-                % {"count": n}
-            ),
-        )
-
-    @admin.action(description=gettext_lazy("Mark delivered"), permissions=["change"])
-    def mark_delivered(self, request, queryset):
-        self._transition(
-            request,
-            queryset,
-            "deliver",
-            lambda n: (
-                ngettext(
-                    "%(count)d shipment marked delivered.",
-                    "%(count)d shipments marked delivered.",
-                    n,
-                )
-                % {"count": n}
-            ),
-        )
-
-    @admin.action(description=gettext_lazy("Mark returned"), permissions=["change"])
-    def mark_returned(self, request, queryset):
-        self._transition(
-            request,
-            queryset,
-            "mark_returned",
-            lambda n: (
-                ngettext(
-                    "%(count)d shipment marked returned.", "%(count)d shipments marked returned.", n
-                )
-                % {"count": n}
-            ),
-        )
-
-    @admin.action(description=gettext_lazy("Mark lost"), permissions=["change"])
-    def mark_lost(self, request, queryset):
-        self._transition(
-            request,
-            queryset,
-            "mark_lost",
-            lambda n: (
-                ngettext("%(count)d shipment marked lost.", "%(count)d shipments marked lost.", n)
-                % {"count": n}
-            ),
-        )
+    mark_shipped = _shipment_action(
+        "ship",
+        gettext_lazy("Mark shipped"),
+        ngettext_lazy(
+            "%(count)d shipment marked shipped.", "%(count)d shipments marked shipped.", "count"
+        ),
+    )
+    mark_delivered = _shipment_action(
+        "deliver",
+        gettext_lazy("Mark delivered"),
+        ngettext_lazy(
+            "%(count)d shipment marked delivered.", "%(count)d shipments marked delivered.", "count"
+        ),
+    )
+    mark_returned = _shipment_action(
+        "mark_returned",
+        gettext_lazy("Mark returned"),
+        ngettext_lazy(
+            "%(count)d shipment marked returned.", "%(count)d shipments marked returned.", "count"
+        ),
+    )
+    mark_lost = _shipment_action(
+        "mark_lost",
+        gettext_lazy("Mark lost"),
+        ngettext_lazy(
+            "%(count)d shipment marked lost.", "%(count)d shipments marked lost.", "count"
+        ),
+    )

@@ -258,12 +258,17 @@ def batches_open_missing(*, now: datetime | None = None) -> int:
 # --- Payment: charge-then-ship --------------------------------------------------------
 
 
-def lines_payment_refresh(*, batch: Batch | None = None, subscription_id: int | None = None) -> int:
+def lines_payment_refresh(
+    *,
+    batch: Batch | None = None,
+    subscription_id: int | None = None,
+    line_ids: list[int] | None = None,
+) -> int:
     """Make lines follow their cycle's charge: `ready` when paid, `awaiting_payment` otherwise.
 
     Only lines not yet prepared move; a charge created after the line was
     written is linked to it. One statement; scoped to a batch, a subscription,
-    or every line still waiting.
+    some lines, or every line still waiting.
     """
     scope, params = "", []
     if batch is not None:
@@ -272,6 +277,9 @@ def lines_payment_refresh(*, batch: Batch | None = None, subscription_id: int | 
     if subscription_id is not None:
         scope += " AND l.subscription_id = %s"
         params.append(subscription_id)
+    if line_ids is not None:
+        scope += " AND l.id = ANY(%s)"
+        params.append(list(line_ids))
     if not scope:  # every batch whose lines may still change
         scope = (
             f" AND l.batch_id IN (SELECT id FROM {_BATCH_TABLE} WHERE status IN ('open', 'locked'))"
@@ -364,7 +372,7 @@ def lines_prepare(
     Another organization's id is refused as unknown, and then nothing is written.
     """
     ids = sorted(set(line_ids))
-    lines_payment_refresh_many(line_ids=ids)
+    lines_payment_refresh(line_ids=ids)
     found = dict(
         BatchLine.objects.select_for_update(of=("self",))
         .filter(organization=organization, pk__in=ids)
@@ -402,28 +410,6 @@ def lines_prepare(
             updated_at=timezone.now(),
         )
     return report
-
-
-def lines_payment_refresh_many(*, line_ids: list[int]) -> None:
-    """`lines_payment_refresh` for the subscriptions of some lines (one statement)."""
-    if not line_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {_LINE_TABLE} AS l
-            SET charge_id = c.id,
-                status = CASE WHEN c.status = 'paid' THEN 'ready' ELSE 'awaiting_payment' END,
-                updated_at = now()
-            FROM {_CHARGE_TABLE} AS c
-            WHERE l.id = ANY(%s)
-              AND c.subscription_id = l.subscription_id AND c.cycle = l.cycle
-              AND l.status IN ('awaiting_payment', 'ready')
-              AND (l.charge_id IS DISTINCT FROM c.id
-                   OR (c.status = 'paid') <> (l.status = 'ready'))
-            """,
-            [line_ids],
-        )
 
 
 @transaction.atomic

@@ -320,7 +320,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
     fsm_fields = ["status"]
     fsm_forms = {"resume": ReasonForm, "skip": ReasonForm, "withdraw_cancellation": ReasonForm}
     change_form_template = "admin/subscriptions/subscription/change_form.html"
-    fsm_transition_form_template = "admin/subscriptions/subscription/transition_form.html"
+    fsm_transition_form_template = "admin/transition_form.html"
 
     list_display = ["id", "customer_column", "status", "items_summary", "next_charge", "source"]
     list_display_links = ["id", "customer_column"]
@@ -1009,11 +1009,19 @@ class ChargeAdmin(ActionsOnlyTenantAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Mark charges failed"),
-            "charges": queryset.select_related("subscription__customer"),
+            "rows": [
+                (
+                    charge.pk,
+                    f"{charge} ({charge.subscription.customer.email}, "
+                    f"{charge.get_status_display()})",
+                )
+                for charge in queryset.select_related("subscription__customer")
+            ],
+            "action": "mark_failed",
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/subscriptions/charge/mark_failed.html", context)
+        return TemplateResponse(request, "admin/action_form.html", context)
 
 
 # --- Billing settings ------------------------------------------------------------
