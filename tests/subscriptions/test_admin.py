@@ -377,6 +377,10 @@ def test_saving_the_page_without_touching_the_items_records_nothing(client_a, or
     active.refresh_from_db()
     assert active.shipping_address == address
     assert not active.events.filter(kind=Kind.ITEMS_CHANGED).exists()
+    # The address change is in the history, by the staff member (batches read it).
+    event = active.events.get(kind=Kind.ADDRESS_CHANGED)
+    assert event.data["to"] == address.pk
+    assert event.actor_user is not None
 
 
 def test_a_refused_items_change_shows_the_error_and_keeps_the_items(client_a, staff_a, org_a):
