@@ -473,8 +473,7 @@ def test_completing_is_refused_while_a_shipment_is_open_and_changes_nothing(
     refused = admin_client_for(staff_a).post(transition_url(batch, "complete"), follow=True, **EN)
 
     assert expected == (
-        "1 shipment is not delivered, returned or lost yet: close it before completing "
-        "the batch."
+        "1 shipment is not delivered, returned or lost yet: close it before completing the batch."
     )
     assert messages_of(refused) == [expected]
     assert state(batch) == before
