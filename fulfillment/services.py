@@ -9,6 +9,7 @@ set-based: their number of queries does not depend on the number of lines.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,10 +25,11 @@ from crm.errors import ApplicationError, ConflictError
 from crm.models import Organization
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
-from fulfillment.snapshots import Box, boxes_at, due_cycles
+from fulfillment.snapshots import Box, DueCycle, boxes_at, due_cycles
 from subscriptions.models import Charge, Subscription
 
 LineStatus = BatchLine.Status
+logger = logging.getLogger(__name__)
 _WEEK = timedelta(days=7)
 
 
@@ -146,8 +148,6 @@ def _resnapshot_carried(batch: Batch, carried: list[BatchLine], at: datetime, no
     """Lines rolled into the batch take the content of this cut-off (one statement)."""
     if not carried:
         return
-    from fulfillment.snapshots import DueCycle
-
     boxes = boxes_at(
         organization=batch.organization,
         cycles=[
@@ -215,6 +215,7 @@ def batch_lock(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Ba
 class LockReport:
     locked: list[int] = field(default_factory=list)
     lines: int = 0
+    failed: list[int] = field(default_factory=list)
 
 
 def lock_due_batches(*, now: datetime | None = None) -> LockReport:
@@ -227,21 +228,31 @@ def lock_due_batches(*, now: datetime | None = None) -> LockReport:
     """
     now = now or timezone.now()
     report = LockReport()
-    skipped: set[int] = set()
+    failed: list[int] = []
     while True:
-        with transaction.atomic():
-            batch = (
-                Batch.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("organization")
-                .filter(status=Batch.Status.OPEN, cutoff_at__lte=now)
-                .exclude(pk__in=skipped)
-                .order_by("cutoff_at", "pk")
-                .first()
-            )
+        batch = None
+        try:
+            with transaction.atomic():
+                batch = (
+                    Batch.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("organization")
+                    .filter(status=Batch.Status.OPEN, cutoff_at__lte=now)
+                    .exclude(pk__in=failed)
+                    .order_by("cutoff_at", "pk")
+                    .first()
+                )
+                if batch is None:
+                    return report
+                report.lines += _lock(batch, now=now)
+                report.locked.append(batch.pk)
+        except Exception:
             if batch is None:
-                return report
-            report.lines += _lock(batch, now=now)
-            report.locked.append(batch.pk)
+                raise
+            # One organization's failure (rolled back, retried next minute) must not
+            # keep the others' batches open.
+            logger.exception("fulfillment: locking batch %s failed", batch.pk)
+            failed.append(batch.pk)
+            report.failed.append(batch.pk)
 
 
 def batches_open_missing(*, now: datetime | None = None) -> int:

@@ -18,4 +18,10 @@ def lock_due_batches() -> dict:
     report = services.lock_due_batches()
     opened = services.batches_open_missing()
     refreshed = services.lines_payment_refresh()
-    return {"locked": report.locked, "lines": report.lines, "opened": opened, "paid": refreshed}
+    return {
+        "locked": report.locked,
+        "lines": report.lines,
+        "failed": report.failed,
+        "opened": opened,
+        "paid": refreshed,
+    }

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from crm.actors import Actor
 from crm.errors import ConflictError
 from crm.models import Address, Customer
+from fulfillment import services
 from fulfillment.models import Batch, BatchLine
 from fulfillment.services import batch_lock, lock_due_batches
 from subscriptions import renewals
@@ -157,3 +158,27 @@ def test_locking_a_batch_that_is_not_open_is_refused_and_changes_nothing(org_a):
     with pytest.raises(ConflictError, match="locked"):
         batch_lock(batch=batch, actor=Actor.system())
     assert not Batch.objects.filter(organization=org_a, status="open").exists()
+
+
+def test_a_batch_that_fails_to_lock_does_not_hold_back_the_others(monkeypatch):
+    first, second = OrganizationFactory(), OrganizationFactory()
+    broken = open_batch(first, CUTOFF - timedelta(hours=1))  # the earliest: tried first
+    fine = open_batch(second, CUTOFF)
+    insert = services.insert_lines
+
+    def fail_for_the_first(*, batch, boxes, now):
+        if batch.pk == broken.pk:
+            raise RuntimeError("disk full")
+        return insert(batch=batch, boxes=boxes, now=now)
+
+    monkeypatch.setattr(services, "insert_lines", fail_for_the_first)
+    report = lock_due_batches(now=CUTOFF + timedelta(minutes=1))
+
+    assert (report.locked, report.failed) == ([fine.pk], [broken.pk])
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert (broken.status, fine.status) == ("open", "locked")
+    # Nothing half-done for the broken one: no next batch, retried at the next run.
+    assert Batch.objects.filter(organization=first).count() == 1
+    monkeypatch.setattr(services, "insert_lines", insert)
+    assert lock_due_batches(now=CUTOFF + timedelta(minutes=2)).locked == [broken.pk]
