@@ -12,9 +12,12 @@ Superusers see and do everything. Every tenant-owned model's admin inherits
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
+from django.utils import formats, timezone
 
 from crm.models import Membership, Organization, TenantModel
 
@@ -248,3 +251,10 @@ class ReadOnlyTenantInline(TenantTabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def when(value: datetime | None, tz=None) -> str:
+    """An instant as staff read it: localized, in `tz` (default: the current time zone)."""
+    if value is None:
+        return "-"
+    return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")

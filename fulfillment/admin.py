@@ -23,7 +23,6 @@ On a batch's, line's or shipment's page times are in its organization's zone.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -47,7 +46,7 @@ from django_fsm.admin import FSMAdminMixin
 from crm.actors import Actor
 from crm.errors import ApplicationError
 from crm.models import Customer, Organization, Product
-from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, organization_roles
+from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, organization_roles, when
 from fulfillment import services
 from fulfillment.models import (
     Batch,
@@ -81,13 +80,6 @@ EXPORTS = [
     ("packing-slips.html", gettext_lazy("Packing slips (printable)")),
     ("production-plan.csv", gettext_lazy("Production plan (CSV)")),
 ]
-
-
-def when(value: datetime | None, tz=None) -> str:
-    """An instant as staff read it: localized, in `tz` (default: the current time zone)."""
-    if value is None:
-        return "-"
-    return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
 
 
 def local_time(field: str, description, *, ordering: bool = False):
@@ -601,7 +593,7 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
         elif batch.status != Batch.Status.CANCELED:
             context["plan"] = plan_tables(batch, boxes_from_lines(batch=batch))
         if batch.status == Batch.Status.LOCKED and context["may_act"]:
-            context["scan_form"] = ScanForm()
+            context["scan_form"] = ScanForm(auto_id="id_scan_%s")
             context["scan_url"] = reverse(
                 "admin:fulfillment_batch_scan", args=[batch.pk], current_app=self.admin_site.name
             )

@@ -17,14 +17,13 @@ the page is refused the subscription admin rolls the whole page back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -38,6 +37,7 @@ from crm.tenant_admin import (
     TenantAdminMixin,
     TenantStackedInline,
     TenantTabularInline,
+    when,
 )
 from fulfillment.selectors import Cycle
 from preferences import selectors, services, validation
@@ -62,13 +62,6 @@ RETIRE_NOTE = gettext_lazy(
     "preference or choice can no longer be chosen, but the values already stored and the "
     "history keep showing it."
 )
-
-
-def when(value: datetime | None, tz=None) -> str:
-    """An instant as staff read it: localized, in `tz` (default: the current time zone)."""
-    if value is None:
-        return "-"
-    return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
 
 
 # --- The organization's schema ---------------------------------------------------------

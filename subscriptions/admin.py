@@ -47,7 +47,9 @@ from crm.tenant_admin import (
     TenantInlineFormSet,
     TenantTabularInline,
     organization_roles,
+    when,
 )
+from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from subscriptions import services
 from subscriptions.forms import ChargeFailureForm, ReasonForm
@@ -74,13 +76,6 @@ def shop_notice() -> str:
         "This subscription is managed in the WooCommerce shop: pause, cancel or change it "
         "there, and the change will be synchronized here. It cannot be changed from this page."
     )
-
-
-def when(value: datetime | None, tz=None) -> str:
-    """An instant as staff read it: localized, in `tz` (default: the current time zone)."""
-    if value is None:
-        return "-"
-    return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -237,6 +232,39 @@ class ChargeInline(ReadOnlyTenantInline):
         return f"{when(charge.period_start)} - {when(charge.period_end)}"
 
 
+class BoxInline(ReadOnlyTenantInline):
+    """The subscription's boxes: in which batch each cycle went, and its parcel."""
+
+    model = BatchLine
+    verbose_name = gettext_lazy("box")
+    verbose_name_plural = gettext_lazy("boxes")
+    fields = ["batch", "cycle", "status", "reason", "carrier", "tracking_number", "delivered"]
+    readonly_fields = fields
+    ordering = ["-batch__cutoff_at", "-id"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("batch", "shipment")
+
+    def _shipment(self, line) -> Shipment | None:
+        return getattr(line, "shipment", None)
+
+    @admin.display(description=gettext_lazy("carrier"))
+    def carrier(self, line):
+        shipment = self._shipment(line)
+        return shipment.carrier if shipment else "-"
+
+    @admin.display(description=gettext_lazy("tracking number"))
+    def tracking_number(self, line):
+        shipment = self._shipment(line)
+        return (shipment.tracking_number or "-") if shipment else "-"
+
+    @admin.display(description=gettext_lazy("delivered at"))
+    def delivered(self, line):
+        shipment = self._shipment(line)
+        return when(shipment.delivered_at) if shipment else "-"
+
+
 def _event_details(event: SubscriptionEvent) -> str:
     data = event.data or {}
     Kind = SubscriptionEvent.Kind
@@ -333,6 +361,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
         SubscriptionPreferenceInline,  # written through preferences.services (see its module)
         PreferenceChangeInline,
         ChargeInline,
+        BoxInline,
         EventInline,
     ]
 
