@@ -376,6 +376,27 @@ class DispatchForm(BatchActionForm):
             self.fields["carrier"].initial = settings_row.default_carrier
 
 
+def apply_each(model_admin, request, rows, call) -> int:
+    """Call the service `call(row)` for each selected row; report each refusal as an error
+    message naming the row ("Line 1234: ..."), and return how many were done."""
+    done = 0
+    for row in rows:
+        if not may_change(model_admin, request, row.organization_id):
+            refused = _("You may not change it.")
+        else:
+            try:
+                call(row)
+            except ApplicationError as error:
+                refused = refusal_text(error)
+            else:
+                done += 1
+                continue
+        model_admin.message_user(
+            request, _("%(row)s: %(error)s") % {"row": row, "error": refused}, messages.ERROR
+        )
+    return done
+
+
 class ScanForm(forms.Form):
     code = forms.CharField(label=gettext_lazy("Line code"), max_length=40)
 
@@ -1051,23 +1072,12 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
         if form.is_bound and form.is_valid():
             actor = Actor.for_user(request.user)
             reason = form.cleaned_data["reason"]
-            done = 0
-            for line in queryset.order_by("pk"):
-                if not may_change(self, request, line.organization_id):
-                    refused = _("You may not change it.")
-                else:
-                    try:
-                        services.line_exclude(line=line, actor=actor, reason=reason)
-                    except ApplicationError as error:
-                        refused = refusal_text(error)
-                    else:
-                        done += 1
-                        continue
-                self.message_user(
-                    request,
-                    _("Line %(code)s: %(error)s") % {"code": line.code, "error": refused},
-                    messages.ERROR,
-                )
+            done = apply_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda line: services.line_exclude(line=line, actor=actor, reason=reason),
+            )
             if done:
                 self.message_user(
                     request,
@@ -1222,23 +1232,14 @@ class ShipmentAdmin(TenantAdmin):
         if nothing_selected(self, request, queryset):
             return
         actor = Actor.for_user(request.user)
-        done = 0
-        for shipment in queryset.order_by("pk"):
-            if not may_change(self, request, shipment.organization_id):
-                refused = _("You may not change it.")
-            else:
-                try:
-                    services.shipment_transition(shipment=shipment, action=action, actor=actor)
-                except ApplicationError as error:
-                    refused = refusal_text(error)
-                else:
-                    done += 1
-                    continue
-            self.message_user(
-                request,
-                _("%(shipment)s: %(error)s") % {"shipment": shipment, "error": refused},
-                messages.ERROR,
-            )
+        done = apply_each(
+            self,
+            request,
+            queryset.order_by("pk"),
+            lambda shipment: services.shipment_transition(
+                shipment=shipment, action=action, actor=actor
+            ),
+        )
         if done:
             self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
