@@ -201,7 +201,15 @@ class BatchLine(ConcurrentTransitionMixin, TenantModel):
     its cycle's charge is paid, then `ready`; staff mark it `prepared`; the
     dispatch turns it `shipped` (with a `Shipment`), and rolls or excludes
     what is still unpaid.
+
+    A replacement line (`kind="replacement"`, written by an after-sales case)
+    has no cycle and no charge: it is owed, so it is `ready` from the start
+    and ships without payment; its content is the case's, never re-read.
     """
+
+    class Kind(models.TextChoices):
+        CYCLE = "cycle", _("Billing cycle")
+        REPLACEMENT = "replacement", _("Replacement")
 
     class Status(models.TextChoices):
         AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
@@ -222,6 +230,9 @@ class BatchLine(ConcurrentTransitionMixin, TenantModel):
     )
     customer = models.ForeignKey(
         "crm.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=Kind.choices, default=Kind.CYCLE, db_default=Kind.CYCLE
     )
     cycle = models.PositiveIntegerField(_("billing cycle"), null=True, blank=True)
     charge = models.ForeignKey(

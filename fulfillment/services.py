@@ -181,7 +181,9 @@ def _lock(batch: Batch, *, now: datetime) -> int:
     batch.cutoff_at = at  # locked early by staff: the cut-off is now
     carried = list(
         BatchLine.objects.filter(
-            batch=batch, status__in=[LineStatus.AWAITING_PAYMENT, LineStatus.READY]
+            batch=batch,
+            kind=BatchLine.Kind.CYCLE,
+            status__in=[LineStatus.AWAITING_PAYMENT, LineStatus.READY],
         ).only("pk", "subscription_id", "cycle", "customer_id", "charge_id")
     )
     cycles = due_cycles(batch=batch)
@@ -311,6 +313,44 @@ def lines_payment_refresh(
             params,
         )
         return cursor.rowcount
+
+
+# --- After-sales ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def line_add_replacement(
+    *,
+    subscription: Subscription,
+    items: list[dict],
+    address: dict | None,
+    preferences: dict | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> BatchLine:
+    """Add a box owed to the customer (an after-sales replacement) to the open batch.
+
+    It is `ready` at once (nothing to pay) and keeps the content given here:
+    the lock does not re-read it from the subscription. Written under the
+    batch's row lock, so a lock running at the same moment either sees it or
+    has already opened the next batch, which then takes it.
+    """
+    now = now or timezone.now()
+    batch = _locked_batch(batch_open_next(organization=subscription.organization, now=now))
+    if batch.status != Batch.Status.OPEN:  # locked between the two reads
+        batch = _locked_batch(batch_open_next(organization=subscription.organization, now=now))
+    return BatchLine.objects.create(
+        organization_id=subscription.organization_id,
+        batch=batch,
+        subscription=subscription,
+        customer_id=subscription.customer_id,
+        kind=BatchLine.Kind.REPLACEMENT,
+        status=LineStatus.READY,
+        address=address,
+        items=items,
+        preferences=preferences or {},
+        reason=reason[:500],
+    )
 
 
 # --- The packing room -------------------------------------------------------------------
@@ -490,9 +530,9 @@ def _roll(batch: Batch, target: Batch, where: str, params: list, reason: str, no
         cursor.execute(
             f"""
             INSERT INTO {_LINE_TABLE} (organization_id, batch_id, subscription_id, customer_id,
-                cycle, charge_id, status, address, items, preferences, reason, rolled_from_id,
-                created_at, updated_at)
-            SELECT l.organization_id, %s, l.subscription_id, l.customer_id, l.cycle,
+                kind, cycle, charge_id, status, address, items, preferences, reason,
+                rolled_from_id, created_at, updated_at)
+            SELECT l.organization_id, %s, l.subscription_id, l.customer_id, l.kind, l.cycle,
                 l.charge_id,
                 CASE WHEN m.status = 'prepared' THEN 'awaiting_payment' ELSE m.status END,
                 l.address, l.items, l.preferences, '', l.id, %s, %s
@@ -516,7 +556,9 @@ def _exclude(batch: Batch, where: str, params: list, reason: str, now) -> int:
         return cursor.rowcount
 
 
-_PAID = f"EXISTS (SELECT 1 FROM {_CHARGE_TABLE} c WHERE c.id = l.charge_id AND c.status = 'paid')"
+# Paid, or owed to the customer (a replacement ships without a charge).
+_PAID = f"""(l.kind = 'replacement'
+    OR EXISTS (SELECT 1 FROM {_CHARGE_TABLE} c WHERE c.id = l.charge_id AND c.status = 'paid'))"""
 _ENDED = f"""(EXISTS (SELECT 1 FROM {_SUBSCRIPTION_TABLE} s WHERE s.id = l.subscription_id
                 AND s.status IN ('canceled', 'expired'))
            OR EXISTS (SELECT 1 FROM {_CHARGE_TABLE} c WHERE c.id = l.charge_id

@@ -255,14 +255,21 @@ def snapshot_instant(batch: Batch, now: datetime | None = None) -> datetime:
 def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
     """An open batch's content as it stands now: what locking it now would freeze.
 
-    Lines already in the batch (rolled from an earlier one) come first.
+    Lines already in the batch come first: rolled from an earlier one (their
+    content re-read as of now), then replacements (their own content).
     """
     at = snapshot_instant(batch, now)
+    lines = list(
+        BatchLine.objects.filter(batch=batch)
+        .exclude(status__in=[BatchLine.Status.ROLLED, BatchLine.Status.EXCLUDED])
+        .only(*LINE_BOX_FIELDS, "kind")
+        .order_by("id")
+    )
+    replacements = [box_of_line(line) for line in lines if line.kind == BatchLine.Kind.REPLACEMENT]
     carried = [
         DueCycle(line.subscription_id, line.cycle, line.customer_id, line.charge_id, False)
-        for line in BatchLine.objects.filter(batch=batch)
-        .exclude(status__in=[BatchLine.Status.ROLLED, BatchLine.Status.EXCLUDED])
-        .only("subscription_id", "cycle", "customer_id", "charge_id")
+        for line in lines
+        if line.kind == BatchLine.Kind.CYCLE
     ]
     paid = set(
         Charge.objects.filter(
@@ -273,9 +280,10 @@ def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
         DueCycle(c.subscription_id, c.cycle, c.customer_id, c.charge_id, c.charge_id in paid)
         for c in carried
     ]
-    return boxes_at(
+    boxes = boxes_at(
         organization=batch.organization, cycles=carried + due_cycles(batch=batch), at=at
     )
+    return boxes[: len(carried)] + replacements + boxes[len(carried) :]
 
 
 # --- A batch's content, open or not ---------------------------------------------------

@@ -13,10 +13,11 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import ActorRecord, TenantModel
+from crm.translation import translated
 from preferences import validation
 from subscriptions.models import Subscription
 
@@ -24,12 +25,6 @@ key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*\Z",
     _("Lower-case letters, digits and underscores, starting with a letter."),
 )
-
-
-def translated(default: str, labels: dict, language: str | None = None) -> str:
-    """The label in `language` (the active one by default) if given, else `default`."""
-    language = (language or translation.get_language() or "").split("-")[0]
-    return (labels or {}).get(language) or default
 
 
 class PreferenceField(TenantModel):

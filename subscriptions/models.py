@@ -392,6 +392,14 @@ class Charge(TenantModel):
         help_text=_("The payment provider's reference, or the WooCommerce order id."),
     )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    refunded_amount = models.DecimalField(
+        _("refunded"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        db_default=Decimal("0.00"),
+        help_text=_("Refunds recorded against this charge; all of it: the charge is refunded."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -420,6 +428,13 @@ class Charge(TenantModel):
     def __str__(self) -> str:
         return f"{self.subscription_id}/{self.cycle}: {self.amount} {self.currency}"
 
+    @property
+    def refundable(self) -> Decimal:
+        """What a refund may still give back: paid and not yet refunded."""
+        if self.status != self.Status.PAID:
+            return Decimal("0.00")
+        return self.amount - self.refunded_amount
+
 
 class SubscriptionEvent(ActorRecord, TenantModel):
     """One line of a subscription's history: who did what, when, from which status."""
@@ -442,6 +457,8 @@ class SubscriptionEvent(ActorRecord, TenantModel):
         CHARGE_PAID = "charge_paid", _("Charge paid")
         CHARGE_FAILED = "charge_failed", _("Charge failed")
         ADDRESS_CHANGED = "address_changed", _("Shipping address changed")
+        CHARGE_REFUNDED = "charge_refunded", _("Refund recorded")
+        CREDIT_GRANTED = "credit_granted", _("Credit granted")
         UPDATED = "updated", _("Updated from the shop")
 
     subscription = models.ForeignKey(

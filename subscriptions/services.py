@@ -837,6 +837,109 @@ def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
     )
 
 
+# --- Refunds and credits (after-sales) --------------------------------------
+
+
+def positive_amount(amount: Any) -> Decimal:
+    """`amount` as money (cents), or a 400 on the `amount` field."""
+    if amount is None or amount == "":
+        raise _invalid("amount", _("Enter an amount."))
+    try:
+        value = Decimal(str(amount)).quantize(CENT)
+    except (ArithmeticError, ValueError, TypeError):
+        raise _invalid("amount", _("Enter an amount.")) from None
+    if not value.is_finite() or value <= 0:
+        raise _invalid("amount", _("The amount must be greater than zero."))
+    return value
+
+
+@transaction.atomic
+def charge_refund(*, charge: Charge, amount: Any, actor: Actor, reason: str = "") -> Charge:
+    """Record a refund of `amount` against a paid charge of a native subscription.
+
+    Several partial refunds may follow each other up to the amount paid; the
+    charge becomes `refunded` when all of it is given back. The money itself
+    goes back through the payment provider: neither the manual nor the test
+    gateway has a refund call, so this is the record staff and the books read.
+    """
+    amount = positive_amount(amount)
+    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    subscription = _lock(charge.subscription_id)
+    if not subscription.is_native:
+        raise ConflictError(
+            _("This charge was taken by WooCommerce: refund it in the shop."),
+            {"source": subscription.source},
+        )
+    if charge.status != Charge.Status.PAID:
+        raise ConflictError(
+            _("Only a paid charge can be refunded; this one is %(status)s.")
+            % {"status": charge.get_status_display().lower()},
+            {"charge": charge.pk, "status": charge.status},
+        )
+    if amount > charge.refundable:
+        raise _invalid(
+            "amount",
+            _("At most %(amount)s %(currency)s of this charge can still be refunded.")
+            % {"amount": charge.refundable, "currency": charge.currency},
+        )
+    charge.refunded_amount += amount
+    if charge.refunded_amount == charge.amount:
+        charge.status = Charge.Status.REFUNDED
+    charge.save(update_fields=["refunded_amount", "status", "updated_at"])
+    _record(
+        subscription,
+        Kind.CHARGE_REFUNDED,
+        actor,
+        reason=reason,
+        data={
+            "charge": charge.pk,
+            "cycle": charge.cycle,
+            "amount": str(amount),
+            "refunded": str(charge.refunded_amount),
+        },
+    )
+    return charge
+
+
+@transaction.atomic
+def subscription_credit(
+    *, subscription: Subscription, amount: Any, actor: Actor, reason: str = ""
+) -> Subscription:
+    """Grant a credit the next charge deducts (what is left over, the one after).
+
+    Carried in `adjustment` with the pro-rata differences; the renewal run
+    takes it off the next cycle's charge, never below zero.
+    """
+    amount = positive_amount(amount)
+    subscription = _lock(subscription)
+    if not subscription.is_native:
+        raise ConflictError(
+            _(
+                "This subscription is charged by WooCommerce: a credit here would never be "
+                "deducted. Refund in the shop or give a coupon there."
+            ),
+            {"source": subscription.source},
+        )
+    if subscription.status in (Status.CANCELED, Status.EXPIRED):
+        raise ConflictError(
+            _("This subscription is %(status)s: no next charge will deduct a credit.")
+            % {"status": subscription.get_status_display().lower()},
+            {"status": subscription.status},
+        )
+    subscription.adjustment -= amount
+    Subscription.objects.filter(pk=subscription.pk).update(
+        adjustment=subscription.adjustment, updated_at=timezone.now()
+    )
+    _record(
+        subscription,
+        Kind.CREDIT_GRANTED,
+        actor,
+        reason=reason,
+        data={"amount": str(amount), "adjustment": str(subscription.adjustment)},
+    )
+    return subscription
+
+
 # --- Mirror of a shop's subscription (WooCommerce) ---------------------------
 
 _MIRROR_STATUS_KINDS = {

@@ -253,3 +253,45 @@ def open_batch(organization, cutoff_at, *, status="open", starts_at=None):
         ships_on=cycle,
         status=status,
     )
+
+
+def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscription_fields):
+    """`count` weekly subscribers' boxes, paid, packed, shipped and delivered at `delivered_at`.
+
+    Made through the fulfillment services (lock, prepare, dispatch, deliver) from
+    a batch whose cut-off is two days before the delivery. Returns the shipments.
+    """
+    from crm.actors import Actor
+    from fulfillment import services as fulfillment
+
+    actor = Actor.system("warehouse")
+    cutoff = delivered_at - timedelta(days=2)
+    batch = open_batch(organization, cutoff)
+    subscriptions = [
+        SubscriptionFactory(
+            customer__organization=organization,
+            status=Subscription.Status.ACTIVE,
+            billing_period="week",
+            billing_anchor=cutoff - timedelta(days=1),
+            shipping_address=None,
+            **({"items": items} if items is not None else {}),
+            **subscription_fields,
+        )
+        for _ in range(count)
+    ]
+    for subscription in subscriptions:
+        address = AddressFactory(customer=subscription.customer)
+        Subscription.objects.filter(pk=subscription.pk).update(shipping_address=address)
+    fulfillment.batch_lock(batch=batch, actor=actor, now=cutoff + timedelta(minutes=1))
+    for line in batch.lines.filter(subscription__in=subscriptions):
+        fulfillment.line_prepare(line=line, actor=actor)
+    fulfillment.batch_dispatch(batch=batch, actor=actor, carrier="Colissimo", now=cutoff)
+    shipments = []
+    for subscription in subscriptions:
+        shipment = batch.shipments.get(line__subscription=subscription)
+        fulfillment.shipment_transition(
+            shipment=shipment, action="deliver", actor=actor, at=delivered_at
+        )
+        shipment.refresh_from_db()
+        shipments.append(shipment)
+    return shipments

@@ -183,6 +183,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "woocommerce.reconcile_all",
         "schedule": env.int("WOOCOMMERCE_RECONCILE_SECONDS", default=3600),
     },
+    # Each organization's overdue after-sales cases, e-mailed once a day from 8:00 its time.
+    "returns-overdue-lists": {"task": "returns.send_overdue_lists", "schedule": 900},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -196,6 +198,9 @@ LOGGING = {
 }
 
 # --- Product ---------------------------------------------------------------
+# Where staff and customers reach this install: links in e-mails start with it.
+SITE_URL = env("SITE_URL", default="http://localhost:8000").rstrip("/")
+
 # How often an API key's "last used" time is written (seconds): a busy client
 # must not turn every request into a write.
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)

@@ -1,0 +1,555 @@
+"""Writes of after-sales cases: open, approve, reject, receive, resolve, cancel, reassign.
+
+Every action is atomic: it locks the case row, checks the transition with
+django-fsm-2, writes, and adds a `ReturnNote` to the case's timeline in the
+same transaction. A refusal raises `ApplicationError` (400: bad input) or
+`ConflictError` (409: not allowed in this status) and writes nothing.
+Resolving reaches into the other apps through their services: a refund is
+recorded against the box's charge (`subscriptions.services.charge_refund`),
+a credit is carried to the next charge (`subscription_credit`), a replacement
+is a new line of the open batch (`fulfillment.services.line_add_replacement`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+from django_fsm import ConcurrentTransition, can_proceed
+
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
+from crm.models import Membership, Organization
+from fulfillment.models import Shipment
+from fulfillment.services import line_add_replacement
+from returns.models import DEFAULT_REASONS, ReturnConfig, ReturnNote, ReturnReason, ReturnRequest
+from subscriptions.models import Subscription
+from subscriptions.services import charge_refund, positive_amount, subscription_credit
+
+Status = ReturnRequest.Status
+Resolution = ReturnRequest.Resolution
+NoteKind = ReturnNote.Kind
+UNSET = object()  # an argument left out (None has a meaning: unassigned)
+
+#: Who may own a case: members who can act (a viewer cannot).
+ASSIGNABLE_ROLES = (Membership.Role.ADMIN, Membership.Role.STAFF)
+
+
+def _invalid(field: str, message: str, **extra: Any) -> ApplicationError:
+    return ApplicationError(_("Invalid input."), {"fields": {field: [message]}, **extra})
+
+
+def _action_label(action: str) -> str:
+    return {
+        "approve": _("approve"),
+        "reject": _("reject"),
+        "receive": _("mark received"),
+        "resolve": _("resolve"),
+        "cancel": _("cancel"),
+        "reassign": _("reassign"),
+    }.get(action, action)
+
+
+# --- Settings ----------------------------------------------------------------------
+
+
+def return_config_ensure(*, organization: Organization) -> ReturnConfig:
+    """The organization's return settings, created with the default reasons the first time."""
+    config, created = ReturnConfig.objects.get_or_create(organization=organization)
+    if created and not ReturnReason.objects.filter(organization=organization).exists():
+        ReturnReason.objects.bulk_create(
+            ReturnReason(
+                organization=organization,
+                code=code,
+                label=english,
+                labels={"en": english, "fr": french},
+                position=position,
+            )
+            for position, (code, english, french) in enumerate(DEFAULT_REASONS)
+        )
+    return config
+
+
+# --- Locking and timeline ------------------------------------------------------------
+
+
+def _lock(case: ReturnRequest | int) -> ReturnRequest:
+    pk = case if isinstance(case, int) else case.pk
+    return (
+        ReturnRequest.objects.select_for_update(of=("self",))
+        .select_related("organization", "subscription", "line", "shipment")
+        .get(pk=pk)
+    )
+
+
+def _save(case: ReturnRequest) -> None:
+    try:
+        case.save()
+    except ConcurrentTransition as exc:
+        raise ConflictError(_("The case changed meanwhile; try again.")) from exc
+
+
+def _note(
+    case: ReturnRequest,
+    kind: str,
+    actor: Actor,
+    *,
+    text: str = "",
+    from_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> ReturnNote:
+    return ReturnNote.objects.create(
+        organization_id=case.organization_id,
+        request=case,
+        kind=kind,
+        from_status=from_status,
+        to_status=case.status if from_status else "",
+        text=text,
+        data=data or {},
+        **actor.as_fields(),
+    )
+
+
+def _require(case: ReturnRequest, action: str) -> None:
+    """Refuse (409) an action the case's status does not allow."""
+    allowed = case.is_open if action == "reassign" else can_proceed(getattr(case, action))
+    if not allowed:
+        raise ConflictError(
+            _("Cannot %(action)s this case: it is %(status)s.")
+            % {"action": _action_label(action), "status": case.get_status_display().lower()},
+            {"status": case.status, "action": action},
+        )
+
+
+def _transition(case: ReturnRequest, action: str, actor: Actor, text: str = "", **data) -> None:
+    """Apply a status transition and write it in the timeline."""
+    _require(case, action)
+    from_status = case.status
+    getattr(case, action)()
+    if not case.is_open:
+        case.closed_at = timezone.now()
+    _save(case)
+    _note(case, NoteKind.STATUS, actor, text=text, from_status=from_status, data=data)
+
+
+def _assignee(organization: Organization, user: Any):
+    """`user` (a user or id) if they may own the organization's cases; None stays None."""
+    if user is None:
+        return None
+    pk = getattr(user, "pk", user)
+    member = (
+        get_user_model()
+        .objects.filter(
+            pk=pk,
+            is_active=True,
+            memberships__organization=organization,
+            memberships__role__in=ASSIGNABLE_ROLES,
+        )
+        .first()
+    )
+    if member is None:
+        raise _invalid("assignee", _("Not a staff member of this organization."))
+    return member
+
+
+# --- Opening a case --------------------------------------------------------------------
+
+
+def _shipment(organization: Organization, shipment: Shipment | int) -> Shipment:
+    pk = getattr(shipment, "pk", shipment)
+    found = (
+        Shipment.objects.filter(organization=organization, pk=pk)
+        .select_related("line", "line__subscription")
+        .first()
+    )
+    if found is None:  # another organization's shipment reads as unknown
+        raise _invalid("shipment", _("Unknown shipment."))
+    if found.status == Shipment.Status.CREATED:
+        raise _invalid("shipment", _("This shipment has not left yet: nothing to return."))
+    return found
+
+
+def _reason(organization: Organization, reason: ReturnReason | str) -> ReturnReason:
+    code = getattr(reason, "code", reason)
+    found = ReturnReason.objects.filter(organization=organization, code=code, active=True).first()
+    if found is None:
+        codes = list(
+            ReturnReason.objects.filter(organization=organization, active=True).values_list(
+                "code", flat=True
+            )
+        )
+        raise _invalid(
+            "reason",
+            _("Unknown reason %(code)s. Expected one of: %(codes)s.")
+            % {"code": code, "codes": ", ".join(codes)},
+        )
+    return found
+
+
+def _items(line_items: list[dict], requested: list[dict] | None) -> list[dict]:
+    """The requested products and quantities, checked against what the box held."""
+    if not requested:
+        return []
+    in_box = {item["product"]: item for item in line_items}
+    chosen: dict[int, dict] = {}
+    for entry in requested:
+        product = entry.get("product") if isinstance(entry, dict) else None
+        product = getattr(product, "pk", product)
+        quantity = entry.get("quantity", 1) if isinstance(entry, dict) else None
+        if product not in in_box:
+            raise _invalid(
+                "items", _("Product %(product)s was not in this box.") % {"product": product}
+            )
+        if product in chosen:
+            raise _invalid(
+                "items", _("Product %(product)s is listed twice.") % {"product": product}
+            )
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise _invalid("items", _("A quantity is a whole number of at least 1."))
+        if quantity > in_box[product]["quantity"]:
+            raise _invalid(
+                "items",
+                _("The box held %(shipped)s of %(name)s, not %(quantity)s.")
+                % {
+                    "shipped": in_box[product]["quantity"],
+                    "name": in_box[product].get("name") or product,
+                    "quantity": quantity,
+                },
+            )
+        chosen[product] = {**in_box[product], "quantity": quantity}
+    return list(chosen.values())
+
+
+def window_last_day(*, config: ReturnConfig, shipment: Shipment):
+    """The last day (organization's time) a request about `shipment` is in the window.
+
+    Counted from the delivery day, or from the shipping day for a parcel never
+    reported delivered (lost, or returned to the sender).
+    """
+    start = shipment.delivered_at or shipment.shipped_at
+    if start is None:
+        return None
+    local = start.astimezone(config.organization.tzinfo).date()
+    return local + timedelta(days=config.window_days)
+
+
+@transaction.atomic
+def return_open(
+    *,
+    organization: Organization,
+    shipment: Shipment | int,
+    reason: ReturnReason | str,
+    actor: Actor,
+    description: str = "",
+    items: list[dict] | None = None,
+    assignee: Any = UNSET,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> ReturnRequest:
+    """Open an after-sales case about one of the organization's shipments.
+
+    Refused after the return window (the end of the delivery day plus the
+    window's days, in the organization's time) unless a staff member gives an
+    override reason, which goes into the timeline. One open case per shipment.
+    """
+    now = now or timezone.now()
+    config = return_config_ensure(organization=organization)
+    shipment = _shipment(organization, shipment)
+    reason = _reason(organization, reason)
+    override_reason = (override_reason or "").strip()
+    line = shipment.line
+    requested = _items(line.items or [], items)
+    assignee = config.default_assignee if assignee is UNSET else assignee
+    if assignee is not None:
+        try:
+            assignee = _assignee(organization, assignee)
+        except ApplicationError:
+            if assignee != config.default_assignee:
+                raise
+            assignee = None  # the default assignee left the organization
+    last_day = window_last_day(config=config, shipment=shipment)
+    today = now.astimezone(organization.tzinfo).date()
+    outside = last_day is not None and today > last_day
+    if outside and not override_reason:
+        raise ApplicationError(
+            _(
+                "The return window for this shipment closed on %(date)s (%(days)s days after "
+                "delivery). A staff member can accept the request anyway, with a reason."
+            )
+            % {"date": formats.date_format(last_day), "days": config.window_days},
+            {
+                "fields": {"override_reason": [_("Required outside the return window.")]},
+                "window_closed_on": last_day.isoformat(),
+                "window_days": config.window_days,
+            },
+        )
+    if outside and actor.kind != ActorKind.USER:
+        message = _("Only a staff member can accept a request outside the return window.")
+        raise ApplicationError(message, {"fields": {"override_reason": [message]}})
+    existing = (
+        ReturnRequest.objects.filter(shipment=shipment, status__in=ReturnRequest.OPEN)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if existing:
+        raise ConflictError(
+            _("Case %(number)s is already open for this shipment.") % {"number": existing},
+            {"case": existing},
+        )
+    case = ReturnRequest.objects.create(
+        organization=organization,
+        customer_id=shipment.customer_id,
+        shipment=shipment,
+        line=line,
+        subscription_id=line.subscription_id,
+        reason=reason,
+        description=(description or "").strip(),
+        items=requested,
+        currency=line.subscription.currency,
+        assignee=assignee,
+        window_override=override_reason[:500] if outside else "",
+        due_at=now + timedelta(days=config.service_level_days),
+        opened_at=now,
+    )
+    _note(
+        case,
+        NoteKind.OPENED,
+        actor,
+        text=case.description,
+        data={"reason": reason.code, "items": requested},
+    )
+    if outside:
+        _note(
+            case,
+            NoteKind.OVERRIDE,
+            actor,
+            text=override_reason,
+            data={"window_closed_on": last_day.isoformat()},
+        )
+    if assignee is not None:
+        _note(case, NoteKind.ASSIGNED, actor, data={"assignee": assignee.pk})
+    return case
+
+
+# --- Moving a case on ------------------------------------------------------------------
+
+
+@transaction.atomic
+def return_approve(*, case: ReturnRequest, actor: Actor, note: str = "") -> ReturnRequest:
+    case = _lock(case)
+    _transition(case, "approve", actor, text=(note or "").strip())
+    return case
+
+
+@transaction.atomic
+def return_reject(*, case: ReturnRequest, actor: Actor, reason: str) -> ReturnRequest:
+    """Refuse the request; the reason (required) is what the customer is told."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", _("Say why the request is rejected."))
+    case = _lock(case)
+    _transition(case, "reject", actor, text=reason)
+    return case
+
+
+@transaction.atomic
+def return_receive(*, case: ReturnRequest, actor: Actor, note: str = "") -> ReturnRequest:
+    case = _lock(case)
+    _transition(case, "receive", actor, text=(note or "").strip())
+    return case
+
+
+@transaction.atomic
+def return_cancel(*, case: ReturnRequest, actor: Actor, reason: str = "") -> ReturnRequest:
+    case = _lock(case)
+    _transition(case, "cancel", actor, text=(reason or "").strip())
+    return case
+
+
+def _resolve_refund(case: ReturnRequest, amount: Decimal, actor: Actor) -> str:
+    charge = case.line.charge
+    if charge is None:
+        raise _invalid("resolution", _("This box has no charge to refund."))
+    case.charge = charge
+    case.amount = amount
+    if case.subscription.source == Subscription.Source.WOOCOMMERCE:
+        # The shop took the money; only the shop can give it back.
+        if amount > charge.amount:
+            raise _invalid(
+                "amount",
+                _("The order was %(amount)s %(currency)s.")
+                % {"amount": charge.amount, "currency": charge.currency},
+            )
+        case.refund = ReturnRequest.Refund.TO_REFUND_IN_SHOP
+        return _("To refund in the shop: %(amount)s %(currency)s on order %(order)s.") % {
+            "amount": amount,
+            "currency": charge.currency,
+            "order": charge.external_reference or "?",
+        }
+    charge_refund(charge=charge, amount=amount, actor=actor, reason=str(case))
+    case.refund = ReturnRequest.Refund.RECORDED
+    return _(
+        "Refund of %(amount)s %(currency)s recorded against the charge of cycle %(cycle)s."
+    ) % {"amount": amount, "currency": charge.currency, "cycle": charge.cycle}
+
+
+def _resolve_replacement(case: ReturnRequest, actor: Actor) -> str:
+    subscription = case.subscription
+    address = subscription.shipping_address.snapshot() if subscription.shipping_address else None
+    line = line_add_replacement(
+        subscription=subscription,
+        items=case.items or list(case.line.items or []),
+        address=address or case.shipment.address,
+        preferences=case.line.preferences,
+        reason=str(case),
+    )
+    case.replacement_line = line
+    return _("Replacement box added to the batch of %(cutoff)s.") % {
+        "cutoff": formats.date_format(line.batch.cutoff_at.astimezone(case.organization.tzinfo))
+    }
+
+
+@transaction.atomic
+def return_resolve(
+    *,
+    case: ReturnRequest,
+    actor: Actor,
+    resolution: str,
+    amount: Any = None,
+    note: str = "",
+) -> ReturnRequest:
+    """Close the case with what the customer gets.
+
+    - refund: recorded against the box's charge (native), or noted as to be
+      refunded in the shop (WooCommerce order); `amount` required;
+    - credit: the subscription's next charge deducts `amount`;
+    - replacement: a box with the returned items (or the whole box) joins the
+      open batch and ships with it;
+    - none: nothing owed.
+    """
+    if resolution not in Resolution.values:
+        raise _invalid(
+            "resolution",
+            _("Unknown resolution. Expected one of: %(values)s.")
+            % {"values": ", ".join(Resolution.values)},
+        )
+    needs_amount = resolution in (Resolution.REFUND, Resolution.CREDIT)
+    if needs_amount:
+        amount = positive_amount(amount)
+    elif amount not in (None, ""):
+        raise _invalid("amount", _("Only a refund or a credit has an amount."))
+    case = _lock(case)
+    _require(case, "resolve")  # before any money moves
+    case.resolution = resolution
+    if resolution == Resolution.REFUND:
+        effect, kind = _resolve_refund(case, amount, actor), NoteKind.REFUND
+    elif resolution == Resolution.CREDIT:
+        subscription_credit(
+            subscription=case.subscription, amount=amount, actor=actor, reason=str(case)
+        )
+        case.amount = amount
+        effect, kind = (
+            _("Credit of %(amount)s %(currency)s carried to the next charge.")
+            % {"amount": amount, "currency": case.currency},
+            NoteKind.CREDIT,
+        )
+    elif resolution == Resolution.REPLACEMENT:
+        effect, kind = _resolve_replacement(case, actor), NoteKind.REPLACEMENT
+    else:
+        effect, kind = "", None
+    _transition(case, "resolve", actor, text=(note or "").strip(), resolution=resolution)
+    if kind is not None:
+        _note(
+            case,
+            kind,
+            actor,
+            text=effect,
+            data={
+                "amount": str(case.amount) if case.amount is not None else None,
+                "charge": case.charge_id,
+                "line": case.replacement_line_id,
+            },
+        )
+    return case
+
+
+@transaction.atomic
+def return_confirm_shop_refund(
+    *, case: ReturnRequest, actor: Actor, note: str = ""
+) -> ReturnRequest:
+    """Staff say the refund owed on a WooCommerce order was made in the shop."""
+    case = _lock(case)
+    if case.refund != ReturnRequest.Refund.TO_REFUND_IN_SHOP:
+        raise ConflictError(
+            _("This case has no refund waiting to be made in the shop."), {"refund": case.refund}
+        )
+    case.refund = ReturnRequest.Refund.REFUNDED_IN_SHOP
+    _save(case)
+    _note(case, NoteKind.REFUND, actor, text=(note or "").strip() or _("Refunded in the shop."))
+    return case
+
+
+@transaction.atomic
+def return_reassign(*, case: ReturnRequest, actor: Actor, assignee: Any) -> ReturnRequest:
+    """Give the case to another staff member (None: nobody)."""
+    case = _lock(case)
+    _require(case, "reassign")
+    user = _assignee(case.organization, assignee)
+    if (user.pk if user else None) == case.assignee_id:
+        return case
+    previous = case.assignee_id
+    case.assignee = user
+    _save(case)
+    _note(
+        case,
+        NoteKind.ASSIGNED,
+        actor,
+        data={"assignee": user.pk if user else None, "previous": previous},
+    )
+    return case
+
+
+@transaction.atomic
+def return_add_note(*, case: ReturnRequest, actor: Actor, text: str) -> ReturnNote:
+    """A free note in the timeline (any status: a closed case may still be commented)."""
+    text = (text or "").strip()
+    if not text:
+        raise _invalid("text", _("Write the note."))
+    case = _lock(case)
+    return _note(case, NoteKind.NOTE, actor, text=text)
+
+
+# --- The daily overdue list --------------------------------------------------------------
+
+
+def overdue_lists_send(*, now: datetime | None = None, hour: int = 8) -> dict[int, int]:
+    """E-mail each organization's overdue cases once a day, from `hour` local time.
+
+    Each assignee gets their own cases; unassigned ones go to the
+    organization's administrators. Returns {organization id: cases listed}.
+    """
+    from returns.notifications import send_overdue_list  # e-mail rendering
+
+    now = now or timezone.now()
+    sent: dict[int, int] = {}
+    for config in ReturnConfig.objects.select_related("organization"):
+        local = now.astimezone(config.organization.tzinfo)
+        if local.hour < hour or config.overdue_list_sent_on == local.date():
+            continue
+        with transaction.atomic():
+            locked = ReturnConfig.objects.select_for_update(skip_locked=True).filter(pk=config.pk)
+            row = locked.first()
+            if row is None or row.overdue_list_sent_on == local.date():
+                continue
+            with override(config.organization.language):
+                count = send_overdue_list(organization=config.organization, now=now)
+            row.overdue_list_sent_on = local.date()
+            row.save(update_fields=["overdue_list_sent_on", "updated_at"])
+            sent[config.organization_id] = count
+    return sent
