@@ -110,6 +110,13 @@ class BatchContent:
         return {spec.key: spec for spec in self.schema}
 
 
+def _status_label(status: str, *, replacement: bool) -> str:
+    label = str(BatchLine.Status(status).label)
+    if replacement:  # the packing room must know it is owed, not sold
+        return f"{label} · {BatchLine.Kind.REPLACEMENT.label}"
+    return label
+
+
 def _customer_names(customer_ids: Iterable[int]) -> dict[int, str]:
     return {
         customer.pk: str(customer)
@@ -138,7 +145,7 @@ def _preview_parcels(batch: Batch, boxes: list[Box]) -> list[Parcel]:
                 customer_id=box.customer_id,
                 customer_name=names.get(box.customer_id, ""),
                 status=status,
-                status_label=str(status.label),
+                status_label=_status_label(status, replacement=box.cycle is None),
                 line_id=carried.get((box.subscription_id, box.cycle)),
                 address=box.address,
                 items=box.items,
@@ -165,6 +172,7 @@ def batch_content(*, batch: Batch) -> BatchContent:
             .order_by("id")
             .only(
                 "pk",
+                "kind",
                 "status",
                 "subscription_id",
                 "customer_id",
@@ -183,7 +191,9 @@ def batch_content(*, batch: Batch) -> BatchContent:
                 customer_id=line.customer_id,
                 customer_name=names.get(line.customer_id, ""),
                 status=line.status,
-                status_label=str(line.get_status_display()),
+                status_label=_status_label(
+                    line.status, replacement=line.kind == BatchLine.Kind.REPLACEMENT
+                ),
                 line_id=line.pk,
                 address=line.address,
                 items=list(line.items or []),

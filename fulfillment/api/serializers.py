@@ -229,6 +229,7 @@ class BatchLineSerializer(serializers.ModelSerializer):
             "batch",
             "subscription",
             "customer",
+            "kind",
             "cycle",
             "status",
             "charge",
