@@ -495,6 +495,29 @@ def return_confirm_shop_refund(
     return case
 
 
+def returns_refunded_in_shop(*, charge, actor: Actor) -> int:
+    """The shop reports the order behind `charge` refunded: its cases waiting for it are done.
+
+    Called by the WooCommerce order sync, inside its transaction. Returns how many.
+    """
+    cases = list(
+        ReturnRequest.objects.select_for_update(of=("self",)).filter(
+            charge=charge, refund=ReturnRequest.Refund.TO_REFUND_IN_SHOP
+        )
+    )
+    for case in cases:
+        case.refund = ReturnRequest.Refund.REFUNDED_IN_SHOP
+        _save(case)
+        _note(
+            case,
+            NoteKind.REFUND,
+            actor,
+            text=_("The shop reports order %(order)s refunded.")
+            % {"order": charge.external_reference or "?"},
+        )
+    return len(cases)
+
+
 @transaction.atomic
 def return_reassign(*, case: ReturnRequest, actor: Actor, assignee: Any) -> ReturnRequest:
     """Give the case to another staff member (None: nobody)."""

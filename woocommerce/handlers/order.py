@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fulfillment.services import lines_payment_refresh
+from returns.services import returns_refunded_in_shop
 from subscriptions import schedule
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from woocommerce import payloads
@@ -170,6 +171,8 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
     order.save(update_fields=["subscription", "charge", "updated_at"])
     if before != charge.status:
         lines_payment_refresh(subscription_id=subscription.pk)  # charge-then-ship
+    if before != charge.status and charge.status == Charge.Status.REFUNDED:
+        returns_refunded_in_shop(charge=charge, actor=base.actor(store))  # after-sales
     if before != charge.status and charge.status in (Charge.Status.PAID, Charge.Status.FAILED):
         kind = (
             SubscriptionEvent.Kind.CHARGE_PAID
