@@ -291,7 +291,14 @@ def return_open(
         )
     if outside and actor.kind != ActorKind.USER:
         message = _("Only a staff member can accept a request outside the return window.")
-        raise ApplicationError(message, {"fields": {"override_reason": [message]}})
+        raise ApplicationError(
+            message,
+            {
+                "fields": {"override_reason": [message]},
+                "window_closed_on": last_day.isoformat(),
+                "window_days": config.window_days,
+            },
+        )
     existing = (
         ReturnRequest.objects.filter(shipment=shipment, status__in=ReturnRequest.OPEN)
         .values_list("pk", flat=True)

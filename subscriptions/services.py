@@ -42,6 +42,7 @@ from subscriptions.models import (
 Status = Subscription.Status
 Kind = SubscriptionEvent.Kind
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("100000000")  # amounts are stored with 10 digits, 2 after the point
 
 
 UNCHANGED = object()  # a keyword argument left out: the field keeps its value
@@ -850,6 +851,8 @@ def positive_amount(amount: Any) -> Decimal:
         raise _invalid("amount", _("Enter an amount.")) from None
     if not value.is_finite() or value <= 0:
         raise _invalid("amount", _("The amount must be greater than zero."))
+    if value >= MAX_AMOUNT:
+        raise _invalid("amount", _("The amount is too large."))
     return value
 
 

@@ -139,6 +139,17 @@ class SubscriptionEventSerializer(serializers.ModelSerializer):
 
 
 class ChargeSerializer(serializers.ModelSerializer):
+    refunded_amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        read_only=True,
+        help_text=_(
+            "Refunds recorded against this charge, partial ones added up; when it equals "
+            "`amount`, the status is `refunded`. A WooCommerce order is refunded in the shop: "
+            "its charge reads 0 here."
+        ),
+    )
+
     class Meta:
         model = Charge
         fields = [
@@ -155,6 +166,7 @@ class ChargeSerializer(serializers.ModelSerializer):
             "failure_reason",
             "external_reference",
             "paid_at",
+            "refunded_amount",
         ]
         read_only_fields = fields
 

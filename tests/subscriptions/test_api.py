@@ -7,6 +7,8 @@ import pytest
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from crm.actors import Actor
+from subscriptions import services
 from subscriptions.models import Subscription, SubscriptionEvent
 from tests.factories import (
     AddressFactory,
@@ -589,9 +591,23 @@ def test_charges_list_each_cycle_latest_first(api_client_for, org_a):
         "failure_reason",
         "external_reference",
         "paid_at",
+        "refunded_amount",
     }
     assert body["results"][0]["failure_reason"] == "Card declined"
+    assert [c["refunded_amount"] for c in body["results"]] == ["0.00", "0.00"]
     assert other.charges.get().pk not in {c["id"] for c in body["results"]}
+
+
+def test_a_charge_shows_what_was_refunded_of_it(api_client_for, org_a):
+    subscription = _subscription(org_a, S.ACTIVE)
+    charge = subscription.charges.get()
+    services.charge_refund(charge=charge, amount="4.00", actor=Actor.system("after-sales"))
+
+    body = api_client_for(org_a).get(_url(subscription, "charges")).json()
+
+    assert [(c["status"], c["amount"], c["refunded_amount"]) for c in body["results"]] == [
+        ("paid", str(charge.amount), "4.00")
+    ]
 
 
 def test_list_filters(api_client_for, org_a):

@@ -1,4 +1,4 @@
-"""After-sales on a shop's subscription: the refund is the shop's to make, and the shop says when."""
+"""After-sales on a shop subscription: the shop makes the refund, and says when it is done."""
 
 from datetime import timedelta
 

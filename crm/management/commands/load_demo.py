@@ -19,6 +19,7 @@ from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
 from fulfillment import demo as fulfillment_demo
 from preferences import demo as preferences_demo
+from returns import demo as returns_demo
 from subscriptions import demo as subscriptions_demo
 from woocommerce import demo as woocommerce_demo
 
@@ -91,6 +92,9 @@ class Command(BaseCommand):
         # Before the preferences: they open this week's batch, after the past ones.
         batches = fulfillment_demo.load(organization=purea, staff=manager)
         fulfillment_demo.load(organization=tea, staff=superuser)
+        # After the batches: the cases are about their delivered boxes.
+        cases = returns_demo.load(organization=purea, staff=manager)
+        returns_demo.load(organization=tea, staff=superuser)
         preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         shop = woocommerce_demo.load(organization=purea)
 
@@ -109,6 +113,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Demo batches: {batches['batches']} for {purea.name} (three past weeks and "
                 f"the open one), {batches['lines']} lines, {batches['shipments']} shipments."
+            )
+        if cases["cases"]:
+            self.stdout.write(
+                f"Demo after-sales cases: {cases['cases']} for {purea.name}, "
+                f"{cases['overdue']} overdue."
             )
         base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(

@@ -1,0 +1,61 @@
+"""Reads the returns API shows: cases with their timeline, and the reasons.
+
+Every list is scoped to one organization and reads a bounded number of
+queries whatever its length. An invalid filter is refused (400), never
+silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import ApplicationError
+from crm.models import Organization
+from returns.api.filters import ReturnRequestFilter
+from returns.models import ReturnNote, ReturnReason, ReturnRequest
+
+
+def return_request_list(
+    *,
+    organization: Organization,
+    filters: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> QuerySet[ReturnRequest]:
+    """The organization's cases, newest first, with their customer, reason, assignee,
+    replacement line and timeline (constant queries).
+
+    Each is annotated with `overdue`: `ReturnRequest.is_overdue(now)` in SQL, so
+    that the list can be filtered on it. `filters` are the list's query
+    parameters (see `ReturnRequestFilter`).
+    """
+    overdue = Q(status__in=ReturnRequest.OPEN, due_at__lt=now or timezone.now())
+    queryset = (
+        ReturnRequest.objects.for_organization(organization)
+        .select_related("customer", "reason", "assignee", "replacement_line")
+        .prefetch_related(
+            Prefetch("notes", queryset=ReturnNote.objects.order_by("created_at", "id"))
+        )
+        .annotate(overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
+        .order_by("-opened_at", "-id")
+    )
+    if filters is None:
+        return queryset
+    filterset = ReturnRequestFilter(filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise ApplicationError(
+            _("Invalid input."),
+            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
+        )
+    return filterset.qs
+
+
+def return_reason_list(*, organization: Organization) -> QuerySet[ReturnReason]:
+    """The organization's active reasons, in their order."""
+    reasons = ReturnReason.objects.for_organization(organization).filter(active=True)
+    return reasons.order_by("position", "id")
