@@ -4,12 +4,13 @@ Settings are one row per organization, chosen by its administrators (everyone
 may read them). Batches, lines and shipments change only through
 `fulfillment.services`:
 
-- a batch's page is read-only; its buttons (django-fsm-2's `FSMAdminMixin`:
-  Lock, Dispatch, Complete, Cancel) each open a short confirmation form whose
-  submission calls the matching service, and a refusal comes back as an error
-  message with nothing written. While the batch is open the page shows a live
-  preview of its boxes; from the lock on, what its lines hold. A locked
-  batch's page has a "scan a line code" field for the packing room.
+- a batch's page is read-only; its buttons (django-fsm-2's `FSMAdminMixin`
+  through `crm.fsm_admin.ServiceActionsAdminMixin`: Lock, Dispatch, Complete,
+  Cancel) each open a short confirmation form whose submission calls the
+  matching service, and a refusal comes back as an error message with nothing
+  written. While the batch is open the page shows a live preview of its boxes;
+  from the lock on, what its lines hold. A locked batch's page has a "scan a
+  line code" field for the packing room.
 - lines are listed read-only, with filters by batch, status, product and
   preference value, and the bulk actions "Mark prepared" and "Exclude".
 - a shipment's carrier and tracking number are edited on its page (saved by
@@ -32,7 +33,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import formats, timezone
@@ -40,11 +41,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
-from django_fsm import can_proceed
-from django_fsm.admin import FSMAdminMixin
 
 from crm.actors import Actor
 from crm.errors import ApplicationError
+from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.models import Customer, Organization, Product
 from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, organization_roles, when
 from fulfillment import services
@@ -66,6 +66,7 @@ from fulfillment.snapshots import (
 from preferences import validation
 from preferences.models import PreferenceChoice, PreferenceField
 from preferences.selectors import display_value, preference_schema
+from returns.models import ReturnRequest
 
 LineStatus = BatchLine.Status
 
@@ -479,12 +480,13 @@ class BatchChangeList(ChangeList):
 
 
 @admin.register(Batch)
-class BatchAdmin(FSMAdminMixin, TenantAdmin):
+class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
     """Read-only: batches are opened, locked and dispatched by the fulfillment services."""
 
-    fsm_fields = ["status"]
     change_form_template = "admin/fulfillment/batch/change_form.html"
-    fsm_transition_form_template = "admin/transition_form.html"
+    fsm_forms = {"dispatch": DispatchForm}
+    default_action_form = BatchActionForm
+    action_form_object = "batch"
 
     list_display = ["cycle_date", "cutoff_column", "ships_on", "status", "lines_column"]
     list_filter = ["status"]
@@ -631,11 +633,6 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
             links.append({"kind": kind, "label": str(label), "url": url})
         return links
 
-    def _change_url(self, batch: Batch) -> str:
-        return reverse(
-            "admin:fulfillment_batch_change", args=[batch.pk], current_app=self.admin_site.name
-        )
-
     # --- The packing room's scanner
 
     def scan_view(self, request, object_id):
@@ -689,23 +686,17 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
             .first()
         )
 
-    # --- Buttons (django-fsm transitions, through the services)
+    # --- Buttons (django-fsm transitions, through the services:
+    # crm.fsm_admin.ServiceActionsAdminMixin)
 
-    LABELS = {
+    action_labels = {
         "lock": gettext_lazy("Lock"),
         "dispatch": gettext_lazy("Dispatch"),
         "complete": gettext_lazy("Complete"),
         "cancel": gettext_lazy("Cancel"),
     }
 
-    @staticmethod
-    def get_fsm_block_label(fsm_field_name: str) -> str:
-        return _("Actions")
-
-    def get_fsm_label(self, transition) -> str:
-        return str(self.LABELS.get(transition.name, transition.name))
-
-    def _admin_transitions(self) -> dict:
+    def admin_actions(self) -> dict:
         return {
             "lock": self._lock,
             "dispatch": self._dispatch,
@@ -713,14 +704,14 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
             "cancel": self._cancel,
         }
 
-    def _get_fsm_extra_context(self, *, request, obj):
-        if obj is None or not self.may_act(request, obj):
-            return []
-        return [
-            block
-            for block in super()._get_fsm_extra_context(request=request, obj=obj)
-            if block.available_transitions
-        ]
+    def not_possible_message(self, batch: Batch, label: str) -> str:
+        return _("“%(action)s” is not possible now: the batch is %(status)s.") % {
+            "action": label,
+            "status": batch.get_status_display().lower(),
+        }
+
+    def refusal_text(self, error: ApplicationError) -> str:
+        return refusal_text(error)
 
     def describe_transition(self, batch: Batch, name: str) -> str:
         tz = batch.organization.tzinfo
@@ -742,60 +733,6 @@ class BatchAdmin(FSMAdminMixin, TenantAdmin):
                 "No shipment run this cycle: the next batch opens and covers this batch's cycles."
             )
         return ""
-
-    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
-        """django-fsm's hook, through the services (it would call the method and save)."""
-        action = self._admin_transitions().get(transition_name)
-        if action is None or not self.may_act(request, obj):
-            self.message_user(request, _("This action is not available."), messages.ERROR)
-            return False
-        try:
-            message = action(obj, Actor.for_user(request.user), dict(kwargs or {}))
-        except ApplicationError as error:
-            self.message_user(request, refusal_text(error), messages.ERROR)
-            return False
-        self.message_user(request, message, messages.SUCCESS)
-        return True
-
-    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
-        batch = self.get_object(request, unquote(object_id))
-        if transition_name not in self._admin_transitions():
-            raise Http404
-        if not self.may_act(request, batch):
-            raise PermissionDenied
-        label = str(self.LABELS[transition_name])
-        with timezone.override(batch.organization.tzinfo):
-            if request.method != "POST" and not can_proceed(getattr(batch, transition_name)):
-                # Said at once; a submission is the service's to refuse.
-                self.message_user(
-                    request,
-                    _("“%(action)s” is not possible now: the batch is %(status)s.")
-                    % {"action": label, "status": batch.get_status_display().lower()},
-                    messages.ERROR,
-                )
-                return HttpResponseRedirect(self._change_url(batch))
-            form_class = DispatchForm if transition_name == "dispatch" else BatchActionForm
-            form = form_class(data=request.POST if request.method == "POST" else None, batch=batch)
-            if request.method == "POST" and form.is_valid():
-                self._apply_fsm_transition(
-                    obj=batch,
-                    transition_name=transition_name,
-                    request=request,
-                    kwargs=form.cleaned_data,
-                )
-                return HttpResponseRedirect(self._change_url(batch))
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "original": batch,
-                "title": label,
-                "subtitle": str(batch),
-                "transition": {"name": transition_name, "label": label},
-                "description": self.describe_transition(batch, transition_name),
-                "transition_form": form,
-                "media": self.media + form.media,
-            }
-            return TemplateResponse(request, self.fsm_transition_form_template, context).render()
 
     # One per button: call the service, say what happened.
 
@@ -865,11 +802,13 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
         "products_column",
         "preferences_column",
         "status",
+        "kind",
         "charge_status",
     ]
     list_display_links = ["code_column"]
     list_filter = [
         "status",
+        "kind",
         ("batch", TenantRelatedListFilter),
         ProductListFilter,
         PreferenceValueListFilter,
@@ -887,6 +826,8 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
                     "code_column",
                     "batch",
                     "status",
+                    "kind",
+                    "replacement_case",
                     "reason",
                     "subscription",
                     "cycle",
@@ -1008,6 +949,17 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
             return "-"
         url = reverse("admin:fulfillment_shipment_change", args=[shipment.pk])
         return format_html('<a href="{}">{}</a>', url, shipment)
+
+    @admin.display(description=gettext_lazy("replaces"))
+    def replacement_case(self, line):
+        """The after-sales case a replacement box was added by."""
+        if line.kind != BatchLine.Kind.REPLACEMENT:
+            return "-"
+        case = ReturnRequest.objects.filter(replacement_line=line).first()
+        if case is None:
+            return "-"
+        url = reverse("admin:returns_returnrequest_change", args=[case.pk])
+        return format_html('<a href="{}" class="return-case">{}</a>', url, case)
 
     prepared_column = local_time("prepared_at", gettext_lazy("prepared at"))
     created_column = local_time("created_at", gettext_lazy("created at"))
@@ -1136,6 +1088,7 @@ class ShipmentAdmin(TenantAdmin):
         "status",
         "shipped_column",
         "delivered_column",
+        "cases_column",
     ]
     list_filter = ["status", ("batch", TenantRelatedListFilter), CarrierListFilter]
     list_select_related = ["organization", "batch", "customer"]
@@ -1159,6 +1112,7 @@ class ShipmentAdmin(TenantAdmin):
         "delivered_column",
         "closed_column",
         "created_column",
+        "cases_detail",
     ]
     EDITABLE = ("carrier", "tracking_number")
 
@@ -1177,6 +1131,16 @@ class ShipmentAdmin(TenantAdmin):
         if request.user.is_superuser or len(organization_roles(request)) > 1:
             columns.append("organization")
         return columns
+
+    def get_object(self, request, object_id, from_field=None):
+        shipment = super().get_object(request, object_id, from_field)
+        # Read by `cases_detail`, which is not given the request.
+        shipment.may_open_case = self._has(request, "add", shipment)
+        return shipment
+
+    def get_queryset(self, request):
+        # The list's after-sales column: counted in the page's one query.
+        return super().get_queryset(request).annotate(cases_count=Count("return_requests"))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)
@@ -1221,6 +1185,58 @@ class ShipmentAdmin(TenantAdmin):
     @admin.display(description=gettext_lazy("shipping address"))
     def address_column(self, shipment):
         return address_html(shipment.address)
+
+    @admin.display(description=gettext_lazy("after-sales"), ordering="cases_count")
+    def cases_column(self, shipment):
+        count = getattr(shipment, "cases_count", 0)
+        if not count:
+            return "-"
+        cases = reverse("admin:returns_returnrequest_changelist")
+        url = f"{cases}?shipment__id__exact={shipment.pk}"
+        return format_html(
+            '<a href="{}" class="return-cases">{}</a>',
+            url,
+            ngettext("%(count)d case", "%(count)d cases", count) % {"count": count},
+        )
+
+    @admin.display(description=gettext_lazy("after-sales cases"))
+    def cases_detail(self, shipment):
+        """The shipment's cases, and the way to open one while none is open."""
+        cases = list(
+            ReturnRequest.objects.filter(shipment=shipment)
+            .select_related("reason")
+            .order_by("opened_at", "id")
+        )
+        rows = format_html_join(
+            "",
+            '<li><a href="{}" class="return-case">{}</a>: {}, {} ({})</li>',
+            (
+                (
+                    reverse("admin:returns_returnrequest_change", args=[case.pk]),
+                    case,
+                    case.reason.display_label,
+                    case.get_status_display().lower(),
+                    _("opened %(date)s") % {"date": when(case.opened_at)},
+                )
+                for case in cases
+            ),
+        )
+        parts = [format_html("<ul>{}</ul>", rows)] if cases else [_("None.")]
+        may_open = (
+            shipment.status != Shipment.Status.CREATED
+            and not any(case.is_open for case in cases)
+            and getattr(shipment, "may_open_case", False)
+        )
+        if may_open:
+            url = f"{reverse('admin:returns_returnrequest_add')}?shipment={shipment.pk}"
+            parts.append(
+                format_html(
+                    '<a href="{}" class="open-return-case">{}</a>',
+                    url,
+                    _("Open an after-sales case"),
+                )
+            )
+        return format_html_join(" ", "{}", ((part,) for part in parts))
 
     shipped_column = local_time("shipped_at", gettext_lazy("shipped at"), ordering=True)
     delivered_column = local_time("delivered_at", gettext_lazy("delivered at"), ordering=True)

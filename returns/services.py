@@ -178,6 +178,8 @@ def _shipment(organization: Organization, shipment: Shipment | int) -> Shipment:
 def _reason(organization: Organization, reason: ReturnReason | str) -> ReturnReason:
     code = getattr(reason, "code", reason)
     found = ReturnReason.objects.filter(organization=organization, code=code, active=True).first()
+    if isinstance(reason, ReturnReason) and found is not None and found.pk != reason.pk:
+        found = None  # another organization's reason with the same code
     if found is None:
         codes = list(
             ReturnReason.objects.filter(organization=organization, active=True).values_list(

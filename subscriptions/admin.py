@@ -1,13 +1,15 @@
 """The back office's subscription pages: every lifecycle write goes through the services.
 
-The status buttons come from django-fsm-2's `FSMAdminMixin`, but a button never
-calls a model transition and saves: it opens a small form (`subscriptions.forms`)
-whose submission calls the matching service, which checks, records the event
-with the staff member as actor and schedules what follows. Items edited on the
-change page are handed, as a whole new list, to `subscription_change_items`
-(which computes the pro-rata), and a new subscription is created by
+The status buttons come from django-fsm-2's `FSMAdminMixin`, through
+`crm.fsm_admin.ServiceActionsAdminMixin`: a button never calls a model
+transition and saves, it opens a small form (`subscriptions.forms`) whose
+submission calls the matching service, which checks, records the event with the
+staff member as actor and schedules what follows. Items edited on the change
+page are handed, as a whole new list, to `subscription_change_items` (which
+computes the pro-rata), and a new subscription is created by
 `subscription_create`; a refusal of either is shown on the form and nothing is
 changed. WooCommerce subscriptions are read-only here: the shop manages them.
+The page also lists the subscription's after-sales cases (`returns.admin`).
 
 On a subscription's pages dates are shown, and entered, in its organization's
 time zone.
@@ -23,21 +25,19 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers, widgets
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, Q
-from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django_fsm import can_proceed
-from django_fsm.admin import FSMAdminMixin
 
 from crm.actors import Actor
 from crm.errors import ApplicationError
+from crm.fsm_admin import ServiceActionsAdminMixin, refusal_messages
 from crm.models import Address, Contract
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
@@ -51,6 +51,7 @@ from crm.tenant_admin import (
 )
 from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
+from returns.admin import SubscriptionCaseInline
 from subscriptions import services
 from subscriptions.forms import ChargeFailureForm, ReasonForm
 from subscriptions.models import (
@@ -80,12 +81,6 @@ def shop_notice() -> str:
 
 def money(amount: Decimal, currency: str) -> str:
     return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
-
-
-def _messages_of(error: ApplicationError) -> list[str]:
-    fields = error.extra.get("fields") or {}
-    found = [str(message) for messages_ in fields.values() for message in messages_]
-    return found or [error.message]
 
 
 # --- Forms -------------------------------------------------------------------
@@ -216,6 +211,7 @@ class ChargeInline(ReadOnlyTenantInline):
         "period",
         "amount",
         "adjustment",
+        "refunded_amount",
         "status",
         "attempts",
         "next_retry_at",
@@ -344,11 +340,11 @@ class SubscriptionChangeList(ChangeList):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
-    fsm_fields = ["status"]
+class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
     fsm_forms = {"resume": ReasonForm, "skip": ReasonForm, "withdraw_cancellation": ReasonForm}
+    default_action_form = ReasonForm
+    action_form_object = "subscription"
     change_form_template = "admin/subscriptions/subscription/change_form.html"
-    fsm_transition_form_template = "admin/transition_form.html"
 
     list_display = ["id", "customer_column", "status", "items_summary", "next_charge", "source"]
     list_display_links = ["id", "customer_column"]
@@ -362,6 +358,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
         PreferenceChangeInline,
         ChargeInline,
         BoxInline,
+        SubscriptionCaseInline,  # after-sales cases (returns.admin)
         EventInline,
     ]
 
@@ -625,7 +622,7 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
                 subscription=subscription, actor=actor, items=formset.items()
             )
         except ApplicationError as error:
-            raise ValidationError(_messages_of(error)) from error
+            raise ValidationError(refusal_messages(error)) from error
         request._subscription_items_changed = updated
         request._subscription_written = True
 
@@ -697,13 +694,9 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
             " ".join(notes),
         )
 
-    # --- Transitions (buttons) ----------------------------------------------------
+    # --- Transitions (buttons): crm.fsm_admin.ServiceActionsAdminMixin -------------------
 
-    @staticmethod
-    def get_fsm_block_label(fsm_field_name: str) -> str:
-        return _("Actions")
-
-    def _admin_transitions(self) -> dict:
+    def admin_actions(self) -> dict:
         return {
             "pause": self._pause,
             "resume": self._resume,
@@ -713,15 +706,18 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
             "withdraw_cancellation": self._withdraw_cancellation,
         }
 
-    def _get_fsm_extra_context(self, *, request, obj):
-        # Staff who may change it, on a subscription this back office manages.
-        if obj is None or not obj.is_native or not self.has_change_permission(request, obj):
-            return []
-        return [
-            block
-            for block in super()._get_fsm_extra_context(request=request, obj=obj)
-            if block.available_transitions
-        ]
+    def may_act(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def actions_refused(self, obj) -> str | None:
+        # Only a subscription this back office manages.
+        return None if obj.is_native else shop_notice()
+
+    def not_possible_message(self, obj, label: str) -> str:
+        return _("“%(action)s” is not possible now: the subscription is %(status)s.") % {
+            "action": label,
+            "status": obj.get_status_display().lower(),
+        }
 
     def describe_transition(self, obj, name: str) -> str:
         if name == "pause":
@@ -754,106 +750,6 @@ class SubscriptionAdmin(FSMAdminMixin, TenantAdmin):
                 "end of the paid period: the subscription continues until then."
             )
         return ""
-
-    def response_change(self, request, obj):
-        name = request.POST.get(self.fsm_post_param)
-        if name:
-            # Every action asks for confirmation on its own page.
-            return HttpResponseRedirect(self._transition_url(obj, name))
-        return super().response_change(request, obj)
-
-    def _transition_url(self, obj, name: str) -> str:
-        opts = self.opts
-        return reverse(
-            f"admin:{opts.app_label}_{opts.model_name}_transition",
-            kwargs={"object_id": obj.pk, "transition_name": name},
-            current_app=self.admin_site.name,
-        )
-
-    def _change_url(self, obj) -> str:
-        opts = self.opts
-        return reverse(
-            f"admin:{opts.app_label}_{opts.model_name}_change",
-            args=[obj.pk],
-            current_app=self.admin_site.name,
-        )
-
-    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
-        """django-fsm's hook, through the services (it would call the method and save)."""
-        action = self._admin_transitions().get(transition_name)
-        if action is None or not self.has_change_permission(request, obj):
-            self.message_user(request, _("This action is not available."), messages.ERROR)
-            return False
-        try:
-            message = action(obj, Actor.for_user(request.user), dict(kwargs or {}))
-        except ApplicationError as error:
-            self.message_user(request, " ".join(_messages_of(error)), messages.ERROR)
-            return False
-        self.message_user(request, message, messages.SUCCESS)
-        return True
-
-    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
-        obj = self.get_object(request, unquote(object_id))
-        action = self._admin_transitions().get(transition_name)
-        if action is None:
-            raise Http404
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        if not obj.is_native:
-            self.message_user(request, shop_notice(), messages.ERROR)
-            return HttpResponseRedirect(self._change_url(obj))
-        transition = self._get_fsm_transition_by_name(obj=obj, transition_name=transition_name)
-        label = self.get_fsm_label(transition)
-        with timezone.override(obj.organization.tzinfo):
-            if request.method != "POST" and not can_proceed(getattr(obj, transition_name)):
-                # Said at once; a submission is the service's to refuse.
-                self.message_user(
-                    request,
-                    _("“%(action)s” is not possible now: the subscription is %(status)s.")
-                    % {"action": label, "status": obj.get_status_display().lower()},
-                    messages.ERROR,
-                )
-                return HttpResponseRedirect(self._change_url(obj))
-            form_class = self.get_fsm_transition_form(transition) or ReasonForm
-            form = form_class(
-                data=request.POST if request.method == "POST" else None, subscription=obj
-            )
-            if request.method == "POST" and form.is_valid():
-                try:
-                    message = action(obj, Actor.for_user(request.user), form.cleaned_data)
-                except ApplicationError as error:
-                    if not self._form_errors(form, error):
-                        self.message_user(request, " ".join(_messages_of(error)), messages.ERROR)
-                        return HttpResponseRedirect(self._change_url(obj))
-                else:
-                    self.message_user(request, message, messages.SUCCESS)
-                    return HttpResponseRedirect(self._change_url(obj))
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "original": obj,
-                "title": label,
-                "subtitle": str(obj),
-                "transition": {"name": transition_name, "label": label},
-                "description": self.describe_transition(obj, transition_name),
-                "transition_form": form,
-                "media": self.media + form.media,
-            }
-            response = TemplateResponse(request, self.fsm_transition_form_template, context)
-            return response.render()
-
-    @staticmethod
-    def _form_errors(form, error: ApplicationError) -> bool:
-        """Put the service's field errors on the form; False if none fits it."""
-        fields = {
-            name: messages_
-            for name, messages_ in (error.extra.get("fields") or {}).items()
-            if name in form.fields
-        }
-        for name, messages_ in fields.items():
-            for message in messages_:
-                form.add_error(name, message)
-        return bool(fields)
 
     # One per button: call the service, say what happened.
 
@@ -951,6 +847,7 @@ class ChargeAdmin(ActionsOnlyTenantAdmin):
         "period_end",
         "amount",
         "adjustment",
+        "refunded_amount",
         "currency",
         "status",
         "attempts",
@@ -991,7 +888,7 @@ class ChargeAdmin(ActionsOnlyTenantAdmin):
                 try:
                     apply(charge, actor)
                 except ApplicationError as error:
-                    refused = " ".join(_messages_of(error))
+                    refused = " ".join(refusal_messages(error))
             if refused is None:
                 done += 1
             else:
