@@ -11,7 +11,7 @@ from crm.errors import ApplicationError, ConflictError
 from fulfillment import services as fulfillment
 from fulfillment.models import Batch, BatchLine, Shipment
 from returns import services
-from returns.models import ReturnConfig, ReturnNote, ReturnRequest
+from returns.models import ReturnConfig, ReturnNote, ReturnReason, ReturnRequest
 from subscriptions import renewals
 from subscriptions.models import Charge, SubscriptionEvent
 from tests.factories import (
@@ -358,3 +358,14 @@ def test_resolve_refuses_bad_input_and_moves_no_money(org_a, shipment, staff, re
     case.refresh_from_db()
     subscription.refresh_from_db()
     assert (case.status, case.resolution, subscription.adjustment) == ("approved", "", 0)
+
+
+def test_another_organizations_reason_is_refused_even_with_the_same_code(
+    org_a, org_b, shipment, staff
+):
+    services.return_config_ensure(organization=org_b)
+    foreign = ReturnReason.objects.get(organization=org_b, code="damaged")
+    with pytest.raises(ApplicationError) as refused:
+        open_case(org_a, shipment, staff, reason=foreign)
+    assert "reason" in refused.value.extra["fields"]
+    assert not ReturnRequest.objects.exists()
