@@ -24,6 +24,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 
 ## run: install, start embedded services if needed, migrate, load demo data, start web + worker + beat
 run: $(VENV)/.installed-run
+	mkdir -p .data  # beat keeps its schedule there, with or without the embedded servers
 	$(EMBEDDED) sh -c '\
 	  $(PY) manage.py compiletranslations && \
 	  $(PY) manage.py ensure_database && \

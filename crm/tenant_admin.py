@@ -170,6 +170,15 @@ class OrganizationListFilter(admin.RelatedFieldListFilter):
 
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization"]
+    #: Add an "organization" column for a staff member of several organizations.
+    organization_column = False
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        several = request.user.is_superuser or len(organization_roles(request)) > 1
+        if self.organization_column and several and "organization" not in columns:
+            columns.append("organization")
+        return columns
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

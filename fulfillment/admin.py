@@ -46,7 +46,7 @@ from crm.actors import Actor
 from crm.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.models import Customer, Organization, Product
-from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, organization_roles, when
+from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, when
 from fulfillment import services
 from fulfillment.models import (
     Batch,
@@ -483,6 +483,8 @@ class BatchChangeList(ChangeList):
 class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
     """Read-only: batches are opened, locked and dispatched by the fulfillment services."""
 
+    organization_column = True  # for staff of several organizations
+
     change_form_template = "admin/fulfillment/batch/change_form.html"
     fsm_forms = {"dispatch": DispatchForm}
     default_action_form = BatchActionForm
@@ -523,12 +525,6 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     def get_changelist(self, request, **kwargs):
         return BatchChangeList
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
 
     cutoff_column = local_time("cutoff_at", gettext_lazy("cut-off"), ordering=True)
     starts_column = local_time("starts_at", gettext_lazy("covers cycles from"))
@@ -795,6 +791,8 @@ class BatchLineChangeList(ChangeList):
 class BatchLineAdmin(ActionsOnlyTenantAdmin):
     """The boxes of the batches: read-only; prepared or excluded by the list's actions."""
 
+    organization_column = True  # for staff of several organizations
+
     list_display = [
         "code_column",
         "batch",
@@ -852,12 +850,6 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
 
     def get_changelist(self, request, **kwargs):
         return BatchLineChangeList
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -1078,6 +1070,8 @@ def _shipment_action(action: str, description, done_message):
 class ShipmentAdmin(TenantAdmin):
     """Parcels: created by the dispatch; staff set the tracking and move their status."""
 
+    organization_column = True  # for staff of several organizations
+
     form = ShipmentForm
     list_display = [
         "id",
@@ -1125,12 +1119,6 @@ class ShipmentAdmin(TenantAdmin):
     def get_readonly_fields(self, request, obj=None):
         editable = () if obj is None or obj.is_closed else self.EDITABLE
         return [name for name in self.fields if name not in editable]
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
 
     def get_object(self, request, object_id, from_field=None):
         shipment = super().get_object(request, object_id, from_field)

@@ -40,7 +40,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from crm.actors import Actor
 from crm.errors import ApplicationError
@@ -262,7 +262,7 @@ class MyCasesListFilter(admin.SimpleListFilter):
 
 
 class OverdueListFilter(admin.SimpleListFilter):
-    title = gettext_lazy("overdue")
+    title = pgettext_lazy("list filter", "overdue")
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
@@ -689,6 +689,8 @@ def overdue_flag(case: ReturnRequest, now=None):
 class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
     """Cases are opened by `return_open` and moved on by their buttons; never edited by hand."""
 
+    organization_column = True  # for staff of several organizations
+
     change_form_template = "admin/returns/returnrequest/change_form.html"
     action_form_object = "case"
     default_action_form = NoteForm
@@ -794,12 +796,6 @@ class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
         return False
 
     # --- Changelist
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

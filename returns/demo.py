@@ -141,21 +141,38 @@ def _build(organization, shipment: Shipment, spec: Case, opened_at: datetime, ac
         items=items,
         now=opened_at,
     )
+    now = timezone.now()
+
+    def step(count: int) -> datetime:
+        """Each step half a day after the one before, as staff would work, never ahead."""
+        return min(opened_at + timedelta(hours=12 * count), now)
+
     if spec.status == Status.REJECTED:
-        services.return_reject(case=case, actor=actor, reason=spec.note)
+        services.return_reject(case=case, actor=actor, reason=spec.note, now=step(1))
         return
     if spec.status == Status.REQUESTED:
         return
     services.return_approve(
-        case=case, actor=actor, note=spec.note if spec.status == Status.APPROVED else ""
+        case=case,
+        actor=actor,
+        note=spec.note if spec.status == Status.APPROVED else "",
+        now=step(1),
     )
     if spec.status == Status.RECEIVED or (spec.status == Status.RESOLVED and spec.goods_back):
         services.return_receive(
-            case=case, actor=actor, note=spec.note if spec.status == Status.RECEIVED else ""
+            case=case,
+            actor=actor,
+            note=spec.note if spec.status == Status.RECEIVED else "",
+            now=step(2),
         )
     if spec.status == Status.RESOLVED:
         services.return_resolve(
-            case=case, actor=actor, resolution=spec.resolution, amount=spec.amount, note=spec.note
+            case=case,
+            actor=actor,
+            resolution=spec.resolution,
+            amount=spec.amount,
+            note=spec.note,
+            now=step(3),
         )
 
 

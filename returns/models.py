@@ -22,6 +22,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from crm.models import ActorRecord, Organization, TenantModel
@@ -135,7 +136,7 @@ class ReturnRequest(ConcurrentTransitionMixin, TenantModel):
         REJECTED = "rejected", _("Rejected")
         RECEIVED = "received", _("Goods received")
         RESOLVED = "resolved", _("Resolved")
-        CANCELED = "canceled", _("Canceled")
+        CANCELED = "canceled", pgettext_lazy("return case", "Canceled")
 
     OPEN = (Status.REQUESTED, Status.APPROVED, Status.RECEIVED)
 
@@ -312,7 +313,7 @@ class ReturnNote(ActorRecord, TenantModel):
     )
     text = models.TextField(_("text"), blank=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("timeline entry")

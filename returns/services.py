@@ -103,6 +103,7 @@ def _note(
     text: str = "",
     from_status: str = "",
     data: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> ReturnNote:
     return ReturnNote.objects.create(
         organization_id=case.organization_id,
@@ -112,6 +113,7 @@ def _note(
         to_status=case.status if from_status else "",
         text=text,
         data=data or {},
+        created_at=at or timezone.now(),
         **actor.as_fields(),
     )
 
@@ -127,15 +129,18 @@ def _require(case: ReturnRequest, action: str) -> None:
         )
 
 
-def _transition(case: ReturnRequest, action: str, actor: Actor, text: str = "", **data) -> None:
-    """Apply a status transition and write it in the timeline."""
+def _transition(
+    case: ReturnRequest, action: str, actor: Actor, text: str = "", at=None, **data
+) -> None:
+    """Apply a status transition and write it in the timeline (at `at`, now by default)."""
     _require(case, action)
+    at = at or timezone.now()
     from_status = case.status
     getattr(case, action)()
     if not case.is_open:
-        case.closed_at = timezone.now()
+        case.closed_at = at
     _save(case)
-    _note(case, NoteKind.STATUS, actor, text=text, from_status=from_status, data=data)
+    _note(case, NoteKind.STATUS, actor, text=text, from_status=from_status, data=data, at=at)
 
 
 def _assignee(organization: Organization, user: Any):
@@ -332,6 +337,7 @@ def return_open(
         actor,
         text=case.description,
         data={"reason": reason.code, "items": requested},
+        at=now,
     )
     if outside:
         _note(
@@ -340,9 +346,10 @@ def return_open(
             actor,
             text=override_reason,
             data={"window_closed_on": last_day.isoformat()},
+            at=now,
         )
     if assignee is not None:
-        _note(case, NoteKind.ASSIGNED, actor, data={"assignee": assignee.pk})
+        _note(case, NoteKind.ASSIGNED, actor, data={"assignee": assignee.pk}, at=now)
     return case
 
 
@@ -350,34 +357,42 @@ def return_open(
 
 
 @transaction.atomic
-def return_approve(*, case: ReturnRequest, actor: Actor, note: str = "") -> ReturnRequest:
+def return_approve(
+    *, case: ReturnRequest, actor: Actor, note: str = "", now: datetime | None = None
+) -> ReturnRequest:
     case = _lock(case)
-    _transition(case, "approve", actor, text=(note or "").strip())
+    _transition(case, "approve", actor, text=(note or "").strip(), at=now)
     return case
 
 
 @transaction.atomic
-def return_reject(*, case: ReturnRequest, actor: Actor, reason: str) -> ReturnRequest:
+def return_reject(
+    *, case: ReturnRequest, actor: Actor, reason: str, now: datetime | None = None
+) -> ReturnRequest:
     """Refuse the request; the reason (required) is what the customer is told."""
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", _("Say why the request is rejected."))
     case = _lock(case)
-    _transition(case, "reject", actor, text=reason)
+    _transition(case, "reject", actor, text=reason, at=now)
     return case
 
 
 @transaction.atomic
-def return_receive(*, case: ReturnRequest, actor: Actor, note: str = "") -> ReturnRequest:
+def return_receive(
+    *, case: ReturnRequest, actor: Actor, note: str = "", now: datetime | None = None
+) -> ReturnRequest:
     case = _lock(case)
-    _transition(case, "receive", actor, text=(note or "").strip())
+    _transition(case, "receive", actor, text=(note or "").strip(), at=now)
     return case
 
 
 @transaction.atomic
-def return_cancel(*, case: ReturnRequest, actor: Actor, reason: str = "") -> ReturnRequest:
+def return_cancel(
+    *, case: ReturnRequest, actor: Actor, reason: str = "", now: datetime | None = None
+) -> ReturnRequest:
     case = _lock(case)
-    _transition(case, "cancel", actor, text=(reason or "").strip())
+    _transition(case, "cancel", actor, text=(reason or "").strip(), at=now)
     return case
 
 
@@ -432,6 +447,7 @@ def return_resolve(
     resolution: str,
     amount: Any = None,
     note: str = "",
+    now: datetime | None = None,
 ) -> ReturnRequest:
     """Close the case with what the customer gets.
 
@@ -472,7 +488,7 @@ def return_resolve(
         effect, kind = _resolve_replacement(case, actor), NoteKind.REPLACEMENT
     else:
         effect, kind = "", None
-    _transition(case, "resolve", actor, text=(note or "").strip(), resolution=resolution)
+    _transition(case, "resolve", actor, text=(note or "").strip(), at=now, resolution=resolution)
     if kind is not None:
         _note(
             case,
@@ -484,6 +500,7 @@ def return_resolve(
                 "charge": case.charge_id,
                 "line": case.replacement_line_id,
             },
+            at=now,
         )
     return case
 

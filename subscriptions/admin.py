@@ -46,7 +46,6 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantInlineFormSet,
     TenantTabularInline,
-    organization_roles,
     when,
 )
 from fulfillment.models import BatchLine, Shipment
@@ -341,6 +340,7 @@ class SubscriptionChangeList(ChangeList):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
+    organization_column = True  # for staff of several organizations
     fsm_forms = {"resume": ReasonForm, "skip": ReasonForm, "withdraw_cancellation": ReasonForm}
     default_action_form = ReasonForm
     action_form_object = "subscription"
@@ -445,12 +445,6 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     def get_changelist(self, request, **kwargs):
         return SubscriptionChangeList
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("organization", "customer")

@@ -259,13 +259,23 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
     """`count` weekly subscribers' boxes, paid, packed, shipped and delivered at `delivered_at`.
 
     Made through the fulfillment services (lock, prepare, dispatch, deliver) from
-    a batch whose cut-off is two days before the delivery. Returns the shipments.
+    the batch of the organization's last calendar cut-off at least two days before
+    the delivery (so the next batch the lock opens never clashes with it).
+    Returns the shipments.
     """
     from crm.actors import Actor
     from fulfillment import services as fulfillment
+    from fulfillment.calendar import next_cutoff
+    from fulfillment.selectors import fulfillment_settings_for
 
     actor = Actor.system("warehouse")
-    cutoff = delivered_at - timedelta(days=2)
+    calendar = fulfillment_settings_for(organization=organization)
+    cutoff = next_cutoff(
+        delivered_at - timedelta(days=9),
+        weekday=calendar.cutoff_weekday,
+        at=calendar.cutoff_time,
+        tz=organization.tzinfo,
+    )
     batch = open_batch(organization, cutoff)
     subscriptions = [
         SubscriptionFactory(

@@ -41,7 +41,6 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantInlineFormSet,
     TenantTabularInline,
-    organization_roles,
 )
 from subscriptions.admin import money
 from subscriptions.models import Subscription
@@ -106,11 +105,7 @@ class ShopListFilter(admin.RelatedFieldListFilter):
 class SyncAdmin(TenantAdmin):
     """Shared by the sync's admins: the organization column for people who see several."""
 
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser or len(organization_roles(request)) > 1:
-            columns.append("organization")
-        return columns
+    organization_column = True  # for staff of several organizations
 
 
 class ReadOnlySyncAdmin(SyncAdmin):

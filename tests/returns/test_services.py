@@ -138,6 +138,13 @@ def test_open_fills_the_case_from_the_shipment_and_its_settings(org_a, shipment,
     assert case.assignee == staff
     assert case.due_at == NOW + timedelta(days=2)
     assert [note.kind for note in case.notes.all()] == ["opened", "assigned"]
+    assert {note.created_at for note in case.notes.all()} == {NOW}
+
+    later = NOW + timedelta(hours=5)
+    services.return_reject(case=case, actor=Actor.for_user(staff), reason="Used", now=later)
+    case.refresh_from_db()
+    assert case.closed_at == later
+    assert case.notes.latest("id").created_at == later
 
 
 def _window_case(org, staff, delivered_at, now, **kwargs):
@@ -292,8 +299,9 @@ def test_a_replacement_not_packed_rolls_to_the_next_batch(org_a, shipment, staff
     batch = case.replacement_line.batch
     actor = Actor.system("warehouse")
     fulfillment.batch_lock(batch=batch, actor=actor)
-    report = fulfillment.batch_dispatch(batch=batch, actor=actor)
-    assert report.rolled == 1
+    fulfillment.batch_dispatch(batch=batch, actor=actor)
+    case.replacement_line.refresh_from_db()
+    assert case.replacement_line.status == "rolled"
     copy = BatchLine.objects.get(rolled_from=case.replacement_line)
     assert (copy.kind, copy.status, copy.batch.status) == ("replacement", "ready", "open")
 
