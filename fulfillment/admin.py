@@ -1196,8 +1196,8 @@ class ShipmentAdmin(TenantAdmin):
             .order_by("opened_at", "id")
         )
         rows = format_html_join(
-            "",
-            '<li><a href="{}" class="return-case">{}</a>: {}, {} ({})</li>',
+            mark_safe("<br>"),
+            '<a href="{}" class="return-case">{}</a>: {}, {} ({})',
             (
                 (
                     reverse("admin:returns_returnrequest_change", args=[case.pk]),
@@ -1209,7 +1209,7 @@ class ShipmentAdmin(TenantAdmin):
                 for case in cases
             ),
         )
-        parts = [format_html("<ul>{}</ul>", rows)] if cases else [_("None.")]
+        parts = [rows] if cases else [_("None.")]
         may_open = (
             shipment.status != Shipment.Status.CREATED
             and not any(case.is_open for case in cases)
@@ -1224,7 +1224,7 @@ class ShipmentAdmin(TenantAdmin):
                     _("Open an after-sales case"),
                 )
             )
-        return format_html_join(" ", "{}", ((part,) for part in parts))
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
     shipped_column = local_time("shipped_at", gettext_lazy("shipped at"), ordering=True)
     delivered_column = local_time("delivered_at", gettext_lazy("delivered at"), ordering=True)
