@@ -13,7 +13,9 @@ Superusers see and do everything. Every tenant-owned model's admin inherits
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
@@ -267,3 +269,16 @@ def when(value: datetime | None, tz=None) -> str:
     if value is None:
         return "-"
     return formats.date_format(timezone.localtime(value, tz), "DATETIME_FORMAT")
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """An amount as staff read it: localized, with its currency."""
+    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
+
+
+def labels_text(obj) -> str:
+    """A row's labels per language (`labels`), as one line: "French: Mouture; ..."."""
+    names = dict(settings.LANGUAGES)
+    return "; ".join(
+        f"{names.get(code, code)}: {text}" for code, text in sorted((obj.labels or {}).items())
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -37,6 +36,7 @@ from crm.tenant_admin import (
     TenantAdminMixin,
     TenantStackedInline,
     TenantTabularInline,
+    labels_text,
     when,
 )
 from fulfillment.selectors import Cycle
@@ -65,13 +65,6 @@ RETIRE_NOTE = gettext_lazy(
 
 
 # --- The organization's schema ---------------------------------------------------------
-
-
-def _labels_text(obj) -> str:
-    names = dict(settings.LANGUAGES)
-    return "; ".join(
-        f"{names.get(code, code)}: {text}" for code, text in sorted((obj.labels or {}).items())
-    )
 
 
 def _readable_labels(model_admin, request, obj, fields) -> list[str]:
@@ -106,7 +99,7 @@ class PreferenceChoiceInline(TenantTabularInline):
 
     @admin.display(description=gettext_lazy("translated labels"))
     def translated_labels(self, obj):
-        return _labels_text(obj)
+        return labels_text(obj)
 
     def get_queryset(self, request):
         # A choice has no organization column: it is its field's.
@@ -152,7 +145,7 @@ class PreferenceFieldAdmin(TenantAdmin):
 
     @admin.display(description=gettext_lazy("translated labels"))
     def translated_labels(self, obj):
-        return _labels_text(obj)
+        return labels_text(obj)
 
     def get_fieldsets(self, request, obj=None):
         return [

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
@@ -46,7 +44,15 @@ from crm.actors import Actor
 from crm.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin, form_errors, refusal_messages
 from crm.models import Organization
-from crm.tenant_admin import ReadOnlyTenantInline, Role, TenantAdmin, organization_roles, when
+from crm.tenant_admin import (
+    ReadOnlyTenantInline,
+    Role,
+    TenantAdmin,
+    labels_text,
+    money,
+    organization_roles,
+    when,
+)
 from fulfillment.admin import customer_label, items_text, visible_organizations
 from fulfillment.models import Shipment
 from preferences.forms import LABEL_FIELDS, TranslatedLabelsMixin, with_language_labels
@@ -89,17 +95,6 @@ def ensure_return_configs(organization_ids) -> None:
     ).order_by("pk")
     for organization in missing:
         services.return_config_ensure(organization=organization)
-
-
-def money(amount: Decimal, currency: str) -> str:
-    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
-
-
-def labels_text(obj) -> str:
-    names = dict(settings.LANGUAGES)
-    return "; ".join(
-        f"{names.get(code, code)}: {text}" for code, text in sorted((obj.labels or {}).items())
-    )
 
 
 # --- Settings and reasons ---------------------------------------------------------------

@@ -46,6 +46,7 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantInlineFormSet,
     TenantTabularInline,
+    money,
     when,
 )
 from fulfillment.models import BatchLine, Shipment
@@ -76,10 +77,6 @@ def shop_notice() -> str:
         "This subscription is managed in the WooCommerce shop: pause, cancel or change it "
         "there, and the change will be synchronized here. It cannot be changed from this page."
     )
-
-
-def money(amount: Decimal, currency: str) -> str:
-    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
 
 
 # --- Forms -------------------------------------------------------------------

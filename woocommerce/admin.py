@@ -41,8 +41,8 @@ from crm.tenant_admin import (
     TenantAdmin,
     TenantInlineFormSet,
     TenantTabularInline,
+    money,
 )
-from subscriptions.admin import money
 from subscriptions.models import Subscription
 from woocommerce import reconcile
 from woocommerce.models import (
