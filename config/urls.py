@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("fulfillment.api.urls")),
     path("api/v1/", include("returns.api.urls")),
     path("fulfillment/", include("fulfillment.urls")),
+    path("", include("satisfaction.urls")),
     path("", include("woocommerce.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.
     re_path(r"^api/", api_not_found),

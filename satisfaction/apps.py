@@ -2,6 +2,6 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-class SatisfactionConfig(AppConfig):
+class SatisfactionAppConfig(AppConfig):
     name = "satisfaction"
     verbose_name = _("Satisfaction")

@@ -260,8 +260,10 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
 
     Made through the fulfillment services (lock, prepare, dispatch, deliver) from
     the batch of the organization's last calendar cut-off at least two days before
-    the delivery (so the next batch the lock opens never clashes with it).
-    Returns the shipments.
+    the delivery (so the next batch the lock opens never clashes with it). The
+    open batch an earlier call left (empty) gives way to that one, so a test can
+    deliver week after week. `customer=` gives the boxes to an existing customer
+    (a second subscription of theirs). Returns the shipments.
     """
     from crm.actors import Actor
     from fulfillment import services as fulfillment
@@ -276,10 +278,18 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
         at=calendar.cutoff_time,
         tz=organization.tzinfo,
     )
-    batch = open_batch(organization, cutoff)
+    batch = Batch.objects.filter(
+        organization=organization, status=Batch.Status.OPEN, cutoff_at=cutoff
+    ).first()
+    if batch is None:
+        Batch.objects.filter(
+            organization=organization, status=Batch.Status.OPEN, lines__isnull=True
+        ).delete()
+        batch = open_batch(organization, cutoff)
+    if "customer" not in subscription_fields:
+        subscription_fields["customer__organization"] = organization
     subscriptions = [
         SubscriptionFactory(
-            customer__organization=organization,
             status=Subscription.Status.ACTIVE,
             billing_period="week",
             billing_anchor=cutoff - timedelta(days=1),
@@ -305,3 +315,47 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
         shipment.refresh_from_db()
         shipments.append(shipment)
     return shipments
+
+
+def satisfaction_on(organization, **fields):
+    """Turn the organization's surveys on (with `fields` changed); returns its settings."""
+    from satisfaction.services import satisfaction_config_ensure
+
+    config = satisfaction_config_ensure(organization=organization)
+    config.enabled = True
+    for name, value in fields.items():
+        setattr(config, name, value)
+    config.save()
+    return config
+
+
+def answered_surveys(organization, scores, *, answered_at, comments=None, **box_fields):
+    """One delivered box per score, surveyed, e-mailed and answered through the services.
+
+    Each box is a new subscriber's (no cooling period in the way), delivered five
+    days before `answered_at`; the surveys are sent three days after delivery.
+    `box_fields` go to `delivered_boxes` (items=..., and subscription fields).
+    Returns the surveys, answered, in the order of `scores`.
+    """
+    from satisfaction import services as satisfaction
+    from satisfaction.models import SatisfactionSurvey
+
+    satisfaction_on(organization, delay_days=3)
+    delivered_at = answered_at - timedelta(days=5)
+    sent_at = delivered_at + timedelta(days=3, minutes=1)
+    shipments = delivered_boxes(
+        organization, delivered_at=delivered_at, count=len(scores), **box_fields
+    )
+    satisfaction.surveys_schedule_for(organization=organization, now=sent_at)
+    surveys = []
+    for shipment, score, comment in zip(
+        shipments, scores, comments or [""] * len(scores), strict=True
+    ):
+        survey = SatisfactionSurvey.objects.get(shipment=shipment)
+        satisfaction.survey_send(survey_id=survey.pk, now=sent_at)
+        surveys.append(
+            satisfaction.survey_answer(
+                token=survey.token, score=score, comment=comment, now=answered_at
+            )
+        )
+    return surveys

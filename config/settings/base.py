@@ -185,6 +185,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Each organization's overdue after-sales cases, e-mailed once a day from 8:00 its time.
     "returns-overdue-lists": {"task": "returns.send_overdue_lists", "schedule": 900},
+    # Satisfaction surveys: created once the delay after delivery passed, then e-mailed,
+    # then closed when nobody answered in time. Each is idempotent.
+    "satisfaction-schedule": {"task": "satisfaction.schedule_surveys", "schedule": 900},
+    "satisfaction-send": {"task": "satisfaction.send_surveys", "schedule": 300},
+    "satisfaction-expire": {"task": "satisfaction.expire_surveys", "schedule": 3600},
 }
 CELERY_TIMEZONE = "UTC"
 

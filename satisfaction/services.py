@@ -1,0 +1,489 @@
+"""Writes of satisfaction surveys: schedule, send, answer, expire, follow up.
+
+Beat runs the first three for every organization whose surveys are on
+(`satisfaction.tasks`); each is idempotent and safe on several processes:
+
+- `surveys_schedule` creates one survey per delivered shipment once the delay
+  after delivery has passed, unless the customer had a survey within the
+  cooling period, their subscription ended, the box is the subject of an
+  after-sales case, or one of their cases is still open. A shipment has at
+  most one survey (a unique row); a skipped delivery simply gets none.
+- `surveys_send_due` e-mails each scheduled survey through Django's e-mail
+  backend, in the customer's language, after checking those rules again (a
+  case may have opened meanwhile); a failing mail server leaves it scheduled
+  for the next run, five failures cancel it.
+- `surveys_expire` closes sent surveys nobody answered in time.
+
+`survey_answer` is what the public page calls with the link's token: a score
+from 0 to 10 and a comment, changed as often as the customer likes until the
+survey closes. Staff follow up a detractor's comment by opening an after-sales
+case from it (`survey_open_case`) or by marking it followed up.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Max, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed
+
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
+from crm.models import Organization
+from fulfillment.models import Shipment
+from returns.models import ReturnReason, ReturnRequest
+from returns.services import return_config_ensure, return_open
+from satisfaction.models import SatisfactionConfig, SatisfactionSurvey
+from satisfaction.texts import fill_placeholders
+from subscriptions.models import Subscription
+
+logger = logging.getLogger(__name__)
+
+Status = SatisfactionSurvey.Status
+
+#: Deliveries whose survey fell due longer ago than this are never surveyed
+#: (turning surveys on must not mail everyone about last year's boxes).
+LOOKBACK = timedelta(days=7)
+#: A survey still unsent this long after it fell due is canceled.
+SEND_DEADLINE = timedelta(days=7)
+#: Failed attempts to mail a survey before it is canceled.
+MAX_SEND_ATTEMPTS = 5
+#: The longest comment kept.
+COMMENT_MAX_LENGTH = 2000
+
+ENDED_SUBSCRIPTION = (Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+
+
+class SurveyNotFound(ApplicationError):
+    """No survey has this token (or it was never sent)."""
+
+    status = 404
+
+
+class SurveyClosed(ConflictError):
+    """The survey expired or was canceled: the answer is refused."""
+
+
+# --- Settings and texts ------------------------------------------------------------
+
+
+def satisfaction_config_ensure(*, organization: Organization) -> SatisfactionConfig:
+    config, _created = SatisfactionConfig.objects.get_or_create(organization=organization)
+    return config
+
+
+def default_question(organization: Organization) -> str:
+    return _("How likely are you to recommend %(organization)s to a friend or colleague?") % {
+        "organization": organization.name
+    }
+
+
+def survey_question(survey: SatisfactionSurvey, config: SatisfactionConfig | None = None) -> str:
+    """The question, in the active language (the organization's own text if it wrote one)."""
+    config = config or satisfaction_config_ensure(organization=survey.organization)
+    own = config.text("question", translation.get_language() or survey.language)
+    return fill_placeholders(own, _values(survey)) if own else default_question(survey.organization)
+
+
+def survey_url(survey: SatisfactionSurvey) -> str:
+    return settings.SITE_URL + reverse("satisfaction:survey", args=[survey.token])
+
+
+def _values(survey: SatisfactionSurvey) -> dict[str, str]:
+    return {
+        "first_name": survey.customer.first_name.strip(),
+        "organization": survey.organization.name,
+        "link": survey_url(survey),
+    }
+
+
+def survey_email(survey: SatisfactionSurvey, config: SatisfactionConfig) -> EmailMultiAlternatives:
+    """The survey's e-mail in the customer's language: text, and HTML with 0-10 buttons."""
+    values = _values(survey)
+    with translation.override(survey.language):
+        subject = config.text("email_subject", survey.language) or _(
+            "How was your box from {organization}?"
+        )
+        body = config.text("email_body", survey.language) or _(
+            "Hello {first_name},\n\n"
+            "Your box from {organization} arrived a few days ago. How did it go? "
+            "One click is enough to tell us:\n\n{link}\n\n"
+            "Thank you, it helps us a lot."
+        )
+        text = fill_placeholders(body, values)
+        context = {
+            "survey": survey,
+            "question": survey_question(survey, config),
+            "paragraphs": [part.strip() for part in text.split("\n\n") if part.strip()],
+            "link": values["link"],
+            "scores": [(score, f"{values['link']}?score={score}") for score in range(11)],
+            "organization": survey.organization,
+            "language": survey.language,
+        }
+        html = render_to_string("satisfaction/email.html", context)
+        subject = fill_placeholders(subject, values).replace("\n", " ").strip()
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=config.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[survey.customer.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# --- Scheduling ------------------------------------------------------------------------
+
+
+def _open_case_customers(organization: Organization) -> set[int]:
+    return set(
+        ReturnRequest.objects.filter(
+            organization=organization, status__in=ReturnRequest.OPEN
+        ).values_list("customer_id", flat=True)
+    )
+
+
+def _language(customer_language: str, organization: Organization) -> str:
+    languages = {code for code, _name in settings.LANGUAGES}
+    for language in (customer_language, organization.language, settings.LANGUAGE_CODE):
+        if language and language.split("-")[0] in languages:
+            return language.split("-")[0]
+    return "en"
+
+
+@transaction.atomic
+def surveys_schedule_for(*, organization: Organization, now: datetime | None = None) -> int:
+    """Create the surveys due for the organization's deliveries; returns how many."""
+    now = now or timezone.now()
+    config = (
+        SatisfactionConfig.objects.select_for_update()  # one scheduler per organization at a time
+        .filter(organization=organization, enabled=True)
+        .first()
+    )
+    if config is None:
+        return 0
+    delay = timedelta(days=config.delay_days)
+    cooling = timedelta(days=config.cooling_days)
+    candidates = list(
+        Shipment.objects.filter(
+            organization=organization,
+            status=Shipment.Status.DELIVERED,
+            delivered_at__lte=now - delay,
+            delivered_at__gt=now - delay - LOOKBACK,
+            satisfaction_survey__isnull=True,
+            return_requests__isnull=True,
+        )
+        .exclude(line__subscription__status__in=ENDED_SUBSCRIPTION)
+        .select_related("customer", "line")
+        .order_by("delivered_at", "pk")
+    )
+    if not candidates:
+        return 0
+    busy = _open_case_customers(organization)
+    last_survey = dict(
+        SatisfactionSurvey.objects.filter(
+            customer_id__in={shipment.customer_id for shipment in candidates}
+        )
+        .exclude(status=Status.CANCELED)
+        .values("customer_id")
+        .annotate(last=Max("send_at"))
+        .values_list("customer_id", "last")
+    )
+    surveys = []
+    for shipment in candidates:
+        send_at = shipment.delivered_at + delay
+        last = last_survey.get(shipment.customer_id)
+        if shipment.customer_id in busy or (last is not None and send_at < last + cooling):
+            continue
+        last_survey[shipment.customer_id] = send_at
+        surveys.append(
+            SatisfactionSurvey(
+                organization=organization,
+                customer=shipment.customer,
+                shipment=shipment,
+                subscription_id=shipment.line.subscription_id,
+                language=_language(shipment.customer.language, organization),
+                delivered_at=shipment.delivered_at,
+                send_at=send_at,
+                created_at=now,
+            )
+        )
+    # A survey another process made meanwhile for the same shipment wins.
+    created = SatisfactionSurvey.objects.bulk_create(surveys, ignore_conflicts=True)
+    return len(created)
+
+
+def surveys_schedule(*, now: datetime | None = None) -> dict[int, int]:
+    """Schedule the due surveys of every organization whose surveys are on."""
+    now = now or timezone.now()
+    result = {}
+    for organization in Organization.objects.filter(satisfaction_config__enabled=True):
+        result[organization.pk] = surveys_schedule_for(organization=organization, now=now)
+    return result
+
+
+# --- Sending ---------------------------------------------------------------------------
+
+
+def _why_not_send(survey: SatisfactionSurvey, config: SatisfactionConfig, now: datetime) -> str:
+    """Why a scheduled survey must not go out after all ("" if it may)."""
+    if not config.enabled:
+        return _("Surveys were turned off.")
+    if survey.subscription.status in ENDED_SUBSCRIPTION:
+        return _("The subscription ended.")
+    if ReturnRequest.objects.filter(
+        Q(shipment_id=survey.shipment_id)
+        | Q(customer_id=survey.customer_id, status__in=ReturnRequest.OPEN)
+    ).exists():
+        return _("An after-sales case was opened.")
+    if survey.send_at < now - SEND_DEADLINE:
+        return _("Not sent in time.")
+    return ""
+
+
+def _cancel(survey: SatisfactionSurvey, reason: str) -> None:
+    survey.cancel()
+    survey.canceled_reason = reason[:200]
+    _save(survey)
+
+
+def _save(survey: SatisfactionSurvey) -> None:
+    try:
+        survey.save()
+    except ConcurrentTransition as exc:
+        raise ConflictError(_("The survey changed meanwhile; try again.")) from exc
+
+
+def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
+    """Send one scheduled survey; returns its status afterwards ("" if it was not scheduled)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        survey = (
+            SatisfactionSurvey.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("organization", "customer", "subscription")
+            .filter(pk=survey_id, status=Status.SCHEDULED, send_at__lte=now)
+            .first()
+        )
+        if survey is None:  # sent, canceled, not due, or being sent by another process
+            return ""
+        config = satisfaction_config_ensure(organization=survey.organization)
+        reason = _why_not_send(survey, config, now)
+        if reason:
+            _cancel(survey, reason)
+            return survey.status
+        try:
+            survey_email(survey, config).send(fail_silently=False)
+        except Exception as exc:  # the mail server's failure, whatever its type
+            logger.warning("Survey %s not sent: %s", survey.pk, exc)
+            survey.send_attempts += 1
+            survey.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            if survey.send_attempts >= MAX_SEND_ATTEMPTS:
+                _cancel(survey, _("The e-mail could not be sent."))
+            else:
+                _save(survey)
+            return survey.status
+        survey.send()
+        survey.send_attempts += 1
+        survey.last_error = ""
+        survey.sent_at = now
+        survey.expires_at = now + timedelta(days=config.expiry_days)
+        _save(survey)
+        return survey.status
+
+
+def surveys_send_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Send up to `limit` scheduled surveys whose time came; returns how many were sent."""
+    now = now or timezone.now()
+    due = list(
+        SatisfactionSurvey.objects.filter(status=Status.SCHEDULED, send_at__lte=now)
+        .order_by("send_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(survey_send(survey_id=pk, now=now) == Status.SENT for pk in due)
+
+
+def surveys_expire(*, now: datetime | None = None) -> int:
+    """Close the sent surveys nobody answered in time; returns how many."""
+    now = now or timezone.now()
+    return SatisfactionSurvey.objects.filter(status=Status.SENT, expires_at__lte=now).update(
+        status=Status.EXPIRED, updated_at=now
+    )
+
+
+# --- Answering ---------------------------------------------------------------------------
+
+
+def _score(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
+        raise ApplicationError(
+            _("Invalid input."), {"fields": {"score": [_("Pick a score from 0 to 10.")]}}
+        )
+    return value
+
+
+def survey_for_token(token: str) -> SatisfactionSurvey:
+    """The sent (or answered, expired...) survey of a link; unknown and unsent ones: 404."""
+    survey = (
+        SatisfactionSurvey.objects.select_related("organization", "customer")
+        .exclude(status=Status.SCHEDULED)
+        .filter(token=token)
+        .first()
+        if isinstance(token, str) and 0 < len(token) <= 64
+        else None
+    )
+    if survey is None:
+        raise SurveyNotFound(_("This survey link is not valid."))
+    return survey
+
+
+@transaction.atomic
+def survey_answer(
+    *, token: str, score: Any, comment: str = "", now: datetime | None = None
+) -> SatisfactionSurvey:
+    """Record (or change) the customer's answer; refused once the survey closed."""
+    now = now or timezone.now()
+    score = _score(score)
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise ApplicationError(
+            _("Invalid input."),
+            {
+                "fields": {
+                    "comment": [
+                        _("Keep it under %(count)s characters, please.")
+                        % {"count": COMMENT_MAX_LENGTH}
+                    ]
+                }
+            },
+        )
+    found = survey_for_token(token)
+    survey = (
+        SatisfactionSurvey.objects.select_for_update(of=("self",))
+        .select_related("organization", "customer")
+        .get(pk=found.pk)
+    )
+    if not survey.is_open(now):
+        raise SurveyClosed(_("This survey is closed."), {"status": survey.status})
+    survey.answer()
+    survey.score = score
+    survey.comment = comment
+    if survey.answered_at is None:
+        survey.answered_at = now
+    else:
+        survey.answer_changed_at = now
+    _save(survey)
+    return survey
+
+
+# --- Staff -------------------------------------------------------------------------------
+
+
+def _lock(survey: SatisfactionSurvey | int) -> SatisfactionSurvey:
+    pk = getattr(survey, "pk", survey)
+    return (
+        SatisfactionSurvey.objects.select_for_update(of=("self",))
+        .select_related("organization", "customer")
+        .get(pk=pk)
+    )
+
+
+@transaction.atomic
+def survey_cancel(
+    *, survey: SatisfactionSurvey, actor: Actor, reason: str = ""
+) -> SatisfactionSurvey:
+    """Staff decide a scheduled survey is not to be sent."""
+    survey = _lock(survey)
+    if not can_proceed(survey.cancel):
+        raise ConflictError(
+            _("Only a survey not sent yet can be canceled; this one is %(status)s.")
+            % {"status": survey.get_status_display().lower()},
+            {"status": survey.status},
+        )
+    _cancel(survey, (reason or "").strip() or _("Canceled by %(who)s.") % {"who": actor.label})
+    return survey
+
+
+def _may_follow_up(survey: SatisfactionSurvey) -> None:
+    if survey.status != Status.ANSWERED:
+        raise ConflictError(
+            _("Only an answered survey can be followed up."), {"status": survey.status}
+        )
+
+
+@transaction.atomic
+def survey_mark_followed_up(
+    *, survey: SatisfactionSurvey, actor: Actor, now: datetime | None = None
+) -> SatisfactionSurvey:
+    """Someone took care of this answer (called the customer, wrote back...)."""
+    survey = _lock(survey)
+    _may_follow_up(survey)
+    if survey.followed_up_at is None:
+        survey.followed_up_at = now or timezone.now()
+        survey.followed_up_by = actor.user if actor.kind == ActorKind.USER else None
+        _save(survey)
+    return survey
+
+
+def _case_reason(organization: Organization) -> ReturnReason:
+    return_config_ensure(organization=organization)
+    reasons = ReturnReason.objects.filter(organization=organization, active=True)
+    reason = reasons.filter(code="other").first() or reasons.order_by("position", "pk").first()
+    if reason is None:
+        raise ApplicationError(
+            _("The organization has no active return reason: add one in the return settings.")
+        )
+    return reason
+
+
+@transaction.atomic
+def survey_open_case(
+    *, survey: SatisfactionSurvey, actor: Actor, now: datetime | None = None
+) -> ReturnRequest:
+    """Open an after-sales case about the surveyed box from the customer's answer.
+
+    The case's description quotes the score and comment; it is accepted outside
+    the return window (the survey came after it, by design) with that reason.
+    The survey is marked followed up and linked to the case.
+    """
+    now = now or timezone.now()
+    survey = _lock(survey)
+    _may_follow_up(survey)
+    if survey.return_request_id:
+        raise ConflictError(
+            _("Case %(number)s was already opened from this survey.")
+            % {"number": survey.return_request_id},
+            {"case": survey.return_request_id},
+        )
+    description = _("Satisfaction survey %(number)s: %(score)s/10.") % {
+        "number": survey.pk,
+        "score": survey.score,
+    }
+    if survey.comment:
+        description += "\n" + _("The customer wrote: %(comment)s") % {"comment": survey.comment}
+    case = return_open(
+        organization=survey.organization,
+        shipment=survey.shipment_id,
+        reason=_case_reason(survey.organization),
+        actor=actor,
+        description=description,
+        override_reason=_("Opened from satisfaction survey %(number)s.") % {"number": survey.pk},
+        now=now,
+    )
+    survey.return_request = case
+    if survey.followed_up_at is None:
+        survey.followed_up_at = now
+        survey.followed_up_by = actor.user if actor.kind == ActorKind.USER else None
+    _save(survey)
+    return case
