@@ -1,0 +1,3 @@
+"""The satisfaction API (built by the API work of issue 9)."""
+
+urlpatterns: list = []
