@@ -260,10 +260,11 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
 
     Made through the fulfillment services (lock, prepare, dispatch, deliver) from
     the batch of the organization's last calendar cut-off at least two days before
-    the delivery (so the next batch the lock opens never clashes with it). The
-    open batch an earlier call left (empty) gives way to that one, so a test can
-    deliver week after week. `customer=` gives the boxes to an existing customer
-    (a second subscription of theirs). Returns the shipments.
+    the delivery (so the next batch the lock opens never clashes with it), or the
+    week before when an earlier call packed that one. The open batch an earlier
+    call left (empty) gives way to it, so a test can deliver week after week.
+    `customer=` gives the boxes to an existing customer (a second subscription
+    of theirs). Returns the shipments.
     """
     from crm.actors import Actor
     from fulfillment import services as fulfillment
@@ -278,9 +279,16 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
         at=calendar.cutoff_time,
         tz=organization.tzinfo,
     )
-    batch = Batch.objects.filter(
-        organization=organization, status=Batch.Status.OPEN, cutoff_at=cutoff
-    ).first()
+    for _ in range(52):  # that cycle was packed already (an earlier call): the week before
+        batch = Batch.objects.filter(organization=organization, cutoff_at=cutoff).first()
+        if batch is None or batch.status == Batch.Status.OPEN:
+            break
+        cutoff = next_cutoff(
+            cutoff - timedelta(days=8),
+            weekday=calendar.cutoff_weekday,
+            at=calendar.cutoff_time,
+            tz=organization.tzinfo,
+        )
     if batch is None:
         Batch.objects.filter(
             organization=organization, status=Batch.Status.OPEN, lines__isnull=True
