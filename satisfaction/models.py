@@ -136,6 +136,26 @@ class SatisfactionConfig(models.Model):
         return getattr(self, field, "") if field in self.TEXT_FIELDS[kind] else ""
 
 
+class SurveyOptOut(TenantModel):
+    """A customer who asked to receive no more surveys (from the link in a survey e-mail)."""
+
+    customer = models.OneToOneField(
+        "crm.Customer",
+        on_delete=models.CASCADE,
+        related_name="survey_opt_out",
+        verbose_name=_("customer"),
+    )
+    created_at = models.DateTimeField(_("asked at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("survey opt-out")
+        verbose_name_plural = _("survey opt-outs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return str(self.customer)
+
+
 class SatisfactionSurvey(ConcurrentTransitionMixin, TenantModel):
     """One survey about one delivered shipment."""
 

@@ -42,7 +42,7 @@ from crm.models import Organization
 from fulfillment.models import Shipment
 from returns.models import ReturnReason, ReturnRequest
 from returns.services import return_config_ensure, return_open
-from satisfaction.models import SatisfactionConfig, SatisfactionSurvey
+from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, SurveyOptOut
 from satisfaction.texts import fill_placeholders
 from subscriptions.models import Subscription
 
@@ -98,6 +98,10 @@ def survey_url(survey: SatisfactionSurvey) -> str:
     return settings.SITE_URL + reverse("satisfaction:survey", args=[survey.token])
 
 
+def opt_out_url(survey: SatisfactionSurvey) -> str:
+    return settings.SITE_URL + reverse("satisfaction:opt-out", args=[survey.token])
+
+
 def _values(survey: SatisfactionSurvey) -> dict[str, str]:
     return {
         "first_name": survey.customer.first_name.strip(),
@@ -120,6 +124,10 @@ def survey_email(survey: SatisfactionSurvey, config: SatisfactionConfig) -> Emai
             "Thank you, it helps us a lot."
         )
         text = fill_placeholders(body, values)
+        footer = _("No more surveys from %(organization)s? %(url)s") % {
+            "organization": survey.organization.name,
+            "url": opt_out_url(survey),
+        }
         context = {
             "survey": survey,
             "question": survey_question(survey, config),
@@ -128,15 +136,21 @@ def survey_email(survey: SatisfactionSurvey, config: SatisfactionConfig) -> Emai
             "scores": [(score, f"{values['link']}?score={score}") for score in range(11)],
             "organization": survey.organization,
             "language": survey.language,
+            "opt_out_url": opt_out_url(survey),
         }
         html = render_to_string("satisfaction/email.html", context)
         subject = fill_placeholders(subject, values).replace("\n", " ").strip()
     message = EmailMultiAlternatives(
         subject=subject,
-        body=text,
+        body=f"{text}\n\n-- \n{footer}",
         from_email=config.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[survey.customer.email],
-        headers={"Auto-Submitted": "auto-generated"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            # One-click unsubscribe (RFC 8058): mail clients POST to the link.
+            "List-Unsubscribe": f"<{opt_out_url(survey)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
     message.attach_alternative(html, "text/html")
     return message
@@ -182,6 +196,7 @@ def surveys_schedule_for(*, organization: Organization, now: datetime | None = N
             delivered_at__gt=now - delay - LOOKBACK,
             satisfaction_survey__isnull=True,
             return_requests__isnull=True,
+            customer__survey_opt_out__isnull=True,
         )
         .exclude(line__subscription__status__in=ENDED_SUBSCRIPTION)
         .select_related("customer", "line")
@@ -241,6 +256,8 @@ def _why_not_send(survey: SatisfactionSurvey, config: SatisfactionConfig, now: d
         return _("Surveys were turned off.")
     if survey.subscription.status in ENDED_SUBSCRIPTION:
         return _("The subscription ended.")
+    if SurveyOptOut.objects.filter(customer_id=survey.customer_id).exists():
+        return _("The customer asked for no more surveys.")
     if ReturnRequest.objects.filter(
         Q(shipment_id=survey.shipment_id)
         | Q(customer_id=survey.customer_id, status__in=ReturnRequest.OPEN)
@@ -385,6 +402,24 @@ def survey_answer(
         survey.answer_changed_at = now
     _save(survey)
     return survey
+
+
+@transaction.atomic
+def survey_opt_out(*, token: str, now: datetime | None = None) -> SurveyOptOut:
+    """The customer of this survey's link receives no more surveys (idempotent).
+
+    Their surveys not sent yet are canceled; an open one can still be answered.
+    """
+    survey = survey_for_token(token)
+    opt_out, _created = SurveyOptOut.objects.get_or_create(
+        customer_id=survey.customer_id,
+        defaults={"organization_id": survey.organization_id, "created_at": now or timezone.now()},
+    )
+    for pending in SatisfactionSurvey.objects.select_for_update(of=("self",)).filter(
+        customer_id=survey.customer_id, status=Status.SCHEDULED
+    ):
+        _cancel(pending, _("The customer asked for no more surveys."))
+    return opt_out
 
 
 # --- Staff -------------------------------------------------------------------------------

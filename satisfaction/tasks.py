@@ -9,7 +9,7 @@ from satisfaction import services
 
 @shared_task(name="satisfaction.schedule_surveys")
 def schedule_surveys() -> dict:
-    """Create the surveys of deliveries whose delay passed, for every organization with surveys on."""
+    """Create the surveys of deliveries whose delay passed, in every organization with them on."""
     return {str(pk): count for pk, count in services.surveys_schedule().items()}
 
 

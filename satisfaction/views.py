@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from crm.errors import ApplicationError
@@ -114,3 +115,20 @@ def survey_thanks(request: HttpRequest, token: str) -> HttpResponse:
             "may_change": survey.is_open(),
         }
         return _private(render(request, "satisfaction/thanks.html", context))
+
+
+@csrf_exempt  # mail clients' one-click unsubscribe posts without a cookie; the token is the key
+@never_cache
+@require_http_methods(["GET", "POST"])
+def survey_opt_out(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks for confirmation (a link opened is not a decision); POST records it."""
+    try:
+        survey = services.survey_for_token(token)
+    except ApplicationError:
+        return _unavailable(request, None)
+    with translation.override(survey.language):
+        done = request.method == "POST"
+        if done:
+            services.survey_opt_out(token=token)
+        context = {"survey": survey, "organization": survey.organization, "done": done}
+        return _private(render(request, "satisfaction/opt_out.html", context))

@@ -89,7 +89,7 @@ def test_a_delivery_gets_exactly_one_survey_once_the_delay_passed(org_a):
     assert len(mail.outbox) == 1
     (message,) = mail.outbox
     assert message.to == [shipment.customer.email]
-    assert LINK.findall(message.body) == [survey.token]
+    assert set(LINK.findall(message.body)) == {survey.token}
 
 
 def test_a_second_delivery_inside_the_cooling_period_gets_no_survey(org_a):
@@ -268,7 +268,9 @@ def test_the_organizations_own_texts_and_sender_are_used(org_a):
     survey = SatisfactionSurvey.objects.get(shipment=shipment)
     assert message.from_email == "bonjour@purea.example"
     assert message.subject == ", a word about your coffee?"
-    assert message.body == (f"Hi!\n\nTell Purea Café: http://testserver.example/s/{survey.token}/")
+    assert message.body.startswith(
+        f"Hi!\n\nTell Purea Café: http://testserver.example/s/{survey.token}/\n"
+    )
 
 
 def test_texts_with_unknown_placeholders_or_no_link_are_refused(org_a):
@@ -480,3 +482,45 @@ def test_a_returned_shipment_is_not_surveyed(org_a):
     )
     run_beat(DELIVERED + timedelta(days=4))
     assert not SatisfactionSurvey.objects.exists()
+
+
+# --- Opting out ------------------------------------------------------------------------------
+
+
+def test_the_email_offers_one_click_opt_out(org_a):
+    survey = sent_survey(org_a)
+    (message,) = mail.outbox
+    url = f"http://testserver.example/s/{survey.token}/stop/"
+    assert message.extra_headers["List-Unsubscribe"] == f"<{url}>"
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.body.endswith(url)
+
+
+def test_a_customer_who_opted_out_gets_no_more_surveys(org_a):
+    survey = sent_survey(org_a, cooling_days=0)
+    customer = survey.customer
+    services.survey_opt_out(token=survey.token)
+    services.survey_opt_out(token=survey.token)  # twice: one opt-out
+    # The survey already sent can still be answered.
+    services.survey_answer(token=survey.token, score=8, now=survey.sent_at + timedelta(days=1))
+
+    later = DELIVERED + timedelta(days=14)
+    delivered_boxes(org_a, delivered_at=later, customer=customer)
+    run_beat(later + timedelta(days=4))
+
+    assert [s.pk for s in surveys_of(customer)] == [survey.pk]
+    assert customer.survey_opt_out.organization_id == org_a.pk
+
+
+def test_opting_out_cancels_the_surveys_not_sent_yet(org_a):
+    first = sent_survey(org_a, cooling_days=0)
+    later = DELIVERED + timedelta(days=14)
+    (second_box,) = delivered_boxes(org_a, delivered_at=later, customer=first.customer)
+    services.surveys_schedule_for(organization=org_a, now=later + timedelta(days=4))
+    pending = SatisfactionSurvey.objects.get(shipment=second_box)
+
+    services.survey_opt_out(token=first.token)
+
+    pending.refresh_from_db()
+    assert pending.status == S.CANCELED
+    assert pending.canceled_reason == "The customer asked for no more surveys."
