@@ -137,7 +137,7 @@ class ServiceActionsAdminMixin(FSMAdminMixin):
             form_class = self.get_fsm_transition_form(transition)
         return form_class or self.default_action_form
 
-    def action_form(self, request, obj, name: str) -> forms.Form:
+    def service_action_form(self, request, obj, name: str) -> forms.Form:
         form_class = self.action_form_class(obj, name)
         data = request.POST if request.method == "POST" else None
         return form_class(data=data, **{self.action_form_object: obj})
@@ -228,7 +228,7 @@ class ServiceActionsAdminMixin(FSMAdminMixin):
                 # Said at once; a submission is the service's to refuse.
                 self.message_user(request, self.not_possible_message(obj, label), messages.ERROR)
                 return HttpResponseRedirect(self._change_url(obj))
-            form = self.action_form(request, obj, transition_name)
+            form = self.service_action_form(request, obj, transition_name)
             if request.method == "POST" and form.is_valid():
                 try:
                     message = action(obj, Actor.for_user(request.user), form.cleaned_data)

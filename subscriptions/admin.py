@@ -52,6 +52,7 @@ from crm.tenant_admin import (
 from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from returns.admin import SubscriptionCaseInline
+from satisfaction.admin import SubscriptionSurveyInline
 from subscriptions import services
 from subscriptions.forms import ChargeFailureForm, ReasonForm
 from subscriptions.models import (
@@ -356,6 +357,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         ChargeInline,
         BoxInline,
         SubscriptionCaseInline,  # after-sales cases (returns.admin)
+        SubscriptionSurveyInline,  # satisfaction surveys (satisfaction.admin)
         EventInline,
     ]
 
