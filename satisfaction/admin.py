@@ -67,7 +67,7 @@ from fulfillment.admin import (
 )
 from returns.admin import person
 from satisfaction import charts, selectors, services
-from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, ScoreBand
+from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, ScoreBand, SurveyOptOut
 from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN, Nps
 from satisfaction.selectors import week_start
 
@@ -280,6 +280,39 @@ class SatisfactionConfigAdmin(TenantAdmin):
             )
         ]
         return ", ".join(written) or _("Default wording")
+
+
+# --- Opt-outs ------------------------------------------------------------------------------
+
+
+class SurveyOptOutForm(forms.ModelForm):
+    class Meta:
+        model = SurveyOptOut
+        fields = ["customer"]
+
+
+@admin.register(SurveyOptOut)
+class SurveyOptOutAdmin(TenantAdmin):
+    """Customers who receive no surveys: from the link in an e-mail, or added by staff when a
+    customer asks on the phone. Deleting one lets the surveys resume."""
+
+    form = SurveyOptOutForm
+    list_display = ["customer", "customer_email", "created_at"]
+    search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
+    autocomplete_fields = ["customer"]
+    list_select_related = ["organization", "customer"]
+
+    @admin.display(description=gettext_lazy("e-mail"), ordering="customer__email")
+    def customer_email(self, opt_out):
+        return opt_out.customer.email
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["customer", "created_at"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        # The customer field offers only the organizations the user may add to.
+        if not change:
+            obj.pk = services.customer_opt_out(customer=form.cleaned_data["customer"]).pk
 
 
 # --- Surveys: list filters -------------------------------------------------------------------

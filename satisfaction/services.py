@@ -38,7 +38,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from crm.actors import Actor, ActorKind
 from crm.errors import ApplicationError, ConflictError
-from crm.models import Organization
+from crm.models import Customer, Organization
 from fulfillment.models import Shipment
 from returns.models import ReturnReason, ReturnRequest
 from returns.services import return_config_ensure, return_open
@@ -405,21 +405,25 @@ def survey_answer(
 
 
 @transaction.atomic
-def survey_opt_out(*, token: str, now: datetime | None = None) -> SurveyOptOut:
-    """The customer of this survey's link receives no more surveys (idempotent).
+def customer_opt_out(*, customer: Customer, now: datetime | None = None) -> SurveyOptOut:
+    """The customer receives no more surveys (idempotent): staff on the phone, or the link.
 
     Their surveys not sent yet are canceled; an open one can still be answered.
     """
-    survey = survey_for_token(token)
     opt_out, _created = SurveyOptOut.objects.get_or_create(
-        customer_id=survey.customer_id,
-        defaults={"organization_id": survey.organization_id, "created_at": now or timezone.now()},
+        customer_id=customer.pk,
+        defaults={"organization_id": customer.organization_id, "created_at": now or timezone.now()},
     )
     for pending in SatisfactionSurvey.objects.select_for_update(of=("self",)).filter(
-        customer_id=survey.customer_id, status=Status.SCHEDULED
+        customer_id=customer.pk, status=Status.SCHEDULED
     ):
         _cancel(pending, _("The customer asked for no more surveys."))
     return opt_out
+
+
+def survey_opt_out(*, token: str, now: datetime | None = None) -> SurveyOptOut:
+    """The opt-out link of a survey e-mail: its customer receives no more surveys."""
+    return customer_opt_out(customer=survey_for_token(token).customer, now=now)
 
 
 # --- Staff -------------------------------------------------------------------------------

@@ -6,8 +6,15 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from satisfaction import services
 from satisfaction.models import SatisfactionSurvey, SurveyOptOut
-from tests.factories import answered_surveys
+from tests.factories import (
+    CustomerFactory,
+    MembershipFactory,
+    answered_surveys,
+    delivered_boxes,
+    satisfaction_on,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -44,4 +51,55 @@ def test_an_unknown_link_opts_nobody_out(survey):
 def test_a_scheduled_surveys_token_is_not_a_key(org_a, survey):
     SatisfactionSurvey.objects.filter(pk=survey.pk).update(status="scheduled")
     assert Client().post(f"/s/{survey.token}/stop/").status_code == 404
+    assert not SurveyOptOut.objects.exists()
+
+
+# --- Staff, when a customer asks on the phone ------------------------------------------------
+
+ADD_URL = "/admin/satisfaction/surveyoptout/add/"
+
+
+def test_staff_add_an_opt_out_and_the_pending_survey_is_canceled(org_a, staff_a, admin_client_for):
+    satisfaction_on(org_a)
+    (shipment,) = delivered_boxes(org_a, delivered_at=timezone.now() - timedelta(days=4))
+    services.surveys_schedule_for(organization=org_a)
+    pending = SatisfactionSurvey.objects.get(shipment=shipment)
+
+    response = admin_client_for(staff_a).post(ADD_URL, {"customer": shipment.customer_id})
+
+    assert response.status_code == 302
+    opt_out = SurveyOptOut.objects.get()
+    assert (opt_out.customer_id, opt_out.organization_id) == (shipment.customer_id, org_a.pk)
+    pending.refresh_from_db()
+    assert pending.status == SatisfactionSurvey.Status.CANCELED
+
+
+def test_another_organizations_customer_cannot_be_opted_out(org_a, staff_b, admin_client_for):
+    customer = CustomerFactory(organization=org_a)
+
+    response = admin_client_for(staff_b).post(ADD_URL, {"customer": customer.pk})
+
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.errors["customer"]
+    assert not SurveyOptOut.objects.exists()
+
+
+def test_the_list_shows_only_the_organizations_opt_outs(
+    org_a, org_b, staff_b, admin_client_for, survey
+):
+    services.survey_opt_out(token=survey.token)
+    response = admin_client_for(staff_b).get("/admin/satisfaction/surveyoptout/")
+    assert response.status_code == 200
+    assert survey.customer.email not in response.content.decode()
+
+
+def test_an_administrator_deletes_an_opt_out_to_resume_surveys(
+    org_a, staff_a, admin_client_for, survey
+):
+    opt_out = services.survey_opt_out(token=survey.token)
+    url = f"/admin/satisfaction/surveyoptout/{opt_out.pk}/delete/"
+    administrator = MembershipFactory(organization=org_a, role="admin").user
+
+    assert admin_client_for(staff_a).post(url, {"post": "yes"}).status_code == 403
+    assert admin_client_for(administrator).post(url, {"post": "yes"}).status_code == 302
     assert not SurveyOptOut.objects.exists()
