@@ -43,7 +43,7 @@ class AnswerForm(forms.Form):
 def _private(response: HttpResponse) -> HttpResponse:
     response["Content-Language"] = translation.get_language()
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"  # no-referrer would make the POST's Origin "null"
     return response
 
 

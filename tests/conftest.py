@@ -20,6 +20,9 @@ from config.celery import worker_command
 from crm.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 
+#: Browser fixtures (page, screenshots): Playwright driving Debian's Chromium.
+pytest_plugins = ["tests.browser"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Property tests: 200 examples each by default; HYPOTHESIS_PROFILE=thorough for a

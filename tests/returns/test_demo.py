@@ -14,6 +14,7 @@ from crm.models import Organization
 from fulfillment.models import BatchLine, Shipment
 from returns.models import ReturnConfig, ReturnNote, ReturnRequest
 from returns.selectors import cases_overdue
+from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import SubscriptionEvent
 
 pytestmark = pytest.mark.django_db
@@ -46,11 +47,23 @@ def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
     cases = ReturnRequest.objects.filter(organization=purea).select_related("shipment")
 
     assert purea.return_config.default_assignee == marie
+    # The returns demo's seven, and one opened from a detractor's survey (satisfaction.demo).
     assert sorted(cases.values_list("status", flat=True)) == sorted(
-        [S.REQUESTED, S.REQUESTED, S.APPROVED, S.RECEIVED, S.RESOLVED, S.RESOLVED, S.REJECTED]
+        [
+            S.REQUESTED,
+            S.REQUESTED,
+            S.APPROVED,
+            S.RECEIVED,
+            S.RESOLVED,
+            S.RESOLVED,
+            S.REJECTED,
+            S.RESOLVED,
+        ]
     )
     assert "Demo after-sales cases: 7 for Purea Café, 1 overdue." in output
-    for case in cases:
+    from_surveys = SatisfactionSurvey.objects.values("return_request")
+    assert cases.filter(pk__in=from_surveys).count() == 1
+    for case in cases.exclude(pk__in=from_surveys):
         assert case.assignee == marie
         assert case.shipment.delivered_at < case.opened_at
         assert case.window_override == ""  # each asked within the return window

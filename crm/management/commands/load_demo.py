@@ -20,6 +20,7 @@ from crm.models import Address, ApiKey, Contract, Customer, Membership, Organiza
 from fulfillment import demo as fulfillment_demo
 from preferences import demo as preferences_demo
 from returns import demo as returns_demo
+from satisfaction import demo as satisfaction_demo
 from subscriptions import demo as subscriptions_demo
 from woocommerce import demo as woocommerce_demo
 
@@ -92,9 +93,13 @@ class Command(BaseCommand):
         # Before the preferences: they open this week's batch, after the past ones.
         batches = fulfillment_demo.load(organization=purea, staff=manager)
         fulfillment_demo.load(organization=tea, staff=superuser)
+        # After the batches (it ships the weeks before them) and before the cases (the
+        # scheduler skips customers with an open case, and they had none back then).
+        surveys = satisfaction_demo.load(organization=purea, staff=manager)
         # After the batches: the cases are about their delivered boxes.
         cases = returns_demo.load(organization=purea, staff=manager)
         returns_demo.load(organization=tea, staff=superuser)
+        satisfaction_demo.follow_up(organization=purea, staff=manager, result=surveys)
         preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         shop = woocommerce_demo.load(organization=purea)
 
@@ -119,6 +124,8 @@ class Command(BaseCommand):
                 f"Demo after-sales cases: {cases['cases']} for {purea.name}, "
                 f"{cases['overdue']} overdue."
             )
+        if surveys.surveys:
+            self.stdout.write(satisfaction_demo.summary(purea, surveys))
         base_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             "\n".join(

@@ -1,0 +1,121 @@
+"""Browser tests: Debian's headless Chromium, driven by Playwright, on pytest-django's live server.
+
+Playwright's own browser download cannot run here, so the browser is the
+system's: `/usr/bin/chromium`, or `$CHROMIUM_PATH`; without it the browser
+tests are skipped with the reason (CI installs Debian's `chromium` package).
+
+Fixtures (tests/conftest.py registers this module as a plugin):
+
+- `page`: a fresh browser page whose relative URLs go to the live server
+  (`page.goto("/admin/")`). The live server is a thread of the test process
+  on the committed data, so these tests run on `transactional_db`.
+- `screenshots`: call it with the page and a step's name to save a PNG
+  (`screenshots(page, "answered")` -> `01-answered.png`), one folder per test,
+  under `$SCREENSHOTS_DIR` or the run's temporary folder; the folder is printed
+  at the end of the run.
+
+Playwright's sync API runs its own event loop: it refuses to start inside a
+running asyncio loop, and while it is alive Django's ORM would think it is
+called from async code, hence `DJANGO_ALLOW_ASYNC_UNSAFE` during these tests
+only (the test and the server each still use their own connection in one
+thread). So the browser lives for one test, not the whole run: about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 10_000
+
+_folders: list[Path] = []
+
+
+def chromium_executable() -> str | None:
+    """The Chromium to drive: `$CHROMIUM_PATH`, else Debian's; None if absent."""
+    candidate = os.environ.get("CHROMIUM_PATH") or DEFAULT_CHROMIUM
+    found = shutil.which(candidate) if not os.path.isabs(candidate) else candidate
+    return found if found and os.access(found, os.X_OK) else None
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless Chromium for one test (started and stopped with it, see below)."""
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip(
+            f"No Chromium at {os.environ.get('CHROMIUM_PATH') or DEFAULT_CHROMIUM}: install "
+            "Debian's `chromium` package (or set CHROMIUM_PATH) to run the browser tests."
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    # Only while Playwright's loop lives: the other tests keep Django's check.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield chromium
+        chromium.close()
+        # The test ran in the context Playwright entered, where Django's connections are
+        # others than the fixtures' (they are per context): close them before leaving it.
+        connections.close_all()
+
+
+@pytest.fixture
+def page(transactional_db, live_server, browser):
+    """A new page (its own cookies) whose relative URLs go to the live server.
+
+    `transactional_db` comes first: the database is set up (and later flushed)
+    outside Playwright's context.
+    """
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+class Screenshots:
+    """A test's screenshot folder; calling it saves the page as the next numbered step."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.taken: list[Path] = []
+
+    def __call__(self, page, step: str, *, full_page: bool = True) -> Path:
+        name = re.sub(r"[^\w-]+", "-", step).strip("-") or "step"
+        path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        self.taken.append(path)
+        return path
+
+    def __fspath__(self) -> str:
+        return str(self.folder)
+
+
+@pytest.fixture(scope="session")
+def screenshots_root(tmp_path_factory, request) -> Path:
+    configured = os.environ.get("SCREENSHOTS_DIR")
+    root = Path(configured) if configured else tmp_path_factory.getbasetemp() / "screenshots"
+    root.mkdir(parents=True, exist_ok=True)
+    _folders.append(root)
+    return root
+
+
+@pytest.fixture
+def screenshots(screenshots_root, request) -> Screenshots:
+    folder = screenshots_root / re.sub(r"[^\w.-]+", "-", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return Screenshots(folder)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where the screenshots are, once the run is over."""
+    for folder in _folders:
+        terminalreporter.write_line(f"Browser screenshots: {folder}")
