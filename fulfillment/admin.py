@@ -206,6 +206,8 @@ class ProductListFilter(admin.SimpleListFilter):
 
     title = gettext_lazy("product")
     parameter_name = "product"
+    #: The JSON list of the box's items, from the rows filtered.
+    items_field = "items"
 
     def lookups(self, request, model_admin):
         products = Product.objects.order_by("name", "pk")
@@ -224,7 +226,7 @@ class ProductListFilter(admin.SimpleListFilter):
             product_id = int(self.value())
         except ValueError:
             return queryset.none()
-        return queryset.filter(items__contains=[{"product": product_id}])
+        return queryset.filter(**{f"{self.items_field}__contains": [{"product": product_id}]})
 
 
 class PreferenceValueListFilter(admin.SimpleListFilter):

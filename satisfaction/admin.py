@@ -342,14 +342,7 @@ class ScoreBandListFilter(admin.SimpleListFilter):
 class BoxProductListFilter(ProductListFilter):
     """Surveys about a box that held a product."""
 
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        try:
-            product_id = int(self.value())
-        except ValueError:
-            return queryset.none()
-        return queryset.filter(shipment__line__items__contains=[{"product": product_id}])
+    items_field = "shipment__line__items"
 
 
 class AnsweredListFilter(admin.SimpleListFilter):

@@ -367,3 +367,10 @@ def answered_surveys(organization, scores, *, answered_at, comments=None, **box_
             )
         )
     return surveys
+
+
+def member(organization, role, **user_fields):
+    """A new user with `role` in `organization` (`user_fields`: username, first_name...)."""
+    user = UserFactory(**user_fields)
+    MembershipFactory(user=user, organization=organization, role=role)
+    return user

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from crm.actors import Actor
 from crm.models import Organization
 
 
@@ -25,6 +27,20 @@ class OrganizationScopedMixin:
     @property
     def organization(self) -> Organization:
         return self.request.auth.organization
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts: the API key (or, in the browsable API, the logged-in staff member)."""
+        return Actor.for_request(self.request)
+
+    def _input(self, serializer_class) -> dict[str, Any]:
+        """The request's body validated by `serializer_class` (400 in the error shape)."""
+        serializer = serializer_class(
+            data=self.request.data,
+            context={"request": self.request, "organization": self.organization},
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request

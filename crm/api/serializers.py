@@ -53,3 +53,10 @@ class ErrorSerializer(serializers.Serializer):
 
     message = serializers.CharField()
     extra = serializers.DictField()
+
+
+#: The error answers of the schema, by status, for `extend_schema(responses=...)`.
+UNAUTHORIZED = {401: ErrorSerializer}
+INVALID = {400: ErrorSerializer}
+NOT_FOUND = {404: ErrorSerializer}
+CONFLICT = {409: ErrorSerializer}

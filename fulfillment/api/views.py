@@ -18,9 +18,8 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.actors import Actor
 from crm.api.mixins import OrganizationScopedMixin
-from crm.api.serializers import ErrorSerializer
+from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from crm.errors import ApplicationError
 from fulfillment import services, snapshots
 from fulfillment.api import selectors
@@ -39,11 +38,6 @@ from fulfillment.api.serializers import (
 )
 from fulfillment.models import Batch, BatchLine, Shipment, line_code, line_pk_from_code
 from preferences.selectors import display_value, preference_schema
-
-UNAUTHORIZED = {401: ErrorSerializer}
-INVALID = {400: ErrorSerializer}
-NOT_FOUND = {404: ErrorSerializer}
-CONFLICT = {409: ErrorSerializer}
 
 LINE_PARAMETERS = [
     OpenApiParameter(
@@ -66,15 +60,6 @@ def _documented_action(response, request=None):
 
 
 class _FulfillmentViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
-    def _input(self, serializer_class) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data, context={"request": self.request})
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.for_request(self.request)
-
     def _reread(self, row):
         return self.get_queryset().get(pk=row.pk)  # with its annotations and joins
 

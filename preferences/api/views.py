@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from crm.actors import Actor
 from crm.api.mixins import OrganizationScopedMixin
-from crm.api.serializers import ErrorSerializer
+from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from preferences import selectors, services
 from preferences.api.serializers import (
     PreferenceChangeSerializer,
@@ -29,11 +29,6 @@ from preferences.api.serializers import (
 )
 from preferences.models import PreferenceChange, PreferenceField
 from subscriptions.models import Subscription
-
-UNAUTHORIZED = {401: ErrorSerializer}
-INVALID = {400: ErrorSerializer}
-NOT_FOUND = {404: ErrorSerializer}
-CONFLICT = {409: ErrorSerializer}
 
 # The body of PUT / PATCH: the values themselves, not wrapped in another object.
 VALUES_BODY = {

@@ -10,16 +10,13 @@ with the service's message, and nothing is written.
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.actors import Actor
 from crm.api.mixins import OrganizationScopedMixin
-from crm.api.serializers import ErrorSerializer
+from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from returns import services
 from returns.api import selectors
 from returns.api.filters import ReturnRequestFilter
@@ -35,11 +32,6 @@ from returns.api.serializers import (
     ReturnResolveInputSerializer,
 )
 from returns.models import ReturnReason, ReturnRequest
-
-UNAUTHORIZED = {401: ErrorSerializer}
-INVALID = {400: ErrorSerializer}
-NOT_FOUND = {404: ErrorSerializer}
-CONFLICT = {409: ErrorSerializer}
 
 
 def _documented_action(request, *, created: bool = False):
@@ -71,15 +63,6 @@ class ReturnRequestViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "head", "options"]
 
     # --- Helpers -------------------------------------------------------------
-
-    def _input(self, serializer_class) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data, context={"request": self.request})
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.for_request(self.request)
 
     def _render(self, case: ReturnRequest, *, status_code=status.HTTP_200_OK) -> Response:
         case = self.get_queryset().get(pk=case.pk)  # with its annotation, joins and timeline

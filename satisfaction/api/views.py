@@ -11,16 +11,13 @@ accepted outside the return window, which only a staff member may decide.
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.actors import Actor
 from crm.api.mixins import OrganizationScopedMixin
-from crm.api.serializers import ErrorSerializer
+from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from satisfaction import services
 from satisfaction.api import selectors
 from satisfaction.api.filters import SatisfactionSurveyFilter
@@ -31,11 +28,6 @@ from satisfaction.api.serializers import (
     SurveySerializer,
 )
 from satisfaction.models import SatisfactionSurvey
-
-UNAUTHORIZED = {401: ErrorSerializer}
-INVALID = {400: ErrorSerializer}
-NOT_FOUND = {404: ErrorSerializer}
-CONFLICT = {409: ErrorSerializer}
 
 
 @extend_schema(tags=["satisfaction"])
@@ -51,15 +43,6 @@ class SatisfactionSurveyViewSet(OrganizationScopedMixin, viewsets.GenericViewSet
     # The selector applies the filters; declared here so the schema lists them.
     filterset_class = SatisfactionSurveyFilter
     http_method_names = ["get", "post", "head", "options"]
-
-    def _input(self, serializer_class) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data, context={"request": self.request})
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.for_request(self.request)
 
     def _render(self, survey: SatisfactionSurvey) -> Response:
         survey = self.get_queryset().get(pk=survey.pk)  # with its customer

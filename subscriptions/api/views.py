@@ -6,9 +6,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.actors import Actor
 from crm.api.mixins import OrganizationScopedMixin
-from crm.api.serializers import ErrorSerializer
+from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from subscriptions import selectors, services
 from subscriptions.api.filters import SubscriptionFilter
 from subscriptions.api.serializers import (
@@ -23,11 +22,6 @@ from subscriptions.api.serializers import (
     SubscriptionSerializer,
 )
 from subscriptions.models import Subscription
-
-UNAUTHORIZED = {401: ErrorSerializer}
-INVALID = {400: ErrorSerializer}
-NOT_FOUND = {404: ErrorSerializer}
-CONFLICT = {409: ErrorSerializer}
 
 
 def _documented_action(request):
@@ -54,18 +48,6 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "head", "options"]
 
     # --- Helpers -------------------------------------------------------------
-
-    def _input(self, serializer_class) -> dict:
-        serializer = serializer_class(
-            data=self.request.data,
-            context={"request": self.request, "organization": self.organization},
-        )
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.for_request(self.request)
 
     def _render(self, subscription: Subscription, *, status_code=status.HTTP_200_OK) -> Response:
         subscription = self.get_queryset().get(pk=subscription.pk)  # with its prefetches

@@ -19,6 +19,7 @@ from tests.factories import (
     ProductFactory,
     UserFactory,
     api_key_for,
+    member,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +50,6 @@ def rows(org_a, org_b):
         "a": rows_of(org_a, *(mine for mine, _theirs in MARKERS.values())),
         "b": rows_of(org_b, *(theirs for _mine, theirs in MARKERS.values())),
     }
-
-
-def member(organization, role):
-    """A new staff user with `role` in `organization`."""
-    return MembershipFactory(organization=organization, role=role).user
 
 
 def customer_add_form(organization, email, **extra):

@@ -27,11 +27,11 @@ from fulfillment.services import (
 from preferences.services import preferences_update
 from subscriptions import renewals
 from tests.factories import (
-    MembershipFactory,
     ProductFactory,
     SubscriptionFactory,
     billing_settings,
     coffee_schema,
+    member,
     open_batch,
 )
 
@@ -41,10 +41,6 @@ Role = Membership.Role
 SETTINGS = "/admin/fulfillment/fulfillmentsettings/"
 BATCHES = "/admin/fulfillment/batch/"
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-def member(organization, role):
-    return MembershipFactory(organization=organization, role=role).user
 
 
 def local(instant, organization):

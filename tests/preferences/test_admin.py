@@ -26,9 +26,9 @@ from subscriptions.models import Subscription
 from tests.factories import (
     AddressFactory,
     CustomerFactory,
-    MembershipFactory,
     SubscriptionFactory,
     coffee_schema,
+    member,
     open_batch,
     preference_field,
 )
@@ -47,10 +47,6 @@ def field_url(field):
 
 def page_url(subscription):
     return f"{SUBSCRIPTIONS}{subscription.pk}/change/"
-
-
-def member(organization, role):
-    return MembershipFactory(organization=organization, role=role).user
 
 
 def page_form_data(response):

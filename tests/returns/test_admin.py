@@ -19,11 +19,11 @@ from returns import services
 from returns.models import DEFAULT_REASONS, ReturnConfig, ReturnNote, ReturnReason, ReturnRequest
 from subscriptions.models import Charge, Subscription
 from tests.factories import (
-    MembershipFactory,
     ProductFactory,
     UserFactory,
     billing_settings,
     delivered_boxes,
+    member,
 )
 
 pytestmark = pytest.mark.django_db
@@ -62,12 +62,6 @@ def listed(response):
 def state(case):
     row = ReturnRequest.objects.filter(pk=case.pk).values().get()
     return row, list(ReturnNote.objects.filter(request=case).values_list("id", flat=True))
-
-
-def member(organization, role, **user_fields):
-    user = UserFactory(**user_fields)
-    MembershipFactory(user=user, organization=organization, role=role)
-    return user
 
 
 @pytest.fixture

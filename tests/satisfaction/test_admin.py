@@ -32,6 +32,7 @@ from tests.factories import (
     billing_settings,
     coffee_schema,
     delivered_boxes,
+    member,
     satisfaction_on,
 )
 
@@ -58,12 +59,6 @@ def clock():
 @pytest.fixture(autouse=True)
 def site_url(settings):
     settings.SITE_URL = "http://testserver.example"
-
-
-def member(organization, role, **user_fields):
-    user = UserFactory(**user_fields)
-    MembershipFactory(user=user, organization=organization, role=role)
-    return user
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.factories import (
     MembershipFactory,
     ProductFactory,
     SubscriptionFactory,
+    member,
 )
 from tests.woocommerce.conftest import SECRET, compact, sample
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
@@ -46,10 +47,6 @@ CONSUMER_SECRET = "cs_fedcba9876543210fedcba9876543210"
 
 def change_url(base, obj):
     return f"{base}{obj.pk}/change/"
-
-
-def member(organization, role):
-    return MembershipFactory(organization=organization, role=role).user
 
 
 def messages_of(response):
