@@ -562,7 +562,8 @@ class SatisfactionSurveyAdmin(ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
                     "expires_at",
                     "send_attempts",
                     "last_error",
-                    "canceled_reason",
+                    "cancel_reason",
+                    "canceled_note",
                 ]
             },
         ),

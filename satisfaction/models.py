@@ -54,6 +54,18 @@ def score_band(score: int | None) -> str | None:
     return ScoreBand.DETRACTOR
 
 
+class CancelReason(models.TextChoices):
+    """Why a survey was not sent (a code: shown in the reader's language)."""
+
+    TURNED_OFF = "turned_off", _("Surveys were turned off")
+    SUBSCRIPTION_ENDED = "subscription_ended", _("The subscription ended")
+    AFTER_SALES = "after_sales", _("An after-sales case was opened")
+    OPTED_OUT = "opted_out", _("The customer asked for no more surveys")
+    TOO_LATE = "too_late", _("Not sent in time")
+    EMAIL_FAILED = "email_failed", _("The e-mail could not be sent")
+    BY_HAND = "by_hand", _("Canceled by staff or the API")
+
+
 class SatisfactionConfig(models.Model):
     """An organization's survey rules and texts."""
 
@@ -203,7 +215,10 @@ class SatisfactionSurvey(ConcurrentTransitionMixin, TenantModel):
         _("answered at"), null=True, blank=True, help_text=_("The first answer's time.")
     )
     answer_changed_at = models.DateTimeField(_("answer changed at"), null=True, blank=True)
-    canceled_reason = models.CharField(_("not sent because"), max_length=200, blank=True)
+    cancel_reason = models.CharField(
+        _("not sent because"), max_length=20, choices=CancelReason.choices, blank=True
+    )
+    canceled_note = models.CharField(_("cancellation note"), max_length=200, blank=True)
     send_attempts = models.PositiveSmallIntegerField(_("sending attempts"), default=0)
     last_error = models.CharField(_("last sending error"), max_length=500, blank=True)
     return_request = models.ForeignKey(
@@ -256,6 +271,14 @@ class SatisfactionSurvey(ConcurrentTransitionMixin, TenantModel):
     @property
     def band(self) -> str | None:
         return score_band(self.score)
+
+    @property
+    def canceled_reason(self) -> str:
+        """Why it was not sent, in the active language, with the note if any."""
+        if not self.cancel_reason:
+            return ""
+        label = str(self.get_cancel_reason_display())
+        return f"{label}: {self.canceled_note}" if self.canceled_note else label
 
     @property
     def needs_follow_up(self) -> bool:

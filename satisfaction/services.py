@@ -42,7 +42,7 @@ from crm.models import Customer, Organization
 from fulfillment.models import Shipment
 from returns.models import ReturnReason, ReturnRequest
 from returns.services import return_config_ensure, return_open
-from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, SurveyOptOut
+from satisfaction.models import CancelReason, SatisfactionConfig, SatisfactionSurvey, SurveyOptOut
 from satisfaction.texts import fill_placeholders
 from subscriptions.models import Subscription
 
@@ -251,26 +251,27 @@ def surveys_schedule(*, now: datetime | None = None) -> dict[int, int]:
 
 
 def _why_not_send(survey: SatisfactionSurvey, config: SatisfactionConfig, now: datetime) -> str:
-    """Why a scheduled survey must not go out after all ("" if it may)."""
+    """Why a scheduled survey must not go out after all (a `CancelReason`; "" if it may)."""
     if not config.enabled:
-        return _("Surveys were turned off.")
+        return CancelReason.TURNED_OFF
     if survey.subscription.status in ENDED_SUBSCRIPTION:
-        return _("The subscription ended.")
+        return CancelReason.SUBSCRIPTION_ENDED
     if SurveyOptOut.objects.filter(customer_id=survey.customer_id).exists():
-        return _("The customer asked for no more surveys.")
+        return CancelReason.OPTED_OUT
     if ReturnRequest.objects.filter(
         Q(shipment_id=survey.shipment_id)
         | Q(customer_id=survey.customer_id, status__in=ReturnRequest.OPEN)
     ).exists():
-        return _("An after-sales case was opened.")
+        return CancelReason.AFTER_SALES
     if survey.send_at < now - SEND_DEADLINE:
-        return _("Not sent in time.")
+        return CancelReason.TOO_LATE
     return ""
 
 
-def _cancel(survey: SatisfactionSurvey, reason: str) -> None:
+def _cancel(survey: SatisfactionSurvey, reason: str, note: str = "") -> None:
     survey.cancel()
-    survey.canceled_reason = reason[:200]
+    survey.cancel_reason = reason
+    survey.canceled_note = note[:200]
     _save(survey)
 
 
@@ -305,7 +306,7 @@ def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
             survey.send_attempts += 1
             survey.last_error = f"{type(exc).__name__}: {exc}"[:500]
             if survey.send_attempts >= MAX_SEND_ATTEMPTS:
-                _cancel(survey, _("The e-mail could not be sent."))
+                _cancel(survey, CancelReason.EMAIL_FAILED)
             else:
                 _save(survey)
             return survey.status
@@ -417,7 +418,7 @@ def customer_opt_out(*, customer: Customer, now: datetime | None = None) -> Surv
     for pending in SatisfactionSurvey.objects.select_for_update(of=("self",)).filter(
         customer_id=customer.pk, status=Status.SCHEDULED
     ):
-        _cancel(pending, _("The customer asked for no more surveys."))
+        _cancel(pending, CancelReason.OPTED_OUT)
     return opt_out
 
 
@@ -450,7 +451,7 @@ def survey_cancel(
             % {"status": survey.get_status_display().lower()},
             {"status": survey.status},
         )
-    _cancel(survey, (reason or "").strip() or _("Canceled by %(who)s.") % {"who": actor.label})
+    _cancel(survey, CancelReason.BY_HAND, (reason or "").strip() or actor.label)
     return survey
 
 

@@ -39,6 +39,12 @@ class SurveySerializer(serializers.ModelSerializer):
     needs_follow_up = serializers.BooleanField(
         help_text=_("A detractor's answer with a comment, not followed up yet.")
     )
+    canceled_reason = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Why a canceled survey was not sent, in the request's language, with the note."
+        ),
+    )
 
     class Meta:
         model = SatisfactionSurvey
@@ -58,6 +64,7 @@ class SurveySerializer(serializers.ModelSerializer):
             "expires_at",
             "answered_at",
             "answer_changed_at",
+            "cancel_reason",
             "canceled_reason",
             "needs_follow_up",
             "followed_up_at",
@@ -72,7 +79,7 @@ class SurveySerializer(serializers.ModelSerializer):
             "expires_at": {"help_text": _("The customer can answer until then; set when sent.")},
             "answered_at": {"help_text": _("The first answer's time: the NPS counts it then.")},
             "answer_changed_at": {"help_text": _("The last time the customer changed it.")},
-            "canceled_reason": {"help_text": _("Why a canceled survey was not sent.")},
+            "cancel_reason": {"help_text": _("Why a canceled survey was not sent, as a code.")},
             "return_request": {
                 "help_text": _("The after-sales case opened from the answer, if any.")
             },
@@ -83,7 +90,7 @@ class SurveyCancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(
         allow_blank=True,
         default="",
-        max_length=SatisfactionSurvey._meta.get_field("canceled_reason").max_length,
+        max_length=SatisfactionSurvey._meta.get_field("canceled_note").max_length,
         help_text=_("Why; blank: the API key's name is recorded."),
     )
 

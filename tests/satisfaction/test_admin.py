@@ -377,7 +377,11 @@ def test_cancel_a_scheduled_survey_with_a_reason(client, org_a):
 
     assert messages_of(response) == [f"Survey {survey.pk} is canceled: it will not be sent."]
     survey.refresh_from_db()
-    assert (survey.status, survey.canceled_reason) == (S.CANCELED, "She called us")
+    assert (survey.status, survey.cancel_reason, survey.canceled_note) == (
+        S.CANCELED,
+        "by_hand",
+        "She called us",
+    )
     assert transitions_offered(response) == []
 
 

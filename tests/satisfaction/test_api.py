@@ -103,6 +103,7 @@ def test_a_survey_shows_every_documented_field_and_never_its_token(client_a, org
         "expires_at",
         "answered_at",
         "answer_changed_at",
+        "cancel_reason",
         "canceled_reason",
         "needs_follow_up",
         "followed_up_at",
@@ -339,7 +340,7 @@ def test_cancel_a_scheduled_survey_with_a_reason(client_a, org_a):
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["canceled_reason"]) == (
         "canceled",
-        "Moved abroad",
+        "Canceled by staff or the API: Moved abroad",
     )
     survey.refresh_from_db()
     assert survey.status == S.CANCELED

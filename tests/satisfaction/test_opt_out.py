@@ -29,7 +29,8 @@ def test_opening_the_link_asks_before_doing_anything(survey):
     response = Client().get(f"/s/{survey.token}/stop/")
 
     assert response.status_code == 200
-    assert b"Send me no more surveys" in response.content
+    # In the customer's language (French by default).
+    assert "Ne plus m\u2019envoyer de questionnaires" in response.content.decode()
     assert not SurveyOptOut.objects.exists()
 
 
@@ -38,7 +39,7 @@ def test_a_one_click_post_without_a_cookie_opts_out(survey):
     response = client.post(f"/s/{survey.token}/stop/", data={"List-Unsubscribe": "One-Click"})
 
     assert response.status_code == 200
-    assert b"You will receive no more surveys" in response.content
+    assert "Vous ne recevrez plus de questionnaires" in response.content.decode()
     assert SurveyOptOut.objects.get().customer_id == survey.customer_id
 
 
