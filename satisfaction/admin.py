@@ -123,10 +123,20 @@ def answers_text(count: int) -> str:
     return ngettext("%(count)s answer", "%(count)s answers", count) % {"count": number(count)}
 
 
+#: Below this many answers the margin of error (a normal approximation) means nothing: a row
+#: of two detractors would read "-100 ± 0".
+MIN_ANSWERS_FOR_MARGIN = 5
+
+
 def nps_headline(nps: Nps) -> str:
     """ "NPS 32 ± 18, 41 answers"."""
     if not nps.answers:
         return _("No answers")
+    if nps.answers < MIN_ANSWERS_FOR_MARGIN:
+        return _("NPS %(score)s, %(answers)s: too few for a margin of error") % {
+            "score": nps_number(nps.score),
+            "answers": answers_text(nps.answers),
+        }
     return _("NPS %(score)s ± %(margin)s, %(answers)s") % {
         "score": nps_number(nps.score),
         "margin": nps_number(nps.margin),
@@ -845,7 +855,7 @@ def nps_cells(nps: Nps) -> dict[str, str]:
     return {
         "answers": number(nps.answers),
         "score": nps_number(nps.score),
-        "margin": nps_number(nps.margin),
+        "margin": ("± " + nps_number(nps.margin) if nps.answers >= MIN_ANSWERS_FOR_MARGIN else "-"),
         "promoters": number(nps.promoters),
         "passives": number(nps.passives),
         "detractors": number(nps.detractors),

@@ -682,8 +682,8 @@ def test_the_report_period_is_chosen_in_weeks_ending_today(client, org_a):
     odd = client.get(f"{REPORT}?weeks=13", **EN)
 
     assert default.context["weeks"] == 12
-    assert default.context["headline"] == "NPS 0 ± 139, 2 answers"
-    assert four.context["headline"] == "NPS 100 ± 0, 1 answer"
+    assert default.context["headline"] == "NPS 0, 2 answers: too few for a margin of error"
+    assert four.context["headline"] == "NPS 100, 1 answer: too few for a margin of error"
     assert four.context["period"] == "From Monday Oct. 19, 2026 to today, Nov. 12, 2026."
     week = svg_of(four.context["week_chart"])
     assert len(week.findall(f".//{SVG}g[@class='axis x-axis']/{SVG}text")) == 4
@@ -716,9 +716,9 @@ def test_a_staff_member_of_several_organizations_picks_one_never_mixed(
     # By name: "Other Tea Co" before "Purea Café".
     assert default.context["organizations"] == [org_b, org_a]
     assert default.context["organization"] == org_b
-    assert default.context["headline"] == "NPS -100 ± 0, 1 answer"
+    assert default.context["headline"] == "NPS -100, 1 answer: too few for a margin of error"
     assert chosen.context["organization"] == org_a
-    assert chosen.context["headline"] == "NPS 100 ± 0, 2 answers"
+    assert chosen.context["headline"] == "NPS 100, 2 answers: too few for a margin of error"
     assert '<select name="organization"' in chosen.content.decode()
     # Its links to the list keep to the organization shown.
     follow_ups = client.get(chosen.context["follow_ups_url"])
@@ -749,7 +749,7 @@ def test_a_viewer_reaches_the_report(admin_client_for, org_a):
     response = admin_client_for(viewer).get(REPORT, **EN)
 
     assert response.status_code == 200
-    assert response.context["headline"] == "NPS 100 ± 0, 1 answer"
+    assert response.context["headline"] == "NPS 100, 1 answer: too few for a margin of error"
 
 
 def test_the_report_queries_do_not_grow_with_the_answers(
@@ -786,7 +786,8 @@ def test_the_report_queries_do_not_grow_with_the_answers(
 def test_numbers_follow_the_active_language():
     with translation.override("fr"):
         assert number(1234) == "1\u202f234" or number(1234) == "1\xa0234"
-        assert nps_headline(Nps(1, 0, 3)).startswith("NPS -50 ± ")
+        assert nps_headline(Nps(1, 0, 3)).startswith("NPS -50, 4 ")
+        assert nps_headline(Nps(2, 0, 6)).startswith("NPS -50 ± ")
     with translation.override("en"):
         assert number(1234) == "1,234"
         assert nps_headline(Nps(0, 0, 0)) == "No answers"

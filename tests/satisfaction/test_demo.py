@@ -68,6 +68,10 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     weeks = selectors.nps_by_week(**period)
     assert sum(1 for _monday, nps in weeks if nps.answers) >= 5
     assert sum(selectors.score_distribution(**period)) == summary.nps.answers
+    # Which roast did the detractors get? The boxes carry their subscribers' preferences.
+    roasts = [row for row in selectors.nps_by_preference(**period) if row.group == "roast"]
+    assert len(roasts) >= 2
+    assert sum(row.nps.answers for row in roasts) >= summary.nps.answers // 2
 
     # As the services would have done it: three days after delivery, answered while open.
     for survey in surveys.exclude(status=S.CANCELED):

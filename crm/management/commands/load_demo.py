@@ -101,6 +101,7 @@ class Command(BaseCommand):
         returns_demo.load(organization=tea, staff=superuser)
         satisfaction_demo.follow_up(organization=purea, staff=manager, result=surveys)
         preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
+        satisfaction_demo.pack_preferences(organization=purea, result=surveys)
         shop = woocommerce_demo.load(organization=purea)
 
         self.stdout.write(
