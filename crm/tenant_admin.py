@@ -27,6 +27,8 @@ Role = Membership.Role
 
 # The least role each admin action needs.
 REQUIRED_ROLE = {"view": Role.VIEWER, "add": Role.STAFF, "change": Role.STAFF, "delete": Role.ADMIN}
+#: An organization's settings: its administrators decide, everyone may read.
+ADMINS_DECIDE = {"view": Role.VIEWER, "add": Role.ADMIN, "change": Role.ADMIN, "delete": Role.ADMIN}
 _RANK = {Role.VIEWER: 1, Role.STAFF: 2, Role.ADMIN: 3}
 
 

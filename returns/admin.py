@@ -45,8 +45,8 @@ from crm.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin, form_errors, refusal_messages
 from crm.models import Organization
 from crm.tenant_admin import (
+    ADMINS_DECIDE,
     ReadOnlyTenantInline,
-    Role,
     TenantAdmin,
     labels_text,
     money,
@@ -64,7 +64,6 @@ Resolution = ReturnRequest.Resolution
 NoteKind = ReturnNote.Kind
 
 #: Settings and reasons: the organization's administrators decide, everyone may read.
-ADMINS_DECIDE = {"view": Role.VIEWER, "add": Role.ADMIN, "change": Role.ADMIN, "delete": Role.ADMIN}
 
 
 def person(user) -> str:

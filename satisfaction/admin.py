@@ -50,9 +50,9 @@ from crm.actors import Actor
 from crm.fsm_admin import ObjectActionForm, ServiceActionsAdminMixin
 from crm.models import Organization
 from crm.tenant_admin import (
+    ADMINS_DECIDE,
     ActionsOnlyTenantAdmin,
     ReadOnlyTenantInline,
-    Role,
     TenantAdmin,
     organization_roles,
     when,
@@ -73,13 +73,6 @@ from satisfaction.selectors import week_start
 
 Status = SatisfactionSurvey.Status
 
-#: Settings: the organization's administrators decide, everyone may read.
-ADMINS_DECIDE = {"view": Role.VIEWER, "add": Role.ADMIN, "change": Role.ADMIN, "delete": Role.ADMIN}
-
-#: A detractor's comment nobody followed up yet (`SatisfactionSurvey.needs_follow_up`).
-TO_FOLLOW_UP = ~Q(comment="") & Q(
-    status=Status.ANSWERED, score__lt=PASSIVE_MIN, followed_up_at__isnull=True
-)
 
 #: The report's periods, in weeks, and the one shown first.
 REPORT_WEEKS = (4, 12, 26, 52)
@@ -417,7 +410,7 @@ class FollowUpListFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "todo":
-            return queryset.filter(TO_FOLLOW_UP)
+            return queryset.filter(SatisfactionSurvey.TO_FOLLOW_UP)
         if self.value() == "case":
             return queryset.filter(return_request__isnull=False)
         if self.value() == "done":
@@ -587,7 +580,7 @@ class SatisfactionSurveyAdmin(ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
             .get_queryset(request)
             .annotate(
                 to_follow_up=Case(
-                    When(TO_FOLLOW_UP, then=Value(True)),
+                    When(SatisfactionSurvey.TO_FOLLOW_UP, then=Value(True)),
                     default=Value(False),
                     output_field=BooleanField(),
                 )

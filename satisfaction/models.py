@@ -263,6 +263,11 @@ class SatisfactionSurvey(ConcurrentTransitionMixin, TenantModel):
             ),
         ]
 
+    #: A detractor's comment nobody followed up yet, as a filter (`needs_follow_up` in SQL).
+    TO_FOLLOW_UP = ~models.Q(comment="") & models.Q(
+        status=Status.ANSWERED, score__lt=PASSIVE_MIN, followed_up_at__isnull=True
+    )
+
     def __str__(self) -> str:
         return (
             str(_("Survey %(number)s") % {"number": self.pk}) if self.pk else str(_("New survey"))

@@ -203,8 +203,7 @@ def surveys_to_follow_up(*, organization: Organization) -> QuerySet[Satisfaction
     """Detractors who left a comment nobody followed up yet, the latest first."""
     return (
         answers(organization=organization)
-        .filter(score__lt=PASSIVE_MIN, followed_up_at__isnull=True)
-        .exclude(comment="")
+        .filter(SatisfactionSurvey.TO_FOLLOW_UP)
         .select_related("customer")
         .order_by("-answered_at", "-pk")
     )
