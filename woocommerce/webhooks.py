@@ -11,6 +11,7 @@ answered 200 at once; processing happens in a worker. Answers:
 - no signature, or not the signature of the raw body under the shop's
   secret (or its previous one, while rotating): 401, nothing stored;
 - a body over `WOOCOMMERCE_MAX_BODY_BYTES`: 413, nothing stored;
+- a `Content-Length` that is not a whole number: 400, nothing stored;
 - otherwise 200, with `{"delivery": id, "status": ...}`; a duplicate (same
   shop, topic and body) answers 200 and adds nothing.
 
@@ -73,7 +74,9 @@ class WooCommerceWebhookView(APIView):
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            declared = 0
+            declared = -1
+        if declared < 0:  # Django would raise reading the body: a 500
+            return _error("Invalid Content-Length.", 400)
         if declared > limit:
             return _error(f"The body is larger than {limit} bytes.", 413)
         try:
