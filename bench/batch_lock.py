@@ -539,6 +539,7 @@ def rows(numbers: dict) -> list[Row]:
             numbers["baseline_seconds"],
             "s",
             higher_is_better=False,
+            target=TARGET_RATIO,
         ),
         Row(
             f"batch_lock: queries to lock {n} boxes",
