@@ -89,8 +89,10 @@ def process(delivery_id: int) -> str | None:
         return None
     try:
         with transaction.atomic():
+            # `of=("self",)`: FOR UPDATE on the joined shop and organization rows would
+            # block every receiver insert (its foreign key check) until this one commits.
             delivery = (
-                WebhookDelivery.objects.select_for_update()
+                WebhookDelivery.objects.select_for_update(of=("self",))
                 .select_related("store__organization")
                 .get(pk=delivery_id)
             )

