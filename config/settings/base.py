@@ -139,6 +139,10 @@ SPECTACULAR_SETTINGS = {
         "ChargeStatusEnum": "subscriptions.models.Charge.Status",
     },
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm.api.pagination.document_page_errors",
+    ],
 }
 
 # --- Celery ----------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -38,5 +39,6 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # an API client has no CSRF cookie: an unknown URL is a JSON 404, not a 403 page
 def api_not_found(request, *args, **kwargs):
     return JsonResponse({"message": _("Not found."), "extra": {}}, status=status.HTTP_404_NOT_FOUND)

@@ -1,15 +1,78 @@
+"""Query parameters of the customer and product lists, and the filters every list shares."""
+
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from crm.models import Customer, Product
+
+
+class StrictBooleanField(forms.Field):
+    """true or false (1 or 0); anything else is an error, not "no filter"."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        word = str(value).strip().lower()
+        if word in ("true", "1"):
+            return True
+        if word in ("false", "0"):
+            return False
+        raise forms.ValidationError(_("Expected true or false."), code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class IdField(forms.IntegerField):
+    """Digits only: Django's IntegerField also reads "1.0" as 1."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not str(value).strip().isdecimal():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """A row's id: a whole number (1.5 is refused, not rounded)."""
+
+    field_class = IdField
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, compared in UTC.
+
+    Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: a query
+    with `+22:00` was a 500. In UTC any offset is fine; a time too close to year 1
+    or 9999 to convert is an input error.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class CustomerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=_("Search e-mail or name"))
     email = django_filters.CharFilter(lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Customer
@@ -25,6 +88,7 @@ class CustomerFilter(django_filters.FilterSet):
 
 class ProductFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=_("Search SKU or name"))
+    active = StrictBooleanFilter()
 
     class Meta:
         model = Product

@@ -8,6 +8,7 @@ reads them, not a FilterSet.
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from crm.api.filters import IdFilter
 from fulfillment.models import Batch, BatchLine, Shipment
 
 
@@ -31,9 +32,7 @@ class BatchLineFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=BatchLine.Status.choices, label=_("Status (repeat the parameter for several)")
     )
-    product = django_filters.NumberFilter(
-        method="with_product", label=_("Product id: lines whose box holds it")
-    )
+    product = IdFilter(method="with_product", label=_("Product id: lines whose box holds it"))
 
     class Meta:
         model = BatchLine
@@ -48,7 +47,7 @@ class ShipmentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Shipment.Status.choices, label=_("Status (repeat the parameter for several)")
     )
-    batch = django_filters.NumberFilter(field_name="batch", label=_("Batch id"))
+    batch = IdFilter(field_name="batch", label=_("Batch id"))
     tracking_number = django_filters.CharFilter(
         lookup_expr="iexact", label=_("Tracking number (exact, any case)")
     )

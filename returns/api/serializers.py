@@ -160,6 +160,8 @@ class ReturnCaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
         extra_kwargs = {
+            # Read-only fields lose `allow_blank`: without it the schema's enum forbids "".
+            "resolution": {"allow_blank": True},  # "" until resolved
             "line": {"help_text": _("The batch line (box) the shipment carried.")},
             "charge": {"help_text": _("The charge a refund was recorded against.")},
             "replacement_line": {

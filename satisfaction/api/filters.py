@@ -6,13 +6,10 @@ validates the filters with that time zone active.
 """
 
 import django_filters
-from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
-from returns.api.filters import StrictBooleanFilter
+from crm.api.filters import IdFilter, IsoDateTimeFilter, StrictBooleanFilter
 from satisfaction.models import SatisfactionSurvey, ScoreBand
 from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN
 
@@ -34,13 +31,6 @@ NEEDS_FOLLOW_UP = (
 )
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.NumberFilter):
-    """A row's id: a whole number (1.5 is refused, not rounded)."""
-
-    field_class = forms.IntegerField
-
-
 class SatisfactionSurveyFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices, label=_("Status (repeat the parameter for several)")
@@ -50,7 +40,7 @@ class SatisfactionSurveyFilter(django_filters.FilterSet):
         method="in_band",
         label=_("Band of the score (repeat the parameter for several)"),
     )
-    answered_after = django_filters.IsoDateTimeFilter(
+    answered_after = IsoDateTimeFilter(
         field_name="answered_at",
         lookup_expr="gte",
         label=_(
@@ -58,7 +48,7 @@ class SatisfactionSurveyFilter(django_filters.FilterSet):
             "organization's time)"
         ),
     )
-    answered_before = django_filters.IsoDateTimeFilter(
+    answered_before = IsoDateTimeFilter(
         field_name="answered_at",
         lookup_expr="lt",
         label=_(
@@ -69,10 +59,8 @@ class SatisfactionSurveyFilter(django_filters.FilterSet):
     product = IdFilter(
         method="with_product", label=_("Product id: surveys about a box that held it")
     )
-    customer = django_filters.NumberFilter(field_name="customer", label=_("Customer id"))
-    subscription = django_filters.NumberFilter(
-        field_name="subscription", label=_("Subscription id")
-    )
+    customer = IdFilter(field_name="customer", label=_("Customer id"))
+    subscription = IdFilter(field_name="subscription", label=_("Subscription id"))
     needs_follow_up = StrictBooleanFilter(
         method="follow_up",
         label=_(

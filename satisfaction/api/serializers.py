@@ -79,7 +79,11 @@ class SurveySerializer(serializers.ModelSerializer):
             "expires_at": {"help_text": _("The customer can answer until then; set when sent.")},
             "answered_at": {"help_text": _("The first answer's time: the NPS counts it then.")},
             "answer_changed_at": {"help_text": _("The last time the customer changed it.")},
-            "cancel_reason": {"help_text": _("Why a canceled survey was not sent, as a code.")},
+            # allow_blank: "" unless canceled (the schema's enum would forbid it otherwise).
+            "cancel_reason": {
+                "help_text": _("Why a canceled survey was not sent, as a code."),
+                "allow_blank": True,
+            },
             "return_request": {
                 "help_text": _("The after-sales case opened from the answer, if any.")
             },

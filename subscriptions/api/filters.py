@@ -3,6 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from crm.api.filters import IdFilter, IsoDateTimeFilter
 from subscriptions.models import Subscription
 
 
@@ -11,12 +12,12 @@ class SubscriptionFilter(django_filters.FilterSet):
         choices=Subscription.Status.choices,
         label=_("Status (repeat the parameter for several)"),
     )
-    customer = django_filters.NumberFilter(field_name="customer", label=_("Customer id"))
+    customer = IdFilter(field_name="customer", label=_("Customer id"))
     source = django_filters.ChoiceFilter(choices=Subscription.Source.choices, label=_("Source"))
-    next_charge_after = django_filters.IsoDateTimeFilter(
+    next_charge_after = IsoDateTimeFilter(
         field_name="next_charge_at", lookup_expr="gte", label=_("Next charge at or after")
     )
-    next_charge_before = django_filters.IsoDateTimeFilter(
+    next_charge_before = IsoDateTimeFilter(
         field_name="next_charge_at", lookup_expr="lt", label=_("Next charge before")
     )
     q = django_filters.CharFilter(method="search", label=_("Search the customer's e-mail"))

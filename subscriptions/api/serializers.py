@@ -136,6 +136,8 @@ class SubscriptionEventSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+        # "" for an event that changes no status (the schema's enum would forbid it).
+        extra_kwargs = {"to_status": {"allow_blank": True}}
 
 
 class ChargeSerializer(serializers.ModelSerializer):
@@ -173,10 +175,16 @@ class ChargeSerializer(serializers.ModelSerializer):
 
 # --- Input ---------------------------------------------------------------------
 
+#: Upper bounds, so that a huge number is a 400 rather than a database error: the
+#: quantity column's range, and a schedule whose dates stay within the calendar
+#: (365 years from now is still a date; 32,767 is not).
+QUANTITY_MAX = 2_147_483_647
+BILLING_INTERVAL_MAX = 365
+
 
 class SubscriptionItemInputSerializer(serializers.Serializer):
     product = OrganizationPrimaryKeyField(queryset=Product.objects.all())
-    quantity = serializers.IntegerField(min_value=1, default=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=QUANTITY_MAX, default=1)
     unit_price = serializers.DecimalField(
         max_digits=10,
         decimal_places=2,
@@ -193,7 +201,9 @@ class SubscriptionCreateInputSerializer(serializers.Serializer):
     billing_period = serializers.ChoiceField(
         choices=BillingPeriod.choices, default=BillingPeriod.MONTH
     )
-    billing_interval = serializers.IntegerField(min_value=1, default=1)
+    billing_interval = serializers.IntegerField(
+        min_value=1, max_value=BILLING_INTERVAL_MAX, default=1
+    )
     start_at = serializers.DateTimeField(required=False, allow_null=True)
     trial_ends_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -222,7 +232,7 @@ class PauseInputSerializer(ReasonInputSerializer):
 
 class ChangeScheduleInputSerializer(ReasonInputSerializer):
     billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
-    billing_interval = serializers.IntegerField(min_value=1)
+    billing_interval = serializers.IntegerField(min_value=1, max_value=BILLING_INTERVAL_MAX)
 
 
 class ChangeItemsInputSerializer(ReasonInputSerializer):

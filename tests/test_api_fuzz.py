@@ -1,0 +1,446 @@
+"""API fuzzing: schemathesis against the project's own OpenAPI schema, in process.
+
+Every operation of `/api/schema/` is called through the WSGI application with an
+organization's API key, on data seeded in that organization (customers, products,
+subscriptions, a dispatched batch, a return case, answered surveys). Generated
+ids are steered onto those rows (and, one time in a few, onto an id that does
+not exist), so operations reach their real code paths instead of a 404.
+
+Checks, on positive and negative (schema-violating) input alike:
+- no 5xx;
+- the status code is one the schema documents, and the body matches its schema;
+- every 4xx body is the documented error shape `{"message": str, "extra": {...}}`;
+- input the schema forbids is rejected (`negative_data_rejection`).
+
+Bounded for CI: a fixed number of examples per operation, derandomized
+(the same cases every run), no shrinking, no deadline. Each operation is its
+own test in its own transaction, on the same seeded data under a frozen clock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import schemathesis
+import time_machine
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
+from hypothesis import HealthCheck, Phase, settings
+from rest_framework.test import APIClient
+from schemathesis.checks import CheckContext
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from crm.actors import Actor
+from crm.models import Address, Contract, Customer, Membership, Product
+from fulfillment.models import Batch, BatchLine, Shipment
+from returns import services as returns
+from returns.models import ReturnRequest
+from satisfaction.models import SatisfactionSurvey
+from subscriptions.models import Subscription
+from tests.factories import (
+    ContractFactory,
+    CustomerFactory,
+    OrganizationFactory,
+    ProductFactory,
+    SubscriptionFactory,
+    answered_surveys,
+    api_key_for,
+    billing_settings,
+    coffee_schema,
+    delivered_boxes,
+    member,
+)
+
+pytestmark = pytest.mark.django_db
+
+#: Examples generated per operation (positive and negative input mixed); raise it
+#: for a longer hunt: `API_FUZZ_EXAMPLES=200 pytest tests/test_api_fuzz.py`.
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "25"))
+#: `API_FUZZ_COVERAGE=1` adds schemathesis' coverage phase (boundary values of every
+#: parameter, a few hundred cases per operation): too long for CI, useful for a hunt.
+COVERAGE = os.environ.get("API_FUZZ_COVERAGE") == "1"
+#: The clock every example runs under: seeded dates and "now" never drift between runs.
+NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
+
+app = get_wsgi_application()
+
+
+@schemathesis.hook
+def before_load_schema(context, raw_schema):
+    """Fuzz JSON bodies only.
+
+    DRF also parses form and multipart bodies, and the schema says so; but those
+    encodings cannot carry nested objects, null or a wrong type, so a negative
+    case would arrive as some other (often valid) input and prove nothing.
+    """
+    for operation in _operations(raw_schema):
+        content = operation.get("requestBody", {}).get("content", {})
+        for media_type in [name for name in content if name != "application/json"]:
+            del content[media_type]
+
+
+def _operations(raw_schema: dict) -> Iterator[dict]:
+    for path_item in raw_schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method in {"get", "put", "post", "patch", "delete"}:
+                yield operation
+
+
+schema = schemathesis.openapi.from_wsgi(
+    "/api/schema/",
+    app,
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": 11,
+            "generation": {
+                "mode": "all",
+                "max-examples": EXAMPLES,
+                "deterministic": True,
+                "no-shrink": True,
+                # The key is sent with every request (below), never generated or dropped:
+                # missing and bad keys are the isolation tests' subject.
+                "with-security-parameters": False,
+                # Unknown query parameters are ignored, as HTTP APIs do: not a negative case.
+                "allow-extra-parameters": False,
+            },
+            "phases": {
+                "examples": {"enabled": False},
+                "coverage": {"enabled": COVERAGE},
+                "stateful": {"enabled": False},
+                # Ids come from the seeded rows (below), not from earlier responses:
+                # a case never depends on which test ran before it.
+                "fuzzing": {"extra-data-sources": {"responses": False}},
+            },
+        }
+    ),
+)
+
+
+# --- Ids: generated integers land on seeded rows -------------------------------------------
+
+#: The seeded rows' ids by kind, filled by the `seeded` fixture for the running test.
+SEEDED: dict[str, list[int]] = {}
+
+#: Path prefix (after /api/v1/) -> kind of the `{id}` it takes.
+PATH_KINDS = {
+    "batch-lines": "line",
+    "batches": "batch",
+    "customers": "customer",
+    "products": "product",
+    "returns": "return",
+    "shipments": "shipment",
+    "subscriptions": "subscription",
+    "surveys": "survey",
+}
+#: Body field -> kind of the id it references.
+BODY_KINDS = {
+    "customer": "customer",
+    "product": "product",
+    "shipment": "shipment",
+    "assignee": "user",
+    "shipping_address": "address",
+    "contract": "contract",
+    "lines": "line",
+}
+
+
+def _seeded_id(kind: str, value: Any) -> Any:
+    """An existing row's id picked by `value`, or `value` itself one time in a few.
+
+    The pick depends on the generated value and the rows' order only, so the
+    same example reaches the same row whatever the database's sequences say.
+    """
+    ids = SEEDED.get(kind)
+    if not ids or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return value  # negative input (a string, a float, 0...) stays as generated
+    slot = value % (len(ids) + 1)
+    return ids[slot] if slot < len(ids) else value
+
+
+def _steer_body(body: Any) -> Any:
+    if isinstance(body, list):
+        return [_steer_body(item) for item in body]
+    if not isinstance(body, dict):
+        return body
+    steered = {}
+    for key, value in body.items():
+        kind = BODY_KINDS.get(key)
+        if kind and isinstance(value, list):
+            steered[key] = [_seeded_id(kind, item) for item in value]
+        elif kind:
+            steered[key] = _seeded_id(kind, value)
+        else:
+            steered[key] = _steer_body(value)
+    return steered
+
+
+@schema.hook
+def map_path_parameters(context, path_parameters):
+    if not path_parameters or "id" not in path_parameters:
+        return path_parameters
+    prefix = context.operation.path.removeprefix("/api/v1/").split("/")[0]
+    return {**path_parameters, "id": _seeded_id(PATH_KINDS[prefix], path_parameters["id"])}
+
+
+@schemathesis.hook  # global: schemathesis offers this hook at no narrower scope
+def before_call(context, case, kwargs):
+    """An empty query value means "not given" (django-filter and DRF read it so).
+
+    Dropped before sending, so schemathesis re-validates the case as sent: `?end=`
+    (or an empty object or list, sent the same way) is not a negative case that
+    "should have been rejected".
+    """
+    if case.query:
+        for name in [name for name, value in case.query.items() if value in ("", {}, [])]:
+            del case.query[name]
+
+
+@schema.hook
+def map_body(context, body):
+    return _steer_body(body)
+
+
+# --- The documented error shape ----------------------------------------------------------
+
+
+@schemathesis.check
+def error_shape(ctx: CheckContext, response, case) -> bool | None:
+    """Every 4xx is `{"message": str, "extra": {...}}` (crm/api/errors.py)."""
+    if not 400 <= response.status_code < 500:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        raise AssertionError(f"{response.status_code} without a JSON body") from None
+    assert isinstance(body, dict), f"error body is not an object: {body!r}"
+    assert set(body) == {"message", "extra"}, f"error body keys: {sorted(body)}"
+    assert isinstance(body["message"], str), f"message is not a string: {body!r}"
+    assert isinstance(body["extra"], dict), f"extra is not an object: {body!r}"
+    return True
+
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    error_shape,
+]
+
+
+# --- Given: one organization with a bit of everything ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed(django_db_setup, django_db_blocker) -> Iterator[tuple[dict[str, str], dict]]:
+    """One organization with rows of every kind, made once for the module.
+
+    Yields the request headers (its API key) and the seeded ids by kind. It lives
+    in a transaction rolled back at the end of the module; each test runs in a
+    savepoint inside it (`seeded`), so every operation starts from the same rows.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        with time_machine.travel(NOW, tick=False):
+            headers, ids = _seed()
+        yield headers, ids
+        transaction.set_rollback(True)
+
+
+def _seed() -> tuple[dict[str, str], dict[str, list[int]]]:
+    org = OrganizationFactory(name="Fuzz Roasters", slug="fuzz")
+    other = OrganizationFactory(name="Other Roasters", slug="other")
+    billing_settings(org, gateway="test")
+    coffee_schema(org)
+    staff = member(org, Membership.Role.STAFF, username="fuzz-staff")
+    stranger = member(other, Membership.Role.STAFF, username="other-staff")
+    customers = CustomerFactory.create_batch(3, organization=org)
+    products = ProductFactory.create_batch(3, organization=org)
+    ContractFactory(customer=customers[0])
+    for status in ("active", "pending", "paused", "canceled"):
+        SubscriptionFactory(customer=customers[0], status=status, items=[(products[0], 2)])
+    shipments = delivered_boxes(org, delivered_at=NOW - timedelta(days=3), count=2)
+    returns.return_open(
+        organization=org, shipment=shipments[0], reason="damaged", actor=Actor.for_user(staff)
+    )
+    answered_surveys(org, [9, 4], answered_at=NOW - timedelta(days=1))
+    # Another organization's rows are among the ids steered to: each must be a 4xx.
+    theirs = SubscriptionFactory(customer__organization=other, status="active")
+    _row, key = api_key_for(org)
+
+    def ids(model, *extra):
+        rows = model._default_manager.filter(organization=org).order_by("pk")
+        return [*rows.values_list("pk", flat=True), *(row.pk for row in extra)]
+
+    return {"Authorization": f"Api-Key {key}"}, {
+        "customer": ids(Customer, theirs.customer),
+        "product": ids(Product),
+        "subscription": ids(Subscription, theirs),
+        "batch": ids(Batch),
+        "line": ids(BatchLine),
+        "shipment": ids(Shipment),
+        "address": ids(Address),
+        "contract": ids(Contract),
+        "return": ids(ReturnRequest),
+        "survey": ids(SatisfactionSurvey),
+        "user": [staff.pk, stranger.pk],
+    }
+
+
+@pytest.fixture
+def seeded(seed) -> Iterator[dict[str, str]]:
+    """The module's seed (the test's own savepoint is `django_db`'s); yields the headers.
+
+    The WSGI app runs in the test's transaction like Django's test client does: a
+    real request closes "old" connections at its start and end, which would close
+    the one holding the transaction, so that is turned off meanwhile.
+    """
+    headers, ids = seed
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    SEEDED.update(ids)
+    try:
+        with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+            yield headers
+    finally:
+        SEEDED.clear()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+# --- The test ------------------------------------------------------------------------------
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+def test_api_operation(case, seeded):
+    case.call_and_validate(headers=seeded, checks=CHECKS)
+
+
+# --- What the fuzzer found, one example each ------------------------------------------------
+
+
+@pytest.fixture
+def client_a(api_client_for, org_a):
+    return api_client_for(org_a)
+
+
+def _error_fields(response, status=400):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"message", "extra"}, body
+    return body["extra"].get("fields", {})
+
+
+def test_an_unknown_api_url_is_a_json_404_for_every_method(org_a):
+    # A PUT to /customers/1.5/ missed every route: the catch-all answered a CSRF 403 page.
+    client = APIClient(enforce_csrf_checks=True)  # as a real client meets it
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key_for(org_a)[1]}")
+    response = client.put("/api/v1/customers/1.5/", {"email": "a@b.co"}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not found.", "extra": {}}
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-3", "null", ["2", "3"]])
+def test_a_bad_page_size_is_a_400(client_a, page_size):
+    response = client_a.get("/api/v1/customers/", {"page_size": page_size})
+    assert "page_size" in _error_fields(response)
+
+
+def test_a_page_size_over_the_maximum_is_capped_and_a_missing_page_is_a_400(client_a, org_a):
+    CustomerFactory.create_batch(2, organization=org_a)
+    assert len(client_a.get("/api/v1/customers/", {"page_size": 10**6}).json()["results"]) == 2
+    # DRF answers 404 there, which no list documented.
+    assert "page" in _error_fields(client_a.get("/api/v1/customers/", {"page": 9}))
+
+
+def test_every_paginated_list_documents_its_page_errors():
+    lists = [
+        (path, operation)
+        for path, item in schema.raw_schema["paths"].items()
+        for operation in item.values()
+        if any(p["name"] == "page" for p in operation.get("parameters", []))
+    ]
+    assert len(lists) >= 10
+    for path, operation in lists:
+        assert "400" in operation["responses"], path
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        ("/api/v1/subscriptions/", {"next_charge_after": "0415-05-09T00:50:05+22:44"}),
+        ("/api/v1/surveys/", {"answered_before": "2026-11-04T10:00:00-20:05"}),
+        ("/api/v1/customers/", {"created_after": "2026-11-04T10:00:00+23:59"}),
+    ],
+)
+def test_a_date_time_with_any_offset_python_reads_is_a_filter_not_a_500(client_a, url, query):
+    # PostgreSQL refuses offsets beyond ±15:59: compared in UTC, they are fine.
+    assert client_a.get(url, query).status_code == 200
+
+
+def test_a_date_time_that_leaves_the_calendar_in_utc_is_a_400(client_a):
+    response = client_a.get("/api/v1/customers/", {"created_after": "0001-01-01T00:00:00+05:00"})
+    assert "created_after" in _error_fields(response)
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        ("/api/v1/products/", {"active": "-1"}),
+        ("/api/v1/subscriptions/", {"customer": "0.79"}),
+        ("/api/v1/surveys/", {"subscription": "0.0"}),
+        ("/api/v1/returns/", {"subscription": "2.5"}),
+        ("/api/v1/shipments/", {"batch": "1e3"}),
+    ],
+)
+def test_a_filter_of_the_wrong_type_is_a_400_not_ignored(client_a, url, query):
+    # They used to answer 200, unfiltered (`active=-1`) or empty (`customer=0.79`).
+    assert set(query) <= set(_error_fields(client_a.get(url, query)))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"quantity": 61_796_059_370}, "items"), ({"billing_interval": 32_767}, "billing_interval")],
+)
+def test_a_number_too_large_to_store_is_a_400(client_a, org_a, change, field):
+    customer = CustomerFactory(organization=org_a)
+    product = ProductFactory(organization=org_a)
+    body = {"customer": customer.pk, "items": [{"product": product.pk}], "billing_interval": 1}
+    if "quantity" in change:
+        body["items"][0].update(change)
+    else:
+        body.update(change)
+    response = client_a.post("/api/v1/subscriptions/", body, format="json")
+    assert field in _error_fields(response)
+    assert not Subscription.objects.filter(organization=org_a).exists()
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("ReturnCase", "resolution"),
+        ("Survey", "cancel_reason"),
+        ("SubscriptionEvent", "to_status"),
+    ],
+)
+def test_a_choice_that_is_empty_until_set_admits_blank_in_the_schema(component, field):
+    schemas = schema.raw_schema["components"]["schemas"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in schemas[component]["properties"][field][
+        "oneOf"
+    ]
