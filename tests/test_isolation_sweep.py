@@ -344,7 +344,9 @@ def api_routes():
         if actions is None:
             untenanted.append(template)
             continue
-        routes.append((template, cls, dict(actions)))
+        # DRF adds "head" to a view set's shared actions on its first GET: HEAD is GET.
+        methods = {method: action for method, action in actions.items() if method != "head"}
+        routes.append((template, cls, methods))
     return routes, untenanted
 
 
