@@ -430,7 +430,23 @@ class CancelForm(ObjectActionForm):
     )
 
 
-class SubscriptionSurveyInline(ReadOnlyTenantInline):
+class SurveyColumns:
+    """The columns the survey list and a subscription's surveys share."""
+
+    @admin.display(description=gettext_lazy("score"), ordering="score")
+    def score_column(self, survey):
+        return score_badge(survey)
+
+    @admin.display(description=gettext_lazy("comment"))
+    def comment_column(self, survey):
+        return Truncator(survey.comment).chars(80) or "-"
+
+    @admin.display(description=gettext_lazy("follow-up"), ordering="followed_up_at")
+    def follow_up_column(self, survey):
+        return follow_up_state(survey)
+
+
+class SubscriptionSurveyInline(SurveyColumns, ReadOnlyTenantInline):
     """A subscription's satisfaction surveys (`subscriptions.admin.SubscriptionAdmin`)."""
 
     model = SatisfactionSurvey
@@ -454,14 +470,6 @@ class SubscriptionSurveyInline(ReadOnlyTenantInline):
         url = reverse("admin:satisfaction_satisfactionsurvey_change", args=[survey.pk])
         return format_html('<a href="{}" class="satisfaction-survey">{}</a>', url, survey)
 
-    @admin.display(description=gettext_lazy("score"))
-    def score_column(self, survey):
-        return score_badge(survey)
-
-    @admin.display(description=gettext_lazy("comment"))
-    def comment_column(self, survey):
-        return Truncator(survey.comment).chars(80) or "-"
-
     @admin.display(description=gettext_lazy("sent"))
     def sent_column(self, survey):
         return when(survey.sent_at)
@@ -470,16 +478,12 @@ class SubscriptionSurveyInline(ReadOnlyTenantInline):
     def answered_column(self, survey):
         return when(survey.answered_at)
 
-    @admin.display(description=gettext_lazy("follow-up"))
-    def follow_up_column(self, survey):
-        return follow_up_state(survey)
-
 
 # --- Surveys ----------------------------------------------------------------------------
 
 
 @admin.register(SatisfactionSurvey)
-class SatisfactionSurveyAdmin(ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
+class SatisfactionSurveyAdmin(SurveyColumns, ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
     """Surveys change only through their services: the list's action and the page's buttons."""
 
     organization_column = True  # for staff of several organizations
@@ -604,24 +608,12 @@ class SatisfactionSurveyAdmin(ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
     def customer_column(self, survey):
         return customer_name(survey.customer)
 
-    @admin.display(description=gettext_lazy("score"), ordering="score")
-    def score_column(self, survey):
-        return score_badge(survey)
-
-    @admin.display(description=gettext_lazy("comment"))
-    def comment_column(self, survey):
-        return Truncator(survey.comment).chars(80) or "-"
-
     @admin.display(description=gettext_lazy("products"))
     def products_column(self, survey):
         return items_text(survey.shipment.line.items)
 
     sent_column = local_time("sent_at", gettext_lazy("sent"), ordering=True)
     answered_column = local_time("answered_at", gettext_lazy("answered"), ordering=True)
-
-    @admin.display(description=gettext_lazy("follow-up"), ordering="followed_up_at")
-    def follow_up_column(self, survey):
-        return follow_up_state(survey)
 
     @admin.action(description=gettext_lazy("Mark followed up"), permissions=["change"])
     def mark_followed_up(self, request, queryset):
