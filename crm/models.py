@@ -111,6 +111,31 @@ class Membership(models.Model):
         return f"{self.user} @ {self.organization} ({self.get_role_display()})"
 
 
+class StaffProfile(models.Model):
+    """A staff member's own settings: the admin's language, whatever the browser says."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("Blank: the browser's language."),
+    )
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
 class TenantQuerySet(models.QuerySet):
     def for_organization(self, organization: Organization | int) -> TenantQuerySet:
         return self.filter(organization=organization)

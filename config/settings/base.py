@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "preferences",
     "satisfaction",
     "returns",
+    "operations",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
