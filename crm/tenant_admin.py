@@ -12,16 +12,20 @@ Superusers see and do everything. Every tenant-owned model's admin inherits
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from crm.models import Membership, Organization, TenantModel
+from crm.periods import month_bounds
 
 Role = Membership.Role
 
@@ -170,6 +174,38 @@ class OrganizationListFilter(admin.RelatedFieldListFilter):
         return field.get_choices(
             include_blank=False, ordering=ordering, limit_choices_to={"pk__in": visible}
         )
+
+
+class LocalMonthListFilter(admin.SimpleListFilter):
+    """Rows whose `field_name` falls in this month or the last, in each organization's time zone.
+
+    Subclasses name the field, the title and the parameter.
+    """
+
+    field_name: str
+    PERIODS = {"month": 0, "last_month": 1}
+
+    def lookups(self, request, model_admin):
+        return [("month", _("This month")), ("last_month", _("Last month"))]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        months_ago = self.PERIODS.get(self.value())
+        if months_ago is None:
+            return queryset.none()
+        zones = Organization.objects.order_by().values_list("timezone", flat=True).distinct()
+        if not request.user.is_superuser:
+            zones = zones.filter(pk__in=organization_roles(request))
+        now = timezone.now()
+        within = Q(pk__in=[])
+        for name in zones:
+            start, end = month_bounds(now, zoneinfo.ZoneInfo(name), months_ago)
+            within |= Q(
+                organization__timezone=name,
+                **{f"{self.field_name}__gte": start, f"{self.field_name}__lt": end},
+            )
+        return queryset.filter(within)
 
 
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):

@@ -191,6 +191,35 @@ def nps_line(
     )
 
 
+def count_line(
+    weeks: Sequence[WeekPoint], *, frame: Frame | None = None, number: Number = str
+) -> LineChart:
+    """A count week by week (subscribers...): the y axis from 0 to a round top above the highest."""
+    frame = frame or Frame()
+    top, graduations = count_axis(int(max((week.value or 0 for week in weeks), default=0)))
+
+    def y(value: float) -> float:
+        return scale(value, (0, top), (frame.plot_bottom, frame.plot_top))
+
+    every = label_every(len(weeks))
+    points = [
+        Point(column_x(index, len(weeks), frame), y(week.value), week.value, week.title)
+        for index, week in enumerate(weeks)
+        if week.value is not None
+    ]
+    return LineChart(
+        frame=frame,
+        y_ticks=[Tick(y(value), number(value)) for value in graduations],
+        x_ticks=[
+            Tick(column_x(index, len(weeks), frame), week.label)
+            for index, week in enumerate(weeks)
+            if (len(weeks) - 1 - index) % every == 0
+        ],
+        zero_y=y(0),
+        segments=[points] if points else [],
+    )
+
+
 # --- The scores' distribution ---------------------------------------------------------------
 
 
@@ -333,10 +362,12 @@ def _empty_text(frame: Frame, text: str) -> str:
     )
 
 
-def svg_line_chart(chart: LineChart, *, label: str, empty_text: str) -> str:
-    """The NPS chart as an `<svg>` element; `label` names it for screen readers."""
+def svg_line_chart(
+    chart: LineChart, *, label: str, empty_text: str, css_class: str = "nps-chart nps-by-week"
+) -> str:
+    """A line chart as an `<svg>` element; `label` names it for screen readers."""
     frame = chart.frame
-    parts = _open(frame, "nps-chart nps-by-week", label)
+    parts = _open(frame, css_class, label)
     parts += _y_axis(frame, chart.y_ticks)
     parts.append(
         f'<line class="zero-line" x1="{_n(frame.plot_left)}" x2="{_n(frame.plot_right)}" '

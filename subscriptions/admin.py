@@ -41,6 +41,7 @@ from crm.fsm_admin import ServiceActionsAdminMixin, refusal_messages
 from crm.models import Address, Contract
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
+    LocalMonthListFilter,
     ReadOnlyTenantInline,
     Role,
     TenantAdmin,
@@ -266,14 +267,20 @@ def _event_details(event: SubscriptionEvent) -> str:
         value = data.get(key)
         return when(datetime.fromisoformat(value)) if value else None
 
+    def amount(value):
+        # Stored as text ("12.90"): shown as the staff member's locale writes it.
+        if value in (None, ""):
+            return value
+        return formats.number_format(Decimal(str(value)), 2, use_l10n=True, force_grouping=True)
+
     if event.kind == Kind.ITEMS_CHANGED:
         text = _("total %(old)s → %(new)s") % {
-            "old": data.get("old_total"),
-            "new": data.get("new_total"),
+            "old": amount(data.get("old_total")),
+            "new": amount(data.get("new_total")),
         }
         proration = data.get("proration")
         if proration:
-            text += ", " + _("pro-rata %(net)s") % {"net": proration.get("net")}
+            text += ", " + _("pro-rata %(net)s") % {"net": amount(proration.get("net"))}
         return text
     if event.kind == Kind.PAUSED and data.get("resume_at"):
         return _("resumes on %(date)s") % {"date": instant("resume_at")}
@@ -293,7 +300,7 @@ def _event_details(event: SubscriptionEvent) -> str:
     if data.get("amount"):
         return _("cycle %(cycle)s, %(amount)s") % {
             "cycle": data.get("cycle"),
-            "amount": data["amount"],
+            "amount": amount(data["amount"]),
         }
     if data.get("next_charge_at"):
         return _("next charge %(date)s") % {"date": instant("next_charge_at")}
@@ -336,6 +343,18 @@ class SubscriptionChangeList(ChangeList):
         )
 
 
+class StartedListFilter(LocalMonthListFilter):
+    title = gettext_lazy("started")
+    parameter_name = "started"
+    field_name = "started_at"
+
+
+class EndedListFilter(LocalMonthListFilter):
+    title = gettext_lazy("ended")
+    parameter_name = "ended"
+    field_name = "ended_at"
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
     organization_column = True  # for staff of several organizations
@@ -346,7 +365,14 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     list_display = ["id", "customer_column", "status", "items_summary", "next_charge", "source"]
     list_display_links = ["id", "customer_column"]
-    list_filter = ["status", "source", "billing_period", "cancel_at_period_end"]
+    list_filter = [
+        "status",
+        StartedListFilter,
+        EndedListFilter,
+        "source",
+        "billing_period",
+        "cancel_at_period_end",
+    ]
     search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
     list_select_related = ["organization", "customer"]
     autocomplete_fields = ["customer"]

@@ -1,0 +1,72 @@
+"""The staff member's own language and their organization's time zone, on staff pages."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from crm.current import TIMEZONE_SESSION_KEY, current_organization
+from crm.models import StaffProfile
+
+#: The profile's language ("" for the browser's), read once per session.
+LANGUAGE_SESSION_KEY = "staff_language"
+
+
+class StaffLocaleMiddleware:
+    """After `AuthenticationMiddleware`, on staff pages (the admin and the packing room's):
+
+    - the language of the staff member's profile, if they chose one, wins over
+      the browser's (LocaleMiddleware picked that one, or the switch's cookie);
+    - times are shown in the time zone of the organization they work in.
+
+    Both are read once per session and kept there: the language switch
+    (`crm.views.set_language`) and the dashboard's organization picker update them.
+    The API is left alone: it speaks ISO 8601 with offsets and Accept-Language.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefixes = None
+
+    def __call__(self, request):
+        if not self._is_staff_page(request):
+            return self.get_response(request)
+        self._activate(request)
+        try:
+            return self.get_response(request)
+        finally:
+            # The thread serves other requests next (the API among them).
+            timezone.deactivate()
+
+    def _is_staff_page(self, request) -> bool:
+        if self.prefixes is None:
+            self.prefixes = (reverse("admin:index"), *settings.STAFF_PAGE_PREFIXES)
+        user = getattr(request, "user", None)
+        return (
+            user is not None
+            and user.is_authenticated
+            and user.is_staff
+            and request.path.startswith(self.prefixes)
+        )
+
+    def _activate(self, request) -> None:
+        session = request.session
+        if LANGUAGE_SESSION_KEY not in session:
+            session[LANGUAGE_SESSION_KEY] = (
+                StaffProfile.objects.filter(user=request.user)
+                .values_list("language", flat=True)
+                .first()
+                or ""
+            )
+        language = session[LANGUAGE_SESSION_KEY]
+        if language and language != request.LANGUAGE_CODE:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        if TIMEZONE_SESSION_KEY not in session:
+            organization = current_organization(request)
+            session[TIMEZONE_SESSION_KEY] = organization.timezone if organization else ""
+        if session[TIMEZONE_SESSION_KEY]:
+            timezone.activate(zoneinfo.ZoneInfo(session[TIMEZONE_SESSION_KEY]))

@@ -1,0 +1,297 @@
+"""What the admin's home page shows for one organization, read in a bounded number of queries.
+
+Each reader returns plain figures; `dashboard.views` links each to the admin
+list it counts, and the tests check the list shows that many rows. Periods
+("this month", a week) are the organization's, in its time zone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Max, Q, Sum
+
+from crm.models import Organization
+from crm.periods import local_midnight, month_bounds, today_in, week_start
+from fulfillment import exports
+from fulfillment.models import Batch, BatchLine
+from returns.models import ReturnRequest
+from satisfaction import selectors as satisfaction_selectors
+from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionItem
+from woocommerce.models import WebhookDelivery, WooCommerceStore
+
+Status = Subscription.Status
+#: Weeks on the trend charts, the current one included.
+TREND_WEEKS = 12
+#: A delivery not yet processed: stored, queued or being processed.
+WAITING = (
+    WebhookDelivery.Status.RECEIVED,
+    WebhookDelivery.Status.QUEUED,
+    WebhookDelivery.Status.PROCESSING,
+)
+#: How many months one billing period is, to turn a charge into a monthly amount.
+MONTHS_PER_PERIOD = {
+    BillingPeriod.DAY: Decimal(12) / Decimal(365),
+    BillingPeriod.WEEK: Decimal(12) / Decimal(52),
+    BillingPeriod.MONTH: Decimal(1),
+    BillingPeriod.YEAR: Decimal(12),
+}
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """A week of a trend: its Monday, and the value at its end (now for the current week)."""
+
+    week: date
+    value: int | None
+
+
+@dataclass(frozen=True)
+class Subscribers:
+    active: int
+    paused: int
+    past_due: int
+    #: Subscriptions under way (active, paused or past due) at the end of each week.
+    trend: list[TrendPoint]
+
+
+@dataclass(frozen=True)
+class Movements:
+    """This month's new subscriptions (started in it) and churn (canceled and ended in it)."""
+
+    start: datetime
+    end: datetime
+    new: int
+    churned: int
+
+
+@dataclass(frozen=True)
+class PastDue:
+    count: int
+    #: The failed charges of the past-due subscriptions, per currency.
+    owed: list[Money]
+
+
+@dataclass(frozen=True)
+class NextBatch:
+    batch: Batch
+    #: The content is a preview (the batch is open: its boxes are not yet lines).
+    preview: bool
+    #: (status, label, count) in the lines' order of statuses.
+    lines: list[tuple[str, str, int]]
+    boxes: int
+    production: list[exports.PlanProduct]
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    start: datetime
+    end: datetime
+    this_month: satisfaction_selectors.NpsSummary
+    #: The trend's weeks: from `trend_start` (a Monday) to now.
+    trend_start: datetime
+
+
+@dataclass(frozen=True)
+class Returns:
+    open: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    store: WooCommerceStore
+    last_delivery_at: datetime | None
+    failed: int
+    waiting: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    organization: Organization
+    now: datetime
+    subscribers: Subscribers
+    revenue: list[Money]
+    movements: Movements
+    past_due: PastDue
+    next_batch: NextBatch | None
+    satisfaction: Satisfaction
+    returns: Returns
+    stores: list[StoreHealth] = field(default_factory=list)
+
+
+def week_ends(*, now: datetime, tz, weeks: int = TREND_WEEKS) -> list[tuple[date, datetime]]:
+    """(Monday, end) of the last `weeks` weeks in `tz`, oldest first; the current one ends now."""
+    monday = week_start(today_in(now, tz))
+    ends = []
+    for back in range(weeks - 1, -1, -1):
+        start = monday - timedelta(weeks=back)
+        ends.append((start, min(local_midnight(start + timedelta(days=7), tz), now)))
+    return ends
+
+
+def subscribers(*, organization: Organization, now: datetime) -> Subscribers:
+    """One query: today's counts per status, and the trend from start and end dates."""
+    ends = week_ends(now=now, tz=organization.tzinfo)
+    under_way = {
+        f"week_{index}": Count(
+            "pk",
+            filter=~Q(status=Status.PENDING)
+            & Q(started_at__lte=end)
+            & (Q(ended_at__isnull=True) | Q(ended_at__gt=end)),
+        )
+        for index, (_monday, end) in enumerate(ends)
+    }
+    counts = Subscription.objects.filter(organization=organization).aggregate(
+        active=Count("pk", filter=Q(status=Status.ACTIVE)),
+        paused=Count("pk", filter=Q(status=Status.PAUSED)),
+        past_due=Count("pk", filter=Q(status=Status.PAST_DUE)),
+        **under_way,
+    )
+    trend = [
+        TrendPoint(monday, counts[f"week_{index}"]) for index, (monday, _end) in enumerate(ends)
+    ]
+    return Subscribers(counts["active"], counts["paused"], counts["past_due"], trend)
+
+
+def monthly_revenue(*, organization: Organization) -> list[Money]:
+    """MRR: what the active subscriptions' items cost, brought to one month, per currency.
+
+    A weekly box is 52/12 of its price a month, a two-monthly one half of it.
+    Credits and one-off adjustments are left out: they are not recurring.
+    """
+    rows = (
+        SubscriptionItem.objects.filter(
+            organization=organization, subscription__status=Status.ACTIVE
+        )
+        .values_list(
+            "subscription__currency",
+            "subscription__billing_period",
+            "subscription__billing_interval",
+        )
+        .annotate(total=Sum(F("quantity") * F("unit_price")))
+        .order_by()
+    )
+    per_currency: dict[str, Decimal] = {}
+    for currency, period, interval, total in rows:
+        monthly = total * MONTHS_PER_PERIOD[period] / interval
+        per_currency[currency] = per_currency.get(currency, Decimal(0)) + monthly
+    return [
+        Money(amount.quantize(CENT), currency) for currency, amount in sorted(per_currency.items())
+    ]
+
+
+def movements(*, organization: Organization, now: datetime) -> Movements:
+    start, end = month_bounds(now, organization.tzinfo)
+    counts = Subscription.objects.filter(organization=organization).aggregate(
+        new=Count("pk", filter=Q(started_at__gte=start, started_at__lt=end)),
+        churned=Count(
+            "pk", filter=Q(status=Status.CANCELED, ended_at__gte=start, ended_at__lt=end)
+        ),
+    )
+    return Movements(start, end, counts["new"], counts["churned"])
+
+
+def past_due(*, organization: Organization) -> PastDue:
+    count = Subscription.objects.filter(organization=organization, status=Status.PAST_DUE).count()
+    owed = (
+        Charge.objects.filter(
+            organization=organization,
+            status=Charge.Status.FAILED,
+            subscription__status=Status.PAST_DUE,
+        )
+        .values_list("currency")
+        .annotate(total=Sum("amount"))
+        .order_by("currency")
+    )
+    return PastDue(count, [Money(total, currency) for currency, total in owed])
+
+
+def next_batch(*, organization: Organization) -> NextBatch | None:
+    """The batch to work on next: one being prepared (locked), else the open one.
+
+    Read in the active language (the production plan's preference labels).
+    """
+    batch = (
+        Batch.objects.filter(
+            organization=organization, status__in=[Batch.Status.LOCKED, Batch.Status.OPEN]
+        )
+        .select_related("organization")
+        .order_by("cutoff_at")
+        .first()
+    )
+    if batch is None:
+        return None
+    content = exports.batch_content(batch=batch)
+    counts = Counter(parcel.status for parcel in content.parcels)
+    lines = [
+        (status, str(label), counts[status])
+        for status, label in BatchLine.Status.choices
+        if counts[status]
+    ]
+    return NextBatch(
+        batch=batch,
+        preview=content.preview,
+        lines=lines,
+        boxes=len(content.parcels),
+        production=exports.production(content),
+    )
+
+
+def satisfaction(*, organization: Organization, now: datetime) -> Satisfaction:
+    tz = organization.tzinfo
+    start, end = month_bounds(now, tz)
+    first_week = week_ends(now=now, tz=tz)[0][0]
+    return Satisfaction(
+        start=start,
+        end=end,
+        this_month=satisfaction_selectors.nps_summary(
+            organization=organization, start=start, end=end
+        ),
+        trend_start=local_midnight(first_week, tz),
+    )
+
+
+def returns(*, organization: Organization, now: datetime) -> Returns:
+    counts = ReturnRequest.objects.filter(
+        organization=organization, status__in=ReturnRequest.OPEN
+    ).aggregate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
+    return Returns(counts["open"], counts["overdue"])
+
+
+def store_health(*, organization: Organization) -> list[StoreHealth]:
+    """Each shop of the organization: its last delivery, and how many failed or wait."""
+    stores = WooCommerceStore.objects.filter(organization=organization).annotate(
+        last_delivery_at=Max("deliveries__received_at"),
+        failed=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)),
+        waiting=Count("deliveries", filter=Q(deliveries__status__in=WAITING)),
+    )
+    return [
+        StoreHealth(store, store.last_delivery_at, store.failed, store.waiting)
+        for store in stores.order_by("name", "pk")
+    ]
+
+
+def dashboard(*, organization: Organization, now: datetime) -> Dashboard:
+    return Dashboard(
+        organization=organization,
+        now=now,
+        subscribers=subscribers(organization=organization, now=now),
+        revenue=monthly_revenue(organization=organization),
+        movements=movements(organization=organization, now=now),
+        past_due=past_due(organization=organization),
+        next_batch=next_batch(organization=organization),
+        satisfaction=satisfaction(organization=organization, now=now),
+        returns=returns(organization=organization, now=now),
+        stores=store_health(organization=organization),
+    )

@@ -1,0 +1,345 @@
+"""The admin's home page: the dashboard of the organization the staff member works in.
+
+`dashboard_context` reads the figures (`dashboard.selectors`) and gives each
+the address of the admin list it counts, filtered to that organization: a
+`Figure` with `count=True` shows exactly as many rows there (tested), the
+others (an amount, a score) open the list or page they come from. Numbers,
+amounts and dates are formatted in the active language, times in the
+organization's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.db import models
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.current import current_organization, organization_pick, organizations_of
+from crm.models import Organization
+from crm.tenant_admin import money, when
+from dashboard import selectors
+from fulfillment.models import Batch, BatchLine
+from returns.models import ReturnRequest
+from satisfaction import charts
+from satisfaction.admin import nps_headline, number, week_chart
+from satisfaction.models import SatisfactionSurvey
+from subscriptions.models import Subscription
+from woocommerce.models import WebhookDelivery
+
+Status = Subscription.Status
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number on the dashboard and the list behind it."""
+
+    label: str
+    value: str
+    url: str
+    #: The value is how many rows `url` lists.
+    count: int | None = None
+    hint: str = ""
+    tone: str = ""  # "warning" or "error": worth a look
+    #: Two columns wide (an amount, a date), in smaller type for a date.
+    wide: bool = False
+    text: bool = False
+
+
+def changelist(model: type[models.Model], organization: Organization, **params) -> str:
+    """The admin list of `model`, filtered by `params` and to `organization`."""
+    opts = model._meta
+    params["organization__id__exact"] = organization.pk
+    return f"{reverse(f'admin:{opts.app_label}_{opts.model_name}_changelist')}?{urlencode(params)}"
+
+
+def counted(label: str, count: int, url: str, **extra) -> Figure:
+    return Figure(label=label, value=number(count), url=url, count=count, **extra)
+
+
+def amounts(values: list[selectors.Money], default_currency: str) -> str:
+    if not values:
+        return money(0, default_currency)
+    return " + ".join(money(value.amount, value.currency) for value in values)
+
+
+def subscribers_chart(trend: list[selectors.TrendPoint]) -> str:
+    points = [
+        charts.WeekPoint(
+            label=formats.date_format(point.week, "j M"),
+            value=point.value,
+            title=_("Week of %(date)s: %(count)s subscribers")
+            % {"date": formats.date_format(point.week), "count": number(point.value or 0)},
+        )
+        for point in trend
+    ]
+    chart = charts.count_line(points, frame=charts.Frame(height=200), number=number)
+    return charts.svg_line_chart(
+        chart,
+        label=_("Subscribers week by week"),
+        empty_text=_("No subscribers"),
+        css_class="dashboard-chart subscribers-by-week",
+    )
+
+
+def subscription_figures(board: selectors.Dashboard) -> list[Figure]:
+    organization = board.organization
+    people = board.subscribers
+    moves = board.movements
+    return [
+        counted(
+            _("Active subscribers"),
+            people.active,
+            changelist(Subscription, organization, status__exact=Status.ACTIVE),
+        ),
+        Figure(
+            label=_("Monthly recurring revenue"),
+            value=amounts(board.revenue, organization.currency),
+            url=changelist(Subscription, organization, status__exact=Status.ACTIVE),
+            hint=_("What the active subscriptions cost in a month, weekly ones included."),
+            wide=True,
+        ),
+        counted(
+            _("New this month"),
+            moves.new,
+            changelist(Subscription, organization, started="month"),
+        ),
+        counted(
+            _("Churned this month"),
+            moves.churned,
+            changelist(Subscription, organization, status__exact=Status.CANCELED, ended="month"),
+        ),
+        counted(
+            _("Paused"),
+            people.paused,
+            changelist(Subscription, organization, status__exact=Status.PAUSED),
+        ),
+        counted(
+            _("Past due"),
+            board.past_due.count,
+            changelist(Subscription, organization, status__exact=Status.PAST_DUE),
+            hint=_("Owed: %(amount)s")
+            % {"amount": amounts(board.past_due.owed, organization.currency)},
+            tone="error" if board.past_due.count else "",
+        ),
+    ]
+
+
+def batch_context(board: selectors.Dashboard) -> dict | None:
+    upcoming = board.next_batch
+    if upcoming is None:
+        return None
+    batch = upcoming.batch
+    organization = board.organization
+    page = reverse("admin:fulfillment_batch_change", args=[batch.pk])
+    if upcoming.preview:
+        # An open batch's boxes are a preview on its page, not yet lines.
+        figures = [
+            Figure(label=_("Boxes due"), value=number(upcoming.boxes), url=page),
+            *(
+                Figure(label=label, value=number(count), url=page)
+                for _s, label, count in upcoming.lines
+            ),
+        ]
+    else:
+        live = [status for status, _label, _count in upcoming.lines]
+        figures = [
+            counted(
+                _("Boxes"),
+                upcoming.boxes,
+                changelist(
+                    BatchLine, organization, batch__id__exact=batch.pk, status__in=",".join(live)
+                ),
+            ),
+            *(
+                counted(
+                    label,
+                    count,
+                    changelist(
+                        BatchLine, organization, batch__id__exact=batch.pk, status__exact=status
+                    ),
+                )
+                for status, label, count in upcoming.lines
+            ),
+        ]
+    now = board.now
+    if batch.status == Batch.Status.OPEN:
+        if batch.cutoff_at > now:
+            countdown = _("Cut-off in %(time)s, %(when)s.") % {
+                "time": timeuntil(batch.cutoff_at, now, depth=2),
+                "when": when(batch.cutoff_at, organization.tzinfo),
+            }
+        else:
+            countdown = _("Cut-off passed at %(when)s: the batch locks at the next beat.") % {
+                "when": when(batch.cutoff_at, organization.tzinfo)
+            }
+    else:
+        countdown = _("Locked at the cut-off, %(when)s: to prepare and dispatch.") % {
+            "when": when(batch.cutoff_at, organization.tzinfo)
+        }
+    plan_url = reverse("fulfillment:batch-export", args=[batch.pk, "production-plan.html"])
+    return {
+        "batch": batch,
+        "url": page,
+        "status": batch.get_status_display(),
+        "preview": upcoming.preview,
+        "countdown": countdown,
+        "figures": figures,
+        "production": [
+            {
+                "sku": product.total.sku,
+                "name": product.total.name,
+                "quantity": number(product.total.quantity),
+                "kilograms": (
+                    number(product.total.kilograms, 3)
+                    if product.total.kilograms is not None
+                    else ""
+                ),
+            }
+            for product in upcoming.production
+        ],
+        "production_url": plan_url,
+    }
+
+
+def satisfaction_context(board: selectors.Dashboard) -> dict:
+    organization = board.organization
+    nps = board.satisfaction.this_month.nps
+    report = reverse("admin:satisfaction_satisfactionsurvey_report")
+    return {
+        "headline": nps_headline(nps),
+        "report_url": f"{report}?{urlencode({'organization': organization.pk})}",
+        "answers": counted(
+            _("Answers this month"),
+            nps.answers,
+            changelist(
+                SatisfactionSurvey,
+                organization,
+                answered="month",
+                status__exact=SatisfactionSurvey.Status.ANSWERED,
+            ),
+        ),
+        # satisfaction.charts escapes every text it writes.
+        "chart": mark_safe(  # noqa: S308
+            week_chart(organization, board.satisfaction.trend_start, board.now)
+        ),
+    }
+
+
+def returns_figures(board: selectors.Dashboard) -> list[Figure]:
+    organization = board.organization
+    return [
+        counted(
+            _("Open cases"),
+            board.returns.open,
+            changelist(ReturnRequest, organization, status__in=",".join(ReturnRequest.OPEN)),
+        ),
+        counted(
+            _("Overdue"),
+            board.returns.overdue,
+            changelist(ReturnRequest, organization, overdue="yes"),
+            tone="error" if board.returns.overdue else "",
+        ),
+    ]
+
+
+def store_rows(board: selectors.Dashboard) -> list[dict]:
+    organization = board.organization
+    rows = []
+    for health in board.stores:
+        store = health.store
+        deliveries = {"store__id__exact": store.pk}
+        rows.append(
+            {
+                "name": store.name,
+                "url": reverse("admin:woocommerce_woocommercestore_change", args=[store.pk]),
+                "active": store.active,
+                "last": Figure(
+                    label=_("Last delivery"),
+                    value=(
+                        when(health.last_delivery_at, organization.tzinfo)
+                        if health.last_delivery_at
+                        else _("never")
+                    ),
+                    url=changelist(WebhookDelivery, organization, **deliveries),
+                    wide=True,
+                    text=True,
+                ),
+                "failed": counted(
+                    _("Failed"),
+                    health.failed,
+                    changelist(
+                        WebhookDelivery,
+                        organization,
+                        status__exact=WebhookDelivery.Status.FAILED,
+                        **deliveries,
+                    ),
+                    tone="error" if health.failed else "",
+                ),
+                "waiting": counted(
+                    _("Waiting"),
+                    health.waiting,
+                    changelist(
+                        WebhookDelivery,
+                        organization,
+                        status__in=",".join(selectors.WAITING),
+                        **deliveries,
+                    ),
+                    tone="warning" if health.waiting else "",
+                ),
+            }
+        )
+    return rows
+
+
+def dashboard_context(request, *, now: datetime | None = None) -> dict:
+    """The dashboard of the organization the member works in (none if they have none)."""
+    organizations = organizations_of(request)
+    organization = current_organization(request, organizations)
+    if organization is None:
+        return {"dashboard": None}
+    now = now or timezone.now()
+    board = selectors.dashboard(organization=organization, now=now)
+    people = board.subscribers
+    return {
+        "dashboard": {
+            "organization": organization,
+            "organizations": organizations if len(organizations) > 1 else [],
+            "generated": when(now, organization.tzinfo),
+            "timezone": organization.timezone,
+            "subscriptions": subscription_figures(board),
+            "subscribers_chart": mark_safe(subscribers_chart(people.trend)),  # noqa: S308
+            "batch": batch_context(board),
+            "batches_url": changelist(Batch, organization),
+            "satisfaction": satisfaction_context(board),
+            "returns": returns_figures(board),
+            "stores": store_rows(board),
+            "month": formats.date_format(
+                board.movements.start.astimezone(organization.tzinfo), "F Y"
+            ),
+            "stores_hint": ngettext(
+                "%(count)s WooCommerce shop", "%(count)s WooCommerce shops", len(board.stores)
+            )
+            % {"count": number(len(board.stores))},
+        }
+    }
+
+
+def pick_organization(request) -> HttpResponseRedirect | None:
+    """`?organization=<id>` on the home page: work in it from now on (if the member sees it)."""
+    chosen = request.GET.get("organization")
+    if not chosen:
+        return None
+    for organization in organizations_of(request):
+        if str(organization.pk) == chosen:
+            organization_pick(request, organization)
+            break
+    return HttpResponseRedirect(reverse("admin:index"))
