@@ -184,7 +184,7 @@ def monthly_revenue(*, organization: Organization) -> list[Money]:
     )
     per_currency: dict[str, Decimal] = {}
     for currency, period, interval, total in rows:
-        monthly = total * MONTHS_PER_PERIOD[period] / interval
+        monthly = total / (MONTHS_PER_PERIOD[period] * interval)
         per_currency[currency] = per_currency.get(currency, Decimal(0)) + monthly
     return [
         Money(amount.quantize(CENT), currency) for currency, amount in sorted(per_currency.items())
