@@ -7,4 +7,10 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from crm import lookups  # noqa: F401 - registers `__any`
+        from crm.middleware import remember_staff_locale
+
+        # The staff member's language and time zone, read once per session.
+        user_logged_in.connect(remember_staff_locale, dispatch_uid="crm.remember_staff_locale")

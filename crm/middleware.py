@@ -54,19 +54,29 @@ class StaffLocaleMiddleware:
 
     def _activate(self, request) -> None:
         session = request.session
-        if LANGUAGE_SESSION_KEY not in session:
-            session[LANGUAGE_SESSION_KEY] = (
-                StaffProfile.objects.filter(user=request.user)
-                .values_list("language", flat=True)
-                .first()
-                or ""
-            )
+        if LANGUAGE_SESSION_KEY not in session or TIMEZONE_SESSION_KEY not in session:
+            remember_staff_locale(request, request.user)
         language = session[LANGUAGE_SESSION_KEY]
         if language and language != request.LANGUAGE_CODE:
             translation.activate(language)
             request.LANGUAGE_CODE = language
-        if TIMEZONE_SESSION_KEY not in session:
-            organization = current_organization(request)
-            session[TIMEZONE_SESSION_KEY] = organization.timezone if organization else ""
         if session[TIMEZONE_SESSION_KEY]:
             timezone.activate(zoneinfo.ZoneInfo(session[TIMEZONE_SESSION_KEY]))
+
+
+def remember_staff_locale(request, user, **_signal) -> None:
+    """Keep the profile's language and the organization's time zone in the session.
+
+    Connected to `user_logged_in` (crm.apps), so it is read once, at login; the
+    middleware falls back on it for a session opened before.
+    """
+    if request is None or not getattr(user, "is_staff", False):
+        return
+    session = request.session
+    session[LANGUAGE_SESSION_KEY] = (
+        StaffProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
+    )
+    # Roles read earlier in this request were the anonymous visitor's.
+    request.__dict__.pop("_organization_roles", None)
+    organization = current_organization(request)
+    session[TIMEZONE_SESSION_KEY] = organization.timezone if organization else ""
