@@ -11,8 +11,10 @@ Fixtures (tests/conftest.py registers this module as a plugin):
   on the committed data, so these tests run on `transactional_db`.
 - `screenshots`: call it with the page and a step's name to save a PNG
   (`screenshots(page, "answered")` -> `01-answered.png`), one folder per test,
-  under `$SCREENSHOTS_DIR` or the run's temporary folder; the folder is printed
-  at the end of the run.
+  in a folder named after the run (`<UTC time>-<short commit>`, "run" outside a
+  git checkout) under `$SCREENSHOTS_DIR`, else under the run's temporary folder:
+  `screenshots/20261126T041236Z-0142717/test_name/01-answered.png`, so a reviewer
+  can tell runs apart. The run's folder is printed at the end of the run.
 
 Playwright's sync API runs its own event loop: it refuses to start inside a
 running asyncio loop, and while it is alive Django's ORM would think it is
@@ -26,6 +28,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -98,10 +102,29 @@ class Screenshots:
         return str(self.folder)
 
 
+def run_name(now: datetime | None = None) -> str:
+    """This run's folder name: the UTC time and the commit tested (`run` if unknown)."""
+    now = now or datetime.now(UTC)
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from the PATH
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{now:%Y%m%dT%H%M%SZ}-{commit or 'run'}"
+
+
 @pytest.fixture(scope="session")
-def screenshots_root(tmp_path_factory, request) -> Path:
+def screenshots_root(tmp_path_factory) -> Path:
+    """The run's screenshot folder, made on the first browser test that takes one."""
     configured = os.environ.get("SCREENSHOTS_DIR")
-    root = Path(configured) if configured else tmp_path_factory.getbasetemp() / "screenshots"
+    base = Path(configured) if configured else tmp_path_factory.getbasetemp() / "screenshots"
+    root = base / run_name()
     root.mkdir(parents=True, exist_ok=True)
     _folders.append(root)
     return root
