@@ -76,7 +76,9 @@ def remember_staff_locale(request, user, **_signal) -> None:
     session[LANGUAGE_SESSION_KEY] = (
         StaffProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
     )
-    # Roles read earlier in this request were the anonymous visitor's.
+    # Login sets request.user after the signal when the request has none (the test
+    # client's); roles read earlier in this request were the anonymous visitor's.
+    request.user = user
     request.__dict__.pop("_organization_roles", None)
     organization = current_organization(request)
     session[TIMEZONE_SESSION_KEY] = organization.timezone if organization else ""
