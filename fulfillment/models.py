@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -136,7 +137,8 @@ class Batch(ConcurrentTransitionMixin, TenantModel):
         ]
 
     def __str__(self) -> str:
-        return str(_("Batch of %(date)s") % {"date": self.cycle_date.isoformat()})
+        date = formats.date_format(self.cycle_date, "DATE_FORMAT")
+        return str(_("Batch of %(date)s") % {"date": date})
 
     @staticmethod
     def ships_on_for(cutoff_at: datetime, settings: FulfillmentSettings):

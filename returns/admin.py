@@ -66,6 +66,11 @@ NoteKind = ReturnNote.Kind
 #: Settings and reasons: the organization's administrators decide, everyone may read.
 
 
+def _amount(value) -> str:
+    """An amount without its currency, as the staff member's locale writes it."""
+    return formats.number_format(value, 2, use_l10n=True, force_grouping=True)
+
+
 def person(user) -> str:
     """A staff member as colleagues name them."""
     if user is None:
@@ -530,7 +535,11 @@ class ResolveForm(CaseForm):
             refundable = charge.refundable
             help_text += " " + _(
                 "The box's charge (%(amount)s %(currency)s) can still refund %(refundable)s."
-            ) % {"amount": charge.amount, "currency": charge.currency, "refundable": refundable}
+            ) % {
+                "amount": _amount(charge.amount),
+                "currency": charge.currency,
+                "refundable": _amount(refundable),
+            }
             if refundable > 0:
                 amount.initial = refundable
         amount.help_text = help_text
@@ -1089,7 +1098,7 @@ class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
                 "The refund of %(amount)s %(currency)s owed on WooCommerce order %(order)s "
                 "was made in the shop."
             ) % {
-                "amount": case.amount,
+                "amount": _amount(case.amount),
                 "currency": case.currency,
                 "order": (charge.external_reference if charge else "") or "?",
             }

@@ -1,4 +1,4 @@
-"""E-mails about cases: the daily list of overdue ones."""
+"""E-mails about cases: the daily list of overdue ones, each in its reader's language."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import ngettext
 
-from crm.models import Membership, Organization
+from crm.models import Membership, Organization, StaffProfile
 from returns.selectors import cases_overdue
 
 
 def send_overdue_list(*, organization: Organization, now: datetime) -> int:
     """Send each assignee their overdue cases, and the unassigned ones to the administrators.
 
-    Returns the number of overdue cases listed (0: nothing was sent).
+    Each list is in its recipient's language (their staff profile's), else in
+    the active one (the organization's). Returns the number of overdue cases
+    listed (0: nothing was sent).
     """
     cases = list(cases_overdue(organization=organization, now=now))
     if not cases:
@@ -36,27 +39,27 @@ def send_overdue_list(*, organization: Organization, now: datetime) -> int:
         else:
             for email in admins:
                 by_recipient[email].append(case)
-    messages = [
-        (
-            ngettext(
-                "%(organization)s: %(count)s overdue after-sales case",
-                "%(organization)s: %(count)s overdue after-sales cases",
-                len(listed),
-            )
-            % {"organization": organization.name, "count": len(listed)},
-            render_to_string(
-                "returns/overdue_list.txt",
-                {
-                    "organization": organization,
-                    "cases": listed,
-                    "now": now,
-                    "base_url": settings.SITE_URL,
-                },
-            ),
-            settings.DEFAULT_FROM_EMAIL,
-            [email],
-        )
-        for email, listed in sorted(by_recipient.items())
-    ]
+    languages = dict(
+        StaffProfile.objects.filter(user__email__in=by_recipient, user__is_active=True)
+        .exclude(language="")
+        .values_list("user__email", "language")
+    )
+    messages = []
+    for email, listed in sorted(by_recipient.items()):
+        with translation.override(languages.get(email, translation.get_language())):
+            messages.append(_overdue_message(organization, listed, now, email))
     send_mass_mail(messages, fail_silently=False)
     return len(cases)
+
+
+def _overdue_message(organization: Organization, cases: list, now: datetime, email: str) -> tuple:
+    subject = ngettext(
+        "%(organization)s: %(count)s overdue after-sales case",
+        "%(organization)s: %(count)s overdue after-sales cases",
+        len(cases),
+    ) % {"organization": organization.name, "count": len(cases)}
+    body = render_to_string(
+        "returns/overdue_list.txt",
+        {"organization": organization, "cases": cases, "now": now, "base_url": settings.SITE_URL},
+    )
+    return subject, body, settings.DEFAULT_FROM_EMAIL, [email]

@@ -41,6 +41,11 @@ UNSET = object()  # an argument left out (None has a meaning: unassigned)
 ASSIGNABLE_ROLES = (Membership.Role.ADMIN, Membership.Role.STAFF)
 
 
+def _amount(value: Decimal) -> str:
+    """An amount in a message: 12.90 in English, 12,90 in French."""
+    return formats.number_format(value, 2, use_l10n=True, force_grouping=True)
+
+
 def _invalid(field: str, message: str, **extra: Any) -> ApplicationError:
     return ApplicationError(_("Invalid input."), {"fields": {field: [message]}, **extra})
 
@@ -408,11 +413,11 @@ def _resolve_refund(case: ReturnRequest, amount: Decimal, actor: Actor) -> str:
             raise _invalid(
                 "amount",
                 _("The order was %(amount)s %(currency)s.")
-                % {"amount": charge.amount, "currency": charge.currency},
+                % {"amount": _amount(charge.amount), "currency": charge.currency},
             )
         case.refund = ReturnRequest.Refund.TO_REFUND_IN_SHOP
         return _("To refund in the shop: %(amount)s %(currency)s on order %(order)s.") % {
-            "amount": amount,
+            "amount": _amount(amount),
             "currency": charge.currency,
             "order": charge.external_reference or "?",
         }
@@ -420,7 +425,7 @@ def _resolve_refund(case: ReturnRequest, amount: Decimal, actor: Actor) -> str:
     case.refund = ReturnRequest.Refund.RECORDED
     return _(
         "Refund of %(amount)s %(currency)s recorded against the charge of cycle %(cycle)s."
-    ) % {"amount": amount, "currency": charge.currency, "cycle": charge.cycle}
+    ) % {"amount": _amount(amount), "currency": charge.currency, "cycle": charge.cycle}
 
 
 def _resolve_replacement(case: ReturnRequest, actor: Actor) -> str:
@@ -481,7 +486,7 @@ def return_resolve(
         case.amount = amount
         effect, kind = (
             _("Credit of %(amount)s %(currency)s carried to the next charge.")
-            % {"amount": amount, "currency": case.currency},
+            % {"amount": _amount(amount), "currency": case.currency},
             NoteKind.CREDIT,
         )
     elif resolution == Resolution.REPLACEMENT:

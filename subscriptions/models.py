@@ -20,6 +20,7 @@ from decimal import Decimal
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
@@ -426,7 +427,8 @@ class Charge(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id}/{self.cycle}: {self.amount} {self.currency}"
+        amount = formats.number_format(self.amount, 2, use_l10n=True, force_grouping=True)
+        return f"{self.subscription_id}/{self.cycle}: {amount} {self.currency}"
 
     @property
     def refundable(self) -> Decimal:

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
@@ -64,6 +64,11 @@ def _action_label(action: str) -> str:
         "recover": _("recover"),
     }
     return labels.get(action, action)
+
+
+def _amount(value: Decimal) -> str:
+    """An amount in a message: 12.90 in English, 12,90 in French."""
+    return formats.number_format(value, 2, use_l10n=True, force_grouping=True)
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -883,7 +888,7 @@ def charge_refund(*, charge: Charge, amount: Any, actor: Actor, reason: str = ""
         raise _invalid(
             "amount",
             _("At most %(amount)s %(currency)s of this charge can still be refunded.")
-            % {"amount": charge.refundable, "currency": charge.currency},
+            % {"amount": _amount(charge.refundable), "currency": charge.currency},
         )
     charge.refunded_amount += amount
     if charge.refunded_amount == charge.amount:

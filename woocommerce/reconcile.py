@@ -25,6 +25,7 @@ from urllib.parse import quote, quote_plus
 import requests
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from woocommerce import client, handlers, payloads
 from woocommerce.models import WooCommerceStore
@@ -89,12 +90,12 @@ class Report:
 
     def summary(self) -> str:
         parts = [f"{key}: {n}" for key, n in sorted(self.counts.items())]
-        return f"{self.store}: " + (", ".join(parts) or "nothing to do")
+        return f"{self.store}: " + (", ".join(parts) or _("nothing to do"))
 
 
 def api_for(store: WooCommerceStore):
     if not store.has_rest_credentials:
-        raise ShopError(f"{store}: no REST API consumer key and secret")
+        raise ShopError(_("%(store)s: no REST API consumer key and secret") % {"store": store})
     return client.api(store.base_url, store.consumer_key, store.consumer_secret)
 
 
@@ -229,7 +230,7 @@ def reconcile(
     since = None if full else (since or store.last_reconciled_at)
     report = Report(store=str(store), since=since)
     if not _try_lock(store):
-        report.errors.append("a reconciliation of this shop is already running")
+        report.errors.append(_("a reconciliation of this shop is already running"))
         return report
     try:
         api = api_for(store)

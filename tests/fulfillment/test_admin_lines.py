@@ -227,7 +227,7 @@ def test_the_filters_offer_only_the_organizations_batches_products_and_values(
         for spec in response.context["cl"].filter_specs
     }
     assert choices["product"] == ["All", "Ethiopia (COF-1)", "Paper filters (FIL-1)"]
-    assert choices["batch"] == ["All", "Batch of 2026-12-02", "Batch of 2026-11-25"]
+    assert choices["batch"] == ["All", "Batch of Dec. 2, 2026", "Batch of Nov. 25, 2026"]
     assert "Grind: Espresso" in choices["preference"]
     assert "Decaf: Yes" in choices["preference"]
     assert not [label for label in choices["preference"] if "Leaf" in label]

@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
 from crm.actors import Actor
+from crm.models import StaffProfile
 from returns import services, tasks
 from returns.models import ReturnConfig
 from tests.conftest import wait_until
@@ -163,6 +164,21 @@ def test_the_list_is_in_the_organizations_language_and_time(org_a, desk):
     # Django's own French: the due date's month, at 10:00 Paris time (9:00 UTC).
     assert "7 novembre 2026 10:00" in paul.body
     assert "November" not in paul.body
+
+
+@pytest.mark.django_db
+def test_a_staff_member_who_chose_english_gets_their_list_in_english(org_a, desk):
+    # Given Paul set his profile to English in a French-speaking organization
+    StaffProfile.objects.create(user=get_user_model().objects.get(username="paul"), language="en")
+
+    services.overdue_lists_send(now=local(org_a, LIST_DAY, 8, 5))
+
+    # Then his list is in English, still in Paris time; Claire's stays French
+    paul = next(m for m in mail.outbox if m.to == ["paul@example.com"])
+    claire = next(m for m in mail.outbox if m.to == ["claire@example.com"])
+    assert paul.subject == _subject("en", org_a, 1)
+    assert "Nov. 7, 2026, 10 a.m." in paul.body
+    assert "7 novembre 2026 10:00" in claire.body
 
 
 @pytest.mark.django_db
