@@ -36,7 +36,7 @@ from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -63,6 +63,7 @@ from fulfillment.snapshots import (
     boxes_from_lines,
     production_plan,
 )
+from fulfillment.tasks import batch_archive_start
 from preferences import validation
 from preferences.models import PreferenceChoice, PreferenceField
 from preferences.selectors import display_value, preference_schema
@@ -560,6 +561,11 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
                 self.admin_site.admin_view(self.scan_view),
                 name=f"{opts.app_label}_{opts.model_name}_scan",
             ),
+            path(
+                "<path:object_id>/exports-zip/",
+                self.admin_site.admin_view(self.exports_zip_view),
+                name=f"{opts.app_label}_{opts.model_name}_exports_zip",
+            ),
             *super().get_urls(),
         ]
 
@@ -597,6 +603,7 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
             "lines_url": lines_url,
             "exports": self._exports(batch),
             "may_act": self.may_act(request, batch),
+            "exports_archive": self._exports_archive(request, batch),
         }
         if batch.status in (Batch.Status.DISPATCHED, Batch.Status.COMPLETED):
             context["shipments_url"] = (
@@ -630,6 +637,53 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
                 continue
             links.append({"kind": kind, "label": str(label), "url": url})
         return links
+
+    def _exports_archive(self, request, batch: Batch) -> dict[str, str] | None:
+        """The "Prepare all exports (ZIP)" button: staff's, like the batch's other buttons.
+
+        Reading an export is everyone's; starting work in the background is not.
+        """
+        if batch.status == Batch.Status.CANCELED or not self.may_act(request, batch):
+            return None
+        return {
+            "label": _("Prepare all exports (ZIP)"),
+            "url": reverse(
+                "admin:fulfillment_batch_exports_zip",
+                args=[batch.pk],
+                current_app=self.admin_site.name,
+            ),
+        }
+
+    def exports_zip_view(self, request, object_id):
+        """GET: confirm; POST: start the operation building the ZIP, and show its page."""
+        batch = self.get_object(request, unquote(object_id))
+        if not self.may_act(request, batch):
+            raise PermissionDenied
+        if request.method != "POST":
+            return TemplateResponse(
+                request,
+                "admin/operations/start_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "original": batch,
+                    "title": _("Prepare all exports (ZIP)"),
+                    "question": _(
+                        "Prepare the pick list, packing slips and production plan of the %(batch)s "
+                        "in one ZIP file? It is built in the background; its page shows the "
+                        "progress and then offers the file."
+                    )
+                    % {"batch": str(batch).lower()},
+                    "button": _("Prepare all exports (ZIP)"),
+                    "cancel_url": self._change_url(batch),
+                },
+            )
+        operation = batch_archive_start(
+            batch=batch, started_by=request.user, language=translation.get_language()
+        )
+        return HttpResponseRedirect(
+            reverse("admin:operations_operation_change", args=[operation.pk])
+        )
 
     # --- The packing room's scanner
 

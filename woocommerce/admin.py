@@ -35,7 +35,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from crm.models import Customer, Product
-from crm.queueing import enqueue_on_commit
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
     TenantAdmin,
@@ -43,6 +42,7 @@ from crm.tenant_admin import (
     TenantTabularInline,
     money,
 )
+from operations.models import Operation
 from subscriptions.models import Subscription
 from woocommerce import reconcile
 from woocommerce.models import (
@@ -53,7 +53,7 @@ from woocommerce.models import (
     WooOrder,
     WooPreferenceMapping,
 )
-from woocommerce.tasks import enqueue_delivery, reconcile_store
+from woocommerce.tasks import enqueue_delivery, reconcile_start
 
 Status = WebhookDelivery.Status
 # Deliveries stored but not yet applied: what a shop's "waiting" count shows.
@@ -568,7 +568,7 @@ class WooCommerceStoreAdmin(SyncAdmin):
                 messages.ERROR,
             )
         else:
-            enqueue_on_commit(reconcile_store, store.pk)
+            operation = reconcile_start(store=store, started_by=request.user)
             if store.last_reconciled_at is None:
                 message = _(
                     "A reconciliation of “%(shop)s” is queued: everything in the shop will be "
@@ -583,6 +583,8 @@ class WooCommerceStoreAdmin(SyncAdmin):
                     "since": display_for_value(store.last_reconciled_at, "-"),
                 }
             self.message_user(request, message, messages.SUCCESS)
+            # Its page shows how far it got, refreshing itself until it is done.
+            return HttpResponseRedirect(_change_url(Operation, operation.pk))
         return HttpResponseRedirect(_change_url(WooCommerceStore, store.pk))
 
 

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from woocommerce.models import QUEUES, WebhookDelivery, WooCommerceStore
 
@@ -112,14 +113,78 @@ def reconcile_all() -> int:
 
 
 @shared_task(name="woocommerce.reconcile_store", acks_late=True)
-def reconcile_store(store_id: int, full: bool = False) -> str:
+def reconcile_store(store_id: int, full: bool = False, operation_id: int | None = None) -> str:
+    """Reconcile one shop; with `operation_id` (started from the admin), report on it.
+
+    The hourly beat run passes no operation: an unattended run every hour would
+    fill the operations list with rows nobody watches; its outcome shows on the
+    shop (`last_reconciled_at`) and in the logs.
+    """
     from woocommerce.reconcile import reconcile
 
+    if operation_id is not None:
+        return _reconcile_operation(store_id, full, operation_id)
     store = WooCommerceStore.objects.select_related("organization").get(pk=store_id)
     report = reconcile(store, full=full)
     for error in report.errors:
         logger.warning("reconcile %s: %s", store, error)
     return report.summary()
+
+
+class _ReconciliationPages:
+    """`reconcile`'s progress as the operation's: pages read of the pages known so far.
+
+    Each resource adds its page count once its first page told it, so the
+    total grows as the reconciliation moves from customers to subscriptions.
+    """
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def __call__(self, resource: str, page: int, total: int) -> None:
+        self.totals[resource] = max(total, page)
+        self.done[resource] = page
+        self.progress.report(sum(self.done.values()), sum(self.totals.values()), resource)
+
+
+def _reconcile_operation(store_id: int, full: bool, operation_id: int) -> str:
+    from operations.services import (
+        OperationProgress,
+        operation_fail,
+        operation_finish,
+        operation_run,
+    )
+    from woocommerce.reconcile import reconcile, redact
+
+    operation = operation_run(operation_id=operation_id)
+    if operation.is_finished:  # a second delivery of a task that already ran
+        return operation.result_summary or operation.error
+    store = (
+        WooCommerceStore.objects.select_related("organization")
+        .filter(pk=store_id, organization_id=operation.organization_id)
+        .first()
+    )
+    if store is None:
+        operation_fail(operation=operation, error=gettext("The shop no longer exists."))
+        return operation.error
+    progress = OperationProgress(operation)
+    try:
+        report = reconcile(store, full=full, progress=_ReconciliationPages(progress))
+    except Exception as exc:
+        progress.close()
+        operation_fail(operation=operation, error=redact(str(exc), store) or type(exc).__name__)
+        raise
+    progress.close()
+    summary = report.summary()
+    if report.errors:
+        for error in report.errors:
+            logger.warning("reconcile %s: %s", store, error)
+        operation_fail(operation=operation, error="\n".join(report.errors), summary=summary)
+    else:
+        operation_finish(operation=operation, summary=summary)
+    return summary
 
 
 @shared_task(name="woocommerce.refetch", bind=True, max_retries=5, acks_late=True)
@@ -139,3 +204,27 @@ def schedule_refetch(store: WooCommerceStore, resource: str, woo_id: int) -> Non
 
     if store.has_rest_credentials:
         enqueue_on_commit(refetch, store.pk, resource, woo_id)
+
+
+def reconcile_start(*, store: WooCommerceStore, started_by=None, full: bool = False):
+    """An operation for one reconciliation of `store`, its task queued once committed."""
+    from django.urls import reverse
+
+    from operations.models import Operation
+    from operations.services import operation_enqueue, operation_start
+
+    with transaction.atomic():
+        operation = operation_start(
+            organization=store.organization,
+            kind=Operation.Kind.RECONCILIATION,
+            subject=str(store),
+            subject_url=reverse("admin:woocommerce_woocommercestore_change", args=[store.pk]),
+            started_by=started_by,
+        )
+        operation_enqueue(
+            operation=operation,
+            task=reconcile_store,
+            args=(store.pk,),
+            kwargs={"operation_id": operation.pk, **({"full": True} if full else {})},
+        )
+    return operation

@@ -2,7 +2,10 @@
 
 Safe to run again: rows are matched on their natural keys and updated. Each
 run sets new passwords for the demo logins and a new demo API key (the old
-one is revoked), and prints them.
+one is revoked), and prints them. A progress bar over its steps goes to the
+error output when it is a terminal (`--progress` / `--no-progress`), and each
+run is recorded as a "demo data" operation of Purea Café, so the admin shows
+when the demo data was loaded.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm import services
 from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
 from fulfillment import demo as fulfillment_demo
+from operations.models import STEP_LABELS, Operation
+from operations.progress import add_progress_arguments, step_bar, wants_progress
+from operations.services import operation_finish, operation_run, operation_start
 from preferences import demo as preferences_demo
 from returns import demo as returns_demo
 from satisfaction import demo as satisfaction_demo
@@ -25,6 +32,9 @@ from subscriptions import demo as subscriptions_demo
 from woocommerce import demo as woocommerce_demo
 
 DEMO_KEY_NAME = "Demo integration"
+
+#: The steps of a load, as `operations.models.STEP_LABELS` codes, in order.
+STEPS = ("organizations", "subscriptions", "batches", "surveys", "cases", "preferences", "shop")
 
 PRODUCTS = [
     ("PUR-ETH-250", "Éthiopie Yirgacheffe 250 g", "Floral, agrumes, thé noir.", "11.90"),
@@ -58,11 +68,38 @@ class Command(BaseCommand):
             default=os.environ.get("DEMO_PASSWORD") or None,
             help="Password for the demo logins (default: $DEMO_PASSWORD, else a new random one).",
         )
+        add_progress_arguments(parser)
 
     @transaction.atomic
-    def handle(self, *args, password=None, **options):
+    def handle(self, *args, password=None, progress=None, **options):
         password = password or secrets.token_urlsafe(9)
+        bar = step_bar(
+            _("Demo data"),
+            len(STEPS),
+            self.stderr,
+            wants_progress(progress, self.stderr),
+            unit=_("step"),
+        )
+        try:
+            loaded = self._load(password, bar)
+        finally:
+            bar.close()
+        self._print(password, loaded)
+
+    def _load(self, password, bar):
+        def step(name: str) -> None:
+            bar.n = STEPS.index(name)  # the steps before it are done
+            bar.set_postfix_str(str(STEP_LABELS[name]), refresh=False)
+            bar.refresh()
+
+        step("organizations")
         purea = self._organization("purea-cafe", "Purea Café", "EUR", "fr")
+        # Recorded in this load's transaction: a load that fails leaves no trace, and
+        # the bar above is what one watches while it runs.
+        operation = operation_start(
+            organization=purea, kind=Operation.Kind.DEMO_DATA, subject=purea.name
+        )
+        operation = operation_run(operation_id=operation.pk)
         products = self._products(purea)
         customers = self._customers(purea)
         Contract.objects.update_or_create(
@@ -87,23 +124,56 @@ class Command(BaseCommand):
         _api_key, key = services.api_key_create(
             organization=purea, name=DEMO_KEY_NAME, created_by=superuser
         )
+        step("subscriptions")
         subscriptions = subscriptions_demo.load(
             purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
         )
         # Before the preferences: they open this week's batch, after the past ones.
+        step("batches")
         batches = fulfillment_demo.load(organization=purea, staff=manager)
         fulfillment_demo.load(organization=tea, staff=superuser)
         # After the batches (it ships the weeks before them) and before the cases (the
         # scheduler skips customers with an open case, and they had none back then).
+        step("surveys")
         surveys = satisfaction_demo.load(organization=purea, staff=manager)
         # After the batches: the cases are about their delivered boxes.
+        step("cases")
         cases = returns_demo.load(organization=purea, staff=manager)
         returns_demo.load(organization=tea, staff=superuser)
         satisfaction_demo.follow_up(organization=purea, staff=manager, result=surveys)
+        step("preferences")
         preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         satisfaction_demo.pack_preferences(organization=purea, result=surveys)
+        step("shop")
         shop = woocommerce_demo.load(organization=purea)
+        bar.n = len(STEPS)
+        bar.refresh()
+        operation.done, operation.total = len(STEPS), len(STEPS)
+        operation_finish(
+            operation=operation,
+            summary=(
+                f"{len(products)} products, {len(customers)} customers, "
+                f"{batches['batches']} batches, {cases['cases']} after-sales cases."
+            ),
+        )
+        return {
+            "purea": purea,
+            "products": products,
+            "customers": customers,
+            "subscriptions": subscriptions,
+            "preferences": preferences,
+            "batches": batches,
+            "cases": cases,
+            "surveys": surveys,
+            "shop": shop,
+            "key": key,
+        }
 
+    def _print(self, password, loaded) -> None:
+        purea, products, customers = loaded["purea"], loaded["products"], loaded["customers"]
+        subscriptions, preferences = loaded["subscriptions"], loaded["preferences"]
+        batches, cases, surveys = loaded["batches"], loaded["cases"], loaded["surveys"]
+        shop, key = loaded["shop"], loaded["key"]
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data: {purea.name} with {len(products)} products and "

@@ -16,13 +16,14 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from tqdm import tqdm
 
+from operations.progress import CommandStream, add_progress_arguments, wants_progress
 from woocommerce.models import Resource, WooCommerceStore
 from woocommerce.reconcile import reconcile
 
@@ -48,23 +49,10 @@ def parse_since(value: str) -> datetime:
     return parsed
 
 
-class _Stream:
-    """A file-like view of a command's output for tqdm: no added newline, no colour."""
-
-    def __init__(self, wrapper: OutputWrapper):
-        self.wrapper = wrapper
-
-    def write(self, text: str) -> None:
-        self.wrapper.write(text, style_func=lambda s: s, ending="")
-
-    def flush(self) -> None:
-        self.wrapper.flush()
-
-
 class _Progress:
     """One bar per shop, in pages; each resource adds its page count once it is known."""
 
-    def __init__(self, label: str, stream: _Stream, enabled: bool):
+    def __init__(self, label: str, stream: CommandStream, enabled: bool):
         self.label = label
         self.totals: dict[str, int] = {}
         self.done: dict[str, int] = {}
@@ -118,22 +106,7 @@ class Command(BaseCommand):
                 "live shop)."
             ),
         )
-        bar = parser.add_mutually_exclusive_group()
-        bar.add_argument(
-            "--progress",
-            dest="progress",
-            action="store_const",
-            const=True,
-            default=None,
-            help=_("Show a progress bar even when the output is not a terminal."),
-        )
-        bar.add_argument(
-            "--no-progress",
-            dest="progress",
-            action="store_const",
-            const=False,
-            help=_("Never show a progress bar."),
-        )
+        add_progress_arguments(parser)
 
     def handle(self, *args, store=None, since=None, full=False, progress=None, **options):
         since_at = parse_since(since) if since is not None else None
@@ -143,13 +116,12 @@ class Command(BaseCommand):
                 _("No active WooCommerce shop has REST API credentials: nothing to reconcile.")
             )
             return
-        if progress is None:
-            progress = self.stderr.isatty()
+        progress = wants_progress(progress, self.stderr)
         failed = []
         for shop in stores:
             label = f"{shop.organization} · {shop}"
             self.stdout.write(self._scope(label, shop, since_at, full))
-            bar = _Progress(label, _Stream(self.stderr), progress)
+            bar = _Progress(label, CommandStream(self.stderr), progress)
             try:
                 report = reconcile(shop, since=since_at, full=full, progress=bar)
             finally:
