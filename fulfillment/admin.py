@@ -192,6 +192,11 @@ def nothing_selected(model_admin, request, queryset) -> bool:
 # --- List filters ------------------------------------------------------------------
 
 
+def lowercase_first(text: str) -> str:
+    """ "Batch of Dec. 9, 2026" in a sentence: "batch of Dec. 9, 2026" (the month keeps its case)."""
+    return text[:1].lower() + text[1:]
+
+
 class TenantRelatedListFilter(admin.RelatedFieldListFilter):
     """A "by batch" filter naming only the batches of the organizations the user sees."""
 
@@ -703,7 +708,7 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
             self.message_user(
                 request,
                 _("Line %(code)s is in the %(batch)s, not this one: nothing was changed.")
-                % {"code": elsewhere.code, "batch": str(elsewhere.batch).lower()},
+                % {"code": elsewhere.code, "batch": lowercase_first(str(elsewhere.batch))},
                 messages.ERROR,
             )
             return HttpResponseRedirect(self._change_url(batch))

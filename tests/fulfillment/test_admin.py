@@ -11,6 +11,7 @@ import time_machine
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone, translation
+from django.utils.formats import date_format
 
 from crm.actors import Actor
 from crm.errors import ApplicationError
@@ -418,7 +419,7 @@ def test_scanning_an_unpaid_or_unknown_line_says_why_and_changes_nothing(
     assert messages_of(mistyped) == [f"No line has the code {wrong_digit} in this organization."]
     assert messages_of(empty) == ["Scan or type a line code."]
     assert messages_of(wrong_pile) == [
-        f"Line {elsewhere.code} is in the batch of {other.cycle_date.isoformat()}, not this "
+        f"Line {elsewhere.code} is in the batch of {date_format(other.cycle_date)}, not this "
         "one: nothing was changed."
     ]
     assert state(batch) == before

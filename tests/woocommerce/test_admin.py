@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from crm.models import Customer, Membership
+from operations.models import Operation
 from tests.conftest import wait_until
 from tests.factories import (
     CustomerFactory,
@@ -386,7 +387,10 @@ def test_reconcile_now_queues_the_shops_reconciliation(
     with django_capture_on_commit_callbacks(execute=True):
         response = client_a.post(f"{STORES}{store.pk}/reconcile/", follow=True)
 
-    assert sent == [{"args": (store.pk,), "kwargs": {}}]
+    # The task reports its progress on the operation the page shows
+    operation = Operation.objects.get()
+    assert sent == [{"args": (store.pk,), "kwargs": {"operation_id": operation.pk}}]
+    assert response.redirect_chain[-1][0].endswith(f"/operation/{operation.pk}/change/")
     assert messages_of(response) == [
         "A reconciliation of “Purea shop” is queued: everything in the shop will be read, "
         "in the background."

@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from crm import services
@@ -33,6 +34,8 @@ from woocommerce import demo as woocommerce_demo
 
 DEMO_KEY_NAME = "Demo integration"
 
+#: The language of both demo organizations (Purea Café, Maison du Thé).
+DEMO_LANGUAGE = "fr"
 #: The steps of a load, as `operations.models.STEP_LABELS` codes, in order.
 STEPS = ("organizations", "subscriptions", "batches", "surveys", "cases", "preferences", "shop")
 
@@ -80,16 +83,20 @@ class Command(BaseCommand):
             wants_progress(progress, self.stderr),
             unit=_("step"),
         )
+        labels = {name: str(label) for name, label in STEP_LABELS.items()}  # the command's language
         try:
-            loaded = self._load(password, bar)
+            # The demo organizations are French: what their services write (timelines,
+            # case notes, history) is in French, as when their staff use the admin.
+            with translation.override(DEMO_LANGUAGE):
+                loaded = self._load(password, bar, labels)
         finally:
             bar.close()
         self._print(password, loaded)
 
-    def _load(self, password, bar):
+    def _load(self, password, bar, labels):
         def step(name: str) -> None:
             bar.n = STEPS.index(name)  # the steps before it are done
-            bar.set_postfix_str(str(STEP_LABELS[name]), refresh=False)
+            bar.set_postfix_str(labels[name], refresh=False)
             bar.refresh()
 
         step("organizations")
