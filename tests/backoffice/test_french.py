@@ -51,9 +51,16 @@ def test_a_marked_string_rendered_in_english_is_flagged_with_where_it_is_used():
     assert any("crm/admin.py" in place for place in found[0].where)
 
 
-def test_a_capitalised_variant_of_a_msgid_says_which_msgid_is_translated():
-    # The catalogue has "after-sales" (a column's header); "After-sales" is another msgid
-    found = untranslated([("", "After-sales")], [("", "After-sales")], french_catalogue())
+def test_a_capitalised_variant_of_a_msgid_says_which_msgid_is_translated(tmp_path):
+    # Given a catalogue with "after-sales" (a column's header) and no "After-sales"
+    po = tmp_path / "django.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "after-sales"\nmsgstr "SAV"\n',
+        encoding="utf-8",
+    )
+
+    found = untranslated([("", "After-sales")], [("", "After-sales")], Catalogue.from_files([po]))
 
     assert len(found) == 1
     assert "not in the catalogue as such; 'after-sales' is" in found[0].why
