@@ -11,7 +11,6 @@ import zipfile
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -89,23 +88,18 @@ def batch_archive(*, batch: Batch, progress=None) -> tuple[str, bytes]:
 def batch_archive_start(*, batch: Batch, started_by=None, language: str | None = None):
     """An operation preparing the batch's exports ZIP, its task queued once committed."""
     from operations.models import Operation
-    from operations.services import operation_enqueue, operation_start
+    from operations.services import operation_launch
 
-    with transaction.atomic():
-        operation = operation_start(
-            organization=batch.organization,
-            kind=Operation.Kind.BATCH_EXPORT,
-            subject=str(batch),
-            subject_url=reverse("admin:fulfillment_batch_change", args=[batch.pk]),
-            started_by=started_by,
-        )
-        operation_enqueue(
-            operation=operation,
-            task=export_batch,
-            args=(batch.pk, operation.pk),
-            kwargs={"language": language or translation.get_language()},
-        )
-    return operation
+    return operation_launch(
+        organization=batch.organization,
+        kind=Operation.Kind.BATCH_EXPORT,
+        subject=str(batch),
+        subject_url=reverse("admin:fulfillment_batch_change", args=[batch.pk]),
+        started_by=started_by,
+        task=export_batch,
+        args=(batch.pk,),
+        kwargs={"language": language or translation.get_language()},
+    )
 
 
 @shared_task(name="fulfillment.export_batch", acks_late=True)

@@ -203,3 +203,35 @@ def operation_enqueue(*, operation: Operation, task, args: tuple = (), kwargs: d
             )
 
     transaction.on_commit(send)
+
+
+@transaction.atomic
+def operation_launch(
+    *,
+    organization,
+    kind: str,
+    subject: str,
+    subject_url: str = "",
+    started_by=None,
+    task,
+    args: tuple = (),
+    kwargs: dict | None = None,
+) -> Operation:
+    """Start an operation and queue the task doing it, once committed.
+
+    The task gets the operation's id as its `operation_id` keyword, to report on it.
+    """
+    operation = operation_start(
+        organization=organization,
+        kind=kind,
+        subject=subject,
+        subject_url=subject_url,
+        started_by=started_by,
+    )
+    operation_enqueue(
+        operation=operation,
+        task=task,
+        args=args,
+        kwargs={**(kwargs or {}), "operation_id": operation.pk},
+    )
+    return operation

@@ -211,20 +211,15 @@ def reconcile_start(*, store: WooCommerceStore, started_by=None, full: bool = Fa
     from django.urls import reverse
 
     from operations.models import Operation
-    from operations.services import operation_enqueue, operation_start
+    from operations.services import operation_launch
 
-    with transaction.atomic():
-        operation = operation_start(
-            organization=store.organization,
-            kind=Operation.Kind.RECONCILIATION,
-            subject=str(store),
-            subject_url=reverse("admin:woocommerce_woocommercestore_change", args=[store.pk]),
-            started_by=started_by,
-        )
-        operation_enqueue(
-            operation=operation,
-            task=reconcile_store,
-            args=(store.pk,),
-            kwargs={"operation_id": operation.pk, **({"full": True} if full else {})},
-        )
-    return operation
+    return operation_launch(
+        organization=store.organization,
+        kind=Operation.Kind.RECONCILIATION,
+        subject=str(store),
+        subject_url=reverse("admin:woocommerce_woocommercestore_change", args=[store.pk]),
+        started_by=started_by,
+        task=reconcile_store,
+        args=(store.pk,),
+        kwargs={"full": True} if full else {},
+    )

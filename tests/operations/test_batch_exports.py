@@ -80,7 +80,7 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
         "Batch of Dec. 2, 2026",
     )
     args, kwargs = queued[0]
-    assert (args, kwargs) == ((batch.pk, operation.pk), {"language": "en"})
+    assert (args, kwargs) == ((batch.pk,), {"language": "en", "operation_id": operation.pk})
     export_batch(*args, **kwargs)
 
     operation.refresh_from_db()
