@@ -199,9 +199,7 @@ def november(org_a):
         )
         churned = subscription(Status.CANCELED, "2026-06-01T10:00+02:00", [(coffee, 1)])
         # Ended on 31 October at 23:30 UTC: 1 November in Paris, churned this month.
-        churned_at_midnight = subscription(
-            Status.CANCELED, "2026-06-01T10:00+02:00", [(coffee, 1)]
-        )
+        churned_at_midnight = subscription(Status.CANCELED, "2026-06-01T10:00+02:00", [(coffee, 1)])
         before = subscription(Status.CANCELED, "2026-06-01T10:00+02:00", [(coffee, 1)])
         ran_its_course = subscription(Status.EXPIRED, "2026-06-01T10:00+02:00", [(coffee, 1)])
     Subscription.objects.filter(pk=churned.pk).update(ended_at=at("2026-11-03T12:00+01:00"))
@@ -370,3 +368,25 @@ def test_the_api_keeps_utc_whatever_the_staff_pages_use(org_a, api_client_for, a
     body = api_client_for(org_a).get(f"/api/v1/subscriptions/{subscription.pk}").json()
 
     assert body["started_at"].endswith(("Z", "+00:00"))
+
+
+@pytest.mark.django_db
+def test_an_open_batch_shows_its_countdown_and_its_preview(org_a, admin_client_for):
+    from datetime import timedelta
+
+    from tests.factories import open_batch
+
+    batch = open_batch(org_a, NOW + timedelta(days=2, hours=5))
+    staff = member(org_a, Membership.Role.STAFF)
+
+    with time_machine.travel(NOW, tick=False):
+        home = admin_client_for(staff).get(HOME, HTTP_ACCEPT_LANGUAGE="en")
+        page = admin_client_for(staff).get(
+            reverse("admin:fulfillment_batch_change", args=[batch.pk]), HTTP_ACCEPT_LANGUAGE="en"
+        )
+    card = home.text[home.text.index('id="dashboard-batch"') :]
+    card = card[: card.index("</section>")]
+
+    # 16 November 10:00 in Paris + 2 days 5 hours
+    assert "Cut-off in 2\xa0days, 5\xa0hours, Nov. 18, 2026, 3 p.m." in unescape(card)
+    assert figures(card)["Boxes due"].value == str(page.context_data["preview"]["total"])
