@@ -193,7 +193,7 @@ def nothing_selected(model_admin, request, queryset) -> bool:
 
 
 def lowercase_first(text: str) -> str:
-    """ "Batch of Dec. 9, 2026" in a sentence: "batch of Dec. 9, 2026" (the month keeps its case)."""
+    """A name inside a sentence: "batch of Dec. 9, 2026" (the month keeps its capital)."""
     return text[:1].lower() + text[1:]
 
 
