@@ -42,6 +42,7 @@ from crm.actors import Actor
 from crm.models import Membership, Organization
 from crm.tenant_admin import TenantAdminMixin
 from fulfillment.models import BatchLine, FulfillmentSettings, Shipment, line_code
+from operations.models import Operation
 from preferences.models import PreferenceChange
 from returns.models import ReturnReason, ReturnRequest
 from subscriptions.models import Subscription
@@ -82,8 +83,16 @@ ADMIN_WITHOUT_TENANT_ROWS = {
     "auth.Group": "Django groups are unused by the tenancy: only superusers see them",
 }
 
-#: Custom admin URLs (name suffix) acting on one row: B must get a 404 for A's row.
-ADMIN_OBJECT_URLS = {"transition", "scan", "test_connection", "reconcile"}
+#: Custom admin URLs (name suffix) about one row, with the methods they answer: B must
+#: get a 404 for A's row.
+ADMIN_OBJECT_URLS = {
+    "scan": ("post",),
+    "test_connection": ("post",),
+    "reconcile": ("post",),
+    "exports_zip": ("get", "post"),  # a batch's ZIP: the confirmation, then the start
+    "status": ("get",),  # an operation's progress, polled by its page
+    "download": ("get",),  # an operation's file
+}
 #: Custom admin URLs not about one row: checked for A's data by `admin_page_checks`.
 ADMIN_OTHER_URLS = {"report"}
 
@@ -207,6 +216,16 @@ def _build(now):
     )
     WooOrder.objects.create(
         organization=a, store=store, woo_id=8, number="ZQ_A-8", customer=customer, currency="EUR"
+    )
+    # ... and a long operation that left a file.
+    Operation.objects.create(
+        organization=a,
+        kind=Operation.Kind.BATCH_EXPORT,
+        subject="Zq_a batch",
+        status=Operation.Status.SUCCEEDED,
+        result_name="zq_a.zip",
+        result_content_type="application/zip",
+        result=b"zq_a",
     )
 
     # B: its own admin, key and a little of everything, so its lists are not empty.
@@ -616,7 +635,7 @@ def test_every_admin_is_covered(world):
             uncovered.append(f"{label}: no row in A")
         for pattern in model_admin.get_urls():
             suffix = _url_suffix(model_admin, pattern.name)
-            known = STANDARD_ADMIN_URLS | ADMIN_OBJECT_URLS | ADMIN_OTHER_URLS
+            known = STANDARD_ADMIN_URLS | {"transition"} | set(ADMIN_OBJECT_URLS) | ADMIN_OTHER_URLS
             if pattern.name and suffix not in known:
                 uncovered.append(f"{label}: custom admin URL {pattern.name} unknown to the sweep")
     assert not uncovered, "Admins the isolation sweep cannot cover:\n" + "\n".join(uncovered)
@@ -675,7 +694,8 @@ def _object_urls(model_admin, pk):
                 url = reverse(pattern_name := _admin_name(model_admin, suffix), args=[pk, action])
                 urls.append((f"{pattern_name.split(':')[1]} {action}", url, ("get", "post")))
         elif suffix in ADMIN_OBJECT_URLS:
-            urls.append((suffix, reverse(_admin_name(model_admin, suffix), args=[pk]), ("post",)))
+            url = reverse(_admin_name(model_admin, suffix), args=[pk])
+            urls.append((suffix, url, ADMIN_OBJECT_URLS[suffix]))
     return urls
 
 
@@ -767,6 +787,11 @@ def test_bs_admin_is_offered_none_of_as_rows_by_autocomplete(world):
 def test_bs_admin_cannot_open_as_figures_on_custom_pages(world):
     client = logged_in(world.b_admin)
     failures = []
+    # The dashboard, even when asked for A's
+    for query in ({}, {"organization": world.a.pk}):
+        response = client.get(reverse("admin:index"), query, follow=True)
+        if response.status_code != 200 or leaked_text(response):
+            failures.append(f"dashboard {query}: A's figures")
     for model, model_admin in admin.site._registry.items():
         for pattern in model_admin.get_urls():
             suffix = _url_suffix(model_admin, pattern.name)
