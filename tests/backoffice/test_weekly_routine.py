@@ -25,6 +25,7 @@ from fulfillment.models import Batch, BatchLine, Shipment
 from returns.models import ReturnRequest
 from subscriptions.models import Subscription
 from tests.backoffice.french import FrenchLabels
+from woocommerce.models import WebhookDelivery
 
 PASSWORD = "demo-password"
 ORGANIZATION = "purea-cafe"
@@ -91,20 +92,30 @@ def figure(page, label: str):
 def assert_dashboard_numbers(page, organization: Organization) -> None:
     """The dashboard's figures are the demo's, and a figure leads to the rows it counts.
 
-    TODO(lead): the other cards (monthly revenue, the next batch's figures, NPS,
-    the shop's health) once their demo values are settled.
+    (tests/dashboard checks every figure against its list, and the amounts by hand.)
     """
     subscriptions = Subscription.objects.filter(organization=organization)
+    cases = ReturnRequest.objects.filter(organization=organization, status__in=ReturnRequest.OPEN)
+    deliveries = WebhookDelivery.objects.filter(organization=organization)
     expected = {
         "Active subscribers": subscriptions.filter(status="active").count(),
         "Paused": subscriptions.filter(status="paused").count(),
-        "Open cases": ReturnRequest.objects.filter(
-            organization=organization, status__in=ReturnRequest.OPEN
-        ).count(),
+        "Past due": subscriptions.filter(status="past_due").count(),
+        "Open cases": cases.count(),
+        "Overdue": cases.filter(due_at__lt=timezone.now()).count(),
+        "Failed": deliveries.filter(status="failed").count(),
     }
     shown = {label: figure(page, label).locator(".value").inner_text() for label in expected}
     assert shown == {label: str(count) for label, count in expected.items()}
-    assert figure(page, "Overdue").locator(".value").inner_text() == "1"  # the demo's one
+    assert expected["Overdue"] == 1  # the demo's one
+    assert "EUR" in figure(page, "Monthly recurring revenue").locator(".value").inner_text()
+    batch = page.locator("#dashboard-batch h3").inner_text()
+    assert "Batch of" in batch or "BATCH OF" in batch
+    assert page.locator("#dashboard-batch table.production-plan tbody tr").count() >= 1
+    assert page.locator("#dashboard-satisfaction .nps-headline").inner_text().startswith("NPS")
+    assert page.locator("#dashboard-satisfaction svg.nps-chart").count() == 1
+    assert page.locator("#dashboard-subscriptions svg.subscribers-by-week").count() == 1
+    assert "Boutique Purea" in page.locator("#dashboard-webhooks").inner_text()
 
     active = figure(page, "Active subscribers")
     active.click()
