@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from crm.models import TenantModel
 
@@ -95,7 +95,10 @@ class Operation(TenantModel):
         indexes = [models.Index(fields=["organization", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.subject}"
+        return gettext("%(kind)s: %(subject)s") % {
+            "kind": self.get_kind_display(),
+            "subject": self.subject,
+        }
 
     @property
     def percent(self) -> int | None:
