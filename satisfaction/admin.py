@@ -26,7 +26,7 @@ periods too.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -49,6 +49,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from crm.actors import Actor
 from crm.fsm_admin import ObjectActionForm, ServiceActionsAdminMixin
 from crm.models import Organization
+from crm.periods import local_midnight, months_back, today_in, week_start
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     ActionsOnlyTenantAdmin,
@@ -69,7 +70,6 @@ from returns.admin import person
 from satisfaction import charts, selectors, services
 from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, ScoreBand, SurveyOptOut
 from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN, Nps
-from satisfaction.selectors import week_start
 
 Status = SatisfactionSurvey.Status
 
@@ -181,20 +181,6 @@ def follow_up_state(survey: SatisfactionSurvey):
     if survey.followed_up_at is not None:
         return format_html('<span class="follow-up-done">{}</span>', _("Followed up"))
     return "-"
-
-
-def today_in(tz) -> date:
-    return timezone.now().astimezone(tz).date()
-
-
-def local_midnight(day: date, tz) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=tz)
-
-
-def months_back(day: date, months: int) -> date:
-    """The first day of the month `months` before `day`'s."""
-    index = day.year * 12 + day.month - 1 - months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def ensure_satisfaction_configs(organization_ids) -> None:
@@ -392,7 +378,7 @@ class AnsweredListFilter(admin.SimpleListFilter):
         since = Q(pk__in=[])
         for name in zones:
             tz = zoneinfo.ZoneInfo(name)
-            start = local_midnight(self.first_day(period, today_in(tz)), tz)
+            start = local_midnight(self.first_day(period, today_in(timezone.now(), tz)), tz)
             since |= Q(organization__timezone=name, answered_at__gte=start)
         return queryset.filter(since)
 
@@ -830,7 +816,7 @@ def report_period(organization: Organization, weeks: int) -> tuple[datetime, dat
     """The last `weeks` weeks (Monday to Sunday, in the organization's time), this one
     included: from their first Monday to the end of today."""
     tz = organization.tzinfo
-    today = today_in(tz)
+    today = today_in(timezone.now(), tz)
     first = week_start(today) - timedelta(weeks=weeks - 1)
     return local_midnight(first, tz), local_midnight(today + timedelta(days=1), tz)
 

@@ -18,6 +18,7 @@ from django.db.models import Count, DateField, Q, QuerySet
 from django.db.models.functions import TruncWeek
 
 from crm.models import Organization
+from crm.periods import week_start
 from preferences import validation
 from preferences.selectors import display_value, preference_schema
 from satisfaction.models import SatisfactionSurvey
@@ -80,10 +81,6 @@ def nps_summary(*, organization: Organization, start: datetime, end: datetime) -
         organization=organization, status__in=SENT_STATUSES, sent_at__gte=start, sent_at__lt=end
     ).aggregate(sent=Count("pk"), answered=Count("pk", filter=Q(status=Status.ANSWERED)))
     return NpsSummary(start, end, Nps(**counts), sent["sent"], sent["answered"])
-
-
-def week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def nps_by_week(
