@@ -26,12 +26,6 @@ from woocommerce.models import WebhookDelivery, WooCommerceStore
 Status = Subscription.Status
 #: Weeks on the trend charts, the current one included.
 TREND_WEEKS = 12
-#: A delivery not yet processed: stored, queued or being processed.
-WAITING = (
-    WebhookDelivery.Status.RECEIVED,
-    WebhookDelivery.Status.QUEUED,
-    WebhookDelivery.Status.PROCESSING,
-)
 #: How many months one billing period is, to turn a charge into a monthly amount.
 MONTHS_PER_PERIOD = {
     BillingPeriod.DAY: Decimal(12) / Decimal(365),
@@ -274,7 +268,7 @@ def store_health(*, organization: Organization) -> list[StoreHealth]:
     stores = WooCommerceStore.objects.filter(organization=organization).annotate(
         last_delivery_at=Max("deliveries__received_at"),
         failed=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)),
-        waiting=Count("deliveries", filter=Q(deliveries__status__in=WAITING)),
+        waiting=Count("deliveries", filter=Q(deliveries__status__in=WebhookDelivery.WAITING)),
     )
     return [
         StoreHealth(store, store.last_delivery_at, store.failed, store.waiting)

@@ -290,7 +290,7 @@ def store_rows(board: selectors.Dashboard) -> list[dict]:
                     changelist(
                         WebhookDelivery,
                         organization,
-                        status__in=",".join(selectors.WAITING),
+                        status__in=",".join(WebhookDelivery.WAITING),
                         **deliveries,
                     ),
                     tone="warning" if health.waiting else "",

@@ -57,7 +57,7 @@ from woocommerce.tasks import enqueue_delivery, reconcile_start
 
 Status = WebhookDelivery.Status
 # Deliveries stored but not yet applied: what a shop's "waiting" count shows.
-WAITING = (Status.RECEIVED, Status.QUEUED, Status.PROCESSING)
+WAITING = WebhookDelivery.WAITING
 SECRET_FIELDS = reconcile.SECRET_FIELDS
 RECENT_DELIVERIES = 10
 # A delivery's body is shown up to this many characters (bodies may reach 2 MB).

@@ -114,6 +114,9 @@ class WebhookDelivery(TenantModel):
         IGNORED = "ignored", _("Ignored")
         FAILED = "failed", _("Failed")
 
+    #: Not yet applied: stored, queued or being processed (webhook health's "waiting").
+    WAITING = (Status.RECEIVED, Status.QUEUED, Status.PROCESSING)
+
     store = models.ForeignKey(
         WooCommerceStore,
         on_delete=models.CASCADE,
