@@ -20,8 +20,9 @@ from config.celery import worker_command
 from crm.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 
-#: Browser fixtures (page, screenshots): Playwright driving Debian's Chromium.
-pytest_plugins = ["tests.browser"]
+#: Browser fixtures (page, screenshots): Playwright driving Debian's Chromium; `--at`, the
+#: session's clock moved to another instant (tests/clock.py).
+pytest_plugins = ["tests.browser", "tests.clock"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,8 @@ worker applies it, and once each: the broker restarts, the worker is killed
 with SIGKILL mid-task, the worker's PostgreSQL connections are terminated. After
 the sweeper, nothing is left in flight and the CRM state is the same.
 
-Runs alone with `pytest -m scenario`; it uses its own Redis on port 6420.
+Runs alone with `pytest -m scenario`; it uses its own Redis on a free port, so two runs
+(two checkouts) can run side by side.
 `SCENARIO_SUBSCRIPTIONS=1000` makes a longer hunt (200 by default, the issue's size).
 """
 
@@ -20,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -45,7 +47,14 @@ from woocommerce.tasks import sweep_deliveries
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PORT = 6420
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+PORT = _free_port()
 BROKER_URL = f"redis://127.0.0.1:{PORT}/0"
 STALE_SECONDS = 5  # the sweeper's and the worker's takeover window, short for the test
 IN_FLIGHT = ("received", "queued", "processing")
