@@ -14,3 +14,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# issue 23b: a shop on this machine pushes its webhooks over plain HTTP.
+WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = env.bool("WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP", default=True)
