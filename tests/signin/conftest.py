@@ -33,7 +33,11 @@ def enrol(user) -> tuple[TOTPDevice, list[str]]:
     return device, codes
 
 
-def password_step(client, user, password="password", **extra):
+#: The factories' password (tests/factories.py).
+FACTORY_PASSWORD = "password"
+
+
+def password_step(client, user, password=FACTORY_PASSWORD, **extra):
     return client.post(
         LOGIN, {"username": user.username, "password": password, "next": "/admin/"}, **extra
     )

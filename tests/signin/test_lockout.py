@@ -28,8 +28,7 @@ LOCKED_FR = (
 
 
 def fail_five_times(client, user, **extra):
-    answers = [password_step(client, user, "wrong", **extra) for _ in range(5)]
-    return answers
+    return [password_step(client, user, "wrong", **extra) for _ in range(5)]
 
 
 def test_five_wrong_passwords_lock_the_login_and_then_the_right_one_is_refused(staff_a):
