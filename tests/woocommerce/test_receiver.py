@@ -268,3 +268,17 @@ def test_a_forwarded_proto_header_counts_only_when_the_proxy_header_is_configure
     # ...the proxy named in SECURE_PROXY_SSL_HEADER is.
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert post().status_code == 200
+
+
+def test_with_productions_settings_a_delivery_over_plain_http_is_refused(deliver, settings):
+    # Production's value, read from config.settings.production in a process of its own
+    from tests.test_security_settings import production_settings
+
+    allowed = production_settings()["WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP"]
+    assert allowed is False
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = allowed
+
+    response = deliver("customer.updated", sample("customer"))
+
+    assert response.status_code == 403
+    assert WebhookDelivery.objects.count() == 0
