@@ -146,3 +146,24 @@ def test_the_address_comes_from_the_connection_unless_proxies_are_configured(rf,
     # Fewer entries than proxies: the connection's
     settings.TRUSTED_PROXY_COUNT = 3
     assert client_ip(request) == "10.0.0.2"
+
+
+def test_the_demos_logins_work_with_a_password_alone_and_a_new_load_demo_unlocks_them():
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("load_demo", password="demo-password", stdout=StringIO())
+    marie = get_user_model().objects.get(username="marie")
+    client = Client()
+    fail_five_times(client, marie)
+    assert password_step(client, marie, "demo-password").status_code == 429
+
+    # `make run` loads the demo again and prints the logins: they work at once
+    call_command("load_demo", password="demo-password", stdout=StringIO())
+    for username in ("marie", "admin"):
+        user = get_user_model().objects.get(username=username)
+        answer = password_step(Client(), user, "demo-password")
+        assert answer.status_code == 302
+        assert answer["Location"] == "/admin/"  # no second step
