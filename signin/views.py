@@ -15,6 +15,7 @@ password: five of either, for one username from one address, lock the login.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import segno
@@ -237,7 +238,7 @@ def _setup_device(request, user) -> TOTPDevice:
 
 
 def _setup_context(device: TOTPDevice) -> dict:
-    secret = device.config_url.split("secret=", 1)[1].split("&", 1)[0]
+    secret = base64.b32encode(device.bin_key).decode()
     return {
         # segno's own SVG markup of our otpauth:// address: no user input in it.
         "qr_code": mark_safe(segno.make(device.config_url, error="m").svg_inline(scale=4)),  # noqa: S308
@@ -316,10 +317,9 @@ def two_factor(request):
             return _recovery_codes_page(request, codes, next_url=page)
         if action in {"renew", "disable"} and enabled:
             # Changing them asks for a current code: a session left open is not enough.
-            if not form.is_valid() or not isinstance(
-                services.second_factor_verify(user=user, code=form.cleaned_data["code"]),
-                TOTPDevice,
-            ):
+            # The app's code only: a recovery code typed here would be used up for nothing.
+            code = form.cleaned_data.get("code", "").strip() if form.is_valid() else ""
+            if not code.isdigit() or services.second_factor_verify(user=user, code=code) is None:
                 raise ApplicationError(_("This code is not the one your app shows now."))
             if action == "renew":
                 return _recovery_codes_page(

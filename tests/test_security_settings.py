@@ -189,3 +189,34 @@ def test_the_api_docs_work_under_the_policy(page):
     page.goto("/api/docs/")
     page.locator(".swagger-ui .info .title").wait_for()
     assert "Cadence API" in page.locator(".swagger-ui .info .title").inner_text()
+
+
+def test_the_dashboards_charts_and_the_language_switch_work_under_the_policy(page, screenshots):
+    from tests.backoffice.test_weekly_routine import load_demo, log_in, switch_language
+
+    # Given the demo, Marie on her dashboard
+    load_demo()
+    log_in(page, screenshots)
+
+    # The charts are inline SVG: drawn, with their marks, and nothing refused
+    for chart in (
+        "#dashboard-subscriptions svg.subscribers-by-week",
+        "#dashboard-satisfaction svg",
+    ):
+        box = page.locator(chart).first.bounding_box()
+        assert box is not None, chart
+        assert box["width"] > 100, chart
+        assert box["height"] > 50, chart
+    assert (
+        page.locator(
+            "#dashboard-subscriptions svg.subscribers-by-week rect, "
+            "#dashboard-subscriptions svg.subscribers-by-week path, "
+            "#dashboard-subscriptions svg.subscribers-by-week polyline"
+        ).count()
+        > 0
+    )
+    screenshots(page, "dashboard")
+
+    # The header's language switch (a static script now) still sends its form
+    switch_language(page, "fr")
+    assert "Back-office des abonnements" in page.locator("#site-name").inner_text()
