@@ -331,7 +331,8 @@ class AnsweredListFilter(admin.SimpleListFilter):
     """Answered (first) in a recent period, counted in each organization's time zone.
 
     A week starts on Monday; "last 4 weeks" is this week and the three before it,
-    "last 3 months" this month and the two before it, as on the report.
+    "last 3 months" this month and the two before it, as on the report; "last 30 days"
+    is today and the 29 days before it, as on the dashboard.
     """
 
     title = gettext_lazy("answered")
@@ -345,6 +346,7 @@ class AnsweredListFilter(admin.SimpleListFilter):
         return [
             ("week", _("This week")),
             ("4weeks", _("Last 4 weeks")),
+            ("30days", _("Last 30 days")),
             ("month", _("This month")),
             ("3months", _("Last 3 months")),
         ]
@@ -354,6 +356,7 @@ class AnsweredListFilter(admin.SimpleListFilter):
         return {
             "week": week_start(today),
             "4weeks": week_start(today) - timedelta(weeks=3),
+            "30days": today - timedelta(days=selectors.RECENT_DAYS - 1),
             "month": today.replace(day=1),
             "3months": months_back(today, 2),
         }[period]
