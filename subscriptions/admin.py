@@ -398,6 +398,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
                     "status",
                     "contract",
                     "shipping_address",
+                    "billing_address",
                 ]
             },
         ),
