@@ -112,6 +112,10 @@ def assert_both_paid_and_shipped(organization) -> None:
         (mapped("subscription", QUARTERLY).pk, 0, "shipped"),
     }
     assert all(line.shipment.status == "created" for line in lines)
+    # Every copy of the address keeps the shop's state (Queensland)
+    assert {(line.address["state"], line.shipment.address["state"]) for line in lines} == {
+        ("QLD", "QLD")
+    }
 
 
 @pytest.mark.parametrize(
