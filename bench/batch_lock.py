@@ -308,7 +308,7 @@ def populate(n: int, *, now):
             "address_id": "a.id",
             "before": "jsonb_build_object('name', a.name, 'company', '', 'line1', "
             "c.last_name || ' rue du Café', 'line2', '', 'postcode', a.postcode, "
-            "'city', a.city, 'country', a.country, 'phone', '')",
+            "'city', a.city, 'state', '', 'country', a.country, 'phone', '')",
             "changed_at": "%(late_at)s",
         },
         f"FROM {_table(Address)} a JOIN {_table(Customer)} c ON c.id = a.customer_id "

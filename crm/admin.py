@@ -118,7 +118,18 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
 class AddressInline(TenantTabularInline):
     model = Address
     extra = 0
-    fields = ["kind", "name", "company", "line1", "line2", "postcode", "city", "country", "phone"]
+    fields = [
+        "kind",
+        "name",
+        "company",
+        "line1",
+        "line2",
+        "postcode",
+        "city",
+        "state",
+        "country",
+        "phone",
+    ]
 
 
 @admin.register(Customer)

@@ -286,11 +286,29 @@ class Address(TenantModel):
     line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
     postcode = models.CharField(_("postcode"), max_length=20)
     city = models.CharField(_("city"), max_length=100)
+    state = models.CharField(
+        _("state / region"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("Where the country has them: a US state, a province, a county."),
+    )
     country = CountryField(_("country"))
     phone = models.CharField(_("phone"), max_length=32, blank=True)
 
     #: What a parcel needs; an edit of one of them is kept as an `AddressRevision`.
-    CONTENT_FIELDS = ("name", "company", "line1", "line2", "postcode", "city", "country", "phone")
+    #: Snapshots taken before the state existed have no "state" key: read them with .get().
+    CONTENT_FIELDS = (
+        "name",
+        "company",
+        "line1",
+        "line2",
+        "postcode",
+        "city",
+        "state",
+        "country",
+        "phone",
+    )
 
     class Meta:
         verbose_name = _("address")
@@ -298,7 +316,8 @@ class Address(TenantModel):
         ordering = ["customer_id", "kind", "id"]
 
     def __str__(self) -> str:
-        return f"{self.name}, {self.line1}, {self.postcode} {self.city}, {self.country}"
+        town = f"{self.postcode} {self.city}" + (f", {self.state}" if self.state else "")
+        return f"{self.name}, {self.line1}, {town}, {self.country}"
 
     def save(self, *args, **kwargs):
         """Save, keeping what an edited address said before (`AddressRevision`).

@@ -87,6 +87,7 @@ ADDRESS_FIELDS = (
     "line2",
     "postcode",
     "city",
+    "state",
     "country",
     "phone",
 )

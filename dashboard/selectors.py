@@ -43,6 +43,32 @@ class Money:
 
 
 @dataclass(frozen=True)
+class Total:
+    """An amount in the organization's currency. Amounts in another currency (a shop can
+    sell in several) are never added into it: they are listed apart, with how many
+    subscriptions they come from."""
+
+    amount: Money
+    left_out: list[Money] = field(default_factory=list)
+    left_out_subscriptions: int = 0
+
+
+def _total(organization: Organization, rows) -> Total:
+    """`rows`: (currency, amount, subscriptions), one or more per currency."""
+    amounts: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    for currency, amount, subscriptions in rows:
+        amounts[currency] = amounts.get(currency, Decimal(0)) + amount
+        counts[currency] = counts.get(currency, 0) + subscriptions
+    own = organization.currency
+    return Total(
+        amount=Money(amounts.pop(own, Decimal(0)).quantize(CENT), own),
+        left_out=[Money(amounts[c].quantize(CENT), c) for c in sorted(amounts)],
+        left_out_subscriptions=sum(n for c, n in counts.items() if c != own),
+    )
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     """A week of a trend: its Monday, and the value at its end (now for the current week)."""
 
@@ -72,8 +98,8 @@ class Movements:
 @dataclass(frozen=True)
 class PastDue:
     count: int
-    #: The failed charges of the past-due subscriptions, per currency.
-    owed: list[Money]
+    #: The failed charges of the past-due subscriptions.
+    owed: Total
 
 
 @dataclass(frozen=True)
@@ -116,7 +142,7 @@ class Dashboard:
     organization: Organization
     now: datetime
     subscribers: Subscribers
-    revenue: list[Money]
+    revenue: Total
     movements: Movements
     past_due: PastDue
     next_batch: NextBatch | None
@@ -159,11 +185,12 @@ def subscribers(*, organization: Organization, now: datetime) -> Subscribers:
     return Subscribers(counts["active"], counts["paused"], counts["past_due"], trend)
 
 
-def monthly_revenue(*, organization: Organization) -> list[Money]:
-    """MRR: what the active subscriptions' items cost, brought to one month, per currency.
+def monthly_revenue(*, organization: Organization) -> Total:
+    """MRR: what the active subscriptions' items cost, brought to one month.
 
     A weekly box is 52/12 of its price a month, a two-monthly one half of it.
-    Credits and one-off adjustments are left out: they are not recurring.
+    Credits and one-off adjustments are left out: they are not recurring. So are
+    subscriptions in another currency than the organization's (listed apart).
     """
     rows = (
         SubscriptionItem.objects.filter(
@@ -174,16 +201,19 @@ def monthly_revenue(*, organization: Organization) -> list[Money]:
             "subscription__billing_period",
             "subscription__billing_interval",
         )
-        .annotate(total=Sum(F("quantity") * F("unit_price")))
+        .annotate(
+            total=Sum(F("quantity") * F("unit_price")),
+            subscriptions=Count("subscription", distinct=True),
+        )
         .order_by()
     )
-    per_currency: dict[str, Decimal] = {}
-    for currency, period, interval, total in rows:
-        monthly = total / (MONTHS_PER_PERIOD[period] * interval)
-        per_currency[currency] = per_currency.get(currency, Decimal(0)) + monthly
-    return [
-        Money(amount.quantize(CENT), currency) for currency, amount in sorted(per_currency.items())
-    ]
+    return _total(
+        organization,
+        (
+            (currency, total / (MONTHS_PER_PERIOD[period] * interval), subscriptions)
+            for currency, period, interval, total, subscriptions in rows
+        ),
+    )
 
 
 def movements(*, organization: Organization, now: datetime) -> Movements:
@@ -206,10 +236,10 @@ def past_due(*, organization: Organization) -> PastDue:
             subscription__status=Status.PAST_DUE,
         )
         .values_list("currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=Sum("amount"), subscriptions=Count("subscription", distinct=True))
         .order_by("currency")
     )
-    return PastDue(count, [Money(total, currency) for currency, total in owed])
+    return PastDue(count, _total(organization, owed))
 
 
 def next_batch(*, organization: Organization) -> NextBatch | None:

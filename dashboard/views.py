@@ -65,10 +65,38 @@ def counted(label: str, count: int, url: str, **extra) -> Figure:
     return Figure(label=label, value=number(count), url=url, count=count, **extra)
 
 
-def amounts(values: list[selectors.Money], default_currency: str) -> str:
-    if not values:
-        return money(0, default_currency)
-    return " + ".join(money(value.amount, value.currency) for value in values)
+def amount(total: selectors.Total) -> str:
+    """The organization's own currency only: other currencies are never added in."""
+    return money(total.amount.amount, total.amount.currency)
+
+
+def left_out(board: selectors.Dashboard) -> str:
+    """What the amounts leave out, in other currencies (a shop may sell in several)."""
+    parts = []
+    revenue, owed = board.revenue, board.past_due.owed
+    if revenue.left_out:
+        parts.append(
+            ngettext(
+                "%(amounts)s a month from %(count)s active subscription in another currency",
+                "%(amounts)s a month from %(count)s active subscriptions in other currencies",
+                revenue.left_out_subscriptions,
+            )
+            % {
+                "amounts": ", ".join(money(m.amount, m.currency) for m in revenue.left_out),
+                "count": number(revenue.left_out_subscriptions),
+            }
+        )
+    if owed.left_out:
+        parts.append(
+            _("%(amounts)s owed")
+            % {"amounts": ", ".join(money(m.amount, m.currency) for m in owed.left_out)}
+        )
+    if not parts:
+        return ""
+    return _("Not counted in these amounts (in %(currency)s only): %(parts)s.") % {
+        "currency": board.organization.currency,
+        "parts": "; ".join(parts),
+    }
 
 
 def subscribers_chart(trend: list[selectors.TrendPoint]) -> str:
@@ -102,7 +130,7 @@ def subscription_figures(board: selectors.Dashboard) -> list[Figure]:
         ),
         Figure(
             label=_("Monthly recurring revenue"),
-            value=amounts(board.revenue, organization.currency),
+            value=amount(board.revenue),
             url=changelist(Subscription, organization, status__exact=Status.ACTIVE),
             hint=_("What the active subscriptions cost in a month, weekly ones included."),
             wide=True,
@@ -126,8 +154,7 @@ def subscription_figures(board: selectors.Dashboard) -> list[Figure]:
             _("Past due"),
             board.past_due.count,
             changelist(Subscription, organization, status__exact=Status.PAST_DUE),
-            hint=_("Owed: %(amount)s")
-            % {"amount": amounts(board.past_due.owed, organization.currency)},
+            hint=_("Owed: %(amount)s") % {"amount": amount(board.past_due.owed)},
             tone="error" if board.past_due.count else "",
         ),
     ]
@@ -332,6 +359,7 @@ def dashboard_context(request, *, now: datetime | None = None) -> dict:
             "timezone": organization.timezone,
             "subscriptions": subscription_figures(board),
             "subscribers_chart": mark_safe(subscribers_chart(people.trend)),  # noqa: S308
+            "left_out": left_out(board),
             "batch": batch_context(board),
             "batches_url": changelist(Batch, organization),
             "satisfaction": satisfaction_context(board),

@@ -141,6 +141,7 @@ def address_html(address: dict[str, str] | None):
         address.get("line1"),
         address.get("line2"),
         " ".join(part for part in (address.get("postcode"), address.get("city")) if part),
+        address.get("state"),
         address.get("country"),
         address.get("phone"),
     ]

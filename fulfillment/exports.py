@@ -335,6 +335,7 @@ def address_lines(address: dict[str, str] | None) -> list[str]:
         address.get("line1", ""),
         address.get("line2", ""),
         town,
+        address.get("state", ""),
         country_name(address.get("country", "")),
         address.get("phone", ""),
     ]

@@ -207,7 +207,7 @@ class ChargeInline(ReadOnlyTenantInline):
     fields = [
         "cycle",
         "period",
-        "amount",
+        "amount_with_currency",
         "adjustment",
         "refunded_amount",
         "status",
@@ -224,6 +224,11 @@ class ChargeInline(ReadOnlyTenantInline):
     @admin.display(description=gettext_lazy("period"))
     def period(self, charge):
         return f"{when(charge.period_start)} - {when(charge.period_end)}"
+
+    @admin.display(description=gettext_lazy("amount"))
+    def amount_with_currency(self, charge):
+        # A shop can charge in another currency than the organization's: always say which.
+        return money(charge.amount, charge.currency)
 
 
 class BoxInline(ReadOnlyTenantInline):
@@ -398,6 +403,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
                     "status",
                     "contract",
                     "shipping_address",
+                    "billing_address",
                 ]
             },
         ),

@@ -9,7 +9,9 @@ Cycle numbers: cycle n of a subscription starts at
 `schedule.cycle_start(anchor=billing_anchor, cycle=n - anchor_cycle, ...)`.
 A change of schedule re-anchors at the next charge date and sets
 `anchor_cycle` to that cycle's number, so numbers keep increasing and each
-cycle keeps exactly one `Charge`.
+cycle keeps exactly one `Charge`. A native subscription counts in the
+organization's wall-clock time; a shop's one counts as the shop does, in GMT
+(`calendar`; docs/decisions/0011).
 """
 
 from __future__ import annotations
@@ -144,7 +146,23 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
         related_name="+",
         verbose_name=_("shipping address"),
     )
-    currency = models.CharField(_("currency"), max_length=3)
+    billing_address = models.ForeignKey(
+        Address,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("billing address"),
+        help_text=_("Who is invoiced; a shop's subscription keeps the one the shop sends."),
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        help_text=_(
+            "Its amounts are in this currency; one other than the organization's is never "
+            "added into the organization's totals."
+        ),
+    )
     adjustment = models.DecimalField(
         _("adjustment carried to the next charge"),
         max_digits=10,
@@ -182,27 +200,46 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
     def is_native(self) -> bool:
         return self.source == self.Source.NATIVE
 
+    @property
+    def calendar(self) -> dict[str, str]:
+        """How its dates are counted (`tz` and `rule` of `subscriptions.schedule`).
+
+        Native: the organization's wall clock, keeping the anchor's day. A shop's
+        subscription: the shop's own arithmetic in GMT, so its dates are the shop's to
+        the second, summer and winter.
+        """
+        if self.source == self.Source.WOOCOMMERCE:
+            return {"tz": "UTC", "rule": schedule.WOOCOMMERCE}
+        return {"tz": self.organization.timezone, "rule": schedule.ANCHOR_DAY}
+
+    def _schedule(self) -> dict:
+        return {
+            "anchor": self.billing_anchor,
+            "period": self.billing_period,
+            "interval": self.billing_interval,
+            **self.calendar,
+        }
+
     def cycle_start(self, cycle: int) -> datetime:
-        return schedule.cycle_start(
-            anchor=self.billing_anchor,
-            period=self.billing_period,
-            interval=self.billing_interval,
-            cycle=cycle - self.anchor_cycle,
-            tz=self.organization.timezone,
-        )
+        if cycle == 0 and self.anchor_cycle > 0 and self.source == self.Source.WOOCOMMERCE:
+            # Anchored again at a date of the shop's (a trial's end, a late renewal):
+            # cycle 0 still starts at the shop's start date.
+            return self.started_at
+        return schedule.cycle_start(cycle=cycle - self.anchor_cycle, **self._schedule())
 
     def cycle_bounds(self, cycle: int) -> tuple[datetime, datetime]:
         return self.cycle_start(cycle), self.cycle_start(cycle + 1)
+
+    def nearest_cycle(self, at: datetime) -> int:
+        """The cycle whose start is nearest to `at` (a date the shop reports)."""
+        return schedule.nearest_cycle(at=at, **self._schedule()) + self.anchor_cycle
 
     def upcoming_cycles(self, count: int = 6) -> list[tuple[int, datetime]]:
         """The next `count` charged cycles: (number, start), skipped ones left out."""
         return [
             (cycle + self.anchor_cycle, start)
             for cycle, start in schedule.upcoming(
-                anchor=self.billing_anchor,
-                period=self.billing_period,
-                interval=self.billing_interval,
-                tz=self.organization.timezone,
+                **self._schedule(),
                 after=self.next_cycle - 1 - self.anchor_cycle,
                 count=count,
                 skipped=[c - self.anchor_cycle for c in self.skipped_cycles],

@@ -33,6 +33,25 @@ one interval earlier.
 7. A cycle covers ``[start of the cycle, start of the next cycle)``; the cycle containing
    an instant before the anchor is negative.
 
+The shop's calendar (``rule=WOOCOMMERCE``)
+------------------------------------------
+A subscription WooCommerce Subscriptions charges is mirrored, and its dates must be the
+shop's to the second. The shop counts in GMT timestamps (``wcs_add_time``: PHP's
+``strtotime`` in UTC, and ``wcs_add_months`` for months), each renewal from the previous
+date. Mirrored subscriptions are computed with ``tz="UTC"`` and ``rule=WOOCOMMERCE``:
+
+12. Day and week periods are exact multiples of 24 hours and 7 days from the anchor: the
+    UTC time of day never moves, and the local one moves with daylight saving (a 10:00
+    UTC renewal is 12:00 in Paris in summer, 11:00 in winter).
+13. Month periods keep the anchor's day until a renewal starts on the last day of its
+    month or lands in a month too short for the day; from that renewal on, every date is
+    the last day of its month (Jan 30 -> Feb 28 -> Mar 31 -> Apr 30; Feb 28, 2027 -> Mar
+    31). Rule 3's anchor day does not come back.
+14. Year periods keep the month and day; Feb 29 plus a year is Mar 1 (PHP's overflow),
+    and stays Mar 1 after.
+15. Before the anchor (the shop never counts backwards) months and years keep the
+    anchor's day, clamped (rules 3-4). Rules 1, 6 and 7 hold as for the default rule.
+
 Fixed terms and skips
 ---------------------
 8. A fixed-term subscription of ``n`` cycles ends at the start of cycle ``n``
@@ -70,14 +89,18 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
+    "ANCHOR_DAY",
     "DEFAULT_RETRY_DAYS",
     "PERIODS",
+    "RULES",
+    "WOOCOMMERCE",
     "Proration",
     "cycle_at",
     "cycle_bounds",
     "cycle_start",
     "first_cycle_from",
     "in_term",
+    "nearest_cycle",
     "next_cycle",
     "prorate",
     "retry_at",
@@ -86,6 +109,12 @@ __all__ = [
 ]
 
 PERIODS = ("day", "week", "month", "year")
+
+#: How months and years are added: keeping the anchor's day (rules 3-4), or as the shop
+#: does, each renewal from the previous date (rules 13-14).
+ANCHOR_DAY = "anchor_day"
+WOOCOMMERCE = "woocommerce"
+RULES = (ANCHOR_DAY, WOOCOMMERCE)
 
 DEFAULT_RETRY_DAYS = (1, 3, 5)
 
@@ -117,11 +146,13 @@ def _require_aware(name: str, value: datetime) -> datetime:
     return value
 
 
-def _check_schedule(anchor: datetime, period: str, interval: int) -> None:
+def _check_schedule(anchor: datetime, period: str, interval: int, rule: str = ANCHOR_DAY) -> None:
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}; expected one of {PERIODS}")
     if _require_int("interval", interval) < 1:
         raise ValueError(f"interval must be >= 1, got {interval}")
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
     _require_aware("anchor", anchor)
 
 
@@ -154,45 +185,109 @@ def _add_periods(local: datetime, period: str, count: int) -> datetime:
     return local.replace(year=year, month=month, day=day)
 
 
-def _start(anchor: datetime, period: str, interval: int, cycle: int, zone: ZoneInfo) -> datetime:
+def _days_in(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def _shop_months(local: datetime, interval: int, renewals: int) -> datetime:
+    """``renewals`` renewals of ``interval`` months from ``local``, as the shop adds them
+    (rule 13: ``wcs_add_months`` applied once per renewal)."""
+    day = local.day
+    month_index = local.year * 12 + local.month - 1  # months since year 0
+    month_end = False
+    for _ in range(renewals):
+        year, month0 = divmod(month_index, 12)
+        target_year, target_month0 = divmod(month_index + interval, 12)
+        if day == _days_in(year, month0 + 1) or day > _days_in(target_year, target_month0 + 1):
+            month_end = True  # from now on, every renewal is the last day of its month
+        month_index += interval
+        if month_end:
+            break
+    month_index = local.year * 12 + local.month - 1 + interval * renewals
+    year, month0 = divmod(month_index, 12)
+    last = _days_in(year, month0 + 1)
+    return local.replace(year=year, month=month0 + 1, day=last if month_end else min(day, last))
+
+
+def _shop_years(local: datetime, interval: int, renewals: int) -> datetime:
+    """``renewals`` renewals of ``interval`` years, as PHP's ``strtotime`` adds them (rule 14)."""
+    year = local.year
+    if (local.month, local.day) == (2, 29):
+        for _ in range(renewals):
+            year += interval
+            if not calendar.isleap(year):  # Feb 29 overflows to Mar 1, and stays there
+                return local.replace(year=local.year + interval * renewals, month=3, day=1)
+    return local.replace(year=local.year + interval * renewals)
+
+
+def _add_cycles(local: datetime, period: str, interval: int, cycle: int, rule: str) -> datetime:
+    """Add ``cycle`` cycles of ``interval`` periods to a naive local date-time."""
+    if rule == WOOCOMMERCE and cycle > 0 and period == "month":
+        return _shop_months(local, interval, cycle)
+    if rule == WOOCOMMERCE and cycle > 0 and period == "year":
+        return _shop_years(local, interval, cycle)
+    return _add_periods(local, period, cycle * interval)
+
+
+def _start(
+    anchor: datetime,
+    period: str,
+    interval: int,
+    cycle: int,
+    zone: ZoneInfo,
+    rule: str = ANCHOR_DAY,
+) -> datetime:
     """cycle_start without validation (arguments already checked)."""
     if cycle == 0:
         return anchor.astimezone(UTC)
-    local = _add_periods(_local_naive(anchor, zone), period, cycle * interval)
+    local = _add_cycles(_local_naive(anchor, zone), period, interval, cycle, rule)
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def cycle_start(
-    *, anchor: datetime, period: str, interval: int, cycle: int, tz: str | ZoneInfo
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    cycle: int,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
 ) -> datetime:
     """Start (aware, UTC) of cycle number ``cycle`` counted from ``anchor``.
 
     Computed only from the anchor and the cycle number (rules 1-6 of the module docstring):
     ``cycle * interval`` periods are added to the anchor's local wall-clock date-time in
     ``tz``, then the result is localized with ``fold=0`` and converted to UTC. Cycle 0 is
-    the anchor itself; negative cycles are before it.
+    the anchor itself; negative cycles are before it. ``rule=WOOCOMMERCE`` adds months and
+    years as the shop does (rules 13-15).
 
-    Raises ValueError for an unknown period, an interval < 1, a naive anchor or an unknown
-    time zone.
+    Raises ValueError for an unknown period or rule, an interval < 1, a naive anchor or an
+    unknown time zone.
     """
-    _check_schedule(anchor, period, interval)
+    _check_schedule(anchor, period, interval, rule)
     _require_int("cycle", cycle)
-    return _start(anchor, period, interval, cycle, _zone(tz))
+    return _start(anchor, period, interval, cycle, _zone(tz), rule)
 
 
 def cycle_bounds(
-    *, anchor: datetime, period: str, interval: int, cycle: int, tz: str | ZoneInfo
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    cycle: int,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
 ) -> tuple[datetime, datetime]:
     """``(start, end)`` of cycle ``cycle``: the cycle covers ``[start, end)``.
 
     ``end`` is the start of cycle ``cycle + 1``.
     """
-    _check_schedule(anchor, period, interval)
+    _check_schedule(anchor, period, interval, rule)
     _require_int("cycle", cycle)
     zone = _zone(tz)
     return (
-        _start(anchor, period, interval, cycle, zone),
-        _start(anchor, period, interval, cycle + 1, zone),
+        _start(anchor, period, interval, cycle, zone, rule),
+        _start(anchor, period, interval, cycle + 1, zone, rule),
     )
 
 
@@ -210,34 +305,68 @@ def _estimate(anchor: datetime, period: str, interval: int, at: datetime, zone: 
 
 
 def cycle_at(
-    *, anchor: datetime, period: str, interval: int, at: datetime, tz: str | ZoneInfo
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    at: datetime,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
 ) -> int:
     """Number of the cycle whose ``[start, end)`` contains ``at`` (negative before the anchor).
 
     Estimated from the calendar distance between the anchor and ``at``, then adjusted by a
     step or two, so it costs the same for a date next week or in a century.
     """
-    _check_schedule(anchor, period, interval)
+    _check_schedule(anchor, period, interval, rule)
     at = _utc("at", at)
     zone = _zone(tz)
     n = _estimate(anchor, period, interval, at, zone)
     # Cycle starts strictly increase (consecutive local dates are at least a day apart,
     # more than any change of UTC offset), so walking towards `at` terminates quickly.
-    while _start(anchor, period, interval, n, zone) > at:
+    while _start(anchor, period, interval, n, zone, rule) > at:
         n -= 1
-    while _start(anchor, period, interval, n + 1, zone) <= at:
+    while _start(anchor, period, interval, n + 1, zone, rule) <= at:
         n += 1
     return n
 
 
 def first_cycle_from(
-    *, anchor: datetime, period: str, interval: int, at: datetime, tz: str | ZoneInfo
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    at: datetime,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
 ) -> int:
     """Smallest cycle number whose start is at or after ``at``."""
-    n = cycle_at(anchor=anchor, period=period, interval=interval, at=at, tz=tz)
-    if _start(anchor, period, interval, n, _zone(tz)) == at.astimezone(UTC):
+    n = cycle_at(anchor=anchor, period=period, interval=interval, at=at, tz=tz, rule=rule)
+    if _start(anchor, period, interval, n, _zone(tz), rule) == at.astimezone(UTC):
         return n
     return n + 1
+
+
+def nearest_cycle(
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    at: datetime,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
+) -> int:
+    """The cycle whose start is nearest to ``at`` (the earlier one at exactly half way).
+
+    How a date the shop reports (a next payment, a renewal order made at its due date, a
+    little late) is told which cycle it belongs to.
+    """
+    n = cycle_at(anchor=anchor, period=period, interval=interval, at=at, tz=tz, rule=rule)
+    zone = _zone(tz)
+    at = _utc("at", at)
+    start = _start(anchor, period, interval, n, zone, rule)
+    end = _start(anchor, period, interval, n + 1, zone, rule)
+    return n + 1 if end - at < at - start else n
 
 
 # --- fixed terms and skips ------------------------------------------------------------
@@ -254,7 +383,13 @@ def next_cycle(*, after: int, skipped: Iterable[int] = ()) -> int:
 
 
 def term_end(
-    *, anchor: datetime, period: str, interval: int, cycles: int, tz: str | ZoneInfo
+    *,
+    anchor: datetime,
+    period: str,
+    interval: int,
+    cycles: int,
+    tz: str | ZoneInfo,
+    rule: str = ANCHOR_DAY,
 ) -> datetime:
     """End of a fixed-term subscription of ``cycles`` cycles: the start of cycle ``cycles``.
 
@@ -263,7 +398,9 @@ def term_end(
     """
     if _require_int("cycles", cycles) < 1:
         raise ValueError(f"a fixed term has at least one cycle, got {cycles}")
-    return cycle_start(anchor=anchor, period=period, interval=interval, cycle=cycles, tz=tz)
+    return cycle_start(
+        anchor=anchor, period=period, interval=interval, cycle=cycles, tz=tz, rule=rule
+    )
 
 
 def in_term(*, cycle_starts_at: datetime, ends_at: datetime | None) -> bool:
@@ -284,13 +421,14 @@ def upcoming(
     count: int,
     skipped: Iterable[int] = (),
     ends_at: datetime | None = None,
+    rule: str = ANCHOR_DAY,
 ) -> list[tuple[int, datetime]]:
     """The next ``count`` ``(cycle number, start)`` pairs after cycle ``after``.
 
     Skipped cycles are left out (and do not count); the list stops early at the first cycle
     that does not start strictly before ``ends_at``.
     """
-    _check_schedule(anchor, period, interval)
+    _check_schedule(anchor, period, interval, rule)
     _require_int("after", after)
     if _require_int("count", count) < 0:
         raise ValueError(f"count must be >= 0, got {count}")
@@ -300,7 +438,7 @@ def upcoming(
     n = after
     while len(result) < count:
         n = next_cycle(after=n, skipped=skipped_set)
-        start = _start(anchor, period, interval, n, zone)
+        start = _start(anchor, period, interval, n, zone, rule)
         if not in_term(cycle_starts_at=start, ends_at=ends_at):
             break
         result.append((n, start))

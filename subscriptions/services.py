@@ -960,6 +960,8 @@ _MIRROR_STATUS_KINDS = {
     (None, Status.EXPIRED): Kind.EXPIRED,
 }
 _SCHEDULE_FIELDS = ("billing_period", "billing_interval")
+# Told by an event of their own, or bookkeeping of the schedule (where cycles are counted from).
+_UNTOLD_FIELDS = ("cancel_at_period_end", "shipping_address", "billing_anchor", "anchor_cycle")
 
 
 def _mirror_status_kind(from_status: str, to_status: str) -> str:
@@ -1100,7 +1102,7 @@ def subscription_mirror(
     other = {
         f: _json_value(getattr(subscription, f))
         for f in changed_fields
-        if f not in _SCHEDULE_FIELDS and f not in ("cancel_at_period_end", "shipping_address")
+        if f not in _SCHEDULE_FIELDS and f not in _UNTOLD_FIELDS
     }
     if subscription.shipping_address_id != before_address:
         _record_address_change(subscription, before_address, actor, data=data)

@@ -25,7 +25,7 @@ from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Prefetch, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -52,6 +52,7 @@ from woocommerce.models import (
     WooMapping,
     WooOrder,
     WooPreferenceMapping,
+    WooRelatedOrder,
 )
 from woocommerce.tasks import enqueue_delivery, reconcile_start
 
@@ -842,7 +843,7 @@ class WooOrderAdmin(ReadOnlySyncAdmin):
         "order_number",
         "kind",
         "status",
-        "subscription_link",
+        "subscriptions_column",
         "customer_column",
         "total_column",
         "ordered_at",
@@ -853,7 +854,7 @@ class WooOrderAdmin(ReadOnlySyncAdmin):
     list_filter = ["kind", "status", ("store", ShopListFilter), "deleted_upstream"]
     search_fields = ["number", "woo_id__exact", "customer__email"]
     search_help_text = gettext_lazy("Order number, WooCommerce id or customer e-mail")
-    list_select_related = ["organization", "store", "customer"]
+    list_select_related = ["organization", "store", "customer", "billing_address"]
     fields = [
         "organization",
         "store",
@@ -861,10 +862,10 @@ class WooOrderAdmin(ReadOnlySyncAdmin):
         "number",
         "kind",
         "status",
-        "woo_subscription_id",
-        "subscription_link",
+        "subscriptions_column",
         "customer_column",
-        "charge_link",
+        "billing_address_column",
+        "charges_column",
         "total_column",
         "ordered_at",
         "paid_at",
@@ -872,19 +873,73 @@ class WooOrderAdmin(ReadOnlySyncAdmin):
         "updated_at",
     ]
 
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "links",
+                    queryset=WooRelatedOrder.objects.select_related("charge").order_by(
+                        "woo_subscription_id"
+                    ),
+                )
+            )
+        )
+
     @admin.display(description=gettext_lazy("number"), ordering="number")
     def order_number(self, order):
         return str(order)
 
-    @admin.display(description=gettext_lazy("subscription"), ordering="subscription_id")
-    def subscription_link(self, order):
-        if order.subscription_id is None:
+    @admin.display(description=gettext_lazy("subscriptions"))
+    def subscriptions_column(self, order):
+        """Every subscription the order belongs to (an initial order can start several)."""
+        rows = list(order.links.all())
+        if not rows:
             return "-"
-        return format_html(
-            '<a href="{}">#{}</a>',
-            _change_url(Subscription, order.subscription_id),
-            order.subscription_id,
+        return format_html_join(
+            ", ",
+            "{}",
+            (
+                (
+                    format_html(
+                        '<a href="{}">#{}</a>',
+                        _change_url(Subscription, row.subscription_id),
+                        row.subscription_id,
+                    )
+                    if row.subscription_id
+                    else _("WooCommerce #%(id)s (not received yet)")
+                    % {"id": row.woo_subscription_id},
+                )
+                for row in rows
+            ),
         )
+
+    @admin.display(description=gettext_lazy("charges"))
+    def charges_column(self, order):
+        rows = [row for row in order.links.all() if row.charge_id]
+        if not rows:
+            return "-"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (
+                    reverse("admin:subscriptions_charge_change", args=[row.charge_id]),
+                    _("cycle %(cycle)s of #%(subscription)s: %(amount)s")
+                    % {
+                        "cycle": row.charge.cycle,
+                        "subscription": row.subscription_id,
+                        "amount": money(row.charge.amount, row.charge.currency),
+                    },
+                )
+                for row in rows
+            ),
+        )
+
+    @admin.display(description=gettext_lazy("billing address"))
+    def billing_address_column(self, order):
+        return str(order.billing_address) if order.billing_address_id else "-"
 
     @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
     def customer_column(self, order):
@@ -892,16 +947,6 @@ class WooOrderAdmin(ReadOnlySyncAdmin):
             return "-"
         return format_html(
             '<a href="{}">{}</a>', _change_url(Customer, order.customer_id), order.customer.email
-        )
-
-    @admin.display(description=gettext_lazy("charge"))
-    def charge_link(self, order):
-        if order.charge_id is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:subscriptions_charge_change", args=[order.charge_id]),
-            order.charge_id,
         )
 
     @admin.display(description=gettext_lazy("total"), ordering="total")

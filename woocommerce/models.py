@@ -4,8 +4,11 @@
 delivery before answering, a task processes it, and a periodic sweeper
 re-enqueues whatever the broker lost. `WooMapping` links a WooCommerce id to
 the CRM row it became and remembers the newest `date_modified_gmt` applied,
-so older payloads arriving late change nothing. `WooPreferenceMapping` says
-which of a shop's meta keys or attributes carry a subscription preference.
+so older payloads arriving late change nothing. `WooOrder` keeps the shop's
+orders; `WooRelatedOrder` says which subscriptions an order belongs to (one
+initial order can start several subscriptions) and which charge it is for each.
+`WooPreferenceMapping` says which of a shop's meta keys or attributes carry a
+subscription preference.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.encryption import EncryptedTextField
-from crm.models import Customer, TenantModel
+from crm.models import Address, Customer, TenantModel
 from preferences.models import PreferenceField
 from subscriptions.models import Charge, Subscription
 
@@ -208,7 +211,11 @@ class WooMapping(TenantModel):
 
 
 class WooOrder(TenantModel):
-    """A shop order, kept for reference; a subscription's orders are also its charges."""
+    """A shop order, kept for reference; a subscription's orders are also its charges.
+
+    Which subscriptions it belongs to, and the charge it is for each, are its
+    `WooRelatedOrder` rows (`links`).
+    """
 
     class Kind(models.TextChoices):
         PARENT = "parent", _("Initial order")
@@ -224,17 +231,6 @@ class WooOrder(TenantModel):
     number = models.CharField(_("number"), max_length=32, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
     status = models.CharField(_("WooCommerce status"), max_length=32, blank=True)
-    woo_subscription_id = models.BigIntegerField(
-        _("WooCommerce subscription id"), null=True, blank=True
-    )
-    subscription = models.ForeignKey(
-        Subscription,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="woo_orders",
-        verbose_name=_("subscription"),
-    )
     customer = models.ForeignKey(
         Customer,
         on_delete=models.SET_NULL,
@@ -243,16 +239,25 @@ class WooOrder(TenantModel):
         related_name="woo_orders",
         verbose_name=_("customer"),
     )
-    charge = models.OneToOneField(
-        Charge,
+    billing_address = models.ForeignKey(
+        Address,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
-        related_name="woo_order",
-        verbose_name=_("charge"),
+        related_name="+",
+        verbose_name=_("billing address"),
     )
     total = models.DecimalField(_("total"), max_digits=10, decimal_places=2, null=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
+    lines = models.JSONField(
+        _("lines"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "What each line cost, tax included, by WooCommerce product and variation: how an "
+            "initial order's payment is shared between the subscriptions it started."
+        ),
+    )
     ordered_at = models.DateTimeField(_("ordered at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     deleted_upstream = models.BooleanField(_("deleted in the shop"), default=False)
@@ -265,12 +270,68 @@ class WooOrder(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["store", "woo_id"], name="woo_order_unique_id")
         ]
-        indexes = [
-            models.Index(fields=["store", "woo_subscription_id"], name="woo_order_subscription")
-        ]
 
     def __str__(self) -> str:
         return f"#{self.number or self.woo_id}"
+
+
+class WooRelatedOrder(TenantModel):
+    """An order of a subscription (WooCommerce Subscriptions' "related order"), and its charge.
+
+    A renewal, switch or resubscribe order names its subscription; an initial
+    order is named by its subscriptions (`parent_id`), and one checkout can
+    start several, each paid its first cycle by that order. Written under the
+    order's row lock, so whoever comes second (order or subscription) links them.
+    """
+
+    order = models.ForeignKey(
+        WooOrder,
+        on_delete=models.CASCADE,
+        related_name="links",
+        verbose_name=_("WooCommerce order"),
+    )
+    woo_subscription_id = models.BigIntegerField(_("WooCommerce subscription id"))
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="woo_orders",
+        verbose_name=_("subscription"),
+    )
+    charge = models.OneToOneField(
+        Charge,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="woo_order",
+        verbose_name=_("charge"),
+    )
+    lines = models.JSONField(
+        _("subscription's lines"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "The subscription's lines as it last sent them (initial orders only): which lines "
+            "of the order are its own."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("order of a subscription")
+        verbose_name_plural = _("orders of subscriptions")
+        ordering = ["order", "woo_subscription_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "woo_subscription_id"], name="woo_related_order_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["woo_subscription_id"], name="woo_related_order_subscription")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} → {self.woo_subscription_id}"
 
 
 class WooPreferenceMapping(TenantModel):

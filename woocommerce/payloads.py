@@ -214,3 +214,54 @@ def order_link(payload: dict[str, Any]) -> tuple[str, int] | None:
         except ValueError:
             continue
     return None
+
+
+# --- One initial order, several subscriptions ----------------------------------
+
+
+def line_amounts(payload: dict[str, Any]) -> list[list[Any]]:
+    """Each line item as `[product id, variation id, what it cost tax included]`.
+
+    The amount is a string (exact in JSON); a simple product's variation id is 0.
+    """
+    lines = payload.get("line_items") or []
+    if not isinstance(lines, list):
+        raise PayloadError("line_items is not a list")
+    result = []
+    for line in lines:
+        if not isinstance(line, dict):
+            raise PayloadError("a line item is not an object")
+        product = integer(line.get("product_id") or 0, "product_id", minimum=0)
+        variation = integer(line.get("variation_id") or 0, "variation_id", minimum=0)
+        amount = decimal(line.get("total"), Decimal(0)) + decimal(line.get("total_tax"), Decimal(0))
+        result.append([product, variation, str(amount)])
+    return result
+
+
+def initial_shares(
+    order_lines: list[list[Any]], subscriptions: dict[int, list[list[Any]]]
+) -> dict[int, Decimal]:
+    """What an initial order paid for each subscription it started: its own lines.
+
+    `order_lines` and each subscription's lines are `line_amounts`. A line of the
+    order is a subscription's when the subscription has a line of the same product
+    and variation (WooCommerce Subscriptions makes one subscription per schedule, so
+    a line belongs to one); were it in two, the lower subscription id takes it. A
+    subscription none of whose lines is in the order (its items changed since) is
+    counted at its own lines' amount. The order's shipping and fees are nobody's line.
+    """
+    shares = {woo_id: Decimal(0) for woo_id in subscriptions}
+    owner: dict[tuple[int, int], int] = {}
+    for woo_id in sorted(subscriptions, reverse=True):  # the lowest id written last wins
+        for product, variation, _amount in subscriptions[woo_id]:
+            owner[(product, variation)] = woo_id
+    matched: set[int] = set()
+    for product, variation, amount in order_lines:
+        woo_id = owner.get((product, variation))
+        if woo_id is not None:
+            shares[woo_id] += Decimal(amount)
+            matched.add(woo_id)
+    for woo_id, lines in subscriptions.items():
+        if woo_id not in matched:
+            shares[woo_id] = sum((Decimal(amount) for *_key, amount in lines), Decimal(0))
+    return shares

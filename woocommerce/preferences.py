@@ -19,7 +19,8 @@ field must get one value: several different ones are a problem. Empty values
 are not sent values.
 
 Precedence: a value is written only when it differs from the one the shop sent
-last time (`SubscriptionPreference.shop_values`), so a change staff made here
+last time (`SubscriptionPreference.shop_values`; a multi-choice compared as a
+set, since the shop lists the same choices in any order), so a change staff made here
 is not undone by the next unrelated webhook, while a new choice made in the
 shop is applied. A value the schema refuses is skipped (the other values are
 still written) and reported, for the delivery's note; it is not remembered as
@@ -154,6 +155,21 @@ def shop_value(
     return distinct[0], None
 
 
+def same_value(spec: validation.FieldSpec, before: Any, after: Any) -> bool:
+    """Whether the shop sent the same value again: a multi-choice is a set, so the same
+    choices in another order ("brazil, peru" after "peru, brazil") are no change."""
+    if (
+        spec.type == validation.MULTI_CHOICE
+        and isinstance(before, list)
+        and isinstance(after, list)
+    ):
+        try:
+            return set(before) == set(after)
+        except TypeError:  # an unhashable item in a value stored long ago: compare as lists
+            return before == after
+    return before == after
+
+
 # --- Writing ----------------------------------------------------------------------------
 
 
@@ -195,7 +211,9 @@ def preferences_sync(
         .first()
     ) or {}
     changed = {
-        key: value for key, value in sent.items() if key not in previous or previous[key] != value
+        key: value
+        for key, value in sent.items()
+        if key not in previous or not same_value(specs[key], previous[key], value)
     }
     if not changed:
         return problems

@@ -185,6 +185,9 @@ class AddressSnapshotSerializer(serializers.Serializer):
     line2 = serializers.CharField(read_only=True)
     postcode = serializers.CharField(read_only=True)
     city = serializers.CharField(read_only=True)
+    state = serializers.CharField(
+        read_only=True, help_text=_("State or region, where the country has them.")
+    )
     country = serializers.CharField(read_only=True, help_text=_("ISO 3166 code."))
     phone = serializers.CharField(read_only=True)
 

@@ -99,6 +99,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "ends_at",
             "cancel_reason",
             "shipping_address",
+            "billing_address",
             "currency",
             "adjustment",
             "skipped_cycles",

@@ -167,6 +167,41 @@ def test_create_a_customer_with_addresses(api_client_for, org_a):
     assert customer.addresses.get().organization == org_a
 
 
+def test_an_address_keeps_its_state_and_an_address_without_one_is_still_valid(
+    api_client_for, org_a
+):
+    client = api_client_for(org_a)
+    address = {
+        "kind": "shipping",
+        "name": "Jo Smith",
+        "line1": "969 Market",
+        "postcode": "94103",
+        "city": "San Francisco",
+        "state": "CA",
+        "country": "US",
+    }
+
+    created = client.post(
+        "/api/v1/customers/",
+        {"email": "jo@example.com", "addresses": [address, {**address, "state": ""}]},
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    assert [a["state"] for a in created.json()["addresses"]] == ["CA", ""]
+    stored = Customer.objects.get(email="jo@example.com").addresses.order_by("id")
+    assert [a.state for a in stored] == ["CA", ""]
+    assert str(stored[0]) == "Jo Smith, 969 Market, 94103 San Francisco, CA, US"
+    too_long = client.post(
+        "/api/v1/customers/",
+        {"email": "al@example.com", "addresses": [{**address, "state": "x" * 101}]},
+        format="json",
+    )
+    assert too_long.status_code == 400
+    assert "state" in str(too_long.json()["extra"]["fields"]["addresses"])
+    assert not Customer.objects.filter(email="al@example.com").exists()
+
+
 def test_a_duplicate_email_in_one_organization_is_a_field_error(api_client_for, org_a):
     CustomerFactory(organization=org_a, email="camille@example.fr")
 

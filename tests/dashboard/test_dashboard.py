@@ -229,6 +229,63 @@ def test_the_subscription_figures_computed_by_hand(november, admin_client_for):
 
 
 @pytest.mark.django_db
+def test_amounts_in_another_currency_are_never_added_and_the_dashboard_says_so(
+    november, admin_client_for
+):
+    # Given, beside the figures above, a shop's subscriptions in US dollars: two active
+    # (12.00 USD a month, 12.00 USD a week) and one past due owing 15.00 USD
+    product = ProductFactory(organization=november, unit_price=Decimal("12.00"))
+    with time_machine.travel(NOW, tick=False):
+        for status, period in [(Status.ACTIVE, "month"), (Status.ACTIVE, "week")]:
+            SubscriptionFactory(
+                customer=CustomerFactory(organization=november),
+                status=status,
+                currency="USD",
+                billing_period=period,
+                items=[(product, 1)],
+            )
+        late = SubscriptionFactory(
+            customer=CustomerFactory(organization=november),
+            status=Status.PAST_DUE,
+            currency="USD",
+            items=[(product, 1)],
+        )
+        ChargeFactory(
+            subscription=late,
+            cycle=1,
+            amount=Decimal("15.00"),
+            currency="USD",
+            status=Charge.Status.FAILED,
+        )
+    staff = member(november, Membership.Role.VIEWER)
+
+    with time_machine.travel(NOW, tick=False):
+        home = admin_client_for(staff).get(HOME, HTTP_ACCEPT_LANGUAGE="en")
+    shown = figures(home.text)
+
+    # Then the organization's figures are in euros only, as before
+    assert shown["Monthly recurring revenue"].value == "82.13 EUR"
+    assert "Owed: 30.00 EUR" in home.text
+    assert "USD" not in shown["Monthly recurring revenue"].value
+    # And the dollars are shown apart, with their currency: 12.00 + 12.00 x 52 / 12 = 64.00
+    note = re.search(r'<p class="left-out" id="dashboard-left-out">([^<]*)</p>', home.text)
+    assert unescape(note[1]) == (
+        "Not counted in these amounts (in EUR only): 64.00 USD a month from 2 active "
+        "subscriptions in other currencies; 15.00 USD owed."
+    )
+    assert shown["Active subscribers"].value == "5"  # they are subscribers all the same
+
+
+@pytest.mark.django_db
+def test_nothing_is_said_left_out_when_every_amount_is_in_the_organizations_currency(
+    november, admin_client_for
+):
+    with time_machine.travel(NOW, tick=False):
+        home = admin_client_for(member(november, Membership.Role.VIEWER)).get(HOME)
+    assert "dashboard-left-out" not in home.text
+
+
+@pytest.mark.django_db
 def test_amounts_and_dates_are_in_french_when_the_staff_member_reads_french(
     november, admin_client_for
 ):

@@ -273,6 +273,7 @@ def test_the_packing_slips_csv_has_the_addresses_as_they_stood_at_the_cutoff(roa
         "Address line 2",
         "Postcode",
         "City",
+        "State / region",
         "Country",
         "Phone",
         "Items",
@@ -283,17 +284,47 @@ def test_the_packing_slips_csv_has_the_addresses_as_they_stood_at_the_cutoff(roa
     ]
     dates = ["2026-12-02", batch.ships_on.isoformat(), "Ready"]
     alice = [roastery.code(roastery.alice), str(roastery.alice.pk), "Alice Martin"]
-    alice_address = ["Alice Martin", "", "3 rue Mercière", "", "69003", "Lyon", "FR", ""]
+    alice_address = ["Alice Martin", "", "3 rue Mercière", "", "69003", "Lyon", "", "FR", ""]
     alice_box = [f"2 {TIMES} Ethiopia Guji (ETH-GUJI)", "Espresso", "", "No", "", "", "Ring twice"]
     bob = [roastery.code(roastery.bob), str(roastery.bob.pk), "Bob Durand"]
     # Bob's address as it stood at the cut-off, not as edited one second later.
-    bob_address = ["Bob Durand", "", "8 quai Rambaud", "", "69003", "Lyon", "FR", ""]
+    bob_address = ["Bob Durand", "", "8 quai Rambaud", "", "69003", "Lyon", "", "FR", ""]
     bob_items = f"1 {TIMES} Brazil Cerrado (BRA-CER), 1 {TIMES} Ethiopia Guji (ETH-GUJI)"
     bob_box = [bob_items, "Filter", "Dark", "Yes", "", "", ""]
     assert rows == [
         [*alice, *alice_address, *alice_box, *dates],
         [*bob, *bob_address, *bob_box, *dates],
     ]
+
+
+def test_a_label_prints_the_state_and_a_snapshot_taken_before_states_still_prints():
+    address = {
+        "name": "Jo Smith",
+        "company": "",
+        "line1": "969 Market",
+        "line2": "",
+        "postcode": "94103",
+        "city": "San Francisco",
+        "state": "CA",
+        "country": "US",
+        "phone": "",
+    }
+    older = {key: value for key, value in address.items() if key != "state"}
+
+    with translation.override("en"):
+        assert exports.address_lines(address) == [
+            "Jo Smith",
+            "969 Market",
+            "94103 San Francisco",
+            "CA",
+            "United States of America",
+        ]
+        assert exports.address_lines(older) == [
+            "Jo Smith",
+            "969 Market",
+            "94103 San Francisco",
+            "United States of America",
+        ]
 
 
 def test_the_packing_slips_page_prints_one_slip_per_page_and_is_self_contained(roastery, client):

@@ -340,6 +340,25 @@ def test_a_woocommerce_subscription_is_managed_in_the_shop(client_a, org_a):
     assert state(shop) == before
 
 
+def test_a_shop_subscription_in_another_currency_shows_its_amounts_in_it(client_a, org_a):
+    customer = CustomerFactory(organization=org_a)
+    billing = AddressFactory(customer=customer, kind="billing", city="San Francisco", state="CA")
+    shop = SubscriptionFactory(
+        customer=customer,
+        source=Subscription.Source.WOOCOMMERCE,
+        status=S.ACTIVE,
+        currency="USD",
+        billing_address=billing,
+    )
+    ChargeFactory(subscription=shop, cycle=7, amount=Decimal("32.65"), currency="USD")
+
+    page = client_a.get(change_url(shop), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "32.65 USD" in page
+    assert "32.65 EUR" not in page
+    assert "San Francisco, CA, FR" in page  # the billing address, with its state
+
+
 # --- Items ------------------------------------------------------------------------------
 
 

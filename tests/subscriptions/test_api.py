@@ -512,6 +512,7 @@ def test_a_subscription_shows_every_documented_field(api_client_for, org_a):
         "ends_at",
         "cancel_reason",
         "shipping_address",
+        "billing_address",
         "currency",
         "adjustment",
         "skipped_cycles",

@@ -748,3 +748,157 @@ def test_a_change_and_its_reverse_cancel_and_shares_stay_within_the_amounts(
     assert Decimal(0) <= there.credit <= old
     assert Decimal(0) <= there.charge <= new
     assert 0 <= there.remaining_seconds <= there.total_seconds
+
+
+# --- the shop's calendar (rule=WOOCOMMERCE, in GMT) -------------------------------------
+
+SHOP = {"tz": "UTC", "rule": schedule.WOOCOMMERCE}
+
+
+def shop_starts(anchor, period, cycles, *, interval=1):
+    return [
+        cycle_start(anchor=anchor, period=period, interval=interval, cycle=n, **SHOP)
+        for n in cycles
+    ]
+
+
+def wcs_add_time(naive: datetime, period: str, interval: int) -> datetime:
+    """WooCommerce Subscriptions' `wcs_add_time`, step for step, on a naive GMT date-time:
+    `wcs_add_months` for months, PHP's `strtotime("+N year")` (Feb 29 overflows) for years."""
+    if period in ("day", "week"):
+        return naive + timedelta(days=interval * (7 if period == "week" else 1))
+    if period == "year":
+        try:
+            return naive.replace(year=naive.year + interval)
+        except ValueError:  # Feb 29 in a common year: PHP gives Mar 1
+            return naive.replace(year=naive.year + interval, month=3, day=1)
+    target_year, target_month0 = divmod(naive.year * 12 + naive.month - 1 + interval, 12)
+    days_in_next_month = calendar.monthrange(target_year, target_month0 + 1)[1]
+    last_day = calendar.monthrange(naive.year, naive.month)[1]
+    if naive.day == last_day or naive.day > days_in_next_month:
+        for _ in range(interval):
+            next_month = naive + timedelta(days=3)
+            naive = next_month.replace(
+                day=calendar.monthrange(next_month.year, next_month.month)[1]
+            )
+        return naive
+    return naive.replace(year=target_year, month=target_month0 + 1)
+
+
+def test_a_weekly_shop_subscription_keeps_its_gmt_time_across_both_dst_changes():
+    # Given a weekly shop subscription started on Wednesday July 1st 2026, 10:00:07 GMT
+    anchor = utc(2026, 7, 1, 10, 0, 7)
+
+    # When we list its cycles into November (Paris changes its clocks on October 25th)
+    found = shop_starts(anchor, "week", range(22))
+
+    # Then every one starts at 10:00:07 GMT, exactly seven days after the previous one
+    assert all(start.time() == time(10, 0, 7) for start in found)
+    assert all(b - a == timedelta(weeks=1) for a, b in itertools.pairwise(found))
+    # And so at 12:00:07 in Paris in summer, 11:00:07 in winter
+    assert local(found[16]).time() == time(12, 0, 7)  # October 21st
+    assert local(found[17]).time() == time(11, 0, 7)  # October 28th
+
+
+def test_shop_months_stick_to_month_ends_once_a_renewal_lands_on_one():
+    def dates(anchor, count=6, interval=1):
+        return [s.date() for s in shop_starts(anchor, "month", range(count), interval=interval)]
+
+    # A 30th meets February: the last day of every month from then on
+    assert dates(utc(2027, 1, 30, 9)) == [
+        date(2027, 1, 30),
+        date(2027, 2, 28),
+        date(2027, 3, 31),
+        date(2027, 4, 30),
+        date(2027, 5, 31),
+        date(2027, 6, 30),
+    ]
+    # A start on the last day of a month (February 28th, 2027) sticks at once
+    assert dates(utc(2027, 2, 28, 9), 3) == [
+        date(2027, 2, 28),
+        date(2027, 3, 31),
+        date(2027, 4, 30),
+    ]
+    # The 15th never moves; two months at a time from a 31st keeps month ends
+    assert dates(utc(2027, 1, 15, 9), 3) == [
+        date(2027, 1, 15),
+        date(2027, 2, 15),
+        date(2027, 3, 15),
+    ]
+    assert dates(utc(2026, 12, 31, 9), 3, interval=2) == [
+        date(2026, 12, 31),
+        date(2027, 2, 28),
+        date(2027, 4, 30),
+    ]
+
+
+def test_a_shop_february_29th_renews_on_march_1st_and_stays_there():
+    found = shop_starts(utc(2028, 2, 29, 8, 30), "year", range(6))
+
+    assert [s.date() for s in found] == [
+        date(2028, 2, 29),
+        date(2029, 3, 1),
+        date(2030, 3, 1),
+        date(2031, 3, 1),
+        date(2032, 3, 1),
+        date(2033, 3, 1),
+    ]
+    assert all(s.time() == time(8, 30) for s in found)
+
+
+def test_the_rule_is_checked():
+    with pytest.raises(ValueError, match="rule"):
+        cycle_start(anchor=utc(2027, 1, 1), period="month", interval=1, cycle=1, tz=UTC, rule="x")
+
+
+def test_nearest_cycle_is_the_cycle_starting_nearest_and_the_earlier_at_half_way():
+    kwargs = {"anchor": utc(2026, 7, 1, 10), "period": "week", "interval": 1, **SHOP}
+
+    assert schedule.nearest_cycle(at=utc(2026, 7, 8, 10, 0, 3), **kwargs) == 1  # a bit late
+    assert schedule.nearest_cycle(at=utc(2026, 7, 15, 9, 59), **kwargs) == 2  # a bit early
+    assert schedule.nearest_cycle(at=utc(2026, 7, 11, 22), **kwargs) == 1  # half way
+    assert schedule.nearest_cycle(at=utc(2026, 6, 30, 10), **kwargs) == 0
+
+
+@st.composite
+def shop_schedules(draw):
+    """A random shop subscription: its start in GMT to the second, period and interval."""
+    day = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)))
+    second = draw(st.integers(0, 86_399))
+    anchor = datetime.combine(day, time(second // 3600, second // 60 % 60, second % 60, tzinfo=UTC))
+    return anchor, draw(st.sampled_from(PERIODS)), draw(st.integers(1, 6))
+
+
+@PROPERTY
+@given(shop_schedules())
+def test_every_shop_cycle_is_the_shops_renewals_added_one_at_a_time(schedule_):
+    # Given any shop subscription
+    anchor, period, interval = schedule_
+
+    # When we list 40 cycles
+    found = shop_starts(anchor, period, range(CYCLES), interval=interval)
+
+    # Then each is the previous one plus one renewal, as the shop computes it, at the same GMT
+    # time of day, whatever the organization's time zone
+    assert found[0] == anchor
+    for previous, start in itertools.pairwise(found):
+        expected = wcs_add_time(previous.replace(tzinfo=None), period, interval)
+        assert start == expected.replace(tzinfo=UTC)
+        assert start.time() == anchor.time()
+
+
+@PROPERTY
+@given(shop_schedules(), st.integers(-CYCLES, CYCLES), st.integers(-43_199, 43_199))
+def test_shop_cycles_are_found_from_their_first_to_their_last_microsecond(schedule_, n, shift):
+    # Given any shop subscription and cycle number
+    anchor, period, interval = schedule_
+    kwargs = {"anchor": anchor, "period": period, "interval": interval, **SHOP}
+    start, end = cycle_bounds(cycle=n, **kwargs)
+
+    # Then cycles follow one another, and the cycle is found from its first to its last instant
+    assert start < end == cycle_start(cycle=n + 1, **kwargs)
+    assert cycle_at(at=start, **kwargs) == n
+    assert cycle_at(at=end - ONE_MICROSECOND, **kwargs) == n
+    assert first_cycle_from(at=start + ONE_MICROSECOND, **kwargs) == n + 1
+    # And a date the shop reports less than half a day off a cycle's start is told that cycle
+    assert schedule.nearest_cycle(at=start + timedelta(seconds=shift), **kwargs) == n

@@ -143,7 +143,11 @@ class _Shop:
         self.emit(modified, f"order.{'created' if status == 'pending' else 'updated'}", payload)
         return payload
 
-    def subscription(self, sub_id: int, n: int, customer: dict, start: datetime) -> None:
+    def subscription(
+        self, sub_id: int, n: int, customer: dict, start: datetime, parent: int | None = None
+    ) -> list[dict]:
+        """One subscription's history; its first lines. `parent`: the initial order of a
+        checkout that started several (`checkout` sends it), else its own is sent here."""
         rng = self.rng
         period = rng.choice(["week", "week", "month"])
         step = PERIODS[period]
@@ -151,7 +155,7 @@ class _Shop:
         sub = sample("subscription")
         sub.update(
             id=sub_id,
-            parent_id=next(self.order_ids),
+            parent_id=parent or next(self.order_ids),
             number=str(sub_id),
             customer_id=customer["id"],
             billing=customer["billing"],
@@ -176,10 +180,12 @@ class _Shop:
             self.emit(modified, topic, sub)
 
         version(start, "pending", None)
-        parent = sub["parent_id"]
-        self.order(parent, sub, start, "pending", start)
+        first_lines = copy.deepcopy(items)
         paid = start + timedelta(minutes=2)
-        self.order(parent, sub, start, rng.choice(["processing", "completed"]), paid)
+        if parent is None:
+            parent = sub["parent_id"]
+            self.order(parent, sub, start, "pending", start)
+            self.order(parent, sub, start, rng.choice(["processing", "completed"]), paid)
         version(paid, "active", start + step)
 
         cycles = rng.choice([0, 1, 1, 2])
@@ -221,10 +227,34 @@ class _Shop:
             sub["cancelled_date_gmt"] = _gmt(end + step)
             sub["end_date_gmt"] = _gmt(end + step)
             version(end + step, "cancelled", None)
+        return first_lines
+
+    def checkout(self, sub_ids: list[int], n: int, customer: dict, start: datetime) -> None:
+        """One cart, several schedules: a subscription each, all started by one initial
+        order, which pays the first cycle of every one of them."""
+        parent = next(self.order_ids)
+        lines = [
+            line
+            for sub_id in sub_ids
+            for line in self.subscription(sub_id, n, customer, start, parent=parent)
+        ]
+        cart = {
+            "customer_id": customer["id"],
+            "billing": customer["billing"],
+            "currency": sample("subscription")["currency"],
+            "line_items": lines,
+            "total": f"{sum(float(line['total']) for line in lines):.2f}",
+        }
+        self.order(parent, cart, start, "pending", start)
+        paid = start + timedelta(minutes=2)
+        self.order(parent, cart, start, self.rng.choice(["processing", "completed"]), paid)
 
 
 def history(*, subscriptions: int = 200, seed: int = 11) -> list[Delivery]:
-    """The shop's deliveries in the order it made them (each sent once, no faults)."""
+    """The shop's deliveries in the order it made them (each sent once, no faults).
+
+    `subscriptions` checkouts: about one in seven starts two subscriptions sharing one
+    initial order."""
     shop = _Shop(random.Random(seed))
     shop.products()
     customers: list[dict] = []
@@ -236,7 +266,10 @@ def history(*, subscriptions: int = 200, seed: int = 11) -> list[Delivery]:
             number = len(customers)
             customer = shop.customer(3000 + number, number, start - timedelta(hours=1))
             customers.append(customer)
-        shop.subscription(10_000 + 10 * n, n, customer, start)
+        if shop.rng.random() < 0.15:  # one checkout, two schedules: two subscriptions
+            shop.checkout([10_000 + 10 * n, 10_005 + 10 * n], n, customer, start)
+        else:
+            shop.subscription(10_000 + 10 * n, n, customer, start)
     shop.events.sort(key=lambda e: (e[0], e[1]))
     return [
         Delivery(topic, compact(payload), (topic.partition(".")[0], payload["id"]))

@@ -29,7 +29,13 @@ from tests.factories import (
     member,
 )
 from tests.woocommerce.conftest import SECRET, compact, sample
-from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
+from woocommerce.models import (
+    WebhookDelivery,
+    WooCommerceStore,
+    WooMapping,
+    WooOrder,
+    WooRelatedOrder,
+)
 from woocommerce.tasks import reconcile_store
 
 pytestmark = pytest.mark.django_db
@@ -707,18 +713,23 @@ def test_a_mapping_page_is_read_only(client_a, store):
 def test_the_orders_list_shows_what_staff_need(client_a, store):
     customer = CustomerFactory(organization=store.organization, email="buyer@example.com")
     subscription = SubscriptionFactory(customer=customer)
-    WooOrder.objects.create(
+    order = WooOrder.objects.create(
         organization=store.organization,
         store=store,
         woo_id=727,
         number="727",
         kind=WooOrder.Kind.RENEWAL,
         status="processing",
-        subscription=subscription,
         customer=customer,
         total=Decimal("24.90"),
         currency="EUR",
         ordered_at=timezone.now(),
+    )
+    WooRelatedOrder.objects.create(
+        organization=store.organization,
+        order=order,
+        woo_subscription_id=55,
+        subscription=subscription,
     )
 
     response = client_a.get(ORDERS)

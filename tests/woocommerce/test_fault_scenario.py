@@ -25,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from decimal import Decimal
 
 import psutil
@@ -274,7 +275,7 @@ def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
     started = time.monotonic()
     expected = reference_state(history)
     reference_seconds = time.monotonic() - started
-    assert len(expected["subscriptions"]) == size
+    assert len(expected["subscriptions"]) > size  # some checkouts started two subscriptions
     call_command("flush", interactive=False, verbosity=0)
 
     # The sweeper here and the worker's takeover of a dead worker's delivery: seconds.
@@ -346,8 +347,12 @@ def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
     }
     assert not mismatched, list(mismatched.items())[:3]
     charges = [c for s in actual["subscriptions"].values() for c in s["charges"]]
-    orders = [c[0] for c in charges]
+    orders = [(woo_id, c[0]) for woo_id, s in actual["subscriptions"].items() for c in s["charges"]]
     assert len(orders) == len(set(orders)), "a charge is doubled"
+    # Every first cycle is paid; in a checkout of two, both by the one initial order
+    initial = Counter(c[0] for c in charges if c[1] == 0 and c[2] == "paid")
+    assert sum(initial.values()) == len(actual["subscriptions"])
+    assert 2 in initial.values()
     assert sum((c[3] for c in charges if c[2] == "paid"), Decimal(0)) == sum(
         (c[3] for s in expected["subscriptions"].values() for c in s["charges"] if c[2] == "paid"),
         Decimal(0),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from crm.actors import ActorKind
 from crm.models import Address, Customer, Product
+from fulfillment.services import lock_due_batches
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
+from tests.factories import open_batch
 from tests.woocommerce.conftest import later, sample
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
 
@@ -125,7 +127,8 @@ def test_a_weekly_subscription(apply, store):
     assert subscription.events.first().actor_label == "WooCommerce: Purea shop"
     # Its initial order is expected: it will become the charge of cycle 0.
     parent = WooOrder.objects.get(woo_id=1299)
-    assert (parent.kind, parent.woo_subscription_id, parent.charge) == ("parent", 1300, None)
+    assert parent.kind == "parent"
+    assert list(parent.links.values_list("woo_subscription_id", "charge")) == [(1300, None)]
 
 
 def test_a_quarterly_subscription_with_two_products(apply):
@@ -162,8 +165,7 @@ def test_an_order_of_no_subscription_is_kept_for_reference(apply, store):
     )
     assert order.paid_at == utc("2017-03-22T19:28:08")
     assert order.customer.email == "john.doe@example.com"  # a guest: matched on its e-mail
-    assert order.charge is None
-    assert order.subscription is None
+    assert not order.links.exists()
     assert not Charge.objects.exists()
 
 
@@ -210,6 +212,90 @@ def test_a_renewal_paid_later_updates_its_charge_once(apply):
     subscription.refresh_from_db()
     assert subscription.current_cycle == charge.cycle
     assert subscription.events.filter(kind="charge_paid").count() == 1
+
+
+def test_the_billing_address_is_kept_and_addresses_keep_their_state(apply):
+    payload = sample("subscription")
+    apply("subscription.created", payload)
+
+    subscription = mapped("subscription", 1300)
+    billing, shipping = subscription.billing_address, subscription.shipping_address
+    assert (billing.kind, billing.line1, billing.city, billing.state, billing.country) == (
+        "billing",
+        "1 Main Road",
+        "Brisbane",
+        "QLD",
+        "AU",
+    )
+    assert billing.phone == "0000000000"
+    assert (shipping.kind, shipping.state) == ("shipping", "QLD")
+
+    # The customer moves their billing address to another state in the shop
+    moved = later(payload)
+    moved["billing"] = {**payload["billing"], "city": "Sydney", "state": "NSW", "postcode": "2000"}
+    apply("subscription.updated", moved)
+
+    subscription.refresh_from_db()
+    assert (subscription.billing_address.city, subscription.billing_address.state) == (
+        "Sydney",
+        "NSW",
+    )
+    assert subscription.shipping_address == shipping  # the parcel still goes to Brisbane
+    event = subscription.events.filter(kind="updated").latest("id")
+    assert event.data["fields"] == {"billing_address": subscription.billing_address_id}
+
+
+def renewal(week: int, status: str = "completed") -> dict:
+    """A renewal order of subscription 1275, made at its due date `week` weeks after the start."""
+    _parent, order = sample("subscription_orders")
+    due = utc("2021-04-19T07:20:56") + timedelta(weeks=week, seconds=20)
+    order.update(
+        id=1276 + week,
+        status=status,
+        date_created_gmt=due.strftime("%Y-%m-%dT%H:%M:%S"),
+        date_modified_gmt=(due + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+        date_paid_gmt=None,
+    )
+    return order
+
+
+@pytest.mark.parametrize("orders_first", [True, False])
+def test_the_next_cycle_always_follows_the_last_paid_one(apply, orders_first):
+    # Given a subscription first seen on hold, with no next payment, after five paid renewals
+    parent, _renewal = sample("subscription_orders")
+    on_hold = subscription_1275(status="on-hold", next_payment_date_gmt="")
+    orders = [("order.created", parent)] + [("order.created", renewal(w)) for w in range(1, 6)]
+    steps = [("subscription.updated", on_hold)]
+    for topic, payload in orders + steps if orders_first else steps + orders:
+        apply(topic, payload)
+
+    # Then the next cycle is the one after the last paid cycle, not the first
+    subscription = mapped("subscription", 1275)
+    assert sorted(subscription.charges.values_list("cycle", "status")) == [
+        (n, "paid") for n in range(6)
+    ]
+    assert (subscription.current_cycle, subscription.next_cycle) == (5, 6)
+    assert subscription.next_charge_at is None  # suspended: the shop charges nothing
+
+
+def test_a_paid_renewal_moves_the_next_cycle_on_before_the_shop_says_when(apply, store):
+    # Given an active weekly subscription whose renewal of cycle 1 is paid, the shop's own
+    # update of the subscription (its next payment date) not arrived yet
+    apply("subscription.created", subscription_1275())
+    apply("order.created", renewal(1))
+    subscription = mapped("subscription", 1275)
+    assert (subscription.current_cycle, subscription.next_cycle) == (1, 2)
+    charge = subscription.charges.get(cycle=1)
+    assert subscription.next_charge_at == charge.period_end == utc("2021-05-03T07:20:56")
+
+    # When the week of cycle 1 is locked, one box is due for it: no second for cycle 2
+    cutoff = charge.period_start + timedelta(hours=1)
+    batch = open_batch(
+        store.organization, cutoff, starts_at=charge.period_start - timedelta(days=6)
+    )
+    lock_due_batches(now=cutoff + timedelta(minutes=1))
+    lines = batch.lines.filter(subscription=subscription)
+    assert list(lines.values_list("cycle", "status")) == [(1, "ready")]
 
 
 # --- Statuses ---------------------------------------------------------------------

@@ -135,3 +135,35 @@ def test_every_status_woocommerce_lists_has_a_crm_status():
 )
 def test_order_statuses_become_charge_statuses(order_status, charge_status):
     assert payloads.charge_status(order_status) == charge_status
+
+
+# --- One initial order, several subscriptions --------------------------------------------
+
+
+def test_a_line_is_read_as_its_product_its_variation_and_what_it_cost_with_tax():
+    assert payloads.line_amounts(sample("subscription_created")) == [
+        [1175, 0, "139.13"],  # 126.48 + 12.65
+        [633, 636, "43.48"],  # 39.53 + 3.95
+    ]
+    with pytest.raises(PayloadError, match="not a list"):
+        payloads.line_amounts({"line_items": "x"})
+
+
+def test_an_initial_order_is_shared_by_its_subscriptions_own_lines():
+    order = [[1027, 0, "10.00"], [1175, 0, "139.13"], [633, 636, "43.48"], [633, 637, "5.00"]]
+    shares = payloads.initial_shares(
+        order,
+        {
+            1300: [[1027, 0, "12.00"]],  # its price since: the order's line is what was paid
+            1313: [[1175, 0, "139.13"], [633, 636, "43.48"]],
+            1400: [[999, 0, "7.50"]],  # none of its lines is in the order (items changed)
+        },
+    )
+    assert shares == {1300: Decimal("10.00"), 1313: Decimal("182.61"), 1400: Decimal("7.50")}
+
+
+def test_a_line_two_subscriptions_list_is_counted_once_for_the_lower_id():
+    shares = payloads.initial_shares(
+        [[1, 0, "4.00"], [2, 0, "6.00"]], {20: [[1, 0, "4"], [2, 0, "6"]], 10: [[1, 0, "4"]]}
+    )
+    assert shares == {10: Decimal("4.00"), 20: Decimal("6.00")}

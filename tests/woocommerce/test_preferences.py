@@ -223,6 +223,36 @@ def test_a_new_value_chosen_in_the_shop_is_applied(apply, synced):
     assert stored.shop_values == {"grind": "beans"}
 
 
+def test_the_same_choices_in_another_order_keep_the_staff_choice(apply, mapped, staff_a):
+    # Given the shop sent "peru, brazil" for a multi-choice, and staff then chose "ethiopia"
+    mapped("pa_avoid", "avoid_origins")
+    payload = subscription_payload(lines=[attribute("pa_avoid", "peru, brazil", "Avoid")])
+    apply("subscription.created", payload)
+    assert current(the_subscription())["avoid_origins"] == ["brazil", "peru"]
+    preferences_update(
+        subscription=the_subscription(),
+        values={"avoid_origins": ["ethiopia"]},
+        actor=Actor.for_user(staff_a),
+        source="admin",
+    )
+
+    # When the shop resends the same choices in another order
+    resent = with_line_meta(later(payload), [attribute("pa_avoid", "brazil, peru", "Avoid")])
+    delivery = apply("subscription.updated", resent)
+
+    # Then that is no change: the staff's choice stays, and nothing is recorded
+    assert delivery.error == ""
+    subscription = the_subscription()
+    assert current(subscription)["avoid_origins"] == ["ethiopia"]
+    assert [c.source for c in changes(subscription)] == ["woocommerce", "admin"]
+
+    # While a different set chosen in the shop is applied
+    apply(
+        "subscription.updated", with_line_meta(later(resent), [attribute("pa_avoid", "peru", "A")])
+    )
+    assert current(the_subscription())["avoid_origins"] == ["peru"]
+
+
 # --- Values the schema refuses ---------------------------------------------------------
 
 

@@ -227,6 +227,7 @@ def address_for(customer: Customer, kind: str, data: Any) -> Address | None:
         "line2": text(data, "address_2", 200),
         "postcode": text(data, "postcode", 20),
         "city": text(data, "city", 100),
+        "state": text(data, "state", 100),
         "country": country,
     }
     phone = text(data, "phone", 32)

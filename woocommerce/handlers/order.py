@@ -1,23 +1,26 @@
 """`order.*` -> `WooOrder`, and for a subscription's orders its `Charge`.
 
-A subscription's initial order is the one its `parent_id` names; renewal,
-switch and resubscribe orders name the subscription in their meta
+A subscription's initial order is the one its `parent_id` names; one checkout
+can start several subscriptions (one per billing schedule), all naming the same
+initial order, which pays the first cycle of each. Renewal, switch and
+resubscribe orders name their subscription in their meta
 (`_subscription_renewal`...). Orders and subscriptions arrive in any order:
-whichever comes second links them. An order of no subscription is kept for
-reference only.
+whichever comes second links them (`WooRelatedOrder`, written under the order's
+row lock). An order of no subscription is kept for reference only.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from crm.models import Address
 from fulfillment.services import lines_payment_refresh
 from returns.services import returns_refunded_in_shop
-from subscriptions import schedule
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from woocommerce import payloads
 from woocommerce.handlers import base
-from woocommerce.models import Resource, WooCommerceStore, WooOrder
+from woocommerce.models import Resource, WooCommerceStore, WooOrder, WooRelatedOrder
 
 KEPT_WHEN_DELETED = (Charge.Status.PAID, Charge.Status.REFUNDED)
 SUBSCRIPTION_KINDS = (
@@ -37,20 +40,50 @@ def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     return WooOrder.objects.select_for_update().get(store=store, woo_id=woo_id)
 
 
+def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
+    """The link of `order` (locked by the caller) to a subscription, created if new."""
+    WooRelatedOrder.objects.bulk_create(
+        [
+            WooRelatedOrder(
+                organization_id=order.organization_id,
+                order=order,
+                woo_subscription_id=woo_subscription_id,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return WooRelatedOrder.objects.get(order=order, woo_subscription_id=woo_subscription_id)
+
+
+def _subscription_ids(store: WooCommerceStore, woo_id: int) -> set[int]:
+    return set(
+        WooRelatedOrder.objects.filter(order__store=store, order__woo_id=woo_id).values_list(
+            "woo_subscription_id", flat=True
+        )
+    )
+
+
+def _lines(payload: dict[str, Any]) -> list[list[Any]]:
+    # Read only to share an initial order between its subscriptions: lines that cannot be
+    # read leave the order without them rather than failing an order kept for reference.
+    try:
+        return payloads.line_amounts(payload)
+    except payloads.PayloadError:
+        return []
+
+
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
     woo_id, mapping, modified, skip = base.begin(store, Resource.ORDER, payload, event)
     if skip:
         return skip
-    link = payloads.order_link(payload)
-    known = WooOrder.objects.filter(store=store, woo_id=woo_id).values_list(
-        "woo_subscription_id", flat=True
-    )
-    woo_subscription_id = link[1] if link else next(iter(known), None)
-    if woo_subscription_id:  # lock order: the subscription's mapping before its orders
+    named = payloads.order_link(payload)
+    subscription_ids = _subscription_ids(store, woo_id) | ({named[1]} if named else set())
+    for woo_subscription_id in sorted(subscription_ids):
+        # Lock order: the subscriptions' mappings before their orders.
         base.lock_mapping(store, Resource.SUBSCRIPTION, woo_subscription_id)
     order = locked_order(store, woo_id)
-    if link:
-        order.kind, order.woo_subscription_id = link
+    if named:
+        order.kind = named[0]
     elif order.kind not in SUBSCRIPTION_KINDS:
         order.kind = WooOrder.Kind.OTHER
     status = base.text(payload, "status", 32)
@@ -66,70 +99,75 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     order.customer = base.customer_for(
         store, payload.get("customer_id"), payload.get("billing"), f"order {woo_id}"
     )
+    order.billing_address = base.address_for(
+        order.customer, Address.Kind.BILLING, payload.get("billing")
+    )
+    order.lines = _lines(payload)
     order.save()
+    if named:
+        link(order, named[1])
     base.remember(mapping, order.pk, modified, status=status)
-    sync_charge(store, order)
+    sync_charges(store, order)
     return base.Outcome.applied()
 
 
 def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     """Trashed in the shop: an unpaid charge of it is voided, a paid one kept."""
     mapping = base.lock_mapping(store, Resource.ORDER, woo_id)
-    order = WooOrder.objects.filter(store=store, woo_id=woo_id).first()
-    if order is not None:
-        if order.woo_subscription_id:
-            base.lock_mapping(store, Resource.SUBSCRIPTION, order.woo_subscription_id)
+    if WooOrder.objects.filter(store=store, woo_id=woo_id).exists():
+        for woo_subscription_id in sorted(_subscription_ids(store, woo_id)):
+            base.lock_mapping(store, Resource.SUBSCRIPTION, woo_subscription_id)
         order = locked_order(store, woo_id)
         order.deleted_upstream = True
         order.status = "trash"
         order.save()
-        sync_charge(store, order)
+        sync_charges(store, order)
     base.mark_deleted(mapping)
     return base.Outcome.applied("deleted in the shop")
 
 
-def subscription_of(store: WooCommerceStore, order: WooOrder) -> Subscription | None:
-    if not order.woo_subscription_id or order.kind not in SUBSCRIPTION_KINDS:
-        return None
-    return base.mapped(store, Resource.SUBSCRIPTION, order.woo_subscription_id, Subscription)
+def sync_charges(store: WooCommerceStore, order: WooOrder) -> None:
+    """Make the charge of every subscription `order` (locked) belongs to match it.
+
+    An initial order of one subscription is its charge of cycle 0 for the
+    order's total; an initial order of several is each one's cycle 0 for the
+    amount of its own lines (`payloads.initial_shares`). Links are read under
+    the order's lock, so a subscription linked meanwhile is seen.
+    """
+    if not order.status or order.kind not in SUBSCRIPTION_KINDS:
+        return
+    links = list(order.links.select_related("charge").order_by("woo_subscription_id"))
+    if order.kind == WooOrder.Kind.PARENT and len(links) > 1:
+        amounts = payloads.initial_shares(
+            order.lines, {row.woo_subscription_id: row.lines for row in links}
+        )
+    else:
+        amounts = {row.woo_subscription_id: order.total for row in links}
+    for row in links:
+        sync_charge(store, order, row, amounts[row.woo_subscription_id])
 
 
-def _nearest_cycle(subscription: Subscription, at) -> int:
-    """The cycle whose start is nearest to `at` (renewal orders are made at the due date)."""
-    cycle = schedule.cycle_at(
-        anchor=subscription.billing_anchor,
-        period=subscription.billing_period,
-        interval=subscription.billing_interval,
-        at=at,
-        tz=subscription.organization.timezone,
-    )
-    start, end = subscription.cycle_bounds(cycle + subscription.anchor_cycle)
-    if end - at < at - start:
-        cycle += 1
-    return cycle + subscription.anchor_cycle
-
-
-def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
-    """Make the subscription's charge for `order` match it (create, update, or nothing).
+def sync_charge(
+    store: WooCommerceStore, order: WooOrder, row: WooRelatedOrder, amount: Decimal | None
+) -> Charge | None:
+    """Make one subscription's charge for `order` match it (create, update, or nothing).
 
     Cycle numbers: the initial order is cycle 0; another order takes the cycle
     whose start is nearest to its date, or the next free one. A status change
     writes a "charge paid/failed" event with the WooCommerce actor; when the
     subscription is on hold in the shop, its status is re-derived (past due
-    while its latest renewal is unpaid, else paused).
+    while its latest renewal is unpaid, else paused). A paid cycle becomes the
+    current period, and the next cycle is always a later one.
     """
-    if not order.status:  # only known from the subscription so far
-        return None
-    subscription = subscription_of(store, order)
-    if subscription is None:
+    subscription = base.mapped(store, Resource.SUBSCRIPTION, row.woo_subscription_id, Subscription)
+    if subscription is None:  # only known from the order so far
         return None
     subscription = (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("organization")
         .get(pk=subscription.pk)
     )
-    order.subscription = subscription
-    charge = order.charge
+    charge = row.charge
     status = payloads.charge_status(order.status)
     if order.deleted_upstream and charge is not None and charge.status in KEPT_WHEN_DELETED:
         status = charge.status  # trashing a paid order in the shop refunds nothing
@@ -137,7 +175,7 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
         if order.kind == WooOrder.Kind.PARENT:
             cycle = 0
         else:
-            cycle = max(1, _nearest_cycle(subscription, order.ordered_at or order.updated_at))
+            cycle = max(1, subscription.nearest_cycle(order.ordered_at or order.updated_at))
         taken = set(subscription.charges.values_list("cycle", flat=True))
         while cycle in taken:
             cycle += 1
@@ -155,7 +193,7 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
     else:
         before = charge.status
     values = {
-        "amount": order.total if order.total is not None else charge.amount or 0,
+        "amount": amount if amount is not None else charge.amount or 0,
         "currency": order.currency or subscription.currency,
         "status": status,
         "paid_at": order.paid_at if status in ("paid", "refunded") else None,
@@ -167,8 +205,9 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
             charge.first_failed_at = order.updated_at
         charge.attempts = max(charge.attempts, 1 if status in ("paid", "failed") else 0)
         charge.save()
-    order.charge = charge
-    order.save(update_fields=["subscription", "charge", "updated_at"])
+    if (row.subscription_id, row.charge_id) != (subscription.pk, charge.pk):
+        row.subscription, row.charge = subscription, charge
+        row.save(update_fields=["subscription", "charge"])
     if before != charge.status:
         lines_payment_refresh(subscription_id=subscription.pk)  # charge-then-ship
     if before != charge.status and charge.status == Charge.Status.REFUNDED:
@@ -189,12 +228,29 @@ def sync_charge(store: WooCommerceStore, order: WooOrder) -> Charge | None:
             **base.actor(store).as_fields(),
         )
     if charge.status == Charge.Status.PAID and charge.cycle >= (subscription.current_cycle or 0):
-        Subscription.objects.filter(pk=subscription.pk).update(
-            current_cycle=charge.cycle,
-            current_period_start=charge.period_start,
-            current_period_end=charge.period_end,
-        )
+        _advance(subscription, charge)
     from woocommerce.handlers import subscription as subscription_handler
 
     subscription_handler.refresh_status(store, subscription)
     return charge
+
+
+def _advance(subscription: Subscription, charge: Charge) -> None:
+    """A paid cycle is the current period; the next cycle follows it.
+
+    The shop's next payment date usually arrives with the subscription's own
+    payload; until then the next cycle is the one after the paid one, from the
+    end of the paid period at the earliest (never a second box for a paid cycle).
+    """
+    values = {
+        "current_cycle": charge.cycle,
+        "current_period_start": charge.period_start,
+        "current_period_end": charge.period_end,
+    }
+    if subscription.next_cycle <= charge.cycle:
+        values["next_cycle"] = charge.cycle + 1
+        if subscription.next_charge_at is not None:
+            values["next_charge_at"] = max(subscription.next_charge_at, charge.period_end)
+    Subscription.objects.filter(pk=subscription.pk).update(**values)
+    for name, value in values.items():
+        setattr(subscription, name, value)

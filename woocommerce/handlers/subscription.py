@@ -1,8 +1,9 @@
 """`subscription.*` -> a `Subscription` with `source=woocommerce`, mirrored from the shop.
 
 Statuses follow the table in docs/woocommerce.md (`payloads.subscription_status`).
-Dates come from the `*_gmt` fields. The schedule is anchored at the start date
-(cycle 0, the initial order); `next_charge_at` is the shop's next payment date.
+Dates come from the `*_gmt` fields and are the shop's to the second: cycle 0
+(the initial order) starts at the start date, cycles are counted as the shop
+counts them, in GMT, and `next_charge_at` is the shop's next payment date.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm.models import Address
-from subscriptions import schedule
-from subscriptions.models import BillingPeriod, Subscription
+from subscriptions.models import BillingPeriod, Charge, Subscription
 from subscriptions.services import subscription_mirror
 from woocommerce import payloads
 from woocommerce import preferences as shop_preferences
@@ -27,7 +27,7 @@ def _latest_renewal_status(store: WooCommerceStore, woo_id: int) -> str | None:
     return (
         WooOrder.objects.filter(
             store=store,
-            woo_subscription_id=woo_id,
+            links__woo_subscription_id=woo_id,
             kind=WooOrder.Kind.RENEWAL,
             deleted_upstream=False,
         )
@@ -38,17 +38,85 @@ def _latest_renewal_status(store: WooCommerceStore, woo_id: int) -> str | None:
     )
 
 
-def _next_cycle(anchor, period, interval, tz, next_payment) -> int:
-    """The cycle starting nearest to the shop's next payment date (at least 1)."""
-    cycle = schedule.cycle_at(
-        anchor=anchor, period=period, interval=interval, at=next_payment, tz=tz
+def _schedule(
+    subscription: Subscription | None,
+    *,
+    start,
+    period: str,
+    interval: int,
+    next_payment,
+    ended: bool,
+) -> dict[str, Any]:
+    """The schedule as the shop has it, to the second (docs/decisions/0011).
+
+    Cycle 0 starts at the shop's start date and the cycles follow the shop's own
+    GMT arithmetic (`Subscription.calendar`). When the shop's next payment is not
+    where that arithmetic puts a cycle (a renewal paid late moves it, a trial ends
+    off the grid, staff can edit it), the schedule is anchored again at it, so the
+    next cycle starts exactly when the shop says.
+
+    The next cycle is the one the shop's next payment starts, and always comes
+    after the last paid cycle: a payload older than an order already applied may
+    name a cycle that is paid, and then the next one is charged next, at the date
+    the shop's arithmetic gives it (the next payload brings the shop's own).
+    """
+    same = subscription is not None and (
+        subscription.billing_period,
+        subscription.billing_interval,
+    ) == (period, interval)
+    if same and subscription.anchor_cycle > 0:
+        anchor, anchor_cycle = subscription.billing_anchor, subscription.anchor_cycle
+    else:
+        anchor, anchor_cycle = start, 0
+    paid = subscription.current_cycle if subscription is not None else None
+    earliest = 1 if paid is None else max(1, paid + 1)
+    if next_payment is None:  # none yet (pending), or any more (ended, suspended)
+        known = subscription.next_cycle if subscription is not None else 1
+        return {
+            "billing_period": period,
+            "billing_interval": interval,
+            "billing_anchor": anchor,
+            "anchor_cycle": anchor_cycle,
+            "next_cycle": max(known, earliest),
+            "next_charge_at": None,
+        }
+    probe = Subscription(
+        source=Subscription.Source.WOOCOMMERCE,
+        billing_anchor=anchor,
+        anchor_cycle=anchor_cycle,
+        billing_period=period,
+        billing_interval=interval,
+        started_at=start,
     )
-    start, end = schedule.cycle_bounds(
-        anchor=anchor, period=period, interval=interval, cycle=cycle, tz=tz
-    )
-    if end - next_payment < next_payment - start:
-        cycle += 1
-    return max(1, cycle)
+    named = max(1, probe.nearest_cycle(next_payment))
+    if probe.cycle_start(named) != next_payment:
+        probe.billing_anchor, probe.anchor_cycle = next_payment, named
+    cycle = max(named, earliest)
+    return {
+        "billing_period": period,
+        "billing_interval": interval,
+        "billing_anchor": probe.billing_anchor,
+        "anchor_cycle": probe.anchor_cycle,
+        "next_cycle": cycle,
+        "next_charge_at": None if ended else probe.cycle_start(cycle),
+    }
+
+
+def _align_charges(subscription: Subscription) -> None:
+    """After the schedule was anchored again at the shop's next payment: the charge of the
+    cycle before it ends there, and charges of later cycles (their order came first) take
+    the new dates. Charges of earlier cycles keep the dates they were given."""
+    first = subscription.anchor_cycle - 1
+    for charge in subscription.charges.filter(cycle__gte=first).order_by("cycle"):
+        start, end = subscription.cycle_bounds(charge.cycle)
+        if charge.cycle == first:
+            start = charge.period_start
+        if (charge.period_start, charge.period_end) != (start, end):
+            Charge.objects.filter(pk=charge.pk).update(period_start=start, period_end=end)
+            if charge.cycle == subscription.current_cycle:
+                Subscription.objects.filter(pk=subscription.pk).update(
+                    current_period_start=start, current_period_end=end
+                )
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
@@ -73,40 +141,43 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         store, payload.get("customer_id"), payload.get("billing"), f"subscription {woo_id}"
     )
     items = base.line_items(store, payload)
+    billing = base.address_for(customer, Address.Kind.BILLING, payload.get("billing"))
     shipping = base.address_for(
         customer, Address.Kind.SHIPPING, payload.get("shipping")
     ) or base.address_for(customer, Address.Kind.SHIPPING, payload.get("billing"))
 
-    orders = _link_orders(store, woo_id, payload.get("parent_id"))
+    orders = _link_orders(store, woo_id, payload.get("parent_id"), payloads.line_amounts(payload))
     mirrored = payloads.subscription_status(
         woo_status, latest_renewal_status=_latest_renewal_status(store, woo_id)
     )
-    tz = organization.timezone
     ended = mirrored.status not in LIVE
+    subscription = None
+    if mapping.object_id:  # locked after its orders (the lock order of every handler)
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .filter(pk=mapping.object_id, organization=organization)
+            .first()
+        )
     fields = {
-        "billing_period": period,
-        "billing_interval": interval,
-        "billing_anchor": start,
-        "anchor_cycle": 0,
+        **_schedule(
+            subscription,
+            start=start,
+            period=period,
+            interval=interval,
+            next_payment=next_payment,
+            ended=ended,
+        ),
         "started_at": start,
         "trial_ends_at": payloads.gmt(payload.get("trial_end_date_gmt")),
-        "next_charge_at": None if ended else next_payment,
         "ends_at": end,
         "canceled_at": cancelled,
         "ended_at": end if ended else None,
         "cancel_at_period_end": mirrored.cancel_at_period_end,
         "shipping_address": shipping,
+        "billing_address": billing,
         "currency": (base.text(payload, "currency", 3) or organization.currency).upper(),
     }
-    subscription = None
-    if mapping.object_id:
-        subscription = Subscription.objects.filter(
-            pk=mapping.object_id, organization=organization
-        ).first()
-    if next_payment:
-        fields["next_cycle"] = _next_cycle(start, period, interval, tz, next_payment)
-    elif subscription is None:
-        fields["next_cycle"] = 1  # no next payment yet (pending) or any more (ended)
+    anchored = (subscription.billing_anchor, subscription.anchor_cycle) if subscription else None
     subscription, _changed = subscription_mirror(
         organization=organization,
         subscription=subscription,
@@ -118,31 +189,50 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         reason=mirrored.reason or ("canceled in the shop" if mirrored.status == "canceled" else ""),
         data={"woocommerce_id": woo_id, "woocommerce_status": woo_status},
     )
+    if anchored not in (None, (subscription.billing_anchor, subscription.anchor_cycle)):
+        _align_charges(subscription)
     base.remember(mapping, subscription.pk, modified, status=woo_status)
     # A refused preference value never fails the sync: it becomes the delivery's note.
     problems = shop_preferences.preferences_sync(
         store=store, subscription=subscription, payload=payload
     )
     for order in orders:
-        order_handler.sync_charge(store, order)
+        order_handler.sync_charges(store, order)
     return base.Outcome.applied("; ".join(problems))
 
 
-def _link_orders(store: WooCommerceStore, woo_id: int, parent_id: Any) -> list[WooOrder]:
-    """This subscription's orders, locked; the initial one is created empty if not seen yet."""
+def _link_orders(
+    store: WooCommerceStore, woo_id: int, parent_id: Any, lines: list[list[Any]]
+) -> list[WooOrder]:
+    """This subscription's orders whose charges to bring up to date, locked.
+
+    Its initial order is created empty if not seen yet, and linked with the
+    subscription's lines (which of the order's lines are its own); the initial
+    order is synced again when that changes the shares of the subscriptions it
+    started. Other orders are synced until they have this subscription's charge.
+    """
     parent_id = payloads.integer(parent_id or 0, "parent_id", minimum=0)
+    orders = []
     if parent_id:
         parent = order_handler.locked_order(store, parent_id)
-        if parent.kind != WooOrder.Kind.PARENT or parent.woo_subscription_id != woo_id:
+        if parent.kind != WooOrder.Kind.PARENT:
             parent.kind = WooOrder.Kind.PARENT
-            parent.woo_subscription_id = woo_id
-            parent.save(update_fields=["kind", "woo_subscription_id", "updated_at"])
-    return list(
+            parent.save(update_fields=["kind", "updated_at"])
+        row = order_handler.link(parent, woo_id)
+        if row.lines != lines or row.charge_id is None:
+            if row.lines != lines:
+                row.lines = lines
+                row.save(update_fields=["lines"])
+            if parent.status:
+                orders.append(parent)
+    orders.extend(
         WooOrder.objects.select_for_update()
-        .filter(store=store, woo_subscription_id=woo_id, charge__isnull=True)
+        .filter(store=store, links__woo_subscription_id=woo_id, links__charge__isnull=True)
         .exclude(status="")
+        .exclude(woo_id=parent_id)
         .order_by("woo_id")
     )
+    return orders
 
 
 def refresh_status(store: WooCommerceStore, subscription: Subscription) -> None:
