@@ -59,7 +59,7 @@ calendar: $(VENV)/.installed-dev
 	  failed=""; \
 	  for at in $$($(PY) -c "from tests.clock import INSTANTS; print(*INSTANTS)"); do \
 	    echo "== $$at"; \
-	    $(VENV)/bin/pytest -q --at $$at -m "not celery_worker and not scenario" \
+	    $(VENV)/bin/pytest -q --at $$at -m "not scenario" \
 	      $(CALENDAR_TESTS) $(PYTEST_ARGS) || failed="$$failed $$at"; \
 	  done; \
 	  if [ -n "$$failed" ]; then echo "failed at:$$failed"; exit 1; fi; echo "every instant passed"'

@@ -5,8 +5,9 @@ instant or asserts what is true whatever the date. This plugin is how that is
 proved: `--at` (or `$TEST_AT`) moves this process's clock to the instant given
 when the session starts, and lets it tick from there (time-machine patches the
 clock process-wide, so the browser tests' live server thread sees it too). A
-test that travels on its own still does; processes a test starts (a Celery
-worker) keep the real clock, so `make calendar` leaves those tests out.
+test that travels on its own still does. Processes a test starts (a Celery
+worker, a second `manage.py`) read the same moved clock: the offset goes to
+them in `$CADENCE_TEST_CLOCK_OFFSET`, which config/settings/test.py applies.
 
 `INSTANTS` names the days the calendar is most likely to catch a test out, in
 the demo organizations' time zone (Europe/Paris; their cut-off is Wednesday
@@ -17,7 +18,7 @@ the demo organizations' time zone (Europe/Paris; their cut-off is Wednesday
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -74,6 +75,8 @@ def pytest_configure(config):
     if not value:
         return
     instant = instant_of(value)
+    offset = instant - datetime.now(UTC)
+    os.environ["CADENCE_TEST_CLOCK_OFFSET"] = str(offset.total_seconds())
     traveller = time_machine.travel(instant, tick=True)
     traveller.start()
     config.stash[_TRAVELLER] = (traveller, instant)

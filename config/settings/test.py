@@ -28,3 +28,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # issue 23b: the test client and the live server speak plain HTTP; production refuses
 # webhooks over it (tests/woocommerce/test_receiver.py, tests/test_security_settings.py).
 WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = True
+
+# `pytest --at` (tests/clock.py) moves the test session's clock; a process a test starts
+# (a Celery worker, a second manage.py) inherits this offset and reads the same moved clock.
+_CLOCK_OFFSET = os.environ.get("CADENCE_TEST_CLOCK_OFFSET")
+if _CLOCK_OFFSET:
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    if not time_machine.escape_hatch.is_travelling():
+        _moved = datetime.now(UTC) + timedelta(seconds=float(_CLOCK_OFFSET))
+        time_machine.travel(_moved, tick=True).start()
