@@ -271,6 +271,8 @@ AXES_LOCKOUT_CALLABLE = "signin.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "signin.addresses.client_ip"
 # Masked in the attempts axes keeps (the password is never kept): a mistyped code too.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# No "AXES: BEGIN version ..." line at the start of every command and worker.
+AXES_VERBOSE = False
 # How many reverse proxies in front of the app append to X-Forwarded-For: the client's
 # address is read from it only when this is set (else from the connection).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
