@@ -38,6 +38,15 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["slug"]
 
+    def get_prepopulated_fields(self, request, obj=None):
+        # A read-only slug has no input to fill: naming it here is a KeyError (a 500).
+        readonly = self.get_readonly_fields(request, obj)
+        return {
+            name: sources
+            for name, sources in super().get_prepopulated_fields(request, obj).items()
+            if name not in readonly
+        }
+
 
 @admin.register(Membership)
 class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):

@@ -545,6 +545,19 @@ def test_an_organization_admin_edits_their_organization(admin_client_for, org_a)
     assert org_a.timezone == "Europe/Brussels"
 
 
+def test_an_organization_admin_opens_their_organizations_page(admin_client_for, org_a):
+    # It was a 500 (KeyError 'slug'): the slug, read-only for them, was still prepopulated.
+    client = admin_client_for(member(org_a, Role.ADMIN))
+
+    response = client.get(f"/admin/crm/organization/{org_a.pk}/change/")
+
+    assert response.status_code == 200
+    assert response.context["has_change_permission"] is True
+    assert 'name="slug"' not in response.text  # shown, not offered for editing
+    assert org_a.slug in response.text
+    assert 'name="timezone"' in response.text
+
+
 # --- The address inline --------------------------------------------------------------
 
 
