@@ -48,13 +48,21 @@ def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) 
 # --- API keys ----------------------------------------------------------------
 
 
-def api_key_create(*, organization: Organization, name: str, created_by=None) -> tuple[ApiKey, str]:
-    """Create a key and return it with its clear text, which is never stored."""
+def api_key_create(
+    *, organization: Organization, name: str, scope: str, created_by=None
+) -> tuple[ApiKey, str]:
+    """Create a key with its scope (`ApiKey.Scope`) and return it with its clear text,
+    which is never stored."""
+    if scope not in ApiKey.Scope.values:
+        raise ApplicationError(
+            _("Invalid input."), {"fields": {"scope": [_("Choose read only or read and write.")]}}
+        )
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
     key = f"{prefix}.{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
         organization=organization,
         name=name,
+        scope=scope,
         prefix=prefix,
         hashed_key=ApiKey.hash(key),
         created_by=created_by,

@@ -115,7 +115,10 @@ STORAGES = {
 # --- REST API ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["crm.authentication.HasOrganizationApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "crm.authentication.HasOrganizationApiKey",
+        "crm.authentication.ApiKeyScopeAllows",  # issue 23: read-only keys never write
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -148,6 +151,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.pagination.document_page_errors",
+        "crm.api.schema.document_common_refusals",  # issue 23: scopes, limits, throttling
     ],
 }
 
