@@ -122,9 +122,14 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Issue 23 (23a): JSON bodies only, bounded (crm.api.parsers); requests per key
+    # (crm.api.throttling); the test client speaks JSON like the API.
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cadence API",
@@ -236,3 +241,27 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
 WOOCOMMERCE_MAX_ATTEMPTS = env.int("WOOCOMMERCE_MAX_ATTEMPTS", default=10)
 WOOCOMMERCE_STALE_SECONDS = env.int("WOOCOMMERCE_STALE_SECONDS", default=600)
 WOOCOMMERCE_RECEIVED_GRACE_SECONDS = env.int("WOOCOMMERCE_RECEIVED_GRACE_SECONDS", default=30)
+
+# --- Issue 23 (branch 23a): API limits and throttling, the shops' REST API ---------------
+# An API request body: JSON of at most this many bytes (a larger one is a 413) nested at
+# most this deep (400); the nested rows per request are bounded in the serializers.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
+# Requests per API key ("<n>/second|minute|hour|day"; empty: no limit), beyond which the
+# API answers 429 with Retry-After. Counted in Redis, shared by every web process.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="300/minute")
+API_THROTTLE_CACHE = "api_throttle"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    API_THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("API_THROTTLE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "cadence",
+            # A slow Redis must not hold API requests: past this, the request is served.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if env("API_THROTTLE_REDIS_URL", default=REDIS_URL)
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+}

@@ -4,7 +4,7 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS
+from .base import API_THROTTLE_CACHE, CACHES, CELERY_BROKER_TRANSPORT_OPTIONS
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
@@ -23,4 +23,13 @@ TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"test-{TEST_RUN_ID}:",
+}
+
+# --- Issue 23 (branch 23a) ---------------------------------------------------------------
+# The throttle counts every request but never bites (schemathesis sends thousands with one
+# key under a frozen clock); tests/crm/test_api_limits.py sets the production rate.
+API_THROTTLE_RATE = "1000000/minute"
+CACHES = {
+    **CACHES,
+    API_THROTTLE_CACHE: {**CACHES[API_THROTTLE_CACHE], "KEY_PREFIX": f"test-{TEST_RUN_ID}"},
 }

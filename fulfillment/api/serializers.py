@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from fulfillment.api.selectors import line_count_name
 from fulfillment.models import Batch, BatchLine, Shipment, line_code
 from preferences.api.serializers import PreferenceRowSerializer
@@ -265,14 +266,14 @@ class BulkPrepareInputSerializer(serializers.Serializer):
     lines = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         allow_empty=False,
-        max_length=5000,
+        max_length=limits.BULK_IDS_MAX,
         required=False,
         help_text=_("Line ids."),
     )
     codes = serializers.ListField(
         child=serializers.CharField(max_length=20),
         allow_empty=False,
-        max_length=5000,
+        max_length=limits.BULK_IDS_MAX,
         required=False,
         help_text=_("Codes as scanned from the packing slips."),
     )

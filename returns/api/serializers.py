@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from fulfillment.api.serializers import LineItemSerializer
 from returns.models import ReturnNote, ReturnReason, ReturnRequest
 from subscriptions.api.serializers import SubscriptionCustomerSerializer
@@ -222,6 +223,7 @@ class ReturnOpenInputSerializer(serializers.Serializer):
     items = ReturnItemInputSerializer(
         many=True,
         default=list,
+        max_length=limits.ITEMS_MAX,
         help_text=_("The products concerned, from the box; empty or left out: the whole box."),
     )
     assignee = serializers.IntegerField(

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from crm.models import Address, Contract, Customer, Product
 from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionEvent
 
@@ -197,7 +198,9 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
 
 class SubscriptionCreateInputSerializer(serializers.Serializer):
     customer = OrganizationPrimaryKeyField(queryset=Customer.objects.all())
-    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+    items = SubscriptionItemInputSerializer(
+        many=True, allow_empty=False, max_length=limits.ITEMS_MAX
+    )
     billing_period = serializers.ChoiceField(
         choices=BillingPeriod.choices, default=BillingPeriod.MONTH
     )
@@ -236,7 +239,9 @@ class ChangeScheduleInputSerializer(ReasonInputSerializer):
 
 
 class ChangeItemsInputSerializer(ReasonInputSerializer):
-    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+    items = SubscriptionItemInputSerializer(
+        many=True, allow_empty=False, max_length=limits.ITEMS_MAX
+    )
 
 
 class CancelInputSerializer(serializers.Serializer):
