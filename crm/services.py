@@ -13,7 +13,7 @@ from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.errors import ApplicationError
+from crm.errors import ApplicationError, ConflictError
 from crm.models import Address, ApiKey, Customer, Organization, Product
 
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
@@ -32,9 +32,10 @@ def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) 
 
     The error names the field (the database constraint alone would only say
     "not unique"); the constraint still decides a race between two requests.
+    A duplicate is a conflict with a stored row (409), not malformed input.
     """
     _full_clean(instance)
-    duplicate = ApplicationError(_("Invalid input."), {"fields": {field: [message]}})
+    duplicate = ConflictError(message, {"fields": {field: [message]}})
     others = type(instance).objects.filter(organization=instance.organization_id, **lookup)
     if others.exclude(pk=instance.pk).exists():
         raise duplicate
@@ -159,21 +160,12 @@ def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -
             uses = ", ".join(
                 f"{obj._meta.verbose_name} {obj}" for obj in list(exc.protected_objects)[:3]
             )
-            raise ApplicationError(
-                _("Invalid input."),
-                {
-                    "fields": {
-                        "addresses": [
-                            _(
-                                "The address “%(address)s” is in use (%(uses)s): send it "
-                                "again, send another address of the same kind to take its "
-                                "place, or change what uses it first."
-                            )
-                            % {"address": leftover, "uses": uses}
-                        ]
-                    }
-                },
-            ) from exc
+            message = _(
+                "The address “%(address)s” is in use (%(uses)s): send it again, send another "
+                "address of the same kind to take its place, or change what uses it first."
+            ) % {"address": leftover, "uses": uses}
+            # Valid input that what is stored refuses: a conflict (409).
+            raise ConflictError(message, {"fields": {"addresses": [message]}}) from exc
 
 
 def _save_customer(customer: Customer) -> None:

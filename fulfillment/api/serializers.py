@@ -283,6 +283,11 @@ class BulkPrepareInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(_("Give either `lines` or `codes`."))
         return data
 
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # Exactly one of the two (crm.api.schema.AutoSchema writes it into the schema).
+        return {"oneOf": [{"required": ["lines"]}, {"required": ["codes"]}]}
+
 
 class BulkLineSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -346,3 +351,8 @@ class ShipmentUpdateInputSerializer(serializers.Serializer):
         if not data:
             raise serializers.ValidationError(_("Give `carrier` or `tracking_number`."))
         return data
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # At least one of the two: an empty PATCH is refused.
+        return {"anyOf": [{"required": ["carrier"]}, {"required": ["tracking_number"]}]}

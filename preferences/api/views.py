@@ -18,8 +18,8 @@ from rest_framework.response import Response
 from crm.actors import Actor
 from crm.api import limits
 from crm.api.mixins import OrganizationScopedMixin
-from crm.errors import ApplicationError
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
+from crm.errors import ApplicationError
 from preferences import selectors, services
 from preferences.api.serializers import (
     PreferenceChangeSerializer,

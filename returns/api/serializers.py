@@ -229,6 +229,7 @@ class ReturnOpenInputSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(
         allow_null=True,
         required=False,
+        min_value=1,
         help_text=_(
             "A staff member's user id; null: nobody; left out: the organization's default assignee."
         ),
@@ -293,10 +294,34 @@ class ReturnResolveInputSerializer(serializers.Serializer):
         help_text=_("Written in the timeline."),
     )
 
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        """A refund or a credit needs a positive amount; the others take none (or null)."""
+        with_amount = [ReturnRequest.Resolution.REFUND, ReturnRequest.Resolution.CREDIT]
+        without = [r for r in ReturnRequest.Resolution.values if r not in with_amount]
+        positive = r"^(?:0*[1-9]\d{0,7}(?:\.\d{0,2})?|0*\.(?:[1-9]\d?|0[1-9]))$"
+        return {
+            "oneOf": [
+                {
+                    "properties": {
+                        "resolution": {"enum": [str(r) for r in with_amount]},
+                        "amount": {"type": "string", "pattern": positive},
+                    },
+                    "required": ["resolution", "amount"],
+                },
+                {
+                    "properties": {
+                        "resolution": {"enum": [str(r) for r in without]},
+                        "amount": {"nullable": True, "enum": [None]},
+                    },
+                },
+            ]
+        }
+
 
 class ReturnReassignInputSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(
-        allow_null=True, help_text=_("A staff member's user id; null: nobody.")
+        allow_null=True, min_value=1, help_text=_("A staff member's user id; null: nobody.")
     )
 
 

@@ -199,7 +199,13 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
 class SubscriptionCreateInputSerializer(serializers.Serializer):
     customer = OrganizationPrimaryKeyField(queryset=Customer.objects.all())
     items = SubscriptionItemInputSerializer(
-        many=True, allow_empty=False, max_length=limits.ITEMS_MAX
+        many=True,
+        allow_empty=False,
+        max_length=limits.ITEMS_MAX,
+        help_text=_(
+            "What each box holds; their total per cycle (quantity times price) is under "
+            "100,000,000, what a charge can hold."
+        ),
     )
     billing_period = serializers.ChoiceField(
         choices=BillingPeriod.choices, default=BillingPeriod.MONTH
@@ -240,7 +246,13 @@ class ChangeScheduleInputSerializer(ReasonInputSerializer):
 
 class ChangeItemsInputSerializer(ReasonInputSerializer):
     items = SubscriptionItemInputSerializer(
-        many=True, allow_empty=False, max_length=limits.ITEMS_MAX
+        many=True,
+        allow_empty=False,
+        max_length=limits.ITEMS_MAX,
+        help_text=_(
+            "What each box holds; their total per cycle (quantity times price) is under "
+            "100,000,000, what a charge can hold."
+        ),
     )
 
 

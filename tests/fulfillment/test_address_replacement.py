@@ -186,10 +186,10 @@ def test_removing_the_address_a_subscription_ships_to_is_refused_and_changes_not
         format="json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409  # valid input, refused by what uses the address
     body = response.json()
-    assert body["message"] == "Invalid input."
     (error,) = body["extra"]["fields"]["addresses"]
+    assert body["message"] == error
     assert "8 quai Rambaud" in error
     assert f"#{subscription.pk}" in error
     assert list(Address.objects.values_list("pk", "kind", "line1")) == before
