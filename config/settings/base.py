@@ -251,6 +251,11 @@ API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 # API answers 429 with Retry-After. Counted in Redis, shared by every web process.
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="300/minute")
 API_THROTTLE_CACHE = "api_throttle"
+# Requests to a shop's REST API (woocommerce/client.py): HTTPS only unless this allows
+# plain HTTP (development); an address that is not public (loopback, private, link-local...)
+# only when one of these networks holds it, e.g. "10.0.0.0/8" for a shop on the LAN.
+WOOCOMMERCE_ALLOW_HTTP = env.bool("WOOCOMMERCE_ALLOW_HTTP", default=False)
+WOOCOMMERCE_ALLOWED_NETWORKS = env.list("WOOCOMMERCE_ALLOWED_NETWORKS", default=[])
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     API_THROTTLE_CACHE: (
