@@ -1,8 +1,11 @@
-"""drf-spectacular post-processing: what every operation shares, said once for all.
+"""The API's OpenAPI schema: what drf-spectacular leaves out, and what every operation shares.
 
-The view sets document their own answers; the refusals that come from the API's
-common layers (crm.authentication, crm.api.throttling, crm.api.parsers) are added
-here to every operation they apply to, so the schema never omits one.
+`AutoSchema` (the project's schema class) writes what the serializers refuse and
+drf-spectacular does not say (list bounds, text and decimal forms, ids from 1, rules
+across fields), so that input the schema calls valid is input the API takes. The view
+sets document their own answers; `document_common_refusals` (a post-processing hook)
+adds the refusals of the API's common layers (crm.authentication, crm.api.throttling,
+crm.api.parsers) to every operation they apply to, so the schema never omits one.
 """
 
 from __future__ import annotations

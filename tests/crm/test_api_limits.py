@@ -239,6 +239,17 @@ def test_more_than_1000_fields_to_an_unknown_api_address_get_the_error_shape():
     assert set(response.json()) == {"message", "extra"}
 
 
+def test_a_request_django_refuses_before_any_view_gets_the_error_shape_under_api():
+    # DisallowedHost is raised by the middleware, before DRF: handler400 answers it.
+    api = Client().get("/api/v1/customers/", HTTP_HOST="evil.example")
+    admin = Client().get("/admin/", HTTP_HOST="evil.example")
+
+    assert api.status_code == 400
+    assert api.json() == {"message": "Bad request.", "extra": {}}
+    assert admin.status_code == 400
+    assert admin["Content-Type"].startswith("text/html")  # Django's own page elsewhere
+
+
 @pytest.mark.parametrize("page", ["0", "-1", "-100"])
 def test_page_zero_and_negative_pages_are_a_400_as_the_schema_says(api, page):
     assert "page" in error(api.get("/api/v1/customers/", {"page": page}), 400)["extra"]["fields"]
