@@ -117,9 +117,9 @@ _KINDS = (
     ("is_loopback", gettext_lazy("a loopback address")),
     ("is_link_local", gettext_lazy("a link-local address")),
     ("is_multicast", gettext_lazy("a multicast address")),
-    ("is_private", gettext_lazy("a private address")),
-    ("is_reserved", gettext_lazy("a reserved address")),
     ("is_unspecified", gettext_lazy("an unspecified address")),
+    ("is_reserved", gettext_lazy("a reserved address")),
+    ("is_private", gettext_lazy("a private address")),
 )
 
 
