@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 EMBEDDED := $(PY) -m config.embedded --
 export DJANGO_SETTINGS_MODULE ?= config.settings.dev
 
-.PHONY: run test lint format bench migrations messages stop clean fuzz-live
+.PHONY: run test lint format bench calendar migrations messages stop clean fuzz-live
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,21 @@ format: $(VENV)/.installed-dev
 ## bench: long benchmarks (not part of the tests); prints ratios against baselines
 bench: $(VENV)/.installed-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) $(PY) -m bench
+
+## calendar: the date-sensitive tests at each instant of tests/clock.py (pytest --at)
+CALENDAR_TESTS ?= tests/backoffice tests/dashboard tests/returns tests/satisfaction \
+	tests/test_demo.py tests/fulfillment/test_demo.py tests/preferences/test_demo.py \
+	tests/woocommerce/test_demo.py
+calendar: $(VENV)/.installed-dev
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py compiletranslations
+	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) sh -c '\
+	  failed=""; \
+	  for at in $$($(PY) -c "from tests.clock import INSTANTS; print(*INSTANTS)"); do \
+	    echo "== $$at"; \
+	    $(VENV)/bin/pytest -q --at $$at -m "not celery_worker and not scenario" \
+	      $(CALENDAR_TESTS) $(PYTEST_ARGS) || failed="$$failed $$at"; \
+	  done; \
+	  if [ -n "$$failed" ]; then echo "failed at:$$failed"; exit 1; fi; echo "every instant passed"'
 
 migrations: $(VENV)/.installed-dev
 	$(EMBEDDED) $(PY) manage.py makemigrations

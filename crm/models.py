@@ -62,6 +62,15 @@ class Organization(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default="fr"
     )
+    # Read by the admin login (signin): an admin without a second factor enrols at login.
+    two_factor_required = models.BooleanField(
+        _("two-factor sign-in required for admins"),
+        default=False,
+        help_text=_(
+            "Its administrators must sign in with a code from an authenticator app "
+            "after their password; one who has none sets it up at their next login."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

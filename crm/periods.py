@@ -27,6 +27,15 @@ def month_bounds(now: datetime, tz: tzinfo, months_ago: int = 0) -> tuple[dateti
     return local_midnight(first, tz), local_midnight(following, tz)
 
 
+def days_bounds(now: datetime, tz: tzinfo, days: int) -> tuple[datetime, datetime]:
+    """[start, end) of the last `days` days in `tz`, today included: a window that, unlike a
+    calendar month, is never empty just because the month began this morning."""
+    today = today_in(now, tz)
+    return local_midnight(today - timedelta(days=days - 1), tz), local_midnight(
+        today + timedelta(days=1), tz
+    )
+
+
 def week_start(day: date) -> date:
     """The Monday of `day`'s week."""
     return day - timedelta(days=day.weekday())

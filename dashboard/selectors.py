@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db.models import Count, F, Max, Q, Sum
 
 from crm.models import Organization
-from crm.periods import local_midnight, month_bounds, today_in, week_start
+from crm.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
 from fulfillment import exports
 from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest
@@ -89,8 +89,9 @@ class NextBatch:
 
 @dataclass(frozen=True)
 class Satisfaction:
-    start: datetime
-    end: datetime
+    #: The last `RECENT_DAYS` days, today included: what the card leads with.
+    recent: satisfaction_selectors.NpsSummary
+    #: The calendar month so far, shown beside it once it has answers.
     this_month: satisfaction_selectors.NpsSummary
     #: The trend's weeks: from `trend_start` (a Monday) to now.
     trend_start: datetime
@@ -243,14 +244,17 @@ def next_batch(*, organization: Organization) -> NextBatch | None:
 
 
 def satisfaction(*, organization: Organization, now: datetime) -> Satisfaction:
+    """The NPS of the last 30 days and of the calendar month so far (two queries each)."""
     tz = organization.tzinfo
-    start, end = month_bounds(now, tz)
+    recent_start, recent_end = days_bounds(now, tz, satisfaction_selectors.RECENT_DAYS)
+    month_start, month_end = month_bounds(now, tz)
     first_week = week_ends(now=now, tz=tz)[0][0]
     return Satisfaction(
-        start=start,
-        end=end,
+        recent=satisfaction_selectors.nps_summary(
+            organization=organization, start=recent_start, end=recent_end
+        ),
         this_month=satisfaction_selectors.nps_summary(
-            organization=organization, start=start, end=end
+            organization=organization, start=month_start, end=month_end
         ),
         trend_start=local_midnight(first_week, tz),
     )

@@ -30,7 +30,7 @@ from dashboard import selectors
 from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest
 from satisfaction import charts
-from satisfaction.admin import nps_headline, number, week_chart
+from satisfaction.admin import nps_headline, nps_number, number, week_chart
 from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import Subscription
 from woocommerce.models import WebhookDelivery
@@ -211,22 +211,37 @@ def batch_context(board: selectors.Dashboard) -> dict | None:
 
 
 def satisfaction_context(board: selectors.Dashboard) -> dict:
+    """The last 30 days' NPS; this month's beside it once the month has answers.
+
+    A calendar month alone would leave the card empty for the first days of every
+    month, when staff still want to know how things stand.
+    """
     organization = board.organization
-    nps = board.satisfaction.this_month.nps
+    recent = board.satisfaction.recent.nps
+    month = board.satisfaction.this_month.nps
     report = reverse("admin:satisfaction_satisfactionsurvey_report")
-    return {
-        "headline": nps_headline(nps),
-        "report_url": f"{report}?{urlencode({'organization': organization.pk})}",
-        "answers": counted(
-            _("Answers this month"),
-            nps.answers,
-            changelist(
-                SatisfactionSurvey,
-                organization,
-                answered="month",
-                status__exact=SatisfactionSurvey.Status.ANSWERED,
+    report_url = f"{report}?{urlencode({'organization': organization.pk})}"
+    answered = {"status__exact": SatisfactionSurvey.Status.ANSWERED}
+    figures = [
+        counted(
+            _("Answers, last 30 days"),
+            recent.answers,
+            changelist(SatisfactionSurvey, organization, answered="30days", **answered),
+        )
+    ]
+    if month.answers:
+        figures += [
+            Figure(label=_("NPS this month"), value=nps_number(month.score), url=report_url),
+            counted(
+                _("Answers this month"),
+                month.answers,
+                changelist(SatisfactionSurvey, organization, answered="month", **answered),
             ),
-        ),
+        ]
+    return {
+        "headline": nps_headline(recent),
+        "report_url": report_url,
+        "figures": figures,
         # satisfaction.charts escapes every text it writes.
         "chart": mark_safe(  # noqa: S308
             week_chart(organization, board.satisfaction.trend_start, board.now)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from config.csp import allow_inline_blocks
 from fulfillment import exports
 from fulfillment.models import Batch
 
@@ -94,4 +95,5 @@ def batch_export(request, pk: int, kind: str):
             filename = exports.export_filename(content, export, "csv")
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
-        return render(request, TEMPLATES[export], _html_context(content, export))
+        page = render(request, TEMPLATES[export], _html_context(content, export))
+    return allow_inline_blocks(page)

@@ -100,6 +100,11 @@ PUREA_VALUES = {
     "sarah.girard@example.fr": [{"grind": "filter", "decaf": True}],
     "jules.durand@example.fr": [{"decaf": True, "delivery_note": "Sonner deux fois"}],
     "ines.leroy@example.fr": [{"grind": "french_press", "avoid_origins": ["peru", "brazil"]}],
+    # The weekly regulars.
+    "adele.blanc@example.fr": [{"grind": "filter", "roast": "light"}],
+    "maxime.garcia@example.fr": [{"grind": "espresso", "roast": "dark"}],
+    "juliette.faure@example.fr": [{"roast": "medium", "bags": 2}],
+    "antoine.rousseau@example.fr": [{"grind": "french_press", "roast": "medium"}],
 }
 RETIRED_CHOICE_CUSTOMER = "emma.dubois@example.fr"
 TEA_VALUES = {"alice.garnier@example.fr": [{"format": "bags", "caffeine_free": True}]}

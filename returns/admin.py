@@ -683,9 +683,7 @@ def overdue_flag(case: ReturnRequest, now=None):
         if days
         else _("overdue")
     )
-    return format_html(
-        '<strong class="overdue" style="color: var(--error-fg, #ba2121)">{}</strong>', text
-    )
+    return format_html('<strong class="overdue">{}</strong>', text)
 
 
 @admin.register(ReturnRequest)

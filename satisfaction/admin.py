@@ -81,12 +81,6 @@ DEFAULT_REPORT_WEEKS = 12
 REPORT_FOLLOW_UPS = 10
 
 #: A band's badge: readable on the light and the dark theme alike.
-BADGE_STYLE = {
-    ScoreBand.PROMOTER: "background: #3d8b40; color: #fff",
-    ScoreBand.PASSIVE: "background: var(--body-quiet-color, #666); color: var(--body-bg, #fff)",
-    ScoreBand.DETRACTOR: "background: var(--error-fg, #ba2121); color: var(--body-bg, #fff)",
-}
-
 PLACEHOLDER_HELP = gettext_lazy(
     "The texts may hold {first_name} (the customer's first name), {organization} (the "
     "organization's name) and {link} (the survey's link, required in the e-mail text). A "
@@ -152,11 +146,10 @@ def score_badge(survey: SatisfactionSurvey):
         return "-"
     band = ScoreBand(survey.band)
     return format_html(
-        '<span class="score-badge band-{}" title="{}" style="{}; padding: 1px 7px; '
-        'border-radius: 9px; font-weight: bold; white-space: nowrap">{}</span>',
+        # Its colours: static/backoffice/admin.css (no style attribute under the CSP).
+        '<span class="score-badge band-{}" title="{}">{}</span>',
         band.value,
         band.label,
-        BADGE_STYLE[band],
         survey.score,
     )
 
@@ -175,7 +168,7 @@ def follow_up_state(survey: SatisfactionSurvey):
         )
     if survey.needs_follow_up:
         return format_html(
-            '<strong class="follow-up-todo" style="color: var(--error-fg, #ba2121)">{}</strong>',
+            '<strong class="follow-up-todo">{}</strong>',
             _("To follow up"),
         )
     if survey.followed_up_at is not None:
@@ -338,7 +331,8 @@ class AnsweredListFilter(admin.SimpleListFilter):
     """Answered (first) in a recent period, counted in each organization's time zone.
 
     A week starts on Monday; "last 4 weeks" is this week and the three before it,
-    "last 3 months" this month and the two before it, as on the report.
+    "last 3 months" this month and the two before it, as on the report; "last 30 days"
+    is today and the 29 days before it, as on the dashboard.
     """
 
     title = gettext_lazy("answered")
@@ -352,6 +346,7 @@ class AnsweredListFilter(admin.SimpleListFilter):
         return [
             ("week", _("This week")),
             ("4weeks", _("Last 4 weeks")),
+            ("30days", _("Last 30 days")),
             ("month", _("This month")),
             ("3months", _("Last 3 months")),
         ]
@@ -361,6 +356,7 @@ class AnsweredListFilter(admin.SimpleListFilter):
         return {
             "week": week_start(today),
             "4weeks": week_start(today) - timedelta(weeks=3),
+            "30days": today - timedelta(days=selectors.RECENT_DAYS - 1),
             "month": today.replace(day=1),
             "3months": months_back(today, 2),
         }[period]

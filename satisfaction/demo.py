@@ -38,6 +38,7 @@ from django.utils import timezone
 from crm.actors import Actor
 from crm.errors import ConflictError
 from crm.models import Organization
+from crm.periods import local_midnight, today_in
 from fulfillment import services as fulfillment
 from fulfillment.calendar import cutoff_on, cycle_date
 from fulfillment.models import Batch, BatchLine
@@ -61,6 +62,8 @@ NO_MAIL = "django.core.mail.backends.dummy.EmailBackend"
 COOLING_DAYS = 14
 #: The most recent surveys still waiting for their answer.
 WAITING = 2
+#: The latest answer came in at most this long before the demo was loaded (today, always).
+FRESHEST = timedelta(hours=2)
 #: Staff held back the fourth survey due (the customer was on the phone with them anyway).
 CANCELED_ONE = 4
 
@@ -155,8 +158,10 @@ def follow_up(*, organization: Organization, staff, result: Result) -> Result:
         .order_by("answered_at", "pk")
     )
     case_opened = False
+    now = timezone.now()
     for survey in detractors[:-1]:
-        at = survey.answered_at + timedelta(hours=20)
+        # The next morning, or a moment ago if the comment came in less than a day ago.
+        at = min(survey.answered_at + timedelta(hours=20), now - (now - survey.answered_at) / 2)
         if not case_opened and staff is not None:
             case_opened = _open_case(survey, actor, at)
             if case_opened:
@@ -288,7 +293,11 @@ def _replay_beat(organization: Organization, actor: Actor, now: datetime) -> Non
 
 
 def _answer(organization: Organization, now: datetime) -> None:
-    """Most customers answer within hours; the latest few not yet, and one never did."""
+    """Most customers answer within hours; the latest few not yet, and one never did.
+
+    The latest answer came in today, a little before `now` (`_freshest`): whatever day
+    the demo is loaded, this week and this month have an answer.
+    """
     sent = list(
         SatisfactionSurvey.objects.filter(organization=organization, status=Status.SENT).order_by(
             "sent_at", "pk"
@@ -299,15 +308,31 @@ def _answer(organization: Organization, now: datetime) -> None:
     unanswered = {survey.pk for survey in still_open[-WAITING:]}
     if closed:
         unanswered.add(closed[len(closed) // 2].pk)  # never answered: expires
+    fresh = _freshest(organization, now)
+    latest = next(
+        (
+            survey
+            for survey in reversed(still_open)
+            if survey.pk not in unanswered and survey.sent_at < fresh
+        ),
+        None,
+    )
     answers = iter(ANSWERS * (len(sent) // len(ANSWERS) + 1))
     for survey in sent:
         if survey.pk in unanswered:
             continue
         score, comment, hours = next(answers)
-        at = survey.sent_at + timedelta(hours=hours)
+        at = fresh if survey is latest else survey.sent_at + timedelta(hours=hours)
         if at >= min(now, survey.expires_at):
             continue  # would answer later: still waiting
         services.survey_answer(token=survey.token, score=score, comment=comment, now=at)
+
+
+def _freshest(organization: Organization, now: datetime) -> datetime:
+    """A moment today, shortly before `now`: when the latest answer came in."""
+    tz = organization.tzinfo
+    since_midnight = now - local_midnight(today_in(now, tz), tz)
+    return now - min(FRESHEST, since_midnight / 2)
 
 
 def _open_case(survey: SatisfactionSurvey, actor: Actor, at: datetime) -> bool:

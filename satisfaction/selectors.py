@@ -26,6 +26,8 @@ from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN, Nps, band_counts, respon
 
 Status = SatisfactionSurvey.Status
 SENT_STATUSES = (Status.SENT, Status.ANSWERED, Status.EXPIRED)
+#: "Recently": the last 30 days, today included (the dashboard's card, the answered filter).
+RECENT_DAYS = 30
 
 _COUNTS = {
     "promoters": Count("pk", filter=Q(score__gte=PROMOTER_MIN)),

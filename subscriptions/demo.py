@@ -76,6 +76,16 @@ PUREA_CUSTOMERS = [
     ),
     Person("sarah.girard@example.fr", "Sarah", "Girard", "33 rue de Siam", "29200", "Brest"),
     Person("paul.roux@example.fr", "Paul", "Roux", "4 rue des Halles", "37000", "Tours"),
+    # The weekly regulars: a box every week, so every week's batch has its boxes to pack,
+    # ship, survey and ask about, whatever day the demo is loaded.
+    Person("adele.blanc@example.fr", "Adèle", "Blanc", "7 place Grenette", "38000", "Grenoble"),
+    Person("maxime.garcia@example.fr", "Maxime", "Garcia", "3 quai Vauban", "66000", "Perpignan"),
+    Person(
+        "juliette.faure@example.fr", "Juliette", "Faure", "10 rue Saint-Pierre", "14000", "Caen"
+    ),
+    Person(
+        "antoine.rousseau@example.fr", "Antoine", "Rousseau", "12 rue de Vesle", "51100", "Reims"
+    ),
     Person(
         "zoe.mercier+pending@example.fr",
         "Zoé",
@@ -186,6 +196,10 @@ PUREA = [
         start="-6 weeks",
         then=[("pause", {"reason": "En pause jusqu'à nouvel ordre"})],
     ),
+    Spec("adele.blanc@example.fr", [("PUR-ETH-250", 1)], period="week", start="-14 weeks"),
+    Spec("maxime.garcia@example.fr", [("PUR-ESP-500", 1)], period="week", start="-13 weeks"),
+    Spec("juliette.faure@example.fr", [("PUR-COL-250", 2)], period="week", start="-12 weeks"),
+    Spec("antoine.rousseau@example.fr", [("PUR-DIS-250", 1)], period="week", start="-11 weeks"),
 ]
 
 # Manual gateway: staff mark each charge paid once the transfer arrives.

@@ -9,6 +9,10 @@ Fixtures (tests/conftest.py registers this module as a plugin):
 - `page`: a fresh browser page whose relative URLs go to the live server
   (`page.goto("/admin/")`). The live server is a thread of the test process
   on the committed data, so these tests run on `transactional_db`.
+- Every page runs under the site's Content-Security-Policy, and the `page` fixture
+  fails its test if the browser reports a violation (a `securitypolicyviolation`
+  event, or Chromium's own "Refused to ... Content Security Policy" console error)
+  on any page the test visited: `csp_violations` lists what was reported.
 - `screenshots`: call it with the page and a step's name to save a PNG
   (`screenshots(page, "answered")` -> `01-answered.png`), one folder per test,
   in a folder named after the run (`<UTC time>-<short commit>`, "run" outside a
@@ -70,18 +74,45 @@ def browser(monkeypatch):
         connections.close_all()
 
 
+#: Runs in every document before its own scripts (Playwright's init scripts are not
+#: subject to the page's CSP): reports each violation on the console.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " +
+    (event.blockedURI || "an inline block") + " in " + event.documentURI +
+    (event.sourceFile ? " (" + event.sourceFile + ":" + event.lineNumber + ")" : ""));
+});
+"""
+CSP_REPORT = re.compile(r"CSP violation|Content Security Policy", re.IGNORECASE)
+
+
 @pytest.fixture
-def page(transactional_db, live_server, browser):
+def csp_violations() -> list[str]:
+    """What the browser reported against the Content-Security-Policy during the test."""
+    return []
+
+
+@pytest.fixture
+def page(transactional_db, live_server, browser, csp_violations):
     """A new page (its own cookies) whose relative URLs go to the live server.
 
     `transactional_db` comes first: the database is set up (and later flushed)
-    outside Playwright's context.
+    outside Playwright's context. The test fails if any page it visited broke the
+    Content-Security-Policy.
     """
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(CSP_LISTENER)
+
+    def on_console(message) -> None:
+        if CSP_REPORT.search(message.text):
+            csp_violations.append(f"{message.type}: {message.text}")
+
+    context.on("console", on_console)
     tab = context.new_page()
     yield tab
     context.close()
+    assert not csp_violations, "The browser reported CSP violations:\n" + "\n".join(csp_violations)
 
 
 class Screenshots:

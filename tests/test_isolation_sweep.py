@@ -81,6 +81,12 @@ API_WITHOUT_TENANT_ROWS = {
 ADMIN_WITHOUT_TENANT_ROWS = {
     "auth.User": "people are shared: only superusers manage them",
     "auth.Group": "Django groups are unused by the tenancy: only superusers see them",
+    # Sign-in (issue 23b): about people, not an organization's rows; superusers only.
+    "axes.AccessAttempt": "failed logins per username and address: superusers unlock them",
+    "axes.AccessLog": "logins and logouts of every person: superusers only",
+    "axes.AccessFailureLog": "failed logins of every person: superusers only",
+    "otp_totp.TOTPDevice": "people's authenticator apps: superusers reset a lost one",
+    "otp_static.StaticDevice": "people's recovery codes: superusers reset them",
 }
 
 #: Custom admin URLs (name suffix) about one row, with the methods they answer: B must
@@ -758,6 +764,26 @@ def test_bs_admin_runs_no_changelist_action_on_as_rows(world):
                 failures.append(f"{label} action {name}: A's data on the page")
     assert not failures, "\n".join(failures)
     assert len(checked) >= 10
+
+
+def test_bs_admin_sees_nothing_of_as_on_their_own_two_factor_pages(world):
+    # The two-factor page (signin) is about the person only: A's admin has an app set up,
+    # B's admin sees their own state and nothing of A's people or rows.
+    from tests.signin.conftest import enrol
+
+    enrol(world.a_admin)
+    client = logged_in(world.b_admin)
+    failures = []
+    for method, data in (("get", None), ("post", {"action": "start"})):
+        response = getattr(client, method)(reverse("signin:two_factor"), data)
+        if response.status_code != 200 or leaked_text(response):
+            failures.append(f"two-factor page ({method}): {response.status_code}, or A's data")
+    # ...and asking for new recovery codes touches nobody's (B has none: the page again)
+    response = client.post(reverse("signin:two_factor"), {"action": "renew", "code": "000000"})
+    if response.status_code != 200 or leaked_text(response):
+        failures.append(f"two-factor renew: {response.status_code}, or A's data")
+    assert not failures, "\n".join(failures)
+    assert world.a_admin.totpdevice_set.filter(confirmed=True).count() == 1
 
 
 def test_bs_admin_is_offered_none_of_as_rows_by_autocomplete(world):

@@ -687,7 +687,7 @@ class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
             note = _("(%(count)d more characters not shown)") % {"count": len(text) - BODY_SHOWN}
             text = text[:BODY_SHOWN]
         return format_html(
-            '<pre class="delivery-body" style="max-height: 40em; overflow: auto">{}</pre>{}',
+            '<pre class="delivery-body">{}</pre>{}',
             text,
             note,
         )

@@ -13,12 +13,12 @@ module that name is `send` below, so every request to a shop (reconciliation,
 refetch, test connection, the command line) goes through one guard
 (docs/decisions/0012):
 
-- `https` only, unless `WOOCOMMERCE_ALLOW_HTTP` (development, tests);
+- `https` only, unless `WOOCOMMERCE_REST_ALLOW_HTTP` (development, tests);
 - the shop's host is resolved when the connection is made, and the connection
   goes to the very address that was checked (no second lookup: no DNS
   rebinding); an address that is loopback, link-local, private, multicast,
   reserved or otherwise not public is refused, unless it is in
-  `WOOCOMMERCE_ALLOWED_NETWORKS`;
+  `WOOCOMMERCE_REST_ALLOWED_NETWORKS`;
 - redirects are never followed, so the credentials (Basic auth, or the OAuth
   signature over HTTP) only ever go to the saved shop's host; no proxy or
   `.netrc` from the environment is used;
@@ -108,7 +108,7 @@ class ShopAddressRefused(requests.ConnectionError):
 def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [
         ipaddress.ip_network(network, strict=False)
-        for network in settings.WOOCOMMERCE_ALLOWED_NETWORKS
+        for network in settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS
     ]
 
 
@@ -137,7 +137,7 @@ def address_refusal(address: str) -> str | None:
         return None
     return _(
         "%(address)s is %(kind)s: a shop is only reached on a public address "
-        "(WOOCOMMERCE_ALLOWED_NETWORKS lists the exceptions)."
+        "(WOOCOMMERCE_REST_ALLOWED_NETWORKS lists the exceptions)."
     ) % {"address": ip, "kind": kind}
 
 
@@ -164,7 +164,7 @@ def url_refusal(url: str, *, saved: bool = True) -> str | None:
     except ValueError:
         return _("The shop's URL is not a valid address.")
     scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and settings.WOOCOMMERCE_ALLOW_HTTP):
+    if scheme != "https" and not (scheme == "http" and settings.WOOCOMMERCE_REST_ALLOW_HTTP):
         return _("A shop's URL starts with https:// (plain HTTP would expose its credentials).")
     if not parts.hostname:
         return _("The shop's URL has no host.")

@@ -5,6 +5,10 @@ disables a webhook after a few failed deliveries and never retries, so every
 well-signed delivery is kept (even one whose processing will fail) and
 answered 200 at once; processing happens in a worker. Answers:
 
+- over plain HTTP while `WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP` is off (production's
+  default): 403 before anything else, nothing stored (the body carries customers'
+  names and addresses; `request.is_secure()` trusts the proxy's header only when
+  `SECURE_PROXY_SSL_HEADER` is configured);
 - unknown or inactive shop: 404;
 - a ping (`webhook_id=N`, form-encoded, unsigned, sent when a webhook is
   saved): 200;
@@ -63,6 +67,12 @@ class WooCommerceWebhookView(APIView):
     throttle_classes: list = []
 
     def post(self, request, store_uuid):
+        if not request.is_secure() and not settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP:
+            return _error(
+                "Webhooks are accepted over HTTPS only: make the webhook's delivery URL "
+                "start with https://.",
+                403,
+            )
         store = (
             WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
             .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")

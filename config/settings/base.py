@@ -3,12 +3,15 @@
 Every variable read here is documented in README.md ("Configuration").
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
 import environ
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
+
+from config.csp import inline_style_hashes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -41,19 +44,33 @@ INSTALLED_APPS = [
     "returns",
     "operations",
     "dashboard",
+    # Security hardening (issue 23b): login lockouts, two-factor sign-in, the CSP header.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
+    "signin",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # issue 23b: Content-Security-Policy on every answer
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # issue 23b: which device verified the session; staff whose account needs a second
+    # factor and whose session has none are signed out (signin/middleware.py).
+    "django_otp.middleware.OTPMiddleware",
+    "signin.middleware.TwoFactorMiddleware",
     "crm.middleware.StaffLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # issue 23b: last, so it turns a locked-out login's answer into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -241,6 +258,60 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
 WOOCOMMERCE_MAX_ATTEMPTS = env.int("WOOCOMMERCE_MAX_ATTEMPTS", default=10)
 WOOCOMMERCE_STALE_SECONDS = env.int("WOOCOMMERCE_STALE_SECONDS", default=600)
 WOOCOMMERCE_RECEIVED_GRACE_SECONDS = env.int("WOOCOMMERCE_RECEIVED_GRACE_SECONDS", default=30)
+# issue 23b: webhooks over plain HTTP are refused (403) unless allowed; `make run` and
+# the tests allow them, production does only when WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP is set.
+WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = env.bool("WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP", default=False)
+
+# --- Security hardening (issue 23b): sign-in, two-factor, Content-Security-Policy ----
+# Documented in docs/operations.md ("Security settings") and decision 13.
+
+# The login is refused after LOGIN_FAILURE_LIMIT wrong passwords (or second-factor codes)
+# for one username from one address, until LOGIN_COOLOFF_MINUTES pass without another try
+# or a superuser deletes the attempt (admin: Axes > Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "signin.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "signin.addresses.client_ip"
+# Masked in the attempts axes keeps (the password is never kept): a mistyped code too.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# How many reverse proxies in front of the app append to X-Forwarded-For: the client's
+# address is read from it only when this is set (else from the connection).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Two-factor sign-in (TOTP, with recovery codes): any staff member may turn it on; it is
+# required for an organization's admins when the organization asks for it, and for every
+# organization admin and superuser when TWO_FACTOR_REQUIRED_FOR_ADMINS is set.
+TWO_FACTOR_REQUIRED_FOR_ADMINS = env.bool("TWO_FACTOR_REQUIRED_FOR_ADMINS", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Cadence")
+# The devices' secrets are never shown in the admin (only a staff member's own page shows
+# theirs, while they set it up).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content-Security-Policy (django-csp) on every page: scripts and styles from our own
+# static files only, plus the inline <style> blocks of two templates we do not write,
+# allowed by their hash (config/csp.py).
+CSP_INLINE_STYLE_HASHES = inline_style_hashes()
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", *CSP_INLINE_STYLE_HASHES],
+        # data: for the icons Django's and Swagger UI's style sheets embed.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Issue 23 (branch 23a): API limits and throttling, the shops' REST API ---------------
 # An API request body: JSON of at most this many bytes (a larger one is a 413) nested at
@@ -254,8 +325,8 @@ API_THROTTLE_CACHE = "api_throttle"
 # Requests to a shop's REST API (woocommerce/client.py): HTTPS only unless this allows
 # plain HTTP (development); an address that is not public (loopback, private, link-local...)
 # only when one of these networks holds it, e.g. "10.0.0.0/8" for a shop on the LAN.
-WOOCOMMERCE_ALLOW_HTTP = env.bool("WOOCOMMERCE_ALLOW_HTTP", default=False)
-WOOCOMMERCE_ALLOWED_NETWORKS = env.list("WOOCOMMERCE_ALLOWED_NETWORKS", default=[])
+WOOCOMMERCE_REST_ALLOW_HTTP = env.bool("WOOCOMMERCE_REST_ALLOW_HTTP", default=False)
+WOOCOMMERCE_REST_ALLOWED_NETWORKS = env.list("WOOCOMMERCE_REST_ALLOWED_NETWORKS", default=[])
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     API_THROTTLE_CACHE: (

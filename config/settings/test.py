@@ -25,14 +25,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"test-{TEST_RUN_ID}:",
 }
 
+# issue 23b: the test client and the live server speak plain HTTP; production refuses
+# webhooks over it (tests/woocommerce/test_receiver.py, tests/test_security_settings.py).
+WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = True
+
 # --- Issue 23 (branch 23a) ---------------------------------------------------------------
 # The throttle counts every request but never bites (schemathesis sends thousands with one
 # key under a frozen clock); tests/crm/test_api_limits.py sets the production rate.
 API_THROTTLE_RATE = "1000000/minute"
 # The fake shops the tests use: `responses` ones on https and http, live ones on 127.0.0.1.
 # tests/woocommerce/test_shop_connection.py proves the production defaults refuse them.
-WOOCOMMERCE_ALLOW_HTTP = True
-WOOCOMMERCE_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+WOOCOMMERCE_REST_ALLOW_HTTP = True
+WOOCOMMERCE_REST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 CACHES = {
     **CACHES,
     API_THROTTLE_CACHE: {**CACHES[API_THROTTLE_CACHE], "KEY_PREFIX": f"test-{TEST_RUN_ID}"},

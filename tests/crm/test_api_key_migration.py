@@ -10,7 +10,7 @@ def test_keys_made_before_scopes_existed_keep_reading_and_writing():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = ("crm", "0003_staff_profile"), ("crm", "0004_api_key_scope")
+    before, after = ("crm", "0004_organization_two_factor_required"), ("crm", "0005_api_key_scope")
     executor = MigrationExecutor(connection)
     executor.migrate([before])
     old = executor.loader.project_state([before]).apps

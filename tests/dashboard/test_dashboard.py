@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 
@@ -14,6 +14,7 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Membership, StaffProfile
 from dashboard import selectors
@@ -390,3 +391,56 @@ def test_an_open_batch_shows_its_countdown_and_its_preview(org_a, admin_client_f
     # 16 November 10:00 in Paris + 2 days 5 hours
     assert "Cut-off in 2\xa0days, 5\xa0hours, Nov. 18, 2026, 3 p.m." in unescape(card)
     assert figures(card)["Boxes due"].value == str(page.context_data["preview"]["total"])
+
+
+# --- Satisfaction: the last 30 days, and this month once it has answers --------------------
+
+
+@pytest.mark.django_db
+def test_the_satisfaction_card_reads_the_last_30_days_and_this_month_once_it_has_answers(
+    org_a, admin_client_for
+):
+    from satisfaction.models import SatisfactionSurvey
+    from tests.factories import answered_surveys
+
+    # Wednesday 2 December 2026, 10:00 in Paris: the last 30 days began on 3 November.
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    with time_machine.travel(now - timedelta(days=12), tick=False):
+        surveys = answered_surveys(org_a, [10, 9, 3, 7, 9], answered_at=timezone.now())
+    last_month, at_the_start, just_before, _passive, _promoter = surveys
+
+    def answered_at(survey, moment):
+        SatisfactionSurvey.objects.filter(pk=survey.pk).update(answered_at=moment)
+
+    answered_at(at_the_start, datetime(2026, 11, 2, 23, 30, tzinfo=UTC))  # 3 Nov, 00:30 Paris
+    answered_at(just_before, datetime(2026, 11, 2, 22, 30, tzinfo=UTC))  # 2 Nov, 23:30 Paris
+    answered_at(last_month, datetime(2026, 10, 20, 9, 0, tzinfo=UTC))
+    client = admin_client_for(member(org_a, Membership.Role.VIEWER))
+
+    def card():
+        with time_machine.travel(now, tick=False):
+            home = client.get(HOME, HTTP_ACCEPT_LANGUAGE="en")
+            text = home.text[home.text.index('id="dashboard-satisfaction"') :]
+            text = text[: text.index("</section>")]
+            shown = figures(text)
+            for figure in shown.values():  # each count is its list's
+                if figure.count is not None:
+                    listed = client.get(figure.href, HTTP_ACCEPT_LANGUAGE="en")
+                    assert listed.context_data["cl"].result_count == figure.count, figure
+        return text, shown
+
+    # Given December's first answer is yet to come, November's last 30 days lead:
+    # 9 and 9 promote, 7 is passive (3 November counts, 2 November does not; nor October).
+    text, shown = card()
+    assert "NPS 67, 3 answers: too few for a margin of error" in unescape(text)
+    assert shown["Answers, last 30 days"].count == 3
+    assert "NPS this month" not in shown
+
+    # When an answer comes in on 1 December, the month's figures join the card.
+    answered_at(last_month, datetime(2026, 12, 1, 17, 0, tzinfo=UTC))
+    SatisfactionSurvey.objects.filter(pk=last_month.pk).update(score=2)
+    text, shown = card()
+    assert "NPS 25, 4 answers: too few for a margin of error" in unescape(text)
+    assert shown["Answers, last 30 days"].count == 4
+    assert shown["NPS this month"].value == "-100"
+    assert shown["Answers this month"].count == 1

@@ -83,6 +83,7 @@ def test_queries_per_subscription_do_not_grow_with_the_number_due():
     assert counts[1_000] - counts[100] <= 900 * PER_SUBSCRIPTION + PER_CHUNK + 1
 
 
+@pytest.mark.timeout(900)  # 90 s on an idle 2-core machine, 280 s on a busy one
 def test_renewal_run_over_10000_due_subscriptions():
     n = 10_000
     organization, report, queries, _seconds = _renew(n)

@@ -47,20 +47,20 @@ def test_the_api_class_is_the_installed_woocommerce_package():
     ],
 )
 def test_an_address_that_is_not_public_is_refused(settings, address, kind):
-    settings.WOOCOMMERCE_ALLOWED_NETWORKS = []
+    settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS = []
 
     assert kind in client.address_refusal(address)
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"])
 def test_a_public_address_is_allowed(settings, address):
-    settings.WOOCOMMERCE_ALLOWED_NETWORKS = []
+    settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS = []
 
     assert client.address_refusal(address) is None
 
 
 def test_an_allowed_network_lets_its_addresses_through_and_no_other(settings):
-    settings.WOOCOMMERCE_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS = ["10.1.0.0/16"]
 
     assert client.address_refusal("10.1.2.3") is None
     assert "private" in client.address_refusal("10.2.0.1")
@@ -80,7 +80,7 @@ def test_an_allowed_network_lets_its_addresses_through_and_no_other(settings):
     ],
 )
 def test_what_a_saved_url_may_be(settings, url, allow_http, refused):
-    settings.WOOCOMMERCE_ALLOW_HTTP = allow_http
-    settings.WOOCOMMERCE_ALLOWED_NETWORKS = []
+    settings.WOOCOMMERCE_REST_ALLOW_HTTP = allow_http
+    settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS = []
 
     assert (client.url_refusal(url) is not None) is refused

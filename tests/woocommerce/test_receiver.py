@@ -205,3 +205,80 @@ def test_the_receiver_answers_with_a_constant_number_of_queries(
 ):
     with django_assert_max_num_queries(6):
         assert deliver("customer.updated", sample("customer")).status_code == 200
+
+
+# --- Plain HTTP (issue 23b) ----------------------------------------------------------------
+
+
+def test_over_plain_http_a_delivery_is_refused_when_http_is_not_allowed(deliver, settings):
+    # Given production's setting (the tests' own allows plain HTTP explicitly)
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = False
+
+    # When a well-signed delivery arrives over plain HTTP
+    response = deliver("customer.updated", sample("customer"))
+
+    # Then it is refused with a clear error, and nothing is stored
+    assert response.status_code == 403
+    assert response.json() == {
+        "message": "Webhooks are accepted over HTTPS only: make the webhook's delivery URL "
+        "start with https://.",
+        "extra": {},
+    }
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_over_plain_http_a_ping_is_refused_too_so_the_shop_shows_the_error(store, settings):
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = False
+    response = Client().post(
+        store.webhook_path(), data="webhook_id=12", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 403
+
+
+def test_over_https_a_delivery_is_accepted_when_http_is_not_allowed(store, settings):
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = False
+    body = compact(sample("customer"))
+    response = Client().post(
+        store.webhook_path(),
+        data=body,
+        content_type="application/json",
+        secure=True,
+        **webhook_headers("customer.updated", body),
+    )
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_forwarded_proto_header_counts_only_when_the_proxy_header_is_configured(store, settings):
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = False
+    body = compact(sample("customer"))
+
+    def post():
+        return Client().post(
+            store.webhook_path(),
+            data=body,
+            content_type="application/json",
+            HTTP_X_FORWARDED_PROTO="https",
+            **webhook_headers("customer.updated", body),
+        )
+
+    # A client sending the header itself is not believed...
+    settings.SECURE_PROXY_SSL_HEADER = None
+    assert post().status_code == 403
+    # ...the proxy named in SECURE_PROXY_SSL_HEADER is.
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert post().status_code == 200
+
+
+def test_with_productions_settings_a_delivery_over_plain_http_is_refused(deliver, settings):
+    # Production's value, read from config.settings.production in a process of its own
+    from tests.test_security_settings import production_settings
+
+    allowed = production_settings()["WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP"]
+    assert allowed is False
+    settings.WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = allowed
+
+    response = deliver("customer.updated", sample("customer"))
+
+    assert response.status_code == 403
+    assert WebhookDelivery.objects.count() == 0

@@ -148,8 +148,8 @@ def dns(monkeypatch):
 @pytest.fixture
 def production(settings):
     """The production defaults (config/settings/base.py): HTTPS only, public addresses only."""
-    settings.WOOCOMMERCE_ALLOW_HTTP = False
-    settings.WOOCOMMERCE_ALLOWED_NETWORKS = []
+    settings.WOOCOMMERCE_REST_ALLOW_HTTP = False
+    settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS = []
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ def test_a_shop_redirecting_inside_is_not_followed(
 ):
     # Even where the machine's own address is allowed (the test settings), the credentials
     # never follow a redirect: it is reported, and the shop on this machine gets nothing.
-    assert settings.WOOCOMMERCE_ALLOWED_NETWORKS == ["127.0.0.1/32"]
+    assert settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS == ["127.0.0.1/32"]
     caplog.set_level(logging.DEBUG)
     inside = f"http://127.0.0.1:{listener.port}/wp-json/wc/v3/subscriptions"
     with responses.RequestsMock() as shop:
@@ -351,7 +351,7 @@ def test_a_name_answering_a_public_and_a_private_address_is_refused(
 
 def test_the_shop_on_this_machine_answers_where_it_is_allowed(owner, store, listener, settings):
     # The control: the test settings allow it (plain HTTP, 127.0.0.1), and it is reached.
-    assert settings.WOOCOMMERCE_ALLOW_HTTP
+    assert settings.WOOCOMMERCE_REST_ALLOW_HTTP
     WooCommerceStore.objects.filter(pk=store.pk).update(
         base_url=f"http://127.0.0.1:{listener.port}"
     )
@@ -420,7 +420,7 @@ def test_the_production_defaults_refuse_http_and_inside_addresses():
         f"os.environ.update({PRODUCTION_ENVIRONMENT!r});"
         "import django; django.setup();"
         "from django.conf import settings;"
-        "print(settings.WOOCOMMERCE_ALLOW_HTTP, settings.WOOCOMMERCE_ALLOWED_NETWORKS)"
+        "print(settings.WOOCOMMERCE_REST_ALLOW_HTTP, settings.WOOCOMMERCE_REST_ALLOWED_NETWORKS)"
     )
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, check=True

@@ -277,4 +277,9 @@ class Command(BaseCommand):
         user.is_superuser = superuser
         user.set_password(password)
         user.save()
+        # The printed login works at once, even after a lockout from earlier tries
+        # (a second factor the person set up stays: the login asks for its code).
+        from axes.utils import reset as axes_reset
+
+        axes_reset(username=username)
         return user

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0003_staff_profile'),
+        ('crm', '0004_organization_two_factor_required'),
     ]
 
     # Keys made before scopes existed could do everything: they keep doing it (read and
