@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 EMBEDDED := $(PY) -m config.embedded --
 export DJANGO_SETTINGS_MODULE ?= config.settings.dev
 
-.PHONY: run test lint format bench calendar migrations messages stop clean
+.PHONY: run test lint format bench calendar migrations messages stop clean fuzz-live
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev lint
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py compiletranslations
 	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## fuzz-live: schemathesis against a live server, 30 examples per operation (not in `make test`)
+fuzz-live: $(VENV)/.installed-dev
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py compiletranslations
+	DJANGO_SETTINGS_MODULE=config.settings.test API_FUZZ_LIVE=1 $(EMBEDDED) \
+	  $(VENV)/bin/pytest tests/test_api_fuzz.py -k live_server $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from crm.api.errors import api_not_found
+from crm.api.errors import bad_request as handler400  # noqa: F401  (Django reads it here)
 from crm.health import healthz
 from crm.views import set_language
 

@@ -1,4 +1,7 @@
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -38,6 +41,15 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["slug"]
 
+    def get_prepopulated_fields(self, request, obj=None):
+        # A read-only slug has no input to fill: naming it here is a KeyError (a 500).
+        readonly = self.get_readonly_fields(request, obj)
+        return {
+            name: sources
+            for name, sources in super().get_prepopulated_fields(request, obj).items()
+            if name not in readonly
+        }
+
 
 @admin.register(Membership)
 class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
@@ -65,42 +77,82 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
-    """Keys are created here; the clear key is shown once, then only its prefix."""
+    """Keys are created here with their scope; then only their prefix is shown.
+
+    The clear key is shown once, on the page answering the creation itself: never in
+    a message (the `messages` cookie is signed, not encrypted) nor anywhere it could
+    be read again.
+    """
 
     required_roles = ADMIN_ONLY
-    list_display = ["name", "prefix", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "scope",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = [
         ("organization", OrganizationListFilter),
+        "scope",
         ("revoked_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    radio_fields = {"scope": admin.VERTICAL}  # no default: the least it needs, chosen
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["organization", "name"]
-        return ["organization", "name", *self.readonly_fields]
+            return ["organization", "name", "scope"]
+        return ["organization", "name", "scope", *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["organization", *self.readonly_fields] if obj else []
+        return ["organization", "scope", *self.readonly_fields] if obj else []
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # One way out of the form: the page showing the key.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().add_view(request, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         api_key, key = services.api_key_create(
-            organization=obj.organization, name=obj.name, created_by=request.user
+            organization=obj.organization,
+            name=obj.name,
+            scope=obj.scope,
+            created_by=request.user,
         )
         obj.pk = api_key.pk
         obj.prefix = api_key.prefix
-        messages.warning(
-            request,
-            _("The API key is %(key)s — copy it now, it will not be shown again.") % {"key": key},
-        )
+        request._new_api_key = key  # for response_add, this response only
         return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = getattr(request, "_new_api_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("API key created"),
+            "api_key": obj,
+            "key": key,
+            "changelist_url": reverse("admin:crm_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/crm/apikey/created.html", context)
+        add_never_cache_headers(response)  # a page holding a secret is never kept
+        return response
 
     @admin.action(description=_("Revoke the selected API keys"), permissions=["delete"])
     def revoke(self, request, queryset):

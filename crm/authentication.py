@@ -84,6 +84,21 @@ class HasOrganizationApiKey(permissions.BasePermission):
         return isinstance(request.auth, ApiKey)
 
 
+class ApiKeyScopeAllows(permissions.BasePermission):
+    """A read-only key reads (GET, HEAD, OPTIONS); anything else needs a read-and-write key.
+
+    After `HasOrganizationApiKey` in the default permissions, so every route enforces it.
+    """
+
+    message = _("This API key is read-only: it cannot change anything.")
+
+    def has_permission(self, request, view):
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return True  # no key: HasOrganizationApiKey answers (401)
+        return request.method in permissions.SAFE_METHODS or api_key.can_write
+
+
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "crm.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
@@ -93,5 +108,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; the key is shown once when created in the admin.",
+            "description": (
+                "`Api-Key <key>`; the key is shown once when created in the admin. A key's "
+                "scope is chosen then: `read` keys may only read (GET); `read_write` keys may "
+                "also write. Each operation names the scope it needs in `x-api-key-scope`; a "
+                "`read` key gets 403 on a write."
+            ),
         }

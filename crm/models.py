@@ -199,6 +199,12 @@ class ApiKey(models.Model):
     prefix identifies the row without revealing the secret.
     """
 
+    class Scope(models.TextChoices):
+        """What a key may do: read only (GET), or also write. Chosen once, at creation."""
+
+        READ = "read", _("Read only")
+        READ_WRITE = "read_write", _("Read and write")
+
     organization = models.ForeignKey(
         Organization,
         on_delete=models.CASCADE,
@@ -206,6 +212,15 @@ class ApiKey(models.Model):
         verbose_name=_("organization"),
     )
     name = models.CharField(_("name"), max_length=100)
+    scope = models.CharField(
+        _("scope"),
+        max_length=16,
+        choices=Scope.choices,
+        help_text=_(
+            "Read only: the integration reads and changes nothing. Read and write: it may "
+            "also create and change rows. Give the least it needs; it cannot be changed later."
+        ),
+    )
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
     hashed_key = models.CharField(_("hashed key"), max_length=64, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -231,6 +246,10 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == self.Scope.READ_WRITE
 
     @staticmethod
     def hash(key: str) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.errors import ApplicationError
+from crm.errors import ApplicationError, ConflictError
 from crm.models import Address, ApiKey, Customer, Organization, Product
 
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
@@ -32,9 +32,10 @@ def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) 
 
     The error names the field (the database constraint alone would only say
     "not unique"); the constraint still decides a race between two requests.
+    A duplicate is a conflict with a stored row (409), not malformed input.
     """
     _full_clean(instance)
-    duplicate = ApplicationError(_("Invalid input."), {"fields": {field: [message]}})
+    duplicate = ConflictError(message, {"fields": {field: [message]}})
     others = type(instance).objects.filter(organization=instance.organization_id, **lookup)
     if others.exclude(pk=instance.pk).exists():
         raise duplicate
@@ -48,13 +49,21 @@ def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) 
 # --- API keys ----------------------------------------------------------------
 
 
-def api_key_create(*, organization: Organization, name: str, created_by=None) -> tuple[ApiKey, str]:
-    """Create a key and return it with its clear text, which is never stored."""
+def api_key_create(
+    *, organization: Organization, name: str, scope: str, created_by=None
+) -> tuple[ApiKey, str]:
+    """Create a key with its scope (`ApiKey.Scope`) and return it with its clear text,
+    which is never stored."""
+    if scope not in ApiKey.Scope.values:
+        raise ApplicationError(
+            _("Invalid input."), {"fields": {"scope": [_("Choose read only or read and write.")]}}
+        )
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
     key = f"{prefix}.{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
         organization=organization,
         name=name,
+        scope=scope,
         prefix=prefix,
         hashed_key=ApiKey.hash(key),
         created_by=created_by,
@@ -93,8 +102,8 @@ ADDRESS_FIELDS = (
 )
 
 
-def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -> None:
-    customer.addresses.all().delete()
+def _validated_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -> list[Address]:
+    """The given addresses as unsaved rows of the customer, each checked as the admin would."""
     rows = []
     for index, data in enumerate(addresses):
         address = Address(
@@ -109,7 +118,55 @@ def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -
                 _("Invalid input."), {"fields": {"addresses": {index: exc.message_dict}}}
             ) from exc
         rows.append(address)
-    Address.objects.bulk_create(rows)
+    return rows
+
+
+def _replace_addresses(*, customer: Customer, addresses: list[dict[str, Any]]) -> None:
+    """Make the customer's addresses the given ones, editing the existing rows in place.
+
+    Rows keep their identity: what points at an address (a subscription's
+    shipping address) keeps pointing at it, and an edit is kept as an
+    `AddressRevision` (Address.save), which is how a batch reads the address as
+    it stood at its cut-off. So an address sent again unchanged stays as it is;
+    each other given address takes the place of an existing one of the same
+    kind, in order; the rest are created. Existing addresses left over are
+    deleted, unless something still uses them: then nothing is changed and the
+    request is refused (deleting them would leave a subscription shipping
+    nowhere, and its open batch's box without an address).
+    """
+    given = _validated_addresses(customer=customer, addresses=addresses)
+    existing = list(customer.addresses.select_for_update().order_by("kind", "id"))
+    unmatched = []
+    for row in given:
+        same = next(
+            (a for a in existing if a.kind == row.kind and a.snapshot() == row.snapshot()), None
+        )
+        if same is None:
+            unmatched.append(row)
+        else:
+            existing.remove(same)
+    for row in unmatched:
+        target = next((a for a in existing if a.kind == row.kind), None)
+        if target is None:
+            row.save()
+            continue
+        existing.remove(target)
+        for name in Address.CONTENT_FIELDS:
+            setattr(target, name, getattr(row, name))
+        target.save()
+    for leftover in existing:
+        try:
+            leftover.delete()
+        except ProtectedError as exc:
+            uses = ", ".join(
+                f"{obj._meta.verbose_name} {obj}" for obj in list(exc.protected_objects)[:3]
+            )
+            message = _(
+                "The address “%(address)s” is in use (%(uses)s): send it again, send another "
+                "address of the same kind to take its place, or change what uses it first."
+            ) % {"address": leftover, "uses": uses}
+            # Valid input that what is stored refuses: a conflict (409).
+            raise ConflictError(message, {"fields": {"addresses": [message]}}) from exc
 
 
 def _save_customer(customer: Customer) -> None:

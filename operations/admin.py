@@ -199,14 +199,10 @@ class OperationAdmin(TenantAdmin):
         return JsonResponse(self.status(operation))
 
     def download_view(self, request, object_id):
-        operation = (
-            self.get_queryset(request)
-            .defer(None)
-            .filter(pk=unquote(object_id))
-            .exclude(result_name="")
-            .first()
-        )
-        if operation is None or operation.result is None:
+        # get_object: another organization's operation, and an id that is not one
+        # (".../abc/download/"), are a 404 like a missing one.
+        operation = self.get_object(request, unquote(object_id))
+        if not operation.result_name or operation.result is None:  # the file, read only now
             raise Http404
         response = HttpResponse(
             bytes(operation.result),

@@ -138,9 +138,11 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
         help_text=_("A fixed-term subscription charges no cycle starting at or after this."),
     )
     cancel_reason = models.CharField(_("cancel reason"), max_length=500, blank=True)
+    # PROTECT: an address a subscription ships to is edited in place, never deleted
+    # from under it (its boxes would lose where they go; see crm.services).
     shipping_address = models.ForeignKey(
         Address,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",

@@ -160,6 +160,9 @@ def _set_next_cycle(subscription: Subscription, cycle: int) -> None:
     subscription.next_charge_at = starts_at if in_term else None
 
 
+#: Amounts are stored with 10 digits, 2 of them cents: every amount is below this.
+AMOUNT_LIMIT = Decimal("100000000")
+
 _LINE_TOTAL = ExpressionWrapper(
     F("unit_price") * F("quantity"), output_field=DecimalField(max_digits=12, decimal_places=2)
 )
@@ -215,6 +218,14 @@ def _validate_items(organization: Organization, items: Sequence[dict[str, Any]])
                 "items", _("Item %(n)s: the unit price cannot be negative.") % {"n": index + 1}
             )
         cleaned.append({"product": product, "quantity": quantity, "unit_price": unit_price})
+    total = sum((i["unit_price"] * i["quantity"] for i in cleaned), Decimal("0"))
+    if total >= AMOUNT_LIMIT:
+        # A cycle's charge (and the pro-rata carried to it) is an amount of 10 digits.
+        raise _invalid(
+            "items",
+            _("The items come to %(total)s a cycle: a charge holds less than %(limit)s.")
+            % {"total": total.quantize(CENT), "limit": AMOUNT_LIMIT},
+        )
     return cleaned
 
 
@@ -450,7 +461,9 @@ def subscription_change_schedule(
         subscription.billing_period,
         subscription.billing_interval,
     ):
-        raise _invalid("billing_period", _("This is already the subscription's schedule."))
+        # Valid input the subscription's state refuses: a conflict (409), like a transition.
+        message = _("This is already the subscription's schedule.")
+        raise ConflictError(message, {"fields": {"billing_period": [message]}})
     subscription.change_schedule()
     old = {"period": subscription.billing_period, "interval": subscription.billing_interval}
     next_cycle = subscription.next_cycle
@@ -515,6 +528,12 @@ def subscription_change_items(
             at=now,
         )
         subscription.adjustment += proration.net
+        if abs(subscription.adjustment) >= AMOUNT_LIMIT:
+            raise _invalid(
+                "items",
+                _("The pro-rata carried to the next charge would reach %(limit)s.")
+                % {"limit": AMOUNT_LIMIT},
+            )
     _save(subscription)
     _record(
         subscription,

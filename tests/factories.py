@@ -8,7 +8,15 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from crm import services
-from crm.models import Address, Contract, Customer, Membership, Organization, Product
+from crm.models import (
+    Address,
+    ApiKey,
+    Contract,
+    Customer,
+    Membership,
+    Organization,
+    Product,
+)
 from fulfillment.calendar import cycle_date
 from fulfillment.models import Batch
 from preferences.models import PreferenceChoice, PreferenceField
@@ -188,9 +196,9 @@ def billing_settings(organization, gateway="test", retry_days=(1, 3, 5)):
     return row
 
 
-def api_key_for(organization, name="integration"):
+def api_key_for(organization, name="integration", scope=ApiKey.Scope.READ_WRITE):
     """Create a key through the service; return (ApiKey row, clear key)."""
-    return services.api_key_create(organization=organization, name=name)
+    return services.api_key_create(organization=organization, name=name, scope=scope)
 
 
 def preference_field(organization, key, type_, *, choices=(), label=None, **fields):

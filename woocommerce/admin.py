@@ -9,8 +9,10 @@ organization's preferences. Deliveries, mappings and orders are written by
 the sync and only read here; a delivery can be sent to be processed again.
 
 As everywhere in the admin, a staff member sees only their organizations' rows
-(another's is a 404) and acts according to their role: viewers read, staff and
-administrators also change shops and reprocess deliveries.
+(another's is a 404) and acts according to their role: viewers read; staff also
+reprocess deliveries; a shop's connection (its URL, secrets and REST keys) and its
+buttons, which send those keys to the shop, are its organization's administrators'
+(staff read the shop's page and its webhook health).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from crm.models import Customer, Product
 from crm.tenant_admin import (
+    ADMINS_DECIDE,
     ActionsOnlyTenantAdmin,
     TenantAdmin,
     TenantInlineFormSet,
@@ -248,6 +251,7 @@ class PreferenceMappingFormSet(TenantInlineFormSet):
 
 class PreferenceMappingInline(TenantTabularInline):
     model = WooPreferenceMapping
+    required_roles = ADMINS_DECIDE  # part of the shop's settings
     formset = PreferenceMappingFormSet
     fields = ["woo_key", "field"]
     extra = 1
@@ -255,6 +259,8 @@ class PreferenceMappingInline(TenantTabularInline):
 
 @admin.register(WooCommerceStore)
 class WooCommerceStoreAdmin(SyncAdmin):
+    # The connection and its buttons: administrators only (everyone reads the page).
+    required_roles = ADMINS_DECIDE
     form = WooCommerceStoreForm
     inlines = [PreferenceMappingInline]
     list_display = [

@@ -24,6 +24,7 @@ from crm.encryption import EncryptedTextField
 from crm.models import Address, Customer, TenantModel
 from preferences.models import PreferenceField
 from subscriptions.models import Charge, Subscription
+from woocommerce.client import validate_shop_url
 
 
 class Resource(models.TextChoices):
@@ -48,7 +49,10 @@ class WooCommerceStore(TenantModel):
 
     name = models.CharField(_("name"), max_length=100)
     base_url = models.URLField(
-        _("shop URL"), help_text=_("The shop's home address, e.g. https://shop.example.com")
+        _("shop URL"),
+        help_text=_("The shop's home address, e.g. https://shop.example.com"),
+        # Checked again, with a lookup of the host, whenever the shop is reached.
+        validators=[validate_shop_url],
     )
     uuid = models.UUIDField(_("webhook address key"), default=uuid.uuid4, unique=True)
     webhook_secret = EncryptedTextField(

@@ -103,13 +103,15 @@ def _get(api, endpoint: str, params: dict[str, Any] | None = None):
     try:
         response = api.get(endpoint, params=params or {})
     except requests.RequestException as exc:
-        raise ShopError(f"GET {endpoint}: {exc}") from exc
+        # Never the exception's text: it repeats the URL (with the key, over HTTP).
+        raise ShopError(f"GET {endpoint}: {client.describe_error(exc)}") from exc
     return response
 
 
 def _json(response, endpoint: str) -> Any:
     if response.status_code != 200:
-        raise ShopError(f"GET {endpoint}: HTTP {response.status_code}: {response.text[:200]}")
+        # The status and WooCommerce's error code, never the shop's body.
+        raise ShopError(f"GET {endpoint}: {client.describe_answer(response)}")
     try:
         return response.json()
     except ValueError as exc:

@@ -132,13 +132,21 @@ STORAGES = {
 # --- REST API ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["crm.authentication.HasOrganizationApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "crm.authentication.HasOrganizationApiKey",
+        "crm.authentication.ApiKeyScopeAllows",  # issue 23: read-only keys never write
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Issue 23 (23a): JSON bodies only, bounded (crm.api.parsers); requests per key
+    # (crm.api.throttling); the test client speaks JSON like the API.
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cadence API",
@@ -165,6 +173,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.pagination.document_page_errors",
+        "crm.api.schema.document_common_refusals",  # issue 23: scopes, limits, throttling
     ],
 }
 
@@ -304,4 +313,33 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     },
+}
+
+# --- Issue 23 (branch 23a): API limits and throttling, the shops' REST API ---------------
+# An API request body: JSON of at most this many bytes (a larger one is a 413) nested at
+# most this deep (400); the nested rows per request are bounded in the serializers.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
+# Requests per API key ("<n>/second|minute|hour|day"; empty: no limit), beyond which the
+# API answers 429 with Retry-After. Counted in Redis, shared by every web process.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="300/minute")
+API_THROTTLE_CACHE = "api_throttle"
+# Requests to a shop's REST API (woocommerce/client.py): HTTPS only unless this allows
+# plain HTTP (development); an address that is not public (loopback, private, link-local...)
+# only when one of these networks holds it, e.g. "10.0.0.0/8" for a shop on the LAN.
+WOOCOMMERCE_REST_ALLOW_HTTP = env.bool("WOOCOMMERCE_REST_ALLOW_HTTP", default=False)
+WOOCOMMERCE_REST_ALLOWED_NETWORKS = env.list("WOOCOMMERCE_REST_ALLOWED_NETWORKS", default=[])
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    API_THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("API_THROTTLE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "cadence",
+            # A slow Redis must not hold API requests: past this, the request is served.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if env("API_THROTTLE_REDIS_URL", default=REDIS_URL)
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
 }

@@ -16,3 +16,9 @@ STORAGES = {
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # issue 23b: a shop on this machine pushes its webhooks over plain HTTP.
 WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP = env.bool("WOOCOMMERCE_WEBHOOKS_ALLOW_HTTP", default=True)
+
+# Issue 23 (23a): a WooCommerce running on this machine, over plain HTTP, may be reached.
+WOOCOMMERCE_REST_ALLOW_HTTP = env.bool("WOOCOMMERCE_REST_ALLOW_HTTP", default=True)
+WOOCOMMERCE_REST_ALLOWED_NETWORKS = env.list(
+    "WOOCOMMERCE_REST_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)

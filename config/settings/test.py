@@ -4,7 +4,7 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS
+from .base import API_THROTTLE_CACHE, CACHES, CELERY_BROKER_TRANSPORT_OPTIONS
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
@@ -40,3 +40,16 @@ if _CLOCK_OFFSET:
     if not time_machine.escape_hatch.is_travelling():
         _moved = datetime.now(UTC) + timedelta(seconds=float(_CLOCK_OFFSET))
         time_machine.travel(_moved, tick=True).start()
+
+# --- Issue 23 (branch 23a) ---------------------------------------------------------------
+# The throttle counts every request but never bites (schemathesis sends thousands with one
+# key under a frozen clock); tests/crm/test_api_limits.py sets the production rate.
+API_THROTTLE_RATE = "1000000/minute"
+# The fake shops the tests use: `responses` ones on https and http, live ones on 127.0.0.1.
+# tests/woocommerce/test_shop_connection.py proves the production defaults refuse them.
+WOOCOMMERCE_REST_ALLOW_HTTP = True
+WOOCOMMERCE_REST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+CACHES = {
+    **CACHES,
+    API_THROTTLE_CACHE: {**CACHES[API_THROTTLE_CACHE], "KEY_PREFIX": f"test-{TEST_RUN_ID}"},
+}

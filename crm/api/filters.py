@@ -6,7 +6,6 @@ import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from crm.models import Customer, Product
@@ -39,11 +38,20 @@ class IdField(forms.IntegerField):
         return super().to_python(value)
 
 
-@extend_schema_field(OpenApiTypes.INT)
+#: Ids are PostgreSQL bigints from 1.
+ID_MAX = 2**63 - 1
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": ID_MAX})
 class IdFilter(django_filters.NumberFilter):
-    """A row's id: a whole number (1.5 is refused, not rounded)."""
+    """A row's id: a whole number from 1 (1.5 is refused, not rounded; 0 and -3 too)."""
 
     field_class = IdField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
 
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):

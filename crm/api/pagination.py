@@ -1,5 +1,6 @@
 """Page-number pagination for every list, strict about its input, and its schema."""
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, serializers
 
 
@@ -38,6 +39,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["minimum"] = 1  # more than `max_page_size`: capped
+            if parameter["name"] == self.page_query_param:
+                # Pages count from 1: `page=0` and negative pages are a 400, as said here.
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = _(
+                    "A page number, from 1; a page past the last is a 400 (error shape)."
+                )
         return parameters
 
 

@@ -1,9 +1,11 @@
 """Explicit input and output serializers; the views call services with the input."""
 
+from django.utils.translation import gettext_lazy as _
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
 from crm import services
+from crm.api import limits
 from crm.models import Address, Customer, Product
 
 
@@ -25,7 +27,16 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
 
 class CustomerInputSerializer(serializers.ModelSerializer):
-    addresses = AddressSerializer(many=True, required=False)
+    addresses = AddressSerializer(
+        many=True,
+        required=False,
+        max_length=limits.ADDRESSES_MAX,
+        help_text=_(
+            "When sent, replaces the customer's addresses: each takes the place of a stored "
+            "one of the same kind (edited in place), the rest are created, and the stored ones "
+            "left over deleted; one a subscription ships to cannot be left out."
+        ),
+    )
 
     class Meta:
         model = Customer

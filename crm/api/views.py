@@ -22,12 +22,13 @@ def _documented(output):
     error = {401: ErrorSerializer}
     invalid = {400: ErrorSerializer, **error}
     missing = {404: ErrorSerializer, **error}
+    duplicate = {409: ErrorSerializer}  # an e-mail or SKU another row has
     return extend_schema_view(
         list=extend_schema(responses={200: output(many=True), **invalid}),
         retrieve=extend_schema(responses={200: output, **missing}),
-        create=extend_schema(responses={201: output, **invalid}),
-        update=extend_schema(responses={200: output, **invalid, **missing}),
-        partial_update=extend_schema(responses={200: output, **invalid, **missing}),
+        create=extend_schema(responses={201: output, **invalid, **duplicate}),
+        update=extend_schema(responses={200: output, **invalid, **missing, **duplicate}),
+        partial_update=extend_schema(responses={200: output, **invalid, **missing, **duplicate}),
     )
 
 

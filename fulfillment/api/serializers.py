@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from fulfillment.api.selectors import line_count_name
 from fulfillment.models import Batch, BatchLine, Shipment, line_code
 from preferences.api.serializers import PreferenceRowSerializer
@@ -268,14 +269,14 @@ class BulkPrepareInputSerializer(serializers.Serializer):
     lines = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         allow_empty=False,
-        max_length=5000,
+        max_length=limits.BULK_IDS_MAX,
         required=False,
         help_text=_("Line ids."),
     )
     codes = serializers.ListField(
         child=serializers.CharField(max_length=20),
         allow_empty=False,
-        max_length=5000,
+        max_length=limits.BULK_IDS_MAX,
         required=False,
         help_text=_("Codes as scanned from the packing slips."),
     )
@@ -284,6 +285,11 @@ class BulkPrepareInputSerializer(serializers.Serializer):
         if ("lines" in data) == ("codes" in data):
             raise serializers.ValidationError(_("Give either `lines` or `codes`."))
         return data
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # Exactly one of the two (crm.api.schema.AutoSchema writes it into the schema).
+        return {"oneOf": [{"required": ["lines"]}, {"required": ["codes"]}]}
 
 
 class BulkLineSerializer(serializers.Serializer):
@@ -348,3 +354,8 @@ class ShipmentUpdateInputSerializer(serializers.Serializer):
         if not data:
             raise serializers.ValidationError(_("Give `carrier` or `tracking_number`."))
         return data
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # At least one of the two: an empty PATCH is refused.
+        return {"anyOf": [{"required": ["carrier"]}, {"required": ["tracking_number"]}]}

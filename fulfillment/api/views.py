@@ -18,6 +18,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from crm.api.filters import ID_MAX
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from crm.errors import ApplicationError
@@ -47,7 +48,11 @@ LINE_PARAMETERS = [
         many=True,
         description=_("Status (repeat the parameter for several)"),
     ),
-    OpenApiParameter("product", int, description=_("Product id: lines whose box holds it")),
+    OpenApiParameter(
+        "product",
+        {"type": "integer", "minimum": 1, "maximum": ID_MAX},
+        description=_("Product id: lines whose box holds it"),
+    ),
 ]
 
 

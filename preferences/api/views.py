@@ -13,12 +13,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from crm.actors import Actor
+from crm.api import limits
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
+from crm.errors import ApplicationError
 from preferences import selectors, services
 from preferences.api.serializers import (
     PreferenceChangeSerializer,
@@ -35,6 +36,7 @@ VALUES_BODY = {
     "application/json": {
         "type": "object",
         "additionalProperties": {},
+        "maxProperties": limits.PREFERENCE_VALUES_MAX,
         "description": _(
             "An object of preference key to value, as `GET /preference-fields` describes "
             "them: a choice's value (text), a list of values for a multi-choice, true or "
@@ -103,8 +105,6 @@ class SubscriptionPreferenceViewSet(OrganizationScopedMixin, viewsets.GenericVie
     model = Subscription
     selector = staticmethod(selectors.preference_subscription_list)
     serializer_class = SubscriptionPreferencesSerializer
-    # The values are typed JSON (true, 500, ["brazil"]): a form body cannot say that.
-    parser_classes = [JSONParser]
     filter_backends = []
     http_method_names = ["get", "put", "patch", "head", "options"]
 
@@ -124,6 +124,20 @@ class SubscriptionPreferenceViewSet(OrganizationScopedMixin, viewsets.GenericVie
 
     def _update(self, *, partial: bool) -> Response:
         subscription = self.get_object()
+        if isinstance(self.request.data, dict) and (
+            len(self.request.data) > limits.PREFERENCE_VALUES_MAX
+        ):
+            raise ApplicationError(
+                _("Invalid input."),
+                {
+                    "fields": {
+                        "non_field_errors": [
+                            _("At most %(count)d preference values in one request.")
+                            % {"count": limits.PREFERENCE_VALUES_MAX}
+                        ]
+                    }
+                },
+            )
         _preference, change = services.preferences_update(
             subscription=subscription,
             values=self.request.data,

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from fulfillment.api.serializers import LineItemSerializer
 from returns.models import ReturnNote, ReturnReason, ReturnRequest
 from subscriptions.api.serializers import SubscriptionCustomerSerializer
@@ -222,11 +223,13 @@ class ReturnOpenInputSerializer(serializers.Serializer):
     items = ReturnItemInputSerializer(
         many=True,
         default=list,
+        max_length=limits.ITEMS_MAX,
         help_text=_("The products concerned, from the box; empty or left out: the whole box."),
     )
     assignee = serializers.IntegerField(
         allow_null=True,
         required=False,
+        min_value=1,
         help_text=_(
             "A staff member's user id; null: nobody; left out: the organization's default assignee."
         ),
@@ -291,10 +294,34 @@ class ReturnResolveInputSerializer(serializers.Serializer):
         help_text=_("Written in the timeline."),
     )
 
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        """A refund or a credit needs a positive amount; the others take none (or null)."""
+        with_amount = [ReturnRequest.Resolution.REFUND, ReturnRequest.Resolution.CREDIT]
+        without = [r for r in ReturnRequest.Resolution.values if r not in with_amount]
+        positive = r"^(?:0*[1-9]\d{0,7}(?:\.\d{0,2})?|0*\.(?:[1-9]\d?|0[1-9]))$"
+        return {
+            "oneOf": [
+                {
+                    "properties": {
+                        "resolution": {"enum": [str(r) for r in with_amount]},
+                        "amount": {"type": "string", "pattern": positive},
+                    },
+                    "required": ["resolution", "amount"],
+                },
+                {
+                    "properties": {
+                        "resolution": {"enum": [str(r) for r in without]},
+                        "amount": {"nullable": True, "enum": [None]},
+                    },
+                },
+            ]
+        }
+
 
 class ReturnReassignInputSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(
-        allow_null=True, help_text=_("A staff member's user id; null: nobody.")
+        allow_null=True, min_value=1, help_text=_("A staff member's user id; null: nobody.")
     )
 
 

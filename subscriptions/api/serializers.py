@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api import limits
 from crm.models import Address, Contract, Customer, Product
 from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionEvent
 
@@ -198,7 +199,15 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
 
 class SubscriptionCreateInputSerializer(serializers.Serializer):
     customer = OrganizationPrimaryKeyField(queryset=Customer.objects.all())
-    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+    items = SubscriptionItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=limits.ITEMS_MAX,
+        help_text=_(
+            "What each box holds; their total per cycle (quantity times price) is under "
+            "100,000,000, what a charge can hold."
+        ),
+    )
     billing_period = serializers.ChoiceField(
         choices=BillingPeriod.choices, default=BillingPeriod.MONTH
     )
@@ -237,7 +246,15 @@ class ChangeScheduleInputSerializer(ReasonInputSerializer):
 
 
 class ChangeItemsInputSerializer(ReasonInputSerializer):
-    items = SubscriptionItemInputSerializer(many=True, allow_empty=False)
+    items = SubscriptionItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=limits.ITEMS_MAX,
+        help_text=_(
+            "What each box holds; their total per cycle (quantity times price) is under "
+            "100,000,000, what a charge can hold."
+        ),
+    )
 
 
 class CancelInputSerializer(serializers.Serializer):

@@ -545,6 +545,19 @@ def test_an_organization_admin_edits_their_organization(admin_client_for, org_a)
     assert org_a.timezone == "Europe/Brussels"
 
 
+def test_an_organization_admin_opens_their_organizations_page(admin_client_for, org_a):
+    # It was a 500 (KeyError 'slug'): the slug, read-only for them, was still prepopulated.
+    client = admin_client_for(member(org_a, Role.ADMIN))
+
+    response = client.get(f"/admin/crm/organization/{org_a.pk}/change/")
+
+    assert response.status_code == 200
+    assert response.context["has_change_permission"] is True
+    assert 'name="slug"' not in response.text  # shown, not offered for editing
+    assert org_a.slug in response.text
+    assert 'name="timezone"' in response.text
+
+
 # --- The address inline --------------------------------------------------------------
 
 
@@ -585,36 +598,72 @@ def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(admin_client
     # Given an administrator of A
     client = admin_client_for(member(org_a, Role.ADMIN))
 
-    # When they add a key through the admin form
+    # When they add a read-only key through the admin form
     response = client.post(
-        "/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Shop"}, follow=True
+        "/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Shop", "scope": "read"}
     )
 
-    # Then a message shows the clear key, which authenticates as that row
+    # Then the page answering the form shows the clear key, which authenticates as that row
     api_key = ApiKey.objects.get(organization=org_a, name="Shop")
-    shown = [str(m) for m in response.context["messages"]]
-    keys = [k for message in shown for k in KEY.findall(message)]
-    assert len(keys) == 1
+    assert api_key.scope == ApiKey.Scope.READ
+    assert response.status_code == 200
+    keys = KEY.findall(response.text)
+    assert len(set(keys)) == 1
     key = keys[0]
     assert key.startswith(f"{api_key.prefix}.")
-    assert key in response.content.decode()
+    assert "Read only" in response.text
+    assert "no-store" in response["Cache-Control"]
+    # ... in no cookie (the `messages` cookie is signed, not encrypted) and in no message
+    secret = key.split(".", 1)[1]
+    for cookie in response.cookies.values():
+        assert secret not in cookie.OutputString(), cookie.key
+    assert "Set-Cookie" not in response.headers or secret not in response.headers["Set-Cookie"]
+    assert not [str(m) for m in response.context["messages"]]
     # Only its SHA-256 is stored: neither the key nor its secret part is in any field
     assert api_key.hashed_key == ApiKey.hash(key)
-    secret = key.split(".", 1)[1]
     for field in ApiKey._meta.concrete_fields:
         stored = str(field.value_from_object(api_key))
         assert key not in stored, field.name
         assert secret not in stored, field.name
     # And it is never shown again: neither on the next page nor on the key's own page
-    assert key not in client.get("/admin/crm/apikey/").content.decode()
+    listing = client.get("/admin/crm/apikey/")
+    assert secret not in listing.content.decode()
+    for cookie in listing.cookies.values():
+        assert secret not in cookie.OutputString()
     page = client.get(f"/admin/crm/apikey/{api_key.pk}/change/").content.decode()
     assert key not in page
     assert api_key.prefix in page
 
 
+def test_an_api_keys_scope_is_chosen_when_it_is_created_then_fixed(admin_client_for, org_a):
+    client = admin_client_for(member(org_a, Role.ADMIN))
+
+    # No scope chosen: the form again, nothing created (no silent default)
+    response = client.post("/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Shop"})
+    assert response.status_code == 200
+    assert "scope" in form_errors(response)
+    assert not ApiKey.objects.filter(name="Shop").exists()
+    form = client.get("/admin/crm/apikey/add/", HTTP_ACCEPT_LANGUAGE="en").text
+    assert 'type="radio" name="scope" value="read"' in form
+    assert 'type="radio" name="scope" value="read_write"' in form
+    assert "_addanother" not in form  # one way out: the page showing the key
+
+    client.post(
+        "/admin/crm/apikey/add/",
+        {"organization": org_a.pk, "name": "Shop", "scope": "read_write"},
+    )
+    api_key = ApiKey.objects.get(name="Shop")
+    assert api_key.scope == ApiKey.Scope.READ_WRITE
+    listing = client.get("/admin/crm/apikey/", HTTP_ACCEPT_LANGUAGE="en").text
+    assert "Read and write" in listing
+    page = client.get(f"/admin/crm/apikey/{api_key.pk}/change/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "Read and write" in page.text
+    assert 'name="scope"' not in page.text
+
+
 def test_a_staff_member_cannot_create_an_api_key(admin_client_for, staff_a, org_a):
     response = admin_client_for(staff_a).post(
-        "/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Sneaky"}
+        "/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Sneaky", "scope": "read"}
     )
 
     assert response.status_code == 403
@@ -623,7 +672,7 @@ def test_a_staff_member_cannot_create_an_api_key(admin_client_for, staff_a, org_
 
 def test_an_api_key_cannot_be_created_for_another_organization(admin_client_for, org_a, org_b):
     response = admin_client_for(member(org_a, Role.ADMIN)).post(
-        "/admin/crm/apikey/add/", {"organization": org_b.pk, "name": "Sneaky"}
+        "/admin/crm/apikey/add/", {"organization": org_b.pk, "name": "Sneaky", "scope": "read"}
     )
 
     assert response.status_code == 200

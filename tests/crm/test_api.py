@@ -6,6 +6,7 @@ import pytest
 
 from crm.models import ApiKey, Customer, Product
 from crm.services import api_key_revoke
+from tests.api_schema import own_responses
 from tests.factories import AddressFactory, CustomerFactory, ProductFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -202,15 +203,17 @@ def test_an_address_keeps_its_state_and_an_address_without_one_is_still_valid(
     assert not Customer.objects.filter(email="al@example.com").exists()
 
 
-def test_a_duplicate_email_in_one_organization_is_a_field_error(api_client_for, org_a):
+def test_a_duplicate_email_in_one_organization_is_a_conflict_naming_the_field(
+    api_client_for, org_a
+):
     CustomerFactory(organization=org_a, email="camille@example.fr")
 
     response = api_client_for(org_a).post(
         "/api/v1/customers/", {"email": "Camille@Example.fr"}, format="json"
     )
 
-    assert response.status_code == 400
-    assert response.json()["message"] == "Invalid input."
+    assert response.status_code == 409  # valid input, refused by what is stored
+    assert response.json()["message"] == "A customer with this e-mail already exists."
     assert "email" in response.json()["extra"]["fields"]
     assert Customer.objects.filter(organization=org_a).count() == 1
 
@@ -338,14 +341,14 @@ def test_bad_product_input_is_a_field_error_and_writes_nothing(
     assert not Product.objects.exists()
 
 
-def test_a_duplicate_sku_is_a_field_error(api_client_for, org_a):
+def test_a_duplicate_sku_is_a_conflict_naming_the_field(api_client_for, org_a):
     ProductFactory(organization=org_a, sku="ETH-250")
 
     response = api_client_for(org_a).post(
         "/api/v1/products/", {"sku": "ETH-250", "name": "Again", "unit_price": "1"}, format="json"
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409  # valid input, refused by what is stored
     assert response.json()["extra"]["fields"]["sku"] == ["A product with this SKU already exists."]
 
 
@@ -413,7 +416,7 @@ def test_the_schema_documents_the_error_shape_and_has_no_warnings():
     schema = json.loads(out.getvalue())
     detail = schema["paths"]["/api/v1/customers/{id}/"]
     assert detail["get"]["parameters"][0]["schema"]["type"] == "integer"
-    assert set(detail["patch"]["responses"]) == {"200", "400", "401", "404"}
+    assert own_responses(detail["patch"]["responses"]) == {"200", "400", "401", "404", "409"}
     assert set(schema["components"]["schemas"]["Error"]["required"]) == {"message", "extra"}
 
 

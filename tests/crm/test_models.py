@@ -120,7 +120,9 @@ def test_service_errors_name_the_field_and_write_nothing():
 
 
 def test_recording_an_api_key_use_only_moves_forward():
-    api_key, _key = services.api_key_create(organization=OrganizationFactory(), name="shop")
+    api_key, _key = services.api_key_create(
+        organization=OrganizationFactory(), name="shop", scope=ApiKey.Scope.READ
+    )
     later = timezone.now()
     earlier = later - timedelta(minutes=5)
 

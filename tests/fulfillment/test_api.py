@@ -17,6 +17,7 @@ from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, 
 from preferences import services as preference_services
 from preferences.models import PreferenceChoice, PreferenceField
 from subscriptions import renewals
+from tests.api_schema import own_responses
 from tests.factories import (
     AddressFactory,
     CustomerFactory,
@@ -785,7 +786,7 @@ def test_the_schema_documents_the_fulfillment_api_without_warnings():
 
     schema = json.loads(out.getvalue())
     paths = schema["paths"]
-    assert set(paths["/api/v1/batches/{id}/lock/"]["post"]["responses"]) == {
+    assert own_responses(paths["/api/v1/batches/{id}/lock/"]["post"]["responses"]) == {
         "200",
         "400",
         "401",

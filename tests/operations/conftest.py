@@ -33,5 +33,11 @@ def shop():
 
 
 @pytest.fixture
+def owner_a(org_a):
+    """An administrator of A: the shop's connection and its buttons are theirs."""
+    return member(org_a, Membership.Role.ADMIN, username="olga-owner")
+
+
+@pytest.fixture
 def viewer_a(org_a):
     return member(org_a, Membership.Role.VIEWER, username="vera-viewer")

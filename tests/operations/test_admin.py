@@ -111,6 +111,17 @@ def test_another_organizations_operation_is_not_found(admin_client_for, staff_b,
     assert list(client.get(OPERATIONS).context["cl"].result_list) == []
 
 
+@pytest.mark.parametrize("object_id", ["abc", "1.5", "-1", "%20"])
+@pytest.mark.parametrize("suffix", ["change/", "status.json", "download/"])
+def test_an_operation_address_that_is_not_an_id_is_not_found(
+    admin_client_for, staff_a, object_id, suffix
+):
+    # `/admin/operations/operation/abc/download/` was a 500 (ValueError on the pk lookup).
+    response = admin_client_for(staff_a).get(f"{OPERATIONS}{object_id}/{suffix}")
+
+    assert response.status_code == 404
+
+
 def test_the_list_shows_kind_subject_status_progress_and_duration(admin_client_for, staff_a, org_a):
     operation = operation_run(operation_id=start(org_a, started_by=staff_a).pk)
     Operation.objects.filter(pk=operation.pk).update(

@@ -17,6 +17,7 @@ from preferences.models import (
     PreferenceField,
     SubscriptionPreference,
 )
+from tests.api_schema import own_responses
 from tests.factories import SubscriptionFactory, coffee_schema, open_batch, preference_field
 
 pytestmark = pytest.mark.django_db
@@ -396,7 +397,7 @@ def test_a_body_that_is_not_an_object_is_a_400(client_a, subscription, body):
 
 def test_a_body_that_is_not_json_is_refused(client_a, subscription):
     malformed = client_a.patch(_url(subscription), "{grind", content_type="application/json")
-    form = client_a.patch(_url(subscription), {"grind": "espresso"})  # multipart
+    form = client_a.patch(_url(subscription), {"grind": "espresso"}, format="multipart")
 
     assert malformed.status_code == 400
     assert set(malformed.json()) == {"message", "extra"}
@@ -646,7 +647,7 @@ def test_the_schema_documents_every_operation_and_its_errors_without_warnings():
         (preferences + "history/", "get"): {"200", "400", "401", "404"},
     }
     operations = {key: paths[key[0]][key[1]] for key in expected}
-    assert {key: set(op["responses"]) for key, op in operations.items()} == expected
+    assert {key: own_responses(op["responses"]) for key, op in operations.items()} == expected
     assert all(op["tags"] == ["preferences"] for op in operations.values())
     assert set(paths[preferences]) - {"parameters"} == {"get", "patch", "put"}
     body = operations[preferences, "patch"]["requestBody"]["content"]

@@ -17,6 +17,7 @@ from fulfillment.models import Batch, BatchLine
 from returns import services
 from returns.models import ReturnConfig, ReturnNote, ReturnReason, ReturnRequest
 from subscriptions.models import Charge, Subscription
+from tests.api_schema import own_responses
 from tests.factories import (
     MembershipFactory,
     ProductFactory,
@@ -810,11 +811,19 @@ def test_the_schema_documents_the_returns_api_without_warnings():
     schema = json.loads(out.getvalue())
     paths = schema["paths"]
     action = {"200", "400", "401", "404", "409"}
-    assert set(paths["/api/v1/returns/"]["get"]["responses"]) == {"200", "400", "401"}
-    assert set(paths["/api/v1/returns/"]["post"]["responses"]) == {"201", "400", "401", "409"}
+    assert own_responses(paths["/api/v1/returns/"]["get"]["responses"]) == {"200", "400", "401"}
+    assert own_responses(paths["/api/v1/returns/"]["post"]["responses"]) == {
+        "201",
+        "400",
+        "401",
+        "409",
+    }
     assert set(paths["/api/v1/returns/{id}/"]) - {"parameters"} == {"get"}
     for segment in ("approve", "reject", "receive", "resolve", "cancel", "reassign"):
-        assert set(paths[f"/api/v1/returns/{{id}}/{segment}/"]["post"]["responses"]) == action
+        assert (
+            own_responses(paths[f"/api/v1/returns/{{id}}/{segment}/"]["post"]["responses"])
+            == action
+        )
     assert "201" in paths["/api/v1/returns/{id}/notes/"]["post"]["responses"]
     assert "/api/v1/returns/{id}/confirm-shop-refund/" in paths
     assert "/api/v1/return-reasons/" in paths

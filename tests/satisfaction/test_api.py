@@ -19,6 +19,7 @@ from fulfillment.models import BatchLine
 from preferences.models import PreferenceField
 from satisfaction import services
 from satisfaction.models import SatisfactionSurvey
+from tests.api_schema import own_responses
 from tests.factories import (
     ProductFactory,
     answered_surveys,
@@ -609,9 +610,9 @@ def test_the_schema_documents_the_satisfaction_api_without_warnings():
 
     schema = json.loads(out.getvalue())
     paths = schema["paths"]
-    assert set(paths["/api/v1/surveys/"]["get"]["responses"]) == {"200", "400", "401"}
+    assert own_responses(paths["/api/v1/surveys/"]["get"]["responses"]) == {"200", "400", "401"}
     assert set(paths["/api/v1/surveys/{id}/"]) - {"parameters"} == {"get"}
-    assert set(paths["/api/v1/surveys/{id}/cancel/"]["post"]["responses"]) == {
+    assert own_responses(paths["/api/v1/surveys/{id}/cancel/"]["post"]["responses"]) == {
         "200",
         "400",
         "401",
@@ -619,7 +620,7 @@ def test_the_schema_documents_the_satisfaction_api_without_warnings():
         "409",
     }
     follow_up = paths["/api/v1/surveys/{id}/follow-up/"]["post"]
-    assert set(follow_up["responses"]) == {"200", "401", "404", "409"}
+    assert own_responses(follow_up["responses"]) == {"200", "401", "404", "409"}
     assert "admin" in follow_up["description"]
     parameters = {p["name"] for p in paths["/api/v1/surveys/"]["get"]["parameters"]}
     assert {
@@ -634,7 +635,7 @@ def test_the_schema_documents_the_satisfaction_api_without_warnings():
     } <= parameters
     nps = paths["/api/v1/satisfaction/nps/"]["get"]
     assert {p["name"] for p in nps["parameters"]} == {"start", "end"}
-    assert set(nps["responses"]) == {"200", "400", "401"}
+    assert own_responses(nps["responses"]) == {"200", "400", "401"}
     components = schema["components"]["schemas"]
     assert "token" not in components["Survey"]["properties"]
     assert components["SurveyStatusEnum"]["enum"] == S.values

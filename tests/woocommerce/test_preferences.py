@@ -352,6 +352,12 @@ def store_form(store, **rows):
     return data
 
 
+@pytest.fixture
+def owner_a(org_a):
+    """An administrator of A: the shop's settings, its mappings among them, are theirs."""
+    return MembershipFactory(organization=org_a, role="admin").user
+
+
 def offered(page: str) -> set[int]:
     select = re.search(rf'<select name="{PREFIX}-0-field".*?</select>', page, re.DOTALL)
     assert select, "the mapping row is on the page"
@@ -359,20 +365,20 @@ def offered(page: str) -> set[int]:
 
 
 def test_the_shops_page_offers_only_its_organizations_preferences(
-    admin_client_for, staff_a, store, schema, org_b
+    admin_client_for, owner_a, store, schema, org_b
 ):
     theirs = coffee_schema(org_b)
-    MembershipFactory(organization=org_b, user=staff_a)  # a member of both organizations
+    MembershipFactory(organization=org_b, user=owner_a)  # a member of both organizations
 
-    response = admin_client_for(staff_a).get(f"{STORES}{store.pk}/change/")
+    response = admin_client_for(owner_a).get(f"{STORES}{store.pk}/change/")
 
     assert response.status_code == 200
     assert offered(response.text) == {field.pk for field in schema.values()}
     assert not offered(response.text) & {field.pk for field in theirs}
 
 
-def test_staff_add_a_mapping_on_the_shops_page(admin_client_for, staff_a, store, schema):
-    response = admin_client_for(staff_a).post(
+def test_owner_add_a_mapping_on_the_shops_page(admin_client_for, owner_a, store, schema):
+    response = admin_client_for(owner_a).post(
         f"{STORES}{store.pk}/change/", store_form(store, pa_grind=schema["grind"])
     )
 
@@ -386,11 +392,11 @@ def test_staff_add_a_mapping_on_the_shops_page(admin_client_for, staff_a, store,
 
 
 def test_another_organizations_preference_posted_anyway_is_refused(
-    admin_client_for, staff_a, store, schema, org_b
+    admin_client_for, owner_a, store, schema, org_b
 ):
     theirs = {field.key: field for field in coffee_schema(org_b)}
 
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(owner_a).post(
         f"{STORES}{store.pk}/change/", store_form(store, pa_grind=theirs["grind"])
     )
 
@@ -399,10 +405,10 @@ def test_another_organizations_preference_posted_anyway_is_refused(
     assert not WooPreferenceMapping.objects.exists()
 
 
-def test_a_key_mapped_twice_on_one_shop_is_refused(admin_client_for, staff_a, store, mapped):
+def test_a_key_mapped_twice_on_one_shop_is_refused(admin_client_for, owner_a, store, mapped):
     mapped("pa_grind", "grind")
 
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(owner_a).post(
         f"{STORES}{store.pk}/change/",
         store_form(store, pa_grind=WooPreferenceMapping.objects.get().field),
     )

@@ -129,7 +129,10 @@ class Command(BaseCommand):
         )
         ApiKey.objects.filter(organization=purea, name=DEMO_KEY_NAME).delete()
         _api_key, key = services.api_key_create(
-            organization=purea, name=DEMO_KEY_NAME, created_by=superuser
+            organization=purea,
+            name=DEMO_KEY_NAME,
+            scope=ApiKey.Scope.READ_WRITE,  # the demo tries every route
+            created_by=superuser,
         )
         step("subscriptions")
         subscriptions = subscriptions_demo.load(
