@@ -413,6 +413,80 @@ class Product(TenantModel):
         return f"{self.name} ({self.sku})"
 
 
+def attribute_label(attributes: list[dict[str, str]] | None) -> str:
+    """A variant's options as shoppers read them: "1 kg", "1 kg / Whole bean"."""
+    return " / ".join(str(pair.get("option", "")) for pair in attributes or [] if pair)
+
+
+class Variant(TenantModel):
+    """One sellable version of a product (its size, its weight): what a box holds.
+
+    A product without variants is sold as it is (a simple product); a product with
+    variants is sold only through them. A variant's SKU is unique in its
+    organization among products and variants alike.
+    """
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="variants", verbose_name=_("product")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    attributes = models.JSONField(
+        _("attributes"),
+        default=list,
+        blank=True,
+        help_text=_('Ordered name/option pairs, e.g. [{"name": "Weight", "option": "1 kg"}].'),
+    )
+    unit_price = models.DecimalField(
+        _("unit price"),
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the organization's currency."),
+    )
+    net_weight_grams = models.PositiveIntegerField(
+        _("net weight (g)"),
+        null=True,
+        blank=True,
+        help_text=_("Per unit; when empty, the product's weight counts."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        ordering = ["product_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sku"],
+                name="variant_unique_sku",
+                violation_error_message=_("A variant with this SKU already exists."),
+            )
+        ]
+        indexes = [models.Index(fields=["product", "position"], name="variant_product_position")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+    @property
+    def label(self) -> str:
+        """The options alone ("1 kg"), or the SKU when the variant has no attributes."""
+        return attribute_label(self.attributes) or self.sku
+
+    @property
+    def name(self) -> str:
+        """The name a pick list prints: "Espresso Blend - 1 kg"."""
+        return f"{self.product.name} - {self.label}"
+
+    @property
+    def weight_grams(self) -> int | None:
+        if self.net_weight_grams is not None:
+            return self.net_weight_grams
+        return self.product.net_weight_grams
+
+
 class Contract(TenantModel):
     """A commercial agreement a subscription may refer to (optional everywhere)."""
 

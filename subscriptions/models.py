@@ -20,13 +20,23 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.models import ActorRecord, Address, Contract, Customer, Organization, Product, TenantModel
+from crm.models import (
+    ActorRecord,
+    Address,
+    Contract,
+    Customer,
+    Organization,
+    Product,
+    TenantModel,
+    Variant,
+)
 from subscriptions import schedule
 
 
@@ -361,6 +371,15 @@ class SubscriptionItem(TenantModel):
     product = models.ForeignKey(
         Product, on_delete=models.PROTECT, related_name="+", verbose_name=_("product")
     )
+    variant = models.ForeignKey(
+        Variant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("variant"),
+        help_text=_("Required when the product has variants: the one the box holds."),
+    )
     quantity = models.PositiveIntegerField(
         _("quantity"), default=1, validators=[MinValueValidator(1)]
     )
@@ -379,7 +398,25 @@ class SubscriptionItem(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x {self.product.name}"
+        return f"{self.quantity} x {self.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.variant_id and self.product_id and self.variant.product_id != self.product_id:
+            raise ValidationError({"variant": _("This variant is not one of the product's.")})
+
+    @property
+    def name(self) -> str:
+        """What goes in the box: the variant's name, or the simple product's."""
+        return self.variant.name if self.variant_id else self.product.name
+
+    @property
+    def sku(self) -> str:
+        return self.variant.sku if self.variant_id else self.product.sku
+
+    @property
+    def weight_grams(self) -> int | None:
+        return self.variant.weight_grams if self.variant_id else self.product.net_weight_grams
 
     @property
     def total(self) -> Decimal:
