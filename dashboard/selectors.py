@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
 
 from crm.models import Organization
 from crm.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
@@ -147,6 +147,7 @@ class Dashboard:
     past_due: PastDue
     next_batch: NextBatch | None
     satisfaction: Satisfaction
+    to_dispatch: list[BatchToDispatch]
     returns: Returns
     stores: list[StoreHealth] = field(default_factory=list)
 
@@ -242,17 +243,31 @@ def past_due(*, organization: Organization) -> PastDue:
     return PastDue(count, _total(organization, owed))
 
 
-def next_batch(*, organization: Organization) -> NextBatch | None:
-    """The batch to work on next: one being prepared (locked), else the open one.
+#: A locked batch's lines that still ask something of the packing team.
+TO_DISPATCH = (BatchLine.Status.AWAITING_PAYMENT, BatchLine.Status.READY, BatchLine.Status.PREPARED)
 
-    Read in the active language (the production plan's preference labels).
+
+@dataclass(frozen=True)
+class BatchToDispatch:
+    batch: Batch
+    boxes: int
+
+
+def next_batch(*, organization: Organization) -> NextBatch | None:
+    """The next batch: the open one (its cut-off ahead), else the oldest locked one.
+
+    A locked batch waiting to be dispatched is listed by `to_dispatch`, beside
+    it; an earlier, empty locked batch never hides the open one. Read in the
+    active language (the production plan's preference labels).
     """
     batch = (
         Batch.objects.filter(
             organization=organization, status__in=[Batch.Status.LOCKED, Batch.Status.OPEN]
         )
         .select_related("organization")
-        .order_by("cutoff_at")
+        .order_by(
+            Case(When(status=Batch.Status.OPEN, then=Value(0)), default=Value(1)), "cutoff_at"
+        )
         .first()
     )
     if batch is None:
@@ -271,6 +286,17 @@ def next_batch(*, organization: Organization) -> NextBatch | None:
         boxes=len(content.parcels),
         production=exports.production(content),
     )
+
+
+def to_dispatch(*, organization: Organization) -> list[BatchToDispatch]:
+    """Locked batches with boxes still to prepare or ship, oldest first (one query)."""
+    batches = (
+        Batch.objects.filter(organization=organization, status=Batch.Status.LOCKED)
+        .annotate(waiting=Count("lines", filter=Q(lines__status__in=TO_DISPATCH)))
+        .filter(waiting__gt=0)
+        .order_by("cutoff_at")
+    )
+    return [BatchToDispatch(batch, batch.waiting) for batch in batches]
 
 
 def satisfaction(*, organization: Organization, now: datetime) -> Satisfaction:
@@ -319,6 +345,7 @@ def dashboard(*, organization: Organization, now: datetime) -> Dashboard:
         movements=movements(organization=organization, now=now),
         past_due=past_due(organization=organization),
         next_batch=next_batch(organization=organization),
+        to_dispatch=to_dispatch(organization=organization),
         satisfaction=satisfaction(organization=organization, now=now),
         returns=returns(organization=organization, now=now),
         stores=store_health(organization=organization),

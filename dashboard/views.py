@@ -361,6 +361,20 @@ def dashboard_context(request, *, now: datetime | None = None) -> dict:
             "subscribers_chart": mark_safe(subscribers_chart(people.trend)),  # noqa: S308
             "left_out": left_out(board),
             "batch": batch_context(board),
+            "to_dispatch": [
+                {
+                    "batch": waiting.batch,
+                    "url": reverse("admin:fulfillment_batch_change", args=[waiting.batch.pk]),
+                    "boxes": ngettext(
+                        "%(count)s box to prepare or ship",
+                        "%(count)s boxes to prepare or ship",
+                        waiting.boxes,
+                    )
+                    % {"count": number(waiting.boxes)},
+                }
+                for waiting in board.to_dispatch
+                if board.next_batch is None or waiting.batch.pk != board.next_batch.batch.pk
+            ],
             "batches_url": changelist(Batch, organization),
             "satisfaction": satisfaction_context(board),
             "returns": returns_figures(board),

@@ -136,7 +136,9 @@ def test_the_dashboard_renders_in_a_bounded_number_of_queries(
 
     client = demo_marie()
     client.get(HOME)  # the session's language and time zone are read once
-    with django_assert_max_num_queries(35), CaptureQueriesContext(connection) as demo:
+    # The next batch is the open one, whose live preview reads the boxes due; the
+    # batches still to dispatch beside it are one query more.
+    with django_assert_max_num_queries(40), CaptureQueriesContext(connection) as demo:
         assert client.get(HOME).status_code == 200
 
     # Twice the subscriptions, more shops and cases: not one query more.
@@ -448,6 +450,43 @@ def test_an_open_batch_shows_its_countdown_and_its_preview(org_a, admin_client_f
     # 16 November 10:00 in Paris + 2 days 5 hours
     assert "Cut-off in 2\xa0days, 5\xa0hours, Nov. 18, 2026, 3 p.m." in unescape(card)
     assert figures(card)["Boxes due"].value == str(page.context_data["preview"]["total"])
+
+
+@pytest.mark.django_db
+def test_the_next_batch_is_the_open_one_and_a_locked_one_still_to_dispatch_is_named_beside_it(
+    org_a, admin_client_for
+):
+    from datetime import timedelta
+
+    from tests.factories import open_batch
+
+    # Two weeks ago: locked with nothing in it; last week: locked, one box ready to pack.
+    empty = open_batch(org_a, NOW - timedelta(days=12), status="locked")
+    waiting = open_batch(org_a, NOW - timedelta(days=5), status="locked")
+    subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
+    BatchLine.objects.create(
+        organization=org_a,
+        batch=waiting,
+        subscription=subscription,
+        customer=subscription.customer,
+        cycle=0,
+        charge=ChargeFactory(subscription=subscription, cycle=0, status=Charge.Status.PAID),
+        status=BatchLine.Status.READY,
+    )
+    upcoming = open_batch(org_a, NOW + timedelta(days=2))
+    staff = member(org_a, Membership.Role.STAFF)
+
+    with time_machine.travel(NOW, tick=False):
+        home = admin_client_for(staff).get(HOME, HTTP_ACCEPT_LANGUAGE="en")
+    card = unescape(home.text[home.text.index('id="dashboard-batch"') :])
+    card = card[: card.index("</section>")]
+
+    heading = card[: card.index("</h3>")]
+    assert str(upcoming) in heading
+    assert "(Open)" in heading
+    assert f"Still to dispatch: <a href=\"/admin/fulfillment/batch/{waiting.pk}/change/\">" in card
+    assert "1 box to prepare or ship" in card
+    assert f"/admin/fulfillment/batch/{empty.pk}/" not in card
 
 
 # --- Satisfaction: the last 30 days, and this month once it has answers --------------------
