@@ -30,7 +30,7 @@ from dashboard import selectors
 from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest
 from satisfaction import charts
-from satisfaction.admin import nps_headline, nps_number, number, week_chart
+from satisfaction.admin import nps_headline, nps_number, number, week_chart, week_label
 from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import Subscription
 from woocommerce.models import WebhookDelivery
@@ -102,14 +102,16 @@ def left_out(board: selectors.Dashboard) -> str:
 def subscribers_chart(trend: list[selectors.TrendPoint]) -> str:
     points = [
         charts.WeekPoint(
-            label=formats.date_format(point.week, "j M"),
+            label=week_label(point.week),
             value=point.value,
             title=_("Week of %(date)s: %(count)s subscribers")
             % {"date": formats.date_format(point.week), "count": number(point.value or 0)},
         )
         for point in trend
     ]
-    chart = charts.count_line(points, frame=charts.Frame(height=200), number=number)
+    chart = charts.count_line(
+        points, frame=charts.CARD_FRAME, number=number, labels=charts.CARD_X_LABELS
+    )
     return charts.svg_line_chart(
         chart,
         label=_("Subscribers week by week"),
@@ -271,7 +273,7 @@ def satisfaction_context(board: selectors.Dashboard) -> dict:
         "figures": figures,
         # satisfaction.charts escapes every text it writes.
         "chart": mark_safe(  # noqa: S308
-            week_chart(organization, board.satisfaction.trend_start, board.now)
+            week_chart(organization, board.satisfaction.trend_start, board.now, card=True)
         ),
     }
 

@@ -829,7 +829,15 @@ def nps_cells(nps: Nps) -> dict[str, str]:
     }
 
 
-def week_chart(organization: Organization, start: datetime, end: datetime) -> str:
+def week_label(monday) -> str:
+    """A week's label under a chart, in the reader's language ("14 sept.", "Sept. 14")."""
+    return formats.date_format(monday, "j N")
+
+
+def week_chart(
+    organization: Organization, start: datetime, end: datetime, *, card: bool = False
+) -> str:
+    """The NPS week by week; `card`: drawn for a dashboard card (smaller, fewer labels)."""
     points = []
     for monday, nps in selectors.nps_by_week(organization=organization, start=start, end=end):
         title = ""
@@ -839,10 +847,13 @@ def week_chart(organization: Organization, start: datetime, end: datetime) -> st
                 "score": nps_number(nps.score),
                 "answers": answers_text(nps.answers),
             }
-        points.append(
-            charts.WeekPoint(label=formats.date_format(monday, "j M"), value=nps.score, title=title)
+        points.append(charts.WeekPoint(label=week_label(monday), value=nps.score, title=title))
+    if card:
+        chart = charts.nps_line(
+            points, number=number, frame=charts.CARD_FRAME, labels=charts.CARD_X_LABELS
         )
-    chart = charts.nps_line(points, number=number)
+    else:
+        chart = charts.nps_line(points, number=number)
     return charts.svg_line_chart(
         chart, label=str(_("NPS by week")), empty_text=str(_("No answers"))
     )

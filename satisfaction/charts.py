@@ -153,17 +153,27 @@ def column_x(index: int, count: int, frame: Frame) -> float:
     return frame.plot_left + step * (index + 0.5)
 
 
+#: A chart drawn in a dashboard card (at least 420 px wide): drawn at about that
+#: size, its 11-unit labels read at about 11 px, and fewer of them fit.
+CARD_FRAME = Frame(width=440, height=220)
+CARD_X_LABELS = 6
+
+
 def label_every(count: int, most: int = MAX_X_LABELS) -> int:
     """Label one column in this many, so that at most `most` labels are written."""
     return max(1, math.ceil(count / most))
 
 
 def nps_line(
-    weeks: Sequence[WeekPoint], *, frame: Frame | None = None, number: Number = str
+    weeks: Sequence[WeekPoint],
+    *,
+    frame: Frame | None = None,
+    number: Number = str,
+    labels: int = MAX_X_LABELS,
 ) -> LineChart:
     frame = frame or Frame()
     y_ticks = [Tick(nps_y(value, frame), number(value)) for value in NPS_TICKS]
-    every = label_every(len(weeks))
+    every = label_every(len(weeks), labels)
     x_ticks = [
         Tick(column_x(index, len(weeks), frame), week.label)
         for index, week in enumerate(weeks)
@@ -192,7 +202,11 @@ def nps_line(
 
 
 def count_line(
-    weeks: Sequence[WeekPoint], *, frame: Frame | None = None, number: Number = str
+    weeks: Sequence[WeekPoint],
+    *,
+    frame: Frame | None = None,
+    number: Number = str,
+    labels: int = MAX_X_LABELS,
 ) -> LineChart:
     """A count week by week (subscribers...): the y axis from 0 to a round top above the highest."""
     frame = frame or Frame()
@@ -201,7 +215,7 @@ def count_line(
     def y(value: float) -> float:
         return scale(value, (0, top), (frame.plot_bottom, frame.plot_top))
 
-    every = label_every(len(weeks))
+    every = label_every(len(weeks), labels)
     points = [
         Point(column_x(index, len(weeks), frame), y(week.value), week.value, week.title)
         for index, week in enumerate(weeks)

@@ -303,6 +303,32 @@ def test_amounts_and_dates_are_in_french_when_the_staff_member_reads_french(
     assert "16 novembre 2026 10:00" in home.text
 
 
+FRENCH_WEEK = re.compile(
+    r"\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.)"
+)
+
+
+@pytest.mark.django_db
+def test_the_charts_weeks_read_in_french_at_a_readable_size(november, admin_client_for):
+    staff = member(november, Membership.Role.STAFF)
+
+    with time_machine.travel(NOW, tick=False):
+        home = admin_client_for(staff).get(HOME, HTTP_ACCEPT_LANGUAGE="fr")
+
+    for card in ("dashboard-subscriptions", "dashboard-satisfaction"):
+        section = home.text[home.text.index(f'id="{card}"') :]
+        svg = section[section.index("<svg") : section.index("</svg>")]
+        # Drawn at about a card's width (420 px at least), so its 11-unit labels stay ~11 px.
+        assert 'viewBox="0 0 440 220"' in svg, card
+        axis = svg[svg.index('class="axis x-axis"') :]
+        axis = axis[: axis.index("</g>")]
+        weeks = [unescape(text) for text in re.findall(r"<text[^>]*>([^<]+)</text>", axis)]
+        assert 1 < len(weeks) <= 6, (card, weeks)
+        assert all(FRENCH_WEEK.fullmatch(week) for week in weeks), (card, weeks)
+        # The latest week is always labelled: Monday 16 November.
+        assert weeks[-1] == "16 nov.", card
+
+
 @pytest.mark.django_db
 def test_the_trend_counts_the_subscriptions_under_way_at_the_end_of_each_week(org_a):
     with time_machine.travel(NOW, tick=False):
