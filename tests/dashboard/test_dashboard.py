@@ -510,7 +510,7 @@ def test_the_next_batch_is_the_open_one_and_a_locked_one_still_to_dispatch_is_na
     heading = card[: card.index("</h3>")]
     assert str(upcoming) in heading
     assert "(Open)" in heading
-    assert f"Still to dispatch: <a href=\"/admin/fulfillment/batch/{waiting.pk}/change/\">" in card
+    assert f'Still to dispatch: <a href="/admin/fulfillment/batch/{waiting.pk}/change/">' in card
     assert "1 box to prepare or ship" in card
     assert f"/admin/fulfillment/batch/{empty.pk}/" not in card
 
