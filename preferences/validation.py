@@ -288,6 +288,8 @@ def display(spec: FieldSpec | None, value: Any) -> str:
         return choice.label if choice else value
     if spec.type == MULTI_CHOICE and isinstance(value, list):
         return ", ".join(display(_single(spec), item) for item in value)
+    if spec.type == MULTI_CHOICE and isinstance(value, str):  # one of its values alone
+        return display(_single(spec), value)
     return _plain(value)
 
 

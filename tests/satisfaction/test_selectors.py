@@ -135,6 +135,9 @@ def test_nps_per_preference_value_as_the_box_was_packed(org_a):
     # In the schema's order: roast light before dark, as the organization lists them.
     roasts = [row.label for row in rows if row.group == "roast"]
     assert roasts == ["Light", "Dark"]
+    # A multi-choice's rows are named by the choices' labels, never their stored values.
+    origins = [row.label for row in rows if row.group == "avoid_origins"]
+    assert origins == ["Brazil", "Peru"]
 
 
 def test_follow_up_lists_detractors_with_a_comment_only(org_a):
