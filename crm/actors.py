@@ -22,6 +22,23 @@ class ActorKind(models.TextChoices):
     SYSTEM = "system", _("System")
 
 
+#: The system's own actors, by the label they record, as staff read them.
+SYSTEM_NAMES = {
+    "renewals": _("automatic renewals"),
+    "demo": _("demo data"),
+    "system": _("automatic"),
+}
+
+
+def describe(kind: str, kind_display: str, label: str) -> str:
+    """Who acted, as a history row shows it: "System: automatic renewals", "Staff member: marie"."""
+    if kind == ActorKind.SYSTEM:
+        label = str(SYSTEM_NAMES.get(label, label))
+    if not label:
+        return str(kind_display)
+    return _("%(kind)s: %(name)s") % {"kind": kind_display, "name": label}
+
+
 @dataclass(frozen=True)
 class Actor:
     kind: str

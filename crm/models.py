@@ -20,7 +20,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
-from crm.actors import ActorKind
+from crm.actors import ActorKind, describe
 
 
 @cache
@@ -552,3 +552,7 @@ class ActorRecord(models.Model):
 
     class Meta:
         abstract = True
+
+    def actor_display(self) -> str:
+        """Who acted, in the reader's language ("Système : renouvellements automatiques")."""
+        return describe(self.actor_kind, self.get_actor_kind_display(), self.actor_label)

@@ -371,8 +371,7 @@ class PreferenceChangeInline(ReadOnlyTenantInline):
 
     @admin.display(description=gettext_lazy("actor"))
     def actor(self, change):
-        kind = change.get_actor_kind_display()
-        return f"{kind}: {change.actor_label}" if change.actor_label else kind
+        return change.actor_display()
 
     @admin.display(description=gettext_lazy("what changed"))
     def what_changed(self, change):

@@ -625,8 +625,7 @@ class ReturnNoteInline(ReadOnlyTenantInline):
     def who(self, note):
         if note.actor_user is not None:
             return person(note.actor_user)
-        kind = note.get_actor_kind_display()
-        return f"{kind}: {note.actor_label}" if note.actor_label else kind
+        return note.actor_display()
 
     def _user(self, note, key):
         """The user a note's data names, the case's ones read in one query."""

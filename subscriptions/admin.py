@@ -302,6 +302,8 @@ def _event_details(event: SubscriptionEvent) -> str:
         }
     if data.get("failure_reason"):
         return str(data["failure_reason"])
+    if data.get("amount") and data.get("cycle") is None:  # a credit, an adjustment: no cycle
+        return amount(data["amount"])
     if data.get("amount"):
         return _("cycle %(cycle)s, %(amount)s") % {
             "cycle": data.get("cycle"),
@@ -326,8 +328,7 @@ class EventInline(ReadOnlyTenantInline):
 
     @admin.display(description=gettext_lazy("actor"))
     def actor(self, event):
-        kind = event.get_actor_kind_display()
-        return f"{kind}: {event.actor_label}" if event.actor_label else kind
+        return event.actor_display()
 
     @admin.display(description=gettext_lazy("details"))
     def details(self, event):

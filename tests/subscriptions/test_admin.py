@@ -681,6 +681,30 @@ def test_the_page_shows_charges_and_history(client_a, staff_a, active):
     assert f"Staff member: {staff_a.username}" in response.content.decode()
 
 
+def test_the_history_names_the_system_and_its_amounts_in_french(client_a, active):
+    SubscriptionEvent.objects.create(
+        organization=active.organization,
+        subscription=active,
+        kind=Kind.RENEWED,
+        data={"cycle": 3, "amount": "12.50"},
+        **Actor.system("renewals").as_fields(),
+    )
+    SubscriptionEvent.objects.create(
+        organization=active.organization,
+        subscription=active,
+        kind=Kind.CREDIT_GRANTED,
+        data={"amount": "5.00"},
+        **Actor.system("renewals").as_fields(),
+    )
+
+    page = client_a.get(change_url(active), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert "Système : renouvellements automatiques" in page
+    assert "renewals" not in page
+    assert "cycle 3, 12,50" in page
+    assert "None" not in page
+
+
 def test_the_changelist_queries_do_not_grow_with_its_length(
     client_a, org_a, django_assert_max_num_queries
 ):
