@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from crm.models import Organization, TenantModel
@@ -318,8 +319,9 @@ class Shipment(ConcurrentTransitionMixin, TenantModel):
     """A parcel handed to a carrier for one prepared batch line."""
 
     class Status(models.TextChoices):
-        CREATED = "created", _("Created")
-        SHIPPED = "shipped", _("Shipped")
+        # An "envoi" in French: every status agrees with it (masculine).
+        CREATED = "created", pgettext_lazy("shipment", "Created")
+        SHIPPED = "shipped", pgettext_lazy("shipment", "Shipped")
         DELIVERED = "delivered", _("Delivered")
         RETURNED = "returned", _("Returned")
         LOST = "lost", _("Lost")

@@ -25,6 +25,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from crm.models import (
@@ -91,7 +92,7 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
         ACTIVE = "active", _("Active")
         PAUSED = "paused", _("Paused")
         PAST_DUE = "past_due", _("Past due")
-        CANCELED = "canceled", _("Canceled")
+        CANCELED = "canceled", pgettext_lazy("subscription", "Canceled")
         EXPIRED = "expired", _("Expired")
 
     class Source(models.TextChoices):
@@ -311,7 +312,10 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
         field=status,
         source=[Status.PENDING, Status.ACTIVE, Status.PAUSED, Status.PAST_DUE],
         target=Status.CANCELED,
-        custom={"label": _("Cancel"), "form": "subscriptions.forms.CancelForm"},
+        custom={
+            "label": pgettext_lazy("subscription", "Cancel"),
+            "form": "subscriptions.forms.CancelForm",
+        },
     )
     def cancel(self, **kwargs):
         pass
@@ -527,7 +531,7 @@ class SubscriptionEvent(ActorRecord, TenantModel):
         ITEMS_CHANGED = "items_changed", _("Items changed")
         CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation at period end scheduled")
         CANCEL_WITHDRAWN = "cancel_withdrawn", _("Cancellation withdrawn")
-        CANCELED = "canceled", _("Canceled")
+        CANCELED = "canceled", pgettext_lazy("subscription", "Canceled")
         EXPIRED = "expired", _("Expired")
         PAST_DUE = "past_due", _("Past due")
         RECOVERED = "recovered", _("Recovered")

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django_fsm import ConcurrentTransition, can_proceed
 
 from crm.actors import Actor, ActorKind
@@ -56,7 +57,7 @@ def _action_label(action: str) -> str:
         "skip": _("skip the next cycle"),
         "change_schedule": _("change the schedule"),
         "change_items": _("change the items"),
-        "cancel": _("cancel"),
+        "cancel": pgettext("subscription", "cancel"),
         "schedule_cancel": _("cancel at period end"),
         "withdraw_cancellation": _("withdraw the cancellation"),
         "expire": _("expire"),

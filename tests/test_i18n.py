@@ -58,6 +58,25 @@ def test_models_and_choices_are_translated():
         assert str(Customer._meta.verbose_name_plural) == "customers"
 
 
+def test_a_subscription_is_terminated_and_everything_else_called_off_in_french():
+    from fulfillment.admin import BatchAdmin
+    from fulfillment.models import Batch, Shipment
+    from returns.models import ReturnRequest
+    from subscriptions.models import Subscription
+
+    with translation.override("fr"):
+        # "Résilier" is for a contract; a batch, a case or a survey is "annulé".
+        assert str(Subscription.Status.CANCELED.label) == "Résilié"
+        assert str(Subscription.cancel._django_fsm.transitions["active"].custom["label"]) == (
+            "Résilier"
+        )
+        assert str(Batch.Status.CANCELED.label) == "Annulé"
+        assert str(ReturnRequest.Status.CANCELED.label) == "Annulé"
+        assert "Résilier" not in {str(label) for label in BatchAdmin.action_labels.values()}
+        # A shipment is "un envoi": its statuses agree with it.
+        assert [str(label) for label in Shipment.Status.labels][:3] == ["Créé", "Expédié", "Livré"]
+
+
 @pytest.mark.django_db
 def test_the_admin_follows_the_browsers_language(admin_client):
     french = admin_client.get("/admin/crm/customer/", HTTP_ACCEPT_LANGUAGE="fr")
