@@ -6,6 +6,16 @@ from django.contrib import admin
 
 
 class BackOfficeSite(admin.AdminSite):
+    def get_urls(self):
+        from django.urls import path
+
+        from dashboard.views import search_page
+
+        return [
+            path("search/", self.admin_view(search_page), name="search"),
+            *super().get_urls(),
+        ]
+
     def index(self, request, extra_context=None):
         from dashboard.views import dashboard_context, pick_organization
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+from django.contrib import admin
 from django.db import models
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
@@ -26,7 +28,7 @@ from django.utils.translation import ngettext
 from crm.current import current_organization, organization_pick, organizations_of
 from crm.models import Organization
 from crm.tenant_admin import money, when
-from dashboard import selectors
+from dashboard import search, selectors
 from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest
 from satisfaction import charts
@@ -402,3 +404,38 @@ def pick_organization(request) -> HttpResponseRedirect | None:
             organization_pick(request, organization)
             break
     return HttpResponseRedirect(reverse("admin:index"))
+
+
+def search_page(request):
+    """The header's search box: every row the text may name; straight to it when only one."""
+    organization = current_organization(request)
+    raw = request.GET.get("q", "")
+    hits, error = [], ""
+    if organization is not None and raw.strip():
+        try:
+            hits = search.search(organization=organization, query=raw)
+        except search.QueryError as refused:
+            error = str(refused)
+    results = [
+        {
+            "kind": hit.kind_label,
+            "title": hit.title,
+            "detail": hit.detail,
+            "url": reverse(
+                f"admin:{hit.model._meta.app_label}_{hit.model._meta.model_name}_change",
+                args=[hit.pk],
+            ),
+        }
+        for hit in hits
+    ]
+    if len(results) == 1 and request.GET.get("go", "1") == "1":
+        return HttpResponseRedirect(results[0]["url"])
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Search"),
+        "query": raw,
+        "results": results,
+        "error": error,
+        "organization": organization,
+    }
+    return TemplateResponse(request, "admin/search.html", context)

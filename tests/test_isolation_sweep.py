@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from django.apps import apps
@@ -75,6 +76,11 @@ API_WITHOUT_TENANT_ROWS = {
     "api/schema/": "the OpenAPI document: describes routes, holds no rows",
     "api/docs/": "Swagger UI: a static page reading the schema",
     "api/": "the catch-all answering unknown API addresses with a 404 in the error shape",
+}
+
+#: Addresses under /api/ that are not view sets, each swept by its own test here.
+API_SWEPT_APART = {
+    "api/v1/search/": "test_b_finds_none_of_as_rows_by_searching_for_them",
 }
 
 #: Registered admins of models that no organization owns, with why (B's staff get 403).
@@ -494,7 +500,9 @@ def _route_key(method, template):
 def test_every_api_route_is_covered(world):
     routes, untenanted = api_routes()
     plans = reference_plans(world)
-    uncovered = [t for t in untenanted if t not in API_WITHOUT_TENANT_ROWS]
+    uncovered = [
+        t for t in untenanted if t not in API_WITHOUT_TENANT_ROWS and t not in API_SWEPT_APART
+    ]
     for template, cls, actions in routes:
         params = GROUP.findall(template) or re.findall(r"\{(\w+)\}", template)
         model = getattr(cls, "model", None)
@@ -829,6 +837,34 @@ def test_bs_admin_cannot_open_as_figures_on_custom_pages(world):
                 if response.status_code not in (200, 404) or leaked_text(response):
                     failures.append(f"{model._meta.label} {suffix} {query}: A's figures")
     assert not failures, "\n".join(failures)
+
+
+def test_b_finds_none_of_as_rows_by_searching_for_them(world):
+    """The search box (admin and API) with each of A's identifiers: nothing, never a redirect."""
+    texts = [
+        "zq_a",
+        world.a_customer.email,
+        world.a_line.code,
+        f"#{world.a_case.pk}",
+        f"#{world.a_subscription.pk}",
+        "ZQ_A-8",
+    ]
+    world.a_shipment.tracking_number = "ZQA0000000001"
+    world.a_shipment.save(update_fields=["tracking_number"])
+    texts.append(world.a_shipment.tracking_number)
+    admin_client, api = logged_in(world.b_admin), api_client(world.b_key)
+    failures = []
+    for text in texts:
+        page = admin_client.get(reverse("admin:search"), {"q": text})
+        echoed = (text, urlencode({"q": text}))  # the box, and the language switch's return
+        if page.status_code != 200 or page.context["results"] or leaked_text(page, echoed):
+            failures.append(f"admin search {text!r}: {page.status_code}")
+        found = api.get("/api/v1/search/", {"q": text})
+        if found.status_code != 200 or found.json() != {"results": []}:
+            failures.append(f"API search {text!r}: {found.status_code} {found.content[:200]}")
+    assert not failures, "\n".join(failures)
+    # The control: A finds its own.
+    assert api_client(world.a_key).get("/api/v1/search/", {"q": "zq_a"}).json()["results"]
 
 
 @pytest.mark.parametrize("kind", ["pick-list.csv", "packing-slips.html", "production-plan.csv"])
