@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -186,11 +187,23 @@ class AddressInline(TenantTabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(TenantAdmin):
-    list_display = ["email", "first_name", "last_name", "phone", "language", "created_at"]
+    list_display = ["email", "first_name", "last_name", "phone", "language", "created_at", "story"]
     list_filter = ["language", "created_at"]
     search_fields = ["email", "first_name", "last_name", "phone"]
+    readonly_fields = ["story"]
     inlines = [AddressInline]
     date_hierarchy = "created_at"
+
+    @admin.display(description=_("whole story"))
+    def story(self, customer):
+        """A link to the customer's page: subscriptions, charges, boxes, cases, answers."""
+        if customer.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:customer_story", args=[customer.pk]),
+            _("Open the customer's page"),
+        )
 
 
 @admin.register(Product)

@@ -9,10 +9,11 @@ class BackOfficeSite(admin.AdminSite):
     def get_urls(self):
         from django.urls import path
 
-        from dashboard.views import search_page
+        from dashboard.views import customer_page, search_page
 
         return [
             path("search/", self.admin_view(search_page), name="search"),
+            path("customers/<int:pk>/", self.admin_view(customer_page), name="customer_story"),
             *super().get_urls(),
         ]
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db import models
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -26,15 +27,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from crm.current import current_organization, organization_pick, organizations_of
-from crm.models import Organization
+from crm.models import Customer, Organization
 from crm.tenant_admin import money, when
 from dashboard import search, selectors
-from fulfillment.models import Batch, BatchLine
+from dashboard.customers import customer_story
+from fulfillment.models import Batch, BatchLine, Shipment
 from returns.models import ReturnRequest
 from satisfaction import charts
 from satisfaction.admin import nps_headline, nps_number, number, week_chart, week_label
 from satisfaction.models import SatisfactionSurvey
-from subscriptions.models import Subscription
+from subscriptions.models import Charge, Subscription
 from woocommerce.models import WebhookDelivery
 
 Status = Subscription.Status
@@ -421,9 +423,13 @@ def search_page(request):
             "kind": hit.kind_label,
             "title": hit.title,
             "detail": hit.detail,
-            "url": reverse(
-                f"admin:{hit.model._meta.app_label}_{hit.model._meta.model_name}_change",
-                args=[hit.pk],
+            "url": (
+                reverse("admin:customer_story", args=[hit.pk])
+                if hit.model is Customer
+                else reverse(
+                    f"admin:{hit.model._meta.app_label}_{hit.model._meta.model_name}_change",
+                    args=[hit.pk],
+                )
             ),
         }
         for hit in hits
@@ -439,3 +445,105 @@ def search_page(request):
         "organization": organization,
     }
     return TemplateResponse(request, "admin/search.html", context)
+
+
+def customer_page(request, pk: int):
+    """A customer's whole story (dashboard.customers), for staff who may view them."""
+    customers = admin.site._registry[Customer].get_queryset(request).select_related("organization")
+    customer = customers.filter(pk=pk).first()
+    if customer is None:
+        raise Http404
+    story = customer_story(customer=customer)
+    organization = customer.organization
+    tz = organization.tzinfo
+
+    def listed(model, **params):
+        return changelist(model, organization, **params)
+
+    def amounts(totals: dict) -> str:
+        return ", ".join(money(total, currency) for currency, total in totals.items()) or "-"
+
+    subscriptions = []
+    for subscription in story.subscriptions:
+        subscriptions.append(
+            {
+                "url": reverse("admin:subscriptions_subscription_change", args=[subscription.pk]),
+                "title": str(_("Subscription %(number)s") % {"number": subscription.pk}),
+                "status": subscription.get_status_display(),
+                "items": ", ".join(str(item) for item in subscription.items.all()),
+                "price": money(
+                    sum((item.total for item in subscription.items.all()), Decimal(0)),
+                    subscription.currency,
+                ),
+                "next": (
+                    when(subscription.next_charge_at, tz)
+                    if subscription.status == Subscription.Status.ACTIVE
+                    else "-"
+                ),
+                "preferences": [
+                    (row.label, row.display)
+                    for row in story.preferences.get(subscription.pk, [])
+                    if row.display
+                ],
+            }
+        )
+    context = {
+        **admin.site.each_context(request),
+        "title": str(customer),
+        "customer": customer,
+        "change_url": reverse("admin:crm_customer_change", args=[customer.pk]),
+        "subscriptions": subscriptions,
+        "subscriptions_url": listed(Subscription, customer__id__exact=customer.pk),
+        "addresses": story.addresses,
+        "lifetime": amounts(story.lifetime),
+        "owed": amounts(story.owed),
+        "charges": [
+            {
+                "url": reverse("admin:subscriptions_charge_change", args=[charge.pk]),
+                "cycle": charge.cycle,
+                "period": when(charge.period_start, tz),
+                "amount": money(charge.amount, charge.currency),
+                "status": charge.get_status_display(),
+            }
+            for charge in story.charges
+        ],
+        "charges_count": story.charges_count,
+        "charges_url": listed(Charge, subscription__customer__id__exact=customer.pk),
+        "shipments": [
+            {
+                "url": reverse("admin:fulfillment_shipment_change", args=[shipment.pk]),
+                "batch": str(shipment.batch),
+                "carrier": shipment.carrier,
+                "tracking": shipment.tracking_number,
+                "status": shipment.get_status_display(),
+                "delivered": when(shipment.delivered_at, tz) if shipment.delivered_at else "-",
+            }
+            for shipment in story.shipments
+        ],
+        "shipments_count": story.shipments_count,
+        "shipments_url": listed(Shipment, customer__id__exact=customer.pk),
+        "cases": [
+            {
+                "url": reverse("admin:returns_returnrequest_change", args=[case.pk]),
+                "title": str(case),
+                "status": case.get_status_display(),
+                "opened": when(case.opened_at, tz),
+            }
+            for case in story.cases
+        ],
+        "cases_count": story.cases_count,
+        "open_cases": story.open_cases,
+        "cases_url": listed(ReturnRequest, customer__id__exact=customer.pk),
+        "surveys": [
+            {
+                "url": reverse("admin:satisfaction_satisfactionsurvey_change", args=[survey.pk]),
+                "score": survey.score,
+                "comment": survey.comment,
+                "answered": when(survey.answered_at, tz),
+            }
+            for survey in story.surveys
+        ],
+        "surveys_count": story.surveys_count,
+        "surveys_url": listed(SatisfactionSurvey, customer__id__exact=customer.pk),
+    }
+    return TemplateResponse(request, "admin/crm/customer/story.html", context)

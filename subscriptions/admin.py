@@ -865,6 +865,13 @@ class ChargeAdmin(ActionsOnlyTenantAdmin):
     search_fields = ["subscription__customer__email", "external_reference"]
     list_select_related = ["organization", "subscription__customer"]
     actions = ["mark_paid", "mark_failed"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # A customer's page links to their charges (dashboard.views.customer_page).
+        if lookup == "subscription__customer__id__exact":
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
     fields = [
         "organization",
         "subscription",

@@ -862,6 +862,10 @@ def test_b_finds_none_of_as_rows_by_searching_for_them(world):
         found = api.get("/api/v1/search/", {"q": text})
         if found.status_code != 200 or found.json() != {"results": []}:
             failures.append(f"API search {text!r}: {found.status_code} {found.content[:200]}")
+    # A's customer's whole story (an admin site page, not a model admin's): 404.
+    story = admin_client.get(reverse("admin:customer_story", args=[world.a_customer.pk]))
+    if story.status_code != 404 or leaked_text(story):
+        failures.append(f"customer page: {story.status_code}")
     assert not failures, "\n".join(failures)
     # The control: A finds its own.
     assert api_client(world.a_key).get("/api/v1/search/", {"q": "zq_a"}).json()["results"]

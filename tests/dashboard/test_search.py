@@ -81,6 +81,8 @@ def shop(org_a):
 
 
 def change_url(row):
+    if row._meta.model_name == "customer":  # a customer opens on their whole story
+        return reverse("admin:customer_story", args=[row.pk])
     return reverse(f"admin:{row._meta.app_label}_{row._meta.model_name}_change", args=[row.pk])
 
 

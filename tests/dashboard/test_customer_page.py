@@ -1,0 +1,135 @@
+"""A customer's whole story on one page: each figure the size of the list it links to."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html import unescape
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from crm.actors import Actor
+from crm.models import Membership
+from returns.services import return_config_ensure, return_open
+from subscriptions.models import Charge
+from tests.factories import (
+    AddressFactory,
+    ChargeFactory,
+    CustomerFactory,
+    ProductFactory,
+    SubscriptionFactory,
+    answered_surveys,
+    billing_settings,
+    delivered_boxes,
+    member,
+)
+
+pytestmark = pytest.mark.django_db
+
+#: Tuesday 17 November 2026, 10:00 in Paris.
+NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+SECTION_LINK = re.compile(r'<h2><a href="(?P<href>[^"]+)">[^<]+</a> \((?P<count>\d+)\)</h2>')
+
+
+def page_url(customer):
+    return reverse("admin:customer_story", args=[customer.pk])
+
+
+@pytest.fixture
+def lea(org_a):
+    """A customer with four subscriptions, a failed charge, three delivered boxes, a case
+    and an answer."""
+    from fulfillment.models import FulfillmentSettings
+
+    billing_settings(org_a, gateway="test")
+    FulfillmentSettings.objects.get_or_create(organization=org_a)
+    return_config_ensure(organization=org_a)
+    customer = CustomerFactory(organization=org_a, email="lea@example.com", first_name="Léa")
+    AddressFactory(customer=customer, city="Lyon")
+    coffee = ProductFactory(organization=org_a, name="Espresso", unit_price=Decimal("12.00"))
+    # Her first box, three weeks ago, was answered (9/10).
+    answered_surveys(org_a, [9], answered_at=NOW - timedelta(days=16), customer=customer)
+    with time_machine.travel(NOW, tick=False):
+        shipments = delivered_boxes(
+            org_a,
+            delivered_at=NOW - timedelta(days=2),
+            items=[(coffee, 1)],
+            customer=customer,
+            count=2,
+        )
+        return_open(
+            organization=org_a,
+            shipment=shipments[0],
+            reason="damaged",
+            actor=Actor.system(),
+        )
+    failing = SubscriptionFactory(customer=customer, status="past_due", items=[(coffee, 2)])
+    ChargeFactory(
+        subscription=failing, cycle=1, status=Charge.Status.FAILED, amount=Decimal("24.00")
+    )
+    return customer
+
+
+def test_every_section_counts_what_its_list_shows(lea, org_a, admin_client_for):
+    staff = member(org_a, Membership.Role.STAFF)
+    client = admin_client_for(staff)
+
+    with time_machine.travel(NOW, tick=False):
+        page = client.get(page_url(lea), HTTP_ACCEPT_LANGUAGE="fr")
+
+    assert page.status_code == 200
+    text = unescape(page.text)
+    sections = SECTION_LINK.findall(text)
+    assert len(sections) == 5  # subscriptions, charges, boxes, cases, answers
+    for href, count in sections:
+        listed = client.get(href)
+        assert listed.status_code == 200, href
+        assert listed.context_data["cl"].result_count == int(count), href
+    assert [int(count) for _href, count in sections][2:] == [3, 1, 1]
+    # What she owes is her failed charge; her page says so in French.
+    assert "24,00 EUR" in text
+    assert "Valeur vie client" in text
+    assert "Lyon" in text
+
+
+def test_the_page_costs_the_same_queries_for_one_subscription_or_fifty(
+    org_a, admin_client_for, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customer = CustomerFactory(organization=org_a)
+    product = ProductFactory(organization=org_a)
+    SubscriptionFactory(customer=customer, status="active", items=[(product, 1)])
+    client = admin_client_for(member(org_a, Membership.Role.STAFF))
+    client.get(page_url(customer))  # the session's language and time zone
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(page_url(customer)).status_code == 200
+
+    for _ in range(49):
+        SubscriptionFactory(customer=customer, status="active", items=[(product, 2)])
+    with django_assert_num_queries(len(one.captured_queries)):
+        page = client.get(page_url(customer))
+    assert page.text.count("/admin/subscriptions/subscription/") >= 50
+
+
+def test_another_organizations_customer_is_not_found(lea, org_b, admin_client_for):
+    theirs = member(org_b, Membership.Role.ADMIN)
+
+    response = admin_client_for(theirs).get(page_url(lea))
+
+    assert response.status_code == 404
+    assert "lea@example.com" not in response.text
+
+
+def test_the_customer_list_and_page_link_to_the_whole_story(lea, org_a, admin_client_for):
+    client = admin_client_for(member(org_a, Membership.Role.STAFF))
+
+    listed = client.get(reverse("admin:crm_customer_changelist"))
+    change = client.get(reverse("admin:crm_customer_change", args=[lea.pk]))
+
+    assert page_url(lea) in listed.text
+    assert page_url(lea) in change.text
