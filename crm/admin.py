@@ -7,13 +7,24 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm import services
-from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from crm.models import (
+    Address,
+    ApiKey,
+    Contract,
+    Customer,
+    CustomerNote,
+    Membership,
+    Organization,
+    Product,
+)
 from crm.tenant_admin import (
+    NoteInline,
     OrganizationListFilter,
     Role,
     TenantAdmin,
     TenantAdminMixin,
     TenantTabularInline,
+    save_notes,
 )
 
 admin.site.site_header = _("Subscription back office")
@@ -185,14 +196,30 @@ class AddressInline(TenantTabularInline):
     ]
 
 
+class CustomerNoteInline(NoteInline):
+    model = CustomerNote
+
+
 @admin.register(Customer)
 class CustomerAdmin(TenantAdmin):
     list_display = ["email", "first_name", "last_name", "phone", "language", "created_at", "story"]
     list_filter = ["language", "created_at"]
     search_fields = ["email", "first_name", "last_name", "phone"]
     readonly_fields = ["story"]
-    inlines = [AddressInline]
+    inlines = [AddressInline, CustomerNoteInline]
     date_hierarchy = "created_at"
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is CustomerNote:
+            save_notes(
+                request,
+                formset,
+                lambda customer, text, actor: services.customer_note_add(
+                    customer=customer, text=text, actor=actor
+                ),
+            )
+            return
+        super().save_formset(request, form, formset, change)
 
     @admin.display(description=_("whole story"))
     def story(self, customer):

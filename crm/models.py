@@ -556,3 +556,63 @@ class ActorRecord(models.Model):
     def actor_display(self) -> str:
         """Who acted, in the reader's language ("Système : renouvellements automatiques")."""
         return describe(self.actor_kind, self.get_actor_kind_display(), self.actor_label)
+
+
+#: The longest staff note (a few paragraphs).
+NOTE_MAX_LENGTH = 2000
+
+
+class StaffNote(ActorRecord):
+    """Abstract: what a staff member wrote down about someone, with who and when."""
+
+    text = models.TextField(_("note"), max_length=NOTE_MAX_LENGTH)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class CustomerNote(StaffNote, TenantModel):
+    """A staff note on a customer ("prefers deliveries on Tuesdays")."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="notes", verbose_name=_("customer")
+    )
+
+    class Meta:
+        verbose_name = _("staff note")
+        verbose_name_plural = _("staff notes")
+        ordering = ["-created_at", "-id"]
+
+
+class CustomerEmail(TenantModel):
+    """An e-mail the product sent a customer, or tried to: their page lists them."""
+
+    class Kind(models.TextChoices):
+        SURVEY = "survey", _("Satisfaction survey")
+        AFTER_SALES = "after_sales", _("After-sales")
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Not sent")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="emails", verbose_name=_("customer")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    to = models.EmailField(_("to"))
+    subject = models.CharField(_("subject"), max_length=300)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("e-mail sent")
+        verbose_name_plural = _("e-mails sent")
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject

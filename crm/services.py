@@ -13,8 +13,18 @@ from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.actors import Actor
 from crm.errors import ApplicationError, ConflictError
-from crm.models import Address, ApiKey, Customer, Organization, Product
+from crm.models import (
+    NOTE_MAX_LENGTH,
+    Address,
+    ApiKey,
+    Customer,
+    CustomerEmail,
+    CustomerNote,
+    Organization,
+    Product,
+)
 
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 
@@ -240,3 +250,51 @@ def product_update(*, product: Product, **fields: Any) -> Product:
             setattr(product, key, value)
     _save_product(product)
     return product
+
+
+# --- Staff notes and the e-mails sent to customers -----------------------------------------
+
+
+def note_text(text: str | None) -> str:
+    """A note's text, stripped; refused when empty or longer than `NOTE_MAX_LENGTH`."""
+    text = (text or "").strip()
+    problem = ""
+    if not text:
+        problem = _("Write the note.")
+    elif len(text) > NOTE_MAX_LENGTH:
+        problem = _("A note has at most %(count)s characters.") % {"count": NOTE_MAX_LENGTH}
+    if problem:
+        raise ApplicationError(_("Invalid input."), {"fields": {"text": [problem]}})
+    return text
+
+
+def customer_note_add(*, customer: Customer, text: str, actor: Actor) -> CustomerNote:
+    """Write a staff note on `customer` (their page lists the newest first)."""
+    return CustomerNote.objects.create(
+        organization_id=customer.organization_id,
+        customer=customer,
+        text=note_text(text),
+        **actor.as_fields(),
+    )
+
+
+def customer_email_record(
+    *,
+    customer: Customer,
+    kind: str,
+    to: str,
+    subject: str,
+    sent_at: datetime,
+    error: str = "",
+) -> CustomerEmail:
+    """Keep what was sent to `customer` (or why it was not), for their page."""
+    return CustomerEmail.objects.create(
+        organization_id=customer.organization_id,
+        customer=customer,
+        kind=kind,
+        to=to,
+        subject=subject[:300],
+        status=CustomerEmail.Status.FAILED if error else CustomerEmail.Status.SENT,
+        error=error[:500],
+        sent_at=sent_at,
+    )

@@ -23,6 +23,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import Http404
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.models import Membership, Organization, TenantModel
 from crm.periods import month_bounds
@@ -300,6 +301,44 @@ class ReadOnlyTenantInline(TenantTabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class NoteInline(TenantTabularInline):
+    """Staff notes on a page: new ones are written, old ones only read (newest first).
+
+    The parent admin writes each new note through its service in `save_formset`
+    (`save_notes`), so the author is the staff member and nothing else is saved.
+    """
+
+    extra = 1
+    can_delete = False
+    fields = ["text", "author", "written"]
+    readonly_fields = ["author", "written"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a note is kept as written: the rows are read only
+
+    @admin.display(description=gettext_lazy("by"))
+    def author(self, note):
+        return note.actor_display() if note.pk else ""
+
+    @admin.display(description=gettext_lazy("time"))
+    def written(self, note):
+        return when(note.created_at) if note.pk else ""
+
+
+def save_notes(request, formset, write) -> int:
+    """Write each new note of `formset` with `write(parent, text, actor)`; returns how many."""
+    from crm.actors import Actor
+
+    written = 0
+    for form in formset.extra_forms:
+        text = form.cleaned_data.get("text") if form.has_changed() else None
+        if text and text.strip():
+            write(formset.instance, text, Actor.for_user(request.user))
+            written += 1
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    return written
 
 
 def when(value: datetime | None, tz=None) -> str:

@@ -15,13 +15,13 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Prefetch, Q, Sum
 
-from crm.models import Address, Customer
+from crm.models import Address, Customer, CustomerEmail, CustomerNote
 from fulfillment.models import Shipment
 from preferences.models import SubscriptionPreference
 from preferences.selectors import preference_rows, preference_schema
 from returns.models import ReturnRequest
 from satisfaction.models import SatisfactionSurvey
-from subscriptions.models import Charge, Subscription, SubscriptionItem
+from subscriptions.models import Charge, Subscription, SubscriptionItem, SubscriptionNote
 
 #: The latest rows of each long list shown on the page.
 RECENT = 10
@@ -46,6 +46,9 @@ class CustomerStory:
     open_cases: int = 0
     surveys: list[SatisfactionSurvey] = field(default_factory=list)
     surveys_count: int = 0
+    #: Staff notes on the customer and on their subscriptions, newest first.
+    notes: list[CustomerNote | SubscriptionNote] = field(default_factory=list)
+    emails: list[CustomerEmail] = field(default_factory=list)
 
 
 def customer_story(*, customer: Customer) -> CustomerStory:
@@ -119,4 +122,19 @@ def customer_story(*, customer: Customer) -> CustomerStory:
     )
     story.surveys = list(surveys.order_by("-answered_at", "-pk")[:RECENT])
     story.surveys_count = surveys.count()
+
+    notes = [
+        *CustomerNote.objects.filter(organization=organization, customer=customer).order_by(
+            "-created_at", "-pk"
+        )[:RECENT],
+        *SubscriptionNote.objects.filter(
+            organization=organization, subscription__customer=customer
+        ).order_by("-created_at", "-pk")[:RECENT],
+    ]
+    story.notes = sorted(notes, key=lambda note: note.created_at, reverse=True)[:RECENT]
+    story.emails = list(
+        CustomerEmail.objects.filter(organization=organization, customer=customer).order_by(
+            "-sent_at", "-pk"
+        )[:RECENT]
+    )
     return story

@@ -544,6 +544,30 @@ def customer_page(request, pk: int):
             for survey in story.surveys
         ],
         "surveys_count": story.surveys_count,
+        "notes": [
+            {
+                "text": note.text,
+                "by": note.actor_display(),
+                "time": when(note.created_at, tz),
+                "about": (
+                    str(_("Subscription %(number)s") % {"number": note.subscription_id})
+                    if getattr(note, "subscription_id", None)
+                    else ""
+                ),
+            }
+            for note in story.notes
+        ],
+        "emails": [
+            {
+                "kind": email.get_kind_display(),
+                "subject": email.subject,
+                "to": email.to,
+                "status": email.get_status_display(),
+                "error": email.error,
+                "time": when(email.sent_at, tz),
+            }
+            for email in story.emails
+        ],
         "surveys_url": listed(SatisfactionSurvey, customer__id__exact=customer.pk),
     }
     return TemplateResponse(request, "admin/crm/customer/story.html", context)

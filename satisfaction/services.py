@@ -38,7 +38,8 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from crm.actors import Actor, ActorKind
 from crm.errors import ApplicationError, ConflictError
-from crm.models import Customer, Organization
+from crm.models import Customer, CustomerEmail, Organization
+from crm.services import customer_email_record
 from fulfillment.models import Shipment
 from returns.models import ReturnReason, ReturnRequest
 from returns.services import return_config_ensure, return_open
@@ -282,6 +283,18 @@ def _save(survey: SatisfactionSurvey) -> None:
         raise ConflictError(_("The survey changed meanwhile; try again.")) from exc
 
 
+def _record_email(survey, message, now: datetime, *, error: str = "") -> None:
+    """The customer's page lists the e-mails sent to them (and those that failed)."""
+    customer_email_record(
+        customer=survey.customer,
+        kind=CustomerEmail.Kind.SURVEY,
+        to=", ".join(message.to),
+        subject=str(message.subject),
+        sent_at=now,
+        error=error,
+    )
+
+
 def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
     """Send one scheduled survey; returns its status afterwards ("" if it was not scheduled)."""
     now = now or timezone.now()
@@ -299,18 +312,21 @@ def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
         if reason:
             _cancel(survey, reason)
             return survey.status
+        message = survey_email(survey, config)
         try:
-            survey_email(survey, config).send(fail_silently=False)
+            message.send(fail_silently=False)
         except Exception as exc:  # the mail server's failure, whatever its type
             logger.warning("Survey %s not sent: %s", survey.pk, exc)
             survey.send_attempts += 1
             survey.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            _record_email(survey, message, now, error=survey.last_error)
             if survey.send_attempts >= MAX_SEND_ATTEMPTS:
                 _cancel(survey, CancelReason.EMAIL_FAILED)
             else:
                 _save(survey)
             return survey.status
         survey.send()
+        _record_email(survey, message, now)
         survey.send_attempts += 1
         survey.last_error = ""
         survey.sent_at = now

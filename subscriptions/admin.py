@@ -42,12 +42,14 @@ from crm.models import Address, Contract
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
     LocalMonthListFilter,
+    NoteInline,
     ReadOnlyTenantInline,
     Role,
     TenantAdmin,
     TenantInlineFormSet,
     TenantTabularInline,
     money,
+    save_notes,
     when,
 )
 from fulfillment.models import BatchLine, Shipment
@@ -63,6 +65,7 @@ from subscriptions.models import (
     Subscription,
     SubscriptionEvent,
     SubscriptionItem,
+    SubscriptionNote,
 )
 
 Status = Subscription.Status
@@ -314,6 +317,10 @@ def _event_details(event: SubscriptionEvent) -> str:
     return ""
 
 
+class SubscriptionNoteInline(NoteInline):
+    model = SubscriptionNote
+
+
 class EventInline(ReadOnlyTenantInline):
     model = SubscriptionEvent
     fields = ["created_at", "kind", "transition", "actor", "reason", "details"]
@@ -390,6 +397,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         BoxInline,
         SubscriptionCaseInline,  # after-sales cases (returns.admin)
         SubscriptionSurveyInline,  # satisfaction surveys (satisfaction.admin)
+        SubscriptionNoteInline,  # staff notes, written through the service
         EventInline,
     ]
 
@@ -589,6 +597,15 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
             )
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is SubscriptionNote:
+            save_notes(
+                request,
+                formset,
+                lambda subscription, text, actor: services.subscription_note_add(
+                    subscription=subscription, text=text, actor=actor
+                ),
+            )
+            return
         if formset.model is SubscriptionItem:
             # Written by the service when the formset was validated.
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []

@@ -35,6 +35,7 @@ from crm.models import (
     Customer,
     Organization,
     Product,
+    StaffNote,
     TenantModel,
     Variant,
 )
@@ -568,3 +569,16 @@ class SubscriptionEvent(ActorRecord, TenantModel):
     def __str__(self) -> str:
         # No time here: it would be UTC, where pages show the organization's time.
         return str(self.get_kind_display())
+
+
+class SubscriptionNote(StaffNote, TenantModel):
+    """A staff note on one subscription ("gift until June, then to her sister's address")."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="notes", verbose_name=_("subscription")
+    )
+
+    class Meta:
+        verbose_name = _("staff note")
+        verbose_name_plural = _("staff notes")
+        ordering = ["-created_at", "-id"]

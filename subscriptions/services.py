@@ -28,6 +28,7 @@ from crm.actors import Actor, ActorKind
 from crm.errors import ApplicationError, ConflictError
 from crm.models import Address, Contract, Customer, Organization, Product
 from crm.queueing import enqueue_on_commit
+from crm.services import note_text
 from fulfillment.services import lines_payment_refresh
 from subscriptions import schedule
 from subscriptions.gateways import ChargeResult
@@ -38,6 +39,7 @@ from subscriptions.models import (
     Subscription,
     SubscriptionEvent,
     SubscriptionItem,
+    SubscriptionNote,
 )
 
 Status = Subscription.Status
@@ -1157,3 +1159,18 @@ def subscription_mirror(
     if other and not (status_changed or cancel_changed):
         _record(subscription, Kind.UPDATED, actor, data={**data, "fields": other})
     return subscription, changed
+
+
+# --- Staff notes ---------------------------------------------------------------------------
+
+
+def subscription_note_add(
+    *, subscription: Subscription, text: str, actor: Actor
+) -> SubscriptionNote:
+    """Write a staff note on `subscription` (its page and its customer's list them)."""
+    return SubscriptionNote.objects.create(
+        organization_id=subscription.organization_id,
+        subscription=subscription,
+        text=note_text(text),
+        **actor.as_fields(),
+    )

@@ -53,13 +53,16 @@ def rows(org_a, org_b):
 
 
 def customer_add_form(organization, email, **extra):
-    """The customer add form as the browser posts it (with the empty address inline)."""
+    """The customer add form as the browser posts it (with the empty address and note
+    inlines)."""
     return {
         "organization": organization.pk,
         "email": email,
         "language": "fr",
         "addresses-TOTAL_FORMS": "0",
         "addresses-INITIAL_FORMS": "0",
+        "notes-TOTAL_FORMS": "0",
+        "notes-INITIAL_FORMS": "0",
         **extra,
     }
 

@@ -133,3 +133,74 @@ def test_the_customer_list_and_page_link_to_the_whole_story(lea, org_a, admin_cl
 
     assert page_url(lea) in listed.text
     assert page_url(lea) in change.text
+
+
+def test_staff_write_notes_on_the_customer_and_a_subscription_and_read_them_on_the_page(
+    org_a, admin_client_for
+):
+    staff = member(org_a, Membership.Role.STAFF, username="marie")
+    customer = CustomerFactory(organization=org_a)
+    subscription = SubscriptionFactory(customer=customer, status="active")
+    client = admin_client_for(staff)
+    customer_form = client.get(reverse("admin:crm_customer_change", args=[customer.pk]))
+    data = {
+        key: value
+        for key, value in customer_form.context["adminform"].form.initial.items()
+        if value is not None
+    }
+    data.update(
+        {
+            "addresses-TOTAL_FORMS": "0",
+            "addresses-INITIAL_FORMS": "0",
+            "notes-TOTAL_FORMS": "1",
+            "notes-INITIAL_FORMS": "0",
+            "notes-0-text": "Prefers deliveries on Tuesdays",
+        }
+    )
+
+    saved = client.post(reverse("admin:crm_customer_change", args=[customer.pk]), data)
+    assert saved.status_code == 302, saved.context and saved.context["errors"]
+    from subscriptions.services import subscription_note_add
+
+    subscription_note_add(
+        subscription=subscription, text="Gift until June", actor=Actor.for_user(staff)
+    )
+
+    page = client.get(page_url(customer), HTTP_ACCEPT_LANGUAGE="fr")
+    notes = unescape(page.text[page.text.index('id="customer-notes"') :])
+    notes = notes[: notes.index("</div>")]
+    assert notes.index("Gift until June") < notes.index("Prefers deliveries on Tuesdays")
+    assert "Membre de l\u2019équipe : marie" in notes
+    assert f"Abonnement {subscription.pk}" in notes
+    assert customer.notes.get().actor_user == staff
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2001])
+def test_an_empty_or_overlong_note_is_refused_and_nothing_is_written(org_a, text):
+    from crm.errors import ApplicationError
+    from crm.services import customer_note_add
+
+    customer = CustomerFactory(organization=org_a)
+    with pytest.raises(ApplicationError) as refused:
+        customer_note_add(customer=customer, text=text, actor=Actor.system())
+
+    assert list(refused.value.extra["fields"]) == ["text"]
+    assert not customer.notes.exists()
+
+
+def test_a_sent_survey_and_a_failed_one_are_on_the_customers_page(
+    org_a, admin_client_for, settings
+):
+    from crm.models import CustomerEmail
+
+    answered_surveys(org_a, [10], answered_at=NOW)
+    customer = CustomerEmail.objects.get().customer
+    email = customer.emails.get()
+    assert (email.kind, email.status, email.to) == ("survey", "sent", customer.email)
+
+    page = admin_client_for(member(org_a, Membership.Role.STAFF)).get(
+        page_url(customer), HTTP_ACCEPT_LANGUAGE="fr"
+    )
+    section = unescape(page.text[page.text.index('id="customer-emails"') :])
+    assert "Enquête de satisfaction" in section[: section.index("</div>")]
+    assert email.subject in section

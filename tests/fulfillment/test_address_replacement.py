@@ -218,6 +218,8 @@ def test_the_admin_refuses_to_delete_the_address_a_subscription_ships_to(
         "addresses-0-customer": customer.pk,
         "addresses-0-DELETE": "on",
         **{f"addresses-0-{k}": v for k, v in OLD.items()},
+        "notes-TOTAL_FORMS": "0",
+        "notes-INITIAL_FORMS": "0",
     }
 
     organization_admin = member(org_a, Membership.Role.ADMIN)  # who may delete addresses
