@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from crm import selectors, services
 from crm.api.filters import CustomerFilter, ProductFilter
 from crm.api.mixins import OrganizationScopedMixin
+from crm.api.notes import NoteSerializer, notes_action
 from crm.api.serializers import (
     CustomerInputSerializer,
     CustomerOutputSerializer,
@@ -85,6 +86,20 @@ class CustomerViewSet(_CrudViewSet):
     @staticmethod
     def update_service(instance, **data):
         return services.customer_update(customer=instance, **data)
+
+    notes = notes_action(
+        read_doc="The staff notes on this customer, newest first.",
+        write_doc="Write a staff note on this customer (201 with the note).",
+        write=lambda customer, text, actor: services.customer_note_add(
+            customer=customer, text=text, actor=actor
+        ),
+        notes_of=lambda customer: customer.notes.order_by("-created_at", "-pk"),
+    )
+
+    def get_serializer_class(self):
+        if self.action == "notes":
+            return NoteSerializer
+        return super().get_serializer_class()
 
 
 @extend_schema(tags=["products"])

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api.mixins import OrganizationScopedMixin
+from crm.api.notes import notes_action
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from subscriptions import selectors, services
 from subscriptions.api.filters import SubscriptionFilter
@@ -56,6 +57,17 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     def _paginated(self, queryset, serializer_class) -> Response:
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer_class(page, many=True).data)
+
+    # --- Staff notes ---------------------------------------------------------
+
+    notes = notes_action(
+        read_doc="The staff notes on this subscription, newest first.",
+        write_doc="Write a staff note on this subscription (201 with the note).",
+        write=lambda subscription, text, actor: services.subscription_note_add(
+            subscription=subscription, text=text, actor=actor
+        ),
+        notes_of=lambda subscription: subscription.notes.order_by("-created_at", "-pk"),
+    )
 
     # --- Reads ---------------------------------------------------------------
 

@@ -778,6 +778,9 @@ def test_the_schema_documents_every_operation_and_its_errors():
         # 400: a bad `page` or `page_size` (crm.api.pagination).
         ("/api/v1/subscriptions/{id}/events/", "get"): {"200", "400", "401", "404"},
         ("/api/v1/subscriptions/{id}/charges/", "get"): {"200", "400", "401", "404"},
+        # Staff notes (crm.api.notes): paginated; a note's text is checked (400).
+        ("/api/v1/subscriptions/{id}/notes/", "get"): {"200", "400", "401", "404"},
+        ("/api/v1/subscriptions/{id}/notes/", "post"): {"201", "400", "401", "404"},
         **{
             (f"/api/v1/subscriptions/{{id}}/{segment}/", "post"): action
             for segment in (
