@@ -57,7 +57,11 @@ ACTIONS = {
     "withdraw-cancellation": ("withdraw-cancellation", lambda s: {}),
 }
 # What a subscription needs, besides its status, for the action to make sense.
-SETUP = {"withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"}}
+SETUP = {
+    "withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"},
+    # Paused, a skip acts on the first cycle after the resume date: it needs one.
+    (S.PAUSED, "skip"): {"resume_at": timezone.now() + timedelta(days=45)},
+}
 
 # (status, action) -> the status after it; absent: refused with 409.
 ALLOWED = {
@@ -96,7 +100,9 @@ def _event_count(client, subscription):
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(api_client_for, org_a, status, action):
     # Given a subscription in `status`, as the API shows it
-    subscription = _subscription(org_a, status, **SETUP.get(action, {}))
+    subscription = _subscription(
+        org_a, status, **SETUP.get((status, action), SETUP.get(action, {}))
+    )
     client = api_client_for(org_a)
     shown = client.get(_url(subscription)).json()
     events_before = _event_count(client, subscription)
@@ -512,6 +518,7 @@ def test_a_subscription_shows_every_documented_field(api_client_for, org_a):
         "current_period_start",
         "current_period_end",
         "next_charge_at",
+        "next_due_at",
         "paused_at",
         "resume_at",
         "cancel_at_period_end",
