@@ -809,3 +809,48 @@ def test_the_schema_documents_every_operation_and_its_errors():
         "next_charge_before",
         "q",
     } <= listed
+
+
+# --- The rules where actions meet (issue 25) ------------------------------------------------
+
+
+def test_the_rules_where_actions_meet_hold_through_the_api(api_client_for, org_a):
+    client = api_client_for(org_a)
+    # Given a subscription paused with no resume date, one canceled at period end, and
+    # one whose next charge is pending at the gateway
+    paused = _subscription(org_a, S.PAUSED)
+    ending = _subscription(org_a, S.ACTIVE, cancel_at_period_end=True, cancel_reason="Moving")
+    charging = _subscription(org_a, S.ACTIVE)
+    start, end = charging.cycle_bounds(1)
+    charging.charges.create(
+        organization=org_a,
+        cycle=1,
+        period_start=start,
+        period_end=end,
+        amount=Decimal("12.50"),
+        currency="EUR",
+        status="pending",
+    )
+    refused = [
+        (paused, "skip", {}, "no resume date"),
+        (ending, "change-items", {"items": _new_items(ending)}, "Withdraw the cancellation"),
+        (
+            charging,
+            "change-schedule",
+            {"billing_period": "week", "billing_interval": 2},
+            "already being charged",
+        ),
+    ]
+
+    for subscription, segment, body, says in refused:
+        row_before = _row(subscription)
+        # When the action is posted, then it is a 409 saying why, and nothing changes
+        response = client.post(_url(subscription, segment), body, format="json")
+        assert response.status_code == 409, response.json()
+        assert says in response.json()["message"]
+        assert _row(subscription) == row_before
+
+    # And the first two are not offered; a paused one's next charge is not known
+    assert "skip" not in client.get(_url(paused)).json()["available_actions"]
+    assert "change-items" not in client.get(_url(ending)).json()["available_actions"]
+    assert client.get(_url(paused)).json()["next_due_at"] is None
