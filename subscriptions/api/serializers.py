@@ -82,8 +82,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_(
             "When the next charge will be made: for a paused subscription, the first cycle "
-            "after its resume date (null with no resume date: not known). `next_charge_at` "
-            "is where the schedule stands."
+            "after its resume date (null with no resume date: not known)."
         ),
     )
     available_actions = serializers.SerializerMethodField(
