@@ -192,7 +192,7 @@ def test_no_schedule_change_under_a_pending_charge_and_the_cancellation_waits_fo
 
 
 def test_items_cannot_change_once_canceled_at_period_end_and_a_carried_amount_is_told_at_the_end(
-    subscription, product
+    subscription, product, staff_client
 ):
     # Given a change of items half-way through January (2 x 30.00 instead of 1)
     changed = act(
@@ -228,6 +228,13 @@ def test_items_cannot_change_once_canceled_at_period_end_and_a_carried_amount_is
     assert subscription.status == S.CANCELED
     ended = subscription.events.get(kind="canceled")
     assert Decimal(ended.data["unsettled_adjustment"]) == owed == subscription.adjustment
+    # ...and on its timeline, for staff to settle
+    client = staff_client(at(2, 11))
+    with time_machine.travel(at(2, 11), tick=False):
+        page = client.get(f"{LIST}{subscription.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr")
+    with translation.override("fr"):
+        owed_fr = formats.number_format(owed, 2, use_l10n=True, force_grouping=True)
+    assert f"{owed_fr} encore dus, non facturés" in page.content.decode()
 
 
 def test_changing_items_while_paused_in_a_paid_period_is_pro_rated_as_when_active(
