@@ -22,6 +22,7 @@ from crm.models import (
     Customer,
     CustomerEmail,
     CustomerNote,
+    Membership,
     Organization,
     Product,
 )
@@ -57,6 +58,23 @@ def _save_unique(instance, *, field: str, lookup: dict[str, Any], message: str) 
 
 
 # --- API keys ----------------------------------------------------------------
+
+
+def user_staff_status_sync(*, user_id: int) -> bool:
+    """A membership is what opens the back office: the user's staff status follows it.
+
+    Django's admin lets in only users with `is_staff`; an organization's admin who adds
+    a member cannot set it (the user list is not theirs). So staff status is granted
+    while the user belongs to an organization and taken back when they belong to none
+    (a superuser keeps it). Called whenever a membership is saved or deleted
+    (crm.apps); returns the user's staff status.
+    """
+    from django.contrib.auth import get_user_model
+
+    member = Membership.objects.filter(user_id=user_id).exists()
+    users = get_user_model().objects.filter(pk=user_id)
+    users.filter(is_superuser=False).exclude(is_staff=member).update(is_staff=member)
+    return users.filter(is_staff=True).exists()
 
 
 def api_key_create(

@@ -22,7 +22,6 @@ import segno
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, user_login_failed
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.views import LoginView
@@ -43,7 +42,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.errors import ApplicationError
 from signin import selectors, services
-from signin.forms import CodeForm
+from signin.forms import CodeForm, PasswordForm
 
 PENDING_KEY = "signin_pending"
 SETUP_KEY = "signin_setup_device"
@@ -57,7 +56,7 @@ PENDING_SECONDS = 300
 class PasswordStep(LoginView):
     """Django admin's login, which stops before logging in when a second factor is due."""
 
-    authentication_form = AdminAuthenticationForm
+    authentication_form = PasswordForm
     template_name = "admin/login.html"
 
     def dispatch(self, request, *args, **kwargs):

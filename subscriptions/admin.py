@@ -290,6 +290,12 @@ def _event_details(event: SubscriptionEvent) -> str:
         if proration:
             text += ", " + _("pro-rata %(net)s") % {"net": amount(proration.get("net"))}
         return text
+    if data.get("unsettled_adjustment"):
+        # Pro-rata or credit no later charge carries: staff settle it (a charge or a refund).
+        left = Decimal(str(data["unsettled_adjustment"]))
+        if left > 0:
+            return _("%(amount)s still owed, not charged") % {"amount": amount(left)}
+        return _("credit of %(amount)s not used") % {"amount": amount(-left)}
     if event.kind == Kind.PAUSED and data.get("resume_at"):
         return _("resumes on %(date)s") % {"date": instant("resume_at")}
     if event.kind == Kind.SKIPPED and data.get("cycle_date"):
@@ -440,7 +446,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
                     "current_period_start",
                     "current_period_end",
                     "next_cycle",
-                    "next_charge_at",
+                    "next_charge",
                     "adjustment",
                     "currency",
                 ]
@@ -502,7 +508,12 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     @admin.display(description=gettext_lazy("next charge at"), ordering="next_charge_at")
     def next_charge(self, obj):
-        return when(obj.next_charge_at, obj.organization.tzinfo)
+        # The next charge that will happen (a paused one's: after its resume date), as
+        # the next-cycles table shows it; not where the schedule stood when it paused.
+        due_at = obj.next_due_at
+        if due_at is None and obj.status == Status.PAUSED and obj.is_native:
+            return _("paused, no resume date")
+        return when(due_at, obj.organization.tzinfo)
 
     # --- Change page ----------------------------------------------------------
 
@@ -705,8 +716,12 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         if obj.status == Status.PAUSED:
             notes.append(_("Paused: cycles whose date passes before it resumes are not charged."))
             if obj.resume_at is not None:
-                later = obj.upcoming_cycles(UPCOMING * 8)
-                cycles = [(c, start) for c, start in later if start >= obj.resume_at][:UPCOMING]
+                first = obj.resuming_cycle(obj.resume_at)
+            else:
+                # Not known until it resumes: what resuming now would charge, never a past date.
+                notes.append(_("No resume date: these cycles follow if it is resumed now."))
+                first = obj.resuming_cycle(timezone.now())
+            cycles = obj.upcoming_cycles(UPCOMING, first=first)
         if not cycles:
             return _("No upcoming charge.")
         items_total = sum((item.total for item in obj.items.all()), ZERO)
@@ -774,10 +789,15 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
                 "are not charged."
             )
         if name == "skip":
+            if obj.status == Status.PAUSED and obj.next_due_at is None:
+                return _(
+                    "Paused with no resume date: the first cycle after the pause is not known "
+                    "yet, so it cannot be skipped."
+                )
             return _(
                 "The next cycle (%(date)s) is neither charged nor shipped; the cycles after it "
                 "keep their dates."
-            ) % {"date": when(obj.next_charge_at)}
+            ) % {"date": when(obj.next_due_at)}
         if name == "change_schedule":
             return _(
                 "The new frequency counts from the next charge (%(date)s), which stays where it is."
@@ -822,7 +842,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
             subscription=obj, actor=actor, reason=data.get("reason", "")
         )
         return _("The next cycle is skipped (next charge: %(date)s).") % {
-            "date": when(subscription.next_charge_at)
+            "date": when(subscription.next_due_at)
         }
 
     def _change_schedule(self, obj, actor, data):

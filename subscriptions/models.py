@@ -248,13 +248,56 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
         """The cycle whose start is nearest to `at` (a date the shop reports)."""
         return schedule.nearest_cycle(at=at, **self._schedule()) + self.anchor_cycle
 
-    def upcoming_cycles(self, count: int = 6) -> list[tuple[int, datetime]]:
-        """The next `count` charged cycles: (number, start), skipped ones left out."""
+    def resuming_cycle(self, at: datetime) -> int:
+        """The cycle charged first when the subscription resumes at `at`.
+
+        The first cycle starting at or after `at`, never one before the schedule's
+        next (already charged, skipped or passed over) nor a skipped one. Cycles
+        whose date falls in the pause are not charged.
+        """
+        first = schedule.first_cycle_from(**self._schedule(), at=at) + self.anchor_cycle
+        return schedule.next_cycle(
+            after=max(first, self.next_cycle) - 1, skipped=self.skipped_cycles
+        )
+
+    def next_due(self) -> tuple[int, datetime] | None:
+        """The next cycle that will be charged, and when; `None` when none or not known.
+
+        What staff and the API are shown as the next charge. A paused subscription's
+        next charge is the first cycle after its resume date (the one the resume will
+        charge, a skip will skip); with no resume date it is not known. Otherwise it
+        is the schedule's next charge (`next_charge_at`).
+        """
+        if self.status == self.Status.PAUSED and self.is_native:
+            if self.resume_at is None or self.next_charge_at is None:
+                return None
+            cycle = self.resuming_cycle(self.resume_at)
+            starts_at = self.cycle_start(cycle)
+            if not schedule.in_term(cycle_starts_at=starts_at, ends_at=self.ends_at):
+                return None
+            return cycle, starts_at
+        if self.next_charge_at is None:
+            return None
+        return self.next_cycle, self.next_charge_at
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        due = self.next_due()
+        return due[1] if due else None
+
+    def upcoming_cycles(
+        self, count: int = 6, *, first: int | None = None
+    ) -> list[tuple[int, datetime]]:
+        """The next `count` charged cycles: (number, start), skipped ones left out.
+
+        From the schedule's next cycle, or from cycle `first` (a paused one's resume).
+        """
+        first = self.next_cycle if first is None else first
         return [
             (cycle + self.anchor_cycle, start)
             for cycle, start in schedule.upcoming(
                 **self._schedule(),
-                after=self.next_cycle - 1 - self.anchor_cycle,
+                after=first - 1 - self.anchor_cycle,
                 count=count,
                 skipped=[c - self.anchor_cycle for c in self.skipped_cycles],
                 ends_at=self.ends_at,

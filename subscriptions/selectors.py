@@ -24,7 +24,7 @@ def subscription_list(
     """
     queryset = (
         Subscription.objects.for_organization(organization)
-        .select_related("customer")
+        .select_related("customer", "organization")  # its time zone dates a paused one's next
         .prefetch_related(
             Prefetch(
                 "items",

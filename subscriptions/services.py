@@ -362,26 +362,27 @@ def subscription_pause(
 def subscription_resume(
     *, subscription: Subscription, actor: Actor, reason: str = ""
 ) -> Subscription:
-    """Charge and ship again. Cycles whose date passed during the pause are not charged."""
+    """Charge and ship again. Cycles whose date passed during the pause are not charged.
+
+    The pause lasts until now, or until its resume date when that has come (beat
+    resumes a few minutes after it): the cycle of the resume date itself is charged,
+    as the next-cycles table and `next_due` promised.
+    """
     subscription = _lock(subscription)
     now = timezone.now()
     from_status = _transition(subscription, "resume", actor)
     missed = []
-    if subscription.next_charge_at is not None and subscription.next_charge_at < now:
-        first = (
-            schedule.first_cycle_from(
-                anchor=subscription.billing_anchor,
-                period=subscription.billing_period,
-                interval=subscription.billing_interval,
-                at=now,
-                tz=subscription.organization.timezone,
-            )
-            + subscription.anchor_cycle
-        )
-        missed = list(range(subscription.next_cycle, first))
-        _set_next_cycle(
-            subscription, schedule.next_cycle(after=first - 1, skipped=subscription.skipped_cycles)
-        )
+    resumes_at = now
+    if subscription.resume_at is not None and subscription.resume_at <= now:
+        resumes_at = subscription.resume_at
+    if subscription.next_charge_at is not None:
+        first = subscription.resuming_cycle(resumes_at)
+        missed = [
+            cycle
+            for cycle in range(subscription.next_cycle, first)
+            if cycle not in subscription.skipped_cycles
+        ]
+        _set_next_cycle(subscription, first)
     paused_at = subscription.paused_at
     subscription.paused_at = None
     subscription.resume_at = None
@@ -402,6 +403,8 @@ def subscription_resume(
 
 
 def _refuse_if_next_cycle_charging(subscription: Subscription, action: str) -> None:
+    """The next cycle's charge exists: its amount and period are fixed, so are its date
+    and whether it ships (a skip, or a schedule re-anchored around it, would be ignored)."""
     charge = subscription.charges.filter(cycle=subscription.next_cycle).first()
     if charge is not None and charge.status != Charge.Status.VOIDED:
         raise ConflictError(
@@ -411,18 +414,51 @@ def _refuse_if_next_cycle_charging(subscription: Subscription, action: str) -> N
         )
 
 
+def _cycle_to_skip(subscription: Subscription) -> int:
+    """The cycle a skip acts on: the next one charged, never one inside a pause or past.
+
+    Active: the schedule's next cycle. Paused: the first cycle after the resume date
+    (the cycles before it fall in the pause and are not charged anyway); with no
+    resume date that cycle is not known, and the skip is refused.
+    """
+    if subscription.status == Status.PAUSED:
+        if subscription.resume_at is None:
+            raise ConflictError(
+                _(
+                    "The subscription is paused with no resume date: the first cycle after "
+                    "the pause is not known yet. Give the pause a resume date, or skip once "
+                    "it has resumed."
+                ),
+                {"action": "skip", "status": subscription.status},
+            )
+        return subscription.resuming_cycle(subscription.resume_at)
+    return subscription.next_cycle
+
+
 @transaction.atomic
 def subscription_skip(
     *, subscription: Subscription, actor: Actor, reason: str = ""
 ) -> Subscription:
-    """Neither charge nor ship the next cycle; the schedule after it is unchanged."""
+    """Neither charge nor ship the next cycle; the schedule after it is unchanged.
+
+    Paused, the cycle skipped is the first one after the resume date (`_cycle_to_skip`);
+    the cycles between fall in the pause: they are not charged, even if the
+    subscription is resumed early.
+    """
     subscription = _lock(subscription)
     _allow(subscription, "skip", actor)
     if subscription.next_charge_at is None:
         raise ConflictError(_("There is no next cycle to skip."), {"action": "skip"})
     _refuse_if_next_cycle_charging(subscription, "skip")
-    skipped = subscription.next_cycle
-    skipped_at = subscription.next_charge_at
+    skipped = _cycle_to_skip(subscription)
+    skipped_at = subscription.cycle_start(skipped)
+    if not schedule.in_term(cycle_starts_at=skipped_at, ends_at=subscription.ends_at):
+        raise ConflictError(_("There is no next cycle to skip."), {"action": "skip"})
+    passed_over = [
+        cycle
+        for cycle in range(subscription.next_cycle, skipped)
+        if cycle not in subscription.skipped_cycles
+    ]
     subscription.skip()
     subscription.skipped_cycles = sorted({*subscription.skipped_cycles, skipped})
     _set_next_cycle(
@@ -437,7 +473,8 @@ def subscription_skip(
         data={
             "cycle": skipped,
             "cycle_date": _iso(skipped_at),
-            "next_charge_at": _iso(subscription.next_charge_at),
+            "missed_cycles": passed_over,
+            "next_charge_at": _iso(subscription.next_due_at),
         },
     )
     return subscription
@@ -455,11 +492,14 @@ def subscription_change_schedule(
     """Charge every `billing_interval` `billing_period` from the next charge date on.
 
     The cycle already paid is not re-cut (nothing to pro-rate): the new
-    frequency counts from the next charge date, which stays where it was.
+    frequency counts from the next charge date, which stays where it was. Refused
+    while that charge is under way (its period is fixed; the paid period, and a
+    cancellation at its end, must not move under it), as a skip is.
     """
     subscription = _lock(subscription)
     _allow(subscription, "change_schedule", actor)
     _validate_schedule(billing_period, billing_interval)
+    _refuse_if_next_cycle_charging(subscription, "change_schedule")
     if (billing_period, billing_interval) == (
         subscription.billing_period,
         subscription.billing_interval,
@@ -501,10 +541,19 @@ def subscription_change_items(
     """Replace the items; the rest of a paid period is charged or credited pro rata.
 
     The difference (`schedule.prorate`) is carried to the next charge as the
-    subscription's `adjustment`.
+    subscription's `adjustment`, active or paused alike. Refused while a
+    cancellation at period end is scheduled: no next charge would carry it.
     """
     subscription = _lock(subscription)
     _allow(subscription, "change_items", actor)
+    if subscription.cancel_at_period_end:
+        raise ConflictError(
+            _(
+                "The subscription ends with its paid period: no later charge would settle "
+                "a change of items. Withdraw the cancellation first."
+            ),
+            {"action": "change_items", "cancel_at_period_end": True},
+        )
     cleaned = _validate_items(subscription.organization, items)
     now = timezone.now()
     old_items = _items_snapshot(subscription)
@@ -514,7 +563,7 @@ def subscription_change_items(
     new_total = _items_total(subscription)
     proration = None
     paid = (
-        subscription.status == Status.ACTIVE
+        subscription.status in (Status.ACTIVE, Status.PAUSED)
         and subscription.current_cycle is not None
         and subscription.current_period_start is not None
         and subscription.current_period_start <= now < subscription.current_period_end
@@ -637,9 +686,11 @@ def _end(subscription: Subscription, action: str, kind: str, actor: Actor, reaso
     subscription.resume_at = None
     voided = _void_open_charges(subscription)
     _save(subscription)
-    _record(
-        subscription, kind, actor, from_status=from_status, reason=reason, data={"voided": voided}
-    )
+    data: dict[str, Any] = {"voided": voided}
+    if subscription.adjustment:
+        # No later charge will carry it: said here, for staff to settle (charge or refund).
+        data["unsettled_adjustment"] = str(subscription.adjustment)
+    _record(subscription, kind, actor, from_status=from_status, reason=reason, data=data)
 
 
 @transaction.atomic

@@ -33,6 +33,11 @@ def available_actions(subscription: Subscription) -> list[str]:
     if not subscription.is_native:
         return []
     allowed = {t.name for t in subscription.get_available_status_transitions()}
+    # The services' rules beyond the status (subscriptions.services).
+    if subscription.cancel_at_period_end:
+        allowed.discard("change_items")
+    if subscription.status == Subscription.Status.PAUSED and subscription.resume_at is None:
+        allowed.discard("skip")
     return [action for transition, action in API_ACTIONS.items() if transition in allowed]
 
 
@@ -72,6 +77,14 @@ class SubscriptionItemSerializer(serializers.Serializer):
 class SubscriptionSerializer(serializers.ModelSerializer):
     customer = SubscriptionCustomerSerializer(read_only=True)
     items = SubscriptionItemSerializer(many=True, read_only=True)
+    next_due_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=_(
+            "When the next charge will be made: for a paused subscription, the first cycle "
+            "after its resume date (null with no resume date: not known)."
+        ),
+    )
     available_actions = serializers.SerializerMethodField(
         help_text=_("The actions allowed now, each the last segment of its URL.")
     )
@@ -92,6 +105,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "current_period_start",
             "current_period_end",
             "next_charge_at",
+            "next_due_at",
             "paused_at",
             "resume_at",
             "cancel_at_period_end",

@@ -145,7 +145,11 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     @_documented_action(ReasonInputSerializer)
     @action(detail=True, methods=["post"])
     def skip(self, request, *args, **kwargs):
-        """Neither charge nor ship the next cycle; the schedule after it is unchanged."""
+        """Neither charge nor ship the next cycle; the schedule after it is unchanged.
+
+        Paused, the cycle skipped is the first after the resume date (409 with no resume
+        date); 409 while the next cycle's charge is under way.
+        """
         subscription = self.get_object()
         data = self._input(ReasonInputSerializer)
         return self._render(
@@ -155,7 +159,10 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     @_documented_action(ChangeScheduleInputSerializer)
     @action(detail=True, methods=["post"], url_path="change-schedule")
     def change_schedule(self, request, *args, **kwargs):
-        """Charge every `billing_interval` `billing_period` from the next charge date on."""
+        """Charge every `billing_interval` `billing_period` from the next charge date on.
+
+        409 while the next cycle's charge is under way.
+        """
         subscription = self.get_object()
         data = self._input(ChangeScheduleInputSerializer)
         return self._render(
@@ -167,7 +174,10 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
     @_documented_action(ChangeItemsInputSerializer)
     @action(detail=True, methods=["post"], url_path="change-items")
     def change_items(self, request, *args, **kwargs):
-        """Replace the items; the rest of a paid period is charged or credited pro rata."""
+        """Replace the items; the rest of a paid period is charged or credited pro rata.
+
+        Active or paused alike; 409 with a cancellation at period end scheduled.
+        """
         subscription = self.get_object()
         data = self._input(ChangeItemsInputSerializer)
         return self._render(

@@ -57,7 +57,11 @@ ACTIONS = {
     "withdraw-cancellation": ("withdraw-cancellation", lambda s: {}),
 }
 # What a subscription needs, besides its status, for the action to make sense.
-SETUP = {"withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"}}
+SETUP = {
+    "withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"},
+    # Paused, a skip acts on the first cycle after the resume date: it needs one.
+    (S.PAUSED, "skip"): {"resume_at": timezone.now() + timedelta(days=45)},
+}
 
 # (status, action) -> the status after it; absent: refused with 409.
 ALLOWED = {
@@ -96,7 +100,9 @@ def _event_count(client, subscription):
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(api_client_for, org_a, status, action):
     # Given a subscription in `status`, as the API shows it
-    subscription = _subscription(org_a, status, **SETUP.get(action, {}))
+    subscription = _subscription(
+        org_a, status, **SETUP.get((status, action), SETUP.get(action, {}))
+    )
     client = api_client_for(org_a)
     shown = client.get(_url(subscription)).json()
     events_before = _event_count(client, subscription)
@@ -512,6 +518,7 @@ def test_a_subscription_shows_every_documented_field(api_client_for, org_a):
         "current_period_start",
         "current_period_end",
         "next_charge_at",
+        "next_due_at",
         "paused_at",
         "resume_at",
         "cancel_at_period_end",
@@ -805,3 +812,48 @@ def test_the_schema_documents_every_operation_and_its_errors():
         "next_charge_before",
         "q",
     } <= listed
+
+
+# --- The rules where actions meet (issue 25) ------------------------------------------------
+
+
+def test_the_rules_where_actions_meet_hold_through_the_api(api_client_for, org_a):
+    client = api_client_for(org_a)
+    # Given a subscription paused with no resume date, one canceled at period end, and
+    # one whose next charge is pending at the gateway
+    paused = _subscription(org_a, S.PAUSED)
+    ending = _subscription(org_a, S.ACTIVE, cancel_at_period_end=True, cancel_reason="Moving")
+    charging = _subscription(org_a, S.ACTIVE)
+    start, end = charging.cycle_bounds(1)
+    charging.charges.create(
+        organization=org_a,
+        cycle=1,
+        period_start=start,
+        period_end=end,
+        amount=Decimal("12.50"),
+        currency="EUR",
+        status="pending",
+    )
+    refused = [
+        (paused, "skip", {}, "no resume date"),
+        (ending, "change-items", {"items": _new_items(ending)}, "Withdraw the cancellation"),
+        (
+            charging,
+            "change-schedule",
+            {"billing_period": "week", "billing_interval": 2},
+            "already being charged",
+        ),
+    ]
+
+    for subscription, segment, body, says in refused:
+        row_before = _row(subscription)
+        # When the action is posted, then it is a 409 saying why, and nothing changes
+        response = client.post(_url(subscription, segment), body, format="json")
+        assert response.status_code == 409, response.json()
+        assert says in response.json()["message"]
+        assert _row(subscription) == row_before
+
+    # And the first two are not offered; a paused one's next charge is not known
+    assert "skip" not in client.get(_url(paused)).json()["available_actions"]
+    assert "change-items" not in client.get(_url(ending)).json()["available_actions"]
+    assert client.get(_url(paused)).json()["next_due_at"] is None

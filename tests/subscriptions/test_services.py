@@ -50,8 +50,18 @@ ACTIONS = {
         subscription=s, actor=STAFF
     ),
 }
-# What a subscription needs, besides its status, for the action to make sense.
-SETUP = {"withdraw_cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"}}
+# What a subscription needs, besides its status, for the action to make sense
+# (by action, or by (status, action)).
+SETUP = {
+    "withdraw_cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"},
+    # Paused, a skip acts on the first cycle after the resume date: it needs one.
+    (S.PAUSED, "skip"): {"resume_at": timezone.now() + timedelta(days=45)},
+}
+
+
+def _setup(status, action):
+    return SETUP.get((status, action), SETUP.get(action, {}))
+
 
 # (status, action) -> the status after it; absent: refused.
 ALLOWED = {
@@ -85,7 +95,7 @@ def _state(subscription):
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(status, action):
     # Given a subscription in `status`
-    subscription = SubscriptionFactory(status=status, **SETUP.get(action, {}))
+    subscription = SubscriptionFactory(status=status, **_setup(status, action))
     events_before = subscription.events.count()
     expected = ALLOWED.get((status, action))
 
@@ -106,6 +116,56 @@ def test_every_action_from_every_status(status, action):
         event = subscription.events.first()
         assert (event.from_status, event.to_status) == (status, expected)
         assert event.actor_label == "test staff"
+
+
+def _cancel_scheduled(subscription):
+    services.subscription_cancel(
+        subscription=subscription, actor=STAFF, reason="Moving", at_period_end=True
+    )
+
+
+def _next_charge_under_way(subscription):
+    start, end = subscription.cycle_bounds(subscription.next_cycle)
+    subscription.charges.create(
+        organization=subscription.organization,
+        cycle=subscription.next_cycle,
+        period_start=start,
+        period_end=end,
+        amount=Decimal("12.50"),
+        currency="EUR",
+        status=Charge.Status.PENDING,
+    )
+
+
+# Allowed by the status, refused by the state beside it (409, a clear message, nothing
+# changed): (status, given, action, what the message says).
+REFUSED_IN_STATE = [
+    (S.PAUSED, None, "skip", "no resume date"),
+    (S.ACTIVE, _cancel_scheduled, "change_items", "Withdraw the cancellation"),
+    (S.PAUSED, _cancel_scheduled, "change_items", "Withdraw the cancellation"),
+    (S.ACTIVE, _next_charge_under_way, "skip", "already being charged"),
+    (S.ACTIVE, _next_charge_under_way, "change_schedule", "already being charged"),
+    (S.PAUSED, _next_charge_under_way, "change_schedule", "already being charged"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "given", "action", "says"),
+    REFUSED_IN_STATE,
+    ids=[f"{s}-{g.__name__ if g else 'no_resume_date'}-{a}" for s, g, a, _ in REFUSED_IN_STATE],
+)
+def test_an_action_the_state_refuses_says_why_and_changes_nothing(status, given, action, says):
+    # Given a subscription in `status` whose state refuses the action
+    subscription = SubscriptionFactory(status=status)
+    if given is not None:
+        given(subscription)
+    before = _state(subscription)
+
+    # When it is attempted, then it is a 409 saying why, and nothing changes
+    with pytest.raises(ConflictError, match=says) as refused:
+        ACTIONS[action](subscription)
+    assert refused.value.status == 409
+    assert _state(subscription) == before
 
 
 def test_a_woocommerce_subscription_refuses_staff_actions_and_says_why():
@@ -245,19 +305,19 @@ def test_skip_moves_the_next_charge_one_cycle_and_records_the_skipped_cycle():
 
 
 def test_a_skipped_cycle_a_resume_date_and_a_pending_cancel_survive_changes():
-    # Given a paused subscription with a resume date, a skipped cycle and a cancel at period end
+    # Given a subscription with a skipped cycle, whose items then change
     subscription = SubscriptionFactory(status=S.ACTIVE)
     resume_at = timezone.now() + timedelta(days=10)
     services.subscription_skip(subscription=subscription, actor=STAFF)
+    services.subscription_change_items(
+        subscription=subscription, actor=STAFF, items=_items(subscription)
+    )
+
+    # When it is canceled at period end, paused until a date, and its schedule changes
     services.subscription_cancel(
         subscription=subscription, actor=STAFF, reason="Moving", at_period_end=True
     )
     services.subscription_pause(subscription=subscription, actor=STAFF, resume_at=resume_at)
-
-    # When its items and then its schedule change
-    services.subscription_change_items(
-        subscription=subscription, actor=STAFF, items=_items(subscription)
-    )
     subscription = services.subscription_change_schedule(
         subscription=subscription, actor=STAFF, billing_period="week", billing_interval=2
     )
