@@ -9,6 +9,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.api.schema import WHITESPACE
 from crm.api.serializers import INVALID, UNAUTHORIZED
 from crm.models import Customer
 from dashboard import search
@@ -42,6 +43,14 @@ class SearchResultsSerializer(serializers.Serializer):
     results = SearchHitSerializer(many=True)
 
 
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(min_length=search.MIN_LENGTH, max_length=search.MAX_LENGTH)
+
+
+#: At least two characters that are neither blank nor NUL, at most 100 (what `q` takes).
+Q_PATTERN = rf"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$"
+
+
 class SearchView(APIView):
     """Every row of the key's organization the text may name (at most 10 of each kind)."""
 
@@ -50,7 +59,12 @@ class SearchView(APIView):
         parameters=[
             OpenApiParameter(
                 "q",
-                str,
+                {
+                    "type": "string",
+                    "minLength": search.MIN_LENGTH,
+                    "maxLength": search.MAX_LENGTH,
+                    "pattern": Q_PATTERN,
+                },
                 required=True,
                 description=str(
                     _(
@@ -64,9 +78,11 @@ class SearchView(APIView):
         responses={200: SearchResultsSerializer, **INVALID, **UNAUTHORIZED},
     )
     def get(self, request):
+        query = SearchQuerySerializer(data={"q": request.query_params.get("q", "")})
+        query.is_valid(raise_exception=True)
         try:
             hits = search.search(
-                organization=request.auth.organization, query=request.query_params.get("q")
+                organization=request.auth.organization, query=query.validated_data["q"]
             )
         except search.QueryError as refused:
             raise exceptions.ValidationError({"q": [str(refused)]}) from None

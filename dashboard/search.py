@@ -60,7 +60,8 @@ class QueryError(ValueError):
 
 
 def clean_query(raw: str | None) -> str:
-    query = " ".join((raw or "").split())
+    # No NUL (PostgreSQL refuses it in a text); runs of spaces are one.
+    query = " ".join((raw or "").replace("\x00", "").split())
     if len(query) < MIN_LENGTH:
         raise QueryError(_("Type at least %(count)s characters to search.") % {"count": MIN_LENGTH})
     if len(query) > MAX_LENGTH:
