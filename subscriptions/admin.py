@@ -138,7 +138,8 @@ class SubscriptionItemFormSet(TenantInlineFormSet):
                 continue
             items.append(
                 {
-                    "product": data["product"],
+                    "product": data.get("product"),
+                    "variant": data.get("variant"),
                     "quantity": data["quantity"],
                     "unit_price": data.get("unit_price"),
                 }
@@ -158,7 +159,7 @@ class SubscriptionItemFormSet(TenantInlineFormSet):
 class SubscriptionItemInline(TenantTabularInline):
     model = SubscriptionItem
     formset = SubscriptionItemFormSet
-    fields = ["product", "quantity", "unit_price", "line_total"]
+    fields = ["product", "variant", "quantity", "unit_price", "line_total"]
     readonly_fields = ["line_total"]
     min_num = 1
 
@@ -186,13 +187,24 @@ class SubscriptionItemInline(TenantTabularInline):
         product = formset.form.base_fields.get("product")
         if obj is not None and product is not None:
             product.queryset = product.queryset.filter(organization_id=obj.organization_id)
+        variant = formset.form.base_fields.get("variant")
+        if variant is not None:
+            variant.queryset = variant.queryset.select_related("product").order_by(
+                "product__name", "position", "id"
+            )
+            if obj is not None:
+                variant.queryset = variant.queryset.filter(organization_id=obj.organization_id)
         return formset
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "unit_price" and field is not None:
             field.required = False
-            field.help_text = _("Leave empty for the product's price.")
+            field.help_text = _("Leave empty for the variant's or the product's price.")
+        if db_field.name == "product" and field is not None:
+            # A variant names its product: choosing the variant is enough.
+            field.required = False
+            field.help_text = _("A simple product, or leave empty when choosing a variant.")
         return field
 
     @admin.display(description=gettext_lazy("total"))
