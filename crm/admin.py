@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -231,7 +232,15 @@ class ProductAdmin(TenantAdmin):
     inlines = [VariantInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(variant_total=Count("variants"))
+        # A subquery, not a join with GROUP BY: the model's ordering (and search) stay as they are.
+        variants = (
+            Variant.objects.filter(product=OuterRef("pk"))
+            .order_by()
+            .values("product")
+            .annotate(total=Count("pk"))
+            .values("total")
+        )
+        return super().get_queryset(request).annotate(variant_total=Coalesce(Subquery(variants), 0))
 
     @admin.display(description=_("variants"), ordering="variant_total")
     def variant_count(self, obj) -> int:

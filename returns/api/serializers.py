@@ -213,7 +213,6 @@ class ReturnItemInputSerializer(serializers.Serializer):
         min_value=1,
         max_value=ID_MAX,
         required=False,
-        allow_null=True,
         help_text=_(
             "A variant's id, from the box; needed when the box held several variants of "
             "the product (then `product` may be left out)."
@@ -229,6 +228,11 @@ class ReturnItemInputSerializer(serializers.Serializer):
                 {"product": [_("Send a product or a variant.")]}, code="required"
             )
         return attrs
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # A product, a variant, or both.
+        return {"anyOf": [{"required": ["product"]}, {"required": ["variant"]}]}
 
 
 class ReturnOpenInputSerializer(serializers.Serializer):

@@ -211,7 +211,6 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
     variant = OrganizationPrimaryKeyField(
         queryset=Variant.objects.select_related("product"),
         required=False,
-        allow_null=True,
         help_text=_(
             "Required for a product sold by variant (one with variants); an active variant, "
             "unless the subscription holds it already."
@@ -233,6 +232,11 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
                 {"product": [_("Send a product or a variant.")]}, code="required"
             )
         return attrs
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # A product, a variant, or both (crm.api.schema.AutoSchema writes it into the schema).
+        return {"anyOf": [{"required": ["product"]}, {"required": ["variant"]}]}
 
 
 class SubscriptionCreateInputSerializer(serializers.Serializer):
