@@ -924,6 +924,9 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
         codes = [pk for pk in codes if pk is not None]
         if codes:
             results = results | queryset.filter(pk__in=codes)
+        # A SKU (a variant's or a simple product's) finds the boxes holding it.
+        for term in search_term.split():
+            results = results | queryset.filter(items__contains=[{"sku": term}])
         return results, may_have_duplicates
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

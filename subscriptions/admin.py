@@ -390,7 +390,14 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         "billing_period",
         "cancel_at_period_end",
     ]
-    search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
+    # An item's SKU (its variant's or its simple product's), exactly, finds its subscriptions.
+    search_fields = [
+        "customer__email",
+        "customer__first_name",
+        "customer__last_name",
+        "=items__variant__sku",
+        "=items__product__sku",
+    ]
     list_select_related = ["organization", "customer"]
     autocomplete_fields = ["customer"]
     inlines = [

@@ -309,3 +309,13 @@ def test_a_box_frozen_before_variants_still_prints(org_a, client, api_client_for
             "weight_grams": None,
         }
     ]
+
+
+def test_the_batch_lines_list_finds_the_boxes_holding_a_variant(shop, client):
+    line = shop.lock()
+
+    found = client.get("/admin/fulfillment/batchline/", {"q": "ESP-1KG"})
+    none = client.get("/admin/fulfillment/batchline/", {"q": "ESP-5KG"})
+
+    assert [row.pk for row in found.context["cl"].result_list] == [line.pk]
+    assert list(none.context["cl"].result_list) == []

@@ -343,3 +343,14 @@ def test_the_admin_refuses_another_organizations_variant(shop, admin_client_for,
     assert {variant.organization_id for variant in offered.queryset} == {shop.org.pk}
     assert response.status_code == 200
     assert not shop.customer.subscriptions.exclude(pk=subscription.pk).exists()
+
+
+def test_the_subscription_list_finds_subscriptions_by_a_variants_sku(
+    shop, admin_client_for, staff_a
+):
+    holding = SubscriptionFactory(customer=shop.customer, items=[(shop.large, 1)])
+    SubscriptionFactory(customer=shop.customer, items=[(shop.small, 1)])
+
+    response = admin_client_for(staff_a).get("/admin/subscriptions/subscription/", {"q": "ESP-1KG"})
+
+    assert [row.pk for row in response.context["cl"].result_list] == [holding.pk]
