@@ -128,6 +128,11 @@ def _schema(organization) -> None:
     field("grams", "integer", 5, min_value=250, max_value=1000)
 
 
+def _variant(index: str) -> str:
+    """The variant of coffee `(index) % 3` an item holds: 250 g or 1 kg, by turns."""
+    return f"(%(variants)s::bigint[])[1 + ({index}) %% 3 * 2 + ({index}) / 3 %% 2]"
+
+
 # The subscriptions of the organization, with `i` (1..N) read back from their customer.
 _SUBSCRIPTIONS = """
     FROM (
@@ -162,7 +167,7 @@ def populate(n: int, *, now):
     The batch closes at the last cut-off before `now` (Wednesday noon in Paris,
     the default settings'). Returns (organization, batch).
     """
-    from crm.models import Address, AddressRevision, Customer, Organization, Product
+    from crm.models import Address, AddressRevision, Customer, Organization, Product, Variant
     from fulfillment import calendar
     from fulfillment.models import Batch, FulfillmentSettings
     from preferences.models import PreferenceChange, SubscriptionPreference
@@ -189,6 +194,21 @@ def populate(n: int, *, now):
     late = Product.objects.create(
         organization=organization, sku=_LATE_SKU, name="Chosen too late", unit_price=Decimal(10)
     ).pk
+    # Each coffee is sold by variant (250 g, 1 kg): a box names its variants. Ordered
+    # coffee by coffee, so coffee j's variants are at 2j + 1 and 2j + 2 (SQL arrays).
+    variants = [
+        Variant.objects.create(
+            organization=organization,
+            product_id=coffee,
+            sku=f"BENCH-{coffee}-{option.replace(' ', '')}",
+            attributes=[{"name": "Weight", "option": option}],
+            unit_price=Decimal("12.50"),
+            net_weight_grams=grams,
+            position=position,
+        ).pk
+        for coffee in coffees
+        for position, (option, grams) in enumerate((("250 g", 250), ("1 kg", 1000)))
+    ]
     starts_at = cutoff_at - timedelta(days=7)
     batch = Batch.objects.create(
         organization=organization,
@@ -206,6 +226,7 @@ def populate(n: int, *, now):
         "cycle_date": batch.cycle_date,
         "late_at": cutoff_at + timedelta(seconds=30),
         "coffees": coffees,
+        "variants": variants,
         "late": late,
     }
     tables = {"subscription": _table(Subscription), "customer": _table(Customer)}
@@ -280,6 +301,8 @@ def populate(n: int, *, now):
             "subscription_id": "s.id",
             "product_id": f"CASE WHEN {_ITEMS_LATE} AND k = 1 THEN %(late)s "
             "ELSE (%(coffees)s::bigint[])[1 + (s.i + k) %% 3] END",
+            "variant_id": f"CASE WHEN {_ITEMS_LATE} AND k = 1 THEN NULL "
+            f"ELSE {_variant('s.i + k')} END",
             "quantity": "1 + (s.i %% 7 = 0)::integer",
             "unit_price": "12.50",
         },
@@ -294,7 +317,8 @@ def populate(n: int, *, now):
             "actor_kind": "'system'",
             "kind": "'items_changed'",
             "data": "jsonb_build_object('old', jsonb_build_array(jsonb_build_object("
-            "'product', (%(coffees)s::bigint[])[1 + (s.i + 1) %% 3], 'quantity', 1)), "
+            "'product', (%(coffees)s::bigint[])[1 + (s.i + 1) %% 3], "
+            f"'variant', {_variant('s.i + 1')}, 'quantity', 1)), "
             "'new', jsonb_build_array(jsonb_build_object('product', %(late)s, 'quantity', 1)))",
             "created_at": "%(late_at)s",
         },
@@ -465,6 +489,8 @@ def _baseline(batch_id: int) -> float:
 
 def _verify(batch, report, n: int) -> dict:
     """The lock did its job: one line per subscription, and nothing from after the cut-off."""
+    from django.db.models import Q
+
     from fulfillment.models import Batch, BatchLine
 
     batch.refresh_from_db()
@@ -478,6 +504,10 @@ def _verify(batch, report, n: int) -> dict:
         "items": lines.filter(items__contains=[{"sku": _LATE_SKU}]).count(),
         "address": lines.filter(address__line1=_LATE_LINE1).count(),
     }
+    # Every box's first item is a coffee's variant, frozen with its SKU and weight.
+    without_variant = lines.filter(
+        Q(items__0__variant__isnull=True) | Q(items__0__variant=None)
+    ).count()
     expected_ready = sum(1 for i in range(1, n + 1) if i % 20 not in (0, 1))
     problems = []
     if batch.status != Batch.Status.LOCKED or report.locked != [batch.pk]:
@@ -486,6 +516,8 @@ def _verify(batch, report, n: int) -> dict:
         problems.append(f"{report.lines} lines written, {counts}, expected {expected_ready} ready")
     if any(late.values()):
         problems.append(f"changes made after the cut-off in the snapshots: {late}")
+    if without_variant:
+        problems.append(f"{without_variant} boxes without their variant")
     if not Batch.objects.filter(organization_id=batch.organization_id, status="open").exists():
         problems.append("no next batch open")
     if problems:

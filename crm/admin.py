@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -16,6 +18,7 @@ from crm.models import (
     Membership,
     Organization,
     Product,
+    Variant,
 )
 from crm.tenant_admin import (
     NoteInline,
@@ -233,12 +236,64 @@ class CustomerAdmin(TenantAdmin):
         )
 
 
+class VariantInline(TenantTabularInline):
+    """A product's variants on its page. Retire one (untick active) rather than delete it:
+    a variant a subscription holds cannot be deleted."""
+
+    model = Variant
+    extra = 0
+    fields = ["sku", "attributes", "unit_price", "net_weight_grams", "active", "position"]
+    ordering = ["position", "id"]
+
+
 @admin.register(Product)
 class ProductAdmin(TenantAdmin):
-    list_display = ["sku", "name", "unit_price", "net_weight_grams", "active", "updated_at"]
+    list_display = [
+        "sku",
+        "name",
+        "unit_price",
+        "net_weight_grams",
+        "variant_count",
+        "active",
+        "updated_at",
+    ]
     list_filter = ["active"]
-    search_fields = ["sku", "name"]
+    # A variant's SKU finds its product.
+    search_fields = ["sku", "name", "variants__sku"]
     list_editable = ["active"]
+    inlines = [VariantInline]
+
+    def get_queryset(self, request):
+        # A subquery, not a join with GROUP BY: the model's ordering (and search) stay as they are.
+        variants = (
+            Variant.objects.filter(product=OuterRef("pk"))
+            .order_by()
+            .values("product")
+            .annotate(total=Count("pk"))
+            .values("total")
+        )
+        return super().get_queryset(request).annotate(variant_total=Coalesce(Subquery(variants), 0))
+
+    @admin.display(description=_("variants"), ordering="variant_total")
+    def variant_count(self, obj) -> int:
+        return obj.variant_total
+
+
+@admin.register(Variant)
+class VariantAdmin(TenantAdmin):
+    """Variants are edited on their product's page; this list finds them and feeds the
+    pickers (subscription items, replacements, returns)."""
+
+    list_display = ["sku", "product", "label", "unit_price", "net_weight_grams", "active"]
+    list_filter = ["active"]
+    search_fields = ["sku", "product__name", "product__sku"]
+    list_select_related = ["organization", "product"]
+    autocomplete_fields = ["product"]
+    ordering = ["product__name", "position", "id"]
+
+    @admin.display(description=_("options"))
+    def label(self, obj) -> str:
+        return obj.label
 
 
 @admin.register(Contract)

@@ -412,6 +412,50 @@ class Product(TenantModel):
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
 
+    def clean(self) -> None:
+        super().clean()
+        if self.organization_id and self.sku:
+            taken = (
+                Variant.objects.filter(organization_id=self.organization_id, sku=self.sku)
+                .select_related("product")
+                .first()
+            )
+            if taken is not None:
+                raise ValidationError({"sku": sku_taken_message(taken)})
+
+
+def sku_taken_message(row: Product | Variant) -> str:
+    """Why a SKU cannot be used: the product or variant of the organization holding it."""
+    if isinstance(row, Variant):
+        return _("The variant “%(name)s” already has this SKU.") % {"name": row.name}
+    return _("The product “%(name)s” already has this SKU.") % {"name": row.name}
+
+
+#: At most this many name/option pairs per variant, each text at most this long.
+ATTRIBUTES_MAX = 10
+ATTRIBUTE_TEXT_MAX = 100
+
+
+def validate_attributes(value) -> None:
+    """A list of {"name": text, "option": text} pairs, in the shop's order."""
+    message = _('Expected a list of {"name": ..., "option": ...} pairs.')
+    if not isinstance(value, list):
+        raise ValidationError(message, code="invalid")
+    if len(value) > ATTRIBUTES_MAX:
+        raise ValidationError(
+            _("At most %(count)d attributes.") % {"count": ATTRIBUTES_MAX}, code="max_length"
+        )
+    for pair in value:
+        if not isinstance(pair, dict) or set(pair) != {"name", "option"}:
+            raise ValidationError(message, code="invalid")
+        for text in pair.values():
+            if not isinstance(text, str) or not text.strip() or len(text) > ATTRIBUTE_TEXT_MAX:
+                raise ValidationError(
+                    _("Each name and option is a text of 1 to %(max)d characters.")
+                    % {"max": ATTRIBUTE_TEXT_MAX},
+                    code="invalid",
+                )
+
 
 def attribute_label(attributes: list[dict[str, str]] | None) -> str:
     """A variant's options as shoppers read them: "1 kg", "1 kg / Whole bean"."""
@@ -435,6 +479,7 @@ class Variant(TenantModel):
         default=list,
         blank=True,
         help_text=_('Ordered name/option pairs, e.g. [{"name": "Weight", "option": "1 kg"}].'),
+        validators=[validate_attributes],
     )
     unit_price = models.DecimalField(
         _("unit price"),
@@ -469,6 +514,15 @@ class Variant(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.organization_id and self.sku:
+            taken = Product.objects.filter(
+                organization_id=self.organization_id, sku=self.sku
+            ).first()
+            if taken is not None:
+                raise ValidationError({"sku": sku_taken_message(taken)})
 
     @property
     def label(self) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +25,8 @@ from crm.models import (
     Membership,
     Organization,
     Product,
+    Variant,
+    sku_taken_message,
 )
 
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
@@ -236,12 +238,41 @@ def customer_update(
     return customer
 
 
-# --- Products ----------------------------------------------------------------
+# --- Products and variants --------------------------------------------------------
 
 PRODUCT_FIELDS = ("sku", "name", "description", "unit_price", "active")
+#: Also written, not listed among the API's basic fields (added with variants).
+_PRODUCT_WRITABLE = (*PRODUCT_FIELDS, "net_weight_grams")
+VARIANT_FIELDS = ("sku", "attributes", "unit_price", "net_weight_grams", "active", "position")
+
+
+def _claim_sku(instance: Product | Variant) -> None:
+    """Refuse a SKU another product or variant of the organization has (409).
+
+    Products and variants are two tables, each with its own unique constraint;
+    a SKU is unique across both. A transaction-level advisory lock on
+    (organization, SKU) makes two requests taking one SKU wait for each other,
+    so the check below decides the race the constraints cannot.
+    """
+    if not instance.organization_id or not instance.sku:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"sku:{instance.organization_id}:{instance.sku}"],
+        )
+    other_model = Variant if isinstance(instance, Product) else Product
+    taken = other_model.objects.filter(organization_id=instance.organization_id, sku=instance.sku)
+    if other_model is Variant:
+        taken = taken.select_related("product")
+    row = taken.first()
+    if row is not None:
+        message = sku_taken_message(row)
+        raise ConflictError(message, {"fields": {"sku": [message]}})
 
 
 def _save_product(product: Product) -> None:
+    _claim_sku(product)
     _save_unique(
         product,
         field="sku",
@@ -250,23 +281,42 @@ def _save_product(product: Product) -> None:
     )
 
 
+def _save_variant(variant: Variant) -> None:
+    _claim_sku(variant)
+    _save_unique(
+        variant,
+        field="sku",
+        lookup={"sku": variant.sku},
+        message=_("A variant with this SKU already exists."),
+    )
+
+
 @transaction.atomic
-def product_create(*, organization: Organization, **fields: Any) -> Product:
+def product_create(
+    *, organization: Organization, variants: list[dict[str, Any]] | None = None, **fields: Any
+) -> Product:
+    """A product; with `variants`, a product sold through them (see `product_variants_set`)."""
     product = Product(
         organization=organization,
-        **{key: value for key, value in fields.items() if key in PRODUCT_FIELDS},
+        **{key: value for key, value in fields.items() if key in _PRODUCT_WRITABLE},
     )
     _save_product(product)
+    if variants:
+        product_variants_set(product=product, variants=variants)
     return product
 
 
 @transaction.atomic
-def product_update(*, product: Product, **fields: Any) -> Product:
+def product_update(
+    *, product: Product, variants: list[dict[str, Any]] | None = None, **fields: Any
+) -> Product:
     product = Product.objects.select_for_update().get(pk=product.pk)
     for key, value in fields.items():
-        if key in PRODUCT_FIELDS:
+        if key in _PRODUCT_WRITABLE:
             setattr(product, key, value)
     _save_product(product)
+    if variants is not None:
+        product_variants_set(product=product, variants=variants)
     return product
 
 
@@ -316,3 +366,69 @@ def customer_email_record(
         error=error[:500],
         sent_at=sent_at,
     )
+
+
+# --- Variants ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def variant_create(*, product: Product, **fields: Any) -> Variant:
+    variant = Variant(
+        organization_id=product.organization_id,
+        product=product,
+        **{key: value for key, value in fields.items() if key in VARIANT_FIELDS},
+    )
+    _save_variant(variant)
+    return variant
+
+
+@transaction.atomic
+def variant_update(*, variant: Variant, **fields: Any) -> Variant:
+    variant = Variant.objects.select_for_update().select_related("product").get(pk=variant.pk)
+    for key, value in fields.items():
+        if key in VARIANT_FIELDS:
+            setattr(variant, key, value)
+    _save_variant(variant)
+    return variant
+
+
+@transaction.atomic
+def product_variants_set(*, product: Product, variants: list[dict[str, Any]]) -> list[Variant]:
+    """Make the product's variants the given ones, in the given order.
+
+    An entry with an `id` updates that variant of the product (another
+    product's or organization's id is refused); one without is created. A
+    variant left out is retired (`active` false), never deleted: subscription
+    items and the boxes already packed name it. Positions follow the order
+    given unless an entry sets its own. Errors are told per entry
+    (`extra.fields.variants.<index>`).
+    """
+    existing = {
+        variant.pk: variant
+        for variant in Variant.objects.select_for_update().filter(product=product)
+    }
+    seen: set[int] = set()
+    result = []
+    for index, data in enumerate(variants):
+        fields = {key: value for key, value in data.items() if key in VARIANT_FIELDS}
+        fields.setdefault("position", index)
+        pk = data.get("id")
+        try:
+            if pk is None:
+                result.append(variant_create(product=product, **fields))
+                continue
+            if pk not in existing or pk in seen:
+                message = _("Unknown variant of this product.")
+                raise ApplicationError(message, {"fields": {"id": [message]}})
+            seen.add(pk)
+            result.append(variant_update(variant=existing[pk], **fields))
+        except ApplicationError as exc:
+            fields_errors = exc.extra.get("fields", {})
+            raise type(exc)(
+                exc.message, {"fields": {"variants": {index: fields_errors}}}, status=exc.status
+            ) from exc
+    for pk, variant in existing.items():
+        if pk not in seen and variant.active:
+            variant.active = False
+            variant.save(update_fields=["active", "updated_at"])
+    return result

@@ -422,18 +422,23 @@ def plan_tables(batch: Batch, boxes: list[Box]) -> dict[str, Any]:
     products, details = production_plan(organization=batch.organization, boxes=boxes, schema=schema)
     boxes_with = defaultdict(int)
     for box in boxes:
-        for product_id in {item["product"] for item in box.items}:
-            boxes_with[product_id] += 1
+        for key in {(item["product"], None) for item in box.items} | {
+            (item["product"], item.get("variant")) for item in box.items if item.get("variant")
+        }:
+            boxes_with[key] += 1
     return {
+        # Each product's total, then its variants' (the production plan's order).
         "products": [
             {
                 "product": row.name or row.sku,
                 "sku": row.sku,
-                "boxes": boxes_with[row.product_id],
+                "boxes": boxes_with[(row.product_id, row.variant_id)],
                 "quantity": row.quantity,
                 "kilograms": kilograms(row.kilograms),
+                **({"variant": True} if row.variant_id is not None else {}),
             }
-            for row in products
+            for product in products
+            for row in (product, *product.variants)
         ],
         "details": [
             {
@@ -919,6 +924,9 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
         codes = [pk for pk in codes if pk is not None]
         if codes:
             results = results | queryset.filter(pk__in=codes)
+        # A SKU (a variant's or a simple product's) finds the boxes holding it.
+        for term in search_term.split():
+            results = results | queryset.filter(items__contains=[{"sku": term}])
         return results, may_have_duplicates
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -222,7 +222,8 @@ def preference_display(spec: validation.FieldSpec | None, value: Any) -> str:
 
 @dataclass
 class PickRow:
-    """One product of one box, with the box's preferences (one per column)."""
+    """One product (or variant of a product) of one box, with the box's preferences (one
+    per column)."""
 
     parcel: Parcel
     product_id: int
@@ -230,16 +231,18 @@ class PickRow:
     name: str
     quantity: int
     values: list[str]
+    variant_id: int | None = None
 
 
 @dataclass
 class PickGroup:
-    """The rows of one product, and its total."""
+    """The rows of one product, or of one variant of a product, and its total."""
 
     product_id: int
     sku: str
     name: str
     rows: list[PickRow]
+    variant_id: int | None = None
 
     @property
     def quantity(self) -> int:
@@ -251,7 +254,10 @@ def _product_key(name: str, sku: str, product_id: int) -> tuple[str, str, int]:
 
 
 def pick_rows(content: BatchContent) -> list[PickRow]:
-    """One row per box and product, sorted by product, then line code."""
+    """One row per box and product (or variant), sorted by name, then line code.
+
+    An item's name and SKU are its variant's ("Espresso Blend - 1 kg") when it has one.
+    """
     columns = content.columns
     rows = []
     for parcel in content.parcels:
@@ -265,18 +271,28 @@ def pick_rows(content: BatchContent) -> list[PickRow]:
                     name=item.get("name", ""),
                     quantity=item.get("quantity", 0),
                     values=values,
+                    variant_id=item.get("variant"),
                 )
             )
-    rows.sort(key=lambda r: (_product_key(r.name, r.sku, r.product_id), r.parcel.sort_key))
+    rows.sort(
+        key=lambda r: (
+            _product_key(r.name, r.sku, r.product_id),
+            r.variant_id or 0,
+            r.parcel.sort_key,
+        )
+    )
     return rows
 
 
 def pick_groups(rows: Sequence[PickRow]) -> list[PickGroup]:
-    """The pick list by product (rows already sorted by product)."""
+    """The pick list by product or variant (rows already sorted so)."""
     groups: list[PickGroup] = []
     for row in rows:
-        if not groups or groups[-1].product_id != row.product_id:
-            groups.append(PickGroup(row.product_id, row.sku, row.name, []))
+        if not groups or (groups[-1].product_id, groups[-1].variant_id) != (
+            row.product_id,
+            row.variant_id,
+        ):
+            groups.append(PickGroup(row.product_id, row.sku, row.name, [], row.variant_id))
         groups[-1].rows.append(row)
     return groups
 
@@ -430,13 +446,19 @@ class PlanProduct:
     total: PlanRow
     fields: list[PlanField]
 
+    @property
+    def variants(self) -> list[PlanRow]:
+        """The product's total per variant (none for a simple product)."""
+        return self.total.variants
+
 
 def plan_value_label(spec: validation.FieldSpec | None, value: Any) -> str:
     return preference_display(spec, value) or _("(not set)")
 
 
 def production(content: BatchContent) -> list[PlanProduct]:
-    """Per product: quantity and kilograms, then per choice or yes/no field and value."""
+    """Per product: quantity and kilograms, then per variant (`PlanProduct.variants`),
+    then per choice or yes/no field and value."""
     totals, details = production_plan(
         organization=content.batch.organization, boxes=content.boxes, schema=content.schema
     )
@@ -455,12 +477,15 @@ def production(content: BatchContent) -> list[PlanProduct]:
 
 
 def production_plan_table(content: BatchContent) -> tuple[list[str], list[list[Any]]]:
-    """A product's total row (preference and value empty), then its rows per value."""
+    """A product's total row (preference and value empty), then its rows per variant (the
+    variant's SKU and name), then its rows per value."""
     header = [_("SKU"), _("Product"), _("Preference"), _("Value"), _("Quantity"), _("Kilograms")]
     rows: list[list[Any]] = []
     for product in production(content):
         total = product.total
         rows.append([total.sku, total.name, "", "", total.quantity, total.kilograms])
+        for variant in product.variants:
+            rows.append([variant.sku, variant.name, "", "", variant.quantity, variant.kilograms])
         for plan_field in product.fields:
             for value in plan_field.values:
                 rows.append(

@@ -27,6 +27,7 @@ Every read is one query whatever the number of subscriptions.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from crm.models import Address, AddressRevision, Organization, Product
+from crm.models import Address, AddressRevision, Organization, Product, Variant, attribute_label
 from fulfillment.models import Batch, BatchLine
 from preferences import validation
 from preferences.selectors import preference_schema, preferences_at_many
@@ -143,16 +144,77 @@ def _first_events_since(ids: list[int], kind: str, at: datetime) -> dict[int, di
     return dict(rows)
 
 
+def _item_ref(item: dict) -> dict:
+    """What an item names (product, variant or None, quantity); old events have no variant."""
+    return {
+        "product": item["product"],
+        "variant": item.get("variant"),
+        "quantity": item["quantity"],
+    }
+
+
+def box_items(refs: Iterable[list[dict]]) -> dict[tuple[int, int | None], dict[str, Any]]:
+    """The content each (product, variant) prints as, read in two queries.
+
+    The name and SKU are the variant's ("Espresso Blend - 1 kg", its SKU) or the
+    simple product's; the weight is the variant's, else the product's.
+    """
+    refs = [item for items in refs for item in items]
+    product_ids = {item["product"] for item in refs}
+    variant_ids = {item["variant"] for item in refs if item.get("variant")}
+    variants = {
+        pk: (product_id, sku, attributes, weight)
+        for pk, product_id, sku, attributes, weight in Variant.objects.filter(
+            pk__in=variant_ids
+        ).values_list("pk", "product_id", "sku", "attributes", "net_weight_grams")
+    }
+    product_ids |= {row[0] for row in variants.values()}
+    products = {
+        pk: (sku, name, weight)
+        for pk, sku, name, weight in Product.objects.filter(pk__in=product_ids).values_list(
+            "pk", "sku", "name", "net_weight_grams"
+        )
+    }
+    content: dict[tuple[int, int | None], dict[str, Any]] = {}
+    for item in refs:
+        key = (item["product"], item.get("variant"))
+        if key in content:
+            continue
+        product_sku, product_name, product_weight = products.get(item["product"], ("", "", None))
+        row = {
+            "product": item["product"],
+            "variant": None,
+            "sku": product_sku,
+            "name": product_name,
+            "product_sku": product_sku,
+            "product_name": product_name,
+            "weight_grams": product_weight,
+        }
+        variant = variants.get(item.get("variant"))
+        if variant is not None:
+            _product_id, sku, attributes, weight = variant
+            row["variant"] = item["variant"]
+            row["sku"] = sku
+            row["name"] = f"{product_name} - {attribute_label(attributes) or sku}"
+            row["weight_grams"] = product_weight if weight is None else weight
+        content[key] = row
+    return content
+
+
 def items_at_many(*, subscription_ids: Iterable[int], at: datetime) -> dict[int, list[dict]]:
-    """Each subscription's items as they stood at `at`: product, SKU, name, quantity."""
+    """Each subscription's items as they stood at `at`, as a box names them: product,
+    variant (None for a simple product), SKU, name, product's SKU and name, quantity,
+    unit weight in grams (see `box_items`)."""
     ids = list(subscription_ids)
     current: dict[int, list[dict]] = defaultdict(list)
-    for subscription_id, product_id, quantity in (
+    for subscription_id, product_id, variant_id, quantity in (
         SubscriptionItem.objects.filter(subscription_id__any=ids)
         .order_by("subscription_id", "id")
-        .values_list("subscription_id", "product_id", "quantity")
+        .values_list("subscription_id", "product_id", "variant_id", "quantity")
     ):
-        current[subscription_id].append({"product": product_id, "quantity": quantity})
+        current[subscription_id].append(
+            {"product": product_id, "variant": variant_id, "quantity": quantity}
+        )
     for subscription_id, data in _first_events_since(
         ids, SubscriptionEvent.Kind.ITEMS_CHANGED, at
     ).items():
@@ -160,26 +222,13 @@ def items_at_many(*, subscription_ids: Iterable[int], at: datetime) -> dict[int,
         old = data.get("old", data.get("before"))
         if isinstance(old, list):
             current[subscription_id] = [
-                {"product": item["product"], "quantity": item["quantity"]}
-                for item in old
-                if isinstance(item, dict) and "product" in item
+                _item_ref(item) for item in old if isinstance(item, dict) and "product" in item
             ]
-    product_ids = {item["product"] for items in current.values() for item in items}
-    products = {
-        pk: (sku, name)
-        for pk, sku, name in Product.objects.filter(pk__in=product_ids).values_list(
-            "pk", "sku", "name"
-        )
-    }
+    content = box_items(current.values())
     result = {}
     for subscription_id in ids:
         result[subscription_id] = [
-            {
-                "product": item["product"],
-                "sku": products.get(item["product"], ("", ""))[0],
-                "name": products.get(item["product"], ("", ""))[1],
-                "quantity": item["quantity"],
-            }
+            {**content[(item["product"], item["variant"])], "quantity": item["quantity"]}
             for item in current.get(subscription_id, [])
         ]
     return result
@@ -351,7 +400,7 @@ def batch_boxes(*, batch: Batch, now: datetime | None = None) -> tuple[list[Box]
 
 @dataclass
 class PlanRow:
-    """A product's total, or its total for one preference value."""
+    """A product's total, a variant's total, or a product's total for one preference value."""
 
     product_id: int
     sku: str
@@ -360,6 +409,9 @@ class PlanRow:
     grams: int | None = None
     field: str = ""
     value: Any = None
+    variant_id: int | None = None
+    #: A product's total: its variants' totals, in name order (empty for a simple product).
+    variants: list[PlanRow] = dataclasses.field(default_factory=list)
 
     @property
     def kilograms(self) -> Decimal | None:
@@ -368,21 +420,38 @@ class PlanRow:
         )
 
 
+def _weights(boxes: list[Box]) -> dict[tuple[int, int | None], int | None]:
+    """Unit weights of items frozen before boxes kept their weight (read now, one or two
+    queries; none when every item has its own)."""
+    old = [
+        [item for item in box.items if "weight_grams" not in item]
+        for box in boxes
+        if any("weight_grams" not in item for item in box.items)
+    ]
+    if not old:
+        return {}
+    refs = [[_item_ref(item) for item in items] for items in old]
+    return {key: row["weight_grams"] for key, row in box_items(refs).items()}
+
+
 def production_plan(
     *, organization: Organization, boxes: Iterable[Box], schema=None
 ) -> tuple[list[PlanRow], list[PlanRow]]:
-    """Totals per product, and per product and value of each choice or yes/no field.
+    """Totals per product (each with its variants' totals), and per product and value of
+    each choice or yes/no field.
 
-    For the roaster: kilograms of each coffee, and of each coffee per grind.
-    Returns (per product, per product and preference value).
+    For the roaster: kilograms of each coffee, of each of its sizes, and of each
+    coffee per grind. A unit's weight is the one the box froze (the variant's,
+    else the product's); boxes frozen before that read it now. Returns (per
+    product, per product and preference value).
     """
     if schema is None:
         schema = preference_schema(organization=organization)
     fields = [spec for spec in schema if spec.type in ("choice", "boolean")]
     boxes = list(boxes)
-    product_ids = {item["product"] for box in boxes for item in box.items}
-    weights = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "net_weight_grams"))
+    weights = _weights(boxes)
     totals: dict[int, PlanRow] = {}
+    per_variant: dict[tuple[int, int], PlanRow] = {}
     by_value: dict[tuple[int, str, Any], PlanRow] = {}
 
     def add(row: PlanRow, quantity: int, weight: int | None) -> None:
@@ -393,11 +462,28 @@ def production_plan(
     for box in boxes:
         for item in box.items:
             product_id, quantity = item["product"], item["quantity"]
-            weight = weights.get(product_id)
+            variant_id = item.get("variant")
+            if "weight_grams" in item:
+                weight = item["weight_grams"]
+            else:
+                weight = weights.get((product_id, variant_id))
             row = totals.setdefault(
-                product_id, PlanRow(product_id, item.get("sku", ""), item.get("name", ""))
+                product_id,
+                PlanRow(
+                    product_id,
+                    item.get("product_sku", item.get("sku", "")),
+                    item.get("product_name", item.get("name", "")),
+                ),
             )
             add(row, quantity, weight)
+            if variant_id is not None:
+                variant_row = per_variant.get((product_id, variant_id))
+                if variant_row is None:
+                    variant_row = per_variant[(product_id, variant_id)] = PlanRow(
+                        product_id, item.get("sku", ""), item.get("name", ""), variant_id=variant_id
+                    )
+                    row.variants.append(variant_row)
+                add(variant_row, quantity, weight)
             for spec in fields:
                 value = box.preferences.get(spec.key)
                 key = (product_id, spec.key, value if not isinstance(value, list) else None)
@@ -405,6 +491,8 @@ def production_plan(
                     key, PlanRow(product_id, row.sku, row.name, field=spec.key, value=key[2])
                 )
                 add(detail, quantity, weight)
+    for row in totals.values():
+        row.variants.sort(key=lambda r: (r.name, r.variant_id))
     order = {spec.key: index for index, spec in enumerate(fields)}
     choice_order = {
         (spec.key, choice.value): index

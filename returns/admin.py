@@ -351,7 +351,8 @@ ITEM_LINE = re.compile(r"(?P<sku>.+?)\s+(?:[x\u00d7]\s*)?(?P<quantity>\d+)")
 
 
 def parse_items(text: str, box: list[dict[str, Any]]) -> list[dict[str, int]]:
-    """The "SKU quantity" lines staff type, as the products of the box the service takes."""
+    """The "SKU quantity" lines staff type, as the products (or variants: the box names a
+    variant by its own SKU) of the box the service takes."""
     by_sku = {str(item.get("sku") or "").casefold(): item for item in box if item.get("sku")}
     chosen = []
     for raw in (text or "").splitlines():
@@ -370,7 +371,13 @@ def parse_items(text: str, box: list[dict[str, Any]]) -> list[dict[str, int]]:
                 _("%(sku)s was not in this box, which held: %(items)s.")
                 % {"sku": match["sku"].strip(), "items": box_text(box)}
             )
-        chosen.append({"product": item["product"], "quantity": int(match["quantity"])})
+        chosen.append(
+            {
+                "product": item["product"],
+                "variant": item.get("variant"),
+                "quantity": int(match["quantity"]),
+            }
+        )
     return chosen
 
 
@@ -442,8 +449,9 @@ class ReturnOpenForm(forms.ModelForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
         help_text=gettext_lazy(
-            "One product per line: its SKU and the quantity, e.g. “COF-250 2”. Leave empty "
-            "when the whole box is concerned."
+            "One product per line: its SKU (a variant's own SKU for a product sold by "
+            "variant) and the quantity, e.g. “COF-250 2”. Leave empty when the whole box is "
+            "concerned."
         ),
     )
     override_reason = forms.CharField(

@@ -204,37 +204,69 @@ def _reason(organization: Organization, reason: ReturnReason | str) -> ReturnRea
     return found
 
 
+def _box_item(line_items: list[dict], product: Any, variant: Any) -> dict:
+    """The item of the box a request names: by variant, by product, or both."""
+    found = [
+        item
+        for item in line_items
+        if (product is None or item.get("product") == product)
+        and (variant is None or item.get("variant") == variant)
+    ]
+    if not found:
+        if variant is not None:
+            raise _invalid(
+                "items", _("Variant %(variant)s was not in this box.") % {"variant": variant}
+            )
+        raise _invalid(
+            "items", _("Product %(product)s was not in this box.") % {"product": product}
+        )
+    if len(found) > 1:
+        raise _invalid(
+            "items",
+            _("The box held several variants of product %(product)s: name the variant.")
+            % {"product": product},
+        )
+    return found[0]
+
+
 def _items(line_items: list[dict], requested: list[dict] | None) -> list[dict]:
-    """The requested products and quantities, checked against what the box held."""
+    """The requested products (or variants) and quantities, checked against what the box
+    held. An entry names a `variant`, a `product`, or both; a product the box held in
+    several variants needs its variant."""
     if not requested:
         return []
-    in_box = {item["product"]: item for item in line_items}
-    chosen: dict[int, dict] = {}
+    chosen: dict[tuple, dict] = {}
     for entry in requested:
-        product = entry.get("product") if isinstance(entry, dict) else None
-        product = getattr(product, "pk", product)
-        quantity = entry.get("quantity", 1) if isinstance(entry, dict) else None
-        if product not in in_box:
+        if not isinstance(entry, dict):
             raise _invalid(
-                "items", _("Product %(product)s was not in this box.") % {"product": product}
+                "items", _("Product %(product)s was not in this box.") % {"product": None}
             )
-        if product in chosen:
+        product = getattr(entry.get("product"), "pk", entry.get("product"))
+        variant = getattr(entry.get("variant"), "pk", entry.get("variant"))
+        quantity = entry.get("quantity", 1)
+        if product is None and variant is None:
+            raise _invalid("items", _("Name a product or a variant of the box."))
+        item = _box_item(line_items, product, variant)
+        key = (item.get("product"), item.get("variant"))
+        if key in chosen:
             raise _invalid(
-                "items", _("Product %(product)s is listed twice.") % {"product": product}
+                "items",
+                _("Product %(product)s is listed twice.")
+                % {"product": item.get("name") or product},
             )
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise _invalid("items", _("A quantity is a whole number of at least 1."))
-        if quantity > in_box[product]["quantity"]:
+        if quantity > item["quantity"]:
             raise _invalid(
                 "items",
                 _("The box held %(shipped)s of %(name)s, not %(quantity)s.")
                 % {
-                    "shipped": in_box[product]["quantity"],
-                    "name": in_box[product].get("name") or product,
+                    "shipped": item["quantity"],
+                    "name": item.get("name") or product,
                     "quantity": quantity,
                 },
             )
-        chosen[product] = {**in_box[product], "quantity": quantity}
+        chosen[key] = {**item, "quantity": quantity}
     return list(chosen.values())
 
 

@@ -906,14 +906,15 @@ def report_figures(organization: Organization, weeks: int, *, several: bool) -> 
             (ScoreBand.DETRACTOR, nps.detractors),
         )
     ]
-    products = [
-        {
-            "label": row.label,
-            "url": surveys_url(organization, several=several, product=row.key),
-            **nps_cells(row.nps),
-        }
-        for row in selectors.nps_by_product(organization=organization, start=start, end=end)
-    ]
+    products = []
+    for row in selectors.nps_by_product(organization=organization, start=start, end=end):
+        url = surveys_url(organization, several=several, product=row.key)
+        products.append({"label": row.label, "url": url, **nps_cells(row.nps)})
+        # Then its variants (no list filter of their own: the product's list holds them).
+        products.extend(
+            {"label": variant.label, "url": url, "variant": True, **nps_cells(variant.nps)}
+            for variant in row.variants
+        )
     preferences = [
         {"group": row.group_label, "label": row.label, **nps_cells(row.nps)}
         for row in selectors.nps_by_preference(organization=organization, start=start, end=end)

@@ -10,7 +10,7 @@ of the surveys sent in the period that were answered.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -53,13 +53,16 @@ class NpsSummary:
 
 @dataclass(frozen=True)
 class NpsRow:
-    """The NPS of the answers about one product, or one preference value."""
+    """The NPS of the answers about one product (with its variants), one variant, or one
+    preference value."""
 
     key: str
     label: str
     nps: Nps
     group: str = ""
     group_label: str = ""
+    #: A product's row: the NPS of the boxes holding each of its variants.
+    variants: list[NpsRow] = field(default_factory=list)
 
 
 def answers(
@@ -128,23 +131,62 @@ def _scored_boxes(organization: Organization, start: datetime, end: datetime, fi
 
 
 def nps_by_product(*, organization: Organization, start: datetime, end: datetime) -> list[NpsRow]:
-    """The NPS of the boxes holding each product, most answered first (one query)."""
+    """The NPS of the boxes holding each product, most answered first (one query).
+
+    Grouped by product, whatever the variant; each product's row breaks down per
+    variant (`NpsRow.variants`, most answered first). A box holding two
+    variants of one product counts once for the product, once for each variant.
+    """
     totals: dict[int, Nps] = defaultdict(Nps)
+    per_variant: dict[int, dict[int, Nps]] = defaultdict(lambda: defaultdict(Nps))
     names: dict[int, str] = {}
+    variant_names: dict[int, str] = {}
     for score, items in _scored_boxes(organization, start, end, "items"):
-        for product in {item.get("product") for item in items or [] if isinstance(item, dict)}:
+        items = [item for item in items or [] if isinstance(item, dict)]
+        for product in {item.get("product") for item in items}:
             if product is None:
                 continue
             totals[product] += band_counts(score)
-        for item in items or []:
-            if isinstance(item, dict) and item.get("product") is not None:
-                names.setdefault(item["product"], item.get("name") or item.get("sku") or "")
+        for product, variant in {
+            (item.get("product"), item.get("variant")) for item in items if item.get("variant")
+        }:
+            if product is not None:
+                per_variant[product][variant] += band_counts(score)
+        for item in items:
+            if item.get("product") is None:
+                continue
+            # A variant's item names the variant; its product's name is kept beside it.
+            names.setdefault(
+                item["product"],
+                item.get("product_name") or item.get("name") or item.get("sku") or "",
+            )
+            if item.get("variant"):
+                variant_names.setdefault(item["variant"], item.get("name") or item.get("sku") or "")
+
+    def by_answers(row: NpsRow):
+        return (-row.nps.answers, row.label)
+
     return sorted(
         (
-            NpsRow(key=str(product), label=names.get(product) or f"#{product}", nps=nps)
+            NpsRow(
+                key=str(product),
+                label=names.get(product) or f"#{product}",
+                nps=nps,
+                variants=sorted(
+                    (
+                        NpsRow(
+                            key=str(variant),
+                            label=variant_names.get(variant) or f"#{variant}",
+                            nps=variant_nps,
+                        )
+                        for variant, variant_nps in per_variant.get(product, {}).items()
+                    ),
+                    key=by_answers,
+                ),
+            )
             for product, nps in totals.items()
         ),
-        key=lambda row: (-row.nps.answers, row.label),
+        key=by_answers,
     )
 
 

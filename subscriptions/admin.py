@@ -141,7 +141,8 @@ class SubscriptionItemFormSet(TenantInlineFormSet):
                 continue
             items.append(
                 {
-                    "product": data["product"],
+                    "product": data.get("product"),
+                    "variant": data.get("variant"),
                     "quantity": data["quantity"],
                     "unit_price": data.get("unit_price"),
                 }
@@ -161,7 +162,7 @@ class SubscriptionItemFormSet(TenantInlineFormSet):
 class SubscriptionItemInline(TenantTabularInline):
     model = SubscriptionItem
     formset = SubscriptionItemFormSet
-    fields = ["product", "quantity", "unit_price", "line_total"]
+    fields = ["product", "variant", "quantity", "unit_price", "line_total"]
     readonly_fields = ["line_total"]
     min_num = 1
 
@@ -189,13 +190,24 @@ class SubscriptionItemInline(TenantTabularInline):
         product = formset.form.base_fields.get("product")
         if obj is not None and product is not None:
             product.queryset = product.queryset.filter(organization_id=obj.organization_id)
+        variant = formset.form.base_fields.get("variant")
+        if variant is not None:
+            variant.queryset = variant.queryset.select_related("product").order_by(
+                "product__name", "position", "id"
+            )
+            if obj is not None:
+                variant.queryset = variant.queryset.filter(organization_id=obj.organization_id)
         return formset
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "unit_price" and field is not None:
             field.required = False
-            field.help_text = _("Leave empty for the product's price.")
+            field.help_text = _("Leave empty for the variant's or the product's price.")
+        if db_field.name == "product" and field is not None:
+            # A variant names its product: choosing the variant is enough.
+            field.required = False
+            field.help_text = _("A simple product, or leave empty when choosing a variant.")
         return field
 
     @admin.display(description=gettext_lazy("total"))
@@ -392,7 +404,14 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         "billing_period",
         "cancel_at_period_end",
     ]
-    search_fields = ["customer__email", "customer__first_name", "customer__last_name"]
+    # An item's SKU (its variant's or its simple product's), exactly, finds its subscriptions.
+    search_fields = [
+        "customer__email",
+        "customer__first_name",
+        "customer__last_name",
+        "=items__variant__sku",
+        "=items__product__sku",
+    ]
     list_select_related = ["organization", "customer"]
     autocomplete_fields = ["customer"]
     inlines = [

@@ -28,7 +28,9 @@ def subscription_list(
         .prefetch_related(
             Prefetch(
                 "items",
-                queryset=SubscriptionItem.objects.select_related("product").order_by("id"),
+                queryset=SubscriptionItem.objects.select_related(
+                    "product", "variant__product"
+                ).order_by("id"),
             )
         )
     )

@@ -26,7 +26,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from crm.actors import Actor, ActorKind
 from crm.errors import ApplicationError, ConflictError
-from crm.models import Address, Contract, Customer, Organization, Product
+from crm.models import Address, Contract, Customer, Organization, Product, Variant
 from crm.queueing import enqueue_on_commit
 from crm.services import note_text
 from fulfillment.services import lines_payment_refresh
@@ -177,14 +177,18 @@ def _items_total(subscription: Subscription) -> Decimal:
 
 
 def _items_snapshot(subscription: Subscription) -> list[dict[str, Any]]:
+    """The items as an event keeps them: product, variant (or None), SKU and name of
+    what goes in the box, quantity, price."""
     return [
         {
             "product": item.product_id,
-            "sku": item.product.sku,
+            "variant": item.variant_id,
+            "sku": item.sku,
+            "name": item.name,
             "quantity": item.quantity,
             "unit_price": str(item.unit_price),
         }
-        for item in subscription.items.select_related("product").order_by("id")
+        for item in subscription.items.select_related("product", "variant__product").order_by("id")
     ]
 
 
@@ -198,29 +202,99 @@ def _validate_schedule(billing_period: str, billing_interval: int) -> None:
         raise _invalid("billing_interval", _("The interval must be a whole number of at least 1."))
 
 
-def _validate_items(organization: Organization, items: Sequence[dict[str, Any]]) -> list[dict]:
-    """Items as {product, quantity, unit_price}; products of the organization only."""
+def _item_variant(
+    organization: Organization, item: dict[str, Any], n: int, keep: set[int]
+) -> tuple[Product, Variant | None]:
+    """The product and variant an item names, both of the organization.
+
+    A variant implies its product; a product with variants needs one of them;
+    a retired variant is refused unless the subscription holds it already
+    (`keep`: a change of its other items does not take it away).
+    """
+    product, variant = item.get("product"), item.get("variant")
+    if isinstance(variant, int) and not isinstance(variant, bool):
+        variant = (
+            Variant.objects.filter(organization=organization, pk=variant)
+            .select_related("product")
+            .first()
+        )
+        if variant is None:
+            raise _invalid("items", _("Item %(n)s: unknown variant.") % {"n": n})
+    if variant is not None and (
+        not isinstance(variant, Variant) or variant.organization_id != organization.pk
+    ):
+        raise _invalid("items", _("Item %(n)s: unknown variant.") % {"n": n})
+    if product is None and variant is not None:
+        product = variant.product
+    if isinstance(product, int) and not isinstance(product, bool):
+        product = Product.objects.filter(organization=organization, pk=product).first()
+    if not isinstance(product, Product) or product.organization_id != organization.pk:
+        raise _invalid("items", _("Item %(n)s: unknown product.") % {"n": n})
+    if variant is None:
+        if product.variants.exists():
+            raise _invalid(
+                "items",
+                _("Item %(n)s: %(product)s is sold by variant: choose one of its variants.")
+                % {"n": n, "product": product.name},
+            )
+        return product, None
+    if variant.product_id != product.pk:
+        raise _invalid(
+            "items", _("Item %(n)s: this variant is not one of the product's.") % {"n": n}
+        )
+    if not variant.active and variant.pk not in keep:
+        raise _invalid(
+            "items",
+            _("Item %(n)s: the variant %(variant)s is retired.") % {"n": n, "variant": variant},
+        )
+    return product, variant
+
+
+def _validate_items(
+    organization: Organization,
+    items: Sequence[dict[str, Any]],
+    *,
+    keep_variants: set[int] | None = None,
+) -> list[dict]:
+    """Items as {product, variant, quantity, unit_price}, of the organization only.
+
+    An item names a product (a simple one) or a variant (its product implied);
+    the price defaults to the variant's, else the product's. Items of the same
+    product, variant and price are merged into one (quantities added); two
+    variants of one product stay two items.
+    """
     if not items:
         raise _invalid("items", _("A subscription needs at least one item."))
-    cleaned = []
+    cleaned: list[dict] = []
+    merged: dict[tuple, dict] = {}
     for index, item in enumerate(items):
-        product = item.get("product")
-        if isinstance(product, int):
-            product = Product.objects.filter(organization=organization, pk=product).first()
-        if not isinstance(product, Product) or product.organization_id != organization.pk:
+        if not isinstance(item, dict):
             raise _invalid("items", _("Item %(n)s: unknown product.") % {"n": index + 1})
+        product, variant = _item_variant(organization, item, index + 1, keep_variants or set())
         quantity = item.get("quantity", 1)
-        if not isinstance(quantity, int) or quantity < 1:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise _invalid(
                 "items", _("Item %(n)s: the quantity must be at least 1.") % {"n": index + 1}
             )
         unit_price = item.get("unit_price")
-        unit_price = product.unit_price if unit_price is None else Decimal(unit_price)
+        if unit_price is None:
+            unit_price = (variant or product).unit_price
+        unit_price = Decimal(unit_price)
         if unit_price < 0:
             raise _invalid(
                 "items", _("Item %(n)s: the unit price cannot be negative.") % {"n": index + 1}
             )
-        cleaned.append({"product": product, "quantity": quantity, "unit_price": unit_price})
+        key = (product.pk, variant.pk if variant else None, unit_price.quantize(CENT))
+        if key in merged:
+            merged[key]["quantity"] += quantity
+            continue
+        merged[key] = {
+            "product": product,
+            "variant": variant,
+            "quantity": quantity,
+            "unit_price": unit_price,
+        }
+        cleaned.append(merged[key])
     total = sum((i["unit_price"] * i["quantity"] for i in cleaned), Decimal("0"))
     if total >= AMOUNT_LIMIT:
         # A cycle's charge (and the pro-rata carried to it) is an amount of 10 digits.
@@ -554,7 +628,10 @@ def subscription_change_items(
             ),
             {"action": "change_items", "cancel_at_period_end": True},
         )
-    cleaned = _validate_items(subscription.organization, items)
+    held = set(
+        subscription.items.filter(variant__isnull=False).values_list("variant_id", flat=True)
+    )
+    cleaned = _validate_items(subscription.organization, items, keep_variants=held)
     now = timezone.now()
     old_items = _items_snapshot(subscription)
     old_total = _items_total(subscription)
@@ -1046,7 +1123,12 @@ def _mirror_status_kind(from_status: str, to_status: str) -> str:
 
 
 def _item_key(item: dict[str, Any]) -> tuple:
-    return (item["product_id"], int(item["quantity"]), Decimal(item["unit_price"]).quantize(CENT))
+    return (
+        item["product_id"],
+        item.get("variant_id") or 0,
+        int(item["quantity"]),
+        Decimal(item["unit_price"]).quantize(CENT),
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -1079,13 +1161,16 @@ def subscription_mirror(
     rule of native subscriptions applies. Each difference writes one event
     (status, cancellation at period end, items, schedule, other fields) with
     `actor`; a call that changes nothing writes nothing. Returns the
-    subscription and whether it changed.
+    subscription and whether it changed. Each item names its `product` and,
+    for a product sold by variant, its `variant` (a row or an id; the caller
+    maps it and knows its product).
     """
     data = data or {}
     now = timezone.now()
     items = [
         {
             "product_id": i["product"].pk if isinstance(i["product"], Product) else i["product"],
+            "variant_id": getattr(i.get("variant"), "pk", i.get("variant")),
             "quantity": i["quantity"],
             "unit_price": i["unit_price"],
         }
@@ -1134,7 +1219,12 @@ def subscription_mirror(
                 setattr(subscription, name, value)
         before_items = sorted(
             _item_key(
-                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+                {
+                    "product_id": i.product_id,
+                    "variant_id": i.variant_id,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                }
             )
             for i in subscription.items.all()
         )

@@ -16,6 +16,7 @@ from crm.models import (
     Membership,
     Organization,
     Product,
+    Variant,
 )
 from fulfillment.calendar import cycle_date
 from fulfillment.models import Batch
@@ -94,6 +95,19 @@ class ProductFactory(factory.django.DjangoModelFactory):
     unit_price = Decimal("12.50")
 
 
+class VariantFactory(factory.django.DjangoModelFactory):
+    """A variant of a product, in the product's organization."""
+
+    class Meta:
+        model = Variant
+
+    product = factory.SubFactory(ProductFactory)
+    organization = factory.SelfAttribute("product.organization")
+    sku = factory.Sequence(lambda n: f"VAR-{n:04d}")
+    attributes = factory.Sequence(lambda n: [{"name": "Weight", "option": f"{n} g"}])
+    unit_price = Decimal("9.90")
+
+
 class ContractFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Contract
@@ -108,7 +122,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 
     `SubscriptionFactory(status="active")` also fills what an active one has: its
     current (paid) period and the next charge date. Pass `items=[(product, qty)]`
-    to choose its items.
+    to choose its items (a variant in place of a product: that variant of its product).
     """
 
     class Meta:
@@ -154,13 +168,15 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
             return
         if extracted is None:
             extracted = [(ProductFactory(organization=obj.organization), 1)]
-        for product, quantity in extracted:
+        for sold, quantity in extracted:
+            variant = sold if isinstance(sold, Variant) else None
             SubscriptionItem.objects.create(
                 organization=obj.organization,
                 subscription=obj,
-                product=product,
+                product=variant.product if variant else sold,
+                variant=variant,
                 quantity=quantity,
-                unit_price=product.unit_price,
+                unit_price=sold.unit_price,
             )
         if obj.current_cycle is not None and not obj.charges.exists():
             start, end = obj.cycle_bounds(obj.current_cycle)

@@ -40,7 +40,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from crm.actors import Actor
-from crm.models import Address, Contract, Customer, Membership, Product
+from crm.models import Address, Contract, Customer, Membership, Product, Variant
 from fulfillment.models import Batch, BatchLine, Shipment
 from returns import services as returns
 from returns.models import ReturnRequest
@@ -52,6 +52,7 @@ from tests.factories import (
     OrganizationFactory,
     ProductFactory,
     SubscriptionFactory,
+    VariantFactory,
     answered_surveys,
     api_key_for,
     billing_settings,
@@ -127,6 +128,7 @@ PATH_KINDS = {
 BODY_KINDS = {
     "customer": "customer",
     "product": "product",
+    "variant": "variant",
     "shipment": "shipment",
     "assignee": "user",
     "shipping_address": "address",
@@ -287,17 +289,28 @@ DATA_RULES: dict[str, dict[str, str]] = {
     "*": {"page": "a page past the last: how many pages there are depends on the rows"},
     "POST /api/v1/returns/": {
         "reason": "one of the organization's reason codes (GET /return-reasons)",
-        "items": "products the box held, at most its quantities",
+        "items": "products (or variants) the box held, at most its quantities",
+    },
+    "POST /api/v1/products/": {
+        "variants": "an `id` names one of this product's variants (none yet on creation)",
+    },
+    "PUT /api/v1/products/{id}/": {
+        "variants": "an `id` names one of this product's variants",
+    },
+    "PATCH /api/v1/products/{id}/": {
+        "variants": "an `id` names one of this product's variants",
     },
     "POST /api/v1/subscriptions/": {
         "shipping_address": "one of the customer's addresses",
         "contract": "one of the customer's contracts",
         "trial_ends_at": "after the start",
         "ends_at": "after the first charge",
-        "items": "a total per cycle a charge can hold (quantity times price, summed)",
+        "items": "a total per cycle a charge can hold (quantity times price, summed); a "
+        "product sold by variant needs an active one of its variants",
     },
     "POST /api/v1/subscriptions/{id}/change-items/": {
-        "items": "a total per cycle a charge can hold (quantity times price, summed)",
+        "items": "a total per cycle a charge can hold (quantity times price, summed); a "
+        "product sold by variant needs an active one of its variants",
     },
     "POST /api/v1/batch-lines/prepare/": {
         "codes": "codes as printed on the packing slips (a line id and its check digit)"
@@ -374,6 +387,9 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
     ContractFactory(customer=customers[0])
     for status in ("active", "pending", "paused", "canceled"):
         SubscriptionFactory(customer=customers[0], status=status, items=[(products[0], 2)])
+    # A product sold by variant, one of them on a subscription.
+    sizes = VariantFactory.create_batch(2, product=products[2])
+    SubscriptionFactory(customer=customers[1], status="active", items=[(sizes[0], 1)])
     shipments = delivered_boxes(org, delivered_at=NOW - timedelta(days=3), count=2)
     returns.return_open(
         organization=org, shipment=shipments[0], reason="damaged", actor=Actor.for_user(staff)
@@ -381,6 +397,7 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
     answered_surveys(org, [9, 4], answered_at=NOW - timedelta(days=1))
     # Another organization's rows are among the ids steered to: each must be a 4xx.
     theirs = SubscriptionFactory(customer__organization=other, status="active")
+    their_variant = VariantFactory(product__organization=other)
     _row, key = api_key_for(org)
 
     def ids(model):
@@ -390,6 +407,7 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
     own = {
         "customer": ids(Customer),
         "product": ids(Product),
+        "variant": ids(Variant),
         "subscription": ids(Subscription),
         "batch": ids(Batch),
         "line": ids(BatchLine),
@@ -403,6 +421,7 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
     foreign = {
         "customer": [theirs.customer_id],
         "subscription": [theirs.pk],
+        "variant": [their_variant.pk],
         "user": [stranger.pk],
     }
     return {"Authorization": f"Api-Key {key}"}, {"own": own, "foreign": foreign}

@@ -54,6 +54,7 @@ from tests.factories import (
     OrganizationFactory,
     ProductFactory,
     SubscriptionFactory,
+    VariantFactory,
     answered_surveys,
     api_key_for,
     billing_settings,
@@ -111,7 +112,6 @@ ADMIN_OTHER_URLS = {"report"}
 #: Create routes whose input names no other row: B's create makes B's row, never A's.
 CREATES_WITHOUT_REFERENCES = {
     "POST api/v1/customers/": "a customer's fields and addresses (ids read-only), no foreign id",
-    "POST api/v1/products/": "a product's fields, no foreign id",
 }
 
 #: Bodies that would be valid for the action on A's row (so a missing scope would write).
@@ -153,6 +153,11 @@ def _build(now):
     _row, world.a_key = api_key_for(a, name="zq_a integration")
     product = ProductFactory(organization=a, sku="ZQ_A-BEANS", name="Zq_a beans")
     world.a_product = product
+    world.a_variant = VariantFactory(
+        product=ProductFactory(organization=a, sku="ZQ_A-ESP", name="Zq_a espresso"),
+        sku="ZQ_A-ESP-250",
+        attributes=[{"name": "Zq_a weight", "option": "250 g"}],
+    )
     customer = CustomerFactory(organization=a, email="zq_a.ana@example.com", first_name="Zq_ana")
     world.a_address = AddressFactory(customer=customer, name="Zq_a Ana", line1="1 rue Zq_a")
     world.a_contract = ContractFactory(customer=customer, reference="ZQ_A-CT-1", title="Zq_a deal")
@@ -176,6 +181,9 @@ def _build(now):
         customer=customer, status=Subscription.Status.ACTIVE, items=[(product, 1)]
     )
     subscription_pause(subscription=paused, actor=Actor.for_user(world.a_staff), reason="zq_a")
+    SubscriptionFactory(
+        customer=customer, status=Subscription.Status.ACTIVE, items=[(world.a_variant, 1)]
+    )
     world.a_subscription = subscription
     # ... a batch with lines and shipments, a case about one, an answered survey.
     boxed = CustomerFactory(organization=a, email="zq_a.box@example.com", first_name="Zq_abox")
@@ -394,13 +402,37 @@ def reference_plans(world):
     b_sub, b_case = world.b_subscription, world.b_case
     b_items = [{"product": world.b_product.pk, "quantity": 1}]
     a_items = [{"product": world.a_product.pk, "quantity": 1}]
+    a_variant_items = [{"variant": world.a_variant.pk, "quantity": 1}]
+    a_variant_id = [{"id": world.a_variant.pk, "sku": "HACKED-V", "unit_price": "1.00"}]
     return {
+        "POST api/v1/products/": [
+            (
+                "A's variant id among the variants",
+                None,
+                {"sku": "HACKED", "name": "Hacked", "unit_price": "1.00", "variants": a_variant_id},
+                400,
+            ),
+        ],
+        "PATCH api/v1/products/{pk}/": [
+            (
+                "A's variant id among B's product's variants",
+                f"/api/v1/products/{world.b_product.pk}/",
+                {"variants": a_variant_id},
+                400,
+            ),
+        ],
         "POST api/v1/subscriptions/": [
             ("A's customer", None, {"customer": world.a_customer.pk, "items": b_items}, 400),
             (
                 "A's product",
                 None,
                 {"customer": world.b_customer.pk, "items": a_items},
+                400,
+            ),
+            (
+                "A's variant",
+                None,
+                {"customer": world.b_customer.pk, "items": a_variant_items},
                 400,
             ),
             (
@@ -439,6 +471,16 @@ def reference_plans(world):
                 400,
             ),
             (
+                "A's variant in the items",
+                None,
+                {
+                    "shipment": world.b_shipment_free.pk,
+                    "reason": "damaged",
+                    "items": a_variant_items,
+                },
+                400,
+            ),
+            (
                 "A's staff as assignee",
                 None,
                 {
@@ -459,6 +501,12 @@ def reference_plans(world):
                 "A's product on B's subscription",
                 f"/api/v1/subscriptions/{b_sub.pk}/change-items/",
                 {"items": a_items},
+                400,
+            ),
+            (
+                "A's variant on B's subscription",
+                f"/api/v1/subscriptions/{b_sub.pk}/change-items/",
+                {"items": a_variant_items},
                 400,
             ),
         ],

@@ -4,11 +4,11 @@ from datetime import UTC
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
-from crm.models import Customer, Product
+from crm.models import Customer, Product, Variant
 
 
 class StrictBooleanField(forms.Field):
@@ -95,12 +95,23 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class ProductFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label=_("Search SKU or name"))
+    q = django_filters.CharFilter(
+        method="search", label=_("Search SKU (the product's or a variant's) or name")
+    )
     active = StrictBooleanFilter()
+    variant_sku = django_filters.CharFilter(
+        method="with_variant_sku", label=_("The product having the variant of this SKU")
+    )
 
     class Meta:
         model = Product
         fields = ["active", "sku"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(Q(sku__icontains=value) | Q(name__icontains=value))
+        variants = Variant.objects.filter(product=OuterRef("pk"), sku__icontains=value)
+        return queryset.filter(
+            Q(sku__icontains=value) | Q(name__icontains=value) | Q(Exists(variants))
+        )
+
+    def with_variant_sku(self, queryset, name, value):
+        return queryset.filter(Exists(Variant.objects.filter(product=OuterRef("pk"), sku=value)))

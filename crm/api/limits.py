@@ -8,6 +8,8 @@ bounded before any of this (crm.api.parsers).
 
 #: A customer's addresses, sent together (they replace the stored ones).
 ADDRESSES_MAX = 20
+#: A product's variants, sent together (they replace the stored ones).
+VARIANTS_MAX = 100
 #: The items of a subscription (create, change items) or of an after-sales case.
 ITEMS_MAX = 50
 #: Lines or codes prepared in one bulk request.

@@ -6,7 +6,15 @@ from rest_framework import serializers
 
 from crm import services
 from crm.api import limits
-from crm.models import Address, Customer, Product
+from crm.api.filters import ID_MAX
+from crm.models import (
+    ATTRIBUTE_TEXT_MAX,
+    ATTRIBUTES_MAX,
+    Address,
+    Customer,
+    Product,
+    Variant,
+)
 
 
 class AddressSerializer(serializers.ModelSerializer):
@@ -46,16 +54,101 @@ class CustomerInputSerializer(serializers.ModelSerializer):
         validators = []
 
 
+class VariantAttributeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=ATTRIBUTE_TEXT_MAX, help_text=_("e.g. Weight"))
+    option = serializers.CharField(max_length=ATTRIBUTE_TEXT_MAX, help_text=_("e.g. 1 kg"))
+
+
+class VariantOutputSerializer(serializers.ModelSerializer):
+    attributes = VariantAttributeSerializer(many=True, read_only=True)
+    label = serializers.CharField(
+        read_only=True, help_text=_("The options as shoppers read them (“1 kg”).")
+    )
+    weight_grams = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text=_(
+            "The variant's net weight, else the product's: what the production plan counts."
+        ),
+    )
+
+    class Meta:
+        model = Variant
+        fields = [
+            "id",
+            "sku",
+            "label",
+            "attributes",
+            "unit_price",
+            "net_weight_grams",
+            "weight_grams",
+            "active",
+            "position",
+        ]
+        read_only_fields = fields
+
+
+class VariantInputSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(
+        min_value=1,
+        max_value=ID_MAX,
+        required=False,
+        help_text=_("A variant of this product to update; leave out to create one."),
+    )
+    attributes = VariantAttributeSerializer(
+        many=True, required=False, max_length=ATTRIBUTES_MAX, help_text=_("In the shop's order.")
+    )
+    position = serializers.IntegerField(
+        min_value=0,
+        max_value=32767,
+        required=False,
+        help_text=_("Defaults to the variant's place in the list."),
+    )
+
+    class Meta:
+        model = Variant
+        fields = ["id", "sku", "attributes", "unit_price", "net_weight_grams", "active", "position"]
+        validators = []
+
+
 class ProductOutputSerializer(serializers.ModelSerializer):
+    variants = VariantOutputSerializer(
+        many=True,
+        read_only=True,
+        help_text=_(
+            "Empty for a simple product. A product with variants is sold through them only "
+            "(retired ones have `active` false)."
+        ),
+    )
+
     class Meta:
         model = Product
-        fields = ["id", *services.PRODUCT_FIELDS, "created_at", "updated_at"]
+        fields = [
+            "id",
+            *services.PRODUCT_FIELDS,
+            "net_weight_grams",
+            "variants",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class ProductInputSerializer(serializers.ModelSerializer):
+    variants = VariantInputSerializer(
+        many=True,
+        required=False,
+        max_length=limits.VARIANTS_MAX,
+        help_text=_(
+            "When sent, the product's variants become these, in this order: an entry with an "
+            "`id` updates that variant, one without creates a variant, and a variant left out "
+            "is retired (`active` false; never deleted, boxes name it). A SKU is unique in the "
+            "organization among products and variants (409)."
+        ),
+    )
+
     class Meta:
         model = Product
-        fields = list(services.PRODUCT_FIELDS)
+        fields = [*services.PRODUCT_FIELDS, "net_weight_grams", "variants"]
         validators = []
 
 

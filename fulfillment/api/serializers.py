@@ -47,7 +47,7 @@ def _available(row, actions: dict[str, str]) -> list[str]:
 # --- Totals: the preview and the production plan ----------------------------------------
 
 
-class PlanProductSerializer(serializers.Serializer):
+class PlanRowSerializer(serializers.Serializer):
     product = serializers.IntegerField(source="product_id", help_text=_("The product's id."))
     sku = serializers.CharField()
     name = serializers.CharField()
@@ -56,11 +56,28 @@ class PlanProductSerializer(serializers.Serializer):
         max_digits=14,
         decimal_places=3,
         allow_null=True,
-        help_text=_("Quantity times the product's net weight; null when it has none."),
+        help_text=_(
+            "Quantity times the net weight (the variant's, else the product's); null when "
+            "there is none."
+        ),
     )
 
 
-class PlanPreferenceSerializer(PlanProductSerializer):
+class PlanVariantSerializer(PlanRowSerializer):
+    variant = serializers.IntegerField(source="variant_id", help_text=_("The variant's id."))
+
+
+class PlanProductSerializer(PlanRowSerializer):
+    variants = PlanVariantSerializer(
+        many=True,
+        help_text=_(
+            "The product's total per variant, with the variant's SKU and name (empty for a "
+            "simple product)."
+        ),
+    )
+
+
+class PlanPreferenceSerializer(PlanRowSerializer):
     field = serializers.CharField(help_text=_("The preference's key."))
     field_label = serializers.CharField(help_text=_("In the request's language (Accept-Language)."))
     value = serializers.JSONField(allow_null=True, help_text=_("null: no value given."))
@@ -194,10 +211,37 @@ class AddressSnapshotSerializer(serializers.Serializer):
 
 
 class LineItemSerializer(serializers.Serializer):
-    product = serializers.IntegerField(help_text=_("The product's id."))
-    sku = serializers.CharField()
-    name = serializers.CharField()
-    quantity = serializers.IntegerField()
+    # Boxes frozen before variants have no variant, product name or weight keys.
+    product = serializers.IntegerField(read_only=True, help_text=_("The product's id."))
+    variant = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text=_("The variant's id; null for a simple product.")
+    )
+    sku = serializers.CharField(
+        read_only=True, help_text=_("The variant's SKU, else the product's.")
+    )
+    name = serializers.CharField(
+        read_only=True, help_text=_("What goes in the box: “Espresso Blend - 1 kg”.")
+    )
+    product_sku = serializers.CharField(read_only=True)
+    product_name = serializers.CharField(read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+    weight_grams = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text=_("Net weight of one unit at the cut-off (the variant's, else the product's)."),
+    )
+
+    def to_representation(self, instance):
+        # A box frozen before variants: a simple product's, weight not kept.
+        if isinstance(instance, dict) and "product_name" not in instance:
+            instance = {
+                "variant": None,
+                "product_sku": instance.get("sku", ""),
+                "product_name": instance.get("name", ""),
+                "weight_grams": None,
+                **instance,
+            }
+        return super().to_representation(instance)
 
 
 class LineChargeSerializer(serializers.ModelSerializer):

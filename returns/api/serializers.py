@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api import limits
+from crm.api.filters import ID_MAX
 from fulfillment.api.serializers import LineItemSerializer
 from returns.models import ReturnNote, ReturnReason, ReturnRequest
 from subscriptions.api.serializers import SubscriptionCustomerSerializer
@@ -203,11 +204,35 @@ class ReturnCaseSerializer(serializers.ModelSerializer):
 
 class ReturnItemInputSerializer(serializers.Serializer):
     product = serializers.IntegerField(
-        min_value=1, help_text=_("A product's id; it must have been in the box.")
+        min_value=1,
+        max_value=ID_MAX,
+        required=False,
+        help_text=_("A product's id; it must have been in the box."),
+    )
+    variant = serializers.IntegerField(
+        min_value=1,
+        max_value=ID_MAX,
+        required=False,
+        help_text=_(
+            "A variant's id, from the box; needed when the box held several variants of "
+            "the product (then `product` may be left out)."
+        ),
     )
     quantity = serializers.IntegerField(
         min_value=1, default=1, help_text=_("At most what the box held.")
     )
+
+    def validate(self, attrs):
+        if attrs.get("product") is None and attrs.get("variant") is None:
+            raise serializers.ValidationError(
+                {"product": [_("Send a product or a variant.")]}, code="required"
+            )
+        return attrs
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # A product, a variant, or both.
+        return {"anyOf": [{"required": ["product"]}, {"required": ["variant"]}]}
 
 
 class ReturnOpenInputSerializer(serializers.Serializer):

@@ -123,7 +123,15 @@ def nps_report(*, organization: Organization, start: date, end: date) -> dict[st
         ],
         "distribution": selectors.score_distribution(**period),
         "products": [
-            {"product": int(row.key), "name": row.label, **nps_figures(row.nps)}
+            {
+                "product": int(row.key),
+                "name": row.label,
+                **nps_figures(row.nps),
+                "variants": [
+                    {"variant": int(variant.key), "name": variant.label, **nps_figures(variant.nps)}
+                    for variant in row.variants
+                ],
+            }
             for row in selectors.nps_by_product(**period)
         ],
         "preferences": [

@@ -186,11 +186,25 @@ class NpsWeekSerializer(NpsFiguresSerializer):
     week = serializers.DateField(help_text=_("The week's Monday (the organization's time)."))
 
 
+class NpsVariantSerializer(NpsFiguresSerializer):
+    first_fields = ("variant", "name")
+
+    variant = serializers.IntegerField(help_text=_("The variant's id."))
+    name = serializers.CharField(help_text=_("Its name as the boxes had it (“Espresso - 1 kg”)."))
+
+
 class NpsProductSerializer(NpsFiguresSerializer):
     first_fields = ("product", "name")
 
     product = serializers.IntegerField(help_text=_("The product's id."))
     name = serializers.CharField(help_text=_("Its name as the boxes had it."))
+    variants = NpsVariantSerializer(
+        many=True,
+        help_text=_(
+            "The NPS of the boxes holding each of its variants, most answered first "
+            "(empty for a simple product)."
+        ),
+    )
 
 
 class NpsPreferenceSerializer(NpsFiguresSerializer):

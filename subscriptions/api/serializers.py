@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api import limits
-from crm.models import Address, Contract, Customer, Product
+from crm.models import Address, Contract, Customer, Product, Variant
 from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionEvent
 
 # FSM transition -> the API action (URL segment) that performs it. A cancellation
@@ -67,9 +67,27 @@ class SubscriptionProductSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SubscriptionVariantSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True, help_text=_("Its options (“1 kg”)."))
+
+    class Meta:
+        model = Variant
+        fields = ["id", "sku", "label"]
+        read_only_fields = fields
+
+
 class SubscriptionItemSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     product = SubscriptionProductSerializer(read_only=True)
+    variant = SubscriptionVariantSerializer(
+        read_only=True, allow_null=True, help_text=_("Null for a simple product.")
+    )
+    name = serializers.CharField(
+        read_only=True, help_text=_("What goes in the box: “Espresso Blend - 1 kg”.")
+    )
+    sku = serializers.CharField(
+        read_only=True, help_text=_("The variant's SKU, else the product's.")
+    )
     quantity = serializers.IntegerField(read_only=True)
     unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
 
@@ -199,7 +217,19 @@ BILLING_INTERVAL_MAX = 365
 
 
 class SubscriptionItemInputSerializer(serializers.Serializer):
-    product = OrganizationPrimaryKeyField(queryset=Product.objects.all())
+    product = OrganizationPrimaryKeyField(
+        queryset=Product.objects.all(),
+        required=False,
+        help_text=_("A simple product; implied by `variant` when that is sent."),
+    )
+    variant = OrganizationPrimaryKeyField(
+        queryset=Variant.objects.select_related("product"),
+        required=False,
+        help_text=_(
+            "Required for a product sold by variant (one with variants); an active variant, "
+            "unless the subscription holds it already."
+        ),
+    )
     quantity = serializers.IntegerField(min_value=1, max_value=QUANTITY_MAX, default=1)
     unit_price = serializers.DecimalField(
         max_digits=10,
@@ -207,8 +237,20 @@ class SubscriptionItemInputSerializer(serializers.Serializer):
         min_value=Decimal("0"),
         required=False,
         allow_null=True,
-        help_text=_("Defaults to the product's price."),
+        help_text=_("Defaults to the variant's price, else the product's."),
     )
+
+    def validate(self, attrs):
+        if attrs.get("product") is None and attrs.get("variant") is None:
+            raise serializers.ValidationError(
+                {"product": [_("Send a product or a variant.")]}, code="required"
+            )
+        return attrs
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # A product, a variant, or both (crm.api.schema.AutoSchema writes it into the schema).
+        return {"anyOf": [{"required": ["product"]}, {"required": ["variant"]}]}
 
 
 class SubscriptionCreateInputSerializer(serializers.Serializer):

@@ -74,6 +74,11 @@ def product_change_form(product, **changes):
         "name": product.name,
         "unit_price": str(product.unit_price),
         "active": "on" if product.active else "",
+        # The variants inline, empty (a simple product).
+        "variants-TOTAL_FORMS": "0",
+        "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0",
+        "variants-MAX_NUM_FORMS": "1000",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value != ""}

@@ -205,8 +205,16 @@ def test_an_open_batch_shows_its_live_preview(client_a, org_a):
             "name": "Ethiopia",
             "quantity": 4,
             "kilograms": "1.000",
+            "variants": [],
         },
-        {"product": w.mug.pk, "sku": "MUG", "name": "Mug", "quantity": 1, "kilograms": None},
+        {
+            "product": w.mug.pk,
+            "sku": "MUG",
+            "name": "Mug",
+            "quantity": 1,
+            "kilograms": None,
+            "variants": [],
+        },
     ]
 
 
@@ -262,7 +270,16 @@ def test_a_line_shows_its_frozen_content_with_labels_in_the_readers_language(cli
     assert body["charge"] == {"id": line.charge_id, "status": "paid"}
     assert body["address"]["city"] == "Lyon"
     assert body["items"] == [
-        {"product": locked.coffee.pk, "sku": "ETH", "name": "Ethiopia", "quantity": 2}
+        {
+            "product": locked.coffee.pk,
+            "variant": None,
+            "sku": "ETH",
+            "name": "Ethiopia",
+            "product_sku": "ETH",
+            "product_name": "Ethiopia",
+            "quantity": 2,
+            "weight_grams": 250,
+        }
     ]
     assert body["preferences"]["grind"] == "espresso"
     assert body["preferences_display"][0] == {
@@ -360,6 +377,7 @@ def test_the_production_plan_of_a_locked_batch_comes_from_its_lines(client_a, lo
             "name": "Ethiopia",
             "quantity": 3,
             "kilograms": "0.750",
+            "variants": [],
         }
     ]
     grind = [row for row in body["by_preference"] if row["field"] == "grind"]

@@ -568,6 +568,7 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
             "detractors": 1,
             "nps": 33.33,
             "margin_of_error": round(100 * 1.96 * math.sqrt((1 - (1 / 3) ** 2) / 3), 2),
+            "variants": [],
         },
         {
             "product": kenya.pk,
@@ -578,6 +579,7 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
             "detractors": 0,
             "nps": 100.0,
             "margin_of_error": 0.0,
+            "variants": [],
         },
     ]
     found = {(row["field"], row["value"]): row for row in english["preferences"]}

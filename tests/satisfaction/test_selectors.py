@@ -8,7 +8,13 @@ import pytest
 from fulfillment.models import BatchLine
 from satisfaction import selectors, services
 from satisfaction.models import SatisfactionSurvey
-from tests.factories import ProductFactory, answered_surveys, coffee_schema, delivered_boxes
+from tests.factories import (
+    ProductFactory,
+    VariantFactory,
+    answered_surveys,
+    coffee_schema,
+    delivered_boxes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +115,31 @@ def test_nps_per_product_of_the_box(org_a):
     assert rows["House blend"].answers == 3
     assert rows["House blend"].score == pytest.approx(100 * (2 - 1) / 3)
     assert (rows["Kenya AA"].answers, rows["Kenya AA"].score) == (2, 100.0)
+
+
+def test_nps_per_product_groups_its_variants_and_breaks_down_per_variant(org_a):
+    # Given an espresso in two sizes: two boxes of 250 g (10, 9), one with both sizes (2)
+    espresso = ProductFactory(organization=org_a, name="Espresso Blend", sku="ESP")
+    small = VariantFactory(
+        product=espresso, sku="ESP-250", attributes=[{"name": "Weight", "option": "250 g"}]
+    )
+    large = VariantFactory(
+        product=espresso, sku="ESP-1KG", attributes=[{"name": "Weight", "option": "1 kg"}]
+    )
+    at = MONDAY + timedelta(days=1)
+    answered_surveys(org_a, [10, 9], answered_at=at, items=[(small, 1)])
+    answered_surveys(org_a, [2], answered_at=at, items=[(small, 1), (large, 2)])
+
+    # When the NPS is read by product
+    (row,) = selectors.nps_by_product(organization=org_a, **PERIOD)
+
+    # Then the product counts each box once, and each variant the boxes holding it
+    assert (row.label, row.nps.answers) == ("Espresso Blend", 3)
+    assert row.nps.score == pytest.approx(100 * (2 - 1) / 3)
+    assert [(v.key, v.label, v.nps.answers, v.nps.score) for v in row.variants] == [
+        (str(small.pk), "Espresso Blend - 250 g", 3, pytest.approx(100 / 3)),
+        (str(large.pk), "Espresso Blend - 1 kg", 1, -100.0),
+    ]
 
 
 def test_nps_per_preference_value_as_the_box_was_packed(org_a):

@@ -537,7 +537,15 @@ def test_a_subscription_shows_every_documented_field(api_client_for, org_a):
         "updated_at",
     }
     assert set(body["customer"]) == {"id", "email", "name"}
-    assert set(body["items"][0]) == {"id", "product", "quantity", "unit_price"}
+    assert set(body["items"][0]) == {
+        "id",
+        "product",
+        "variant",
+        "name",
+        "sku",
+        "quantity",
+        "unit_price",
+    }
     assert set(body["items"][0]["product"]) == {"id", "sku", "name"}
     assert body["adjustment"] == "0.00"
     assert body["skipped_cycles"] == []
