@@ -495,9 +495,13 @@ def test_anonymous_is_sent_to_the_login_page(roastery, client):
 
 
 def test_a_user_who_is_not_staff_is_sent_to_the_login_page(roastery, admin_client_for):
-    member = MembershipFactory(organization=roastery.org, user__is_staff=False).user
+    # A membership makes a user staff (crm.services.user_staff_status_sync): someone with
+    # none, and so no staff status, is sent to log in.
+    from tests.factories import UserFactory
 
-    response = admin_client_for(member).get(url(roastery.batch, "pick-list.html"))
+    outsider = UserFactory(is_staff=False)
+
+    response = admin_client_for(outsider).get(url(roastery.batch, "pick-list.html"))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
