@@ -16,8 +16,17 @@ answered 200 at once; processing happens in a worker. Answers:
   secret (or its previous one, while rotating): 401, nothing stored;
 - a body over `WOOCOMMERCE_MAX_BODY_BYTES`: 413, nothing stored;
 - a `Content-Length` that is not a whole number: 400, nothing stored;
-- otherwise 200, with `{"delivery": id, "status": ...}`; a duplicate (same
-  shop, topic and body) answers 200 and adds nothing.
+- otherwise 200, `{"message": "received", "extra": {"delivery": id}}`: the
+  delivery is stored `received` and this process's relay (woocommerce/relay.py)
+  publishes it to the broker after the answer, so the answer never waits on
+  Redis; a duplicate (same shop, topic and body) answers 200 and adds nothing.
+
+The shop is found without a database query on the hot path: its id,
+organization and (encrypted) secrets are cached by address key in the
+`woocommerce_shops` cache (Redis, shared by every web process), forgotten when
+the shop is saved or deleted (woocommerce/models.py), so a new secret refuses
+the old one's signatures at once. Redis unavailable: the shop is read from the
+database.
 
 Never a redirect: WooCommerce counts a 301/302 as delivered, so both spellings
 of the address (with and without the final slash) answer here.
@@ -27,21 +36,79 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.encryption import decrypt, encrypt
 from woocommerce import payloads
 from woocommerce.models import WebhookDelivery, WooCommerceStore
-from woocommerce.tasks import enqueue_delivery
+from woocommerce.relay import relay
 
 logger = logging.getLogger(__name__)
+
+SHOP_CACHE = settings.WOOCOMMERCE_SHOP_CACHE
+
+
+@dataclass(frozen=True)
+class WebhookShop:
+    """What the receiver needs of a shop: enough to check a signature and store a row."""
+
+    id: int
+    organization_id: int
+    webhook_secrets: list[str]
+
+
+def _shop_key(store_uuid) -> str:
+    return f"woo-shop:{store_uuid}"
+
+
+def forget_cached_shop(store_uuid) -> None:
+    try:
+        caches[SHOP_CACHE].delete(_shop_key(store_uuid))
+    except Exception:  # Redis unavailable: it serves nothing stale either, and entries expire
+        logger.warning("shop cache: could not forget shop %s", store_uuid, exc_info=True)
+
+
+def webhook_shop(store_uuid) -> WebhookShop | None:
+    """The active shop of this address key: from the cache, else the database (then cached).
+
+    The cache holds the secrets as stored (encrypted), never in clear.
+    """
+    cache, key = caches[SHOP_CACHE], _shop_key(store_uuid)
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("shop cache unavailable; reading the shop from the database")
+        cached, cache = None, None
+    if cached is not None:
+        shop_id, organization_id, tokens = cached
+        try:
+            return WebhookShop(shop_id, organization_id, [decrypt(t) for t in tokens])
+        except (ValueError, ImproperlyConfigured):  # its key left ENCRYPTION_KEYS: read again
+            pass
+    store = (
+        WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
+        .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")
+        .first()
+    )
+    if store is None:
+        return None
+    secrets = store.webhook_secrets
+    if cache is not None:
+        try:
+            cache.set(key, (store.pk, store.organization_id, [encrypt(s) for s in secrets]))
+        except Exception:
+            logger.warning("shop cache unavailable; the shop is not cached")
+    return WebhookShop(store.pk, store.organization_id, secrets)
+
 
 KEPT_HEADERS = (
     "Content-Type",
@@ -73,11 +140,7 @@ class WooCommerceWebhookView(APIView):
                 "start with https://.",
                 403,
             )
-        store = (
-            WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
-            .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")
-            .first()
-        )
+        store = webhook_shop(store_uuid)
         if store is None:
             return _error("Unknown shop.", 404)
         limit = settings.WOOCOMMERCE_MAX_BODY_BYTES
@@ -103,7 +166,7 @@ class WooCommerceWebhookView(APIView):
         if not signature:
             return _error("Missing X-WC-Webhook-Signature.", 401)
         if not payloads.signature_matches(body, signature, store.webhook_secrets):
-            logger.warning("webhook for store %s: bad signature", store.pk)
+            logger.warning("webhook for store %s: bad signature", store.id)
             return _error("The signature does not match the body.", 401)
 
         resource = headers.get("X-WC-Webhook-Resource", "")[:32]
@@ -115,7 +178,7 @@ class WooCommerceWebhookView(APIView):
             webhook_id = None
         delivery = WebhookDelivery(
             organization_id=store.organization_id,
-            store=store,
+            store_id=store.id,
             topic=topic,
             resource=resource or topic.partition(".")[0],
             event=event or topic.partition(".")[2],
@@ -124,14 +187,14 @@ class WooCommerceWebhookView(APIView):
             headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
             body=body,
             body_sha256=hashlib.sha256(body).hexdigest(),
-            # Stored as sent: set back to `received` if the broker refuses it.
-            status=WebhookDelivery.Status.QUEUED,
-            queued_at=timezone.now(),
+            # The relay publishes it once committed and marks it `queued`.
+            status=WebhookDelivery.Status.RECEIVED,
         )
         try:
             with transaction.atomic():
                 delivery.save(force_insert=True)
         except IntegrityError:  # this shop already sent this topic with this body
             return Response({"message": "duplicate", "extra": {}})
-        status = enqueue_delivery(delivery)
-        return Response({"message": status, "extra": {"delivery": delivery.pk}})
+        pk, queue = delivery.pk, delivery.queue
+        transaction.on_commit(lambda: relay.submit(pk, queue))
+        return Response({"message": delivery.status, "extra": {"delivery": pk}})

@@ -4,7 +4,12 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import API_THROTTLE_CACHE, CACHES, CELERY_BROKER_TRANSPORT_OPTIONS
+from .base import (
+    API_THROTTLE_CACHE,
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    WOOCOMMERCE_SHOP_CACHE,
+)
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
@@ -52,4 +57,8 @@ WOOCOMMERCE_REST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 CACHES = {
     **CACHES,
     API_THROTTLE_CACHE: {**CACHES[API_THROTTLE_CACHE], "KEY_PREFIX": f"test-{TEST_RUN_ID}"},
+    WOOCOMMERCE_SHOP_CACHE: {
+        **CACHES[WOOCOMMERCE_SHOP_CACHE],
+        "KEY_PREFIX": f"test-{TEST_RUN_ID}",
+    },
 }
