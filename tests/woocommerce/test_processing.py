@@ -49,6 +49,54 @@ def test_the_worker_applies_deliveries_from_every_queue(deliver, celery_worker):
     assert delivery.processed_at >= delivery.received_at
 
 
+def _other_backends() -> set[int]:
+    """PostgreSQL backends on the test database other than this test's own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_connection_and_replaces_one_postgresql_terminated(
+    deliver, celery_worker
+):
+    """Issue 26: one connection across tasks (CELERY_DB_REUSE_MAX), Django's checks per task."""
+
+    def applied(woo_id: int) -> WebhookDelivery | None:
+        deliver("customer.updated", {**sample("customer"), "id": woo_id, "email": f"{woo_id}@x.fr"})
+        assert relay.flush()
+        delivery = (
+            WebhookDelivery.objects.get(woo_id=woo_id)
+            if wait_until(lambda: _status_of(woo_id) == Status.PROCESSED, timeout=60)
+            else None
+        )
+        assert delivery is not None, "".join(celery_worker.output[-30:])
+        return delivery
+
+    applied(1)
+    # The relay's own connection closes once idle: what stays is the worker's.
+    first = wait_until(lambda: len(_other_backends()) == 1 and _other_backends(), timeout=10)
+    assert first, _other_backends()
+    applied(2)
+    assert wait_until(lambda: _other_backends() == first, timeout=10), (first, _other_backends())
+
+    with connection.cursor() as cursor:  # PostgreSQL ends the worker's idle connection
+        cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(first))])
+    assert wait_until(lambda: not (_other_backends() & first), timeout=10)
+
+    third = applied(3)
+    assert third.attempts == 1  # the health check replaced it before the task's first query
+    assert "will retry" not in third.error
+    assert wait_until(lambda: len(_other_backends()) == 1 and not (_other_backends() & first))
+
+
+def _status_of(woo_id: int) -> str | None:
+    return WebhookDelivery.objects.filter(woo_id=woo_id).values_list("status", flat=True).first()
+
+
 # --- The broker down, then back --------------------------------------------------
 
 
