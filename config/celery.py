@@ -43,6 +43,41 @@ def _check_connections_after_task(sender=None, **kwargs) -> None:
     close_old_connections()
 
 
+# --- Metrics (config/metrics.py): imported when used, once the settings chose the mode ---
+
+
+@signals.task_prerun.connect
+def _metrics_task_started(task_id=None, **kwargs) -> None:
+    from config import metrics
+
+    metrics.task_started(task_id)
+
+
+@signals.task_postrun.connect
+def _metrics_task_finished(sender=None, task_id=None, state=None, **kwargs) -> None:
+    from config import metrics
+
+    metrics.task_finished(getattr(sender, "name", "?"), task_id, state)
+
+
+@signals.worker_ready.connect
+def _metrics_worker_port(**kwargs) -> None:
+    """`METRICS_WORKER_PORT`: a machine of workers serves its own processes' metrics."""
+    from django.conf import settings
+
+    if not settings.METRICS_WORKER_PORT:
+        return
+    from prometheus_client import start_http_server
+
+    from config import metrics
+
+    start_http_server(
+        settings.METRICS_WORKER_PORT,
+        addr=settings.METRICS_WORKER_ADDRESS,
+        registry=metrics.registry(),
+    )
+
+
 def worker_command(*, hostname: str, concurrency: int = 1) -> list[str]:
     """The command line of a worker consuming every queue (the tests' and benchmarks' workers).
 

@@ -1,6 +1,7 @@
 """The test suite: `make test`. Real PostgreSQL and Redis, like production."""
 
 import os
+import tempfile
 import uuid
 
 from .base import *  # noqa: F403
@@ -25,6 +26,12 @@ STATIC_ROOT = None  # nothing collected outside production
 # One run's messages never mix with another's on a shared Redis: the key
 # prefix is inherited by the worker processes the tests start.
 TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
+
+# Issue 26: the metrics of every process of a run (this one, the workers it starts) in
+# one directory (prometheus_client's multiprocess mode; config/metrics.py).
+_METRICS_DIR = os.path.join(tempfile.gettempdir(), f"cadence-metrics-{TEST_RUN_ID}")
+os.makedirs(_METRICS_DIR, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _METRICS_DIR)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"test-{TEST_RUN_ID}:",

@@ -49,12 +49,21 @@ def test_the_worker_applies_deliveries_from_every_queue(deliver, celery_worker):
     assert delivery.processed_at >= delivery.received_at
 
 
-def _other_backends() -> set[int]:
-    """PostgreSQL backends on the test database other than this test's own."""
+def _pool_backends(worker) -> set[int]:
+    """The PostgreSQL backends of the worker's pool processes (matched on their client port)."""
+    import psutil
+
+    ports = [
+        conn.laddr.port
+        for child in psutil.Process(worker.pid).children(recursive=True)
+        for conn in child.net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == int(connection.settings_dict["PORT"] or 5432)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND client_port = ANY(%s)",
+            [ports],
         )
         return {pid for (pid,) in cursor.fetchall()}
 
@@ -65,32 +74,28 @@ def test_the_worker_keeps_its_connection_and_replaces_one_postgresql_terminated(
 ):
     """Issue 26: one connection across tasks (CELERY_DB_REUSE_MAX), Django's checks per task."""
 
-    def applied(woo_id: int) -> WebhookDelivery | None:
+    def applied(woo_id: int) -> WebhookDelivery:
         deliver("customer.updated", {**sample("customer"), "id": woo_id, "email": f"{woo_id}@x.fr"})
         assert relay.flush()
-        delivery = (
-            WebhookDelivery.objects.get(woo_id=woo_id)
-            if wait_until(lambda: _status_of(woo_id) == Status.PROCESSED, timeout=60)
-            else None
-        )
-        assert delivery is not None, "".join(celery_worker.output[-30:])
-        return delivery
+        done = wait_until(lambda: _status_of(woo_id) == Status.PROCESSED, timeout=60)
+        assert done, "".join(celery_worker.output[-30:])
+        return WebhookDelivery.objects.get(woo_id=woo_id)
 
     applied(1)
-    # The relay's own connection closes once idle: what stays is the worker's.
-    first = wait_until(lambda: len(_other_backends()) == 1 and _other_backends(), timeout=10)
-    assert first, _other_backends()
+    first = _pool_backends(celery_worker)
+    assert len(first) == 1  # kept after the task (Celery's fix-up alone would close it)
     applied(2)
-    assert wait_until(lambda: _other_backends() == first, timeout=10), (first, _other_backends())
+    assert _pool_backends(celery_worker) == first  # the same connection, reused
 
     with connection.cursor() as cursor:  # PostgreSQL ends the worker's idle connection
         cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(first))])
-    assert wait_until(lambda: not (_other_backends() & first), timeout=10)
 
     third = applied(3)
     assert third.attempts == 1  # the health check replaced it before the task's first query
     assert "will retry" not in third.error
-    assert wait_until(lambda: len(_other_backends()) == 1 and not (_other_backends() & first))
+    replaced = _pool_backends(celery_worker)
+    assert len(replaced) == 1
+    assert not (replaced & first)
 
 
 def _status_of(woo_id: int) -> str | None:
