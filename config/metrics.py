@@ -106,7 +106,7 @@ class BacklogCollector:
         for labels, age in sorted(ages.items()):
             oldest.add_metric(list(labels), age)
         total = GaugeMetricFamily(
-            "cadence_webhook_deliveries_waiting_total",
+            "cadence_webhook_backlog",
             "Webhook deliveries not applied yet, every shop and queue (0 when drained).",
             value=sum(counts.values()),
         )

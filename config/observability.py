@@ -19,6 +19,8 @@ def init_sentry(*, dsn: str, environment: str = "production", traces_sample_rate
         environment=environment,
         integrations=[DjangoIntegration(), CeleryIntegration()],
         send_default_pii=False,
+        # Webhook and API bodies carry customers' names and addresses: never sent.
+        max_request_body_size="never",
         traces_sample_rate=traces_sample_rate,
         **extra,
     )

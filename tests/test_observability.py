@@ -37,6 +37,7 @@ def test_with_a_dsn_errors_are_sent_with_the_django_and_celery_integrations(sent
     assert client.is_active()
     assert {"django", "celery"} <= set(client.integrations)
     assert client.options["send_default_pii"] is False
+    assert client.options["max_request_body_size"] == "never"
 
     try:
         raise RuntimeError("the renewal run broke")

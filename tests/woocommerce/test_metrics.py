@@ -70,7 +70,7 @@ def test_during_a_drain_the_backlog_falls_to_zero_and_the_workers_counts_arrive(
 
     backlog = scrape()
     shop = str(store.pk)
-    assert value(backlog, "cadence_webhook_deliveries_waiting_total") == count
+    assert value(backlog, "cadence_webhook_backlog") == count
     assert (
         value(
             backlog,
@@ -91,7 +91,7 @@ def test_during_a_drain_the_backlog_falls_to_zero_and_the_workers_counts_arrive(
     try:
 
         def drained() -> bool:
-            seen.append(value(scrape(), "cadence_webhook_deliveries_waiting_total"))
+            seen.append(value(scrape(), "cadence_webhook_backlog"))
             return seen[-1] == 0
 
         assert wait_until(drained, timeout=120, interval=0.05), "".join(worker.output[-30:])
