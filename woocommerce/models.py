@@ -117,14 +117,14 @@ class WooCommerceStore(TenantModel):
 @receiver(post_save, sender=WooCommerceStore)
 @receiver(post_delete, sender=WooCommerceStore)
 def _forget_cached_shop(sender, instance: WooCommerceStore, **kwargs) -> None:
-    """The receiver caches each shop by its address key (woocommerce/webhooks.py): a shop
+    """The receiver caches each shop by its address key (woocommerce/shop_cache.py): a shop
     saved (a new secret, deactivated) or deleted is read again by the next delivery.
 
     Forgotten now and once committed: a request that read the old row meanwhile may
     have cached it again. (`QuerySet.update()` sends no signal: change a shop's secret
     or its `active` through `save()`; the cache's timeout bounds anything else.)
     """
-    from woocommerce.webhooks import forget_cached_shop
+    from woocommerce.shop_cache import forget_cached_shop
 
     forget_cached_shop(instance.uuid)
     transaction.on_commit(lambda: forget_cached_shop(instance.uuid))

@@ -21,12 +21,10 @@ answered 200 at once; processing happens in a worker. Answers:
   publishes it to the broker after the answer, so the answer never waits on
   Redis; a duplicate (same shop, topic and body) answers 200 and adds nothing.
 
-The shop is found without a database query on the hot path: its id,
-organization and (encrypted) secrets are cached by address key in the
-`woocommerce_shops` cache (Redis, shared by every web process), forgotten when
-the shop is saved or deleted (woocommerce/models.py), so a new secret refuses
-the old one's signatures at once. Redis unavailable: the shop is read from the
-database.
+The shop is found without a database query on the hot path
+(woocommerce/shop_cache.py): in this process's memory, else in Redis, else in
+the database; forgotten by every process when the shop is saved or deleted, so
+a new secret refuses the old one's signatures at once.
 
 Never a redirect: WooCommerce counts a 301/302 as delivered, so both spellings
 of the address (with and without the final slash) answer here.
@@ -36,79 +34,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.encryption import decrypt, encrypt
 from woocommerce import payloads
-from woocommerce.models import WebhookDelivery, WooCommerceStore
+from woocommerce.models import WebhookDelivery
 from woocommerce.relay import relay
+from woocommerce.shop_cache import webhook_shop
 
 logger = logging.getLogger(__name__)
-
-SHOP_CACHE = settings.WOOCOMMERCE_SHOP_CACHE
-
-
-@dataclass(frozen=True)
-class WebhookShop:
-    """What the receiver needs of a shop: enough to check a signature and store a row."""
-
-    id: int
-    organization_id: int
-    webhook_secrets: list[str]
-
-
-def _shop_key(store_uuid) -> str:
-    return f"woo-shop:{store_uuid}"
-
-
-def forget_cached_shop(store_uuid) -> None:
-    try:
-        caches[SHOP_CACHE].delete(_shop_key(store_uuid))
-    except Exception:  # Redis unavailable: it serves nothing stale either, and entries expire
-        logger.warning("shop cache: could not forget shop %s", store_uuid, exc_info=True)
-
-
-def webhook_shop(store_uuid) -> WebhookShop | None:
-    """The active shop of this address key: from the cache, else the database (then cached).
-
-    The cache holds the secrets as stored (encrypted), never in clear.
-    """
-    cache, key = caches[SHOP_CACHE], _shop_key(store_uuid)
-    try:
-        cached = cache.get(key)
-    except Exception:
-        logger.warning("shop cache unavailable; reading the shop from the database")
-        cached, cache = None, None
-    if cached is not None:
-        shop_id, organization_id, tokens = cached
-        try:
-            return WebhookShop(shop_id, organization_id, [decrypt(t) for t in tokens])
-        except (ValueError, ImproperlyConfigured):  # its key left ENCRYPTION_KEYS: read again
-            pass
-    store = (
-        WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
-        .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")
-        .first()
-    )
-    if store is None:
-        return None
-    secrets = store.webhook_secrets
-    if cache is not None:
-        try:
-            cache.set(key, (store.pk, store.organization_id, [encrypt(s) for s in secrets]))
-        except Exception:
-            logger.warning("shop cache unavailable; the shop is not cached")
-    return WebhookShop(store.pk, store.organization_id, secrets)
-
 
 KEPT_HEADERS = (
     "Content-Type",
@@ -191,7 +131,10 @@ class WooCommerceWebhookView(APIView):
             status=WebhookDelivery.Status.RECEIVED,
         )
         try:
-            with transaction.atomic():
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():  # a savepoint: a duplicate must not break the caller
+                    delivery.save(force_insert=True)
+            else:  # autocommit: one INSERT, no BEGIN / COMMIT round trips
                 delivery.save(force_insert=True)
         except IntegrityError:  # this shop already sent this topic with this body
             return Response({"message": "duplicate", "extra": {}})

@@ -352,7 +352,8 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": WOOCOMMERCE_SHOP_CACHE_URL,
             "KEY_PREFIX": "cadence",
-            "TIMEOUT": 300,
+            # Bounds a race (a delivery reading the shop while it is saved) to a minute.
+            "TIMEOUT": 60,
             "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
         if WOOCOMMERCE_SHOP_CACHE_URL

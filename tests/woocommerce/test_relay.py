@@ -163,7 +163,7 @@ def test_with_the_cache_down_the_shop_is_read_from_the_database(deliver, setting
 def test_the_cache_holds_the_shops_secret_encrypted_only(deliver, store):
     from django.core.cache import caches
 
-    from woocommerce.webhooks import _shop_key
+    from woocommerce.shop_cache import _shop_key
 
     deliver("customer.updated", sample("customer"))
 
@@ -173,3 +173,42 @@ def test_the_cache_holds_the_shops_secret_encrypted_only(deliver, store):
     assert (shop_id, organization_id) == (store.pk, store.organization_id)
     assert len(tokens) == 1
     assert SECRET not in repr(tokens)
+
+
+@pytest.mark.django_db
+def test_a_shop_saved_by_another_process_is_forgotten_here_on_its_notice(deliver, store):
+    import redis as redis_client
+    from django.core.cache import caches
+
+    from tests.conftest import wait_until
+    from woocommerce.models import WooCommerceStore
+    from woocommerce.shop_cache import _channel, _shop_key, local_shops
+
+    deliver("customer.updated", sample("customer"))
+    assert wait_until(local_shops._subscribed.is_set, timeout=10)
+    assert deliver("customer.updated", {**sample("customer"), "id": 2}).status_code == 200
+    # Another process changes the secret (no signal here) and forgets the shop in Redis...
+    WooCommerceStore.objects.filter(pk=store.pk).update(webhook_secret="the new secret")
+    caches[settings.WOOCOMMERCE_SHOP_CACHE].delete(_shop_key(store.uuid))
+    # ...this process still answers from its memory until the notice arrives,
+    assert deliver("customer.updated", {**sample("customer"), "id": 3}).status_code == 200
+
+    client = redis_client.Redis.from_url(settings.WOOCOMMERCE_SHOP_CACHE_URL)
+    try:
+        client.publish(_channel(), str(store.uuid))
+    finally:
+        client.close()
+
+    # then refuses the old secret's signatures.
+    ids = iter(range(100, 200))
+    assert wait_until(
+        lambda: (
+            deliver("customer.updated", {**sample("customer"), "id": next(ids)}).status_code == 401
+        ),
+        timeout=5,
+        interval=0.05,
+    )
+    accepted = deliver(
+        "customer.updated", {**sample("customer"), "id": 999}, secret="the new secret"
+    )
+    assert accepted.status_code == 200
