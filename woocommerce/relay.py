@@ -92,6 +92,7 @@ class Relay:
                 publish(batch)
             except Exception:  # the thread must outlive any error; the sweeper catches up
                 logger.exception("relay: %d deliveries left for the sweeper", len(batch))
+                connection.close()  # a connection PostgreSQL dropped is not reused
             finally:
                 for _ in batch:
                     self._waiting.task_done()
