@@ -25,6 +25,7 @@ STATIC_ROOT = None  # nothing collected outside production
 
 # One run's messages never mix with another's on a shared Redis: the key
 # prefix is inherited by the worker processes the tests start.
+_STARTS_THE_RUN = "TEST_RUN_ID" not in os.environ  # not a worker started by a test
 TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
 
 # Issue 26: the metrics of every process of a run (this one, the workers it starts) in
@@ -32,6 +33,11 @@ TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
 _METRICS_DIR = os.path.join(tempfile.gettempdir(), f"cadence-metrics-{TEST_RUN_ID}")
 os.makedirs(_METRICS_DIR, exist_ok=True)
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _METRICS_DIR)
+if _STARTS_THE_RUN:  # the process that made it removes it when it ends
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, _METRICS_DIR, ignore_errors=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"test-{TEST_RUN_ID}:",
