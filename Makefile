@@ -30,6 +30,8 @@ run: $(VENV)/.installed-run
 	  $(PY) manage.py ensure_database && \
 	  $(PY) manage.py migrate --noinput && \
 	  $(PY) manage.py load_demo && \
+	  rm -rf .data/metrics && mkdir -p .data/metrics && \
+	  PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/.data/metrics}" \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile --port "$${PORT:-8000}"'
 
 ## test: install dev requirements, lint, and run the whole suite

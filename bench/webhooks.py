@@ -41,13 +41,25 @@ no other worker on the same Redis takes these messages). Then, in the same run:
    against no-op tasks/s (the issue's target: at least 0.25), and ignored
    deliveries/s against no-op tasks/s.
 
+3. Receipt to applied: gunicorn and ONE worker running together, R/4
+   customer and subscription deliveries posted at half the receiver's peak
+   (the issue's row: p95 under 1 s), then as many at half the rate one worker
+   applies (the pipeline's own delay, without a backlog); each delivery's
+   `processed_at - received_at`, both written by the product.
+
+4. A backlog: B mixed deliveries (customers, subscriptions, a coupon every
+   4th pair) stored and queued, drained by one fresh worker; B more by two
+   workers (two `celery worker --concurrency 1` processes, as two machines
+   would run them). Row: two workers' rate against one's (target 1.6).
+
 On stderr: the details, the queries per request and per event counted in this
 process (the Django test client, and `processing.process` called directly on
 a few more deliveries), and with `BENCH_PROFILE` (default on) a cProfile of
 both.
 
-Sizes: `BENCH_WEBHOOKS_REQUESTS` (R, default 2000 per endpoint) and
-`BENCH_WEBHOOKS_EVENTS` (M, default 1000 per batch). Run this module alone
+Sizes: `BENCH_WEBHOOKS_REQUESTS` (R, default 2000 per endpoint),
+`BENCH_WEBHOOKS_EVENTS` (M, default 1000 per batch) and `BENCH_WEBHOOKS_BACKLOG`
+(B, default 20,000). Run this module alone
 under the embedded services:
 
     DJANGO_SETTINGS_MODULE=config.settings.test \\
@@ -101,6 +113,12 @@ POLL = 0.005  # seconds between two looks at the worker's queues
 P99_TARGET_MS = 50.0
 RECEIVER_TARGET = 0.5
 EVENTS_TARGET = 0.25
+IGNORED_TARGET = 0.5
+LATENCY_TARGET_MS = 1000.0  # receipt to applied, p95, at half the receiver's peak
+TWO_WORKERS_TARGET = 1.6
+DEFAULT_BACKLOG = 20_000  # mixed deliveries drained by one worker, then by two
+LATENCY_FIRST = 200_000  # payload numbers of each part, apart so no id repeats
+BACKLOG_FIRST = 1_000_000
 BASELINE_PATH = "/bench/ok"
 UNFINISHED = ("received", "queued", "processing")
 
@@ -582,8 +600,15 @@ class Backlog:
         self.client.close()
 
 
-def drain(kind: str, count: int, publish: Callable[[], None], log_dir: Path, prefix: str) -> dict:
-    """Publish `count` messages, then let one fresh worker take them all; the worker's span.
+def drain(
+    kind: str,
+    count: int,
+    publish: Callable[[], None],
+    log_dir: Path,
+    prefix: str,
+    workers: int = 1,
+) -> dict:
+    """Publish `count` messages, then let `workers` fresh workers take them all; their span.
 
     The span runs from the first message taken off its queue to the moment
     nothing is waiting nor unacknowledged, seen twice 5 ms apart (kombu moves
@@ -596,7 +621,11 @@ def drain(kind: str, count: int, publish: Callable[[], None], log_dir: Path, pre
         if (waiting, unacked) != (count, 0):
             raise RuntimeError(f"{kind}: {waiting} waiting, {unacked} unacked; {count} published")
         started = time.perf_counter()
-        worker = start_worker(log_dir, f"worker-{kind}-{uuid.uuid4().hex[:6]}")
+        pool = [
+            start_worker(log_dir, f"worker-{kind}-{k}-{uuid.uuid4().hex[:6]}")
+            for k in range(workers)
+        ]
+        worker = pool[0]
         try:
             deadline = time.monotonic() + 60 + count * 0.5
             first = last = None
@@ -613,7 +642,8 @@ def drain(kind: str, count: int, publish: Callable[[], None], log_dir: Path, pre
                         break
                 else:
                     empty_seen, last = 0, None
-                worker.check_alive()
+                for each in pool:
+                    each.check_alive()
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{kind}: {waiting} waiting and {unacked} unacked of {count} after "
@@ -622,7 +652,8 @@ def drain(kind: str, count: int, publish: Callable[[], None], log_dir: Path, pre
                 time.sleep(POLL)
             wall = time.perf_counter() - started
         finally:
-            worker.stop()
+            for each in pool:
+                each.stop()
     finally:
         backlog.close()
     return {"events": count, "seconds": last - first, "wall_seconds": wall}
@@ -746,10 +777,117 @@ def measure_worker(store, secret: str, m: int, log_dir: Path, prefix: str) -> di
     return {**totals, "queries": queries, "profile": profile_text}
 
 
+# --- 3. Receipt to applied, and a backlog drained by one worker and by two ----------
+
+
+def mixed_deliveries(store, secret: str, ids: range) -> list:
+    """A shop's usual mix: customer i and its subscription i, and a coupon every 4th (ignored)."""
+    customer, subscription, coupon = sample("customer"), sample("subscription"), sample("coupon")
+    batch = []
+    for i in ids:
+        body = compact(customer_payload(customer, i))
+        batch.append(stored_delivery(store, "customer.updated", body, secret))
+        body = compact(subscription_payload(subscription, i))
+        batch.append(stored_delivery(store, "subscription.updated", body, secret))
+        if i % 4 == 0:
+            body = compact(coupon_payload(coupon, i))
+            batch.append(stored_delivery(store, "coupon.updated", body, secret))
+    return batch
+
+
+def measure_latency(
+    store,
+    secret: str,
+    rate: float,
+    pairs: int,
+    log_dir: Path,
+    prefix: str,
+    first: int = LATENCY_FIRST,
+):
+    """Deliveries posted at `rate` to gunicorn while ONE worker applies them: receipt to applied.
+
+    Each delivery's `processed_at - received_at` (both written by the product, on
+    the database's clock): the shop's request stored, relayed, queued, applied.
+    """
+    from woocommerce.models import WebhookDelivery
+
+    purge_broker(prefix, queues_only=True)  # part 1's messages would come first
+    customer, subscription = sample("customer"), sample("subscription")
+    requests = []
+    for i in range(first, first + pairs):
+        for topic, body in (
+            ("customer.updated", compact(customer_payload(customer, i))),
+            ("subscription.updated", compact(subscription_payload(subscription, i))),
+        ):
+            requests.append((body, webhook_headers(topic, body, secret)))
+    port = free_port()
+    server = start_gunicorn(port, log_dir)
+    worker = start_worker(log_dir, f"worker-latency-{uuid.uuid4().hex[:6]}")
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in worker.tail(200) and time.monotonic() < deadline:
+            worker.check_alive()
+            time.sleep(0.1)
+        load = pace(port, store.webhook_path(), requests, rate)
+        ids = set()
+        for body, _headers in requests:
+            ids.add(hashlib.sha256(body).hexdigest())
+        mine = WebhookDelivery.objects.filter(body_sha256__in=ids)
+        deadline = time.monotonic() + 120 + len(requests) * 0.5
+        while mine.filter(status__in=UNFINISHED).exists():
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"latency: deliveries left unfinished:\n{worker.tail()}")
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        server.stop()
+    spans = sorted(
+        (processed - received).total_seconds()
+        for received, processed in mine.values_list("received_at", "processed_at")
+    )
+    if len(spans) != len(requests):
+        raise RuntimeError(f"latency: {len(requests)} posted, {len(spans)} stored")
+
+    def percentile(p: float) -> float:
+        return spans[max(0, math.ceil(p / 100 * len(spans)) - 1)]
+
+    return {
+        "requests": len(requests),
+        "rate": rate,
+        "answers": dict(load.answers),
+        "p50": percentile(50),
+        "p95": percentile(95),
+        "max": spans[-1],
+    }
+
+
+def measure_backlog(store, secret: str, size: int, log_dir: Path, prefix: str) -> dict:
+    """`size` mixed deliveries stored and queued, drained by one worker; another `size` by two."""
+    from woocommerce.models import WebhookDelivery
+
+    purge_broker(prefix, queues_only=True)
+    result = {}
+    first = BACKLOG_FIRST
+    for workers in (1, 2):
+        pairs = max(1, round(size / 2.25))  # 2.25 deliveries per pair with the coupons
+        batch = mixed_deliveries(store, secret, range(first, first + pairs))
+        first += pairs
+        result[workers] = drain(
+            f"backlog-{workers}w", len(batch), store_and_enqueue(batch), log_dir, prefix, workers
+        )
+        left = WebhookDelivery.objects.filter(
+            body_sha256__in=[d.body_sha256 for d in batch], status__in=UNFINISHED
+        ).count()
+        if left:
+            raise RuntimeError(f"backlog with {workers} workers: {left} deliveries unfinished")
+    return result
+
+
 # --- Rows -------------------------------------------------------------------------
 
 
-def measure(n: int, m: int) -> dict:
+def measure(n: int, m: int, backlog_size: int) -> dict:
     from crm.models import Organization
     from woocommerce.models import WooCommerceStore
 
@@ -768,13 +906,31 @@ def measure(n: int, m: int) -> dict:
         try:
             receiver = measure_receiver(store, secret, n, Path(log_dir))
             worker = measure_worker(store, secret, m, Path(log_dir), prefix)
+            pairs = max(50, n // 8)
+            latency = measure_latency(
+                store, secret, receiver["half_rate"], pairs, Path(log_dir), prefix
+            )
+            # And at half what one worker applies: the pipeline's own delay, no backlog.
+            applied = worker["applied"]["events"] / worker["applied"]["seconds"]
+            sustained = measure_latency(
+                store, secret, applied / 2, pairs, Path(log_dir), prefix, first=LATENCY_FIRST * 2
+            )
+            backlog = measure_backlog(store, secret, backlog_size, Path(log_dir), prefix)
         finally:
             purge_broker(prefix, queues_only=False)
-    return {"receiver": receiver, "worker": worker}
+    return {
+        "receiver": receiver,
+        "latency": latency,
+        "sustained": sustained,
+        "worker": worker,
+        "backlog": backlog,
+    }
 
 
 def rows(numbers: dict) -> list[Row]:
     receiver, worker = numbers["receiver"], numbers["worker"]
+    latency, one, two = numbers["latency"], numbers["backlog"][1], numbers["backlog"][2]
+    sustained = numbers["sustained"]
     baseline, measured = receiver["baseline"], receiver["measured"]
     noop_rate = worker["noop"]["events"] / worker["noop"]["seconds"]
     return [
@@ -814,6 +970,30 @@ def rows(numbers: dict) -> list[Row]:
             worker["ignored"]["events"] / worker["ignored"]["seconds"],
             noop_rate,
             "events/s",
+            target=IGNORED_TARGET,
+        ),
+        Row(
+            f"webhooks: receipt to applied p95, {latency['rate']:.0f} req/s, 1 worker",
+            latency["p95"] * 1000,
+            LATENCY_TARGET_MS,
+            "ms",
+            higher_is_better=False,
+            target=LATENCY_TARGET_MS,
+            target_of="value",
+        ),
+        Row(
+            f"webhooks: receipt to applied p95, {sustained['rate']:.0f} req/s (half 1 worker's)",
+            sustained["p95"] * 1000,
+            LATENCY_TARGET_MS,
+            "ms",
+            higher_is_better=False,
+        ),
+        Row(
+            f"webhooks: {one['events']} mixed drained, 2 workers vs 1",
+            two["events"] / two["seconds"],
+            one["events"] / one["seconds"],
+            "events/s",
+            target=TWO_WORKERS_TARGET,
         ),
     ]
 
@@ -848,6 +1028,18 @@ def report(numbers: dict, seconds: float) -> None:
             f"(first taken to last acked; {drained['wall_seconds']:.1f} s from the worker's "
             "start)"
         )
+    for latency in (numbers["latency"], numbers["sustained"]):
+        lines.append(
+            f"  receipt to applied, {latency['requests']} deliveries at {latency['rate']:.0f}/s, "
+            f"1 worker: p50 {latency['p50'] * 1000:.0f} ms, p95 {latency['p95'] * 1000:.0f} ms, "
+            f"max {latency['max'] * 1000:.0f} ms; answers {latency['answers']}"
+        )
+    for workers, drained in numbers["backlog"].items():
+        lines.append(
+            f"  backlog, {workers} worker(s): {drained['events']} mixed in "
+            f"{drained['seconds']:.2f} s ({drained['events'] / drained['seconds']:.1f}/s; "
+            f"{drained['wall_seconds']:.1f} s from the workers' start)"
+        )
     for topic, (queries, ms) in worker["queries"].items():
         lines.append(f"  process() of a {topic}: {queries:.1f} queries, {ms:.1f} ms in-process")
     if os.environ.get("BENCH_PROFILE", "1") not in ("", "0"):
@@ -865,9 +1057,10 @@ def report(numbers: dict, seconds: float) -> None:
 def run(n: int | None = None, m: int | None = None) -> list[Row]:
     n = n or int(os.environ.get("BENCH_WEBHOOKS_REQUESTS", DEFAULT_REQUESTS))
     m = m or int(os.environ.get("BENCH_WEBHOOKS_EVENTS", DEFAULT_EVENTS))
+    backlog = int(os.environ.get("BENCH_WEBHOOKS_BACKLOG", DEFAULT_BACKLOG))
     started = time.perf_counter()
     with scratch_database():
-        numbers = measure(n, m)
+        numbers = measure(n, m, backlog)
     report(numbers, time.perf_counter() - started)
     return rows(numbers)
 

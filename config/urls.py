@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.metrics import metrics
 from crm.api.errors import api_not_found
 from crm.api.errors import bad_request as handler400  # noqa: F401  (Django reads it here)
 from crm.health import healthz
@@ -9,6 +10,8 @@ from crm.views import set_language
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Prometheus metrics, for the allowed networks or the bearer token only (config/metrics.py).
+    path("metrics", metrics, name="metrics"),
     # The admin login's two steps and the two-factor page, before the admin's own login.
     path("admin/", include("signin.urls")),
     path("admin/", admin.site.urls),

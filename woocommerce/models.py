@@ -16,7 +16,9 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -110,6 +112,22 @@ class WooCommerceStore(TenantModel):
 
     def webhook_path(self) -> str:
         return reverse("woocommerce-webhook", kwargs={"store_uuid": self.uuid})
+
+
+@receiver(post_save, sender=WooCommerceStore)
+@receiver(post_delete, sender=WooCommerceStore)
+def _forget_cached_shop(sender, instance: WooCommerceStore, **kwargs) -> None:
+    """The receiver caches each shop by its address key (woocommerce/shop_cache.py): a shop
+    saved (a new secret, deactivated) or deleted is read again by the next delivery.
+
+    Forgotten now and once committed: a request that read the old row meanwhile may
+    have cached it again. (`QuerySet.update()` sends no signal: change a shop's secret
+    or its `active` through `save()`; the cache's timeout bounds anything else.)
+    """
+    from woocommerce.shop_cache import forget_cached_shop
+
+    forget_cached_shop(instance.uuid)
+    transaction.on_commit(lambda: forget_cached_shop(instance.uuid))
 
 
 class WebhookDelivery(TenantModel):

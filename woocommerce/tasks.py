@@ -69,14 +69,17 @@ def process_delivery(self, delivery_id: int) -> str | None:
     After the retries the delivery stays `queued`; the sweeper tries again
     later, and it is marked failed after `WOOCOMMERCE_MAX_ATTEMPTS` attempts.
     """
+    from config.metrics import delivery_finished
     from woocommerce import processing
 
+    queue = (self.request.delivery_info or {}).get("routing_key") or "default"
     try:
-        return processing.process(delivery_id)
+        status = processing.process(delivery_id)
     except (processing.Transient, OperationalError, InterfaceError) as exc:
         countdown = min(5 * 2**self.request.retries, 300)
-        queue = (self.request.delivery_info or {}).get("routing_key") or "default"
         raise self.retry(exc=exc, countdown=countdown, queue=queue) from exc
+    delivery_finished(queue, status)
+    return status
 
 
 @shared_task(name="woocommerce.sweep_deliveries")

@@ -16,8 +16,15 @@ answered 200 at once; processing happens in a worker. Answers:
   secret (or its previous one, while rotating): 401, nothing stored;
 - a body over `WOOCOMMERCE_MAX_BODY_BYTES`: 413, nothing stored;
 - a `Content-Length` that is not a whole number: 400, nothing stored;
-- otherwise 200, with `{"delivery": id, "status": ...}`; a duplicate (same
-  shop, topic and body) answers 200 and adds nothing.
+- otherwise 200, `{"message": "received", "extra": {"delivery": id}}`: the
+  delivery is stored `received` and this process's relay (woocommerce/relay.py)
+  publishes it to the broker after the answer, so the answer never waits on
+  Redis; a duplicate (same shop, topic and body) answers 200 and adds nothing.
+
+The shop is found without a database query on the hot path
+(woocommerce/shop_cache.py): in this process's memory, else in Redis, else in
+the database; forgotten by every process when the shop is saved or deleted, so
+a new secret refuses the old one's signatures at once.
 
 Never a redirect: WooCommerce counts a 301/302 as delivered, so both spellings
 of the address (with and without the final slash) answer here.
@@ -31,15 +38,15 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from woocommerce import payloads
-from woocommerce.models import WebhookDelivery, WooCommerceStore
-from woocommerce.tasks import enqueue_delivery
+from woocommerce.models import WebhookDelivery
+from woocommerce.relay import relay
+from woocommerce.shop_cache import webhook_shop
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +80,7 @@ class WooCommerceWebhookView(APIView):
                 "start with https://.",
                 403,
             )
-        store = (
-            WooCommerceStore.objects.filter(uuid=store_uuid, active=True)
-            .only("id", "organization_id", "webhook_secret", "previous_webhook_secret")
-            .first()
-        )
+        store = webhook_shop(store_uuid)
         if store is None:
             return _error("Unknown shop.", 404)
         limit = settings.WOOCOMMERCE_MAX_BODY_BYTES
@@ -103,7 +106,7 @@ class WooCommerceWebhookView(APIView):
         if not signature:
             return _error("Missing X-WC-Webhook-Signature.", 401)
         if not payloads.signature_matches(body, signature, store.webhook_secrets):
-            logger.warning("webhook for store %s: bad signature", store.pk)
+            logger.warning("webhook for store %s: bad signature", store.id)
             return _error("The signature does not match the body.", 401)
 
         resource = headers.get("X-WC-Webhook-Resource", "")[:32]
@@ -115,7 +118,7 @@ class WooCommerceWebhookView(APIView):
             webhook_id = None
         delivery = WebhookDelivery(
             organization_id=store.organization_id,
-            store=store,
+            store_id=store.id,
             topic=topic,
             resource=resource or topic.partition(".")[0],
             event=event or topic.partition(".")[2],
@@ -124,14 +127,17 @@ class WooCommerceWebhookView(APIView):
             headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
             body=body,
             body_sha256=hashlib.sha256(body).hexdigest(),
-            # Stored as sent: set back to `received` if the broker refuses it.
-            status=WebhookDelivery.Status.QUEUED,
-            queued_at=timezone.now(),
+            # The relay publishes it once committed and marks it `queued`.
+            status=WebhookDelivery.Status.RECEIVED,
         )
         try:
-            with transaction.atomic():
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():  # a savepoint: a duplicate must not break the caller
+                    delivery.save(force_insert=True)
+            else:  # autocommit: one INSERT, no BEGIN / COMMIT round trips
                 delivery.save(force_insert=True)
         except IntegrityError:  # this shop already sent this topic with this body
             return Response({"message": "duplicate", "extra": {}})
-        status = enqueue_delivery(delivery)
-        return Response({"message": status, "extra": {"delivery": delivery.pk}})
+        pk, queue = delivery.pk, delivery.queue
+        transaction.on_commit(lambda: relay.submit(pk, queue))
+        return Response({"message": delivery.status, "extra": {"delivery": pk}})

@@ -194,6 +194,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # redelivered after it, so it must not be shorter than any task's run time.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # Issue 26: a hung Redis (accepting, never answering) holds a publish (the webhook
+    # relay's, the sweeper's) at most this long instead of forever; the worker's BRPOP
+    # (1 s) answers well within it.
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+    "socket_connect_timeout": 2.0,
 }
 # Named queues; each app that needs its own queue adds it here and routes its
 # tasks to it in CELERY_TASK_ROUTES. The Procfile's worker consumes them all
@@ -228,6 +233,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "satisfaction-expire": {"task": "satisfaction.expire_surveys", "schedule": 3600},
 }
 CELERY_TIMEZONE = "UTC"
+# Issue 26: workers keep their database connection across tasks. Celery's Django fix-up
+# closes it after every task unless this is set; with it set, config/celery.py applies
+# Django's own rules per task instead (CONN_MAX_AGE, CONN_HEALTH_CHECKS, a connection
+# that raised is dropped), and the fix-up reconnects at most every N tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # --- Logging -------------------------------------------------------------
 LOGGING = {
@@ -329,8 +339,26 @@ API_THROTTLE_CACHE = "api_throttle"
 # only when one of these networks holds it, e.g. "10.0.0.0/8" for a shop on the LAN.
 WOOCOMMERCE_REST_ALLOW_HTTP = env.bool("WOOCOMMERCE_REST_ALLOW_HTTP", default=False)
 WOOCOMMERCE_REST_ALLOWED_NETWORKS = env.list("WOOCOMMERCE_REST_ALLOWED_NETWORKS", default=[])
+# Issue 26: the webhook receiver finds a shop by its address key in this cache (id,
+# organization, secrets still encrypted), shared by every web process so that a shop
+# saved in the admin is forgotten by all at once. Short timeouts: a slow Redis sends
+# the receiver to the database, it never holds the shop's answer.
+WOOCOMMERCE_SHOP_CACHE = "woocommerce_shops"
+WOOCOMMERCE_SHOP_CACHE_URL = env("WOOCOMMERCE_SHOP_CACHE_URL", default=REDIS_URL)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    WOOCOMMERCE_SHOP_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": WOOCOMMERCE_SHOP_CACHE_URL,
+            "KEY_PREFIX": "cadence",
+            # Bounds a race (a delivery reading the shop while it is saved) to a minute.
+            "TIMEOUT": 60,
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+        if WOOCOMMERCE_SHOP_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "TIMEOUT": 300}
+    ),
     API_THROTTLE_CACHE: (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -343,3 +371,22 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     ),
 }
+
+# --- Issue 26: what an operator watches ------------------------------------------------
+# Prometheus metrics on /metrics (config/metrics.py, docs/operations.md "Monitoring"): for
+# clients on these networks, or with `Authorization: Bearer <METRICS_TOKEN>` when set.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# A machine running workers only serves its processes' metrics on this port (0: off).
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDRESS = env("METRICS_WORKER_ADDRESS", default="127.0.0.1")
+# Errors to Sentry when a DSN is set (Django and Celery integrations); off otherwise.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from config.observability import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -18,7 +18,9 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # The health check is probed over plain HTTP by the load balancer, and a
 # webhook must never be answered with a redirect (WooCommerce counts a 301 as
 # delivered and the event would be lost).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^webhooks/"]
+# The metrics are scraped from the private network (METRICS_ALLOWED_NETWORKS), often over
+# plain HTTP: not redirected either (send METRICS_TOKEN over HTTPS only).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^webhooks/", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

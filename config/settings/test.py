@@ -1,10 +1,16 @@
 """The test suite: `make test`. Real PostgreSQL and Redis, like production."""
 
 import os
+import tempfile
 import uuid
 
 from .base import *  # noqa: F403
-from .base import API_THROTTLE_CACHE, CACHES, CELERY_BROKER_TRANSPORT_OPTIONS
+from .base import (
+    API_THROTTLE_CACHE,
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    WOOCOMMERCE_SHOP_CACHE,
+)
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
@@ -19,7 +25,19 @@ STATIC_ROOT = None  # nothing collected outside production
 
 # One run's messages never mix with another's on a shared Redis: the key
 # prefix is inherited by the worker processes the tests start.
+_STARTS_THE_RUN = "TEST_RUN_ID" not in os.environ  # not a worker started by a test
 TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
+
+# Issue 26: the metrics of every process of a run (this one, the workers it starts) in
+# one directory (prometheus_client's multiprocess mode; config/metrics.py).
+_METRICS_DIR = os.path.join(tempfile.gettempdir(), f"cadence-metrics-{TEST_RUN_ID}")
+os.makedirs(_METRICS_DIR, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _METRICS_DIR)
+if _STARTS_THE_RUN:  # the process that made it removes it when it ends
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, _METRICS_DIR, ignore_errors=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"test-{TEST_RUN_ID}:",
@@ -52,4 +70,8 @@ WOOCOMMERCE_REST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 CACHES = {
     **CACHES,
     API_THROTTLE_CACHE: {**CACHES[API_THROTTLE_CACHE], "KEY_PREFIX": f"test-{TEST_RUN_ID}"},
+    WOOCOMMERCE_SHOP_CACHE: {
+        **CACHES[WOOCOMMERCE_SHOP_CACHE],
+        "KEY_PREFIX": f"test-{TEST_RUN_ID}",
+    },
 }

@@ -18,6 +18,7 @@ from tests.conftest import broker, start_celery_worker, stop_celery_worker, wait
 from tests.woocommerce.conftest import sample
 from woocommerce import handlers, processing
 from woocommerce.models import WebhookDelivery
+from woocommerce.relay import relay
 from woocommerce.tasks import sweep_deliveries
 
 Status = WebhookDelivery.Status
@@ -36,7 +37,7 @@ def test_the_worker_applies_deliveries_from_every_queue(deliver, celery_worker):
         ("order.created", "order"),
     ]:
         response = deliver(topic, sample(name))
-        assert response.json()["message"] == "queued"
+        assert response.json()["message"] == "received"  # the relay publishes it
 
     assert wait_until(
         lambda: WebhookDelivery.objects.filter(status=Status.PROCESSED).count() == 4, timeout=60
@@ -46,6 +47,59 @@ def test_the_worker_applies_deliveries_from_every_queue(deliver, celery_worker):
     delivery = WebhookDelivery.objects.get(topic="subscription.created")
     assert delivery.attempts == 1
     assert delivery.processed_at >= delivery.received_at
+
+
+def _pool_backends(worker) -> set[int]:
+    """The PostgreSQL backends of the worker's pool processes (matched on their client port)."""
+    import psutil
+
+    ports = [
+        conn.laddr.port
+        for child in psutil.Process(worker.pid).children(recursive=True)
+        for conn in child.net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == int(connection.settings_dict["PORT"] or 5432)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND client_port = ANY(%s)",
+            [ports],
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_connection_and_replaces_one_postgresql_terminated(
+    deliver, celery_worker
+):
+    """Issue 26: one connection across tasks (CELERY_DB_REUSE_MAX), Django's checks per task."""
+
+    def applied(woo_id: int) -> WebhookDelivery:
+        deliver("customer.updated", {**sample("customer"), "id": woo_id, "email": f"{woo_id}@x.fr"})
+        assert relay.flush()
+        done = wait_until(lambda: _status_of(woo_id) == Status.PROCESSED, timeout=60)
+        assert done, "".join(celery_worker.output[-30:])
+        return WebhookDelivery.objects.get(woo_id=woo_id)
+
+    applied(1)
+    first = _pool_backends(celery_worker)
+    assert len(first) == 1  # kept after the task (Celery's fix-up alone would close it)
+    applied(2)
+    assert _pool_backends(celery_worker) == first  # the same connection, reused
+
+    with connection.cursor() as cursor:  # PostgreSQL ends the worker's idle connection
+        cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(first))])
+
+    third = applied(3)
+    assert third.attempts == 1  # the health check replaced it before the task's first query
+    assert "will retry" not in third.error
+    replaced = _pool_backends(celery_worker)
+    assert len(replaced) == 1
+    assert not (replaced & first)
+
+
+def _status_of(woo_id: int) -> str | None:
+    return WebhookDelivery.objects.filter(woo_id=woo_id).values_list("status", flat=True).first()
 
 
 # --- The broker down, then back --------------------------------------------------
@@ -119,6 +173,7 @@ def test_with_redis_down_the_receiver_answers_and_the_sweeper_delivers_later(
 
     assert response.status_code == 200
     assert response.json()["message"] == "received"
+    assert relay.flush()  # it tried: the broker refused
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == Status.RECEIVED
     assert sweep_deliveries() == 0  # still down: nothing lost, nothing sent

@@ -108,12 +108,30 @@ def listener6():
 
 @pytest.fixture
 def connects(monkeypatch):
-    """Every address a socket of this process tries to connect to (a spy)."""
+    """Every address a socket of this test's thread tries to connect to (a spy).
+
+    Not the product's own services: saving a shop tells the other processes through
+    Redis, and the process's background threads (the webhook relay, the shop cache's
+    listener) reach PostgreSQL and Redis on 127.0.0.1 on their own.
+    """
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
     tried: list[str] = []
     original = socket.socket.connect
+    owner = threading.get_ident()
+    services = {
+        (urlsplit(url).hostname, urlsplit(url).port or 6379)
+        for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL)
+        if url
+    }
+    database = settings.DATABASES["default"]
+    services.add((database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432)))
 
     def connect(self, address):
-        if isinstance(address, tuple):
+        service = isinstance(address, tuple) and tuple(address[:2]) in services
+        if isinstance(address, tuple) and threading.get_ident() == owner and not service:
             tried.append(address[0])
             if address[0] == PUBLIC_IP:  # never leave the machine in a test
                 raise ConnectionRefusedError(111, "Connection refused")

@@ -1,22 +1,118 @@
-"""`customer.*` -> `Customer` and its billing and shipping addresses."""
+"""`customer.*` -> `Customer` and its billing and shipping addresses.
+
+Statements (issue 26), for a customer the CRM already has: lock its mapping (1),
+read the customer (1) and all its billing and shipping addresses (1); then write
+only what changed: the customer's changed columns (1), an address that is new
+(1 each), the mapping's modification time when it moves on (1). So 5 for a
+changed name, 6 with a new address, 4 when the payload changes nothing the CRM
+keeps but is newer (the modification time is kept, so a late older payload is
+never applied over it) and 3, no write at all, for a version already applied.
+A new customer, or a changed e-mail, adds the e-mail uniqueness check.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crm.models import Address, Customer
+from woocommerce import payloads
 from woocommerce.handlers import base
-from woocommerce.models import Resource, WooCommerceStore
+from woocommerce.models import Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postcode", "city", "state", "country")
+
+
+def _lock_mapping(store: WooCommerceStore, woo_id: int) -> WooMapping:
+    """The customer's mapping, locked: one statement when it exists (the usual case)."""
+    mapping = (
+        WooMapping.objects.select_for_update()
+        .filter(store=store, resource=Resource.CUSTOMER, woo_id=woo_id)
+        .first()
+    )
+    return mapping or base.lock_mapping(store, Resource.CUSTOMER, woo_id)
+
+
+def _address_values(customer: Customer, data: Any) -> tuple[dict[str, str], str] | None:
+    """An address's lines as stored (and its phone), or None when incomplete (not kept)."""
+    if not isinstance(data, dict):
+        return None
+    line1 = base.text(data, "address_1", 200)
+    country = base.text(data, "country", 2).upper()
+    if not line1 or not country:
+        return None
+    name = f"{base.text(data, 'first_name', 100)} {base.text(data, 'last_name', 100)}".strip()
+    values = {
+        "name": (name or customer.full_name or customer.email)[:200],
+        "company": base.text(data, "company", 200),
+        "line1": line1,
+        "line2": base.text(data, "address_2", 200),
+        "postcode": base.text(data, "postcode", 20),
+        "city": base.text(data, "city", 100),
+        "state": base.text(data, "state", 100),
+        "country": country,
+    }
+    return values, base.text(data, "phone", 32)
+
+
+def _keep_address(customer: Customer, kind: str, data: Any, known: list[Address]) -> None:
+    """The customer's address of `kind` with exactly these lines, created if new.
+
+    As `base.address_for`: never edited in place (a subscription or a shipment
+    keeps where it really went), only its phone follows; `known` is the
+    customer's addresses read once for both kinds.
+    """
+    wanted = _address_values(customer, data)
+    if wanted is None:
+        return
+    values, phone = wanted
+    matching = [
+        address
+        for address in known
+        if address.kind == kind and all(getattr(address, f) == v for f, v in values.items())
+    ]
+    if not matching:
+        Address.objects.create(
+            organization_id=customer.organization_id,
+            customer=customer,
+            kind=kind,
+            phone=phone,
+            **values,
+        )
+        return
+    address = max(matching, key=lambda a: a.pk)
+    if phone and address.phone != phone:
+        address.phone = phone
+        address.save(update_fields=["phone"])
+
+
+def _remember(mapping: WooMapping, customer_id: int, modified) -> None:
+    """The mapping's columns that change, written only when one does."""
+    changed = []
+    if mapping.object_id != customer_id:
+        mapping.object_id = customer_id
+        changed.append("object_id")
+    if modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at):
+        mapping.woo_modified_at = modified
+        changed.append("woo_modified_at")
+    if mapping.deleted_upstream_at is not None:
+        mapping.deleted_upstream_at = None
+        changed.append("deleted_upstream_at")
+    if changed:
+        mapping.save(update_fields=[*changed, "updated_at"])
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id, mapping, modified, skip = base.begin(store, Resource.CUSTOMER, payload, event)
+    woo_id = payloads.resource_id(payload)
+    mapping = _lock_mapping(store, woo_id)
+    modified = payloads.gmt(payload.get("date_modified_gmt"))
+    skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
     if skip:
         return skip
     email = base.check_email(payload.get("email", ""), f"customer {woo_id}")
     billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
     organization_id = store.organization_id
+    kinds = (Address.Kind.BILLING, Address.Kind.SHIPPING)
 
     customer = None
     if mapping.object_id:
@@ -27,16 +123,17 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         customer = Customer.objects.filter(
             organization_id=organization_id, email__iexact=email
         ).first()
-    if customer is None:
-        customer = Customer(organization_id=organization_id, language=store.organization.language)
     elif (
-        Customer.objects.filter(organization_id=organization_id, email__iexact=email)
+        customer.email.lower() != email.lower()
+        and Customer.objects.filter(organization_id=organization_id, email__iexact=email)
         .exclude(pk=customer.pk)
         .exists()
     ):
         raise PayloadError(
             f"customer {woo_id}: another customer of the organization has the e-mail {email}"
         )
+    if customer is None:
+        customer = Customer(organization_id=organization_id, language=store.organization.language)
     values = {
         "email": email,
         "first_name": base.text(payload, "first_name", 100)
@@ -44,14 +141,23 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         "last_name": base.text(payload, "last_name", 100) or base.text(billing, "last_name", 100),
         "phone": base.text(billing, "phone", 32),
     }
-    changed = customer.pk is None or any(getattr(customer, k) != v for k, v in values.items())
-    if changed:
-        for name, value in values.items():
-            setattr(customer, name, value)
+    changed = [name for name, value in values.items() if getattr(customer, name) != value]
+    for name in changed:
+        setattr(customer, name, values[name])
+    if customer.pk is None:
         customer.save()
-    base.address_for(customer, Address.Kind.BILLING, billing)
-    base.address_for(customer, Address.Kind.SHIPPING, payload.get("shipping"))
-    base.remember(mapping, customer.pk, modified)
+        known: list[Address] = []
+    else:
+        if changed:
+            customer.save(update_fields=[*changed, "updated_at"])
+        known = list(
+            Address.objects.filter(customer=customer, kind__in=kinds).only(
+                "id", "kind", "phone", *ADDRESS_FIELDS
+            )
+        )
+    _keep_address(customer, Address.Kind.BILLING, billing, known)
+    _keep_address(customer, Address.Kind.SHIPPING, payload.get("shipping"), known)
+    _remember(mapping, customer.pk, modified)
     return base.Outcome.applied()
 
 
