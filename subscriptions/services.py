@@ -992,7 +992,12 @@ def _mirror_status_kind(from_status: str, to_status: str) -> str:
 
 
 def _item_key(item: dict[str, Any]) -> tuple:
-    return (item["product_id"], int(item["quantity"]), Decimal(item["unit_price"]).quantize(CENT))
+    return (
+        item["product_id"],
+        item.get("variant_id") or 0,
+        int(item["quantity"]),
+        Decimal(item["unit_price"]).quantize(CENT),
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -1032,6 +1037,7 @@ def subscription_mirror(
     items = [
         {
             "product_id": i["product"].pk if isinstance(i["product"], Product) else i["product"],
+            "variant_id": getattr(i.get("variant"), "pk", i.get("variant")),
             "quantity": i["quantity"],
             "unit_price": i["unit_price"],
         }
@@ -1080,7 +1086,12 @@ def subscription_mirror(
                 setattr(subscription, name, value)
         before_items = sorted(
             _item_key(
-                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+                {
+                    "product_id": i.product_id,
+                    "variant_id": i.variant_id,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                }
             )
             for i in subscription.items.all()
         )

@@ -162,7 +162,7 @@ class WooCommerceStoreForm(forms.ModelForm):
 
     class Meta:
         model = WooCommerceStore
-        fields = ["organization", "name", "base_url", "active", *SECRET_FIELDS]
+        fields = ["organization", "name", "base_url", "active", "weight_unit", *SECRET_FIELDS]
         # The admin builds its fields with formfield_for_dbfield; this is for the class itself.
         formfield_callback = staticmethod(_formfield)
 
@@ -343,7 +343,7 @@ class WooCommerceStoreAdmin(SyncAdmin):
         if obj is not None:
             webhooks.insert(0, "webhook_url")
         fieldsets = [
-            (None, {"fields": ["organization", "name", "base_url", "active"]}),
+            (None, {"fields": ["organization", "name", "base_url", "active", "weight_unit"]}),
             (
                 _("Webhooks"),
                 {"fields": webhooks, "description": self.webhook_instructions()},
