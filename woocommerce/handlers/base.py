@@ -163,8 +163,9 @@ def mapped(store: WooCommerceStore, resource: str, woo_id: int, model):
     return model.objects.filter(pk=object_id, organization_id=store.organization_id).first()
 
 
-def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> None:
-    """Map `woo_id` to a row created from another entity's payload, unless already mapped.
+def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> int:
+    """Map `woo_id` to a row created from another entity's payload, unless already mapped;
+    the id it is mapped to now (another when the entity's own payload came first).
 
     No modification time is recorded: the entity's own payload, whenever it
     arrives, is newer and completes the row.
@@ -173,6 +174,26 @@ def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) ->
     WooMapping.objects.filter(
         store=store, resource=resource, woo_id=woo_id, object_id__isnull=True
     ).update(object_id=object_id)
+    mapped_id = (
+        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id)
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    return mapped_id or object_id
+
+
+def linked(store: WooCommerceStore, resource: str, woo_id: int, row, created: bool):
+    """`row` (made from a line) mapped to `woo_id`; when the entity's own payload was applied
+    meanwhile by another worker, the row it made instead (and `row`, if new, dropped)."""
+    object_id = link(store, resource, woo_id, row.pk)
+    if object_id == row.pk:
+        return row
+    other = type(row).objects.filter(pk=object_id, organization_id=store.organization_id).first()
+    if other is None:
+        return row
+    if created:
+        row.delete()
+    return other
 
 
 def customer_for(
@@ -329,13 +350,12 @@ def parent_product(store: WooCommerceStore, woo_product_id: int, name: str) -> P
     product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
     if product is not None:
         return product
-    product, _created = Product.objects.get_or_create(
+    product, created = Product.objects.get_or_create(
         organization_id=store.organization_id,
         sku=f"woo-{woo_product_id}",
         defaults={"name": name or f"WooCommerce product {woo_product_id}", "unit_price": 0},
     )
-    link(store, Resource.PRODUCT, woo_product_id, product.pk)
-    return product
+    return linked(store, Resource.PRODUCT, woo_product_id, product, created)
 
 
 def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
@@ -359,13 +379,13 @@ def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
     )
     quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
     price = unit_price(line, quantity)
-    product, _created = Product.objects.get_or_create(
+    product, created = Product.objects.get_or_create(
         organization_id=organization_id,
         sku=sku,
         defaults={"name": name, "unit_price": price},
     )
     if woo_product_id:
-        link(store, Resource.PRODUCT, woo_product_id, product.pk)
+        return linked(store, Resource.PRODUCT, woo_product_id, product, created)
     return product
 
 
@@ -386,12 +406,15 @@ def variant_for_line(
     if variant is not None:
         return variant
     sku = variant_sku(text(line, "sku", 64), variation_id, product)
-    variant = Variant.objects.filter(organization_id=organization_id, sku=sku).first()
+    variant, created = (
+        Variant.objects.filter(organization_id=organization_id, sku=sku).first(),
+        False,
+    )
     if variant is None:
         if Product.objects.filter(organization_id=organization_id, sku=sku).exists():
             raise PayloadError(f"line {line.get('id')}: a product already has the SKU {sku}")
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
-        variant, _created = Variant.objects.get_or_create(
+        variant, created = Variant.objects.get_or_create(
             organization_id=organization_id,
             sku=sku,
             defaults={
@@ -400,8 +423,7 @@ def variant_for_line(
                 "unit_price": unit_price(line, quantity),
             },
         )
-    link(store, Resource.VARIATION, variation_id, variant.pk)
-    return variant
+    return linked(store, Resource.VARIATION, variation_id, variant, created)
 
 
 def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
