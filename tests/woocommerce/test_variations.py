@@ -305,6 +305,8 @@ def test_a_lines_variant_found_by_sku_is_mapped_to_its_variation(apply, store, o
     )
 
     assert mapped(Resource.VARIATION, LARGE) == variant
+    assert mapped(Resource.PRODUCT, COFFEE) == product  # its parent too: no stray product
+    assert list(Product.objects.filter(organization=org_a)) == [product]
     assert Subscription.objects.get().items.get().variant == variant
 
 

@@ -361,9 +361,11 @@ def parent_product(store: WooCommerceStore, woo_product_id: int, name: str) -> P
 def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
     """The CRM product of a line item, created from the line if the shop has not sent it.
 
-    A line of a variation names its parent (`product_id`): the parent is created
-    under `woo-<id>` and the parent's name (`parent_name`), since the line's SKU
-    and name are the variation's."""
+    A line of a variation names its parent (`product_id`): the product of the
+    variant with the line's SKU, else the product with that SKU (a variation
+    without a SKU of its own shows its parent's), else the parent is created under
+    `woo-<id>` and the parent's name (`parent_name`), since the line's SKU and name
+    are the variation's."""
     woo_product_id = payloads.integer(line.get("product_id") or 0, "product_id", minimum=0)
     variation_id = payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0)
     name = text(line, "name", 200) or f"WooCommerce product {woo_product_id}"
@@ -372,6 +374,22 @@ def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
     if product is not None:
         return product
     if variation_id and woo_product_id:
+        # The back office may sell it already: the line's SKU is its variant's, or the
+        # parent's when the variation has none of its own.
+        sku = text(line, "sku", 64)
+        known = (
+            Variant.objects.filter(organization_id=organization_id, sku=sku)
+            .values_list("product_id", flat=True)
+            .first()
+            or Product.objects.filter(organization_id=organization_id, sku=sku)
+            .values_list("pk", flat=True)
+            .first()
+            if sku
+            else None
+        )
+        if known is not None:
+            product = Product.objects.get(pk=known)
+            return linked(store, Resource.PRODUCT, woo_product_id, product, False)
         parent_name = text(line, "parent_name", 200) or name.split(" - ")[0]
         return parent_product(store, woo_product_id, parent_name)
     sku = text(line, "sku", 64) or (
