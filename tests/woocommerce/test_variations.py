@@ -359,6 +359,42 @@ def test_a_variation_without_parent_fails_and_changes_nothing(apply, store):
     assert not Product.objects.exists()
 
 
+BAD_VARIATIONS = {
+    "attribute-not-an-object": ({"attributes": ["Poids: 1 kg"]}, "attribute is not an object"),
+    "weight-not-a-number": ({"weight": "heavy"}, "heavy"),
+    "negative-weight": ({"weight": "-1"}, "negative weight"),
+    "absurd-weight": ({"weight": "1e12"}, "weight out of range"),
+    "negative-price": ({"price": "-3.00"}, "negative price"),
+    "parent-id-not-a-number": ({"parent_id": "801; drop"}, "parent_id"),
+}
+
+
+@pytest.mark.parametrize(("change", "error"), BAD_VARIATIONS.values(), ids=BAD_VARIATIONS.keys())
+def test_a_malformed_variation_fails_with_its_error_and_changes_nothing(
+    apply, store, change, error
+):
+    apply("product.created", variable_product())
+    apply("product.created", hook(LARGE_BAG))
+    before = list(Variant.objects.values())
+
+    delivery = apply("product.updated", later(hook(LARGE_BAG), **change))
+
+    assert delivery.status == "failed"
+    assert error in delivery.error
+    assert list(Variant.objects.values()) == before
+
+
+def test_a_parents_variations_list_of_garbage_fails_and_retires_nothing(apply, store):
+    apply("product.created", variable_product())
+    apply("product.created", hook(LARGE_BAG))
+
+    delivery = apply("product.updated", later(variable_product(), variations=["x"]))
+
+    assert delivery.status == "failed"
+    assert mapped(Resource.VARIATION, LARGE).active is True
+    assert mapped(Resource.PRODUCT, COFFEE).name == "Éthiopie Yirgacheffe"
+
+
 def test_a_variation_with_another_products_sku_fails_and_changes_nothing(apply, store, org_a):
     Product.objects.create(organization=org_a, sku="PUR-ETH-1KG", name="Brésil 1 kg", unit_price=1)
 
