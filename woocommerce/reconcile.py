@@ -268,7 +268,7 @@ def reconcile(
 def variable_products(store: WooCommerceStore, seen: set[int]) -> list[int]:
     """The WooCommerce ids of the shop's variable products: those read in this run, and
     those whose variants are mapped (a variation's change or deletion moves nothing in
-    the products list), leaving out products deleted in the shop."""
+    the products list), leaving out products deleted in the shop or never applied."""
     variant_products = Variant.objects.filter(
         organization_id=store.organization_id,
         pk__in=WooMapping.objects.filter(store=store, resource=Resource.VARIATION).values(
@@ -278,12 +278,16 @@ def variable_products(store: WooCommerceStore, seen: set[int]) -> list[int]:
     known = WooMapping.objects.filter(
         store=store, resource=Resource.PRODUCT, object_id__in=variant_products
     ).values_list("woo_id", flat=True)
-    deleted = set(
+    applied = set(  # a parent whose own payload failed has no product to hold variants
         WooMapping.objects.filter(
-            store=store, resource=Resource.PRODUCT, deleted_upstream_at__isnull=False
+            store=store,
+            resource=Resource.PRODUCT,
+            woo_id__in=seen | set(known),
+            object_id__isnull=False,
+            deleted_upstream_at__isnull=True,
         ).values_list("woo_id", flat=True)
     )
-    return sorted((seen | set(known)) - deleted)
+    return sorted(applied)
 
 
 def variations(store: WooCommerceStore, api, report: Report, *, seen: set[int]) -> None:
