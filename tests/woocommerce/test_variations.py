@@ -524,3 +524,16 @@ def test_a_variation_deleted_in_the_shop_is_retired_by_reconciliation_and_listed
     assert other.pk not in shown
     # A later run retires nothing more and lists it no more
     assert not reconcile(store).counts["variation retired"]
+
+
+def test_a_product_deleted_webhook_naming_a_variation_retires_its_variant(apply, store):
+    apply("product.created", variable_product())
+    apply("product.created", hook(LARGE_BAG))
+
+    delivery = apply("product.deleted", {"id": LARGE})
+
+    assert delivery.status == "processed", delivery.error
+    assert mapped(Resource.VARIATION, LARGE).active is False
+    assert mapped(Resource.PRODUCT, COFFEE).active is True  # the parent is untouched
+    # Only a reconciliation that finds it again brings it back
+    assert apply("product.updated", later(hook(LARGE_BAG))).status == "ignored"
