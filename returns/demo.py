@@ -131,7 +131,8 @@ def load(*, organization: Organization, staff) -> dict[str, int]:
 def _build(organization, shipment: Shipment, spec: Case, opened_at: datetime, actor) -> None:
     items = None
     if spec.one_item and shipment.line.items:
-        items = [{"product": shipment.line.items[0]["product"], "quantity": 1}]
+        first = shipment.line.items[0]  # its variant too: a box may hold two of a product's
+        items = [{"product": first["product"], "variant": first.get("variant"), "quantity": 1}]
     case = services.return_open(
         organization=organization,
         shipment=shipment,

@@ -386,6 +386,26 @@ class EndedListFilter(LocalMonthListFilter):
     field_name = "ended_at"
 
 
+class RetiredVariantListFilter(admin.SimpleListFilter):
+    """Subscriptions with an item on a retired (inactive) variant: for staff to review,
+    e.g. after a variation was deleted in the shop."""
+
+    title = gettext_lazy("variants")
+    parameter_name = "variant"
+
+    def lookups(self, request, model_admin):
+        return [("retired", gettext_lazy("On a retired variant"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "retired":
+            return queryset.filter(
+                pk__in=SubscriptionItem.objects.filter(variant__active=False).values(
+                    "subscription_id"
+                )
+            )
+        return queryset
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
     organization_column = True  # for staff of several organizations
@@ -403,6 +423,7 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
         "source",
         "billing_period",
         "cancel_at_period_end",
+        RetiredVariantListFilter,
     ]
     # An item's SKU (its variant's or its simple product's), exactly, finds its subscriptions.
     search_fields = [

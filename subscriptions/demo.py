@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.models import Address, Customer, Organization, Product
+from crm.models import Address, Customer, Organization, Product, Variant
 from subscriptions import renewals, schedule, services
 from subscriptions.models import BillingSettings, Charge, Subscription
 
@@ -119,7 +119,7 @@ class Spec:
 
 PUREA = [
     Spec("camille.martin@example.fr", [("PUR-ETH-250", 2)], start="-5 months"),
-    Spec("lucas.bernard@example.fr", [("PUR-ESP-500", 1)], period="week", start="-9 weeks"),
+    Spec("lucas.bernard@example.fr", [("PUR-ESP-250", 1)], period="week", start="-9 weeks"),
     Spec(
         "emma.dubois@example.fr",
         [("PUR-DIS-250", 1)],
@@ -157,12 +157,12 @@ PUREA = [
         charge_until="-3 weeks",
         then=[("cancel_at_period_end", {"reason": "Prefers to buy in the shop"}), ("end", {})],
     ),
-    Spec("jules.durand@example.fr", [("PUR-ESP-500", 1)], trial="+14 days"),
+    Spec("jules.durand@example.fr", [("PUR-ESP-1KG", 1)], trial="+14 days"),
     Spec("ines.leroy@example.fr", [("PUR-COL-250", 1), ("PUR-DEC-250", 1)], start="+5 days"),
     # Card declined at the end of the trial: past due, retried on the dunning schedule.
     Spec(
         "nathan.moreau+decline@example.fr",
-        [("PUR-ESP-500", 1)],
+        [("PUR-ESP-250", 1)],
         period="week",
         start="-3 weeks",
         trial="-2 days",
@@ -179,7 +179,7 @@ PUREA = [
     Spec("zoe.mercier+pending@example.fr", [("PUR-ETH-250", 1)]),
     Spec(
         "gabriel.fontaine@example.fr",
-        [("PUR-ESP-500", 1)],
+        [("PUR-ESP-1KG", 1)],
         start="-2 months",
         then=[("change_schedule", {"period": "week", "interval": 2})],
     ),
@@ -187,7 +187,7 @@ PUREA = [
         "sarah.girard@example.fr",
         [("PUR-COL-250", 1)],
         start="-6 weeks",
-        then=[("change_items", {"items": [("PUR-COL-250", 1), ("PUR-DEC-250", 1)]})],
+        then=[("change_items", {"items": [("PUR-COL-1KG", 1), ("PUR-DEC-250", 1)]})],
     ),
     Spec(
         "paul.roux@example.fr",
@@ -197,7 +197,13 @@ PUREA = [
         then=[("pause", {"reason": "En pause jusqu'à nouvel ordre"})],
     ),
     Spec("adele.blanc@example.fr", [("PUR-ETH-250", 1)], period="week", start="-14 weeks"),
-    Spec("maxime.garcia@example.fr", [("PUR-ESP-500", 1)], period="week", start="-13 weeks"),
+    # Two sizes of one coffee: one 250 g bag and two 1 kg bags, two items of one product.
+    Spec(
+        "maxime.garcia@example.fr",
+        [("PUR-ESP-250", 1), ("PUR-ESP-1KG", 2)],
+        period="week",
+        start="-13 weeks",
+    ),
     Spec("juliette.faure@example.fr", [("PUR-COL-250", 2)], period="week", start="-12 weeks"),
     Spec("antoine.rousseau@example.fr", [("PUR-DIS-250", 1)], period="week", start="-11 weeks"),
 ]
@@ -287,8 +293,19 @@ def _at(when: str, *, now: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _items(organization: Organization, items: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """(SKU, quantity) as items: a variant's SKU names the variant (and its product), a
+    simple product's SKU the product."""
+    variants = {
+        v.sku: v
+        for v in Variant.objects.filter(organization=organization).select_related("product")
+    }
     products = {p.sku: p for p in Product.objects.filter(organization=organization)}
-    return [{"product": products[sku], "quantity": quantity} for sku, quantity in items]
+    return [
+        {"product": variants[sku].product, "variant": variants[sku], "quantity": quantity}
+        if sku in variants
+        else {"product": products[sku], "quantity": quantity}
+        for sku, quantity in items
+    ]
 
 
 def _build(organization: Organization, spec: Spec, actor: Actor, now: datetime):

@@ -8,8 +8,9 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from crm.models import Customer, Organization
-from subscriptions.models import Charge, Subscription, SubscriptionEvent
+from crm.models import Customer, Organization, Product
+from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +87,51 @@ def test_load_demo_works_whenever_it_runs(moment):
 
     statuses = set(Subscription.objects.values_list("status", flat=True))
     assert statuses == set(S.values)
+
+
+def test_pureas_coffees_are_sold_in_250_g_and_1_kg_bags():
+    _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    coffees = {
+        p.sku: [(v.sku, v.label, v.net_weight_grams, v.active) for v in p.variants.all()]
+        for p in Product.objects.filter(organization=purea).prefetch_related("variants")
+    }
+
+    assert coffees["PUR-ETH"] == [
+        ("PUR-ETH-250", "250 g", 250, True),
+        ("PUR-ETH-1KG", "1 kg", 1000, True),
+    ]
+    assert set(coffees) == {"PUR-ETH", "PUR-COL", "PUR-BRA", "PUR-DEC", "PUR-ESP", "PUR-DIS-250"}
+    assert all(len(variants) == 2 for sku, variants in coffees.items() if sku != "PUR-DIS-250")
+    assert coffees["PUR-DIS-250"] == []  # the discovery box stays a simple product
+
+
+def test_a_demo_loaded_before_the_variants_keeps_its_products():
+    # Given the demo as it was loaded before: one product per bag size
+    purea = OrganizationFactory(slug="purea-cafe", name="Purea Café")
+    old = Product.objects.create(
+        organization=purea, sku="PUR-ETH-250", name="Éthiopie Yirgacheffe 250 g", unit_price=1
+    )
+
+    _load()
+
+    old.refresh_from_db()
+    assert (old.sku, old.name) == ("PUR-ETH", "Éthiopie Yirgacheffe")
+    assert old.variants.filter(sku="PUR-ETH-250").exists()
+    assert not Product.objects.filter(sku="PUR-ETH-250").exists()
+
+
+def test_the_native_demo_subscriptions_name_their_variants():
+    _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+    items = SubscriptionItem.objects.filter(
+        organization=purea, subscription__source=Subscription.Source.NATIVE
+    ).select_related("product", "variant")
+
+    assert all(i.variant is not None for i in items if i.product.sku != "PUR-DIS-250")
+    two_sizes = Subscription.objects.get(customer__email="maxime.garcia@example.fr")
+    assert sorted((i.variant.sku, i.quantity) for i in two_sizes.items.all()) == [
+        ("PUR-ESP-1KG", 2),
+        ("PUR-ESP-250", 1),
+    ]

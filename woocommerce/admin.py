@@ -36,7 +36,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm.models import Customer, Product
+from crm.models import Customer, Product, Variant
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     ActionsOnlyTenantAdmin,
@@ -162,7 +162,7 @@ class WooCommerceStoreForm(forms.ModelForm):
 
     class Meta:
         model = WooCommerceStore
-        fields = ["organization", "name", "base_url", "active", *SECRET_FIELDS]
+        fields = ["organization", "name", "base_url", "active", "weight_unit", *SECRET_FIELDS]
         # The admin builds its fields with formfield_for_dbfield; this is for the class itself.
         formfield_callback = staticmethod(_formfield)
 
@@ -343,7 +343,7 @@ class WooCommerceStoreAdmin(SyncAdmin):
         if obj is not None:
             webhooks.insert(0, "webhook_url")
         fieldsets = [
-            (None, {"fields": ["organization", "name", "base_url", "active"]}),
+            (None, {"fields": ["organization", "name", "base_url", "active", "weight_unit"]}),
             (
                 _("Webhooks"),
                 {"fields": webhooks, "description": self.webhook_instructions()},
@@ -747,6 +747,7 @@ class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
 CRM_PAGES = {
     Resource.CUSTOMER: "admin:crm_customer_change",
     Resource.PRODUCT: "admin:crm_product_change",
+    Resource.VARIATION: "admin:crm_product_change",  # a variant is shown on its product's page
     Resource.SUBSCRIPTION: "admin:subscriptions_subscription_change",
     Resource.ORDER: "admin:woocommerce_wooorder_change",
 }
@@ -760,6 +761,9 @@ def _labels(resource: str, ids: set[int], organizations: set[int]) -> dict[int, 
     if resource == Resource.PRODUCT:
         rows = Product.objects.filter(pk__in=ids, organization_id__in=organizations)
         return {pk: f"{name} ({sku})" for pk, name, sku in rows.values_list("pk", "name", "sku")}
+    if resource == Resource.VARIATION:
+        rows = Variant.objects.filter(pk__in=ids, organization_id__in=organizations)
+        return {v.pk: f"{v.name} ({v.sku})" for v in rows.select_related("product")}
     if resource == Resource.SUBSCRIPTION:
         rows = Subscription.objects.filter(pk__in=ids, organization_id__in=organizations)
         return {pk: f"#{pk} {email}" for pk, email in rows.values_list("pk", "customer__email")}
@@ -781,8 +785,18 @@ def attach_crm_labels(mappings) -> None:
             wanted.setdefault(mapping.resource, set()).add(mapping.object_id)
             organizations.add(mapping.organization_id)
     labels = {resource: _labels(resource, ids, organizations) for resource, ids in wanted.items()}
+    products = dict(  # a variant's page is its product's
+        Variant.objects.filter(
+            pk__in=wanted.get(Resource.VARIATION, ()), organization_id__in=organizations
+        ).values_list("pk", "product_id")
+    )
     for mapping in mappings:
         mapping.crm_label = labels.get(mapping.resource, {}).get(mapping.object_id)
+        mapping.crm_target = (
+            products.get(mapping.object_id)
+            if mapping.resource == Resource.VARIATION
+            else mapping.object_id
+        )
 
 
 class MappingChangeList(ChangeList):
@@ -836,7 +850,7 @@ class WooMappingAdmin(ReadOnlySyncAdmin):
             # Unknown resource, or the row is gone: nothing to link to.
             return f"#{mapping.object_id}"
         return format_html(
-            '<a href="{}">{}</a>', reverse(page, args=[mapping.object_id]), mapping.crm_label
+            '<a href="{}">{}</a>', reverse(page, args=[mapping.crm_target]), mapping.crm_label
         )
 
 

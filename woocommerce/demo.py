@@ -39,6 +39,80 @@ def _gmt(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+# The shop's espresso, a variable product: (variation id, SKU, option, price, weight in kg).
+ESPRESSO = 601
+SMALL = (611, "PUR-ESP-250", "250 g", "10.40", "0.25")
+LARGE = (612, "PUR-ESP-1KG", "1 kg", "34.90", "1")
+TOTAL = "80.20"  # 1 x 10.40 + 2 x 34.90
+
+
+def _line(line_id: int, variation: tuple, quantity: int) -> dict:
+    variation_id, sku, option, price, _weight = variation
+    return {
+        "id": line_id,
+        "name": f"Assemblage Espresso - {option}",
+        "parent_name": "Assemblage Espresso",
+        "product_id": ESPRESSO,
+        "variation_id": variation_id,
+        "quantity": quantity,
+        "sku": sku,
+        "total": f"{float(price) * quantity:.2f}",
+        "meta_data": [
+            {
+                "id": line_id,
+                "key": "pa_poids",
+                "value": option.replace(" ", "").lower(),
+                "display_key": "Poids",
+                "display_value": option,
+            },
+            # A product attribute the demo shop maps to the "grind" preference.
+            {
+                "id": line_id + 1,
+                "key": "pa_mouture",
+                "value": "espresso",
+                "display_key": "Mouture",
+                "display_value": "Espresso",
+            },
+        ],
+    }
+
+
+def _products(at: datetime) -> list[tuple[str, dict]]:
+    """The espresso and its two variations as the shop sends them: each variation its own
+    `product.*` (type "variation", parent_id), the parent listing their ids."""
+    parent = {
+        "id": ESPRESSO,
+        "name": "Assemblage Espresso",
+        "type": "variable",
+        "status": "publish",
+        "sku": "PUR-ESP",
+        "price": SMALL[3],
+        "regular_price": SMALL[3],
+        "short_description": "Corsé, notes de cacao.",
+        "weight": "",
+        "variations": [SMALL[0], LARGE[0]],
+        "date_modified_gmt": _gmt(at),
+    }
+    hooks = [("product.updated", parent)]
+    for position, (variation_id, sku, option, price, weight) in enumerate((SMALL, LARGE)):
+        variation = {
+            "id": variation_id,
+            "parent_id": ESPRESSO,
+            "type": "variation",
+            "name": f"Assemblage Espresso - {option}",
+            "status": "publish",
+            "sku": sku,
+            "price": price,
+            "regular_price": price,
+            "weight": weight,
+            "menu_order": position,
+            "attributes": [{"id": 1, "name": "Poids", "option": option}],
+            "date_modified_gmt": _gmt(at),
+        }
+        hooks.append(("product.updated", variation))
+    return hooks
+
+
 def _subscription(woo_id: int, *, status: str, start: datetime, now: datetime, **extra) -> dict:
     return {
         "id": woo_id,
@@ -58,26 +132,10 @@ def _subscription(woo_id: int, *, status: str, start: datetime, now: datetime, *
         "last_payment_date_gmt": _gmt(start + timedelta(days=30)),
         "cancelled_date_gmt": "",
         "end_date_gmt": "",
+        # Two sizes of one coffee: two lines, two variations of product 601.
         "line_items": [
-            {
-                "id": woo_id * 10,
-                "name": "Assemblage Espresso 500 g",
-                "product_id": 601,
-                "variation_id": 0,
-                "quantity": 1,
-                "sku": "PUR-ESP-500",
-                "total": "18.90",
-                # A product attribute the demo shop maps to the "grind" preference.
-                "meta_data": [
-                    {
-                        "id": woo_id * 10 + 1,
-                        "key": "pa_mouture",
-                        "value": "espresso",
-                        "display_key": "Mouture",
-                        "display_value": "Espresso",
-                    }
-                ],
-            }
+            _line(woo_id * 10, SMALL, 1),
+            _line(woo_id * 10 + 2, LARGE, 2),
         ],
         "meta_data": [{"id": 1, "key": "_billing_frequency", "value": ["monthly"]}],
         **extra,
@@ -92,7 +150,7 @@ def _order(woo_id: int, *, status: str, at: datetime, renewal_of: int | None = N
         "number": str(woo_id),
         "status": status,
         "currency": "EUR",
-        "total": "18.90",
+        "total": TOTAL,
         "customer_id": 501,
         "billing": {**ADDRESS, "email": "manon.lefevre@example.fr"},
         "date_created_gmt": _gmt(at),
@@ -107,6 +165,7 @@ def deliveries(now: datetime) -> list[tuple[str, Any]]:
     start = now - timedelta(days=45)
     on_hold_start = now - timedelta(days=75)
     return [
+        *_products(start - timedelta(days=30)),
         (
             "customer.created",
             {

@@ -32,6 +32,7 @@ from woocommerce.client import validate_shop_url
 class Resource(models.TextChoices):
     CUSTOMER = "customer", _("Customer")
     PRODUCT = "product", _("Product")
+    VARIATION = "variation", _("Product variation")
     ORDER = "order", _("Order")
     SUBSCRIPTION = "subscription", _("Subscription")
 
@@ -41,9 +42,22 @@ class Resource(models.TextChoices):
 QUEUES = {
     Resource.CUSTOMER: "woo_customers",
     Resource.PRODUCT: "woo_products",
+    Resource.VARIATION: "woo_products",
     Resource.ORDER: "woo_orders",
     Resource.SUBSCRIPTION: "woo_subscriptions",
 }
+
+
+class WeightUnit(models.TextChoices):
+    """WooCommerce's weight units (`woocommerce_weight_unit`), in grams per unit below."""
+
+    KG = "kg", _("kg")
+    G = "g", _("g")
+    LBS = "lbs", _("lbs")
+    OZ = "oz", _("oz")
+
+
+GRAMS_PER_UNIT = {"kg": 1000, "g": 1, "lbs": 453.59237, "oz": 28.349523125}
 
 
 class WooCommerceStore(TenantModel):
@@ -78,6 +92,16 @@ class WooCommerceStore(TenantModel):
         _("active"),
         default=True,
         help_text=_("An inactive shop's deliveries are refused and it is not reconciled."),
+    )
+    weight_unit = models.CharField(
+        _("weight unit"),
+        max_length=3,
+        choices=WeightUnit.choices,
+        default=WeightUnit.KG,
+        help_text=_(
+            "The shop's weight unit (WooCommerce > Settings > Products): how a product's or "
+            "variation's weight is read."
+        ),
     )
     last_reconciled_at = models.DateTimeField(
         _("last reconciled at"),

@@ -27,8 +27,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import Product, Variant
+from subscriptions.models import Subscription, SubscriptionItem
 from woocommerce import client, handlers, payloads
-from woocommerce.models import WooCommerceStore
+from woocommerce.models import Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ ENDPOINTS = (
 ENDPOINT_OF = {resource: endpoint for endpoint, resource in ENDPOINTS}
 MODIFIED_AFTER = frozenset({"products", "subscriptions", "orders"})
 PER_PAGE = 100
+ENDED = (Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
 OVERLAP = timedelta(minutes=5)
 
 
@@ -87,10 +90,12 @@ class Report:
     since: datetime | None
     counts: Counter = field(default_factory=Counter)  # "<resource> <outcome>" -> n
     errors: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # for staff: what a retirement left
 
     def summary(self) -> str:
         parts = [f"{key}: {n}" for key, n in sorted(self.counts.items())]
-        return f"{self.store}: " + (", ".join(parts) or _("nothing to do"))
+        text = f"{self.store}: " + (", ".join(parts) or _("nothing to do"))
+        return "\n".join([text, *self.review])
 
 
 def api_for(store: WooCommerceStore):
@@ -234,11 +239,14 @@ def reconcile(
     if not _try_lock(store):
         report.errors.append(_("a reconciliation of this shop is already running"))
         return report
+    variable: set[int] = set()  # variable products read in this run
     try:
         api = api_for(store)
         for endpoint, resource in ENDPOINTS:
             for items, page, total in pages(api, endpoint, since):
                 for item in items:
+                    if resource == "product" and _is_variable(item):
+                        variable.add(item["id"])
                     outcome = apply_item(store, resource, item)
                     if outcome.startswith("failed"):
                         report.errors.append(f"{resource} {_id(item)}: {outcome}")
@@ -246,6 +254,8 @@ def reconcile(
                     report.counts[f"{resource} {outcome}"] += 1
                 if progress:
                     progress(resource, page, total)
+            if resource == "product":
+                variations(store, api, report, seen=variable)
         WooCommerceStore.objects.filter(pk=store.pk).update(last_reconciled_at=started)
         store.last_reconciled_at = started
     except ShopError as exc:
@@ -253,6 +263,111 @@ def reconcile(
     finally:
         _unlock(store)
     return report
+
+
+def variable_products(store: WooCommerceStore, seen: set[int]) -> list[int]:
+    """The WooCommerce ids of the shop's variable products: those read in this run, and
+    those whose variants are mapped (a variation's change or deletion moves nothing in
+    the products list), leaving out products deleted in the shop or never applied."""
+    variant_products = Variant.objects.filter(
+        organization_id=store.organization_id,
+        pk__in=WooMapping.objects.filter(store=store, resource=Resource.VARIATION).values(
+            "object_id"
+        ),
+    ).values("product_id")
+    known = WooMapping.objects.filter(
+        store=store, resource=Resource.PRODUCT, object_id__in=variant_products
+    ).values_list("woo_id", flat=True)
+    applied = set(  # a parent whose own payload failed has no product to hold variants
+        WooMapping.objects.filter(
+            store=store,
+            resource=Resource.PRODUCT,
+            woo_id__in=seen | set(known),
+            object_id__isnull=False,
+            deleted_upstream_at__isnull=True,
+        ).values_list("woo_id", flat=True)
+    )
+    return sorted(applied)
+
+
+def variations(store: WooCommerceStore, api, report: Report, *, seen: set[int]) -> None:
+    """Read every variation of every variable product (`GET /products/{id}/variations`,
+    every page), apply each, and retire the variants of variations no longer listed.
+
+    The whole list is read each run: a variation has no `modified_after` of its own in
+    the products list, and a deleted one sends no webhook. A product the shop no longer
+    has (404) is left to the product's own deletion; a list not read to the end retires
+    nothing."""
+    for parent in variable_products(store, seen):
+        endpoint = f"products/{parent}/variations"
+        listed: list[int] = []
+        page = 1
+        while True:
+            response = _get(api, endpoint, {"per_page": PER_PAGE, "page": page})
+            if response.status_code == 404:
+                listed = None
+                break
+            items = _json(response, endpoint)
+            if not isinstance(items, list):
+                raise ShopError(f"GET {endpoint}: expected a list")
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                listed.append(item.get("id"))
+                outcome = apply_item(
+                    store, "product", {**item, "type": "variation", "parent_id": parent}
+                )
+                if outcome.startswith("failed"):
+                    report.errors.append(f"variation {item.get('id')}: {outcome}")
+                    outcome = "failed"
+                report.counts[f"variation {outcome}"] += 1
+            try:
+                total = int(response.headers.get("X-WP-TotalPages") or 1)
+            except ValueError:
+                total = 1
+            if page >= total or len(items) < PER_PAGE:
+                break
+            page += 1
+        if listed is None:
+            continue
+        _retire(store, report, parent, [i for i in listed if isinstance(i, int)])
+
+
+def _retire(store: WooCommerceStore, report: Report, parent: int, listed: list[int]) -> None:
+    from woocommerce.handlers import base, product
+
+    with transaction.atomic():
+        mapping = base.lock_mapping(store, Resource.PRODUCT, parent)
+        item = Product.objects.filter(
+            pk=mapping.object_id, organization_id=store.organization_id
+        ).first()
+        if item is None:
+            return
+        retired = product.retire_unlisted(store, item, listed, None)
+    if not retired:
+        return
+    report.counts["variation retired"] += retired
+    for sku, subscription_id in (
+        SubscriptionItem.objects.filter(
+            variant__product=item,
+            variant__active=False,
+        )
+        .exclude(subscription__status__in=ENDED)
+        .order_by("subscription_id")
+        .values_list("variant__sku", "subscription_id")
+    ):
+        report.review.append(
+            _("Subscription %(subscription)s keeps the retired variant %(sku)s: review its items.")
+            % {"subscription": subscription_id, "sku": sku}
+        )
+
+
+def _is_variable(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == "variable"
+        and isinstance(item.get("id"), int)
+    )
 
 
 def _id(item: Any) -> Any:

@@ -26,6 +26,30 @@ CATALOG = [  # (product id, name, price)
     (1031, "Matcha tin", "19.00"),
     (1032, "Tasting set", "24.00"),
 ]
+# Variable products: (product id, name, SKU, [(variation id, option, price, weight kg)])
+VARIABLE = [
+    (
+        1040,
+        "Espresso blend",
+        "ESP",
+        [(1041, "250 g", "8.50", "0.25"), (1042, "1 kg", "29.00", "1")],
+    ),
+    (1043, "Filter blend", "FIL", [(1044, "250 g", "7.90", "0.25"), (1045, "1 kg", "26.00", "1")]),
+]
+VARIATIONS = [v for _id, _name, _sku, variations in VARIABLE for v in variations]
+# What a line can sell: (product id, line name, price, variation id, SKU, option)
+SELLABLE = [(product_id, name, price, 0, "", "") for product_id, name, price in CATALOG] + [
+    (
+        product_id,
+        f"{name} - {option}",
+        price,
+        variation_id,
+        f"{sku}-{option}".replace(" ", ""),
+        option,
+    )
+    for product_id, name, sku, variations in VARIABLE
+    for variation_id, option, price, _weight in variations
+]
 SIBLING = {"created": "updated", "updated": "created"}
 
 
@@ -48,19 +72,34 @@ def _gmt(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _line(line_id: int, product: tuple[int, str, str], quantity: int) -> dict:
-    product_id, name, price = product
+def _line(line_id: int, product: tuple, quantity: int) -> dict:
+    """A line of a simple product, or of a variation (its SKU, its parent's name, its
+    attribute in `meta_data`, as WooCommerce writes them)."""
+    product_id, name, price, variation_id, sku, option = product
     line = copy.deepcopy(sample("subscription")["line_items"][0])
     total = f"{float(price) * quantity:.2f}"
     line.update(
         id=line_id,
         name=name,
         product_id=product_id,
+        variation_id=variation_id,
         quantity=quantity,
         subtotal=total,
         total=total,
         price=float(price),
+        sku=sku,
     )
+    if variation_id:
+        line["parent_name"] = name.split(" - ")[0]
+        line["meta_data"] = [
+            {
+                "id": line_id,
+                "key": "pa_weight",
+                "value": option.replace(" ", "").lower(),
+                "display_key": "Weight",
+                "display_value": option,
+            }
+        ]
     return line
 
 
@@ -90,6 +129,57 @@ class _Shop:
                 date_modified_gmt=_gmt(at),
             )
             self.emit(at, "product.created", payload)
+        for n, (product_id, name, sku, variations) in enumerate(VARIABLE):
+            at = T0 - timedelta(days=20, minutes=n)
+            parent = sample("product")
+            parent.update(
+                id=product_id,
+                name=name,
+                type="variable",
+                sku=sku,
+                price=variations[0][2],
+                regular_price=variations[0][2],
+                variations=[],
+                date_created_gmt=_gmt(at),
+                date_modified_gmt=_gmt(at),
+            )
+            self.emit(at, "product.created", parent)
+            for k, (variation_id, option, price, weight) in enumerate(variations):
+                created = at + timedelta(minutes=1 + k)
+                body = sample("product_variation")
+                body.update(
+                    id=variation_id,
+                    type="variation",
+                    parent_id=product_id,
+                    name="AUTO-DRAFT",  # a new variation's first body (#29376)
+                    sku="",
+                    price="",
+                    regular_price="",
+                    sale_price="",
+                    weight="",
+                    attributes=[],
+                    menu_order=k,
+                    date_created_gmt=_gmt(created),
+                    date_modified_gmt=_gmt(created),
+                )
+                self.emit(created, "product.created", body)
+                saved = created + timedelta(seconds=30)
+                body = dict(
+                    body,
+                    name=f"{name} - {option}",
+                    sku=f"{sku}-{option}".replace(" ", ""),
+                    price=price,
+                    regular_price=price,
+                    weight=weight,
+                    attributes=[{"id": 1, "name": "Weight", "option": option}],
+                    date_modified_gmt=_gmt(saved),
+                )
+                self.emit(saved, "product.updated", body)
+            saved = at + timedelta(minutes=10)
+            parent = dict(
+                parent, variations=[v[0] for v in variations], date_modified_gmt=_gmt(saved)
+            )
+            self.emit(saved, "product.updated", parent)
 
     def customer(self, woo_id: int, n: int, at: datetime) -> dict:
         payload = sample("customer")
@@ -151,7 +241,12 @@ class _Shop:
         rng = self.rng
         period = rng.choice(["week", "week", "month"])
         step = PERIODS[period]
-        items = [_line(next(self.line_ids), rng.choice(CATALOG), rng.randint(1, 3))]
+        if rng.random() < 0.25:  # two sizes of one coffee: 1 x 250 g and 2 x 1 kg
+            name = rng.choice(VARIABLE)[1]
+            small, large = (s for s in SELLABLE if s[1].startswith(f"{name} - "))
+            items = [_line(next(self.line_ids), small, 1), _line(next(self.line_ids), large, 2)]
+        else:
+            items = [_line(next(self.line_ids), rng.choice(SELLABLE), rng.randint(1, 3))]
         sub = sample("subscription")
         sub.update(
             id=sub_id,
@@ -195,7 +290,7 @@ class _Shop:
                 switch_at = due - step / 2
                 items = [
                     _line(next(self.line_ids), product, rng.randint(1, 3))
-                    for product in rng.sample(CATALOG, k=rng.randint(1, 2))
+                    for product in rng.sample(SELLABLE, k=rng.randint(1, 2))
                 ]
                 version(switch_at, "active", due)
             renewal = next(self.order_ids)

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
-from crm.models import Customer, Membership
+from crm.models import Customer, Membership, Product, Variant
 from operations.models import Operation
 from tests.conftest import wait_until
 from tests.factories import (
@@ -91,6 +91,7 @@ def shop_form(store, **changes):
         "name": store.name,
         "base_url": store.base_url,
         "active": "on" if store.active else "",
+        "weight_unit": store.weight_unit,
         "webhook_secret": "",
         "previous_webhook_secret": "",
         "consumer_key": "",
@@ -255,6 +256,7 @@ def test_adding_a_shop_stores_its_secrets_and_gives_its_webhook_url(owner_a, org
             "name": "New shop",
             "base_url": "https://new.example.com",
             "active": "on",
+            "weight_unit": "kg",
             "webhook_secret": "new-shop-secret",
             "consumer_key": "ck_new",
             "consumer_secret": "cs_new",
@@ -654,9 +656,17 @@ def _mappings(store, numbers):
         order = WooOrder.objects.create(
             organization=organization, store=store, woo_id=9000 + n, number=f"N{n}"
         )
+        variant = Variant.objects.create(
+            organization=organization,
+            product=product,
+            sku=f"WOO-{n}-1KG",
+            attributes=[{"name": "Weight", "option": "1 kg"}],
+            unit_price=1,
+        )
         for resource, row in [
             ("customer", customer),
             ("product", product),
+            ("variation", variant),
             ("subscription", subscription),
             ("order", order),
         ]:
@@ -680,6 +690,10 @@ def test_mappings_link_to_the_crm_rows_they_became(client_a, store):
 
     assert f'<a href="/admin/crm/customer/{customer.pk}/change/">woo0@example.com</a>' in page
     assert "Beans 0 (WOO-0)</a>" in page
+    product = Product.objects.get(sku="WOO-0")
+    assert (  # a variation's variant, on its product's page
+        f'<a href="/admin/crm/product/{product.pk}/change/">Beans 0 - 1 kg (WOO-0-1KG)</a>'
+    ) in page
     assert (
         f'<a href="/admin/subscriptions/subscription/{subscription.pk}/change/">'
         f"#{subscription.pk} woo0@example.com</a>"
@@ -687,7 +701,7 @@ def test_mappings_link_to_the_crm_rows_they_became(client_a, store):
     assert f'<a href="{ORDERS}{order.pk}/change/">#N0</a>' in page
 
 
-def test_the_mappings_list_costs_the_same_queries_for_4_or_20_rows(client_a, store):
+def test_the_mappings_list_costs_the_same_queries_for_5_or_25_rows(client_a, store):
     def queries():
         with CaptureQueriesContext(connection) as captured:
             assert client_a.get(MAPPINGS).status_code == 200
@@ -697,7 +711,7 @@ def test_the_mappings_list_costs_the_same_queries_for_4_or_20_rows(client_a, sto
     few = queries()
     _mappings(store, range(1, 5))
 
-    assert WooMapping.objects.count() == 20
+    assert WooMapping.objects.count() == 25
     assert queries() == few
 
 

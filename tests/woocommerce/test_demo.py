@@ -1,10 +1,12 @@
 """The demo shop `make run` loads: shop subscriptions, their orders, a failed delivery."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from crm.models import Variant
 from subscriptions.models import Charge, Subscription
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping
 
@@ -28,7 +30,19 @@ def test_the_demo_shop_shows_mirrored_subscriptions_and_is_loaded_once():
     )
     assert (active.source, active.status) == ("woocommerce", "active")
     assert active.customer.email == "manon.lefevre@example.fr"
-    assert active.items.get().product.sku == "PUR-ESP-500"  # the CRM's product, linked by SKU
+    # Two sizes of the espresso: the shop's variations, linked by SKU to the CRM's variants
+    assert sorted(
+        (i.product.sku, i.variant.sku, i.quantity, i.unit_price) for i in active.items.all()
+    ) == [
+        ("PUR-ESP", "PUR-ESP-1KG", 2, Decimal("34.90")),
+        ("PUR-ESP", "PUR-ESP-250", 1, Decimal("10.40")),
+    ]
+    for woo_id, sku in ((611, "PUR-ESP-250"), (612, "PUR-ESP-1KG")):
+        mapping = WooMapping.objects.get(store=store, resource="variation", woo_id=woo_id)
+        assert Variant.objects.get(pk=mapping.object_id).sku == sku
+    weight = sum(i.weight_grams * i.quantity for i in active.items.all())
+    assert weight == 250 + 2 * 1000
+    assert active.preference.values["grind"] == "espresso"
     assert sorted(active.charges.values_list("cycle", "status")) == [
         (0, Charge.Status.PAID),
         (1, Charge.Status.PAID),

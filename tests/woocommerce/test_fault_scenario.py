@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.test import Client
 
 from config.celery import worker_command
-from crm.models import Customer, Product
+from crm.models import Customer, Product, Variant
 from subscriptions.models import Subscription
 from tests.conftest import broker, start_celery_worker, stop_celery_worker, wait_until
 from tests.factories import OrganizationFactory
@@ -148,6 +148,18 @@ def crm_state(store: WooCommerceStore) -> dict:
         woo.get(("product", p.pk), p.sku): (p.sku, p.name, p.unit_price, p.active)
         for p in Product.objects.filter(organization=organization)
     }
+    variants = {
+        woo.get(("variation", v.pk), v.sku): (
+            woo.get(("product", v.product_id)),
+            v.sku,
+            v.attributes,
+            v.unit_price,
+            v.net_weight_grams,
+            v.active,
+            v.position,
+        )
+        for v in Variant.objects.filter(organization=organization)
+    }
     subscriptions = {}
     for s in Subscription.objects.filter(organization=organization).prefetch_related(
         "items", "charges"
@@ -161,7 +173,12 @@ def crm_state(store: WooCommerceStore) -> dict:
             "current_cycle": s.current_cycle,
             "customer": woo.get(("customer", s.customer_id)),
             "items": sorted(
-                (woo.get(("product", i.product_id)), i.quantity, i.unit_price)
+                (
+                    woo.get(("product", i.product_id)),
+                    woo.get(("variation", i.variant_id), 0),
+                    i.quantity,
+                    i.unit_price,
+                )
                 for i in s.items.all()
             ),
             "charges": sorted(
@@ -169,7 +186,12 @@ def crm_state(store: WooCommerceStore) -> dict:
                 for c in s.charges.all()
             ),
         }
-    return {"customers": customers, "products": products, "subscriptions": subscriptions}
+    return {
+        "customers": customers,
+        "products": products,
+        "variants": variants,
+        "subscriptions": subscriptions,
+    }
 
 
 def reference_state(history: list[scenario.Delivery]) -> dict:
@@ -276,6 +298,13 @@ def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
     expected = reference_state(history)
     reference_seconds = time.monotonic() - started
     assert len(expected["subscriptions"]) > size  # some checkouts started two subscriptions
+    # Variable products: each variation a variant, complete; boxes of two sizes of one coffee
+    assert len(expected["variants"]) == len(scenario.VARIATIONS)
+    assert all(v[4] and v[5] and v[2] for v in expected["variants"].values())
+    assert any(
+        len({i[0] for i in s["items"] if i[1]}) < len([i for i in s["items"] if i[1]])
+        for s in expected["subscriptions"].values()
+    )
     call_command("flush", interactive=False, verbosity=0)
 
     # The sweeper here and the worker's takeover of a dead worker's delivery: seconds.
@@ -339,7 +368,7 @@ def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
     assert faults["connections terminated"]
 
     actual = crm_state(store)
-    for what in ("customers", "products"):
+    for what in ("customers", "products", "variants"):
         assert actual[what] == expected[what], what
     mismatched = {
         woo_id: (expected["subscriptions"].get(woo_id), actual["subscriptions"].get(woo_id))

@@ -340,6 +340,7 @@ def store_form(store, **rows):
         "name": store.name,
         "base_url": store.base_url,
         "active": "on",
+        "weight_unit": "kg",
         "keep_replaced_secret": "on",
         f"{PREFIX}-TOTAL_FORMS": str(len(rows)),
         f"{PREFIX}-INITIAL_FORMS": "0",

@@ -77,6 +77,8 @@ class FakeShop:
         self.base_url = base_url
         self.auth = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
         self.data: dict[str, dict[int, dict]] = {endpoint: {} for endpoint in ENDPOINTS}
+        # parent product id -> {variation id: variation}, served by /products/{id}/variations
+        self.variations: dict[int, dict[int, dict]] = {}
         # (endpoint, n) -> HTTP status of the n-th list request to the endpoint (from 1)
         self.failures: dict[tuple[str, int], int] = {}
         self.on_list = None  # called (endpoint, page) after a page is served
@@ -88,6 +90,12 @@ class FakeShop:
 
     def add(self, endpoint: str, payload: dict) -> dict:
         self.data[endpoint][payload["id"]] = payload
+        return payload
+
+    def add_variation(self, parent: int, payload: dict) -> dict:
+        """A variation as `GET /products/{parent}/variations` lists it (no type, no parent_id:
+        the path says whose it is)."""
+        self.variations.setdefault(parent, {})[payload["id"]] = payload
         return payload
 
     def change(self, endpoint: str, woo_id: int, **changes) -> dict:
@@ -109,6 +117,9 @@ class FakeShop:
         self.calls.append((path, query))
         if request.headers.get("Authorization") != self.auth:
             return self._json(401, error_body_for(401))
+        variations = re.fullmatch(r"products/(\d+)/variations(?:/(\d+))?", path)
+        if variations:
+            return self._variations(int(variations.group(1)), variations.group(2), query)
         endpoint, _, woo_id = path.partition("/")
         if endpoint not in self.data:
             return self._json(
@@ -160,6 +171,27 @@ class FakeShop:
         )
         if self.on_list:
             self.on_list(endpoint, page)
+        return response
+
+    def _variations(self, parent: int, woo_id: str | None, query: dict[str, str]):
+        """`GET /products/{parent}/variations[/{id}]`: paginated (`per_page`, `page`, the
+        `X-WP-Total*` headers), by `menu_order` then id; 404 for a product the shop lacks."""
+        invalid = error_body("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+        if parent not in self.data["products"]:
+            return self._json(404, invalid)
+        items = self.variations.get(parent, {})
+        if woo_id:
+            item = items.get(int(woo_id))
+            return self._json(200, item) if item else self._json(404, invalid)
+        per_page, page = int(query.get("per_page", 10)), int(query.get("page", 1))
+        ordered = sorted(items.values(), key=lambda i: (i.get("menu_order", 0), i["id"]))
+        response = self._json(200, ordered[(page - 1) * per_page : page * per_page])
+        response[1].update(
+            {
+                "X-WP-Total": str(len(ordered)),
+                "X-WP-TotalPages": str(math.ceil(len(ordered) / per_page)),
+            }
+        )
         return response
 
     @staticmethod

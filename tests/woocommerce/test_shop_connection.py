@@ -208,6 +208,7 @@ def form(store, **changes) -> dict:
         "name": store.name,
         "base_url": store.base_url,
         "active": "on",
+        "weight_unit": "kg",
         "keep_replaced_secret": "on",
         "preference_mappings-TOTAL_FORMS": "0",
         "preference_mappings-INITIAL_FORMS": "0",

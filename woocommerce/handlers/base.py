@@ -16,11 +16,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from crm.actors import Actor
-from crm.models import Address, Customer, Product
+from crm.models import Address, Customer, Product, Variant
 from woocommerce import payloads
-from woocommerce.models import Resource, WooCommerceStore, WooMapping
+from woocommerce.models import GRAMS_PER_UNIT, Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
 CENT = Decimal("0.01")
@@ -162,8 +163,9 @@ def mapped(store: WooCommerceStore, resource: str, woo_id: int, model):
     return model.objects.filter(pk=object_id, organization_id=store.organization_id).first()
 
 
-def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> None:
-    """Map `woo_id` to a row created from another entity's payload, unless already mapped.
+def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> int:
+    """Map `woo_id` to a row created from another entity's payload, unless already mapped;
+    the id it is mapped to now (another when the entity's own payload came first).
 
     No modification time is recorded: the entity's own payload, whenever it
     arrives, is newer and completes the row.
@@ -172,6 +174,26 @@ def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) ->
     WooMapping.objects.filter(
         store=store, resource=resource, woo_id=woo_id, object_id__isnull=True
     ).update(object_id=object_id)
+    mapped_id = (
+        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id)
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    return mapped_id or object_id
+
+
+def linked(store: WooCommerceStore, resource: str, woo_id: int, row, created: bool):
+    """`row` (made from a line) mapped to `woo_id`; when the entity's own payload was applied
+    meanwhile by another worker, the row it made instead (and `row`, if new, dropped)."""
+    object_id = link(store, resource, woo_id, row.pk)
+    if object_id == row.pk:
+        return row
+    other = type(row).objects.filter(pk=object_id, organization_id=store.organization_id).first()
+    if other is None:
+        return row
+    if created:
+        row.delete()
+    return other
 
 
 def customer_for(
@@ -246,30 +268,180 @@ def address_for(customer: Customer, kind: str, data: Any) -> Address | None:
     return address
 
 
-# --- Products --------------------------------------------------------------------
+# --- Products and variations ------------------------------------------------------
+
+AUTO_DRAFT = "auto-draft"
+
+
+def is_auto_draft(name: str) -> bool:
+    """WooCommerce's placeholder name of a product or variation not yet saved (#29376)."""
+    return name.strip().lower() == AUTO_DRAFT
+
+
+def grams(store: WooCommerceStore, value: Any) -> int | None:
+    """A product's or variation's `weight` (a string in the shop's unit) in grams; "" is none."""
+    weight = payloads.decimal(value, None)
+    if weight is None:
+        return None
+    if weight < 0:
+        raise PayloadError(f"negative weight {value!r}")
+    result = round(weight * Decimal(str(GRAMS_PER_UNIT[store.weight_unit])))
+    if result > 2_147_483_647:
+        raise PayloadError(f"weight out of range: {value!r}")
+    return int(result)
+
+
+def attributes(data: Any) -> list[dict[str, str]]:
+    """A variation's `attributes` as ordered {"name", "option"} pairs (the shop's ids dropped)."""
+    pairs = []
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict):
+            raise PayloadError("an attribute is not an object")
+        name, option = text(entry, "name", 100), text(entry, "option", 100)
+        if name or option:
+            pairs.append({"name": name, "option": option})
+    return pairs
+
+
+def line_attributes(line: dict[str, Any]) -> list[dict[str, str]]:
+    """The attributes a line item chose, from its `meta_data` (`display_key`: `display_value`),
+    hidden entries (`_reduced_stock`) left out; without any, the options its `name` lists
+    after the parent's ("Parent - Option, Option"), unnamed."""
+    pairs = []
+    meta = line.get("meta_data")
+    for entry in meta if isinstance(meta, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            continue
+        if entry["key"].startswith("_"):
+            continue
+        name = text(entry, "display_key", 100) or text(entry, "key", 100)
+        option = text(entry, "display_value", 100) or text(entry, "value", 100)
+        if option:
+            pairs.append({"name": strip_tags(name), "option": strip_tags(option)})
+    if pairs:
+        return pairs
+    name, parent = text(line, "name", 200), text(line, "parent_name", 200)
+    if parent and name.startswith(f"{parent} - "):
+        options = name.removeprefix(f"{parent} - ").split(", ")
+        return [{"name": "", "option": o.strip()[:100]} for o in options if o.strip()]
+    return []
+
+
+def sku_taken(organization_id: int, sku: str, *, product=None, variant=None) -> bool:
+    """Whether a product or variant of the organization other than these has `sku`."""
+    products = Product.objects.filter(organization_id=organization_id, sku=sku)
+    variants = Variant.objects.filter(organization_id=organization_id, sku=sku)
+    if product is not None and product.pk:
+        products = products.exclude(pk=product.pk)
+    if variant is not None and variant.pk:
+        variants = variants.exclude(pk=variant.pk)
+    return products.exists() or variants.exists()
+
+
+def variant_sku(sku: str, woo_id: int, parent: Product) -> str:
+    """A variation's SKU here: its own, or `woo-<id>` when it has none (WooCommerce then
+    shows the parent's SKU in its place)."""
+    return sku if sku and sku != parent.sku else f"woo-{woo_id}"
+
+
+def parent_product(store: WooCommerceStore, woo_product_id: int, name: str) -> Product:
+    """The CRM product of a variable product, created (`woo-<id>`) and mapped if the shop
+    has not sent it yet; its own payload, whenever it arrives, completes it."""
+    product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
+    if product is not None:
+        return product
+    product, created = Product.objects.get_or_create(
+        organization_id=store.organization_id,
+        sku=f"woo-{woo_product_id}",
+        defaults={"name": name or f"WooCommerce product {woo_product_id}", "unit_price": 0},
+    )
+    return linked(store, Resource.PRODUCT, woo_product_id, product, created)
 
 
 def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
-    """The CRM product of a line item, created from the line if the shop has not sent it."""
+    """The CRM product of a line item, created from the line if the shop has not sent it.
+
+    A line of a variation names its parent (`product_id`): the product of the
+    variant with the line's SKU, else the product with that SKU (a variation
+    without a SKU of its own shows its parent's), else the parent is created under
+    `woo-<id>` and the parent's name (`parent_name`), since the line's SKU and name
+    are the variation's."""
     woo_product_id = payloads.integer(line.get("product_id") or 0, "product_id", minimum=0)
+    variation_id = payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0)
     name = text(line, "name", 200) or f"WooCommerce product {woo_product_id}"
     organization_id = store.organization_id
     product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
     if product is not None:
         return product
+    if variation_id and woo_product_id:
+        # The back office may sell it already: the line's SKU is its variant's, or the
+        # parent's when the variation has none of its own.
+        sku = text(line, "sku", 64)
+        known = (
+            Variant.objects.filter(organization_id=organization_id, sku=sku)
+            .values_list("product_id", flat=True)
+            .first()
+            or Product.objects.filter(organization_id=organization_id, sku=sku)
+            .values_list("pk", flat=True)
+            .first()
+            if sku
+            else None
+        )
+        if known is not None:
+            product = Product.objects.get(pk=known)
+            return linked(store, Resource.PRODUCT, woo_product_id, product, False)
+        parent_name = text(line, "parent_name", 200) or name.split(" - ")[0]
+        return parent_product(store, woo_product_id, parent_name)
     sku = text(line, "sku", 64) or (
         f"woo-{woo_product_id}" if woo_product_id else f"woo-line-{name}"[:64]
     )
     quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
     price = unit_price(line, quantity)
-    product, _created = Product.objects.get_or_create(
+    product, created = Product.objects.get_or_create(
         organization_id=organization_id,
         sku=sku,
         defaults={"name": name, "unit_price": price},
     )
     if woo_product_id:
-        link(store, Resource.PRODUCT, woo_product_id, product.pk)
+        return linked(store, Resource.PRODUCT, woo_product_id, product, created)
     return product
+
+
+def variant_for_line(
+    store: WooCommerceStore, line: dict[str, Any], product: Product
+) -> Variant | None:
+    """The variant of a line's `variation_id` (None for a simple product's line, id 0).
+
+    By mapping, then by SKU among the organization's variants, else created from
+    the line (its attributes from `meta_data`, its price the line's) and mapped
+    without a modification time, so the variation's own payload completes it.
+    """
+    variation_id = payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0)
+    if not variation_id:
+        return None
+    organization_id = store.organization_id
+    variant = mapped(store, Resource.VARIATION, variation_id, Variant)
+    if variant is not None:
+        return variant
+    sku = variant_sku(text(line, "sku", 64), variation_id, product)
+    variant, created = (
+        Variant.objects.filter(organization_id=organization_id, sku=sku).first(),
+        False,
+    )
+    if variant is None:
+        if Product.objects.filter(organization_id=organization_id, sku=sku).exists():
+            raise PayloadError(f"line {line.get('id')}: a product already has the SKU {sku}")
+        quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
+        variant, created = Variant.objects.get_or_create(
+            organization_id=organization_id,
+            sku=sku,
+            defaults={
+                "product": product,
+                "attributes": line_attributes(line),
+                "unit_price": unit_price(line, quantity),
+            },
+        )
+    return linked(store, Resource.VARIATION, variation_id, variant, created)
 
 
 def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
@@ -282,22 +454,36 @@ def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
 
 
 def line_items(store: WooCommerceStore, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The payload's line items as {product, quantity, unit_price}, one per product."""
+    """The payload's line items as {product, variant, quantity, unit_price}.
+
+    One item per product and variant: two variations of one product are two
+    items; two lines of the same variant (or simple product) are one, at their
+    average price.
+    """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
         raise PayloadError("line_items is not a list")
-    merged: dict[int, dict[str, Any]] = {}
+    merged: dict[tuple[int, int | None], dict[str, Any]] = {}
     for line in lines:
         if not isinstance(line, dict):
             raise PayloadError("a line item is not an object")
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
         product = product_for_line(store, line)
+        variant = variant_for_line(store, line, product)
+        if variant is not None:
+            product = variant.product
         price = unit_price(line, quantity)
-        if product.pk in merged:  # the same product on two lines: one item
-            item = merged[product.pk]
+        key = (product.pk, variant.pk if variant is not None else None)
+        if key in merged:  # the same product or variant on two lines: one item
+            item = merged[key]
             total = item["unit_price"] * item["quantity"] + price * quantity
             item["quantity"] += quantity
             item["unit_price"] = (total / item["quantity"]).quantize(CENT)
         else:
-            merged[product.pk] = {"product": product, "quantity": quantity, "unit_price": price}
+            merged[key] = {
+                "product": product,
+                "variant": variant,
+                "quantity": quantity,
+                "unit_price": price,
+            }
     return list(merged.values())

@@ -254,7 +254,12 @@ def refresh_status(store: WooCommerceStore, subscription: Subscription) -> None:
         status=mirrored.status,
         fields={},
         items=[
-            {"product": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+            {
+                "product": i.product_id,
+                "variant": i.variant_id,
+                "quantity": i.quantity,
+                "unit_price": i.unit_price,
+            }
             for i in subscription.items.all()
         ],
         actor=base.actor(store),
@@ -280,7 +285,12 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
             status=Subscription.Status.CANCELED,
             fields={"next_charge_at": None},
             items=[
-                {"product": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+                {
+                    "product": i.product_id,
+                    "variant": i.variant_id,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                }
                 for i in subscription.items.all()
             ],
             actor=base.actor(store),

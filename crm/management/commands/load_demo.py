@@ -21,7 +21,16 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from crm import services
-from crm.models import Address, ApiKey, Contract, Customer, Membership, Organization, Product
+from crm.models import (
+    Address,
+    ApiKey,
+    Contract,
+    Customer,
+    Membership,
+    Organization,
+    Product,
+    Variant,
+)
 from fulfillment import demo as fulfillment_demo
 from operations.models import STEP_LABELS, Operation
 from operations.progress import add_progress_arguments, step_bar, wants_progress
@@ -39,14 +48,61 @@ DEMO_LANGUAGE = "fr"
 #: The steps of a load, as `operations.models.STEP_LABELS` codes, in order.
 STEPS = ("organizations", "subscriptions", "batches", "surveys", "cases", "preferences", "shop")
 
+#: Purea's coffees: (SKU, name, description, price, its SKU before it had variants,
+#: variants as (SKU, option, price, grams)). A coffee with variants is sold in 250 g and
+#: 1 kg bags; the discovery box is a simple product.
 PRODUCTS = [
-    ("PUR-ETH-250", "Éthiopie Yirgacheffe 250 g", "Floral, agrumes, thé noir.", "11.90"),
-    ("PUR-COL-250", "Colombie Huila 250 g", "Caramel, pomme rouge.", "10.50"),
-    ("PUR-BRA-1KG", "Brésil Cerrado 1 kg", "Chocolat, noisette.", "32.00"),
-    ("PUR-DEC-250", "Décaféiné Pérou 250 g", "Procédé à l'eau, cacao.", "11.50"),
-    ("PUR-ESP-500", "Assemblage Espresso 500 g", "Corsé, notes de cacao.", "18.90"),
-    ("PUR-DIS-250", "Découverte du mois 250 g", "Une origine différente chaque mois.", "12.90"),
+    (
+        "PUR-ETH",
+        "Éthiopie Yirgacheffe",
+        "Floral, agrumes, thé noir.",
+        "11.90",
+        "PUR-ETH-250",
+        [("PUR-ETH-250", "250 g", "11.90", 250), ("PUR-ETH-1KG", "1 kg", "39.90", 1000)],
+    ),
+    (
+        "PUR-COL",
+        "Colombie Huila",
+        "Caramel, pomme rouge.",
+        "10.50",
+        "PUR-COL-250",
+        [("PUR-COL-250", "250 g", "10.50", 250), ("PUR-COL-1KG", "1 kg", "35.50", 1000)],
+    ),
+    (
+        "PUR-BRA",
+        "Brésil Cerrado",
+        "Chocolat, noisette.",
+        "9.50",
+        "PUR-BRA-1KG",
+        [("PUR-BRA-250", "250 g", "9.50", 250), ("PUR-BRA-1KG", "1 kg", "32.00", 1000)],
+    ),
+    (
+        "PUR-DEC",
+        "Décaféiné Pérou",
+        "Procédé à l'eau, cacao.",
+        "11.50",
+        "PUR-DEC-250",
+        [("PUR-DEC-250", "250 g", "11.50", 250), ("PUR-DEC-1KG", "1 kg", "38.50", 1000)],
+    ),
+    (
+        "PUR-ESP",
+        "Assemblage Espresso",
+        "Corsé, notes de cacao.",
+        "10.40",
+        "PUR-ESP-500",
+        [("PUR-ESP-250", "250 g", "10.40", 250), ("PUR-ESP-1KG", "1 kg", "34.90", 1000)],
+    ),
+    (
+        "PUR-DIS-250",
+        "Découverte du mois 250 g",
+        "Une origine différente chaque mois.",
+        "12.90",
+        "",
+        [],
+    ),
 ]
+#: The attribute a coffee's variants differ by.
+WEIGHT_ATTRIBUTE = "Poids"
 
 CUSTOMERS = [
     ("camille.martin@example.fr", "Camille", "Martin", "fr", "8 rue Mercière", "69002", "Lyon"),
@@ -237,14 +293,32 @@ class Command(BaseCommand):
         return organization
 
     def _products(self, organization):
-        return [
-            Product.objects.update_or_create(
+        products = []
+        for sku, name, description, price, before, variants in PRODUCTS:
+            existing = Product.objects.filter(organization=organization)
+            if before and before != sku and not existing.filter(sku=sku).exists():
+                # A demo loaded before its coffees had variants: the product keeps its rows.
+                existing.filter(sku=before).update(sku=sku)
+            product, _created = Product.objects.update_or_create(
                 organization=organization,
                 sku=sku,
                 defaults={"name": name, "description": description, "unit_price": Decimal(price)},
-            )[0]
-            for sku, name, description, price in PRODUCTS
-        ]
+            )
+            for position, (variant_sku, option, variant_price, grams) in enumerate(variants):
+                Variant.objects.update_or_create(
+                    organization=organization,
+                    sku=variant_sku,
+                    defaults={
+                        "product": product,
+                        "attributes": [{"name": WEIGHT_ATTRIBUTE, "option": option}],
+                        "unit_price": Decimal(variant_price),
+                        "net_weight_grams": grams,
+                        "active": True,
+                        "position": position,
+                    },
+                )
+            products.append(product)
+        return products
 
     def _customers(self, organization):
         customers = []
