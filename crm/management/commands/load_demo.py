@@ -183,6 +183,11 @@ class Command(BaseCommand):
         Membership.objects.update_or_create(
             user=manager, organization=purea, defaults={"role": Membership.Role.ADMIN}
         )
+        # The tea house's own administrator: log in as both to see the tenancy.
+        tea_admin = self._user("camille", "camille@maisondethe.example", password, superuser=False)
+        Membership.objects.update_or_create(
+            user=tea_admin, organization=tea, defaults={"role": Membership.Role.ADMIN}
+        )
         ApiKey.objects.filter(organization=purea, name=DEMO_KEY_NAME).delete()
         _api_key, key = services.api_key_create(
             organization=purea,
@@ -271,6 +276,7 @@ class Command(BaseCommand):
                     f"  Admin:        {base_url}/admin/",
                     f"  Superuser:    admin / {password}",
                     f"  Staff (Purea Café admin): marie / {password}",
+                    f"  Staff (Maison du Thé admin): camille / {password}",
                     f"  API docs:     {base_url}/api/docs/",
                     f"  API key:      Authorization: Api-Key {key}",
                     f"  WooCommerce webhook: {base_url}{shop.webhook_path()}",
