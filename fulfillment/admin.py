@@ -495,6 +495,8 @@ def preview_rows(batch: Batch, boxes: list[Box]) -> list[dict[str, Any]]:
                 "items": items_text(box.items),
                 "preferences": preferences_text(box.preferences, specs),
                 "paid": box.paid,
+                # A box owed after a case has no cycle: the packing room must know.
+                "replacement": str(BatchLine.Kind.REPLACEMENT.label) if box.cycle is None else "",
             }
         )
     return rows
