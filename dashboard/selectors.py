@@ -111,6 +111,9 @@ class NextBatch:
     lines: list[tuple[str, str, int]]
     boxes: int
     production: list[exports.PlanProduct]
+    #: An open batch's boxes due before its cut-off that a lock now would move to the next
+    #: batch (their cycle starts later); `boxes` is what a lock now would freeze.
+    later: int = 0
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,7 @@ def next_batch(*, organization: Organization) -> NextBatch | None:
         lines=lines,
         boxes=len(content.parcels),
         production=exports.production(content),
+        later=content.later,
     )
 
 

@@ -182,6 +182,14 @@ def batch_context(board: selectors.Dashboard) -> dict | None:
                 for _s, label, count in upcoming.lines
             ),
         ]
+        if upcoming.later:
+            # Due before the cut-off, not yet started: in the batch only if it is not
+            # locked before then (the batch's page lists them).
+            figures.append(
+                Figure(
+                    label=_("Due later, before the cut-off"), value=number(upcoming.later), url=page
+                )
+            )
     else:
         live = [status for status, _label, _count in upcoming.lines]
         figures = [

@@ -59,8 +59,9 @@ from fulfillment.models import (
 from fulfillment.selectors import fulfillment_settings_for
 from fulfillment.snapshots import (
     Box,
-    batch_preview,
+    DueCycle,
     boxes_from_lines,
+    open_batch_preview,
     production_plan,
 )
 from fulfillment.tasks import batch_archive_start
@@ -458,6 +459,27 @@ def plan_tables(batch: Batch, boxes: list[Box]) -> dict[str, Any]:
     }
 
 
+def later_rows(batch: Batch, later: list[DueCycle]) -> list[dict[str, Any]]:
+    """The first cycles a lock now would move to the next batch (one query for their
+    customers): whose, and when the cycle starts."""
+    shown = later[:PREVIEW_ROWS]
+    customers = Customer.objects.in_bulk({cycle.customer_id for cycle in shown})
+    tz = batch.organization.tzinfo
+    return [
+        {
+            "subscription_id": cycle.subscription_id,
+            "customer": (
+                customer_label(customers[cycle.customer_id])
+                if cycle.customer_id in customers
+                else cycle.customer_id
+            ),
+            "starts_at": when(cycle.starts_at, tz),
+            "paid": cycle.paid,
+        }
+        for cycle in shown
+    ]
+
+
 def preview_rows(batch: Batch, boxes: list[Box]) -> list[dict[str, Any]]:
     """The first boxes of an open batch, as rows (one query for their customers)."""
     shown = boxes[:PREVIEW_ROWS]
@@ -473,9 +495,44 @@ def preview_rows(batch: Batch, boxes: list[Box]) -> list[dict[str, Any]]:
                 "items": items_text(box.items),
                 "preferences": preferences_text(box.preferences, specs),
                 "paid": box.paid,
+                # A box owed after a case has no cycle: the packing room must know.
+                "replacement": str(BatchLine.Kind.REPLACEMENT.label) if box.cycle is None else "",
             }
         )
     return rows
+
+
+def lock_description(batch: Batch, now=None) -> str:
+    """The lock's confirmation: how many boxes locking now freezes, and how many due before
+    the scheduled cut-off move to the next batch (the preview's two numbers)."""
+    preview = open_batch_preview(batch=batch, now=now)
+    cutoff = when(batch.cutoff_at, batch.organization.tzinfo)
+    frozen = ngettext("%(count)s box", "%(count)s boxes", len(preview.boxes)) % {
+        "count": len(preview.boxes)
+    }
+    paid = ngettext("%(count)s paid", "%(count)s paid", preview.paid) % {"count": preview.paid}
+    frozen = f"{frozen} ({paid})"
+    if preview.at >= batch.cutoff_at:
+        return _(
+            "The cut-off (%(cutoff)s) has passed: the batch freezes %(frozen)s, as they "
+            "stood at the cut-off."
+        ) % {"cutoff": cutoff, "frozen": frozen}
+    text = _(
+        "Locking now freezes %(frozen)s, as they stand now, instead of at the cut-off "
+        "(%(cutoff)s): changes made from now on count for the next batch."
+    ) % {"frozen": frozen, "cutoff": cutoff}
+    moved = len(preview.later)
+    if moved:
+        text += " " + ngettext(
+            "%(count)s box due before the cut-off moves to the next batch: its cycle starts "
+            "after now.",
+            "%(count)s boxes due before the cut-off move to the next batch: their cycle starts "
+            "after now.",
+            moved,
+        ) % {"count": moved}
+    else:
+        text += " " + _("No box due before the cut-off moves to the next batch.")
+    return text
 
 
 class BatchChangeList(ChangeList):
@@ -621,12 +678,19 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
                 f"{reverse('admin:fulfillment_shipment_changelist')}?batch__id__exact={batch.pk}"
             )
         if batch.status == Batch.Status.OPEN:
-            boxes = batch_preview(batch=batch)
+            preview = open_batch_preview(batch=batch)
+            boxes = preview.boxes
             context["preview"] = {
                 "rows": preview_rows(batch, boxes),
                 "total": len(boxes),
                 "more": max(len(boxes) - PREVIEW_ROWS, 0),
-                "paid": sum(1 for box in boxes if box.paid),
+                "paid": preview.paid,
+                "later": len(preview.later),
+                "later_rows": later_rows(batch, preview.later),
+                "later_more": max(len(preview.later) - PREVIEW_ROWS, 0),
+                "at_cutoff": len(boxes) + len(preview.later),
+                "cutoff": when(batch.cutoff_at, batch.organization.tzinfo),
+                "cutoff_ahead": preview.at < batch.cutoff_at,
             }
             context["plan"] = plan_tables(batch, boxes)
         elif batch.status != Batch.Status.CANCELED:
@@ -777,12 +841,8 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
         return refusal_text(error)
 
     def describe_transition(self, batch: Batch, name: str) -> str:
-        tz = batch.organization.tzinfo
         if name == "lock":
-            return _(
-                "The batch's content is frozen now, as it stands, instead of at its cut-off "
-                "(%(cutoff)s): changes made from now on count for the next batch."
-            ) % {"cutoff": when(batch.cutoff_at, tz)}
+            return lock_description(batch)
         if name == "dispatch":
             settings_row = fulfillment_settings_for(organization=batch.organization)
             return _(

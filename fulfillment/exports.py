@@ -2,9 +2,10 @@
 
 Content: a locked (dispatched, completed) batch exports its lines as frozen at
 the cut-off, except the excluded and the rolled ones, each with its status. An
-open batch exports its live preview (`fulfillment.snapshots.batch_preview`):
-what locking it now would freeze; the pages say so, and the CSV files are
-named `...-preview.csv`.
+open batch exports its live preview (`fulfillment.snapshots.open_batch_preview`):
+what locking it now would freeze (boxes whose cycle starts later, before the
+cut-off, are not in it); the pages say so, and the CSV files are named
+`...-preview.csv`.
 
 Every export reads a bounded number of queries whatever the number of lines:
 the lines (or the preview's reads), their customers' names, the schema.
@@ -44,7 +45,7 @@ from django_countries import countries
 
 from crm.models import Address, Customer
 from fulfillment.models import Batch, BatchLine, line_code
-from fulfillment.snapshots import Box, PlanRow, batch_preview, box_of_line, production_plan
+from fulfillment.snapshots import Box, PlanRow, box_of_line, open_batch_preview, production_plan
 from preferences import validation
 from preferences.selectors import PreferenceRow, display_value, preference_rows, preference_schema
 
@@ -94,6 +95,9 @@ class BatchContent:
     parcels: list[Parcel]
     boxes: list[Box]
     schema: list[validation.FieldSpec]
+    #: An open batch's boxes due before its scheduled cut-off that locking it now would
+    #: move to the next batch (not among `parcels`); 0 once locked.
+    later: int = 0
 
     @cached_property
     def columns(self) -> list[validation.FieldSpec]:
@@ -162,8 +166,10 @@ def batch_content(*, batch: Batch) -> BatchContent:
     language.
     """
     schema = preference_schema(organization=batch.organization)
+    later = 0
     if batch.status == Batch.Status.OPEN:
-        boxes = batch_preview(batch=batch)
+        preview = open_batch_preview(batch=batch)
+        boxes, later = preview.boxes, len(preview.later)
         parcels = _preview_parcels(batch, boxes)
     else:
         lines = list(
@@ -207,6 +213,7 @@ def batch_content(*, batch: Batch) -> BatchContent:
         parcels=parcels,
         boxes=boxes,
         schema=schema,
+        later=later,
     )
 
 

@@ -12,6 +12,11 @@ Paused subscriptions charge no cycle, skipped cycles have no charge and are
 never `next_cycle`, so neither ships. A cycle that already has a line (a line
 rolled from an earlier batch, or locked already) is not due again.
 
+An open batch's preview is what locking it now would freeze: a lock before the
+cut-off makes now the cut-off, so the cycles that start between now and the
+scheduled cut-off are listed apart, as moving to the next batch
+(`open_batch_preview`).
+
 The content of each box is read *as it stood at an instant* (the cut-off), so a
 batch locked late still ships what the customer had chosen in time. Current
 rows are read, then the changes made at or after the instant are undone, using
@@ -60,6 +65,9 @@ class DueCycle:
     customer_id: int
     charge_id: int | None
     paid: bool
+    #: When the cycle starts: its charge's `period_start`, else the subscription's
+    #: `next_charge_at` (None for a line carried into the batch).
+    starts_at: datetime | None = None
 
 
 @dataclass
@@ -99,14 +107,16 @@ def due_cycles(*, batch: Batch) -> list[DueCycle]:
             status__in=SHIPPING_CHARGE_STATUSES,
         )
         .exclude(_taken(organization_id, "subscription_id", "cycle"))
-        .values_list("subscription_id", "cycle", "subscription__customer_id", "id", "status")
+        .values_list(
+            "subscription_id", "cycle", "subscription__customer_id", "id", "status", "period_start"
+        )
         .order_by("subscription_id", "cycle")
     )
     due = {
         (subscription_id, cycle): DueCycle(
-            subscription_id, cycle, customer_id, charge_id, status == Charge.Status.PAID
+            subscription_id, cycle, customer_id, charge_id, status == Charge.Status.PAID, start
         )
-        for subscription_id, cycle, customer_id, charge_id, status in charged
+        for subscription_id, cycle, customer_id, charge_id, status, start in charged
     }
     uncharged = (
         Subscription.objects.filter(
@@ -121,11 +131,12 @@ def due_cycles(*, batch: Batch) -> list[DueCycle]:
             )
         )
         .exclude(_taken(organization_id, "pk", "next_cycle"))
-        .values_list("pk", "next_cycle", "customer_id")
+        .values_list("pk", "next_cycle", "customer_id", "next_charge_at")
     )
-    for subscription_id, cycle, customer_id in uncharged:
+    for subscription_id, cycle, customer_id, start in uncharged:
         due.setdefault(
-            (subscription_id, cycle), DueCycle(subscription_id, cycle, customer_id, None, False)
+            (subscription_id, cycle),
+            DueCycle(subscription_id, cycle, customer_id, None, False, start),
         )
     return [due[key] for key in sorted(due)]
 
@@ -296,16 +307,42 @@ def boxes_at(
 
 
 def snapshot_instant(batch: Batch, now: datetime | None = None) -> datetime:
-    """The instant a batch's content is read at: its cut-off, or now while it is ahead."""
+    """The instant a batch's content is read at: its cut-off, or now while it is ahead.
+
+    It is also the end of the window a lock at `now` freezes: locked early, a
+    batch's cut-off becomes now (`fulfillment.services.batch_lock`).
+    """
     now = now or timezone.now()
     return min(now, batch.cutoff_at)
 
 
-def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
-    """An open batch's content as it stands now: what locking it now would freeze.
+@dataclass
+class Preview:
+    """An open batch as locking it at `at` would leave it.
+
+    `boxes` are what the lock would freeze: the lines already in the batch and
+    the cycles that start before `at`. `later` are the cycles due before the
+    scheduled cut-off that start at or after `at`: locked now, the batch's
+    cut-off becomes `at` and they are due in the next batch instead (empty once
+    the cut-off has passed).
+    """
+
+    boxes: list[Box]
+    later: list[DueCycle]
+    at: datetime
+
+    @property
+    def paid(self) -> int:
+        return sum(1 for box in self.boxes if box.paid)
+
+
+def open_batch_preview(*, batch: Batch, now: datetime | None = None) -> Preview:
+    """What locking an open batch now would freeze, and what would move to the next batch.
 
     Lines already in the batch come first: rolled from an earlier one (their
-    content re-read as of now), then replacements (their own content).
+    content re-read as of now), then replacements (their own content). The due
+    cycles are read once, over the whole window up to the scheduled cut-off,
+    and split at now (a bounded number of queries, whatever their count).
     """
     at = snapshot_instant(batch, now)
     lines = list(
@@ -325,14 +362,22 @@ def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
             pk__in=[c.charge_id for c in carried if c.charge_id], status=Charge.Status.PAID
         ).values_list("pk", flat=True)
     )
-    carried = [
-        DueCycle(c.subscription_id, c.cycle, c.customer_id, c.charge_id, c.charge_id in paid)
-        for c in carried
-    ]
-    boxes = boxes_at(
-        organization=batch.organization, cycles=carried + due_cycles(batch=batch), at=at
+    carried = [dataclasses.replace(cycle, paid=cycle.charge_id in paid) for cycle in carried]
+    due = due_cycles(batch=batch)
+    # The window a lock at `at` freezes is `[starts_at, at)`, as `due_cycles` reads it
+    # once the lock has moved the cut-off.
+    frozen = [cycle for cycle in due if cycle.starts_at is None or cycle.starts_at < at]
+    later = [cycle for cycle in due if cycle.starts_at is not None and cycle.starts_at >= at]
+    boxes = boxes_at(organization=batch.organization, cycles=carried + frozen, at=at)
+    return Preview(
+        boxes=boxes[: len(carried)] + replacements + boxes[len(carried) :], later=later, at=at
     )
-    return boxes[: len(carried)] + replacements + boxes[len(carried) :]
+
+
+def batch_preview(*, batch: Batch, now: datetime | None = None) -> list[Box]:
+    """An open batch's content as it stands now: exactly what locking it now would freeze
+    (`open_batch_preview`'s boxes)."""
+    return open_batch_preview(batch=batch, now=now).boxes
 
 
 # --- A batch's content, open or not ---------------------------------------------------

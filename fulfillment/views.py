@@ -46,6 +46,7 @@ def _html_context(content: exports.BatchContent, export: str) -> dict:
         "batch": batch,
         "organization": batch.organization,
         "preview": content.preview,
+        "later": content.later,
         "title": titles[export],
         "generated_at": timezone.now(),
         "csv_url": reverse("fulfillment:batch-export", args=[batch.pk, f"{export}.csv"]),

@@ -108,9 +108,20 @@ class BatchPreviewSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(
         help_text=_("Now, or the cut-off once it has passed (the lock task has not run yet).")
     )
-    boxes = serializers.IntegerField(help_text=_("The boxes due in the cycle."))
+    boxes = serializers.IntegerField(
+        help_text=_(
+            "The boxes locking the batch now would freeze: the lines already in it and the "
+            "cycles that start before now."
+        )
+    )
     paid = serializers.IntegerField(help_text=_("Boxes whose cycle is paid."))
     awaiting_payment = serializers.IntegerField(help_text=_("Boxes not paid yet."))
+    moved_if_locked_now = serializers.IntegerField(
+        help_text=_(
+            "Boxes due before the scheduled cut-off whose cycle starts after now: locking the "
+            "batch now would move them to the next batch (0 once the cut-off has passed)."
+        )
+    )
     products = PlanProductSerializer(many=True, help_text=_("The quantity of each product."))
 
 

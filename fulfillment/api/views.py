@@ -89,17 +89,17 @@ class BatchViewSet(_FulfillmentViewSet):
 
     @staticmethod
     def _preview(batch: Batch) -> dict[str, Any]:
-        boxes, as_of, _live = snapshots.batch_boxes(batch=batch)
+        preview = snapshots.open_batch_preview(batch=batch)
         # No schema: the preview totals products only, not preference values.
         products, _details = snapshots.production_plan(
-            organization=batch.organization, boxes=boxes, schema=[]
+            organization=batch.organization, boxes=preview.boxes, schema=[]
         )
-        paid = sum(1 for box in boxes if box.paid)
         return {
-            "as_of": as_of,
-            "boxes": len(boxes),
-            "paid": paid,
-            "awaiting_payment": len(boxes) - paid,
+            "as_of": preview.at,
+            "boxes": len(preview.boxes),
+            "paid": preview.paid,
+            "awaiting_payment": len(preview.boxes) - preview.paid,
+            "moved_if_locked_now": len(preview.later),
             "products": products,
         }
 
@@ -115,8 +115,9 @@ class BatchViewSet(_FulfillmentViewSet):
 
     @extend_schema(responses={200: BatchSerializer, **UNAUTHORIZED, **NOT_FOUND})
     def retrieve(self, request, *args, **kwargs):
-        """One batch; while it is open, with `preview`: the boxes due now, paid or not, and
-        the quantity of each product (what locking it now would freeze)."""
+        """One batch; while it is open, with `preview`: the boxes locking it now would freeze,
+        paid or not, the quantity of each product, and how many boxes due before its
+        scheduled cut-off would move to the next batch if it were locked now."""
         batch = self.get_object()
         previews = {batch.pk: self._preview(batch)} if batch.status == Batch.Status.OPEN else {}
         return Response(BatchSerializer(batch, context={"previews": previews}).data)

@@ -210,15 +210,32 @@ def test_marie_locks_prepares_and_dispatches_the_open_batch(page, screenshots):
     page.locator("#result_list tr", has_text="Open").locator("th a, td a").first.click()
     assert status_shown(page) == "Open"
     screenshots(page, "open-batch")
+    # ...reads the preview's two numbers: what locking now freezes, what would move
+    promised = page.locator(".batch-preview .preview-total")
+    boxes, later = (
+        int(promised.get_attribute("data-boxes")),
+        int(promised.get_attribute("data-later")),
+    )
 
-    # ...locks it
+    # ...locks it, the confirmation saying both numbers
     press(page, "lock")
     screenshots(page, "lock-form")
+    question = page.locator("#content").inner_text()
+    assert re.search(rf"freezes {boxes} box(es)? \(", question), question
+    if later:
+        assert re.search(rf"{later} box(es)? due before the cut-off move", question), question
+    else:
+        assert "No box due before the cut-off moves to the next batch." in question
     confirm(page)
     assert "The batch is locked" in success_message(page)
     assert status_shown(page) == "Locked"
     batch_line_count = BatchLine.objects.filter(batch=batch).count()
     assert batch_line_count > 0
+    # ...and the batch holds exactly the promised boxes
+    assert (
+        BatchLine.objects.filter(batch=batch).exclude(status__in=["rolled", "excluded"]).count()
+        == boxes
+    )
     screenshots(page, "locked")
 
     # ...selects every line of the batch and marks them prepared with the list's action

@@ -166,6 +166,8 @@ def test_batches_are_listed_read_only_with_the_cutoff_in_the_organizations_time(
 
 CUTOFF = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # Wednesday noon in Paris
 BEFORE = CUTOFF - timedelta(days=1)
+#: After both cycles of `due` have started: locking now would freeze both.
+NEAR = CUTOFF - timedelta(hours=1)
 
 
 def batch_url(batch, suffix="change/"):
@@ -260,12 +262,14 @@ def due(org_a, coffee):
 def test_an_open_batch_shows_a_live_preview_and_its_production_plan(admin_client_for, staff_a, due):
     batch, alice, bob = due
 
-    with time_machine.travel(BEFORE, tick=False):
+    with time_machine.travel(NEAR, tick=False):
         page = admin_client_for(staff_a).get(batch_url(batch), **EN)
 
     content = page.content.decode()
     assert page.status_code == 200
     assert page.context["preview"]["total"] == 2
+    assert page.context["preview"]["later"] == 0
+    assert "No other box is due before the cut-off" in content
     rows = {row["subscription_id"]: row for row in page.context["preview"]["rows"]}
     assert rows[alice.pk]["customer"] == "Alice Martin <alice@example.com>"
     assert rows[alice.pk]["items"] == "2 x Ethiopia"
@@ -297,7 +301,7 @@ def test_the_preview_lists_the_first_boxes_and_counts_the_rest(
     batch, _alice, _bob = due
     monkeypatch.setattr("fulfillment.admin.PREVIEW_ROWS", 1)
 
-    with time_machine.travel(BEFORE, tick=False):
+    with time_machine.travel(NEAR, tick=False):
         page = admin_client_for(staff_a).get(batch_url(batch), **EN)
 
     assert len(page.context["preview"]["rows"]) == 1
