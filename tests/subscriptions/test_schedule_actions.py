@@ -1,0 +1,349 @@
+"""A subscription's delivery schedule as staff act on it (issue 25, item 14).
+
+A monthly subscription created on 10 January 2027 at 09:00 Paris (cycle n starts on the
+10th, n months later), paid by the test gateway and renewed by the real renewal run; the
+organization's batches close on Wednesdays at 12:00 Paris (the default calendar).
+"""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection
+from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
+
+from crm.actors import Actor, ActorKind
+from crm.errors import ApplicationError, ConflictError
+from fulfillment.models import BatchLine
+from subscriptions import renewals, selectors, services
+from subscriptions.models import Charge, Subscription, SubscriptionEvent
+from tests.factories import (
+    ChargeFactory,
+    CustomerFactory,
+    OrganizationFactory,
+    ProductFactory,
+    SubscriptionFactory,
+    billing_settings,
+    open_batch,
+)
+
+pytestmark = pytest.mark.django_db
+
+PARIS = ZoneInfo("Europe/Paris")
+START = datetime(2027, 1, 10, 9, 0, tzinfo=PARIS)
+STAFF = Actor(ActorKind.USER, label="staff")
+S = Subscription.Status
+Kind = SubscriptionEvent.Kind
+
+
+def at(month, day, hour=9, minute=0, year=2027):
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
+
+
+def beat(instant):
+    with time_machine.travel(instant, tick=False):
+        report = renewals.run()
+    assert report.errors == []
+
+
+def act(instant, service, **kwargs):
+    with time_machine.travel(instant, tick=False):
+        return service(actor=STAFF, **kwargs)
+
+
+def rows(subscription, instant, count=8):
+    subscription = Subscription.objects.select_related("organization").get(pk=subscription.pk)
+    with time_machine.travel(instant, tick=False):
+        return selectors.subscription_schedule(subscription=subscription, count=count)
+
+
+def charged_cycles(subscription):
+    return list(
+        subscription.charges.filter(status=Charge.Status.PAID)
+        .order_by("cycle")
+        .values_list("cycle", flat=True)
+    )
+
+
+def stored(subscription):
+    row = Subscription.objects.get(pk=subscription.pk)
+    return model_to_dict(row) | {"updated_at": row.updated_at}, row.events.count()
+
+
+@pytest.fixture
+def organization(db):
+    organization = OrganizationFactory(name="Purea Café", slug="purea", timezone="Europe/Paris")
+    billing_settings(organization, gateway="test")
+    return organization
+
+
+@pytest.fixture
+def subscription(organization):
+    """Active, cycle 0 (10 January to 10 February) paid, 30.00 a cycle."""
+    product = ProductFactory(organization=organization, unit_price=Decimal("30.00"))
+    customer = CustomerFactory(organization=organization, email="c@example.com")
+    with time_machine.travel(START, tick=False):
+        created = services.subscription_create(
+            organization=organization, customer=customer, items=[{"product": product}], actor=STAFF
+        )
+    beat(START + timedelta(minutes=1))
+    created.refresh_from_db()
+    assert (created.status, created.current_cycle, created.next_cycle) == (S.ACTIVE, 0, 1)
+    return created
+
+
+# --- The schedule ---------------------------------------------------------------------------
+
+
+def test_the_schedule_lists_the_next_eight_cycles_with_their_batch_and_amount(subscription):
+    # Given an open batch closing on Wednesday 10 February at 12:00 (it covers the week before)
+    batch = open_batch(subscription.organization, at(2, 10, 12))
+
+    schedule = rows(subscription, at(1, 20))
+
+    assert [(r.cycle, r.starts_at) for r in schedule] == [(n, at(1 + n, 10)) for n in range(1, 9)]
+    assert {r.state for r in schedule} == {"due"}
+    assert {r.amount for r in schedule} == {Decimal("30.00")}
+    # 10 February 09:00 is before that batch's cut-off: it ships in it
+    assert (schedule[0].batch.id, schedule[0].batch.cycle_date) == (batch.pk, date(2027, 2, 10))
+    # 10 March (a Wednesday) at 09:00 is before that day's 12:00 cut-off; 10 April (a
+    # Saturday) goes to the Wednesday after it. Neither batch exists yet.
+    assert (schedule[1].batch.id, schedule[1].batch.status) == (None, "planned")
+    assert schedule[1].batch.cycle_date == date(2027, 3, 10)
+    assert schedule[2].batch.cycle_date == date(2027, 4, 14)
+    assert all(r.can_skip and not r.can_unskip for r in schedule)
+
+
+def test_the_schedule_carries_a_credit_over_the_cycles_it_covers(subscription):
+    act(at(1, 20), services.subscription_credit, subscription=subscription, amount="45.00")
+
+    amounts = [r.amount for r in rows(subscription, at(1, 20), count=3)]
+
+    assert amounts == [Decimal("0.00"), Decimal("15.00"), Decimal("30.00")]
+
+
+def test_the_schedule_reads_the_same_number_of_queries_for_3_or_8_cycles_and_1_or_50_subscriptions(
+    subscription,
+):
+    def queries(count):
+        row = Subscription.objects.select_related("organization").get(pk=subscription.pk)
+        with time_machine.travel(at(1, 20), tick=False), CaptureQueriesContext(connection) as ctx:
+            result = selectors.subscription_schedule(subscription=row, count=count)
+        assert len(result) == count
+        return len(ctx.captured_queries)
+
+    open_batch(subscription.organization, at(2, 10, 12))
+    act(at(1, 20), services.subscription_skip_cycle, subscription=subscription, cycle=3)
+    few = queries(3)
+    for _ in range(49):
+        SubscriptionFactory(customer__organization=subscription.organization, status=S.ACTIVE)
+    assert queries(8) == few
+    assert few <= 6
+
+
+# --- Skip a given cycle ---------------------------------------------------------------------
+
+
+def test_skipping_a_later_cycle_keeps_the_next_charge_and_that_cycle_is_never_charged(
+    subscription,
+):
+    # When staff skip the 10 April cycle (cycle 3) on 20 January
+    skipped = act(at(1, 20), services.subscription_skip_cycle, subscription=subscription, cycle=3)
+
+    # Then the next charge is still 10 February, and the schedule says April is skipped
+    assert (skipped.next_cycle, skipped.next_charge_at) == (1, at(2, 10))
+    assert skipped.skipped_cycles == [3]
+    states = {r.cycle: r.state for r in rows(subscription, at(1, 20))}
+    assert (states[2], states[3], states[4]) == ("due", "skipped", "due")
+    event = skipped.events.first()
+    assert (event.kind, event.data["cycle"]) == (Kind.SKIPPED, 3)
+
+    # And the renewal run charges February, March and May, never April
+    for month in (2, 3, 4, 5):
+        beat(at(month, 10, 9, 1))
+    assert charged_cycles(subscription) == [0, 1, 2, 4]
+
+
+def test_a_cycle_is_skipped_by_the_local_date_it_starts_on(subscription):
+    skipped = act(
+        at(1, 20), services.subscription_skip_cycle, subscription=subscription, on=date(2027, 3, 10)
+    )
+
+    assert skipped.skipped_cycles == [2]
+
+
+def test_skipping_the_next_cycle_moves_the_next_charge_and_unskipping_brings_it_back(
+    subscription,
+):
+    skipped = act(at(1, 20), services.subscription_skip_cycle, subscription=subscription, cycle=1)
+    assert (skipped.next_cycle, skipped.next_charge_at) == (2, at(3, 10))
+    first = rows(subscription, at(1, 20))[0]
+    assert (first.cycle, first.state, first.can_unskip, first.amount) == (1, "skipped", True, None)
+
+    back = act(at(1, 21), services.subscription_unskip_cycle, subscription=subscription, cycle=1)
+
+    assert (back.next_cycle, back.next_charge_at, back.skipped_cycles) == (1, at(2, 10), [])
+    assert back.events.first().kind == Kind.UNSKIPPED
+    beat(at(2, 10, 9, 1))
+    assert charged_cycles(subscription) == [0, 1]
+
+
+def test_paused_a_cycle_after_the_resume_date_is_skipped_and_brought_back(subscription):
+    # Given a pause from 20 January to 1 March (10 February falls inside it)
+    act(at(1, 20), services.subscription_pause, subscription=subscription, resume_at=at(3, 1))
+
+    # A cycle inside the pause is refused
+    with pytest.raises(ConflictError, match="inside the pause"):
+        act(at(1, 21), services.subscription_skip_cycle, subscription=subscription, cycle=1)
+
+    # 10 March, the first after it, is skipped: the next charge shown is 10 April
+    skipped = act(at(1, 21), services.subscription_skip_cycle, subscription=subscription, cycle=2)
+    assert skipped.next_due() == (3, at(4, 10))
+    # and brought back: 10 March again
+    back = act(at(1, 22), services.subscription_unskip_cycle, subscription=subscription, cycle=2)
+    assert back.next_due() == (2, at(3, 10))
+
+    for instant in (at(3, 1, 0, 3), at(3, 10, 9, 1)):
+        beat(instant)
+    assert charged_cycles(subscription) == [0, 2]
+
+
+def _refused(subscription, instant, service, match, status=409, **kwargs):
+    before = stored(subscription)
+    with pytest.raises(ApplicationError, match=match) as refused:
+        act(instant, service, subscription=subscription, **kwargs)
+    assert refused.value.status == status
+    assert stored(subscription) == before
+    return refused.value
+
+
+def test_a_past_cycle_is_refused_and_nothing_changes(subscription):
+    _refused(subscription, at(1, 20), services.subscription_skip_cycle, "has passed", cycle=0)
+
+
+def test_a_cycle_already_charged_is_refused(subscription):
+    ChargeFactory(subscription=subscription, cycle=2, status=Charge.Status.SCHEDULED)
+
+    error = _refused(
+        subscription, at(1, 20), services.subscription_skip_cycle, "already charged", cycle=2
+    )
+    assert error.extra == {"action": "skip_cycle", "cycle": 2}
+    assert rows(subscription, at(1, 20))[1].state == "charging"
+
+
+def test_a_cycle_held_by_a_locked_batch_is_refused(subscription):
+    batch = open_batch(subscription.organization, at(2, 10, 12), status="locked")
+    BatchLine.objects.create(
+        organization=subscription.organization,
+        batch=batch,
+        subscription=subscription,
+        customer=subscription.customer,
+        cycle=1,
+        status=BatchLine.Status.AWAITING_PAYMENT,
+    )
+
+    _refused(subscription, at(1, 20), services.subscription_skip_cycle, "locked batch", cycle=1)
+    assert rows(subscription, at(1, 20))[0].locked is True
+
+
+def test_paused_with_no_resume_date_a_skip_is_refused(subscription):
+    act(at(1, 20), services.subscription_pause, subscription=subscription)
+
+    _refused(subscription, at(1, 21), services.subscription_skip_cycle, "no resume date", cycle=3)
+    assert {r.state for r in rows(subscription, at(1, 21))} == {"paused"}
+
+
+def test_bad_cycles_and_dates_are_refused(subscription):
+    skip = services.subscription_skip_cycle
+    _refused(subscription, at(1, 20), skip, "Invalid input", status=400)
+    _refused(
+        subscription, at(1, 20), skip, "Invalid input", status=400, cycle=1, on=date(2027, 3, 10)
+    )
+    _refused(subscription, at(1, 20), skip, "Invalid input", status=400, cycle=-1)
+    _refused(subscription, at(1, 20), skip, "Only the next", cycle=10**12)
+    _refused(subscription, at(1, 20), skip, "No cycle", on=date(2027, 3, 11))
+    _refused(subscription, at(1, 20), services.subscription_unskip_cycle, "not skipped", cycle=2)
+    act(at(1, 20), skip, subscription=subscription, cycle=2)
+    _refused(subscription, at(1, 20), skip, "already skipped", cycle=2)
+
+
+def test_with_a_cancellation_at_period_end_no_cycle_is_skipped(subscription):
+    act(
+        at(1, 20),
+        services.subscription_cancel,
+        subscription=subscription,
+        reason="Moving",
+        at_period_end=True,
+    )
+
+    _refused(subscription, at(1, 21), services.subscription_skip_cycle, "paid period", cycle=2)
+    assert rows(subscription, at(1, 21)) == []
+
+
+# --- Move the next date ---------------------------------------------------------------------
+
+
+def test_moving_the_next_date_later_moves_the_cycles_after_it(subscription):
+    moved = act(
+        at(1, 20), services.subscription_move_next_date, subscription=subscription, at=at(2, 20)
+    )
+
+    assert (moved.next_cycle, moved.next_charge_at) == (1, at(2, 20))
+    assert [r.starts_at for r in rows(subscription, at(1, 20), count=3)] == [
+        at(2, 20),
+        at(3, 20),
+        at(4, 20),
+    ]
+    assert moved.events.first().kind == Kind.NEXT_DATE_MOVED
+    beat(at(2, 10, 9, 1))
+    assert charged_cycles(subscription) == [0]
+    beat(at(2, 20, 9, 1))
+    charge = subscription.charges.get(cycle=1)
+    assert (charge.status, charge.period_start, charge.period_end) == (
+        Charge.Status.PAID,
+        at(2, 20),
+        at(3, 20),
+    )
+
+    # And once moved later, it may come back earlier, down to the paid period's end
+    move = services.subscription_move_next_date
+    act(at(2, 21), move, subscription=subscription, at=at(3, 25))
+    _refused(subscription, at(2, 21), move, "end of the paid period", at=at(3, 19))
+    again = act(at(2, 21), move, subscription=subscription, at=at(3, 20))
+    assert again.next_charge_at == at(3, 20)
+
+
+def test_moving_the_next_date_is_refused_outside_its_rules(subscription):
+    move = services.subscription_move_next_date
+    _refused(subscription, at(1, 20), move, "in the future", at=at(1, 19))
+    _refused(subscription, at(1, 20), move, "end of the paid period", at=at(2, 5))
+    _refused(subscription, at(1, 20), move, "a year ahead", at=at(2, 5, year=2028))
+    _refused(subscription, at(1, 20), move, "already the next charge date", at=at(2, 10))
+    _refused(subscription, at(1, 20), move, "Invalid input", status=400, at=date(2027, 2, 20))
+
+
+def test_moving_the_next_date_is_refused_while_its_charge_is_under_way(subscription):
+    ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.PENDING)
+
+    _refused(
+        subscription,
+        at(2, 10, 10),
+        services.subscription_move_next_date,
+        "already being charged",
+        at=at(2, 20),
+    )
+
+
+def test_a_paused_subscription_s_next_date_is_its_resume_date_s(subscription):
+    act(at(1, 20), services.subscription_pause, subscription=subscription, resume_at=at(3, 1))
+
+    _refused(
+        subscription,
+        at(1, 21),
+        services.subscription_move_next_date,
+        "the subscription is paused",
+        at=at(3, 20),
+    )
