@@ -347,3 +347,65 @@ def test_a_paused_subscription_s_next_date_is_its_resume_date_s(subscription):
         "the subscription is paused",
         at=at(3, 20),
     )
+
+
+# --- The API --------------------------------------------------------------------------------
+
+
+def test_the_api_shows_the_schedule_and_skips_a_date_then_brings_it_back(
+    subscription, api_client_for
+):
+    client = api_client_for(subscription.organization)
+    url = f"/api/v1/subscriptions/{subscription.pk}/"
+
+    with time_machine.travel(at(1, 20), tick=False):
+        skipped = client.post(url + "skip-cycle/", {"date": "2027-04-10"}, format="json")
+        schedule = client.get(url + "schedule/").json()
+        back = client.post(url + "unskip-cycle/", {"cycle": 3}, format="json")
+
+    assert skipped.status_code == 200, skipped.json()
+    assert skipped.json()["skipped_cycles"] == [3]
+    assert "unskip-cycle" in skipped.json()["available_actions"]
+    assert len(schedule) == 8
+    april = schedule[2]
+    assert (april["cycle"], april["state"], april["amount"], april["can_unskip"]) == (
+        3,
+        "skipped",
+        None,
+        True,
+    )
+    assert april["batch"]["cycle_date"] == "2027-04-14"
+    assert schedule[0]["amount"] == "30.00"
+    assert back.status_code == 200
+    assert back.json()["skipped_cycles"] == []
+
+
+def test_the_api_refuses_a_past_cycle_in_french_and_changes_nothing(subscription, api_client_for):
+    client = api_client_for(subscription.organization)
+    before = stored(subscription)
+
+    with time_machine.travel(at(1, 20), tick=False):
+        response = client.post(
+            f"/api/v1/subscriptions/{subscription.pk}/skip-cycle/",
+            {"cycle": 0},
+            format="json",
+            HTTP_ACCEPT_LANGUAGE="fr",
+        )
+
+    assert response.status_code == 409
+    assert response.json()["message"].startswith("Le cycle du 10/01/2027")
+    assert stored(subscription) == before
+
+
+def test_the_api_moves_the_next_date(subscription, api_client_for):
+    client = api_client_for(subscription.organization)
+
+    with time_machine.travel(at(1, 20), tick=False):
+        response = client.post(
+            f"/api/v1/subscriptions/{subscription.pk}/move-next-date/",
+            {"at": at(2, 17).isoformat(), "reason": "Customer away"},
+            format="json",
+        )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["next_charge_at"] == "2027-02-17T08:00:00Z"
