@@ -409,3 +409,128 @@ def test_the_api_moves_the_next_date(subscription, api_client_for):
 
     assert response.status_code == 200, response.json()
     assert response.json()["next_charge_at"] == "2027-02-17T08:00:00Z"
+
+
+# --- The subscription's page ----------------------------------------------------------------
+
+
+def _staff_client(organization, role="staff"):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    user = MembershipFactory(organization=organization, role=role).user
+    client = Client(enforce_csrf_checks=True)
+    with time_machine.travel(at(1, 20), tick=False):
+        client.force_login(user)
+    return client
+
+
+def _page(client, subscription):
+    with time_machine.travel(at(1, 20), tick=False):
+        response = client.get(
+            f"/admin/subscriptions/subscription/{subscription.pk}/change/",
+            HTTP_ACCEPT_LANGUAGE="fr",
+        )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _post(client, path, data, page):
+    import re
+
+    token = re.search(
+        r'<form id="subscription-schedule" method="post">'
+        r'<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"',
+        page,
+    ).group(1)
+    with time_machine.travel(at(1, 20, 10), tick=False):
+        return client.post(
+            path, {**data, "csrfmiddlewaretoken": token}, HTTP_ACCEPT_LANGUAGE="fr", follow=True
+        )
+
+
+def test_staff_skip_and_bring_back_a_cycle_from_the_page_in_french(subscription):
+    import re
+
+    client = _staff_client(subscription.organization)
+    page = _page(client, subscription)
+    # The table: eight cycles, each with its batch and a Skip button (in French)
+    assert len(re.findall(r'<tr data-cycle="\d+">', page)) == 8
+    assert "lot du 14 avril 2027 (pas encore ouvert)" in page
+    buttons = re.findall(r'formaction="([^"]+)" name="cycle" value="(\d+)">Sauter<', page)
+    assert len(buttons) == 8
+    skip_url = {cycle: url for url, cycle in buttons}["3"]
+
+    # When staff press Skip on the 10 April row
+    response = _post(client, skip_url, {"cycle": "3"}, page)
+
+    # Then the cycle is skipped, said in French, and the row offers to bring it back
+    assert response.status_code == 200
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["Le cycle du 10 avril 2027 09:00 est sauté : ni facturé ni expédié."]
+    subscription.refresh_from_db()
+    assert (subscription.skipped_cycles, subscription.next_cycle) == ([3], 1)
+    page = _page(client, subscription)
+    row = re.search(r'<tr data-cycle="3">.*?</tr>', page).group(0)
+    assert "sauté" in row
+    assert ">Rétablir<" in row
+    unskip_url = re.search(r'formaction="([^"]+)" name="cycle" value="3"', row).group(1)
+
+    response = _post(client, unskip_url, {"cycle": "3"}, page)
+    subscription.refresh_from_db()
+    assert subscription.skipped_cycles == []
+    assert [str(m) for m in response.context["messages"]] == [
+        "Le cycle du 10 avril 2027 09:00 est de nouveau facturé et expédié."
+    ]
+
+
+def test_a_refused_skip_from_the_page_is_said_in_french_and_changes_nothing(subscription):
+    client = _staff_client(subscription.organization)
+    page = _page(client, subscription)
+    url = f"/admin/subscriptions/subscription/{subscription.pk}/schedule/skip/"
+    before = stored(subscription)
+
+    response = _post(client, url, {"cycle": "0"}, page)
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Le cycle du 10/01/2027 09:00 est passé : il ne peut plus être modifié."
+    ]
+    assert stored(subscription) == before
+
+
+def test_staff_move_the_next_date_from_the_page(subscription):
+    client = _staff_client(subscription.organization)
+    page = _page(client, subscription)
+    assert 'name="at" id="id_schedule_at" form="subscription-schedule"' in page
+    url = f"/admin/subscriptions/subscription/{subscription.pk}/schedule/move/"
+
+    response = _post(client, url, {"at": "2027-02-17T09:00"}, page)
+
+    subscription.refresh_from_db()
+    assert subscription.next_charge_at == at(2, 17)
+    assert [str(m) for m in response.context["messages"]] == [
+        "La prochaine échéance est déplacée au 17 février 2027 09:00."
+    ]
+
+
+def test_the_schedule_buttons_need_a_post_with_its_token_and_the_right_to_change(
+    subscription, org_b
+):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    url = f"/admin/subscriptions/subscription/{subscription.pk}/schedule/skip/"
+    before = stored(subscription)
+    staff = _staff_client(subscription.organization)
+    viewer = _staff_client(subscription.organization, role="viewer")
+    stranger = Client()
+    with time_machine.travel(at(1, 20), tick=False):
+        stranger.force_login(MembershipFactory(organization=org_b, role="admin").user)
+        assert staff.get(url).status_code == 405
+        assert staff.post(url, {"cycle": "3"}).status_code == 403  # no CSRF token
+        assert ">Sauter<" not in _page(viewer, subscription)
+        assert viewer.post(url, {"cycle": "3"}).status_code == 403
+        assert stranger.post(url, {"cycle": "3"}).status_code in (302, 404)
+    assert stored(subscription) == before
