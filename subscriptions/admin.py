@@ -886,11 +886,11 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     def schedule_view(self, request, object_id, action):
         """A schedule button: POST only, through the service; says what happened."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
         change_url = reverse(
