@@ -1371,6 +1371,12 @@ def cycle_refusal(
         return _schedule_conflict(_("This cycle is already skipped."), action, cycle)
     if action == "unskip_cycle" and not skipped:
         return _schedule_conflict(_("This cycle is not skipped."), action, cycle)
+    if cycle < subscription.anchor_cycle:
+        return _schedule_conflict(
+            _("This cycle belongs to the schedule before its last change or move."),
+            action,
+            cycle,
+        )
     if starts_at <= now:
         return _schedule_conflict(
             _("The cycle of %(date)s has passed: it can no longer be changed.")
@@ -1390,6 +1396,13 @@ def cycle_refusal(
     if not schedule.in_term(cycle_starts_at=starts_at, ends_at=subscription.ends_at):
         return _schedule_conflict(
             _("The cycle of %(date)s falls after the end of the fixed term.")
+            % {"date": _date(starts_at, subscription)},
+            action,
+            cycle,
+        )
+    if subscription.current_period_end is not None and starts_at < subscription.current_period_end:
+        return _schedule_conflict(
+            _("The cycle of %(date)s falls inside the paid period: it can no longer be changed.")
             % {"date": _date(starts_at, subscription)},
             action,
             cycle,
