@@ -534,3 +534,15 @@ def test_the_schedule_buttons_need_a_post_with_its_token_and_the_right_to_change
         assert viewer.post(url, {"cycle": "3"}).status_code == 403
         assert stranger.post(url, {"cycle": "3"}).status_code in (302, 404)
     assert stored(subscription) == before
+
+
+def test_a_skip_made_before_the_next_date_moved_belongs_to_the_old_schedule(subscription):
+    # Given the next cycle skipped (the next charge is 10 March), then moved to 20 March
+    act(at(1, 20), services.subscription_skip_cycle, subscription=subscription, cycle=1)
+    act(at(1, 20), services.subscription_move_next_date, subscription=subscription, at=at(3, 20))
+
+    # Then 10 February's skip cannot be brought back: its date was the old schedule's
+    _refused(
+        subscription, at(1, 21), services.subscription_unskip_cycle, "before its last", cycle=1
+    )
+    assert [r.starts_at for r in rows(subscription, at(1, 21), count=2)] == [at(3, 20), at(4, 20)]
