@@ -25,11 +25,12 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers, widgets
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -56,8 +57,8 @@ from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from returns.admin import SubscriptionCaseInline
 from satisfaction.admin import SubscriptionSurveyInline
-from subscriptions import services
-from subscriptions.forms import ChargeFailureForm, ReasonForm
+from subscriptions import selectors, services
+from subscriptions.forms import ChargeFailureForm, MoveNextDateForm, ReasonForm
 from subscriptions.models import (
     BillingPeriod,
     BillingSettings,
@@ -67,10 +68,11 @@ from subscriptions.models import (
     SubscriptionItem,
     SubscriptionNote,
 )
+from subscriptions.selectors import CycleState
 
 Status = Subscription.Status
 ZERO = Decimal("0.00")
-UPCOMING = 6
+UPCOMING = selectors.SCHEDULE_ROWS
 
 # On a subscription's page, the only fields staff edit directly; every other field
 # shown is owned by the services (read-only here).
@@ -279,6 +281,29 @@ class BoxInline(ReadOnlyTenantInline):
         return when(shipment.delivered_at) if shipment else "-"
 
 
+def _cycle_state_label(row) -> str:
+    labels = {
+        CycleState.DUE: _("to charge"),
+        CycleState.SKIPPED: _("skipped"),
+        CycleState.PAUSED: _("paused"),
+        CycleState.CHARGING: _("being charged"),
+        CycleState.PAID: _("paid"),
+    }
+    text = labels.get(row.state, row.state)
+    if row.locked:
+        text += ", " + _("in a locked batch")
+    return text
+
+
+def _batch_text(batch) -> str:
+    """The batch a cycle ships in: a link to it, or the one the calendar will open."""
+    name = _("batch of %(date)s") % {"date": formats.date_format(batch.cycle_date)}
+    if batch.id is None:
+        return format_html("{} ({})", name, _("not open yet"))
+    url = reverse("admin:fulfillment_batch_change", args=[batch.id])
+    return format_html('<a href="{}">{}</a>', url, name)
+
+
 def _event_details(event: SubscriptionEvent) -> str:
     data = event.data or {}
     Kind = SubscriptionEvent.Kind
@@ -310,7 +335,7 @@ def _event_details(event: SubscriptionEvent) -> str:
         return _("credit of %(amount)s not used") % {"amount": amount(-left)}
     if event.kind == Kind.PAUSED and data.get("resume_at"):
         return _("resumes on %(date)s") % {"date": instant("resume_at")}
-    if event.kind == Kind.SKIPPED and data.get("cycle_date"):
+    if event.kind in (Kind.SKIPPED, Kind.UNSKIPPED) and data.get("cycle_date"):
         return _("cycle of %(date)s") % {"date": instant("cycle_date")}
     if event.kind == Kind.SCHEDULE_CHANGED and data.get("new"):
         new = data["new"]
@@ -608,6 +633,13 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
             kwargs["apply_items"] = lambda formset: self._apply_items(request, formset)
         return kwargs
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # Read by the schedule table (a read-only field, which sees no request).
+            obj.may_change_schedule = obj.is_native and self.has_change_permission(request, obj)
+        return obj
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {})}
@@ -742,55 +774,172 @@ class SubscriptionAdmin(ServiceActionsAdminMixin, TenantAdmin):
 
     @admin.display(description=gettext_lazy("next cycles"))
     def next_cycles(self, obj):
+        """The delivery schedule (`selectors.subscription_schedule`): each cycle's date,
+        amount, state and batch, with a Skip or Unskip button where the rules allow, and
+        the form moving the next date. The buttons submit the `subscription-schedule`
+        form written after the change form (no form inside a form)."""
         if not obj.is_native:
             return _("Charged by the shop.")
         if obj.status in (Status.CANCELED, Status.EXPIRED):
             return _("No upcoming charge: the subscription has ended.")
         if obj.cancel_at_period_end:
             return _("No upcoming charge: the subscription ends with its paid period.")
-        if obj.next_charge_at is None:
-            return _("No upcoming charge.")
         tz = obj.organization.tzinfo
+        rows = selectors.subscription_schedule(subscription=obj, count=UPCOMING)
+        if not rows:
+            return _("No upcoming charge.")
         notes = [_("Times in %(timezone)s.") % {"timezone": obj.organization.timezone}]
-        cycles = obj.upcoming_cycles(UPCOMING)
         if obj.status == Status.PAUSED:
             notes.append(_("Paused: cycles whose date passes before it resumes are not charged."))
-            if obj.resume_at is not None:
-                first = obj.resuming_cycle(obj.resume_at)
-            else:
-                # Not known until it resumes: what resuming now would charge, never a past date.
+            if obj.resume_at is None:
                 notes.append(_("No resume date: these cycles follow if it is resumed now."))
-                first = obj.resuming_cycle(timezone.now())
-            cycles = obj.upcoming_cycles(UPCOMING, first=first)
-        if not cycles:
-            return _("No upcoming charge.")
-        items_total = sum((item.total for item in obj.items.all()), ZERO)
-        carried = obj.adjustment
-        rows = []
-        for cycle, start in cycles:
-            # As the renewal run charges: the carried adjustment is added, never below
-            # zero; a credit larger than a cycle carries over to the next.
-            due = items_total + carried
-            amount = max(due, ZERO)
-            text = money(amount, obj.currency)
-            if carried:
-                text += " " + _("(items %(items)s, adjustment %(adjustment)s)") % {
-                    "items": money(items_total, obj.currency),
-                    "adjustment": money(carried, obj.currency),
-                }
-            carried = min(due, ZERO)
-            rows.append((cycle, cycle, when(start, tz), text))
-        return format_html(
-            '<table class="next-cycles"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
-            "</thead><tbody>{}</tbody></table><p class='help'>{}</p>",
+        may_act = getattr(obj, "may_change_schedule", False)
+        skip_url = self._schedule_url(obj, "skip")
+        unskip_url = self._schedule_url(obj, "unskip")
+        explained = False
+        cells = []
+        for row in rows:
+            if row.amount is None:
+                text = "-"
+            else:
+                text = money(row.amount, obj.currency)
+                if obj.adjustment and row.state == CycleState.DUE and not explained:
+                    explained = True
+                    items_total = sum((item.total for item in obj.items.all()), ZERO)
+                    text += " " + _("(items %(items)s, adjustment %(adjustment)s)") % {
+                        "items": money(items_total, obj.currency),
+                        "adjustment": money(obj.adjustment, obj.currency),
+                    }
+            button = ""
+            if may_act and (row.can_skip or row.can_unskip):
+                button = format_html(
+                    '<button type="submit" class="button" form="subscription-schedule" '
+                    'formaction="{}" name="cycle" value="{}">{}</button>',
+                    skip_url if row.can_skip else unskip_url,
+                    row.cycle,
+                    _("Skip") if row.can_skip else _("Unskip"),
+                )
+            cells.append(
+                (
+                    row.cycle,
+                    row.cycle,
+                    when(row.starts_at, tz),
+                    text,
+                    row.state,
+                    _cycle_state_label(row),
+                    _batch_text(row.batch),
+                    button,
+                )
+            )
+        table = format_html(
+            '<table class="next-cycles"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th></th></tr></thead><tbody>{}</tbody></table>"
+            "<p class='help'>{}</p>",
             _("Cycle"),
             _("Date"),
             _("Amount"),
+            _("State"),
+            _("Batch"),
             format_html_join(
-                "", '<tr data-cycle="{}"><td>{}</td><td>{}</td><td>{}</td></tr>', rows
+                "",
+                '<tr data-cycle="{}"><td>{}</td><td>{}</td><td>{}</td>'
+                '<td class="state-{}">{}</td><td>{}</td><td>{}</td></tr>',
+                cells,
             ),
             " ".join(notes),
         )
+        if may_act and obj.status == Status.ACTIVE and obj.next_charge_at is not None:
+            table += format_html(
+                '<p class="move-next-date"><label for="id_schedule_at">{}</label> '
+                '<input type="datetime-local" name="at" id="id_schedule_at" '
+                'form="subscription-schedule"> '
+                '<button type="submit" class="button" form="subscription-schedule" '
+                'formaction="{}">{}</button></p><p class="help">{}</p>',
+                _("Move the next charge date to"),
+                self._schedule_url(obj, "move"),
+                _("Move"),
+                _(
+                    "Later or earlier, not before the end of the paid period nor more than a "
+                    "year ahead; the later cycles follow at the same interval."
+                ),
+            )
+        return table
+
+    def _schedule_url(self, obj, action: str) -> str:
+        return reverse(
+            f"admin:subscriptions_subscription_schedule_{action}",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+
+    def get_urls(self):
+        urls = [
+            path(
+                f"<path:object_id>/schedule/{action}/",
+                self.admin_site.admin_view(self.schedule_view),
+                {"action": action},
+                name=f"subscriptions_subscription_schedule_{action}",
+            )
+            for action in ("skip", "unskip", "move")
+        ]
+        return urls + super().get_urls()
+
+    def schedule_view(self, request, object_id, action):
+        """A schedule button: POST only, through the service; says what happened."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        change_url = reverse(
+            "admin:subscriptions_subscription_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+        actor = Actor.for_user(request.user)
+        tz = obj.organization.tzinfo
+        with timezone.override(tz):
+            try:
+                if action == "move":
+                    form = MoveNextDateForm(request.POST)
+                    if not form.is_valid():
+                        self.message_user(
+                            request, _("Enter the new next charge date."), messages.ERROR
+                        )
+                        return HttpResponseRedirect(change_url)
+                    moved = services.subscription_move_next_date(
+                        subscription=obj, actor=actor, at=form.cleaned_data["at"]
+                    )
+                    message = _("The next charge is moved to %(date)s.") % {
+                        "date": when(moved.next_charge_at, tz)
+                    }
+                else:
+                    try:
+                        cycle = int(request.POST.get("cycle", ""))
+                    except ValueError:
+                        cycle = None
+                    service = (
+                        services.subscription_skip_cycle
+                        if action == "skip"
+                        else services.subscription_unskip_cycle
+                    )
+                    done = service(subscription=obj, actor=actor, cycle=cycle)
+                    starts_at = when(done.cycle_start(cycle), tz)
+                    if action == "skip":
+                        message = _(
+                            "The cycle of %(date)s is skipped: neither charged nor shipped."
+                        ) % {"date": starts_at}
+                    else:
+                        message = _("The cycle of %(date)s is charged and shipped again.") % {
+                            "date": starts_at
+                        }
+            except ApplicationError as error:
+                self.message_user(request, " ".join(refusal_messages(error)), messages.ERROR)
+            else:
+                self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
 
     # --- Transitions (buttons): crm.fsm_admin.ServiceActionsAdminMixin -------------------
 

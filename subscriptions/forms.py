@@ -83,3 +83,12 @@ class ChargeFailureForm(forms.Form):
         max_length=500,
         help_text=_("Recorded on each charge and in the subscription's history."),
     )
+
+
+class MoveNextDateForm(forms.Form):
+    """The schedule table's "move the next date" (subscriptions.admin)."""
+
+    at = forms.DateTimeField(
+        label=_("New next charge date"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )

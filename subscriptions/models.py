@@ -334,6 +334,25 @@ class Subscription(ConcurrentTransitionMixin, TenantModel):
     def skip(self, **kwargs):
         pass
 
+    # The delivery schedule (subscriptions.services, "Delivery schedule"): a given
+    # future cycle skipped or brought back, the next charge date moved. Acted on
+    # from the schedule table, not as status buttons.
+    @transition(
+        field=status, source=[Status.ACTIVE, Status.PAUSED], target=None, custom={"admin": False}
+    )
+    def skip_cycle(self, **kwargs):
+        pass
+
+    @transition(
+        field=status, source=[Status.ACTIVE, Status.PAUSED], target=None, custom={"admin": False}
+    )
+    def unskip_cycle(self, **kwargs):
+        pass
+
+    @transition(field=status, source=Status.ACTIVE, target=None, custom={"admin": False})
+    def move_next_date(self, **kwargs):
+        pass
+
     @transition(
         field=status,
         source=[Status.PENDING, Status.ACTIVE, Status.PAUSED],
@@ -571,6 +590,8 @@ class SubscriptionEvent(ActorRecord, TenantModel):
         PAUSED = "paused", _("Paused")
         RESUMED = "resumed", _("Resumed")
         SKIPPED = "skipped", _("Cycle skipped")
+        UNSKIPPED = "unskipped", _("Skip withdrawn")
+        NEXT_DATE_MOVED = "next_date_moved", _("Next charge date moved")
         SCHEDULE_CHANGED = "schedule_changed", _("Schedule changed")
         ITEMS_CHANGED = "items_changed", _("Items changed")
         CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation at period end scheduled")

@@ -13,7 +13,8 @@ skipped cycle and a resume date are kept by a change of items or schedule.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -57,6 +58,9 @@ def _action_label(action: str) -> str:
         "pause": _("pause"),
         "resume": _("resume"),
         "skip": _("skip the next cycle"),
+        "skip_cycle": _("skip a cycle"),
+        "unskip_cycle": _("bring back a skipped cycle"),
+        "move_next_date": _("move the next charge date"),
         "change_schedule": _("change the schedule"),
         "change_items": _("change the items"),
         "cancel": pgettext("subscription", "cancel"),
@@ -1315,3 +1319,375 @@ def subscription_note_add(
         text=note_text(text),
         **actor.as_fields(),
     )
+
+
+# --- Delivery schedule: a given cycle skipped or brought back, the next date moved -----------
+
+#: A cycle may be skipped up to this many cycles after the schedule's next one.
+SKIP_HORIZON = 104
+#: The next charge date may be moved at most this far ahead.
+MOVE_HORIZON = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class CycleFacts:
+    """What the rules of a cycle read besides the subscription row (one cycle's charge and
+    line); the schedule selector reads them for every row at once."""
+
+    cycle: int
+    starts_at: datetime
+    charge_status: str | None = None  # its charge, unless voided
+    locked_batch_date: date | None = None  # a batch line holds it: that batch's cycle date
+
+
+def due_cycle(subscription: Subscription, now: datetime) -> int:
+    """The next cycle that will be charged: the schedule's next one; paused, the first
+    one after the resume date (with none, the first a resume now would charge)."""
+    if subscription.status == Status.PAUSED:
+        return subscription.resuming_cycle(subscription.resume_at or now)
+    return subscription.next_cycle
+
+
+def _schedule_conflict(message: str, action: str, cycle: int | None = None) -> ConflictError:
+    extra: dict[str, Any] = {"action": action}
+    if cycle is not None:
+        extra["cycle"] = cycle
+    return ConflictError(message, extra)
+
+
+def cycle_refusal(
+    subscription: Subscription, facts: CycleFacts, action: str, *, now: datetime
+) -> ConflictError | None:
+    """Why `action` ("skip_cycle" or "unskip_cycle") is refused on a cycle, or None.
+
+    The rules beyond the status (README, "Rules where actions meet"): only a future
+    cycle; not one already charged or held by a locked batch; not one inside a pause
+    (nor, paused with no resume date, any: the first cycle after it is not known); not
+    after a fixed term's end nor with the subscription ending with its paid period.
+    """
+    cycle, starts_at = facts.cycle, facts.starts_at
+    skipped = cycle in subscription.skipped_cycles
+    if action == "skip_cycle" and skipped:
+        return _schedule_conflict(_("This cycle is already skipped."), action, cycle)
+    if action == "unskip_cycle" and not skipped:
+        return _schedule_conflict(_("This cycle is not skipped."), action, cycle)
+    if cycle < subscription.anchor_cycle:
+        return _schedule_conflict(
+            _("This cycle belongs to the schedule before its last change or move."),
+            action,
+            cycle,
+        )
+    if starts_at <= now:
+        return _schedule_conflict(
+            _("The cycle of %(date)s has passed: it can no longer be changed.")
+            % {"date": _date(starts_at, subscription)},
+            action,
+            cycle,
+        )
+    if subscription.cancel_at_period_end:
+        return _schedule_conflict(
+            _(
+                "The subscription ends with its paid period: no later cycle is charged. "
+                "Withdraw the cancellation first."
+            ),
+            action,
+            cycle,
+        )
+    if not schedule.in_term(cycle_starts_at=starts_at, ends_at=subscription.ends_at):
+        return _schedule_conflict(
+            _("The cycle of %(date)s falls after the end of the fixed term.")
+            % {"date": _date(starts_at, subscription)},
+            action,
+            cycle,
+        )
+    if subscription.current_period_end is not None and starts_at < subscription.current_period_end:
+        return _schedule_conflict(
+            _("The cycle of %(date)s falls inside the paid period: it can no longer be changed.")
+            % {"date": _date(starts_at, subscription)},
+            action,
+            cycle,
+        )
+    if facts.charge_status is not None:
+        return _schedule_conflict(
+            _("The cycle of %(date)s is already charged (%(status)s): it cannot be changed.")
+            % {
+                "date": _date(starts_at, subscription),
+                "status": Charge.Status(facts.charge_status).label.lower(),
+            },
+            action,
+            cycle,
+        )
+    if facts.locked_batch_date is not None:
+        return _schedule_conflict(
+            _("The cycle of %(date)s is already in the locked batch of %(batch)s.")
+            % {
+                "date": _date(starts_at, subscription),
+                "batch": formats.date_format(facts.locked_batch_date, "SHORT_DATE_FORMAT"),
+            },
+            action,
+            cycle,
+        )
+    if subscription.status == Status.PAUSED:
+        if subscription.resume_at is None and action == "skip_cycle":
+            return _schedule_conflict(
+                _(
+                    "The subscription is paused with no resume date: the first cycle after "
+                    "the pause is not known yet. Give the pause a resume date, or skip once "
+                    "it has resumed."
+                ),
+                action,
+                cycle,
+            )
+        if subscription.resume_at is not None and starts_at < subscription.resume_at:
+            return _schedule_conflict(
+                _(
+                    "The cycle of %(date)s falls inside the pause (until %(resume)s): it is "
+                    "not charged anyway."
+                )
+                % {
+                    "date": _date(starts_at, subscription),
+                    "resume": _date(subscription.resume_at, subscription),
+                },
+                action,
+                cycle,
+            )
+    if action == "skip_cycle":
+        due = due_cycle(subscription, now)
+        if cycle < due:
+            return _schedule_conflict(
+                _("The cycle of %(date)s was passed over by a pause: it is not charged anyway.")
+                % {"date": _date(starts_at, subscription)},
+                action,
+                cycle,
+            )
+        if cycle > subscription.next_cycle + SKIP_HORIZON:
+            return _schedule_conflict(
+                _("Only the next %(n)s cycles can be skipped.") % {"n": SKIP_HORIZON},
+                action,
+                cycle,
+            )
+    return None
+
+
+def _date(value: datetime, subscription: Subscription) -> str:
+    """A cycle's date in a message, in the organization's time zone."""
+    local = timezone.localtime(value, subscription.organization.tzinfo)
+    return formats.date_format(local, "SHORT_DATETIME_FORMAT")
+
+
+def _cycle_facts(subscription: Subscription, cycle: int) -> CycleFacts:
+    from fulfillment.models import BatchLine
+
+    charge = (
+        subscription.charges.filter(cycle=cycle)
+        .exclude(status=Charge.Status.VOIDED)
+        .values_list("status", flat=True)
+        .first()
+    )
+    batch_date = (
+        BatchLine.objects.filter(
+            organization_id=subscription.organization_id,
+            subscription_id=subscription.pk,
+            cycle=cycle,
+        )
+        .exclude(status=BatchLine.Status.ROLLED)
+        .values_list("batch__cycle_date", flat=True)
+        .first()
+    )
+    return CycleFacts(cycle, subscription.cycle_start(cycle), charge, batch_date)
+
+
+def _cycle_of(subscription: Subscription, cycle: Any, on: Any, action: str) -> int:
+    """The cycle an action names: its number, or the local date it starts on."""
+    if (cycle is None) == (on is None):
+        raise _invalid("cycle", _("Give either a cycle number or a date."))
+    if cycle is not None:
+        if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 0:
+            raise _invalid("cycle", _("A cycle is a whole number from 0."))
+        if cycle > subscription.next_cycle + SKIP_HORIZON:
+            raise _schedule_conflict(
+                _("Only the next %(n)s cycles can be skipped.") % {"n": SKIP_HORIZON},
+                action,
+                cycle,
+            )
+        return cycle
+    if not isinstance(on, date) or isinstance(on, datetime):
+        raise _invalid("date", _("Enter a date."))
+    tz = subscription.organization.tzinfo
+    for number in range(
+        max(subscription.anchor_cycle, subscription.next_cycle - SKIP_HORIZON),
+        subscription.next_cycle + SKIP_HORIZON + 1,
+    ):
+        local = timezone.localtime(subscription.cycle_start(number), tz).date()
+        if local == on:
+            return number
+        if local > on:
+            break
+    raise _schedule_conflict(
+        _("No cycle of this subscription falls on %(date)s.")
+        % {"date": formats.date_format(on, "SHORT_DATE_FORMAT")},
+        action,
+    )
+
+
+def _require_native_schedule(subscription: Subscription, action: str) -> None:
+    if subscription.next_charge_at is None and subscription.status != Status.PAUSED:
+        raise _schedule_conflict(_("There is no next cycle to change."), action)
+
+
+@transaction.atomic
+def subscription_skip_cycle(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    cycle: int | None = None,
+    on: date | None = None,
+    reason: str = "",
+) -> Subscription:
+    """Neither charge nor ship one given future cycle (by number, or the date it starts).
+
+    The rules are `cycle_refusal`'s. Skipping the next cycle that will be charged moves
+    the schedule's next past it (paused, as `subscription_skip` does: the cycles before it
+    fall in the pause); skipping a later one only records it. The dates do not move.
+    """
+    subscription = _lock(subscription)
+    _allow(subscription, "skip_cycle", actor)
+    _require_native_schedule(subscription, "skip_cycle")
+    number = _cycle_of(subscription, cycle, on, "skip_cycle")
+    now = timezone.now()
+    facts = _cycle_facts(subscription, number)
+    refusal = cycle_refusal(subscription, facts, "skip_cycle", now=now)
+    if refusal is not None:
+        raise refusal
+    moves_next = number == due_cycle(subscription, now)
+    subscription.skip_cycle()
+    subscription.skipped_cycles = sorted({*subscription.skipped_cycles, number})
+    if moves_next:
+        _set_next_cycle(
+            subscription, schedule.next_cycle(after=number, skipped=subscription.skipped_cycles)
+        )
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.SKIPPED,
+        actor,
+        reason=reason,
+        data={
+            "cycle": number,
+            "cycle_date": _iso(facts.starts_at),
+            "next_charge_at": _iso(subscription.next_due_at),
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_unskip_cycle(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    cycle: int | None = None,
+    on: date | None = None,
+    reason: str = "",
+) -> Subscription:
+    """Charge and ship again a skipped future cycle.
+
+    Before the schedule's next cycle, it becomes the next one (charged on its date).
+    """
+    subscription = _lock(subscription)
+    _allow(subscription, "unskip_cycle", actor)
+    number = _cycle_of(subscription, cycle, on, "unskip_cycle")
+    now = timezone.now()
+    facts = _cycle_facts(subscription, number)
+    refusal = cycle_refusal(subscription, facts, "unskip_cycle", now=now)
+    if refusal is not None:
+        raise refusal
+    subscription.unskip_cycle()
+    subscription.skipped_cycles = [c for c in subscription.skipped_cycles if c != number]
+    if number < subscription.next_cycle:
+        _refuse_if_next_cycle_charging(subscription, "unskip_cycle")
+        _set_next_cycle(subscription, number)
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.UNSKIPPED,
+        actor,
+        reason=reason,
+        data={
+            "cycle": number,
+            "cycle_date": _iso(facts.starts_at),
+            "next_charge_at": _iso(subscription.next_due_at),
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_move_next_date(
+    *, subscription: Subscription, actor: Actor, at: datetime, reason: str = ""
+) -> Subscription:
+    """Charge (and ship) the next cycle at `at`; the cycles after it follow at the same
+    interval from there (the schedule is re-anchored at `at`, as a change of schedule is).
+
+    Active subscriptions only (paused: the resume date decides). `at` is in the future,
+    not before the end of the paid period (a paid box is not cut short, and a
+    cancellation at its end comes before any next charge), at most a year ahead and
+    before a fixed term's end. Refused while the next cycle's charge is under way or with a
+    cancellation at period end scheduled. The days between the paid period's end and a
+    later date are not charged; a skipped later cycle stays skipped, at its new date.
+    """
+    subscription = _lock(subscription)
+    _allow(subscription, "move_next_date", actor)
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise _invalid("at", _("Enter a date and time."))
+    if subscription.next_charge_at is None:
+        raise _schedule_conflict(_("There is no next charge to move."), "move_next_date")
+    if subscription.cancel_at_period_end:
+        raise _schedule_conflict(
+            _(
+                "The subscription ends with its paid period: there is no next charge to "
+                "move. Withdraw the cancellation first."
+            ),
+            "move_next_date",
+        )
+    _refuse_if_next_cycle_charging(subscription, "move_next_date")
+    now = timezone.now()
+
+    def refuse(message: str) -> ConflictError:
+        return ConflictError(message, {"action": "move_next_date", "fields": {"at": [message]}})
+
+    earliest = max(now, subscription.current_period_end or now)
+    if at <= now:
+        raise refuse(_("The next charge date must be in the future."))
+    if at < earliest:
+        raise refuse(
+            _("The next charge date cannot be before the end of the paid period (%(date)s).")
+            % {"date": _date(earliest, subscription)}
+        )
+    if at > now + MOVE_HORIZON:
+        raise refuse(_("The next charge date can be moved at most a year ahead."))
+    if subscription.ends_at is not None and at >= subscription.ends_at:
+        raise refuse(
+            _("The next charge date must be before the end of the fixed term (%(date)s).")
+            % {"date": _date(subscription.ends_at, subscription)}
+        )
+    if at == subscription.next_charge_at:
+        raise refuse(_("This is already the next charge date."))
+    before = subscription.next_charge_at
+    subscription.move_next_date()
+    subscription.billing_anchor = at
+    subscription.anchor_cycle = subscription.next_cycle
+    _set_next_cycle(subscription, subscription.next_cycle)
+    _save(subscription)
+    _record(
+        subscription,
+        Kind.NEXT_DATE_MOVED,
+        actor,
+        reason=reason,
+        data={
+            "cycle": subscription.next_cycle,
+            "from": _iso(before),
+            "next_charge_at": _iso(subscription.next_charge_at),
+        },
+    )
+    return subscription

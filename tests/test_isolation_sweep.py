@@ -105,6 +105,10 @@ ADMIN_OBJECT_URLS = {
     "exports_zip": ("get", "post"),  # a batch's ZIP: the confirmation, then the start
     "status": ("get",),  # an operation's progress, polled by its page
     "download": ("get",),  # an operation's file
+    # A subscription's schedule buttons (skip or bring back a cycle, move the next date).
+    "schedule_skip": ("get", "post"),
+    "schedule_unskip": ("get", "post"),
+    "schedule_move": ("get", "post"),
 }
 #: Custom admin URLs not about one row: checked for A's data by `admin_page_checks`.
 ADMIN_OTHER_URLS = {"report"}
@@ -127,6 +131,9 @@ WRITE_BODIES = {
     "notes": {"text": "hacked"},
     "exclude": {"reason": "hacked"},
     "change-schedule": {"billing_period": "week", "billing_interval": 2},
+    "skip-cycle": {"cycle": 3},
+    "unskip-cycle": {"cycle": 3},
+    "move-next-date": {"at": "2099-01-01T09:00:00Z"},
 }
 
 
@@ -771,6 +778,7 @@ ADMIN_POST = {
     "note": "hacked",
     "role": "viewer",
     "codes": "1",
+    "cycle": "3",
 }
 
 

@@ -25,6 +25,9 @@ API_ACTIONS = {
     "change_items": "change-items",
     "cancel": "cancel",
     "withdraw_cancellation": "withdraw-cancellation",
+    "skip_cycle": "skip-cycle",
+    "unskip_cycle": "unskip-cycle",
+    "move_next_date": "move-next-date",
 }
 
 
@@ -38,6 +41,11 @@ def available_actions(subscription: Subscription) -> list[str]:
         allowed.discard("change_items")
     if subscription.status == Subscription.Status.PAUSED and subscription.resume_at is None:
         allowed.discard("skip")
+        allowed.discard("skip_cycle")
+    if subscription.cancel_at_period_end:  # no later cycle is charged: nothing to reschedule
+        allowed -= {"skip_cycle", "unskip_cycle", "move_next_date"}
+    if not subscription.skipped_cycles:
+        allowed.discard("unskip_cycle")
     return [action for transition, action in API_ACTIONS.items() if transition in allowed]
 
 
@@ -318,4 +326,81 @@ class CancelInputSerializer(serializers.Serializer):
     at_period_end = serializers.BooleanField(
         default=False,
         help_text=_("Cancel at the end of the paid period instead of now."),
+    )
+
+
+# --- The delivery schedule ---------------------------------------------------------------
+
+
+class ScheduleBatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text=_("Null for a batch not opened yet.")
+    )
+    cycle_date = serializers.DateField(
+        read_only=True, help_text=_("The batch's name: its cut-off's date.")
+    )
+    cutoff_at = serializers.DateTimeField(read_only=True)
+    ships_on = serializers.DateField(read_only=True)
+    status = serializers.ChoiceField(
+        choices=["planned", "open", "locked", "dispatched", "completed"],
+        read_only=True,
+        help_text=_("`planned`: the calendar will open it."),
+    )
+
+
+class ScheduleCycleSerializer(serializers.Serializer):
+    cycle = serializers.IntegerField(read_only=True)
+    starts_at = serializers.DateTimeField(read_only=True, help_text=_("When it is charged."))
+    state = serializers.ChoiceField(
+        choices=["due", "skipped", "paused", "charging", "paid"],
+        read_only=True,
+        help_text=_(
+            "`due`: will be charged, then shipped; `paused`: charged only if the subscription "
+            "(paused with no resume date) is resumed now; `charging`: its charge is under way."
+        ),
+    )
+    amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        allow_null=True,
+        read_only=True,
+        help_text=_(
+            "What will be (or is being) charged, a carried adjustment included; null if skipped."
+        ),
+    )
+    batch = ScheduleBatchSerializer(read_only=True, help_text=_("The batch it ships in."))
+    locked = serializers.BooleanField(read_only=True, help_text=_("Held by a locked batch."))
+    can_skip = serializers.BooleanField(read_only=True)
+    can_unskip = serializers.BooleanField(read_only=True)
+
+
+class CycleInputSerializer(ReasonInputSerializer):
+    cycle = serializers.IntegerField(
+        min_value=0,
+        max_value=2147483647,
+        required=False,
+        help_text=_("The cycle's number (as the schedule lists it)."),
+    )
+    date = serializers.DateField(
+        required=False,
+        help_text=_("Or the local date the cycle starts on, in the organization's time zone."),
+    )
+
+    def validate(self, data):
+        if ("cycle" in data) == ("date" in data):
+            raise serializers.ValidationError(_("Give either a cycle number or a date."))
+        return data
+
+    @staticmethod
+    def openapi_request_constraints(*, partial: bool) -> dict:
+        # Exactly one of the two (crm.api.schema.AutoSchema writes it into the schema).
+        return {"oneOf": [{"required": ["cycle"]}, {"required": ["date"]}]}
+
+
+class MoveNextDateInputSerializer(ReasonInputSerializer):
+    at = serializers.DateTimeField(
+        help_text=_(
+            "The next charge date: in the future, not before the end of the paid period, at "
+            "most a year ahead and before a fixed term's end; the later cycles follow from it."
+        )
     )

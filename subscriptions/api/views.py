@@ -16,8 +16,11 @@ from subscriptions.api.serializers import (
     ChangeItemsInputSerializer,
     ChangeScheduleInputSerializer,
     ChargeSerializer,
+    CycleInputSerializer,
+    MoveNextDateInputSerializer,
     PauseInputSerializer,
     ReasonInputSerializer,
+    ScheduleCycleSerializer,
     SubscriptionCreateInputSerializer,
     SubscriptionEventSerializer,
     SubscriptionSerializer,
@@ -107,6 +110,20 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
         """Its charges, one per billed cycle, latest cycle first."""
         charges = selectors.subscription_charge_list(subscription=self.get_object())
         return self._paginated(charges, ChargeSerializer)
+
+    @extend_schema(
+        filters=False,
+        responses={200: ScheduleCycleSerializer(many=True), **UNAUTHORIZED, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)  # a few rows, never a page
+    def schedule(self, request, *args, **kwargs):
+        """Its next cycles as staff act on them: date, batch, amount, skipped or not.
+
+        From the next cycle charged (paused: the first after the resume date), skipped
+        ones included; empty when nothing more will be charged.
+        """
+        rows = selectors.subscription_schedule(subscription=self.get_object())
+        return Response(ScheduleCycleSerializer(rows, many=True).data)
 
     # --- Writes --------------------------------------------------------------
 
@@ -202,6 +219,62 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
         data = self._input(ReasonInputSerializer)
         return self._render(
             services.subscription_withdraw_cancellation(
+                subscription=subscription, actor=self.actor, **data
+            )
+        )
+
+    @_documented_action(CycleInputSerializer)
+    @action(detail=True, methods=["post"], url_path="skip-cycle")
+    def skip_cycle(self, request, *args, **kwargs):
+        """Neither charge nor ship one future cycle, named by `cycle` or `date`.
+
+        409 for a cycle passed, already charged or in a locked batch, inside a pause (or
+        any while paused with no resume date), beyond the next 104 cycles, after a fixed
+        term's end, or with a cancellation at period end scheduled. Skipping the next
+        cycle moves the next charge past it; the dates do not move.
+        """
+        subscription = self.get_object()
+        data = self._input(CycleInputSerializer)
+        return self._render(
+            services.subscription_skip_cycle(
+                subscription=subscription,
+                actor=self.actor,
+                cycle=data.get("cycle"),
+                on=data.get("date"),
+                reason=data["reason"],
+            )
+        )
+
+    @_documented_action(CycleInputSerializer)
+    @action(detail=True, methods=["post"], url_path="unskip-cycle")
+    def unskip_cycle(self, request, *args, **kwargs):
+        """Charge and ship again a skipped future cycle (before the next charge: it becomes
+        the next one). 409 for a cycle not skipped, passed, or inside a pause."""
+        subscription = self.get_object()
+        data = self._input(CycleInputSerializer)
+        return self._render(
+            services.subscription_unskip_cycle(
+                subscription=subscription,
+                actor=self.actor,
+                cycle=data.get("cycle"),
+                on=data.get("date"),
+                reason=data["reason"],
+            )
+        )
+
+    @_documented_action(MoveNextDateInputSerializer)
+    @action(detail=True, methods=["post"], url_path="move-next-date")
+    def move_next_date(self, request, *args, **kwargs):
+        """Charge the next cycle at `at`; the later cycles follow at the same interval.
+
+        Active subscriptions only. 409 for a date in the past, before the end of the paid
+        period, more than a year ahead or at a fixed term's end, while the next charge is
+        under way, or with a cancellation at period end scheduled.
+        """
+        subscription = self.get_object()
+        data = self._input(MoveNextDateInputSerializer)
+        return self._render(
+            services.subscription_move_next_date(
                 subscription=subscription, actor=self.actor, **data
             )
         )

@@ -55,12 +55,20 @@ ACTIONS = {
         lambda s: {"reason": "Too much coffee", "at_period_end": True},
     ),
     "withdraw-cancellation": ("withdraw-cancellation", lambda s: {}),
+    "skip-cycle": ("skip-cycle", lambda s: {"cycle": 3}),
+    "unskip-cycle": ("unskip-cycle", lambda s: {"cycle": 3}),
+    "move-next-date": (
+        "move-next-date",
+        lambda s: {"at": ((s.next_charge_at or timezone.now()) + timedelta(days=5)).isoformat()},
+    ),
 }
 # What a subscription needs, besides its status, for the action to make sense.
 SETUP = {
     "withdraw-cancellation": {"cancel_at_period_end": True, "cancel_reason": "Moving"},
     # Paused, a skip acts on the first cycle after the resume date: it needs one.
     (S.PAUSED, "skip"): {"resume_at": timezone.now() + timedelta(days=45)},
+    (S.PAUSED, "skip-cycle"): {"resume_at": timezone.now() + timedelta(days=45)},
+    "unskip-cycle": {"skipped_cycles": [3]},
 }
 
 # (status, action) -> the status after it; absent: refused with 409.
@@ -75,6 +83,10 @@ ALLOWED = {
     (S.ACTIVE, "cancel-at-period-end"): S.ACTIVE,
     (S.PAUSED, "cancel-at-period-end"): S.PAUSED,
     **{(s, "withdraw-cancellation"): s for s in (S.ACTIVE, S.PAUSED, S.PAST_DUE)},
+    # The delivery schedule (issue 25, item 14).
+    **{(s, "skip-cycle"): s for s in (S.ACTIVE, S.PAUSED)},
+    **{(s, "unskip-cycle"): s for s in (S.ACTIVE, S.PAUSED)},
+    (S.ACTIVE, "move-next-date"): S.ACTIVE,
 }
 
 CASES = [(status, action) for status in S.values for action in ACTIONS]
@@ -151,6 +163,8 @@ def test_the_available_actions_follow_the_status(api_client_for, org_a):
         "change-schedule",
         "change-items",
         "cancel",
+        "skip-cycle",
+        "move-next-date",
     ]
     assert client.get(_url(canceled)).json()["available_actions"] == []
 
@@ -793,6 +807,7 @@ def test_the_schema_documents_every_operation_and_its_errors():
         # 400: a bad `page` or `page_size` (crm.api.pagination).
         ("/api/v1/subscriptions/{id}/events/", "get"): {"200", "400", "401", "404"},
         ("/api/v1/subscriptions/{id}/charges/", "get"): {"200", "400", "401", "404"},
+        ("/api/v1/subscriptions/{id}/schedule/", "get"): {"200", "401", "404"},
         # Staff notes (crm.api.notes): paginated; a note's text is checked (400).
         ("/api/v1/subscriptions/{id}/notes/", "get"): {"200", "400", "401", "404"},
         ("/api/v1/subscriptions/{id}/notes/", "post"): {"201", "400", "401", "404"},
@@ -806,6 +821,9 @@ def test_the_schema_documents_every_operation_and_its_errors():
                 "change-items",
                 "cancel",
                 "withdraw-cancellation",
+                "skip-cycle",
+                "unskip-cycle",
+                "move-next-date",
             )
         },
     }

@@ -1,7 +1,8 @@
 """Random lives of a subscription: whatever staff do and whenever beat runs, it stays straight.
 
-Hypothesis draws a sequence of staff actions (pause, resume, skip, change items
-or schedule, credit, cancel now or at period end, withdraw it), card failures,
+Hypothesis draws a sequence of staff actions (pause, resume, skip, skip or bring
+back a given cycle, move the next date, change items or schedule, credit, cancel
+now or at period end, withdraw it), card failures,
 payments left pending and settled, and waits (after which the renewal run runs,
 as beat would); every ordered pair of actions is also tried, between renewals.
 After every step it checks what the business relies on: each cycle charged at
@@ -52,6 +53,11 @@ steps = st.one_of(
     st.tuples(st.just("settle")),  # staff mark the pending charges paid
     st.tuples(st.just("credit"), st.integers(min_value=1, max_value=3000)),
     st.tuples(st.just("cancel")),
+    # The delivery schedule (issue 25, item 14): a given cycle, counted from the next one
+    # charged, skipped or brought back; the next date moved by a number of days.
+    st.tuples(st.just("skip_cycle"), st.integers(min_value=0, max_value=4)),
+    st.tuples(st.just("unskip_cycle")),
+    st.tuples(st.just("move"), st.integers(min_value=-10, max_value=20)),
 )
 
 #: One of each action, as the pairs test tries them.
@@ -68,6 +74,10 @@ ACTIONS = [
     ("credit", 500),
     ("settle",),
     ("cancel",),
+    ("skip_cycle", 0),
+    ("skip_cycle", 2),
+    ("unskip_cycle",),
+    ("move", 6),
 ]
 EMAILS = {
     "ok": "c@example.com",
@@ -172,6 +182,21 @@ class Life:
             "cancel": lambda: services.subscription_cancel(
                 subscription=subscription, actor=STAFF, reason="now"
             ),
+            "skip_cycle": lambda: services.subscription_skip_cycle(
+                subscription=subscription,
+                actor=STAFF,
+                cycle=services.due_cycle(before, self.now) + args[0],
+            ),
+            "unskip_cycle": lambda: services.subscription_unskip_cycle(
+                subscription=subscription,
+                actor=STAFF,
+                cycle=self.skipped_ahead(before),
+            ),
+            "move": lambda: services.subscription_move_next_date(
+                subscription=subscription,
+                actor=STAFF,
+                at=(before.next_charge_at or self.now) + timedelta(days=args[0]),
+            ),
         }
         with time_machine.travel(self.now, tick=False):
             try:
@@ -183,6 +208,15 @@ class Life:
             # Active or paused alike, a change inside a paid period is pro-rated
             event = subscription.events.filter(kind="items_changed").first()
             assert event.data["proration"] is not None
+
+    def skipped_ahead(self, subscription):
+        """The first skipped cycle still ahead (else the first skipped, or 0: refused)."""
+        ahead = [
+            cycle
+            for cycle in sorted(subscription.skipped_cycles)
+            if cycle >= subscription.anchor_cycle and subscription.cycle_start(cycle) > self.now
+        ]
+        return (ahead or sorted(subscription.skipped_cycles) or [0])[0]
 
     def check(self):
         subscription = Subscription.objects.select_related("organization").get(
@@ -260,10 +294,12 @@ class Life:
                 for charge in charges:
                     assert not pause_start < charge.period_start < pause_end, charge.cycle
                 pause_start = pause_end = None
-            if event.kind == "skipped":
+            if event.kind in ("skipped", "unskipped"):
                 cycle_date = datetime.fromisoformat(event.data["cycle_date"])
                 assert cycle_date >= event.created_at
-                if event.from_status == S.PAUSED:
+                if event.from_status == S.PAUSED and (
+                    event.kind == "skipped" or pause_end is not None
+                ):
                     assert pause_end is not None
                     assert cycle_date >= pause_end
         if pause_start is not None:
@@ -313,6 +349,11 @@ class Life:
 @example([("card", "pending"), ("renewal",), ("schedule", "week", 1), ("settle",), ("renewal",)])
 @example([("items", 3), ("cancel_at_period_end",), ("items", 1), ("wait", 45)])
 @example([("pause", None), ("items", 2), ("wait", 40), ("resume",), ("renewal",)])
+# issue 25, item 14: a later cycle skipped then the next date moved; a skip brought back
+# inside a pause's resume; a move under a pending charge.
+@example([("skip_cycle", 2), ("move", 12), ("renewal",), ("unskip_cycle",), ("renewal",)])
+@example([("pause", 40), ("skip_cycle", 0), ("unskip_cycle",), ("wait", 45), ("renewal",)])
+@example([("card", "pending"), ("renewal",), ("move", 5), ("settle",), ("move", -5)])
 def test_a_subscription_stays_consistent_whatever_happens(db, life_steps):
     # Each example in its own transaction, rolled back: examples do not see each other
     live(life_steps)
