@@ -33,6 +33,17 @@ hypothesis_settings.register_profile("thorough", max_examples=5000)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the project's default language, whatever the last one activated
+    (a request in French leaves French active in its thread)."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Purea Café", slug="purea")
