@@ -28,6 +28,7 @@ from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from returns import services
 from returns.models import ReturnRequest
+from subscriptions import demo as subscriptions_demo
 from subscriptions.models import Subscription
 
 Status = ReturnRequest.Status
@@ -167,14 +168,16 @@ def _build(organization, shipment: Shipment, spec: Case, opened_at: datetime, ac
             now=step(2),
         )
     if spec.status == Status.RESOLVED:
-        services.return_resolve(
-            case=case,
-            actor=actor,
-            resolution=spec.resolution,
-            amount=spec.amount,
-            note=spec.note,
-            now=step(3),
-        )
+        # A credit is recorded on the subscription: dated when it was granted too.
+        with subscriptions_demo.dated(at=step(3), pk=shipment.line.subscription_id):
+            services.return_resolve(
+                case=case,
+                actor=actor,
+                resolution=spec.resolution,
+                amount=spec.amount,
+                note=spec.note,
+                now=step(3),
+            )
 
 
 def _shipment_for(organization, config, spec: Case, opened_at, taken, actor) -> Shipment | None:
