@@ -21,8 +21,8 @@ fulfillment services.
 then, and the scheduler skips customers with one); `follow_up`, after it:
 staff open an after-sales case from one detractor's comment (settled since),
 call another back, and leave the latest detractor's comment to follow up.
-`pack_preferences`, after the preferences' demo, gives the surveyed boxes
-their subscribers' preferences (see there).
+The boxes carry the preferences in force at their cut-off: the preferences'
+demo dates its history in the past, before the weeks are replayed here.
 
 Idempotent: an organization that has surveys already gets none.
 """
@@ -44,7 +44,6 @@ from fulfillment.calendar import cutoff_on, cycle_date
 from fulfillment.models import Batch, BatchLine
 from fulfillment.selectors import fulfillment_settings_for
 from fulfillment.snapshots import boxes_at, due_cycles
-from preferences.selectors import preference_schema, preferences_current
 from returns import services as returns
 from returns.models import ReturnRequest
 from satisfaction import services
@@ -171,29 +170,6 @@ def follow_up(*, organization: Organization, staff, result: Result) -> Result:
     result.nps = nps_of(answered.values_list("score", flat=True)).score
     result.to_follow_up = sum(survey.needs_follow_up for survey in answered)
     return result
-
-
-def pack_preferences(*, organization: Organization, result: Result) -> int:
-    """Give the surveyed boxes the preferences their subscribers have now (after that demo).
-
-    The preferences' demo sets its values today, after the weeks replayed here,
-    so those boxes were packed with none. A demo shortcut, written on the
-    lines' snapshot directly: as if the subscribers had chosen them from the
-    start, so the report can say which roast the detractors got. Returns the
-    boxes given preferences (none on a second load).
-    """
-    if not result.survey_ids:
-        return 0
-    lines = list(
-        BatchLine.objects.filter(
-            shipment__satisfaction_survey__in=result.survey_ids, preferences={}
-        ).select_related("subscription")
-    )
-    schema = preference_schema(organization=organization)
-    for line in lines:
-        line.preferences = preferences_current(subscription=line.subscription, schema=schema)
-    BatchLine.objects.bulk_update(lines, ["preferences"])
-    return len(lines)
 
 
 def summary(organization: Organization, result: Result) -> str:

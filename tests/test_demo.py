@@ -10,6 +10,9 @@ from django.core.management import call_command
 from django.db.models import Q
 
 from crm.models import Customer, Organization, Product
+from fulfillment.models import BatchLine
+from preferences.models import PreferenceChange
+from preferences.selectors import preferences_at
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
 from tests.factories import OrganizationFactory
 
@@ -198,3 +201,38 @@ def test_the_demos_past_is_dated_when_it_happened():
     alice = native.get(customer__email="alice.garnier@example.fr")
     for charge in alice.charges.filter(status=Charge.Status.PAID):
         assert charge.paid_at - charge.created_at == timedelta(days=1)
+
+
+def test_the_demos_past_boxes_carry_the_preferences_in_force_at_their_cutoff():
+    # Given the demo loaded on the first of a month
+    now = datetime(2027, 2, 1, 9, 30, tzinfo=PARIS)
+    with time_machine.travel(now, tick=False):
+        _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    # Then the subscribers wrote their preferences when they signed up, and since
+    # (those signing up today, today)
+    changes = PreferenceChange.objects.filter(
+        organization=purea, source="admin", subscription__created_at__lt=now
+    )
+    assert changes.count() >= 10
+    for change in changes.select_related("subscription"):
+        assert change.subscription.created_at < change.changed_at < now - timedelta(days=6)
+        # Each counted for the next cut-off after it, within a week.
+        assert change.changed_at < change.effective_cutoff_at
+        assert change.effective_cutoff_at - change.changed_at <= timedelta(days=7)
+    # And every past box carries what was in force at its batch's cut-off
+    lucas = Subscription.objects.get(customer__email="lucas.bernard@example.fr")
+    boxes = BatchLine.objects.filter(subscription=lucas).exclude(batch__status="open")
+    assert boxes.count() >= 8  # a box every week
+    assert {(b.preferences["grind"], b.preferences["roast"]) for b in boxes} == {
+        ("espresso", "dark")
+    }
+    past = BatchLine.objects.filter(organization=purea, kind=BatchLine.Kind.CYCLE).exclude(
+        batch__status="open"
+    )
+    for line in past.select_related("batch", "subscription"):
+        assert line.preferences == preferences_at(
+            subscription=line.subscription, at=line.batch.cutoff_at
+        )
+    assert past.exclude(preferences__roast=None).count() >= 10
