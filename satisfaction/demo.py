@@ -39,6 +39,7 @@ from crm.actors import Actor
 from crm.errors import ConflictError
 from crm.models import Organization
 from crm.periods import local_midnight, today_in
+from fulfillment import demo as fulfillment_demo
 from fulfillment import services as fulfillment
 from fulfillment.calendar import cutoff_on, cycle_date
 from fulfillment.models import Batch, BatchLine
@@ -228,6 +229,7 @@ def _ship_week(batch: Batch, actor: Actor) -> int:
         fulfillment.line_exclude(line=line, actor=actor, reason="Non payé à l'expédition.")
     ready = batch.lines.filter(status=BatchLine.Status.READY).values_list("pk", flat=True)
     fulfillment.lines_prepare(organization=batch.organization, line_ids=ready, actor=actor)
+    fulfillment_demo.date_week(batch, batch.cutoff_at + timedelta(hours=4))
     shipped_at = batch.cutoff_at + timedelta(days=1)
     fulfillment.batch_dispatch(batch=batch, actor=actor, carrier="Colissimo", now=shipped_at)
     shipments = list(batch.shipments.order_by("id"))

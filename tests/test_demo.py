@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import Q
 
 from crm.models import Customer, Organization, Product
-from fulfillment.models import BatchLine
+from fulfillment.models import Batch, BatchLine
 from preferences.models import PreferenceChange
 from preferences.selectors import preferences_at
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
@@ -197,6 +197,13 @@ def test_the_demos_past_is_dated_when_it_happened():
     assert olivia.ended_at < now - timedelta(weeks=1)
     expired = native.get(status=Subscription.Status.EXPIRED)
     assert expired.ended_at == expired.ends_at
+    # Past batches opened before their cut-off, their boxes packed between it and dispatch.
+    for batch in Batch.objects.exclude(status=Batch.Status.OPEN):
+        assert batch.created_at <= batch.cutoff_at
+        for prepared_at in batch.lines.exclude(prepared_at=None).values_list(
+            "prepared_at", flat=True
+        ):
+            assert batch.cutoff_at < prepared_at < (batch.dispatched_at or now)
     # The transfers staff marked paid arrived the day after each charge.
     alice = native.get(customer__email="alice.garnier@example.fr")
     for charge in alice.charges.filter(status=Charge.Status.PAID):
