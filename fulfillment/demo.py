@@ -9,6 +9,8 @@ the beat task and the packing room would have done it:
 - last week: locked, half of the paid boxes prepared (the packing room is at it);
 - this week: open, its content a live preview.
 
+Rows the services stamp with the load's time (a batch's creation, its lines',
+the bulk packing) are dated when the story had them written (`date_week`).
 Net weights are set on the demo products so the production plan shows
 kilograms. Idempotent: an organization that has batches already gets none.
 """
@@ -55,6 +57,15 @@ def load(*, organization: Organization, staff, carrier: str = "Colissimo") -> di
     }
 
 
+def date_week(batch: Batch, packed_at: datetime) -> None:
+    """Date a past batch's rows when they were written: opened at its start, its lines at
+    the lock, its boxes packed at `packed_at` (written at load time, with the clock)."""
+    Batch.objects.filter(pk=batch.pk).update(created_at=batch.starts_at)
+    lines = BatchLine.objects.filter(batch=batch)
+    lines.filter(created_at__gt=batch.cutoff_at).update(created_at=batch.cutoff_at)
+    lines.filter(prepared_at__gt=packed_at).update(prepared_at=packed_at)
+
+
 def _work(batch: Batch, stage: str, actor: Actor, carrier: str, cutoff: datetime) -> None:
     ready = list(
         batch.lines.filter(status=BatchLine.Status.READY)
@@ -64,6 +75,9 @@ def _work(batch: Batch, stage: str, actor: Actor, carrier: str, cutoff: datetime
     if stage == "locked":
         ready = ready[: len(ready) // 2]
     services.lines_prepare(organization=batch.organization, line_ids=ready, actor=actor)
+    # Packed the afternoon after the cut-off (the bulk action stamps the load's time).
+    packed_at = min(cutoff + timedelta(hours=4), cutoff + (timezone.now() - cutoff) / 2)
+    date_week(batch, packed_at)
     if stage == "locked":
         return
     shipped_at = cutoff + timedelta(days=1)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import Max
 from django.utils import timezone
 
 from crm.actors import Actor
@@ -28,7 +29,8 @@ from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from returns import services
 from returns.models import ReturnRequest
-from subscriptions.models import Subscription
+from subscriptions import demo as subscriptions_demo
+from subscriptions.models import Subscription, SubscriptionEvent
 
 Status = ReturnRequest.Status
 
@@ -167,14 +169,33 @@ def _build(organization, shipment: Shipment, spec: Case, opened_at: datetime, ac
             now=step(2),
         )
     if spec.status == Status.RESOLVED:
-        services.return_resolve(
-            case=case,
-            actor=actor,
-            resolution=spec.resolution,
-            amount=spec.amount,
-            note=spec.note,
-            now=step(3),
-        )
+        resolved_at = step(3)
+        if spec.resolution == ReturnRequest.Resolution.CREDIT:
+            resolved_at = _after_history(shipment.line.subscription_id, resolved_at, now)
+        # A credit is recorded on the subscription: dated when it was granted too.
+        with subscriptions_demo.dated(at=resolved_at, pk=shipment.line.subscription_id):
+            services.return_resolve(
+                case=case,
+                actor=actor,
+                resolution=spec.resolution,
+                amount=spec.amount,
+                note=spec.note,
+                now=resolved_at,
+            )
+
+
+def _after_history(subscription_id: int, at: datetime, now: datetime) -> datetime:
+    """`at`, or just after the subscription's latest event if that came later.
+
+    A credit is deducted from the next charge: granted after the latest renewal
+    (replayed before the cases), within the hour, never after now.
+    """
+    latest = SubscriptionEvent.objects.filter(subscription_id=subscription_id).aggregate(
+        latest=Max("created_at")
+    )["latest"]
+    if latest is None or latest < at:
+        return at
+    return latest + min(timedelta(hours=1), (now - latest) / 2)
 
 
 def _shipment_for(organization, config, spec: Case, opened_at, taken, actor) -> Shipment | None:

@@ -21,8 +21,8 @@ fulfillment services.
 then, and the scheduler skips customers with one); `follow_up`, after it:
 staff open an after-sales case from one detractor's comment (settled since),
 call another back, and leave the latest detractor's comment to follow up.
-`pack_preferences`, after the preferences' demo, gives the surveyed boxes
-their subscribers' preferences (see there).
+The boxes carry the preferences in force at their cut-off: the preferences'
+demo dates its history in the past, before the weeks are replayed here.
 
 Idempotent: an organization that has surveys already gets none.
 """
@@ -39,12 +39,12 @@ from crm.actors import Actor
 from crm.errors import ConflictError
 from crm.models import Organization
 from crm.periods import local_midnight, today_in
+from fulfillment import demo as fulfillment_demo
 from fulfillment import services as fulfillment
 from fulfillment.calendar import cutoff_on, cycle_date
 from fulfillment.models import Batch, BatchLine
 from fulfillment.selectors import fulfillment_settings_for
 from fulfillment.snapshots import boxes_at, due_cycles
-from preferences.selectors import preference_schema, preferences_current
 from returns import services as returns
 from returns.models import ReturnRequest
 from satisfaction import services
@@ -173,29 +173,6 @@ def follow_up(*, organization: Organization, staff, result: Result) -> Result:
     return result
 
 
-def pack_preferences(*, organization: Organization, result: Result) -> int:
-    """Give the surveyed boxes the preferences their subscribers have now (after that demo).
-
-    The preferences' demo sets its values today, after the weeks replayed here,
-    so those boxes were packed with none. A demo shortcut, written on the
-    lines' snapshot directly: as if the subscribers had chosen them from the
-    start, so the report can say which roast the detractors got. Returns the
-    boxes given preferences (none on a second load).
-    """
-    if not result.survey_ids:
-        return 0
-    lines = list(
-        BatchLine.objects.filter(
-            shipment__satisfaction_survey__in=result.survey_ids, preferences={}
-        ).select_related("subscription")
-    )
-    schema = preference_schema(organization=organization)
-    for line in lines:
-        line.preferences = preferences_current(subscription=line.subscription, schema=schema)
-    BatchLine.objects.bulk_update(lines, ["preferences"])
-    return len(lines)
-
-
 def summary(organization: Organization, result: Result) -> str:
     nps = "-" if result.nps is None else f"{result.nps:+.0f}"
     return (
@@ -252,6 +229,7 @@ def _ship_week(batch: Batch, actor: Actor) -> int:
         fulfillment.line_exclude(line=line, actor=actor, reason="Non payé à l'expédition.")
     ready = batch.lines.filter(status=BatchLine.Status.READY).values_list("pk", flat=True)
     fulfillment.lines_prepare(organization=batch.organization, line_ids=ready, actor=actor)
+    fulfillment_demo.date_week(batch, batch.cutoff_at + timedelta(hours=4))
     shipped_at = batch.cutoff_at + timedelta(days=1)
     fulfillment.batch_dispatch(batch=batch, actor=actor, carrier="Colissimo", now=shipped_at)
     shipments = list(batch.shipments.order_by("id"))

@@ -4,8 +4,12 @@ Everything goes through the services and the renewal code, as in production:
 `services.subscription_create` with a start in the past, then
 `renewals.renew_one(now=...)` at each past cycle date (the test gateway pays,
 or declines an address containing `+decline`), then staff actions (pause, skip,
-cancel...) at the real time. No clock is faked, so charges cover past periods
-but every event and payment is timestamped today.
+cancel...). No clock is faked: each step is then dated when it happened in the
+story (`dated`): the sign-up at its start, each renewal's events and charge at
+its cycle date, a transfer staff marked paid the next day, a fixed term's end
+at its last day, staff's actions in the office hours of the day or two before
+the load, a period-end cancellation at the period's end. Only what happens at
+the load (a sign-up starting now, or later) keeps the load's time.
 
 Only the demo's own subscriptions are touched (`renew_one` is scoped to one
 subscription): other organizations are left to the beat's renewal run.
@@ -17,20 +21,27 @@ second `load_demo` creates nothing (and keeps whatever changed since).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import Max
 from django.utils import timezone
 
 from crm.actors import Actor
 from crm.models import Address, Customer, Organization, Product, Variant
 from subscriptions import renewals, schedule, services
-from subscriptions.models import BillingSettings, Charge, Subscription
+from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionEvent
 
 Status = Subscription.Status
 RENEWALS = Actor.system("renewals")  # what the beat's renewal run records
+#: Staff act in the office, at this local time, in the days just before the load.
+OFFICE_AT = time(10, 30)
+#: How long before the load staff's latest actions go back at most.
+RECENT = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -324,6 +335,7 @@ def _build(organization: Organization, spec: Spec, actor: Actor, now: datetime):
             cycles=spec.fixed_cycles,
             tz=tz,
         )
+    began, marks = timezone.now(), _marks()
     subscription = services.subscription_create(
         organization=organization,
         customer=customer,
@@ -335,24 +347,33 @@ def _build(organization: Organization, spec: Spec, actor: Actor, now: datetime):
         trial_ends_at=trial_ends_at,
         ends_at=ends_at,
     )
+    # Signed up when it started (a later start: signed up now).
+    signed_up = min(start_at, now)
+    _date(Subscription.objects.filter(pk=subscription.pk), signed_up, began, marks)
+    Customer.objects.filter(pk=customer.pk, created_at__gt=signed_up).update(created_at=signed_up)
     _charge_past_cycles(
         subscription,
         until=_at(spec.charge_until, now=now, tz=tz),
         staff=actor if spec.staff_pays else None,
+        now=now,
     )
     if ends_at is not None and ends_at <= now:
-        services.subscription_expire(subscription=subscription, actor=RENEWALS)
-    for action, options in spec.then:
-        _act(subscription, action, options, actor, now=now, tz=tz)
+        with dated(pk=subscription.pk, at=ends_at):  # its last day: the renewal run ended it
+            services.subscription_expire(subscription=subscription, actor=RENEWALS)
+    moments = _moments(subscription, spec.then, now, tz)
+    for (action, options), at in zip(spec.then, moments, strict=True):
+        with dated(pk=subscription.pk, at=at):
+            _act(subscription, action, options, actor, now=now, tz=tz)
     return subscription
 
 
 def _charge_past_cycles(
-    subscription: Subscription, *, until: datetime, staff: Actor | None
+    subscription: Subscription, *, until: datetime, staff: Actor | None, now: datetime
 ) -> None:
     """Renew at each cycle date up to `until`, as the beat would have, until a charge is unpaid.
 
-    With the manual gateway, `staff` (if given) marks each pending charge paid.
+    With the manual gateway, `staff` (if given) marks each pending charge paid, the
+    day after (the transfer's time), or half-way to now for the latest.
     """
     while True:
         subscription.refresh_from_db()
@@ -361,17 +382,93 @@ def _charge_past_cycles(
             return
         if due_at > until:
             return
-        report = renewals.renew_one(subscription_id=subscription.pk, now=due_at)
+        with dated(pk=subscription.pk, at=due_at):
+            report = renewals.renew_one(subscription_id=subscription.pk, now=due_at)
         if report.errors:
             raise RuntimeError(f"demo renewal of subscription {subscription.pk}: {report.errors}")
         if report.pending and staff is not None:
-            for charge in subscription.charges.filter(status=Charge.Status.PENDING):
-                services.charge_mark_paid(
-                    charge=charge, actor=staff, reference=f"VIR-{charge.pk:06d}"
-                )
+            paid_at = min(due_at + timedelta(days=1), due_at + (now - due_at) / 2)
+            with dated(pk=subscription.pk, at=paid_at):
+                for charge in subscription.charges.filter(status=Charge.Status.PENDING):
+                    services.charge_mark_paid(
+                        charge=charge, actor=staff, reference=f"VIR-{charge.pk:06d}"
+                    )
             continue
         if report.paid == 0:  # declined, or waiting (manual gateway, +pending)
             return
+
+
+# --- Dating the story -------------------------------------------------------------
+
+
+@contextmanager
+def dated(at: datetime | None, **subscriptions: Any) -> Iterator[None]:
+    """Date what the block writes for the subscriptions filtered, at `at` (when in the story).
+
+    The services stamp events, charges and the subscriptions' own times with the
+    clock, and the demo replays its past at load time: the rows the block wrote
+    (events and charges created, payments, failures, pauses, cancellations, ends,
+    subscriptions created) are dated afterwards. `None`, or a moment not before
+    the block began, leaves them as they are: it happens now.
+    """
+    scope = Subscription.objects.filter(**subscriptions)
+    began = timezone.now()
+    marks = _marks()
+    yield
+    if at is not None:
+        _date(scope, at, began, marks)
+
+
+def _marks() -> tuple[int, int]:
+    """The latest event and charge ids, 0 for none."""
+    return (
+        SubscriptionEvent.objects.aggregate(latest=Max("pk"))["latest"] or 0,
+        Charge.objects.aggregate(latest=Max("pk"))["latest"] or 0,
+    )
+
+
+def _date(scope, at: datetime, began: datetime, marks: tuple[int, int]) -> None:
+    if at >= began:
+        return
+    events, charges = marks
+    SubscriptionEvent.objects.filter(subscription__in=scope, pk__gt=events).update(created_at=at)
+    mine = Charge.objects.filter(subscription__in=scope)
+    mine.filter(pk__gt=charges).update(created_at=at)
+    for name in ("paid_at", "first_failed_at", "updated_at"):
+        mine.filter(**{f"{name}__gte": began}).update(**{name: at})
+    for name in ("created_at", "paused_at", "canceled_at", "ended_at", "updated_at"):
+        scope.filter(**{f"{name}__gte": began}).update(**{name: at})
+
+
+def _moments(
+    subscription: Subscription, actions: list[tuple[str, dict]], now: datetime, tz: ZoneInfo
+) -> list[datetime]:
+    """When each staff action happened: after the subscription's history, before now.
+
+    Staff act in the office (`OFFICE_AT`) on the day or two before the load, one
+    action after the other; the renewal run ends a period-end cancellation at the
+    period's end, so the actions before it come before that.
+    """
+    if not actions:
+        return []
+    subscription.refresh_from_db()
+    last = subscription.events.aggregate(latest=Max("created_at"))["latest"]
+    end = subscription.current_period_end if any(a == "end" for a, _ in actions) else None
+    before = min(end or now, now)
+    after = max(last, before - RECENT)
+    staff = iter(_office_moments(sum(a != "end" for a, _ in actions), after, before, tz))
+    return [before if action == "end" else next(staff) for action, _options in actions]
+
+
+def _office_moments(count: int, after: datetime, before: datetime, tz: ZoneInfo) -> list[datetime]:
+    """`count` moments spread between `after` and `before`, at `OFFICE_AT` when that fits."""
+    moments: list[datetime] = []
+    for index in range(1, count + 1):
+        point = after + (before - after) * index / (count + 1)
+        office = datetime.combine(point.astimezone(tz).date(), OFFICE_AT, tzinfo=tz)
+        floor = moments[-1] if moments else after
+        moments.append(office if floor < office < before else point)
+    return moments
 
 
 def _act(subscription, action, options, actor, *, now, tz) -> None:

@@ -6,7 +6,8 @@ leap day) the demo is loaded and read as staff would read it that morning:
 the open batch's cut-off is ahead and every past one behind; the latest boxes
 were delivered days ago, inside their return window, and nobody has asked
 about one of them yet; answers came in this week and this month; nothing the
-demo wrote happened after "now"; the dashboard leads with an NPS.
+demo wrote happened after "now", and its past is dated when it happened,
+not at the load; the dashboard leads with an NPS.
 
 This is the cheap part of the calendar check, in every run. `make calendar`
 runs the browser tests and the dashboard, returns and satisfaction tests at
@@ -28,11 +29,13 @@ from django.utils import timezone
 from crm.models import Organization
 from crm.periods import local_midnight, month_bounds, today_in, week_start
 from fulfillment.models import Batch, Shipment
+from preferences.models import PreferenceChange
 from returns.models import ReturnRequest
 from returns.services import window_last_day
 from satisfaction.models import SatisfactionSurvey
-from subscriptions.models import Charge, SubscriptionEvent
+from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.clock import INSTANTS
+from tests.test_demo import assert_story_order, stamped_at_load
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +89,12 @@ def test_the_demo_reads_as_a_live_business_on_any_day(instant):
         assert not cases.filter(closed_at__gt=now).exists()
         assert not Charge.objects.filter(paid_at__gt=now).exists()
         assert not SubscriptionEvent.objects.filter(created_at__gt=now).exists()
+        assert not PreferenceChange.objects.filter(changed_at__gt=now).exists()
+
+        # And the past is dated when it happened, not when the demo was loaded.
+        stamped = stamped_at_load(now)
+        assert stamped == [], "\n".join(map(str, stamped))
+        assert_story_order(Subscription.objects.filter(organization=purea, source="native"))
 
         # The dashboard leads with the last 30 days' NPS, this month's beside it.
         client = Client()

@@ -1,14 +1,18 @@
 """`load_demo`: subscriptions in every status, built through the services, and idempotent."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import Q
 
 from crm.models import Customer, Organization, Product
+from fulfillment.models import Batch, BatchLine
+from preferences.models import PreferenceChange
+from preferences.selectors import preferences_at
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
 from tests.factories import OrganizationFactory
 
@@ -135,3 +139,107 @@ def test_the_native_demo_subscriptions_name_their_variants():
         ("PUR-ESP-1KG", 2),
         ("PUR-ESP-250", 1),
     ]
+
+
+def stamped_at_load(now) -> list[tuple]:
+    """The demo's past events and payments dated within a minute of `now`, the load.
+
+    Only what happens at the load may be: a sign-up starting now or later, and its
+    first charge (declined, or waiting for the transfer).
+    """
+    recent = {"gte": now - timedelta(minutes=1)}
+    started_before = {"subscription__started_at__lt": now - timedelta(minutes=1)}
+    events = SubscriptionEvent.objects.filter(created_at__gte=recent["gte"], **started_before)
+    charges = Charge.objects.filter(**started_before).filter(
+        Q(created_at__gte=recent["gte"]) | Q(paid_at__gte=recent["gte"])
+    )
+    return [
+        *events.values_list("subscription__customer__email", "kind", "created_at"),
+        *charges.values_list("subscription__customer__email", "cycle", "created_at"),
+    ]
+
+
+def assert_story_order(subscriptions) -> None:
+    """Each subscription's events in the order they were recorded, its charges too."""
+    for subscription in subscriptions:
+        events = list(subscription.events.order_by("pk").values_list("created_at", "kind"))
+        assert [at for at, _kind in events] == sorted(at for at, _kind in events), (
+            subscription.customer.email,
+            events,
+        )
+        assert events[0][0] == subscription.created_at
+        charges = list(subscription.charges.order_by("pk").values_list("created_at", "paid_at"))
+        assert all(paid is None or paid >= created for created, paid in charges)
+        assert [c for c, _p in charges] == sorted(c for c, _p in charges)
+
+
+def test_the_demos_past_is_dated_when_it_happened():
+    # Given the demo loaded on a Thursday morning (July to October's cycles among its past)
+    now = datetime(2027, 1, 14, 8, 0, tzinfo=PARIS)
+    with time_machine.travel(now, tick=False):
+        _load()
+
+    # Then nothing of its past reads as written at the load
+    stamped = stamped_at_load(now)
+    assert stamped == [], "\n".join(map(str, stamped))
+    native = Subscription.objects.filter(source=Subscription.Source.NATIVE)
+    assert_story_order(native.select_related("customer"))
+    # Each renewal was charged and paid on its cycle's date, paused and canceled when it was.
+    camille = native.get(customer__email="camille.martin@example.fr")
+    paid = list(camille.charges.order_by("cycle").values_list("paid_at", "period_start"))
+    assert len(paid) >= 5
+    assert all(paid_at == start for paid_at, start in paid)
+    assert camille.created_at == camille.started_at == paid[0][0]
+    louis = native.get(customer__email="louis.richard@example.fr")
+    assert now - timedelta(days=3) < louis.canceled_at < now - timedelta(hours=1)
+    assert louis.events.order_by("-pk").first().created_at == louis.canceled_at
+    olivia = native.get(customer__email="olivia.smith@example.co.uk")
+    assert olivia.ended_at < now - timedelta(weeks=1)
+    expired = native.get(status=Subscription.Status.EXPIRED)
+    assert expired.ended_at == expired.ends_at
+    # Past batches opened before their cut-off, their boxes packed between it and dispatch.
+    for batch in Batch.objects.exclude(status=Batch.Status.OPEN):
+        assert batch.created_at <= batch.cutoff_at
+        for prepared_at in batch.lines.exclude(prepared_at=None).values_list(
+            "prepared_at", flat=True
+        ):
+            assert batch.cutoff_at < prepared_at < (batch.dispatched_at or now)
+    # The transfers staff marked paid arrived the day after each charge.
+    alice = native.get(customer__email="alice.garnier@example.fr")
+    for charge in alice.charges.filter(status=Charge.Status.PAID):
+        assert charge.paid_at - charge.created_at == timedelta(days=1)
+
+
+def test_the_demos_past_boxes_carry_the_preferences_in_force_at_their_cutoff():
+    # Given the demo loaded on the first of a month
+    now = datetime(2027, 2, 1, 9, 30, tzinfo=PARIS)
+    with time_machine.travel(now, tick=False):
+        _load()
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    # Then the subscribers wrote their preferences when they signed up, and since
+    # (those signing up today, today)
+    changes = PreferenceChange.objects.filter(
+        organization=purea, source="admin", subscription__created_at__lt=now
+    )
+    assert changes.count() >= 10
+    for change in changes.select_related("subscription"):
+        assert change.subscription.created_at < change.changed_at < now - timedelta(days=6)
+        # Each counted for the next cut-off after it, within a week.
+        assert change.changed_at < change.effective_cutoff_at
+        assert change.effective_cutoff_at - change.changed_at <= timedelta(days=7)
+    # And every past box carries what was in force at its batch's cut-off
+    lucas = Subscription.objects.get(customer__email="lucas.bernard@example.fr")
+    boxes = BatchLine.objects.filter(subscription=lucas).exclude(batch__status="open")
+    assert boxes.count() >= 8  # a box every week
+    assert {(b.preferences["grind"], b.preferences["roast"]) for b in boxes} == {
+        ("espresso", "dark")
+    }
+    past = BatchLine.objects.filter(organization=purea, kind=BatchLine.Kind.CYCLE).exclude(
+        batch__status="open"
+    )
+    for line in past.select_related("batch", "subscription"):
+        assert line.preferences == preferences_at(
+            subscription=line.subscription, at=line.batch.cutoff_at
+        )
+    assert past.exclude(preferences__roast=None).count() >= 10

@@ -1,7 +1,8 @@
 """Demo data for `make run`: Purea Café's WooCommerce shop and a few deliveries from it.
 
 The deliveries are stored and processed exactly as the receiver and a worker
-would, from payloads in WooCommerce's shape (dates relative to now), so the
+would, from payloads in WooCommerce's shape (dates relative to now), each dated
+when the shop sent it (the subscriptions' events and charges with it), so the
 admin shows shop subscriptions, their orders as charges, mappings, and one
 delivery that failed (a truncated body) for the "reprocess" action.
 """
@@ -17,9 +18,12 @@ from django.utils import timezone
 
 from crm.models import Organization
 from preferences.models import PreferenceField
+from subscriptions import demo as subscriptions_demo
+from subscriptions.models import Subscription
 from woocommerce import processing
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooPreferenceMapping
 
+WOOCOMMERCE = Subscription.Source.WOOCOMMERCE
 DEMO_SECRET = "purea-demo-webhook-secret"  # noqa: S105 - demo data, printed on purpose
 
 ADDRESS = {
@@ -190,7 +194,8 @@ def deliveries(now: datetime) -> list[tuple[str, Any]]:
                 5011,
                 status="on-hold",
                 start=on_hold_start,
-                now=now,
+                # Put on hold by its renewal's attempt, the failed order below.
+                now=on_hold_start + timedelta(days=61),
                 next_payment_date_gmt=_gmt(on_hold_start + timedelta(days=61)),
             ),
         ),
@@ -218,6 +223,7 @@ def load(*, organization: Organization) -> WooCommerceStore:
             organization=organization, store=store, woo_key="pa_mouture", defaults={"field": grind}
         )
     now = timezone.now().replace(microsecond=0)
+    sent_at = now - timedelta(days=365)
     for topic, payload in deliveries(now):
         body = (
             payload
@@ -241,8 +247,23 @@ def load(*, organization: Organization) -> WooCommerceStore:
             body_sha256=hashlib.sha256(body).hexdigest(),
             woo_id=_woo_id(payload),
         )
-        processing.process(delivery.pk)
+        # Sent and processed when it happened in the shop, not when the demo is loaded.
+        sent_at = max(sent_at, _sent_at(topic, payload, now))
+        with subscriptions_demo.dated(at=sent_at, organization=organization, source=WOOCOMMERCE):
+            processing.process(delivery.pk)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            received_at=sent_at, processed_at=sent_at, updated_at=sent_at
+        )
     return store
+
+
+def _sent_at(topic: str, payload: Any, now: datetime) -> datetime:
+    """When the shop sent a delivery: as its payload dates it (the truncated one: lately)."""
+    if isinstance(payload, bytes):
+        return now - timedelta(minutes=30)
+    field = "date_created_gmt" if topic in ("subscription.created", "order.created") else None
+    value = payload.get(field or "date_modified_gmt") or payload["date_modified_gmt"]
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _woo_id(payload: Any) -> int | None:

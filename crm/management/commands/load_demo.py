@@ -46,7 +46,7 @@ DEMO_KEY_NAME = "Demo integration"
 #: The language of both demo organizations (Purea Café, Maison du Thé).
 DEMO_LANGUAGE = "fr"
 #: The steps of a load, as `operations.models.STEP_LABELS` codes, in order.
-STEPS = ("organizations", "subscriptions", "batches", "surveys", "cases", "preferences", "shop")
+STEPS = ("organizations", "subscriptions", "preferences", "batches", "surveys", "cases", "shop")
 
 #: Purea's coffees: (SKU, name, description, price, its SKU before it had variants,
 #: variants as (SKU, option, price, grams)). A coffee with variants is sold in 250 g and
@@ -199,10 +199,14 @@ class Command(BaseCommand):
         subscriptions = subscriptions_demo.load(
             purea=purea, tea=tea, purea_staff=manager, tea_staff=superuser
         )
-        # Before the preferences: they open this week's batch, after the past ones.
+        # Before the batches: the preferences' history, dated when the subscribers wrote
+        # it, so the past boxes carry what was in force at their cut-off.
+        step("preferences")
+        preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
         step("batches")
         batches = fulfillment_demo.load(organization=purea, staff=manager)
         fulfillment_demo.load(organization=tea, staff=superuser)
+        preferences_demo.open_batches(purea=purea, tea=tea)
         # After the batches (it ships the weeks before them) and before the cases (the
         # scheduler skips customers with an open case, and they had none back then).
         step("surveys")
@@ -212,9 +216,6 @@ class Command(BaseCommand):
         cases = returns_demo.load(organization=purea, staff=manager)
         returns_demo.load(organization=tea, staff=superuser)
         satisfaction_demo.follow_up(organization=purea, staff=manager, result=surveys)
-        step("preferences")
-        preferences = preferences_demo.load(purea=purea, tea=tea, purea_staff=manager)
-        satisfaction_demo.pack_preferences(organization=purea, result=surveys)
         step("shop")
         shop = woocommerce_demo.load(organization=purea)
         bar.n = len(STEPS)
