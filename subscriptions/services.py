@@ -1141,9 +1141,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-@transaction.atomic
-def subscription_mirror(
+def subscription_mirror(*, locked: bool = False, **kwargs: Any) -> tuple[Subscription, bool]:
+    """`_subscription_mirror` in a transaction. `locked`: the caller read `subscription` with
+    its row lock inside its own transaction, so it is neither read again nor given a
+    savepoint (a failure fails the caller's transaction, which is what it wants)."""
+    with transaction.atomic(savepoint=not locked):
+        return _subscription_mirror(locked=locked, **kwargs)
+
+
+def _subscription_mirror(
     *,
+    locked: bool,
     organization: Organization,
     subscription: Subscription | None,
     customer: Customer,
@@ -1201,7 +1209,8 @@ def subscription_mirror(
         before_cancel = False
         before_reason = subscription.cancel_reason
     else:
-        subscription = _lock(subscription)
+        if not locked:
+            subscription = _lock(subscription)
         if subscription.source != Subscription.Source.WOOCOMMERCE:
             raise ConflictError(_("This subscription is not managed by the shop."))
         before_status = subscription.status

@@ -33,15 +33,23 @@ SUBSCRIPTION_KINDS = (
 
 def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     """The `WooOrder` row of `woo_id` (created empty if new), locked."""
-    WooOrder.objects.bulk_create(
-        [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
-        ignore_conflicts=True,
-    )
-    return WooOrder.objects.select_for_update().get(store=store, woo_id=woo_id)
+    locked = WooOrder.objects.select_for_update().filter(store=store, woo_id=woo_id)
+    order = locked.first()  # one statement when it exists, the usual case
+    if order is None:
+        WooOrder.objects.bulk_create(
+            [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
+            ignore_conflicts=True,
+        )
+        order = locked.get()
+    return order
 
 
 def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
     """The link of `order` (locked by the caller) to a subscription, created if new."""
+    row = WooRelatedOrder.objects.filter(order=order, woo_subscription_id=woo_subscription_id)
+    found = row.first()  # one statement when it exists, the usual case
+    if found is not None:
+        return found
     WooRelatedOrder.objects.bulk_create(
         [
             WooRelatedOrder(
@@ -52,7 +60,7 @@ def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
         ],
         ignore_conflicts=True,
     )
-    return WooRelatedOrder.objects.get(order=order, woo_subscription_id=woo_subscription_id)
+    return row.get()
 
 
 def _subscription_ids(store: WooCommerceStore, woo_id: int) -> set[int]:

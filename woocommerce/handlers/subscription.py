@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm.models import Address
 from subscriptions.models import BillingPeriod, Charge, Subscription
 from subscriptions.services import subscription_mirror
 from woocommerce import payloads
@@ -141,14 +140,14 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         store, payload.get("customer_id"), payload.get("billing"), f"subscription {woo_id}"
     )
     items = base.line_items(store, payload)
-    billing = base.address_for(customer, Address.Kind.BILLING, payload.get("billing"))
-    shipping = base.address_for(
-        customer, Address.Kind.SHIPPING, payload.get("shipping")
-    ) or base.address_for(customer, Address.Kind.SHIPPING, payload.get("billing"))
+    billing, shipping = base.addresses_for(
+        customer, payload.get("billing"), payload.get("shipping")
+    )
 
     orders = _link_orders(store, woo_id, payload.get("parent_id"), payloads.line_amounts(payload))
+    on_hold = woo_status.removeprefix("wc-") == "on-hold"  # only then do its renewals matter
     mirrored = payloads.subscription_status(
-        woo_status, latest_renewal_status=_latest_renewal_status(store, woo_id)
+        woo_status, latest_renewal_status=_latest_renewal_status(store, woo_id) if on_hold else None
     )
     ended = mirrored.status not in LIVE
     subscription = None
@@ -158,6 +157,8 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
             .filter(pk=mapping.object_id, organization=organization)
             .first()
         )
+        if subscription is not None:
+            subscription.organization = organization
     fields = {
         **_schedule(
             subscription,
@@ -179,6 +180,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     }
     anchored = (subscription.billing_anchor, subscription.anchor_cycle) if subscription else None
     subscription, _changed = subscription_mirror(
+        locked=True,
         organization=organization,
         subscription=subscription,
         customer=customer,
