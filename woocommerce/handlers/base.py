@@ -15,7 +15,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.html import strip_tags
 
@@ -66,16 +67,22 @@ def _insert_mapping(
     )
 
 
-def lock_mapping(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapping:
+def lock_mapping(
+    store: WooCommerceStore, resource: str, woo_id: int, **annotations: Any
+) -> WooMapping:
     """The mapping of (store, resource, id), created if new, locked until the transaction ends.
 
     Every delivery about one WooCommerce entity takes this lock first, so two
-    workers apply them one after the other, never interleaved.
+    workers apply them one after the other, never interleaved. `annotations`
+    (subqueries) are read by the same statement: what the handler needs that
+    no other row's lock guards (the mappings of a payload's lines, say).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_mapping needs a transaction")
-    locked = WooMapping.objects.select_for_update().filter(
-        store=store, resource=resource, woo_id=woo_id
+    locked = (
+        WooMapping.objects.select_for_update(of=("self",))
+        .filter(store=store, resource=resource, woo_id=woo_id)
+        .annotate(**annotations)
     )
     mapping = locked.first()  # one statement when it exists, the usual case
     if mapping is None:
@@ -85,12 +92,17 @@ def lock_mapping(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapp
 
 
 def begin(
-    store: WooCommerceStore, resource: str, payload: dict[str, Any], event: str
+    store: WooCommerceStore,
+    resource: str,
+    payload: dict[str, Any],
+    event: str,
+    annotations: dict[str, Any] | None = None,
 ) -> tuple[int, WooMapping, datetime | None, Outcome | None]:
-    """Start applying a payload: its id, its locked mapping, its modification time, and
-    the reason to skip it (deleted in the shop, or older than what is applied), if any."""
+    """Start applying a payload: its id, its locked mapping (with `annotations`, as
+    `lock_mapping`), its modification time, and the reason to skip it (deleted in the
+    shop, or older than what is applied), if any."""
     woo_id = payloads.resource_id(payload)
-    mapping = lock_mapping(store, resource, woo_id)
+    mapping = lock_mapping(store, resource, woo_id, **(annotations or {}))
     modified = payloads.gmt(payload.get("date_modified_gmt"))
     return woo_id, mapping, modified, deleted(mapping, event) or stale(mapping, modified, event)
 
@@ -505,22 +517,31 @@ def _line_ids(line: dict[str, Any]) -> tuple[int, int]:
     )
 
 
-def mapped_lines(
-    store: WooCommerceStore, lines: list[dict[str, Any]]
-) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
-    """The products and variants the lines' ids are mapped to, in one query: {product id:
-    product}, {variation id: (variant, its product)}, rows of the shop's organization only."""
+def _line_woo_ids(lines: Any) -> tuple[set[int], set[int]]:
+    """The lines' product and variation ids; what cannot be read is left to `line_items`
+    to refuse (after the staleness check)."""
     products, variations = set(), set()
-    for line in lines:
-        product_id, variation_id = _line_ids(line)
+    for line in lines if isinstance(lines, list) else []:
+        try:
+            product_id, variation_id = _line_ids(line)
+        except (AttributeError, PayloadError):
+            continue
         if product_id:
             products.add(product_id)
         if variation_id:
             variations.add(variation_id)
+    return products, variations
+
+
+def line_mappings(store: WooCommerceStore, lines: Any) -> QuerySet | None:
+    """The mappings of the lines' products and variations, one query (an `ArraySubquery`
+    of it joins `lock_mapping`'s annotations), or None without any: JSON objects with
+    the row they map to, when it is the organization's, and a variant's product."""
+    products, variations = _line_woo_ids(lines)
     if not (products or variations):
-        return {}, {}
+        return None
     organization_id = store.organization_id
-    rows = (
+    return (
         WooMapping.objects.filter(store=store, object_id__isnull=False)
         .filter(
             Q(resource=Resource.PRODUCT, woo_id__in=products)
@@ -536,24 +557,44 @@ def mapped_lines(
                 ).values("product_id")[:1]
             ),
         )
-        .values_list("resource", "woo_id", "object_id", "product_known", "variant_product")
+        .values(
+            json=JSONObject(
+                resource="resource",
+                woo_id="woo_id",
+                object_id="object_id",
+                product_known="product_known",
+                variant_product="variant_product",
+            )
+        )
     )
+
+
+def mapped_lines(
+    rows: list[dict[str, Any]] | None,
+) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """`line_mappings`' rows as {product id: product}, {variation id: (variant, its
+    product)}, rows of the shop's organization only."""
     by_product, by_variation = {}, {}
-    for resource, woo_id, object_id, product_known, variant_product in rows:
-        if resource == Resource.PRODUCT and product_known:
-            by_product[woo_id] = object_id
-        elif resource == Resource.VARIATION and variant_product is not None:
-            by_variation[woo_id] = (object_id, variant_product)
+    for row in rows or []:
+        if row["resource"] == Resource.PRODUCT and row["product_known"]:
+            by_product[row["woo_id"]] = row["object_id"]
+        elif row["resource"] == Resource.VARIATION and row["variant_product"] is not None:
+            by_variation[row["woo_id"]] = (row["object_id"], row["variant_product"])
     return by_product, by_variation
 
 
-def line_items(store: WooCommerceStore, payload: dict[str, Any]) -> list[dict[str, Any]]:
+def line_items(
+    store: WooCommerceStore,
+    payload: dict[str, Any],
+    mappings: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """The payload's line items as {product, variant, quantity, unit_price} (ids).
 
     One item per product and variant: two variations of one product are two
     items; two lines of the same variant (or simple product) are one, at their
-    average price. The mappings of all the lines are read in one query; only a
-    line whose product or variation is not mapped yet is looked up on its own.
+    average price. The mappings of all the lines are read in one query (or
+    were, `mappings`: the rows of `line_mappings`); only a line whose product or
+    variation is not mapped yet is looked up on its own.
     """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
@@ -561,7 +602,10 @@ def line_items(store: WooCommerceStore, payload: dict[str, Any]) -> list[dict[st
     for line in lines:
         if not isinstance(line, dict):
             raise PayloadError("a line item is not an object")
-    by_product, by_variation = mapped_lines(store, lines)
+    if mappings is None:
+        query = line_mappings(store, lines)
+        mappings = [row["json"] for row in query] if query is not None else []
+    by_product, by_variation = mapped_lines(mappings)
     merged: dict[tuple[int, int | None], dict[str, Any]] = {}
     for line in lines:
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
