@@ -153,7 +153,11 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     end = payloads.gmt(payload.get("end_date_gmt"))
     cancelled = payloads.gmt(payload.get("cancelled_date_gmt"))
     customer = base.customer_for(
-        store, payload.get("customer_id"), payload.get("billing"), f"subscription {woo_id}"
+        store,
+        payload.get("customer_id"),
+        payload.get("billing"),
+        f"subscription {woo_id}",
+        addresses=True,
     )
     items = base.line_items(store, payload, getattr(mapping, "line_rows", []))
     billing, shipping = base.addresses_for(
