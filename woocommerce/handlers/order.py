@@ -22,6 +22,10 @@ from woocommerce import payloads
 from woocommerce.handlers import base
 from woocommerce.models import Resource, WooCommerceStore, WooOrder, WooRelatedOrder
 
+# What an order's payload may change (the key and the modification time aside).
+ORDER_COLUMNS = [
+    f for f in WooOrder._meta.concrete_fields if not f.primary_key and f.name != "updated_at"
+]
 KEPT_WHEN_DELETED = (Charge.Status.PAID, Charge.Status.REFUNDED)
 SUBSCRIPTION_KINDS = (
     WooOrder.Kind.PARENT,
@@ -90,6 +94,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         # Lock order: the subscriptions' mappings before their orders.
         base.lock_mapping(store, Resource.SUBSCRIPTION, woo_subscription_id)
     order = locked_order(store, woo_id)
+    columns = {f.attname: getattr(order, f.attname) for f in ORDER_COLUMNS}
     if named:
         order.kind = named[0]
     elif order.kind not in SUBSCRIPTION_KINDS:
@@ -111,7 +116,9 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         order.customer, Address.Kind.BILLING, payload.get("billing")
     )
     order.lines = _lines(payload)
-    order.save()
+    dirty = [f.name for f in ORDER_COLUMNS if getattr(order, f.attname) != columns[f.attname]]
+    if dirty:  # only the columns that changed, none when none did
+        order.save(update_fields=[*dirty, "updated_at"])
     if named:
         link(order, named[1])
     base.remember(mapping, order.pk, modified, status=status)

@@ -4,6 +4,19 @@ Statuses follow the table in docs/woocommerce.md (`payloads.subscription_status`
 Dates come from the `*_gmt` fields and are the shop's to the second: cycle 0
 (the initial order) starts at the start date, cycles are counted as the shop
 counts them, in GMT, and `next_charge_at` is the shop's next payment date.
+
+Statements (issue 26), for a subscription the CRM already mirrors, at any number of
+line items: lock its mapping, reading in the same statement the mappings of every
+line's product and variation and the shop's preference mappings (1); the customer with
+its addresses (1); the initial order and the orders still without this subscription's
+charge, locked, with their links (1); the subscription, locked (1); its items, with
+their products (1). Then only what changed is written: the mapping's modification time
+(1), the subscription's changed columns (1), one event per kind of change (1 each), the
+items deleted and inserted in one statement each. So 5, no write, for a version already
+applied; 6 for a newer one that changes nothing the CRM keeps; 8 for a cancellation, 9
+for on-hold (its latest renewal is read), 10 for an items change (tests/woocommerce/
+test_statements.py). A line, order, customer or address seen for the first time costs
+its own statements.
 """
 
 from __future__ import annotations
