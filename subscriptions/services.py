@@ -12,7 +12,7 @@ skipped cycle and a resume date are kept by a change of items or schedule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -124,9 +124,9 @@ def _transition(subscription: Subscription, action: str, actor: Actor, **kwargs)
     return from_status
 
 
-def _save(subscription: Subscription) -> None:
+def _save(subscription: Subscription, update_fields: list[str] | None = None) -> None:
     try:
-        subscription.save()
+        subscription.save(update_fields=update_fields)
     except ConcurrentTransition as exc:  # the lock makes this unlikely; never silent
         raise ConflictError(_("The subscription changed meanwhile; try again.")) from exc
 
@@ -183,6 +183,13 @@ def _items_total(subscription: Subscription) -> Decimal:
 def _items_snapshot(subscription: Subscription) -> list[dict[str, Any]]:
     """The items as an event keeps them: product, variant (or None), SKU and name of
     what goes in the box, quantity, price."""
+    return _snapshot_of(
+        subscription.items.select_related("product", "variant__product").order_by("id")
+    )
+
+
+def _snapshot_of(items: Iterable[SubscriptionItem]) -> list[dict[str, Any]]:
+    """`_items_snapshot` of items already read (with their product and variant)."""
     return [
         {
             "product": item.product_id,
@@ -192,8 +199,25 @@ def _items_snapshot(subscription: Subscription) -> list[dict[str, Any]]:
             "quantity": item.quantity,
             "unit_price": str(item.unit_price),
         }
-        for item in subscription.items.select_related("product", "variant__product").order_by("id")
+        for item in items
     ]
+
+
+def _attach_products(items: list[SubscriptionItem], known: list[SubscriptionItem]) -> None:
+    """Give new items their product and variant rows: those `known` items had, the
+    others read in one query each (none when only quantities or prices changed)."""
+    products = {i.product_id: i.product for i in known}
+    variants = {i.variant_id: i.variant for i in known if i.variant_id}
+    missing = {i.product_id for i in items} - products.keys()
+    if missing:
+        products.update(Product.objects.in_bulk(missing))
+    missing = {i.variant_id for i in items if i.variant_id} - variants.keys()
+    if missing:
+        variants.update(Variant.objects.select_related("product").in_bulk(missing))
+    for item in items:
+        item.product = products[item.product_id]
+        if item.variant_id:
+            item.variant = variants[item.variant_id]
 
 
 def _validate_schedule(billing_period: str, billing_interval: int) -> None:
@@ -310,9 +334,9 @@ def _validate_items(
     return cleaned
 
 
-def _replace_items(subscription: Subscription, items: list[dict]) -> None:
+def _replace_items(subscription: Subscription, items: list[dict]) -> list[SubscriptionItem]:
     subscription.items.all().delete()
-    SubscriptionItem.objects.bulk_create(
+    return SubscriptionItem.objects.bulk_create(
         SubscriptionItem(
             organization_id=subscription.organization_id, subscription=subscription, **i
         )
@@ -1114,6 +1138,10 @@ _MIRROR_STATUS_KINDS = {
     (None, Status.EXPIRED): Kind.EXPIRED,
 }
 _SCHEDULE_FIELDS = ("billing_period", "billing_interval")
+# What a mirror may write: every column but the key (the changed ones only are written).
+_CONCRETE_FIELDS = [
+    f for f in Subscription._meta.concrete_fields if not f.primary_key and f.name != "updated_at"
+]
 # Told by an event of their own, or bookkeeping of the schedule (where cycles are counted from).
 _UNTOLD_FIELDS = ("cancel_at_period_end", "shipping_address", "billing_anchor", "anchor_cycle")
 
@@ -1145,9 +1173,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-@transaction.atomic
-def subscription_mirror(
+def subscription_mirror(*, locked: bool = False, **kwargs: Any) -> tuple[Subscription, bool]:
+    """`_subscription_mirror` in a transaction. `locked`: the caller read `subscription` with
+    its row lock inside its own transaction, so it is neither read again nor given a
+    savepoint (a failure fails the caller's transaction, which is what it wants)."""
+    with transaction.atomic(savepoint=not locked):
+        return _subscription_mirror(locked=locked, **kwargs)
+
+
+def _subscription_mirror(
     *,
+    locked: bool,
     organization: Organization,
     subscription: Subscription | None,
     customer: Customer,
@@ -1205,9 +1241,11 @@ def subscription_mirror(
         before_cancel = False
         before_reason = subscription.cancel_reason
     else:
-        subscription = _lock(subscription)
+        if not locked:
+            subscription = _lock(subscription)
         if subscription.source != Subscription.Source.WOOCOMMERCE:
             raise ConflictError(_("This subscription is not managed by the shop."))
+        columns = {f.attname: getattr(subscription, f.attname) for f in _CONCRETE_FIELDS}
         before_status = subscription.status
         before_address = subscription.shipping_address_id
         before_cancel = subscription.cancel_at_period_end
@@ -1221,6 +1259,9 @@ def subscription_mirror(
             if current != new:
                 changed_fields.append(name)
                 setattr(subscription, name, value)
+        current = list(
+            subscription.items.select_related("product", "variant__product").order_by("id")
+        )
         before_items = sorted(
             _item_key(
                 {
@@ -1230,7 +1271,7 @@ def subscription_mirror(
                     "unit_price": i.unit_price,
                 }
             )
-            for i in subscription.items.all()
+            for i in current
         )
         after_items = sorted(_item_key(i) for i in items)
 
@@ -1252,16 +1293,24 @@ def subscription_mirror(
         or subscription.status != before_status
         or subscription.cancel_reason != before_reason
     )
-    if changed:
+    if changed and created:
         _save(subscription)
+    elif changed:  # only the columns that changed (the status's own check still applies)
+        dirty = [
+            f.name
+            for f in _CONCRETE_FIELDS
+            if getattr(subscription, f.attname) != columns[f.attname]
+        ]
+        _save(subscription, update_fields=[*dirty, "updated_at"])
     if not created and before_items != after_items:
-        before_snapshot = _items_snapshot(subscription)
-        _replace_items(subscription, items)
+        before_snapshot = _snapshot_of(current)
+        after = _replace_items(subscription, items)
+        _attach_products(after, current)
         _record(
             subscription,
             Kind.ITEMS_CHANGED,
             actor,
-            data={**data, "before": before_snapshot, "after": _items_snapshot(subscription)},
+            data={**data, "before": before_snapshot, "after": _snapshot_of(after)},
         )
         changed = True
     # Fields that change with the status (end dates, next charge) are told in

@@ -34,6 +34,8 @@ import html
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.db.models import QuerySet
+from django.db.models.functions import JSONObject
 from django.utils.html import strip_tags
 
 from crm.errors import ApplicationError
@@ -173,23 +175,38 @@ def same_value(spec: validation.FieldSpec, before: Any, after: Any) -> bool:
 # --- Writing ----------------------------------------------------------------------------
 
 
-def preferences_sync(
-    *, store: WooCommerceStore, subscription: Subscription, payload: dict[str, Any]
-) -> list[str]:
-    """Write the preference values the shop changed; the problems, one sentence each.
-
-    Runs inside the subscription's sync (under its mapping lock); never raises
-    for a value the schema refuses.
-    """
-    if subscription.status in ENDED:
-        return []
-    mappings = list(
+def preference_mappings(store: WooCommerceStore) -> QuerySet:
+    """The store's (woo key, preference key) pairs, as JSON objects, one query (an
+    `ArraySubquery` of it joins the subscription's mapping lock)."""
+    return (
         WooPreferenceMapping.objects.filter(
             store=store,
             organization_id=store.organization_id,
             field__organization_id=store.organization_id,
-        ).values_list("woo_key", "field__key")
+        )
+        .order_by("pk")
+        .values(json=JSONObject(woo_key="woo_key", key="field__key"))
     )
+
+
+def preferences_sync(
+    *,
+    store: WooCommerceStore,
+    subscription: Subscription,
+    payload: dict[str, Any],
+    mappings: list[dict[str, str]] | None = None,
+) -> list[str]:
+    """Write the preference values the shop changed; the problems, one sentence each.
+
+    Runs inside the subscription's sync (under its mapping lock); never raises
+    for a value the schema refuses. `mappings`: `preference_mappings`' rows, when
+    already read.
+    """
+    if subscription.status in ENDED:
+        return []
+    if mappings is None:
+        mappings = [row["json"] for row in preference_mappings(store)]
+    mappings = [(row["woo_key"], row["key"]) for row in mappings]
     if not mappings:
         return []
     found = collect(mappings, payload)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+from decimal import Decimal
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Address, Customer
+from subscriptions.models import Subscription, SubscriptionEvent
 from tests.woocommerce.conftest import later, sample
 from woocommerce import handlers
 
@@ -15,10 +19,10 @@ pytestmark = pytest.mark.django_db
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
-def run(store, payload, event="updated") -> list[str]:
-    """Apply a customer payload as the worker does; the statements it ran."""
+def run(store, payload, event="updated", resource="customer") -> list[str]:
+    """Apply a payload as the worker does; the statements it ran."""
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
-        outcome = handlers.apply(store, "customer", event, payload)
+        outcome = handlers.apply(store, resource, event, payload)
     assert outcome.status == "processed", outcome.message
     return [query["sql"] for query in captured.captured_queries]
 
@@ -82,3 +86,130 @@ def test_a_customer_known_by_another_e_mail_is_still_refused_a_taken_one(store, 
     with pytest.raises(PayloadError, match="another customer"), transaction.atomic():
         handlers.apply(store, "customer", "updated", later(known, email="Taken@example.com"))
     assert Customer.objects.filter(email__iexact="taken@example.com").count() == 1
+
+
+# --- Subscriptions ---------------------------------------------------------------------
+#
+# The same numbers at 1, 10 and 50 line items (half of them variations): the lines'
+# mappings are read with the lock, the items once, and written in bulk.
+
+SIZES = [1, 10, 50]
+
+
+def subscription_of(count: int) -> dict:
+    """The sample subscription with `count` lines, every second one a variation."""
+    payload = sample("subscription")
+    line = payload["line_items"][0]
+    payload["line_items"] = [
+        {
+            **copy.deepcopy(line),
+            "id": 9000 + i,
+            "product_id": 7000 + i,
+            "variation_id": 8000 + i if i % 2 else 0,
+            "sku": f"TEA-{i}",
+            "name": f"Tea {i}",
+        }
+        for i in range(count)
+    ]
+    return payload
+
+
+@pytest.fixture(params=SIZES, ids=lambda n: f"{n}-items")
+def mirrored(request, apply, store):
+    """A subscription the CRM mirrors from an earlier delivery, with its items."""
+    payload = subscription_of(request.param)
+    assert apply("subscription.updated", payload).status == "processed"
+    subscription = Subscription.objects.get()
+    assert subscription.items.count() == request.param
+    return payload, subscription
+
+
+def tables(sql: str) -> tuple[str, str]:
+    """A write's verb and table."""
+    verb = sql.split()[0].upper()
+    return verb, sql.split()[1 if verb == "UPDATE" else 2].strip('"')
+
+
+def sub_run(store, payload) -> list[str]:
+    return run(store, payload, resource="subscription")
+
+
+def test_a_newer_subscription_changing_nothing_writes_only_its_modification_time(store, mirrored):
+    payload, _subscription = mirrored
+    events = SubscriptionEvent.objects.count()
+
+    statements = sub_run(store, later(payload))
+
+    # Lock (with the lines' and preferences' mappings), customer (with its addresses),
+    # orders, subscription, items; the mapping's modification time (so a late older
+    # payload is ignored). No event, no subscription or item written.
+    assert len(statements) == 6, statements
+    assert len(writes(statements)) == 1, writes(statements)
+    assert "woocommerce_woomapping" in writes(statements)[0]
+    assert SubscriptionEvent.objects.count() == events
+
+
+def test_the_same_subscription_version_again_writes_nothing_at_all(store, mirrored):
+    payload, _subscription = mirrored
+
+    statements = sub_run(store, payload)
+
+    assert len(statements) == 5, statements
+    assert writes(statements) == []
+
+
+def test_a_status_change_writes_the_status_columns_and_one_event(store, mirrored):
+    payload, subscription = mirrored
+
+    statements = sub_run(store, later(payload, status="on-hold"))
+
+    # An on-hold subscription also reads its latest renewal (paused or past due).
+    assert len(statements) == 9, statements
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.PAUSED
+    update = next(sql for sql in writes(statements) if 'subscriptions_subscription"' in sql)
+    assert '"status"' in update
+    assert '"paused_at"' in update
+    assert '"billing_period"' not in update
+    assert '"customer_id"' not in update
+    assert SubscriptionEvent.objects.filter(subscription=subscription).latest("id").to_status == (
+        Subscription.Status.PAUSED
+    )
+
+
+def test_a_cancellation_costs_eight_statements(store, mirrored):
+    payload, subscription = mirrored
+
+    statements = sub_run(store, later(payload, status="cancelled"))
+
+    assert len(statements) == 8, statements
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.CANCELED
+    assert subscription.next_charge_at is None
+
+
+def test_an_items_change_replaces_the_items_in_bulk(store, mirrored):
+    payload, subscription = mirrored
+    changed = later(payload)
+    changed["line_items"][0]["quantity"] = 3
+    changed["line_items"][0]["total"] = "23.73"
+
+    statements = sub_run(store, changed)
+
+    assert len(statements) == 10, "\n".join(sql[:90] for sql in statements)
+    # The initial order's share of the subscription's lines, the items deleted and
+    # inserted in one statement each, one event, the mapping.
+    assert [tables(sql) for sql in writes(statements)] == [
+        ("UPDATE", "woocommerce_woorelatedorder"),
+        ("DELETE", "subscriptions_subscriptionitem"),
+        ("INSERT", "subscriptions_subscriptionitem"),
+        ("INSERT", "subscriptions_subscriptionevent"),
+        ("UPDATE", "woocommerce_woomapping"),
+    ]
+    first = subscription.items.order_by("id").first()
+    assert (first.quantity, first.unit_price) == (3, Decimal("7.91"))
+    assert subscription.items.count() == len(payload["line_items"])
+    event = SubscriptionEvent.objects.filter(subscription=subscription).latest("id")
+    assert event.kind == SubscriptionEvent.Kind.ITEMS_CHANGED
+    assert event.data["before"][0]["quantity"] == 1
+    assert event.data["after"][0] == {**event.data["before"][0], "quantity": 3}

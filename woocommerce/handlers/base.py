@@ -12,9 +12,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.html import strip_tags
 
@@ -65,25 +68,42 @@ def _insert_mapping(
     )
 
 
-def lock_mapping(store: WooCommerceStore, resource: str, woo_id: int) -> WooMapping:
+def lock_mapping(
+    store: WooCommerceStore, resource: str, woo_id: int, **annotations: Any
+) -> WooMapping:
     """The mapping of (store, resource, id), created if new, locked until the transaction ends.
 
     Every delivery about one WooCommerce entity takes this lock first, so two
-    workers apply them one after the other, never interleaved.
+    workers apply them one after the other, never interleaved. `annotations`
+    (subqueries) are read by the same statement: what the handler needs that
+    no other row's lock guards (the mappings of a payload's lines, say).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_mapping needs a transaction")
-    _insert_mapping(store, resource, woo_id)
-    return WooMapping.objects.select_for_update().get(store=store, resource=resource, woo_id=woo_id)
+    locked = (
+        WooMapping.objects.select_for_update(of=("self",))
+        .filter(store=store, resource=resource, woo_id=woo_id)
+        .annotate(**annotations)
+    )
+    mapping = locked.first()  # one statement when it exists, the usual case
+    if mapping is None:
+        _insert_mapping(store, resource, woo_id)
+        mapping = locked.get()
+    return mapping
 
 
 def begin(
-    store: WooCommerceStore, resource: str, payload: dict[str, Any], event: str
+    store: WooCommerceStore,
+    resource: str,
+    payload: dict[str, Any],
+    event: str,
+    annotations: dict[str, Any] | None = None,
 ) -> tuple[int, WooMapping, datetime | None, Outcome | None]:
-    """Start applying a payload: its id, its locked mapping, its modification time, and
-    the reason to skip it (deleted in the shop, or older than what is applied), if any."""
+    """Start applying a payload: its id, its locked mapping (with `annotations`, as
+    `lock_mapping`), its modification time, and the reason to skip it (deleted in the
+    shop, or older than what is applied), if any."""
     woo_id = payloads.resource_id(payload)
-    mapping = lock_mapping(store, resource, woo_id)
+    mapping = lock_mapping(store, resource, woo_id, **(annotations or {}))
     modified = payloads.gmt(payload.get("date_modified_gmt"))
     return woo_id, mapping, modified, deleted(mapping, event) or stale(mapping, modified, event)
 
@@ -115,12 +135,17 @@ def deleted(mapping: WooMapping, event: str) -> Outcome | None:
 
 
 def remember(mapping: WooMapping, object_id: int, modified: datetime | None, status: str = ""):
-    mapping.object_id = object_id
+    """Record what was applied; only the columns that change are written, none if none does."""
+    values: dict[str, Any] = {"object_id": object_id, "deleted_upstream_at": None}
     if modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at):
-        mapping.woo_modified_at = modified
-    mapping.remote_status = status or mapping.remote_status
-    mapping.deleted_upstream_at = None
-    mapping.save()
+        values["woo_modified_at"] = modified
+    if status:
+        values["remote_status"] = status
+    changed = [name for name, value in values.items() if getattr(mapping, name) != value]
+    for name in changed:
+        setattr(mapping, name, values[name])
+    if changed:
+        mapping.save(update_fields=[*changed, "updated_at"])
 
 
 def mark_deleted(mapping: WooMapping) -> None:
@@ -147,20 +172,19 @@ def check_email(email: str, woo_what: str) -> str:
     return email
 
 
-def mapped(store: WooCommerceStore, resource: str, woo_id: int, model):
-    """The CRM row `woo_id` is mapped to, of `model` and the shop's organization, or None."""
+def mapped(store: WooCommerceStore, resource: str, woo_id: int, model, **annotations: Any):
+    """The CRM row `woo_id` is mapped to, of `model` and the shop's organization, or None
+    (one statement, which also reads `annotations`)."""
     if not woo_id:
         return None
-    object_id = (
-        WooMapping.objects.filter(
-            store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
-        )
-        .values_list("object_id", flat=True)
+    object_id = WooMapping.objects.filter(
+        store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
+    ).values("object_id")[:1]
+    return (
+        model.objects.filter(pk=Subquery(object_id), organization_id=store.organization_id)
+        .annotate(**annotations)
         .first()
     )
-    if object_id is None:
-        return None
-    return model.objects.filter(pk=object_id, organization_id=store.organization_id).first()
 
 
 def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) -> int:
@@ -196,20 +220,38 @@ def linked(store: WooCommerceStore, resource: str, woo_id: int, row, created: bo
     return other
 
 
+ADDRESS_COLUMNS = [f.attname for f in Address._meta.concrete_fields]
+
+
 def customer_for(
-    store: WooCommerceStore, woo_customer_id: Any, billing: dict[str, Any] | None, what: str
+    store: WooCommerceStore,
+    woo_customer_id: Any,
+    billing: dict[str, Any] | None,
+    what: str,
+    *,
+    addresses: bool = False,
 ) -> Customer:
     """The CRM customer of a subscription's or order's `customer_id`.
 
     A customer the shop has not sent yet is created from the billing details
     and mapped (with no modification time, so the customer's own payload,
     whenever it arrives, completes it). A guest order (`customer_id` 0) is
-    matched on its billing e-mail.
+    matched on its billing e-mail. `addresses`: a mapped customer's billing and
+    shipping addresses are read in the same statement (for `addresses_for`).
     """
     billing = billing if isinstance(billing, dict) else {}
     woo_customer_id = payloads.integer(woo_customer_id or 0, "customer_id", minimum=0)
     organization_id = store.organization_id
-    customer = mapped(store, Resource.CUSTOMER, woo_customer_id, Customer)
+    reads = {}
+    if addresses:
+        reads["address_rows"] = ArraySubquery(
+            Address.objects.filter(
+                customer=OuterRef("pk"), kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING)
+            )
+            .order_by("id")
+            .values(json=JSONObject(**{c: c for c in ADDRESS_COLUMNS}))
+        )
+    customer = mapped(store, Resource.CUSTOMER, woo_customer_id, Customer, **reads)
     if customer is not None:
         return customer
     email = check_email(billing.get("email", ""), what)
@@ -228,13 +270,8 @@ def customer_for(
     return customer
 
 
-def address_for(customer: Customer, kind: str, data: Any) -> Address | None:
-    """The customer's address with exactly these lines, created if new.
-
-    An address is never edited in place: a subscription or a past shipment
-    pointing at it keeps where it really went. Incomplete addresses (no
-    street or country) are not stored.
-    """
+def address_values(customer: Customer, data: Any) -> tuple[dict[str, str], str] | None:
+    """An address's lines as stored and its phone, or None when incomplete (not stored)."""
     if not isinstance(data, dict):
         return None
     line1 = text(data, "address_1", 200)
@@ -252,8 +289,35 @@ def address_for(customer: Customer, kind: str, data: Any) -> Address | None:
         "state": text(data, "state", 100),
         "country": country,
     }
-    phone = text(data, "phone", 32)
-    address = customer.addresses.filter(kind=kind, **values).order_by("-id").first()
+    return values, text(data, "phone", 32)
+
+
+def address_for(
+    customer: Customer, kind: str, data: Any, known: list[Address] | None = None
+) -> Address | None:
+    """The customer's address with exactly these lines, created if new.
+
+    An address is never edited in place: a subscription or a past shipment
+    pointing at it keeps where it really went. Incomplete addresses (no
+    street or country) are not stored. `known`, the customer's addresses read
+    once, saves the query (and receives the address created).
+    """
+    wanted = address_values(customer, data)
+    if wanted is None:
+        return None
+    values, phone = wanted
+    if known is None:
+        address = customer.addresses.filter(kind=kind, **values).order_by("-id").first()
+    else:
+        address = max(
+            (
+                a
+                for a in known
+                if a.kind == kind and all(getattr(a, f) == v for f, v in values.items())
+            ),
+            key=lambda a: a.pk,
+            default=None,
+        )
     if address is None:
         address = Address.objects.create(
             organization_id=customer.organization_id,
@@ -262,10 +326,35 @@ def address_for(customer: Customer, kind: str, data: Any) -> Address | None:
             phone=phone,
             **values,
         )
+        if known is not None:
+            known.append(address)
     elif phone and address.phone != phone:
         address.phone = phone
         address.save(update_fields=["phone"])
     return address
+
+
+def addresses_for(
+    customer: Customer, billing: Any, shipping: Any
+) -> tuple[Address | None, Address | None]:
+    """A payload's billing and shipping addresses (the billing lines when the shipping has
+    none), as `address_for`, with the customer's addresses read in one query (none when
+    `customer_for` read them with the customer)."""
+    rows = getattr(customer, "address_rows", None)
+    if rows is None:
+        known = list(
+            customer.addresses.filter(kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING))
+        )
+    else:
+        known = [
+            Address.from_db(customer._state.db, ADDRESS_COLUMNS, [r[c] for c in ADDRESS_COLUMNS])
+            for r in rows
+        ]
+    return (
+        address_for(customer, Address.Kind.BILLING, billing, known),
+        address_for(customer, Address.Kind.SHIPPING, shipping, known)
+        or address_for(customer, Address.Kind.SHIPPING, billing, known),
+    )
 
 
 # --- Products and variations ------------------------------------------------------
@@ -453,27 +542,119 @@ def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
     return price
 
 
-def line_items(store: WooCommerceStore, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The payload's line items as {product, variant, quantity, unit_price}.
+def _line_ids(line: dict[str, Any]) -> tuple[int, int]:
+    return (
+        payloads.integer(line.get("product_id") or 0, "product_id", minimum=0),
+        payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0),
+    )
+
+
+def _line_woo_ids(lines: Any) -> tuple[set[int], set[int]]:
+    """The lines' product and variation ids; what cannot be read is left to `line_items`
+    to refuse (after the staleness check)."""
+    products, variations = set(), set()
+    for line in lines if isinstance(lines, list) else []:
+        try:
+            product_id, variation_id = _line_ids(line)
+        except (AttributeError, PayloadError):
+            continue
+        if product_id:
+            products.add(product_id)
+        if variation_id:
+            variations.add(variation_id)
+    return products, variations
+
+
+def line_mappings(store: WooCommerceStore, lines: Any) -> QuerySet | None:
+    """The mappings of the lines' products and variations, one query (an `ArraySubquery`
+    of it joins `lock_mapping`'s annotations), or None without any: JSON objects with
+    the row they map to, when it is the organization's, and a variant's product."""
+    products, variations = _line_woo_ids(lines)
+    if not (products or variations):
+        return None
+    organization_id = store.organization_id
+    return (
+        WooMapping.objects.filter(store=store, object_id__isnull=False)
+        .filter(
+            Q(resource=Resource.PRODUCT, woo_id__in=products)
+            | Q(resource=Resource.VARIATION, woo_id__in=variations)
+        )
+        .annotate(
+            product_known=Exists(
+                Product.objects.filter(pk=OuterRef("object_id"), organization_id=organization_id)
+            ),
+            variant_product=Subquery(
+                Variant.objects.filter(
+                    pk=OuterRef("object_id"), organization_id=organization_id
+                ).values("product_id")[:1]
+            ),
+        )
+        .values(
+            json=JSONObject(
+                resource="resource",
+                woo_id="woo_id",
+                object_id="object_id",
+                product_known="product_known",
+                variant_product="variant_product",
+            )
+        )
+    )
+
+
+def mapped_lines(
+    rows: list[dict[str, Any]] | None,
+) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """`line_mappings`' rows as {product id: product}, {variation id: (variant, its
+    product)}, rows of the shop's organization only."""
+    by_product, by_variation = {}, {}
+    for row in rows or []:
+        if row["resource"] == Resource.PRODUCT and row["product_known"]:
+            by_product[row["woo_id"]] = row["object_id"]
+        elif row["resource"] == Resource.VARIATION and row["variant_product"] is not None:
+            by_variation[row["woo_id"]] = (row["object_id"], row["variant_product"])
+    return by_product, by_variation
+
+
+def line_items(
+    store: WooCommerceStore,
+    payload: dict[str, Any],
+    mappings: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The payload's line items as {product, variant, quantity, unit_price} (ids).
 
     One item per product and variant: two variations of one product are two
     items; two lines of the same variant (or simple product) are one, at their
-    average price.
+    average price. The mappings of all the lines are read in one query (or
+    were, `mappings`: the rows of `line_mappings`); only a line whose product or
+    variation is not mapped yet is looked up on its own.
     """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
         raise PayloadError("line_items is not a list")
-    merged: dict[tuple[int, int | None], dict[str, Any]] = {}
     for line in lines:
         if not isinstance(line, dict):
             raise PayloadError("a line item is not an object")
+    if mappings is None:
+        query = line_mappings(store, lines)
+        mappings = [row["json"] for row in query] if query is not None else []
+    by_product, by_variation = mapped_lines(mappings)
+    merged: dict[tuple[int, int | None], dict[str, Any]] = {}
+    for line in lines:
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
-        product = product_for_line(store, line)
-        variant = variant_for_line(store, line, product)
-        if variant is not None:
-            product = variant.product
+        woo_product_id, variation_id = _line_ids(line)
+        if woo_product_id in by_product and (not variation_id or variation_id in by_variation):
+            product_id, variant_id = by_product[woo_product_id], None
+            if variation_id:
+                variant_id, product_id = by_variation[variation_id]
+        else:  # seen for the first time: made from the line, and mapped
+            product = product_for_line(store, line)
+            variant = variant_for_line(store, line, product)
+            if variant is not None:
+                product = variant.product
+            product_id = product.pk
+            variant_id = variant.pk if variant is not None else None
         price = unit_price(line, quantity)
-        key = (product.pk, variant.pk if variant is not None else None)
+        key = (product_id, variant_id)
         if key in merged:  # the same product or variant on two lines: one item
             item = merged[key]
             total = item["unit_price"] * item["quantity"] + price * quantity
@@ -481,8 +662,8 @@ def line_items(store: WooCommerceStore, payload: dict[str, Any]) -> list[dict[st
             item["unit_price"] = (total / item["quantity"]).quantize(CENT)
         else:
             merged[key] = {
-                "product": product,
-                "variant": variant,
+                "product": product_id,
+                "variant": variant_id,
                 "quantity": quantity,
                 "unit_price": price,
             }

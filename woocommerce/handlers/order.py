@@ -22,6 +22,10 @@ from woocommerce import payloads
 from woocommerce.handlers import base
 from woocommerce.models import Resource, WooCommerceStore, WooOrder, WooRelatedOrder
 
+# What an order's payload may change (the key and the modification time aside).
+ORDER_COLUMNS = [
+    f for f in WooOrder._meta.concrete_fields if not f.primary_key and f.name != "updated_at"
+]
 KEPT_WHEN_DELETED = (Charge.Status.PAID, Charge.Status.REFUNDED)
 SUBSCRIPTION_KINDS = (
     WooOrder.Kind.PARENT,
@@ -33,15 +37,23 @@ SUBSCRIPTION_KINDS = (
 
 def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     """The `WooOrder` row of `woo_id` (created empty if new), locked."""
-    WooOrder.objects.bulk_create(
-        [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
-        ignore_conflicts=True,
-    )
-    return WooOrder.objects.select_for_update().get(store=store, woo_id=woo_id)
+    locked = WooOrder.objects.select_for_update().filter(store=store, woo_id=woo_id)
+    order = locked.first()  # one statement when it exists, the usual case
+    if order is None:
+        WooOrder.objects.bulk_create(
+            [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
+            ignore_conflicts=True,
+        )
+        order = locked.get()
+    return order
 
 
 def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
     """The link of `order` (locked by the caller) to a subscription, created if new."""
+    row = WooRelatedOrder.objects.filter(order=order, woo_subscription_id=woo_subscription_id)
+    found = row.first()  # one statement when it exists, the usual case
+    if found is not None:
+        return found
     WooRelatedOrder.objects.bulk_create(
         [
             WooRelatedOrder(
@@ -52,7 +64,7 @@ def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
         ],
         ignore_conflicts=True,
     )
-    return WooRelatedOrder.objects.get(order=order, woo_subscription_id=woo_subscription_id)
+    return row.get()
 
 
 def _subscription_ids(store: WooCommerceStore, woo_id: int) -> set[int]:
@@ -82,6 +94,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         # Lock order: the subscriptions' mappings before their orders.
         base.lock_mapping(store, Resource.SUBSCRIPTION, woo_subscription_id)
     order = locked_order(store, woo_id)
+    columns = {f.attname: getattr(order, f.attname) for f in ORDER_COLUMNS}
     if named:
         order.kind = named[0]
     elif order.kind not in SUBSCRIPTION_KINDS:
@@ -103,7 +116,9 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         order.customer, Address.Kind.BILLING, payload.get("billing")
     )
     order.lines = _lines(payload)
-    order.save()
+    dirty = [f.name for f in ORDER_COLUMNS if getattr(order, f.attname) != columns[f.attname]]
+    if dirty:  # only the columns that changed, none when none did
+        order.save(update_fields=[*dirty, "updated_at"])
     if named:
         link(order, named[1])
     base.remember(mapping, order.pk, modified, status=status)

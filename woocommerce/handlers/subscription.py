@@ -4,20 +4,41 @@ Statuses follow the table in docs/woocommerce.md (`payloads.subscription_status`
 Dates come from the `*_gmt` fields and are the shop's to the second: cycle 0
 (the initial order) starts at the start date, cycles are counted as the shop
 counts them, in GMT, and `next_charge_at` is the shop's next payment date.
+
+Statements (issue 26), for a subscription the CRM already mirrors, at any number of
+line items: lock its mapping, reading in the same statement the mappings of every
+line's product and variation and the shop's preference mappings (1); the customer with
+its addresses (1); the initial order and the orders still without this subscription's
+charge, locked, with their links (1); the subscription, locked (1); its items, with
+their products (1). Then only what changed is written: the mapping's modification time
+(1), the subscription's changed columns (1), one event per kind of change (1 each), the
+items deleted and inserted in one statement each. So 5, no write, for a version already
+applied; 6 for a newer one that changes nothing the CRM keeps; 8 for a cancellation, 9
+for on-hold (its latest renewal is read), 10 for an items change (tests/woocommerce/
+test_statements.py). A line, order, customer or address seen for the first time costs
+its own statements.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from crm.models import Address
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Q, Subquery
+
 from subscriptions.models import BillingPeriod, Charge, Subscription
 from subscriptions.services import subscription_mirror
 from woocommerce import payloads
 from woocommerce import preferences as shop_preferences
 from woocommerce.handlers import base
 from woocommerce.handlers import order as order_handler
-from woocommerce.models import Resource, WooCommerceStore, WooMapping, WooOrder
+from woocommerce.models import (
+    Resource,
+    WooCommerceStore,
+    WooMapping,
+    WooOrder,
+    WooRelatedOrder,
+)
 from woocommerce.payloads import PayloadError
 
 LIVE = ("pending", "active", "paused", "past_due")
@@ -120,7 +141,14 @@ def _align_charges(subscription: Subscription) -> None:
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
-    woo_id, mapping, modified, skip = base.begin(store, Resource.SUBSCRIPTION, payload, event)
+    # Read with the lock, in its statement: the mappings of the lines and the preferences.
+    reads = {"preference_rows": ArraySubquery(shop_preferences.preference_mappings(store))}
+    lines = base.line_mappings(store, payload.get("line_items"))
+    if lines is not None:
+        reads["line_rows"] = ArraySubquery(lines)
+    woo_id, mapping, modified, skip = base.begin(
+        store, Resource.SUBSCRIPTION, payload, event, annotations=reads
+    )
     if skip:
         return skip
     organization = store.organization
@@ -138,17 +166,21 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     end = payloads.gmt(payload.get("end_date_gmt"))
     cancelled = payloads.gmt(payload.get("cancelled_date_gmt"))
     customer = base.customer_for(
-        store, payload.get("customer_id"), payload.get("billing"), f"subscription {woo_id}"
+        store,
+        payload.get("customer_id"),
+        payload.get("billing"),
+        f"subscription {woo_id}",
+        addresses=True,
     )
-    items = base.line_items(store, payload)
-    billing = base.address_for(customer, Address.Kind.BILLING, payload.get("billing"))
-    shipping = base.address_for(
-        customer, Address.Kind.SHIPPING, payload.get("shipping")
-    ) or base.address_for(customer, Address.Kind.SHIPPING, payload.get("billing"))
+    items = base.line_items(store, payload, getattr(mapping, "line_rows", []))
+    billing, shipping = base.addresses_for(
+        customer, payload.get("billing"), payload.get("shipping")
+    )
 
     orders = _link_orders(store, woo_id, payload.get("parent_id"), payloads.line_amounts(payload))
+    on_hold = woo_status.removeprefix("wc-") == "on-hold"  # only then do its renewals matter
     mirrored = payloads.subscription_status(
-        woo_status, latest_renewal_status=_latest_renewal_status(store, woo_id)
+        woo_status, latest_renewal_status=_latest_renewal_status(store, woo_id) if on_hold else None
     )
     ended = mirrored.status not in LIVE
     subscription = None
@@ -158,6 +190,8 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
             .filter(pk=mapping.object_id, organization=organization)
             .first()
         )
+        if subscription is not None:
+            subscription.organization = organization
     fields = {
         **_schedule(
             subscription,
@@ -179,6 +213,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     }
     anchored = (subscription.billing_anchor, subscription.anchor_cycle) if subscription else None
     subscription, _changed = subscription_mirror(
+        locked=True,
         organization=organization,
         subscription=subscription,
         customer=customer,
@@ -194,11 +229,32 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     base.remember(mapping, subscription.pk, modified, status=woo_status)
     # A refused preference value never fails the sync: it becomes the delivery's note.
     problems = shop_preferences.preferences_sync(
-        store=store, subscription=subscription, payload=payload
+        store=store, subscription=subscription, payload=payload, mappings=mapping.preference_rows
     )
     for order in orders:
         order_handler.sync_charges(store, order)
     return base.Outcome.applied("; ".join(problems))
+
+
+def _locked_orders(store: WooCommerceStore, woo_id: int, parent_id: int) -> list[WooOrder]:
+    """The initial order and the orders linked to the subscription without its charge yet,
+    locked in one statement (by id), each with its link to the subscription (`link_id`,
+    `link_lines`, `link_charge_id`; None when not linked)."""
+    link = WooRelatedOrder.objects.filter(order=OuterRef("pk"), woo_subscription_id=woo_id)
+    unpaid = WooRelatedOrder.objects.filter(
+        woo_subscription_id=woo_id, charge__isnull=True, order__store=store
+    ).values("order_id")
+    return list(
+        WooOrder.objects.select_for_update(of=("self",))
+        .filter(store=store)
+        .filter(Q(woo_id=parent_id) | (Q(pk__in=unpaid) & ~Q(status="")))
+        .annotate(
+            link_id=Subquery(link.values("pk")[:1]),
+            link_lines=Subquery(link.values("lines")[:1]),
+            link_charge_id=Subquery(link.values("charge_id")[:1]),
+        )
+        .order_by("woo_id")
+    )
 
 
 def _link_orders(
@@ -210,28 +266,33 @@ def _link_orders(
     subscription's lines (which of the order's lines are its own); the initial
     order is synced again when that changes the shares of the subscriptions it
     started. Other orders are synced until they have this subscription's charge.
+    All are read and locked in one statement; only a first sight inserts.
     """
     parent_id = payloads.integer(parent_id or 0, "parent_id", minimum=0)
+    found = _locked_orders(store, woo_id, parent_id)
+    parent = next((o for o in found if o.woo_id == parent_id), None) if parent_id else None
+    if parent_id and parent is None:  # first sight of the initial order: created empty
+        order_handler.locked_order(store, parent_id)
+        found = _locked_orders(store, woo_id, parent_id)
+        parent = next(o for o in found if o.woo_id == parent_id)
     orders = []
-    if parent_id:
-        parent = order_handler.locked_order(store, parent_id)
+    if parent is not None:
         if parent.kind != WooOrder.Kind.PARENT:
             parent.kind = WooOrder.Kind.PARENT
             parent.save(update_fields=["kind", "updated_at"])
-        row = order_handler.link(parent, woo_id)
-        if row.lines != lines or row.charge_id is None:
-            if row.lines != lines:
-                row.lines = lines
-                row.save(update_fields=["lines"])
+        if parent.link_id is None:
+            row = order_handler.link(parent, woo_id)
+            parent.link_id, parent.link_lines, parent.link_charge_id = (
+                row.pk,
+                row.lines,
+                row.charge_id,
+            )
+        if parent.link_lines != lines or parent.link_charge_id is None:
+            if parent.link_lines != lines:
+                WooRelatedOrder.objects.filter(pk=parent.link_id).update(lines=lines)
             if parent.status:
                 orders.append(parent)
-    orders.extend(
-        WooOrder.objects.select_for_update()
-        .filter(store=store, links__woo_subscription_id=woo_id, links__charge__isnull=True)
-        .exclude(status="")
-        .exclude(woo_id=parent_id)
-        .order_by("woo_id")
-    )
+    orders.extend(o for o in found if o.woo_id != parent_id)
     return orders
 
 
