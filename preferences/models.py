@@ -227,7 +227,9 @@ class PreferenceChange(ActorRecord, TenantModel):
         ]
 
     def __str__(self) -> str:
-        return ", ".join(self.changed_keys) or str(_("no change"))
+        # Shown above each row of the subscription page's history: the reader's words, not
+        # the schema's keys (the row's "what changed" names the fields by their labels).
+        return str(_("Preference change %(number)s") % {"number": self.pk})
 
     @property
     def changed_keys(self) -> list[str]:

@@ -364,11 +364,19 @@ class SubscriptionNoteInline(NoteInline):
     model = SubscriptionNote
 
 
+#: Reasons the services record themselves (codes), as staff read them.
+SYSTEM_REASONS = {"trial": gettext_lazy("trial")}
+
+
 class EventInline(ReadOnlyTenantInline):
     model = SubscriptionEvent
-    fields = ["created_at", "kind", "transition", "actor", "reason", "details"]
+    fields = ["created_at", "kind", "transition", "actor", "why", "details"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
+
+    @admin.display(description=gettext_lazy("reason"))
+    def why(self, event):
+        return str(SYSTEM_REASONS.get(event.reason, event.reason)) or "-"
 
     @admin.display(description=gettext_lazy("status"))
     def transition(self, event):
