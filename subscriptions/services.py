@@ -1584,6 +1584,21 @@ def _require_native_schedule(subscription: Subscription, action: str) -> None:
         raise _schedule_conflict(_("There is no next cycle to change."), action)
 
 
+def _record_cycle_event(subscription, kind, actor, reason, number, facts) -> None:
+    """A skip or unskip of one given cycle in the history: which cycle, and the next charge."""
+    _record(
+        subscription,
+        kind,
+        actor,
+        reason=reason,
+        data={
+            "cycle": number,
+            "cycle_date": _iso(facts.starts_at),
+            "next_charge_at": _iso(subscription.next_due_at),
+        },
+    )
+
+
 @transaction.atomic
 def subscription_skip_cycle(
     *,
@@ -1616,17 +1631,7 @@ def subscription_skip_cycle(
             subscription, schedule.next_cycle(after=number, skipped=subscription.skipped_cycles)
         )
     _save(subscription)
-    _record(
-        subscription,
-        Kind.SKIPPED,
-        actor,
-        reason=reason,
-        data={
-            "cycle": number,
-            "cycle_date": _iso(facts.starts_at),
-            "next_charge_at": _iso(subscription.next_due_at),
-        },
-    )
+    _record_cycle_event(subscription, Kind.SKIPPED, actor, reason, number, facts)
     return subscription
 
 
@@ -1657,17 +1662,7 @@ def subscription_unskip_cycle(
         _refuse_if_next_cycle_charging(subscription, "unskip_cycle")
         _set_next_cycle(subscription, number)
     _save(subscription)
-    _record(
-        subscription,
-        Kind.UNSKIPPED,
-        actor,
-        reason=reason,
-        data={
-            "cycle": number,
-            "cycle_date": _iso(facts.starts_at),
-            "next_charge_at": _iso(subscription.next_due_at),
-        },
-    )
+    _record_cycle_event(subscription, Kind.UNSKIPPED, actor, reason, number, facts)
     return subscription
 
 
