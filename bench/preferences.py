@@ -85,7 +85,7 @@ def measure(n: int, writes: int) -> dict:
     from django.db import transaction
     from django.utils import timezone
 
-    from crm.actors import Actor
+    from core.actors import Actor
     from preferences import selectors, services
     from preferences.models import SubscriptionPreference
 

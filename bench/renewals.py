@@ -162,7 +162,7 @@ def measure(n: int, seconds: float, profiled: bool) -> dict:
     from django.db.models import Q
     from django.utils import timezone
 
-    from crm.actors import Actor
+    from core.actors import Actor
     from subscriptions import renewals
     from subscriptions.models import BillingSettings, Charge
 

@@ -10,7 +10,7 @@ class CrmConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_delete, post_save
 
-        from crm import lookups  # noqa: F401 - registers `__any`
+        from core import lookups  # noqa: F401 - registers `__any`
         from crm.middleware import remember_staff_locale
         from crm.models import Membership
 

@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
+from core.queueing import enqueue_on_commit
 from crm.models import ApiKey
-from crm.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 
 #: A button's work: call the service for `obj` with the form's data, say what happened.
 AdminAction = Callable[[Any, Actor, dict[str, Any]], str]

@@ -20,7 +20,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
-from crm.actors import ActorKind, describe
+from core.actors import ActorKind, describe
 
 
 @cache
@@ -583,7 +583,7 @@ class Contract(TenantModel):
 
 
 class ActorRecord(models.Model):
-    """Abstract: the columns of a history row that say who acted (see `crm.actors`)."""
+    """Abstract: the columns of a history row that say who acted (see `core.actors`)."""
 
     actor_kind = models.CharField(_("actor"), max_length=16, choices=ActorKind.choices)
     actor_user = models.ForeignKey(

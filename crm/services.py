@@ -13,8 +13,8 @@ from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from crm.models import (
     NOTE_MAX_LENGTH,
     Address,

@@ -25,8 +25,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.periods import month_bounds
 from crm.models import Membership, Organization, TenantModel
-from crm.periods import month_bounds
 
 Role = Membership.Role
 
@@ -329,7 +329,7 @@ class NoteInline(TenantTabularInline):
 
 def save_notes(request, formset, write) -> int:
     """Write each new note of `formset` with `write(parent, text, actor)`; returns how many."""
-    from crm.actors import Actor
+    from core.actors import Actor
 
     written = 0
     for form in formset.extra_forms:

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
 
+from core.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
 from crm.models import Organization
-from crm.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
 from fulfillment import exports
 from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest

@@ -42,8 +42,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.models import Customer, Organization, Product
 from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, when

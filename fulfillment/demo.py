@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Organization, Product
 from fulfillment import services
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment

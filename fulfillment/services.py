@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, can_proceed
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from crm.models import Organization
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for

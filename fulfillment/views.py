@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from config.csp import allow_inline_blocks
+from core.csp import allow_inline_blocks
 from fulfillment import exports
 from fulfillment.models import Batch
 

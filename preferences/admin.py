@@ -28,8 +28,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.tenant_admin import (
     ReadOnlyTenantInline,
     TenantAdmin,

@@ -24,7 +24,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Organization
 from fulfillment.models import FulfillmentSettings
 from fulfillment.selectors import cycle_at

@@ -16,8 +16,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.translation import translated
 from crm.models import ActorRecord, TenantModel
-from crm.translation import translated
 from preferences import validation
 from subscriptions.models import Subscription
 

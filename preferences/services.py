@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from fulfillment.selectors import cycle_at
 from preferences import validation
 from preferences.models import PreferenceChange, SubscriptionPreference

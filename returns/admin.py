@@ -40,8 +40,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin, form_errors, refusal_messages
 from crm.models import Organization
 from crm.tenant_admin import (

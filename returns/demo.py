@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.db.models import Max
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Organization
 from fulfillment import services as fulfillment
 from fulfillment.models import Shipment

@@ -25,8 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.translation import translated
 from crm.models import ActorRecord, Organization, TenantModel
-from crm.translation import translated
 
 code_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*\Z",

@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 from django_fsm import ConcurrentTransition, can_proceed
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from crm.models import Membership, Organization
 from fulfillment.models import Shipment
 from fulfillment.services import line_add_replacement

@@ -46,10 +46,10 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm.actors import Actor
+from core.actors import Actor
+from core.periods import local_midnight, months_back, today_in, week_start
 from crm.fsm_admin import ObjectActionForm, ServiceActionsAdminMixin
 from crm.models import Organization
-from crm.periods import local_midnight, months_back, today_in, week_start
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     ActionsOnlyTenantAdmin,

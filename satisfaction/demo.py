@@ -35,10 +35,10 @@ from datetime import datetime, time, timedelta
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from crm.actors import Actor
-from crm.errors import ConflictError
+from core.actors import Actor
+from core.errors import ConflictError
+from core.periods import local_midnight, today_in
 from crm.models import Organization
-from crm.periods import local_midnight, today_in
 from fulfillment import demo as fulfillment_demo
 from fulfillment import services as fulfillment
 from fulfillment.calendar import cutoff_on, cycle_date

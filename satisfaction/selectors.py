@@ -17,8 +17,8 @@ from typing import Any
 from django.db.models import Count, DateField, Q, QuerySet
 from django.db.models.functions import TruncWeek
 
+from core.periods import week_start
 from crm.models import Organization
-from crm.periods import week_start
 from preferences import validation
 from preferences.selectors import display_value, preference_schema
 from satisfaction.models import SatisfactionSurvey

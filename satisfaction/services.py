@@ -36,8 +36,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from crm.models import Customer, CustomerEmail, Organization
 from crm.services import customer_email_record
 from fulfillment.models import Shipment

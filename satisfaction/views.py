@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from satisfaction import services
 from satisfaction.models import SatisfactionSurvey
 

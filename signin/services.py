@@ -14,7 +14,7 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.errors import ApplicationError, ConflictError
+from core.errors import ApplicationError, ConflictError
 from signin.selectors import two_factor_required
 
 RECOVERY_CODE_COUNT = 10

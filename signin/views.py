@@ -40,7 +40,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from signin import selectors, services
 from signin.forms import CodeForm, PasswordForm
 

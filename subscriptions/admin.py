@@ -36,8 +36,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin, refusal_messages
 from crm.models import Address, Contract
 from crm.tenant_admin import (

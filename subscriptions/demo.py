@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Max
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Address, Customer, Organization, Product, Variant
 from subscriptions import renewals, schedule, services
 from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionEvent

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from subscriptions import services
 from subscriptions.gateways import ChargeResult, get_gateway
 from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionItem

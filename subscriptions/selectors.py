@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from crm.models import Organization
 from subscriptions.api.filters import SubscriptionFilter
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem

@@ -25,10 +25,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django_fsm import ConcurrentTransition, can_proceed
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
+from core.queueing import enqueue_on_commit
 from crm.models import Address, Contract, Customer, Organization, Product, Variant
-from crm.queueing import enqueue_on_commit
 from crm.services import note_text
 from fulfillment.services import lines_payment_refresh
 from subscriptions import schedule

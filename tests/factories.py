@@ -290,7 +290,7 @@ def delivered_boxes(organization, *, delivered_at, count=1, items=None, **subscr
     `customer=` gives the boxes to an existing customer (a second subscription
     of theirs). Returns the shipments.
     """
-    from crm.actors import Actor
+    from core.actors import Actor
     from fulfillment import services as fulfillment
     from fulfillment.calendar import next_cutoff
     from fulfillment.selectors import fulfillment_settings_for

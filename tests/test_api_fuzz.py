@@ -39,7 +39,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Address, Contract, Customer, Membership, Product, Variant
 from fulfillment.models import Batch, BatchLine, Shipment
 from returns import services as returns

@@ -26,8 +26,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from core.periods import local_midnight, month_bounds, today_in, week_start
 from crm.models import Organization
-from crm.periods import local_midnight, month_bounds, today_in, week_start
 from fulfillment.models import Batch, Shipment
 from preferences.models import PreferenceChange
 from returns.models import ReturnRequest

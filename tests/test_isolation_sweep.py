@@ -39,7 +39,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership, Organization
 from crm.tenant_admin import TenantAdminMixin
 from fulfillment.models import BatchLine, FulfillmentSettings, Shipment, line_code

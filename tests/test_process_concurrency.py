@@ -50,7 +50,7 @@ CHILD = "import django; django.setup(); from tests.test_process_concurrency impo
 
 
 def _operations():
-    from crm.actors import Actor, ActorKind
+    from core.actors import Actor, ActorKind
     from fulfillment import services as fulfillment
     from subscriptions import renewals
     from subscriptions import services as subscriptions
@@ -92,7 +92,7 @@ def _operations():
 
 def serve() -> None:
     """Answer each command line (JSON) with one result line: the value, or the error."""
-    from crm.errors import ApplicationError
+    from core.errors import ApplicationError
 
     operations = _operations()
     with connection.cursor() as cursor:

@@ -153,7 +153,7 @@ def test_public_pages_carry_the_policy(org_a):
 
 
 def test_inline_styles_of_third_party_templates_are_allowed_by_hash_only():
-    from config.csp import inline_style_hashes
+    from core.csp import inline_style_hashes
 
     hashes = inline_style_hashes()
     assert len(hashes) == 2

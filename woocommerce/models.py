@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from crm.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 from crm.models import Address, Customer, TenantModel
 from preferences.models import PreferenceField
 from subscriptions.models import Charge, Subscription

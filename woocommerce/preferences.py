@@ -38,7 +38,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import JSONObject
 from django.utils.html import strip_tags
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from preferences import validation
 from preferences.models import SubscriptionPreference
 from preferences.selectors import preference_schema, preferences_current

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.encryption import decrypt, encrypt
+from core.encryption import decrypt, encrypt
 
 logger = logging.getLogger(__name__)
 

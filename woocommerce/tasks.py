@@ -203,7 +203,7 @@ def refetch(self, store_id: int, resource: str, woo_id: int) -> str:
 
 
 def schedule_refetch(store: WooCommerceStore, resource: str, woo_id: int) -> None:
-    from crm.queueing import enqueue_on_commit
+    from core.queueing import enqueue_on_commit
 
     if store.has_rest_credentials:
         enqueue_on_commit(refetch, store.pk, resource, woo_id)

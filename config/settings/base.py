@@ -11,7 +11,7 @@ import environ
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
-from config.csp import inline_style_hashes
+from core.csp import inline_style_hashes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -307,7 +307,7 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Content-Security-Policy (django-csp) on every page: scripts and styles from our own
 # static files only, plus the inline <style> blocks of two templates we do not write,
-# allowed by their hash (config/csp.py).
+# allowed by their hash (core/csp.py).
 CSP_INLINE_STYLE_HASHES = inline_style_hashes()
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Organization
 
 

@@ -15,7 +15,7 @@ import django_filters
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from crm.models import Organization
 from fulfillment.api.filters import BatchFilter, BatchLineFilter, ShipmentFilter
 from fulfillment.models import Batch, BatchLine, Shipment

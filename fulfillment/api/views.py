@@ -18,10 +18,10 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import ApplicationError
 from crm.api.filters import ID_MAX
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from crm.errors import ApplicationError
 from fulfillment import services, snapshots
 from fulfillment.api import selectors
 from fulfillment.api.filters import BatchFilter, ShipmentFilter

@@ -10,7 +10,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.actors import ActorKind
+from core.actors import ActorKind
 from preferences.models import PreferenceChange, PreferenceChoice, PreferenceField
 
 

@@ -15,11 +15,11 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.actors import Actor
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.api import limits
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from crm.errors import ApplicationError
 from preferences import selectors, services
 from preferences.api.serializers import (
     PreferenceChangeSerializer,

@@ -15,7 +15,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, Query
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from crm.models import Organization
 from returns.api.filters import ReturnRequestFilter
 from returns.models import ReturnNote, ReturnReason, ReturnRequest

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.errors import ApplicationError
+from core.errors import ApplicationError
 from crm.models import Organization
 from satisfaction import selectors
 from satisfaction.api.filters import SatisfactionSurveyFilter

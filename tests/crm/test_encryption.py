@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
 
-from crm import encryption
+from core import encryption
 from woocommerce.models import WooCommerceStore
 
 

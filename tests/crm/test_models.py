@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from crm import services
-from crm.errors import ApplicationError
 from crm.models import ApiKey, Contract, Customer, Organization
 from tests.factories import (
     AddressFactory,

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from core.errors import ConflictError
 from crm import services
-from crm.errors import ConflictError
 from crm.models import Product, Variant
 from tests.factories import ProductFactory, VariantFactory
 

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from returns.services import return_config_ensure, return_open
 from subscriptions.models import Charge
@@ -177,7 +177,7 @@ def test_staff_write_notes_on_the_customer_and_a_subscription_and_read_them_on_t
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 2001])
 def test_an_empty_or_overlong_note_is_refused_and_nothing_is_written(org_a, text):
-    from crm.errors import ApplicationError
+    from core.errors import ApplicationError
     from crm.services import customer_note_add
 
     customer = CustomerFactory(organization=org_a)

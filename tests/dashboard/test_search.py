@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from dashboard import search
 from returns.services import return_config_ensure, return_open

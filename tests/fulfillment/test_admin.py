@@ -13,8 +13,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone, translation
 from django.utils.formats import date_format
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from crm.models import Membership
 from fulfillment.admin import EXPORTS
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment

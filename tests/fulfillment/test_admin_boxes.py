@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import services
 from fulfillment.models import Shipment
 from subscriptions import renewals

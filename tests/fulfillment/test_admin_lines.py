@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from fulfillment import services
 from fulfillment.models import Batch, BatchLine, Shipment

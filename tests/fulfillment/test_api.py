@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import services
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_code
 from preferences import services as preference_services

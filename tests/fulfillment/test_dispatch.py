@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from fulfillment import services
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_code
 from subscriptions import renewals

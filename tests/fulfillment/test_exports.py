@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from fulfillment import exports
 from fulfillment.models import Batch, BatchLine

@@ -7,8 +7,8 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm.actors import Actor
-from crm.errors import ConflictError
+from core.actors import Actor
+from core.errors import ConflictError
 from crm.models import Address, Customer
 from fulfillment import services
 from fulfillment.models import Batch, BatchLine

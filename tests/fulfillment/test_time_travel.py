@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Address
 from fulfillment.models import Batch, BatchLine
 from fulfillment.services import batch_open_next, lock_due_batches

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import snapshots
 from fulfillment.models import Batch, BatchLine
 from fulfillment.services import lock_due_batches

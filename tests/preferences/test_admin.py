@@ -13,7 +13,7 @@ import pytest
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 
-from crm.actors import Actor, ActorKind
+from core.actors import Actor, ActorKind
 from crm.models import Membership
 from preferences import services
 from preferences.models import (

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from crm.actors import Actor
+from core.actors import Actor
 from preferences import services
 from preferences.models import (
     PreferenceChange,

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment.models import Batch
 from fulfillment.services import batch_open_next
 from preferences import selectors, services

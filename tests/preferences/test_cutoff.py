@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from crm.actors import Actor
+from core.actors import Actor
 from preferences import selectors, services
 from tests.factories import SubscriptionFactory, coffee_schema, open_batch
 

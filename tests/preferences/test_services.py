@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from django.utils import translation
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from preferences import selectors, services
 from preferences.models import PreferenceChange, PreferenceChoice, PreferenceField
 from preferences.models import SubscriptionPreference as Stored

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from fulfillment.models import BatchLine
 from returns import services

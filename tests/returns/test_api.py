@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment.models import Batch, BatchLine
 from returns import services
 from returns.models import ReturnConfig, ReturnNote, ReturnReason, ReturnRequest

@@ -9,8 +9,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ConflictError
 from fulfillment.models import BatchLine
 from returns import services
 from returns.models import ReturnRequest

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import services as fulfillment
 from returns import services
 from tests.factories import MembershipFactory, UserFactory, billing_settings, delivered_boxes

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Membership
 from fulfillment import services as fulfillment
 from fulfillment.models import Batch, BatchLine

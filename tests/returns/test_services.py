@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from fulfillment import services as fulfillment
 from fulfillment.models import Batch, BatchLine, Shipment
 from returns import services

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import ngettext
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import StaffProfile
 from returns import services, tasks
 from returns.models import ReturnConfig

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from returns import services
 from returns.models import ReturnReason, ReturnRequest
 from tests.factories import (

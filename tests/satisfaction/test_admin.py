@@ -15,7 +15,7 @@ import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import translation
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Customer, Membership
 from fulfillment.models import BatchLine
 from returns import services as returns

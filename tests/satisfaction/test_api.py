@@ -14,7 +14,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment.models import BatchLine
 from preferences.models import PreferenceField
 from satisfaction import services

@@ -11,8 +11,8 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from fulfillment import services as fulfillment
 from returns import services as returns
 from returns.models import ReturnRequest

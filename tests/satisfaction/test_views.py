@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext
 
-from crm.actors import Actor
+from core.actors import Actor
 from satisfaction import services
 from satisfaction.models import SatisfactionSurvey
 from tests.factories import CustomerFactory, delivered_boxes, satisfaction_on

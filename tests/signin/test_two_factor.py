@@ -13,7 +13,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.errors import ConflictError
+from core.errors import ConflictError
 from crm.models import Membership
 from signin import services
 from signin.selectors import second_factor_needed, two_factor_required

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError
 from crm.models import Membership
 from subscriptions import services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent

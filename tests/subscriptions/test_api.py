@@ -7,7 +7,7 @@ import pytest
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from crm.actors import Actor
+from core.actors import Actor
 from subscriptions import services
 from subscriptions.models import Subscription, SubscriptionEvent
 from tests.api_schema import own_responses

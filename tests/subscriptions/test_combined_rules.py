@@ -13,8 +13,8 @@ import pytest
 import time_machine
 from django.utils import formats, timezone, translation
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ConflictError
 from crm.models import Membership
 from subscriptions import renewals, services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent

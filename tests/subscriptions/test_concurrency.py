@@ -12,8 +12,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ConflictError
 from subscriptions import renewals, services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (

@@ -2,8 +2,8 @@
 
 import pytest
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from subscriptions.models import SubscriptionEvent
 from subscriptions.services import subscription_change_details
 from tests.factories import AddressFactory, SubscriptionFactory

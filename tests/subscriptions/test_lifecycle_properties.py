@@ -24,8 +24,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError
 from subscriptions import renewals, services
 from subscriptions.models import Charge, Subscription
 from tests.factories import CustomerFactory, OrganizationFactory, ProductFactory, billing_settings

@@ -2,8 +2,8 @@
 
 import pytest
 
-from crm.actors import Actor
-from crm.errors import ConflictError
+from core.actors import Actor
+from core.errors import ConflictError
 from subscriptions.models import Subscription, SubscriptionEvent
 from subscriptions.services import subscription_mirror
 from tests.factories import SubscriptionFactory

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from crm.actors import Actor
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor
+from core.errors import ApplicationError, ConflictError
 from subscriptions import renewals, services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import ChargeFactory, ProductFactory, SubscriptionFactory, billing_settings

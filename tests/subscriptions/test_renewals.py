@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from crm.actors import Actor, ActorKind
+from core.actors import Actor, ActorKind
 from subscriptions import renewals, services
 from subscriptions.models import Charge, Subscription
 from tests.factories import (

@@ -15,8 +15,8 @@ from django.db import connection
 from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from fulfillment.models import BatchLine
 from subscriptions import renewals, selectors, services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent

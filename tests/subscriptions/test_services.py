@@ -8,8 +8,8 @@ import time_machine
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from crm.actors import Actor, ActorKind
-from crm.errors import ApplicationError, ConflictError
+from core.actors import Actor, ActorKind
+from core.errors import ApplicationError, ConflictError
 from subscriptions import services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (

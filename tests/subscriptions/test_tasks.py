@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from crm.actors import Actor, ActorKind
+from core.actors import Actor, ActorKind
 from subscriptions import services, tasks
 from subscriptions.models import Subscription
 from tests.conftest import wait_until

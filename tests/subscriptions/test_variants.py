@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from crm.actors import Actor
-from crm.errors import ApplicationError
+from core.actors import Actor
+from core.errors import ApplicationError
 from subscriptions import services
 from subscriptions.models import SubscriptionEvent, SubscriptionItem
 from tests.factories import (

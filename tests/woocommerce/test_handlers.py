@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.actors import ActorKind
+from core.actors import ActorKind
 from crm.models import Address, Customer, Product
 from fulfillment.services import lock_due_batches
 from subscriptions.models import Charge, Subscription, SubscriptionEvent

@@ -13,7 +13,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from crm.actors import Actor, ActorKind
+from core.actors import Actor, ActorKind
 from preferences import selectors
 from preferences.models import PreferenceChange, SubscriptionPreference
 from preferences.services import preferences_update

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import services as fulfillment
 from fulfillment.models import BatchLine
 from returns import services

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.actors import Actor
+from core.actors import Actor
 from fulfillment import services as fulfillment
 from fulfillment.models import BatchLine
 from tests.conftest import wait_until

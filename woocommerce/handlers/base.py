@@ -21,7 +21,7 @@ from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from crm.actors import Actor
+from core.actors import Actor
 from crm.models import Address, Customer, Product, Variant
 from woocommerce import payloads
 from woocommerce.models import GRAMS_PER_UNIT, Resource, WooCommerceStore, WooMapping

@@ -6,7 +6,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from crm.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 
 
 class Command(BaseCommand):
