@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 
 from django.db.models import Max
 
+from core.cycles import Cycle
 from crm.models import Organization
 from fulfillment import calendar
-from fulfillment.models import Batch, FulfillmentSettings
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """A cycle: its batch if it exists yet, else the cycle the calendar will create."""
-
-    cycle_date: date
-    cutoff_at: datetime
-    ships_on: date
-    batch: Batch | None = None
+from fulfillment.models import Batch, BatchLine, FulfillmentSettings
 
 
 def fulfillment_settings_for(*, organization: Organization) -> FulfillmentSettings:
@@ -41,13 +32,72 @@ def cycle_at(*, organization: Organization, at: datetime) -> Cycle:
         .first()
     )
     if batch is not None:
-        return Cycle(batch.cycle_date, batch.cutoff_at, batch.ships_on, batch)
+        return _cycle_of(batch)
     settings = fulfillment_settings_for(organization=organization)
     latest = Batch.objects.filter(organization=organization).aggregate(latest=Max("cutoff_at"))
     base = max(at, latest["latest"]) if latest["latest"] else at
     cutoff_at = settings.next_cutoff(base)
     cycle_date = calendar.cycle_date(cutoff_at, organization.tzinfo)
     return Cycle(cycle_date, cutoff_at, Batch.ships_on_for(cutoff_at, settings))
+
+
+def _cycle_of(batch: Batch) -> Cycle:
+    return Cycle(
+        batch.cycle_date, batch.cutoff_at, batch.ships_on, batch.pk, str(batch.status), batch
+    )
+
+
+def cycle_finder(*, organization: Organization, first: datetime) -> Callable[[datetime], Cycle]:
+    """A function giving the cycle a subscription cycle starting at an instant ships in.
+
+    A batch holds the cycles starting in `[starts_at, cutoff_at)` (fulfillment.snapshots);
+    past the last batch, the calendar's next cut-off after the instant closes it. Two
+    queries, whatever the number of calls.
+    """
+    batches = list(
+        Batch.objects.filter(organization=organization, cutoff_at__gt=first)
+        .exclude(status=Batch.Status.CANCELED)
+        .order_by("cutoff_at")
+    )
+    settings = fulfillment_settings_for(organization=organization)
+    tz = organization.tzinfo
+    last = batches[-1].cutoff_at if batches else None
+
+    def find(at: datetime) -> Cycle:
+        for batch in batches:
+            if batch.starts_at <= at < batch.cutoff_at:
+                return _cycle_of(batch)
+        cutoff = calendar.next_cutoff(
+            max(at, last) if last and at < last else at,
+            weekday=settings.cutoff_weekday,
+            at=settings.cutoff_time,
+            tz=tz,
+        )
+        cycle_date = calendar.cycle_date(cutoff, tz)
+        return Cycle(cycle_date, cutoff, cycle_date + timedelta(days=settings.shipping_offset_days))
+
+    return find
+
+
+def locked_cycles(
+    *, organization_id: int, subscription_id: int, cycles: Iterable[int]
+) -> dict[int, date]:
+    """The subscription's cycles among `cycles` a batch line holds, with its batch's date."""
+    return dict(
+        BatchLine.objects.filter(
+            organization_id=organization_id, subscription_id=subscription_id, cycle__in=cycles
+        )
+        .exclude(status=BatchLine.Status.ROLLED)
+        .values_list("cycle", "batch__cycle_date")
+    )
+
+
+class DeliveryCalendar:
+    """The implementation of `core.cycles.DeliveryCalendar` (installed by the app's ready())."""
+
+    cycle_at = staticmethod(cycle_at)
+    cycle_finder = staticmethod(cycle_finder)
+    locked_cycles = staticmethod(locked_cycles)
 
 
 def batch_open(*, organization: Organization) -> Batch | None:

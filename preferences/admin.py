@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.actors import Actor
+from core.cycles import Cycle
 from core.errors import ApplicationError
 from crm.tenant_admin import (
     ReadOnlyTenantInline,
@@ -39,7 +40,6 @@ from crm.tenant_admin import (
     labels_text,
     when,
 )
-from fulfillment.selectors import Cycle
 from preferences import selectors, services, validation
 from preferences.forms import (
     CHOICE_TYPES,

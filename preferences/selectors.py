@@ -17,8 +17,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.cycles import Cycle, cycle_at
 from crm.models import Organization
-from fulfillment.selectors import Cycle, cycle_at
 from preferences import validation
 from preferences.models import (
     PreferenceChange,

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
+from core.cycles import cycle_at
 from core.errors import ApplicationError, ConflictError
-from fulfillment.selectors import cycle_at
 from preferences import validation
 from preferences.models import PreferenceChange, SubscriptionPreference
 from preferences.selectors import preference_schema
@@ -88,7 +88,7 @@ def preferences_update(
     Refuses (nothing written) a value the organization's schema does not
     allow, and any write to an ended subscription. A write that changes
     nothing records nothing. The change counts for the cycle whose cut-off is
-    still ahead now (`fulfillment.selectors.cycle_at`).
+    still ahead now (`core.cycles.cycle_at`, answered by fulfillment).
     """
     if subscription.status in ENDED:
         raise ConflictError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from core import cycles
 from core.errors import ApplicationError
 from crm.models import Organization
 from subscriptions.api.filters import SubscriptionFilter
@@ -102,43 +103,13 @@ class ScheduleCycle:
 
 
 def _batch_finder(organization: Organization, first: datetime):
-    """A function giving the batch a cycle starting at an instant ships in (two queries).
-
-    A batch holds the cycles starting in `[starts_at, cutoff_at)` (fulfillment.snapshots);
-    past the last batch, the calendar's next cut-off after the instant closes it.
-    """
-    from fulfillment import calendar
-    from fulfillment.models import Batch
-    from fulfillment.selectors import fulfillment_settings_for
-
-    batches = list(
-        Batch.objects.filter(organization=organization, cutoff_at__gt=first)
-        .exclude(status=Batch.Status.CANCELED)
-        .order_by("cutoff_at")
-    )
-    settings = fulfillment_settings_for(organization=organization)
-    tz = organization.tzinfo
-    last = batches[-1].cutoff_at if batches else None
+    """A function giving the batch a cycle starting at an instant ships in (two queries)."""
+    find_cycle = cycles.calendar().cycle_finder(organization=organization, first=first)
 
     def find(at: datetime) -> ScheduleBatch:
-        for batch in batches:
-            if batch.starts_at <= at < batch.cutoff_at:
-                return ScheduleBatch(
-                    batch.pk, batch.cycle_date, batch.cutoff_at, batch.ships_on, batch.status
-                )
-        cutoff = calendar.next_cutoff(
-            max(at, last) if last and at < last else at,
-            weekday=settings.cutoff_weekday,
-            at=settings.cutoff_time,
-            tz=tz,
-        )
-        cycle_date = calendar.cycle_date(cutoff, tz)
+        cycle = find_cycle(at)
         return ScheduleBatch(
-            None,
-            cycle_date,
-            cutoff,
-            cycle_date + timedelta(days=settings.shipping_offset_days),
-            "planned",
+            cycle.batch_id, cycle.cycle_date, cycle.cutoff_at, cycle.ships_on, cycle.status
         )
 
     return find
@@ -156,7 +127,6 @@ def subscription_schedule(
     each may be skipped or brought back is `services.cycle_refusal`'s answer. Six
     queries whatever the number of rows or of the organization's subscriptions.
     """
-    from fulfillment.models import BatchLine
     from subscriptions import schedule
     from subscriptions.services import CycleFacts, cycle_refusal, due_cycle
 
@@ -198,14 +168,10 @@ def subscription_schedule(
         .exclude(status=Charge.Status.VOIDED)
         .values_list("cycle", "status", "amount")
     }
-    locked = dict(
-        BatchLine.objects.filter(
-            organization_id=subscription.organization_id,
-            subscription_id=subscription.pk,
-            cycle__in=numbers,
-        )
-        .exclude(status=BatchLine.Status.ROLLED)
-        .values_list("cycle", "batch__cycle_date")
+    locked = cycles.calendar().locked_cycles(
+        organization_id=subscription.organization_id,
+        subscription_id=subscription.pk,
+        cycles=numbers,
     )
     items_total = sum(
         (item.unit_price * item.quantity for item in subscription.items.all()), Decimal("0.00")

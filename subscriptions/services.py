@@ -25,12 +25,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django_fsm import ConcurrentTransition, can_proceed
 
+from core import cycles
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
 from core.queueing import enqueue_on_commit
 from crm.models import Address, Contract, Customer, Organization, Product, Variant
 from crm.services import note_text
-from fulfillment.services import lines_payment_refresh
 from subscriptions import schedule
 from subscriptions.gateways import ChargeResult
 from subscriptions.models import (
@@ -42,6 +42,7 @@ from subscriptions.models import (
     SubscriptionItem,
     SubscriptionNote,
 )
+from subscriptions.signals import charge_settled
 
 Status = Subscription.Status
 Kind = SubscriptionEvent.Kind
@@ -956,7 +957,8 @@ def charge_apply_result(
         if charge.cycle == subscription.next_cycle or subscription.current_cycle is None:
             _advance(subscription, charge)
         _save(subscription)
-        lines_payment_refresh(subscription_id=subscription.pk)  # its box may ship now
+        # Its box may ship now (fulfillment's receiver, in this transaction).
+        charge_settled.send(sender=Subscription, subscription_id=subscription.pk)
         _record(
             subscription,
             kind,
@@ -1525,25 +1527,18 @@ def _date(value: datetime, subscription: Subscription) -> str:
 
 
 def _cycle_facts(subscription: Subscription, cycle: int) -> CycleFacts:
-    from fulfillment.models import BatchLine
-
     charge = (
         subscription.charges.filter(cycle=cycle)
         .exclude(status=Charge.Status.VOIDED)
         .values_list("status", flat=True)
         .first()
     )
-    batch_date = (
-        BatchLine.objects.filter(
-            organization_id=subscription.organization_id,
-            subscription_id=subscription.pk,
-            cycle=cycle,
-        )
-        .exclude(status=BatchLine.Status.ROLLED)
-        .values_list("batch__cycle_date", flat=True)
-        .first()
+    locked = cycles.calendar().locked_cycles(
+        organization_id=subscription.organization_id,
+        subscription_id=subscription.pk,
+        cycles=[cycle],
     )
-    return CycleFacts(cycle, subscription.cycle_start(cycle), charge, batch_date)
+    return CycleFacts(cycle, subscription.cycle_start(cycle), charge, locked.get(cycle))
 
 
 def _cycle_of(subscription: Subscription, cycle: Any, on: Any, action: str) -> int:

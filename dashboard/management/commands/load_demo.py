@@ -31,15 +31,15 @@ from crm.models import (
     Product,
     Variant,
 )
-from fulfillment import demo as fulfillment_demo
+from dashboard.demo import fulfillment as fulfillment_demo
+from dashboard.demo import preferences as preferences_demo
+from dashboard.demo import returns as returns_demo
+from dashboard.demo import satisfaction as satisfaction_demo
+from dashboard.demo import subscriptions as subscriptions_demo
+from dashboard.demo import woocommerce as woocommerce_demo
 from operations.models import STEP_LABELS, Operation
 from operations.progress import add_progress_arguments, step_bar, wants_progress
 from operations.services import operation_finish, operation_run, operation_start
-from preferences import demo as preferences_demo
-from returns import demo as returns_demo
-from satisfaction import demo as satisfaction_demo
-from subscriptions import demo as subscriptions_demo
-from woocommerce import demo as woocommerce_demo
 
 DEMO_KEY_NAME = "Demo integration"
 

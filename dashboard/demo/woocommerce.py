@@ -17,8 +17,8 @@ from typing import Any
 from django.utils import timezone
 
 from crm.models import Organization
+from dashboard.demo import subscriptions as subscriptions_demo
 from preferences.models import PreferenceField
-from subscriptions import demo as subscriptions_demo
 from subscriptions.models import Subscription
 from woocommerce import processing
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooPreferenceMapping

@@ -25,11 +25,11 @@ from django.utils import timezone
 
 from core.actors import Actor
 from crm.models import Organization
+from dashboard.demo import subscriptions as subscriptions_demo
 from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from returns import services
 from returns.models import ReturnRequest
-from subscriptions import demo as subscriptions_demo
 from subscriptions.models import Subscription, SubscriptionEvent
 
 Status = ReturnRequest.Status

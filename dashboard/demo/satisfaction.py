@@ -39,7 +39,7 @@ from core.actors import Actor
 from core.errors import ConflictError
 from core.periods import local_midnight, today_in
 from crm.models import Organization
-from fulfillment import demo as fulfillment_demo
+from dashboard.demo import fulfillment as fulfillment_demo
 from fulfillment import services as fulfillment
 from fulfillment.calendar import cutoff_on, cycle_date
 from fulfillment.models import Batch, BatchLine
