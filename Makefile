@@ -45,9 +45,11 @@ fuzz-live: $(VENV)/.installed-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test API_FUZZ_LIVE=1 $(EMBEDDED) \
 	  $(VENV)/bin/pytest tests/test_api_fuzz.py -k live_server $(PYTEST_ARGS)
 
+## lint: ruff, and the import contracts between the layers (pyproject.toml, docs/architecture.md)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
