@@ -82,6 +82,9 @@ EXPORTS = [
     ("packing-slips.csv", gettext_lazy("Packing slips (CSV)")),
     ("packing-slips.html", gettext_lazy("Packing slips (printable)")),
     ("production-plan.csv", gettext_lazy("Production plan (CSV)")),
+    ("pick-list.pdf", gettext_lazy("Pick list (PDF)")),
+    ("packing-slips.pdf", gettext_lazy("Packing slips (PDF)")),
+    ("production-plan.pdf", gettext_lazy("Production plan (PDF)")),
 ]
 
 

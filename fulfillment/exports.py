@@ -56,7 +56,7 @@ PICK_LIST = "pick-list"
 PACKING_SLIPS = "packing-slips"
 PRODUCTION_PLAN = "production-plan"
 EXPORTS = (PICK_LIST, PACKING_SLIPS, PRODUCTION_PLAN)
-FORMATS = ("csv", "html")
+FORMATS = ("csv", "html", "pdf")
 
 #: The address snapshot's keys, in the order a label prints them.
 ADDRESS_FIELDS = Address.CONTENT_FIELDS

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
-from fulfillment import exports, services
+from fulfillment import exports, pdf, services
 from fulfillment.models import Batch
 
 
@@ -44,15 +44,15 @@ def lock_due_batches() -> dict:
 
 #: The steps of `batch_archive`, as `operations.models.STEP_LABELS` codes.
 ARCHIVE_STEPS = ("read", *exports.EXPORTS, "zip")
-#: Files in the ZIP: each export as CSV and as its printable page.
-ARCHIVE_FILES = 2 * len(exports.EXPORTS)
+#: Files in the ZIP: each export as CSV, as its printable page and as PDF.
+ARCHIVE_FILES = len(exports.FORMATS) * len(exports.EXPORTS)
 
 
 def batch_archive(*, batch: Batch, progress=None) -> tuple[str, bytes]:
     """The batch's pick list, packing slips and production plan in one ZIP: (name, bytes).
 
-    Each export as CSV and as its printable page (self-contained HTML), as the
-    batch's page offers them one by one. Labels are in the active language and
+    Each export as CSV, as its printable page (self-contained HTML) and as PDF,
+    as the batch's page offers them one by one. Labels are in the active language and
     dates in the active time zone: call it inside the staff member's.
     `progress(done, total, step)` is called before each step.
     """
@@ -74,6 +74,9 @@ def batch_archive(*, batch: Batch, progress=None) -> tuple[str, bytes]:
         )
         page = render_to_string(views.TEMPLATES[export], views._html_context(content, export))
         files.append((exports.export_filename(content, export, "html"), page.encode()))
+        files.append(
+            (exports.export_filename(content, export, "pdf"), pdf.export_pdf(content, export))
+        )
     advance(total - 1)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -1,6 +1,7 @@
 """Staff pages outside the admin: the packing room's exports of a batch.
 
-One view serves the six exports (`fulfillment.exports` builds them). Any
+One view serves the nine exports (`fulfillment.exports` builds their content,
+`fulfillment.pdf` draws the PDF files). Any
 member of the batch's organization may read them, viewers included; another
 organization's batch is "not found", and anyone not logged in as staff is sent
 to the admin's login page.
@@ -18,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from core.csp import allow_inline_blocks
-from fulfillment import exports
+from fulfillment import exports, pdf
 from fulfillment.models import Batch
 
 #: kind in the URL -> (export, format)
@@ -50,6 +51,7 @@ def _html_context(content: exports.BatchContent, export: str) -> dict:
         "title": titles[export],
         "generated_at": timezone.now(),
         "csv_url": reverse("fulfillment:batch-export", args=[batch.pk, f"{export}.csv"]),
+        "pdf_url": reverse("fulfillment:batch-export", args=[batch.pk, f"{export}.pdf"]),
         "batch_url": reverse("admin:fulfillment_batch_change", args=[batch.pk]),
         "pages": [
             {
@@ -79,7 +81,7 @@ def _html_context(content: exports.BatchContent, export: str) -> dict:
 @never_cache
 @staff_member_required
 def batch_export(request, pk: int, kind: str):
-    """A batch's pick list, packing slips or production plan, as CSV or a printable page."""
+    """A batch's pick list, packing slips or production plan: CSV, a printable page or PDF."""
     if kind not in KINDS:
         raise Http404
     export, fmt = KINDS[kind]
@@ -95,6 +97,12 @@ def batch_export(request, pk: int, kind: str):
             )
             filename = exports.export_filename(content, export, "csv")
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        if fmt == "pdf":
+            response = HttpResponse(pdf.export_pdf(content, export), content_type="application/pdf")
+            # Inline: the browser shows it, ready to print; saving keeps the file's name.
+            filename = exports.export_filename(content, export, "pdf")
+            response["Content-Disposition"] = f'inline; filename="{filename}"'
             return response
         page = render(request, TEMPLATES[export], _html_context(content, export))
     return allow_inline_blocks(page)

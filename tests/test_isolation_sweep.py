@@ -927,7 +927,17 @@ def test_b_finds_none_of_as_rows_by_searching_for_them(world):
     assert api_client(world.a_key).get("/api/v1/search/", {"q": "zq_a"}).json()["results"]
 
 
-@pytest.mark.parametrize("kind", ["pick-list.csv", "packing-slips.html", "production-plan.csv"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "pick-list.csv",
+        "packing-slips.html",
+        "production-plan.csv",
+        "pick-list.pdf",
+        "packing-slips.pdf",
+        "production-plan.pdf",
+    ],
+)
 def test_bs_staff_cannot_export_as_batch(world, kind):
     response = logged_in(world.b_admin).get(
         reverse("fulfillment:batch-export", args=[world.a_line.batch_id, kind])

@@ -44,7 +44,7 @@ FR = {"HTTP_ACCEPT_LANGUAGE": "fr"}
 KINDS = [
     f"{name}.{fmt}"
     for name in ("pick-list", "packing-slips", "production-plan")
-    for fmt in ("csv", "html")
+    for fmt in ("csv", "html", "pdf")
 ]
 PICK_HEADER = ["Code", "Subscription", "Customer", "SKU", "Product", "Quantity", "Status"]
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -510,7 +510,7 @@ def test_a_user_who_is_not_staff_is_sent_to_the_login_page(roastery, admin_clien
 def test_an_unknown_kind_or_batch_is_not_found(roastery, client):
     batch = roastery.batch
 
-    for kind in ("pick-list.pdf", "pick-list", "labels.csv", "PICK-LIST.CSV"):
+    for kind in ("pick-list.docx", "pick-list", "labels.csv", "PICK-LIST.CSV", "labels.pdf"):
         assert client.get(url(batch, kind)).status_code == 404
     missing = reverse("fulfillment:batch-export", args=[batch.pk + 1000, "pick-list.csv"])
     assert client.get(missing).status_code == 404

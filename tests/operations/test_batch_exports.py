@@ -30,6 +30,7 @@ CSV_FILES = [
     "batch-2026-12-02-production-plan.csv",
 ]
 HTML_FILES = [name.replace(".csv", ".html") for name in CSV_FILES]
+PDF_FILES = [name.replace(".csv", ".pdf") for name in CSV_FILES]
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def queued(monkeypatch):
     return sent
 
 
-def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
+def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_pages_and_pdfs(
     roastery, admin_client_for, staff_a, queued, django_capture_on_commit_callbacks
 ):
     batch = roastery.batch
@@ -86,12 +87,12 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
     operation.refresh_from_db()
     assert operation.status == Status.SUCCEEDED
     assert (operation.done, operation.total, operation.percent) == (5, 5, 100)
-    assert operation.result_summary == "6 files in batch-2026-12-02-exports.zip."
+    assert operation.result_summary == "9 files in batch-2026-12-02-exports.zip."
     page = client.get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
     assert "Download batch-2026-12-02-exports.zip" in page
     download = client.get(f"{OPERATIONS}{operation.pk}/download/")
     archive = zipfile.ZipFile(io.BytesIO(download.content))
-    assert sorted(archive.namelist()) == sorted(CSV_FILES + HTML_FILES)
+    assert sorted(archive.namelist()) == sorted(CSV_FILES + HTML_FILES + PDF_FILES)
     # Each CSV is the one the batch's page offers, in the language it was asked in.
     for name in CSV_FILES:
         kind = name.removeprefix("batch-2026-12-02-")
@@ -116,6 +117,7 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
         ["ETH-GUJI", "Ethiopia Guji", "3"],
     ]
     assert "Ethiopia Guji" in archive.read(HTML_FILES[0]).decode()
+    assert archive.read(PDF_FILES[1]).startswith(b"%PDF")
 
 
 def test_the_zip_speaks_the_language_it_was_asked_in(
@@ -174,7 +176,7 @@ def test_the_command_writes_the_zip_with_a_progress_bar(roastery, tmp_path):
     )
 
     archive = zipfile.ZipFile(target)
-    assert sorted(archive.namelist()) == sorted(CSV_FILES + HTML_FILES)
+    assert sorted(archive.namelist()) == sorted(CSV_FILES + HTML_FILES + PDF_FILES)
     assert len(rows(archive.read(CSV_FILES[0]))) == 4  # the header and three rows
     assert out.getvalue().startswith(f"{target}: ")
     assert "Purea Café · Batch of Dec. 2, 2026" in err.getvalue()
@@ -226,5 +228,5 @@ def test_a_real_worker_builds_the_zip_while_the_page_polls(
     assert seen <= {"queued", "running", "succeeded"}
     download = client.get(status["download_url"])
     assert sorted(zipfile.ZipFile(io.BytesIO(download.content)).namelist()) == sorted(
-        CSV_FILES + HTML_FILES
+        CSV_FILES + HTML_FILES + PDF_FILES
     )

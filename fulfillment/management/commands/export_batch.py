@@ -1,7 +1,7 @@
 """`manage.py export_batch <batch id> [--output file.zip]`: a batch's exports in one ZIP file.
 
 The same ZIP as the batch page's "Prepare all exports (ZIP)" (pick list,
-packing slips and production plan, each as CSV and printable HTML), built
+packing slips and production plan, each as CSV, printable HTML and PDF), built
 here and now, in the language given (`--language`, default: the
 organization's) and the organization's time zone. Without `--output` the file
 is written in the current directory under its own name
@@ -27,8 +27,8 @@ class Command(BaseCommand):
     @property
     def help(self) -> str:  # translated when asked for, in the active language
         return _(
-            "Write a batch's pick list, packing slips and production plan (CSV and printable "
-            "pages) into one ZIP file."
+            "Write a batch's pick list, packing slips and production plan (CSV, printable "
+            "pages and PDF) into one ZIP file."
         )
 
     def add_arguments(self, parser):
