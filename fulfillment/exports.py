@@ -7,6 +7,9 @@ what locking it now would freeze (boxes whose cycle starts later, before the
 cut-off, are not in it); the pages say so, and the CSV files are named
 `...-preview.csv`.
 
+Each export is a CSV file, a printable page (`fulfillment.views`) or a PDF file
+(`fulfillment.pdf`), all three from the same `BatchContent`.
+
 Every export reads a bounded number of queries whatever the number of lines:
 the lines (or the preview's reads), their customers' names, the schema.
 

@@ -379,7 +379,6 @@ def packing_slips_pdf(content: exports.BatchContent) -> bytes:
     canvas.setCreator("Cadence")
     x, y, width, height = page.frame
     top = y + height
-    code_block = 42 + BAR_HEIGHT + 4 * mm  # code, barcode and a gap
     slips = exports.packing_slips(content)
     for number, slip in enumerate(slips, start=1):
         page.draw(canvas, number)
@@ -396,10 +395,10 @@ def packing_slips_pdf(content: exports.BatchContent) -> bytes:
                 x + width, top - 14, printable(_("Preview: no code until the batch is locked"))
             )
             canvas.setFillColor(colors.black)
-        body = KeepInFrame(width, height - code_block, slip_story(slip, content), mode="shrink")
-        Frame(x, y, width, height - code_block, 0, 0, 0, 0, showBoundary=0).addFromList(
-            [body], canvas
-        )
+        # Under the code and its barcode (or the preview's sentence), and a gap.
+        below = height - (42 + BAR_HEIGHT if slip.parcel.code else 18) - 4 * mm
+        body = KeepInFrame(width, below, slip_story(slip, content), mode="shrink")
+        Frame(x, y, width, below, 0, 0, 0, 0, showBoundary=0).addFromList([body], canvas)
         canvas.showPage()
     if not slips:
         page.draw(canvas, 1)

@@ -17,7 +17,7 @@ import zxingcpp
 from django.utils import translation
 
 from fulfillment import exports, pdf
-from fulfillment.models import BatchLine
+from fulfillment.models import BatchLine, line_code
 from fulfillment.services import lock_due_batches
 from subscriptions import renewals
 from tests.fulfillment.test_exports import (
@@ -206,33 +206,52 @@ def test_the_pdfs_read_the_same_queries_for_1_and_50_boxes(
             assert len(pages_of(response)) == 50
 
 
+def parcel(line_id: int, items: int = 1) -> exports.Parcel:
+    """A box of a locked batch, built in memory (no query): `items` products in it."""
+    return exports.Parcel(
+        subscription_id=line_id,
+        customer_id=line_id,
+        customer_name=f"Customer {line_id}",
+        status=BatchLine.Status.READY,
+        status_label="Ready",
+        line_id=line_id,
+        address={
+            "name": f"Customer {line_id}",
+            "line1": "3 rue Mercière",
+            "city": "Lyon",
+            "postcode": "69002",
+            "country": "FR",
+        },
+        items=[
+            {"product": n, "sku": f"SKU-{n}", "name": f"Coffee {n}", "quantity": 2}
+            for n in range(1, items + 1)
+        ],
+        preferences={},
+    )
+
+
 def test_500_slips_render_in_a_few_seconds(org_a):
     batch = populate(org_a, 0)
     with translation.override("en"):
         content = exports.batch_content(batch=batch)
-        content.parcels = [
-            exports.Parcel(
-                subscription_id=index,
-                customer_id=index,
-                customer_name=f"Customer {index}",
-                status=BatchLine.Status.READY,
-                status_label="Ready",
-                line_id=index,
-                address={
-                    "name": f"Customer {index}",
-                    "line1": "3 rue Mercière",
-                    "city": "Lyon",
-                    "postcode": "69002",
-                    "country": "FR",
-                },
-                items=[{"product": 1, "sku": "ETH-GUJI", "name": "Ethiopia Guji", "quantity": 2}],
-                preferences={},
-            )
-            for index in range(1, 501)
-        ]
+        content.parcels = [parcel(line_id) for line_id in range(1, 501)]
         started = time.perf_counter()
         data = pdf.packing_slips_pdf(content)
         elapsed = time.perf_counter() - started
 
     assert len(pypdfium2.PdfDocument(data)) == 500
     assert elapsed < 15, f"500 slips took {elapsed:.1f} s"
+
+
+def test_a_box_too_long_for_a_page_is_shrunk_onto_its_page_and_still_scans(org_a):
+    batch = populate(org_a, 0)
+    with translation.override("en"):
+        content = exports.batch_content(batch=batch)
+        content.parcels = [parcel(41, items=120), parcel(42)]
+        data = pdf.packing_slips_pdf(content)
+
+    pages = list(pypdfium2.PdfDocument(data))
+    assert len(pages) == 2
+    assert barcodes_of(pages[0]) == [line_code(41)]
+    assert "Coffee 120" in text_of(pages[0])
+    assert barcodes_of(pages[1]) == [line_code(42)]
