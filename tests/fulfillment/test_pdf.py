@@ -30,6 +30,7 @@ from tests.fulfillment.test_exports import (
     queries_of,
     url,
 )
+from tests.fulfillment.test_variants import EspressoShop
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +82,9 @@ def test_each_slip_is_a_page_whose_barcode_decodes_to_its_lines_code(roastery, c
     assert response["Content-Disposition"] == (
         'inline; filename="batch-2026-12-02-packing-slips.pdf"'
     )
+    # Shown by the browser's viewer (which the site's policy would block), never sniffed.
+    assert "Content-Security-Policy" not in response.headers
+    assert response["X-Content-Type-Options"] == "nosniff"
     alice_page = text_of(pages[codes.index(roastery.code(roastery.alice))])
     assert "Alice Martin" in alice_page
     assert "3 rue Mercière" in alice_page
@@ -147,6 +151,25 @@ def test_the_pick_list_and_plan_pdfs_show_the_products_and_totals(roastery, clie
     assert roastery.code(roastery.alice) in pick_list
     assert "ETH-GUJI" in plan
     assert "0.750" in plan  # three 250 g bags of Guji
+
+
+def test_the_pdfs_list_each_variant_of_a_coffee(org_a, client):
+    shop = EspressoShop(org_a)
+    line = shop.lock()
+
+    plan = "".join(map(text_of, pages_of(client.get(url(shop.batch, "production-plan.pdf"), **EN))))
+    pick_list = "".join(map(text_of, pages_of(client.get(url(shop.batch, "pick-list.pdf"), **EN))))
+    (slip,) = pages_of(client.get(url(shop.batch, "packing-slips.pdf"), **EN))
+
+    # The coffee's total, then each size: one 250 g bag and two 1 kg bags.
+    assert "2.250" in plan
+    assert plan.index("Espresso Blend - 1 kg") < plan.index("Espresso Blend - 250 g")
+    assert plan.index("2.000") < plan.index("0.250")
+    assert "Espresso Blend - 1 kg (ESP-1KG)" in pick_list
+    assert "Total Espresso Blend - 250 g" in pick_list
+    assert barcodes_of(slip) == [line.code]
+    assert "ESP-1KG" in text_of(slip)
+    assert "ESP-250" in text_of(slip)
 
 
 def test_an_open_batchs_slips_say_preview_and_have_no_barcode(org_a, client):
