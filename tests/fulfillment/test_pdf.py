@@ -263,7 +263,8 @@ def test_500_slips_render_in_a_few_seconds(org_a):
         elapsed = time.perf_counter() - started
 
     assert len(pypdfium2.PdfDocument(data)) == 500
-    assert elapsed < 15, f"500 slips took {elapsed:.1f} s"
+    # About 2 s with reportlab's accelerator (rl-accel); the margin is for a busy machine.
+    assert elapsed < 10, f"500 slips took {elapsed:.1f} s"
 
 
 def test_a_box_too_long_for_a_page_is_shrunk_onto_its_page_and_still_scans(org_a):
