@@ -27,6 +27,7 @@ from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from reportlab.graphics.barcode.code128 import Code128
@@ -319,7 +320,7 @@ def slip_story(slip: exports.PackingSlip, content: exports.BatchContent) -> list
     else:
         story.append(para(_("No shipping address"), BODY))
     story.append(para(_("In the box"), HEADING))
-    items = [[_("Quantity"), _("Product"), _("SKU").capitalize()]]
+    items = [[_("Quantity"), _("Product"), capfirst(_("SKU"))]]
     items += [
         [
             item.get("quantity", ""),
@@ -418,9 +419,7 @@ def production_plan_pdf(content: exports.BatchContent) -> bytes:
     products = exports.production(content)
     width = page.frame[2]
     numbers = [26 * mm, 26 * mm]
-    rows: list[list[object]] = [
-        [_("SKU").capitalize(), _("Product"), _("Quantity"), _("Kilograms")]
-    ]
+    rows: list[list[object]] = [[capfirst(_("SKU")), _("Product"), _("Quantity"), _("Kilograms")]]
     indented = []
     for product in products:
         total = product.total

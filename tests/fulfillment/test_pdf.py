@@ -150,6 +150,7 @@ def test_the_pick_list_and_plan_pdfs_show_the_products_and_totals(roastery, clie
     assert "Total Ethiopia Guji" in pick_list
     assert roastery.code(roastery.alice) in pick_list
     assert "ETH-GUJI" in plan
+    assert "SKU" in plan  # the column's name as written, not "Sku"
     assert "0.750" in plan  # three 250 g bags of Guji
 
 
