@@ -119,6 +119,12 @@ def test_scanning_a_decoded_barcode_marks_its_box_prepared(roastery, client):
     }
 
 
+def test_the_printable_page_links_its_pdf(roastery, client):
+    page = client.get(url(roastery.batch, "pick-list.html"), **EN).text
+
+    assert f'href="{url(roastery.batch, "pick-list.pdf")}"' in page
+
+
 def test_the_pdfs_speak_the_staff_members_language(roastery, client):
     slips = pages_of(client.get(url(roastery.batch, "packing-slips.pdf"), **FR))
     pick_list = pages_of(client.get(url(roastery.batch, "pick-list.pdf"), **FR))
