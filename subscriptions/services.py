@@ -1006,14 +1006,27 @@ def charge_apply_result(
     return charge
 
 
+def _refuse_shop_charge(charge: Charge) -> None:
+    """A WooCommerce subscription's charges are the shop's: nobody records them here."""
+    subscription = charge.subscription
+    if not subscription.is_native:
+        raise ConflictError(
+            _("A WooCommerce charge is recorded by the shop, not here."),
+            {"charge": charge.pk, "source": subscription.source},
+        )
+
+
 def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
     """Staff record a payment received outside any gateway (manual gateway)."""
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
     )
 
 
 def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
+    """Staff record a payment that did not come (a bounced cheque, a refused transfer)."""
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge,
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),

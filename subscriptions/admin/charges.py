@@ -90,8 +90,6 @@ class ChargeAdmin(ActionsOnlyTenantAdmin):
             refused = None
             if not self._has(request, "change", charge):
                 refused = _("you may not change it.")
-            elif not charge.subscription.is_native:
-                refused = _("it is charged by the WooCommerce shop.")
             else:
                 try:
                     apply(charge, actor)

@@ -598,6 +598,27 @@ def test_marking_a_pending_charge_paid_activates_the_subscription(client_a, staf
     assert "1 charge marked paid." in shown
 
 
+def test_a_woocommerce_charge_marked_paid_is_refused_by_the_service(client_a, staff_a, org_a):
+    shop = SubscriptionFactory(
+        customer=CustomerFactory(organization=org_a),
+        status=S.ACTIVE,
+        source=Subscription.Source.WOOCOMMERCE,
+    )
+    charge = ChargeFactory(subscription=shop, cycle=1, status=Charge.Status.PENDING)
+    expected = refusal(services.charge_mark_paid, staff_a, charge=charge)
+
+    response = client_a.post(
+        "/admin/subscriptions/charge/",
+        {"action": "mark_paid", "_selected_action": [charge.pk]},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert messages_of(response) == [f"Charge {charge}: {expected}"]
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.PENDING
+
+
 def test_marking_a_charge_failed_asks_why(client_a, org_a):
     subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
     charge = ChargeFactory(subscription=subscription, status=Charge.Status.PENDING)
