@@ -739,12 +739,24 @@ def subscription_change_details(
     """Change what is not part of the lifecycle: the contract and the shipping address.
 
     Allowed in any status (a canceled subscription may still be corrected).
-    The shipping address must be one of the customer's; its change is an
-    event, so a batch locked late still ships where it stood at the cut-off.
+    The shipping address must be one of the customer's, and a WooCommerce
+    subscription's is the shop's (synchronized); its change is an event, so a
+    batch locked late still ships where it stood at the cut-off. A new contract
+    is the customer's or one for every customer (the current one may stay).
     """
     subscription = _lock(subscription)
     address_given = shipping_address is not UNCHANGED
     contract_given = contract is not UNCHANGED
+    if (
+        address_given
+        and not subscription.is_native
+        and actor.kind not in (ActorKind.WOOCOMMERCE, ActorKind.SYSTEM)
+        and subscription.shipping_address_id != getattr(shipping_address, "pk", None)
+    ):
+        message = _("This subscription's shipping address is the shop's: change it in WooCommerce.")
+        raise ConflictError(
+            message, {"source": subscription.source, "fields": {"shipping_address": [message]}}
+        )
     if (
         address_given
         and shipping_address
@@ -753,6 +765,13 @@ def subscription_change_details(
         raise _invalid("shipping_address", _("Choose one of the customer's addresses."))
     if contract_given and contract and contract.organization_id != subscription.organization_id:
         raise _invalid("contract", _("Choose one of the organization's contracts."))
+    if (
+        contract_given
+        and contract
+        and contract.pk != subscription.contract_id
+        and contract.customer_id not in (None, subscription.customer_id)
+    ):
+        raise _invalid("contract", _("Choose a contract of this customer."))
     before_address = subscription.shipping_address_id
     fields = []
     if contract_given and subscription.contract_id != getattr(contract, "pk", None):
