@@ -11,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib import admin
 from django.db import transaction
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
@@ -18,6 +19,7 @@ from django.utils.html import escape
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError
 from crm.models import Membership
+from dashboard.admin import BackOfficeSubscriptionAdmin
 from subscriptions import services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (
@@ -688,6 +690,25 @@ def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(clien
     # The first charge takes the adjustment (a credit here), the others the items' total
     assert rows[0][2].startswith("7.50 EUR")
     assert {amount for _cycle, _date, amount in rows[1:]} == {"12.50 EUR"}
+
+
+def test_the_back_office_composes_the_page_from_each_apps_inlines(client_a, active):
+    # subscriptions.admin imports no other app's admin: dashboard.admin adds their parts
+    assert type(admin.site._registry[Subscription]) is BackOfficeSubscriptionAdmin
+
+    response = client_a.get(change_url(active))
+
+    assert [i.formset.model.__name__ for i in response.context["inline_admin_formsets"]] == [
+        "SubscriptionItem",
+        "SubscriptionPreference",
+        "PreferenceChange",
+        "Charge",
+        "BatchLine",
+        "ReturnRequest",
+        "SatisfactionSurvey",
+        "SubscriptionNote",
+        "SubscriptionEvent",
+    ]
 
 
 def test_the_page_shows_charges_and_history(client_a, staff_a, active):
