@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 
 from core.actors import Actor
 from core.errors import ApplicationError
-from crm.fsm_admin import PageRefused, add_formset_errors
+from crm.fsm_admin import PageRefused, ServicePageAdminMixin, add_formset_errors, form_errors
 from crm.tenant_admin import (
     ReadOnlyTenantInline,
     TenantAdmin,
@@ -110,8 +110,20 @@ class PreferenceChoiceInline(TenantTabularInline):
         return queryset.filter(field__organization_id__in=self._allowed(request, "view"))
 
 
+def _schema_refusal(form, choices, error: ApplicationError) -> PageRefused:
+    """A refusal of the schema's service: next to the field's inputs, the rest above the choices."""
+    fields = error.extra.get("fields") or {}
+    rest = [m for name, found in fields.items() if name not in form.fields for m in found]
+    if not form_errors(form, error) and not rest:
+        rest.append(error.message)
+    if "default" in fields:
+        rest.append(_("Nothing was saved: the default does not fit (see above)."))
+    add_formset_errors(choices, rest)
+    return PageRefused()
+
+
 @admin.register(PreferenceField)
-class PreferenceFieldAdmin(TenantAdmin):
+class PreferenceFieldAdmin(ServicePageAdminMixin, TenantAdmin):
     form = PreferenceFieldForm
     inlines = [PreferenceChoiceInline]
     list_display = ["label_column", "key", "type", "required", "active", "position"]
@@ -164,17 +176,22 @@ class PreferenceFieldAdmin(TenantAdmin):
             fields += [name for name in ("key", "type") if name not in fields]
         return fields
 
-    def get_formset_kwargs(self, request, obj, inline, prefix):
-        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        if isinstance(inline, PreferenceChoiceInline):
-            kwargs["field_form"] = lambda: getattr(request, "_preference_field_form", None)
-        return kwargs
-
-    def save_form(self, request, form, change):
-        # Only called for a valid form, before the choices are validated: their
-        # formset checks the default against them and puts its error on this form.
-        request._preference_field_form = form
-        return super().save_form(request, form, change)
+    def save_page(self, request, form, formsets, change):
+        """The field and its choices, written by the service once the page is valid."""
+        choices = next(f for f in formsets if isinstance(f, PreferenceChoiceFormSet))
+        submitted = choices.submitted_choices()
+        # What Django's history of the row says was saved.
+        choices.new_objects = [choice for choice in submitted if choice.pk is None]
+        choices.changed_objects = [
+            (f.instance, f.changed_data) for f in choices.initial_forms if f.has_changed()
+        ]
+        choices.deleted_objects = []
+        try:
+            return services.preference_field_save(
+                field=form.instance, choices=submitted, default=form.cleaned_data.get("default")
+            )
+        except ApplicationError as error:
+            raise _schema_refusal(form, choices, error) from error
 
 
 # --- A subscription's page ---------------------------------------------------------------
