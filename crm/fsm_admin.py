@@ -268,6 +268,10 @@ class ServiceActionsAdminMixin(FSMAdminMixin):
 # --- A change page saved by services ---------------------------------------------------
 
 
+#: The change page's titles as Django words them (`ModelAdmin._changeform_view`).
+DJANGO_TITLES = {"add": "Add %s", "change": "Change %s"}
+
+
 class PageRefused(Exception):
     """A service refused the page; its messages are already on the page's forms."""
 
@@ -359,7 +363,8 @@ class ServicePageAdminMixin:
         inline_formsets = self.get_inline_formsets(request, formsets, inline_instances, obj)
         for inline_formset in inline_formsets:
             media += inline_formset.media
-        title = _("Add %s") if add else _("Change %s")
+        # Django's own titles, in Django's catalogue (a variable: not the project's to translate).
+        title = _(DJANGO_TITLES["add" if add else "change"])
         return {
             **self.admin_site.each_context(request),
             "title": title % self.opts.verbose_name,
