@@ -32,6 +32,7 @@ from crm.fsm_admin import (
     ServiceActionsAdminMixin,
     ServicePageAdminMixin,
     add_formset_errors,
+    form_errors,
     refusal_messages,
 )
 from crm.models import Address, Contract
@@ -324,16 +325,23 @@ class SubscriptionAdmin(
         is valid; a refusal goes on the form or inline concerned and nothing is kept.
         """
         actor = Actor.for_user(request.user)
-        items = next(f for f in formsets if isinstance(f, SubscriptionItemFormSet))
+        items = next((f for f in formsets if isinstance(f, SubscriptionItemFormSet)), None)
         if not change:
             return self._create(form, items, actor)
         subscription = form.instance
-        if items.has_changed():
+        if items is not None and items.has_changed():
             self._change_items(subscription, items, actor)
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
         if changed:
             # Neither field is part of the lifecycle: status untouched, an address change recorded.
-            services.subscription_change_details(subscription=subscription, actor=actor, **changed)
+            try:
+                services.subscription_change_details(
+                    subscription=subscription, actor=actor, **changed
+                )
+            except ApplicationError as error:
+                if not form_errors(form, error):
+                    form.add_error(None, error.message)
+                raise PageRefused from error
         for formset in formsets:
             if formset is not items:
                 self.save_formset(request, form, formset, change)

@@ -454,6 +454,27 @@ def test_items_changed_are_undone_when_another_part_of_the_page_is_refused(clien
     assert not active.events.filter(kind=Kind.ITEMS_CHANGED).exists()
 
 
+def test_items_changed_are_undone_when_the_details_service_refuses(client_a, active, monkeypatch):
+    # Given a page changing the items (their service accepts) and the address, which the
+    # details' service refuses
+    address = AddressFactory(customer=active.customer)
+    data = page_form_data(client_a.get(change_url(active)))
+    before = state(active)
+
+    def refuse(**kwargs):
+        raise ApplicationError("Invalid input.", {"fields": {"shipping_address": ["Not there."]}})
+
+    monkeypatch.setattr(services, "subscription_change_details", refuse)
+    data.update({"items-0-quantity": "4", "shipping_address": address.pk})
+    response = client_a.post(change_url(active), data)
+
+    # Then the refusal is next to the address, and the items' change was rolled back
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["shipping_address"] == ["Not there."]
+    assert state(active) == before
+    assert not messages_of(response)
+
+
 def test_the_items_offer_only_the_subscriptions_organizations_products(
     admin_client_for, org_a, org_b, active
 ):
