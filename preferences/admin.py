@@ -1,7 +1,8 @@
 """The back office's preference pages: the organization's schema, and a subscription's values.
 
 `PreferenceFieldAdmin` edits an organization's fields with their choices
-inline. Nothing is deleted: a field or a choice is retired (`active=False`),
+inline; once the page is valid, `preferences.services.preference_field_save`
+writes them (and refuses what the rules below forbid). Nothing is deleted: a field or a choice is retired (`active=False`),
 so stored values and the history keep their labels; a field's key and type,
 and a choice's value, cannot change once they exist.
 
