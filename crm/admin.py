@@ -8,7 +8,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.errors import ApplicationError
 from crm import services
+from crm.fsm_admin import PageRefused, ServicePageAdminMixin, form_errors
 from crm.models import (
     Address,
     ApiKey,
@@ -91,7 +93,7 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ServicePageAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     """Keys are created here with their scope; then only their prefix is shown.
 
     The clear key is shown once, on the page answering the creation itself: never in
@@ -139,22 +141,26 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
         }
         return super().add_view(request, form_url, extra_context)
 
-    def save_model(self, request, obj, form, change):
+    def save_page(self, request, form, formsets, change):
         if change:
-            return super().save_model(request, obj, form, change)
-        api_key, key = services.api_key_create(
-            organization=obj.organization,
-            name=obj.name,
-            scope=obj.scope,
-            created_by=request.user,
-        )
-        obj.pk = api_key.pk
-        obj.prefix = api_key.prefix
-        request._new_api_key = key  # for response_add, this response only
-        return None
+            return super().save_page(request, form, formsets, change)
+        data = form.cleaned_data
+        try:
+            api_key, key = services.api_key_create(
+                organization=data["organization"],
+                name=data["name"],
+                scope=data["scope"],
+                created_by=request.user,
+            )
+        except ApplicationError as error:
+            if not form_errors(form, error):
+                form.add_error(None, error.message)
+            raise PageRefused from error
+        api_key.clear_text = key  # for response_add, this response only; never stored
+        return api_key
 
     def response_add(self, request, obj, post_url_continue=None):
-        key = getattr(request, "_new_api_key", None)
+        key = getattr(obj, "clear_text", None)
         if key is None:
             return super().response_add(request, obj, post_url_continue)
         context = {

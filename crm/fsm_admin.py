@@ -14,6 +14,13 @@ otherwise as an error message on the row's page; either way nothing is written.
 Opening the form of an action that is not possible now says so at once.
 
 Dates on these pages are shown and entered in the row's organization's time.
+
+`ServicePageAdminMixin` applies the same pattern to a whole change page: the
+form and its inlines validate their input only; once all of it is valid the
+view saves the page once (`save_page`, which calls the services) inside a
+savepoint. A service's refusal is put on the page's forms by the code that
+called it, which raises `PageRefused`: the savepoint is rolled back and the
+page is shown again with the errors, nothing written.
 """
 
 from __future__ import annotations
@@ -23,8 +30,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import DisallowedModelAdminToField
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
+from django.forms.formsets import all_valid
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -251,3 +263,119 @@ class ServiceActionsAdminMixin(FSMAdminMixin):
                 "media": self.media + form.media,
             }
             return TemplateResponse(request, self.fsm_transition_form_template, context).render()
+
+
+# --- A change page saved by services ---------------------------------------------------
+
+
+#: The change page's titles as Django words them (`ModelAdmin._changeform_view`).
+DJANGO_TITLES = {"add": "Add %s", "change": "Change %s"}
+
+
+class PageRefused(Exception):
+    """A service refused the page; its messages are already on the page's forms."""
+
+
+def add_formset_errors(formset, messages_: list[str]) -> None:
+    """Messages above a validated formset's rows (its non-form errors)."""
+    formset.non_form_errors().extend(messages_)
+
+
+class ServicePageAdminMixin:
+    """A change page whose validated input one `save_page` call writes (see the module).
+
+    `save_page(request, form, formsets, change)` returns the row written; code in
+    it that calls a service puts a refusal on the form or inline concerned and
+    raises `PageRefused`. A formset's `saved_messages` (sentences saying what
+    its service did) are shown once the whole page is saved.
+    """
+
+    def save_page(self, request, form, formsets, change: bool):
+        """Django's saving by default; an admin whose page a service writes overrides it."""
+        obj = self.save_form(request, form, change=change)
+        self.save_model(request, obj, form, change)
+        self.save_related(request, form, formsets, change)
+        return obj
+
+    def _changeform_view(self, request, object_id, form_url, extra_context):
+        if request.method != "POST" or "_saveasnew" in request.POST:
+            return super()._changeform_view(request, object_id, form_url, extra_context)
+        # Django's submission of a change page (ModelAdmin._changeform_view), with the
+        # saving replaced by save_page and its refusal shown on the page.
+        to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+        if to_field and not self.to_field_allowed(request, to_field):
+            raise DisallowedModelAdminToField(f"The field {to_field} cannot be referenced.")
+        add = object_id is None
+        obj = None
+        if add:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+        else:
+            obj = self.get_object(request, unquote(object_id), to_field)
+            if not self.has_change_permission(request, obj):
+                raise PermissionDenied
+            if obj is None:
+                return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        fieldsets = self.get_fieldsets(request, obj)
+        form_class = self.get_form(
+            request, obj, change=not add, fields=flatten_fieldsets(fieldsets)
+        )
+        form = form_class(request.POST, request.FILES, instance=obj)
+        formsets, inline_instances = self._create_formsets(request, form.instance, change=not add)
+        form_valid = form.is_valid()
+        if all_valid(formsets) and form_valid:
+            try:
+                with transaction.atomic(using=router.db_for_write(self.model)):
+                    new_object = self.save_page(request, form, formsets, change=not add)
+            except PageRefused:
+                pass
+            else:
+                for formset in formsets:
+                    for message in getattr(formset, "saved_messages", ()):
+                        self.message_user(request, message, messages.SUCCESS)
+                change_message = self.construct_change_message(request, form, formsets, add)
+                if add:
+                    self.log_addition(request, new_object, change_message)
+                    return self.response_add(request, new_object)
+                self.log_change(request, new_object, change_message)
+                return self.response_change(request, new_object)
+        context = self._page_context(
+            request, form, formsets, inline_instances, obj, object_id, fieldsets, to_field
+        )
+        context.update(extra_context or {})
+        return self.render_change_form(
+            request, context, add=add, change=not add, obj=obj, form_url=form_url
+        )
+
+    def _page_context(
+        self, request, form, formsets, inline_instances, obj, object_id, fieldsets, to_field
+    ) -> dict:
+        """The context Django gives a change page shown again with its errors."""
+        add = obj is None
+        admin_form = helpers.AdminForm(
+            form,
+            list(fieldsets),
+            self.get_prepopulated_fields(request, obj),
+            self.get_readonly_fields(request, obj),
+            model_admin=self,
+        )
+        media = self.media + admin_form.media
+        inline_formsets = self.get_inline_formsets(request, formsets, inline_instances, obj)
+        for inline_formset in inline_formsets:
+            media += inline_formset.media
+        # Django's own titles, in Django's catalogue (a variable: not the project's to translate).
+        title = _(DJANGO_TITLES["add" if add else "change"])
+        return {
+            **self.admin_site.each_context(request),
+            "title": title % self.opts.verbose_name,
+            "subtitle": str(obj) if obj else None,
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": IS_POPUP_VAR in request.POST or IS_POPUP_VAR in request.GET,
+            "to_field": to_field,
+            "media": media,
+            "inline_admin_formsets": inline_formsets,
+            "errors": helpers.AdminErrorList(form, formsets),
+            "preserved_filters": self.get_preserved_filters(request),
+        }

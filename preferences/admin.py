@@ -1,17 +1,19 @@
 """The back office's preference pages: the organization's schema, and a subscription's values.
 
 `PreferenceFieldAdmin` edits an organization's fields with their choices
-inline. Nothing is deleted: a field or a choice is retired (`active=False`),
-so stored values and the history keep their labels; a field's key and type,
+inline; once the page is valid, `preferences.services.preference_field_save`
+writes them (and refuses what the rules below forbid). Nothing is deleted: a
+field or a choice is retired (`active=False`), so stored values and the history keep their labels; a field's key and type,
 and a choice's value, cannot change once they exist.
 
-On a subscription's page (`subscriptions.admin.SubscriptionAdmin` lists the two
+On a subscription's page (the back office, `dashboard.admin`, adds the two
 inlines below), `SubscriptionPreferenceInline` shows a form generated from the
 organization's active fields and the batch a change made now applies to, and
-`PreferenceChangeInline` the history. The form's values are written by
-`preferences.services.preferences_update` while the page is validated, like the
-page's items: a refusal is shown next to its field, and if any other part of
-the page is refused the subscription admin rolls the whole page back.
+`PreferenceChangeInline` the history. The form only collects what staff changed;
+once the whole page is valid, its saving calls
+`preferences.services.preferences_update` once
+(`crm.fsm_admin.ServicePageAdminMixin`): a refusal is shown next to its field
+and nothing on the page is written.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.utils import formats
 from django.utils.html import format_html_join
@@ -31,6 +32,7 @@ from django.utils.translation import gettext_lazy
 from core.actors import Actor
 from core.cycles import Cycle
 from core.errors import ApplicationError
+from crm.fsm_admin import PageRefused, ServicePageAdminMixin, add_formset_errors, form_errors
 from crm.tenant_admin import (
     ReadOnlyTenantInline,
     TenantAdmin,
@@ -109,8 +111,20 @@ class PreferenceChoiceInline(TenantTabularInline):
         return queryset.filter(field__organization_id__in=self._allowed(request, "view"))
 
 
+def _schema_refusal(form, choices, error: ApplicationError) -> PageRefused:
+    """A refusal of the schema's service: next to the field's inputs, the rest above the choices."""
+    fields = error.extra.get("fields") or {}
+    rest = [m for name, found in fields.items() if name not in form.fields for m in found]
+    if not form_errors(form, error) and not rest:
+        rest.append(error.message)
+    if "default" in fields:
+        rest.append(_("Nothing was saved: the default does not fit (see above)."))
+    add_formset_errors(choices, rest)
+    return PageRefused()
+
+
 @admin.register(PreferenceField)
-class PreferenceFieldAdmin(TenantAdmin):
+class PreferenceFieldAdmin(ServicePageAdminMixin, TenantAdmin):
     form = PreferenceFieldForm
     inlines = [PreferenceChoiceInline]
     list_display = ["label_column", "key", "type", "required", "active", "position"]
@@ -163,17 +177,22 @@ class PreferenceFieldAdmin(TenantAdmin):
             fields += [name for name in ("key", "type") if name not in fields]
         return fields
 
-    def get_formset_kwargs(self, request, obj, inline, prefix):
-        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        if isinstance(inline, PreferenceChoiceInline):
-            kwargs["field_form"] = lambda: getattr(request, "_preference_field_form", None)
-        return kwargs
-
-    def save_form(self, request, form, change):
-        # Only called for a valid form, before the choices are validated: their
-        # formset checks the default against them and puts its error on this form.
-        request._preference_field_form = form
-        return super().save_form(request, form, change)
+    def save_page(self, request, form, formsets, change):
+        """The field and its choices, written by the service once the page is valid."""
+        choices = next(f for f in formsets if isinstance(f, PreferenceChoiceFormSet))
+        submitted = choices.submitted_choices()
+        # What Django's history of the row says was saved.
+        choices.new_objects = [choice for choice in submitted if choice.pk is None]
+        choices.changed_objects = [
+            (f.instance, f.changed_data) for f in choices.initial_forms if f.has_changed()
+        ]
+        choices.deleted_objects = []
+        try:
+            return services.preference_field_save(
+                field=form.instance, choices=submitted, default=form.cleaned_data.get("default")
+            )
+        except ApplicationError as error:
+            raise _schema_refusal(form, choices, error) from error
 
 
 # --- A subscription's page ---------------------------------------------------------------
@@ -251,7 +270,7 @@ def describe_change(change: PreferenceChange, specs: dict[str, validation.FieldS
     return lines
 
 
-def _refusal(form, error: ApplicationError) -> ValidationError:
+def _refusal(formset, form, error: ApplicationError) -> PageRefused:
     """Put the service's field errors next to their inputs; the rest above the form."""
     fields = error.extra.get("fields") or {}
     rest = []
@@ -263,30 +282,36 @@ def _refusal(form, error: ApplicationError) -> ValidationError:
             rest.extend(messages_)
     if not fields:
         rest.append(error.message)
-    return ValidationError(rest or [_("The preferences were not saved: see the errors below.")])
+    add_formset_errors(
+        formset, rest or [_("The preferences were not saved: see the errors below.")]
+    )
+    return PageRefused()
 
 
 class SubscriptionPreferenceFormSet(BaseInlineFormSet):
-    """The preferences form; once valid, its changes go to the service (see the module)."""
+    """The preferences form; saving it hands its changes to the service (see the module)."""
 
     panel: PreferencePanel | None = None  # set per request by the inline's get_formset
     request = None
 
     def __init__(self, *args, **kwargs):
         self.change: PreferenceChange | None = None
+        #: What the service did, said once the whole page is saved.
+        self.saved_messages: list[str] = []
         super().__init__(*args, **kwargs)
 
     def get_form_kwargs(self, index):
         return {**super().get_form_kwargs(index), "panel": self.panel}
 
-    def clean(self):
-        super().clean()
-        if self.panel is None or not self.panel.editable or not self.forms or any(self.errors):
-            return
+    def save(self, commit=True):
+        """Written by the service; a refusal goes on the form (`PageRefused`)."""
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        if self.panel is None or not self.panel.editable or not self.forms:
+            return []
         form = self.forms[0]
         values = form.changed_values()
         if not values:
-            return
+            return []
         try:
             _preference, self.change = services.preferences_update(
                 subscription=self.instance,
@@ -296,19 +321,11 @@ class SubscriptionPreferenceFormSet(BaseInlineFormSet):
                 partial=True,
             )
         except ApplicationError as error:
-            raise _refusal(form, error) from error
-        # The subscription admin undoes the page's writes if another part is refused.
-        self.request._subscription_written = True
-
-    def save(self, commit=True):
-        # Written by the service while the page was validated (see clean).
-        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
-        if self.change is not None:
-            messages.success(
-                self.request,
-                _("Preferences changed; the change applies to the batch of %(date)s.")
-                % {"date": formats.date_format(self.change.effective_cycle, "DATE_FORMAT")},
-            )
+            raise _refusal(self, form, error) from error
+        self.saved_messages.append(
+            _("Preferences changed; the change applies to the batch of %(date)s.")
+            % {"date": formats.date_format(self.change.effective_cycle, "DATE_FORMAT")}
+        )
         return []
 
 

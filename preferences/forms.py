@@ -2,10 +2,10 @@
 
 Schema: a field's and a choice's translated labels are one text input per
 language of `settings.LANGUAGES`, packed into `labels`; the default is typed as
-text and read according to the field's type (`validation.coerce_text`), then
-checked against the choices submitted with it (`PreferenceChoiceFormSet`), so a
-default naming a choice added in the same submission is accepted and one that
-fits no choice is refused with nothing saved.
+text; `preferences.services.preference_field_save` reads it according to the
+field's type and checks it against the choices submitted with it, so a default
+naming a choice added in the same submission is accepted and one that fits no
+choice is refused with nothing saved.
 
 Values: `SubscriptionPreferencesForm` has one input per active field of the
 organization, the widget chosen by its type. It only collects what staff
@@ -18,7 +18,6 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.functional import lazy
 from django.utils.translation import gettext
@@ -26,7 +25,6 @@ from django.utils.translation import gettext_lazy as _
 
 from preferences import validation
 from preferences.models import PreferenceChoice, PreferenceField, SubscriptionPreference
-from preferences.services import error_message
 
 LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
 LABEL_FIELDS = [f"label_{code}" for code in LANGUAGE_CODES]
@@ -97,32 +95,10 @@ def default_as_text(value: Any) -> str:
     return str(value)
 
 
-def default_from_text(
-    field: PreferenceField, choices: list[validation.ChoiceSpec], text: str
-) -> tuple[Any, str | None]:
-    """The default typed for `field` with `choices`, or the reason it does not fit."""
-    text = (text or "").strip()
-    if not text:
-        return None, None
-    spec = validation.FieldSpec(
-        key=field.key or "default",
-        label=field.label,
-        type=field.type,
-        choices=tuple(choices),
-        min_value=field.min_value,
-        max_value=field.max_value,
-        max_length=field.max_length,
-    )
-    value, problem = validation.check_value(spec, validation.coerce_text(spec, text))
-    if problem is not None:
-        return None, error_message(problem)
-    return value, None
-
-
 @with_language_labels
 class PreferenceFieldForm(TranslatedLabelsMixin, forms.ModelForm):
-    # Typed as text and read according to the type; checked with the submitted
-    # choices by `PreferenceChoiceFormSet.clean`, which stores the typed value.
+    # Typed as text; `preferences.services.preference_field_save` reads it according
+    # to the type and checks it against the submitted choices.
     default = forms.CharField(
         label=_("Default"),
         required=False,
@@ -170,47 +146,15 @@ class PreferenceChoiceForm(TranslatedLabelsMixin, forms.ModelForm):
 
 
 class PreferenceChoiceFormSet(BaseInlineFormSet):
-    """A field's choices; their clean also checks the field's default against them.
+    """A field's choices: validated here, saved with the field by its service."""
 
-    `field_form` returns the field's own form once it is valid (the admin's
-    `save_form` keeps it), so that a bad default is shown next to it.
-    """
-
-    def __init__(self, *args, field_form=None, **kwargs):
-        self.field_form = field_form or (lambda: None)
-        super().__init__(*args, **kwargs)
-
-    def submitted_choices(self) -> list[validation.ChoiceSpec]:
-        choices = []
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", None) or {}
-            if data.get("value"):
-                choices.append(
-                    validation.ChoiceSpec(data["value"], data.get("label") or "", data["active"])
-                )
-        return choices
-
-    def clean(self):
-        super().clean()
-        form = self.field_form()
-        if form is None or any(self.errors):
-            return  # the field's or the choices' own errors are shown first
-        field = form.instance
-        choices = self.submitted_choices()
-        new = [form for form in self.extra_forms if (form.cleaned_data or {}).get("value")]
-        if field.type not in CHOICE_TYPES and new:
-            raise ValidationError(
-                _("Only a preference of type “%(one)s” or “%(several)s” has choices.")
-                % {
-                    "one": PreferenceField.Type.CHOICE.label,
-                    "several": PreferenceField.Type.MULTI_CHOICE.label,
-                }
-            )
-        value, problem = default_from_text(field, choices, form.cleaned_data.get("default"))
-        if problem is not None:
-            form.add_error("default", problem)
-            raise ValidationError(_("Nothing was saved: the default does not fit (see above)."))
-        field.default = value
+    def submitted_choices(self) -> list[PreferenceChoice]:
+        """The choices as posted (new ones unsaved), those left empty left out."""
+        return [
+            form.instance
+            for form in self.forms
+            if (getattr(form, "cleaned_data", None) or {}).get("value")
+        ]
 
 
 # --- A subscription's values ----------------------------------------------------------

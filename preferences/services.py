@@ -1,7 +1,9 @@
-"""Writes of preferences: every write validated, recorded and dated to its cycle."""
+"""Writes of preferences: an organization's schema (its fields and their choices), and a
+subscription's values, every value validated, recorded and dated to its cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -12,7 +14,12 @@ from core.actors import Actor
 from core.cycles import cycle_at
 from core.errors import ApplicationError, ConflictError
 from preferences import validation
-from preferences.models import PreferenceChange, SubscriptionPreference
+from preferences.models import (
+    PreferenceChange,
+    PreferenceChoice,
+    PreferenceField,
+    SubscriptionPreference,
+)
 from preferences.selectors import preference_schema
 from subscriptions.models import Subscription
 
@@ -129,3 +136,85 @@ def preferences_update(
     elif update_fields:
         preference.save(update_fields=[*update_fields, "updated_at"])
     return preference, change
+
+
+# --- An organization's schema ----------------------------------------------------------
+
+CHOICE_TYPES = (validation.CHOICE, validation.MULTI_CHOICE)
+
+
+def default_from_text(
+    field: PreferenceField, choices: Sequence[validation.ChoiceSpec], text: str | None
+) -> tuple[Any, str | None]:
+    """The default typed for `field` with `choices`, or the reason it does not fit."""
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    spec = validation.FieldSpec(
+        key=field.key or "default",
+        label=field.label,
+        type=field.type,
+        choices=tuple(choices),
+        min_value=field.min_value,
+        max_value=field.max_value,
+        max_length=field.max_length,
+    )
+    value, problem = validation.check_value(spec, validation.coerce_text(spec, text))
+    if problem is not None:
+        return None, error_message(problem)
+    return value, None
+
+
+def _refuse_renames(field: PreferenceField, choices: Sequence[PreferenceChoice]) -> None:
+    """Stored values, the API and the shop's mapping name a field's key and type and a
+    choice's value: once they exist, they stay."""
+    stored = PreferenceField.objects.select_for_update().get(pk=field.pk)
+    fields = {
+        name: [str(_("This cannot change once the preference exists."))]
+        for name in ("key", "type")
+        if getattr(field, name) != getattr(stored, name)
+    }
+    values = dict(PreferenceChoice.objects.filter(field=stored).values_list("pk", "value"))
+    if any(c.pk is not None and values.get(c.pk) != c.value for c in choices):
+        fields["choices"] = [str(_("A choice's value cannot change once it exists."))]
+    if fields:
+        message = next(iter(fields.values()))[0]
+        raise ConflictError(message, {"fields": fields})
+
+
+@transaction.atomic
+def preference_field_save(
+    *,
+    field: PreferenceField,
+    choices: Sequence[PreferenceChoice],
+    default: str | None,
+) -> PreferenceField:
+    """Create or change an organization's preference field with its choices.
+
+    `field` and `choices` carry the new values (choices already stored keep
+    their id); `default` is the default as staff type it, read according to the
+    type and checked against the choices as submitted, so a default naming a
+    choice added at the same time is accepted. Nothing is deleted here: a field
+    or a choice is retired (`active=False`). Refused, nothing is written.
+    """
+    if field.pk is not None:
+        _refuse_renames(field, choices)
+    if field.type not in CHOICE_TYPES and any(choice.pk is None for choice in choices):
+        message = str(
+            _("Only a preference of type “%(one)s” or “%(several)s” has choices.")
+            % {
+                "one": PreferenceField.Type.CHOICE.label,
+                "several": PreferenceField.Type.MULTI_CHOICE.label,
+            }
+        )
+        raise ApplicationError(message, {"fields": {"choices": [message]}})
+    specs = [validation.ChoiceSpec(c.value, c.label or "", c.active) for c in choices]
+    value, problem = default_from_text(field, specs, default)
+    if problem is not None:
+        raise ApplicationError(problem, {"fields": {"default": [problem]}})
+    field.default = value
+    field.save()
+    for choice in choices:
+        choice.field = field
+        choice.save()
+    return field

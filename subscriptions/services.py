@@ -740,12 +740,24 @@ def subscription_change_details(
     """Change what is not part of the lifecycle: the contract and the shipping address.
 
     Allowed in any status (a canceled subscription may still be corrected).
-    The shipping address must be one of the customer's; its change is an
-    event, so a batch locked late still ships where it stood at the cut-off.
+    The shipping address must be one of the customer's, and a WooCommerce
+    subscription's is the shop's (synchronized); its change is an event, so a
+    batch locked late still ships where it stood at the cut-off. A new contract
+    is the customer's or one for every customer (the current one may stay).
     """
     subscription = _lock(subscription)
     address_given = shipping_address is not UNCHANGED
     contract_given = contract is not UNCHANGED
+    if (
+        address_given
+        and not subscription.is_native
+        and actor.kind not in (ActorKind.WOOCOMMERCE, ActorKind.SYSTEM)
+        and subscription.shipping_address_id != getattr(shipping_address, "pk", None)
+    ):
+        message = _("This subscription's shipping address is the shop's: change it in WooCommerce.")
+        raise ConflictError(
+            message, {"source": subscription.source, "fields": {"shipping_address": [message]}}
+        )
     if (
         address_given
         and shipping_address
@@ -754,6 +766,13 @@ def subscription_change_details(
         raise _invalid("shipping_address", _("Choose one of the customer's addresses."))
     if contract_given and contract and contract.organization_id != subscription.organization_id:
         raise _invalid("contract", _("Choose one of the organization's contracts."))
+    if (
+        contract_given
+        and contract
+        and contract.pk != subscription.contract_id
+        and contract.customer_id not in (None, subscription.customer_id)
+    ):
+        raise _invalid("contract", _("Choose a contract of this customer."))
     before_address = subscription.shipping_address_id
     fields = []
     if contract_given and subscription.contract_id != getattr(contract, "pk", None):
@@ -1008,14 +1027,27 @@ def charge_apply_result(
     return charge
 
 
+def _refuse_shop_charge(charge: Charge) -> None:
+    """A WooCommerce subscription's charges are the shop's: nobody records them here."""
+    subscription = charge.subscription
+    if not subscription.is_native:
+        raise ConflictError(
+            _("A WooCommerce charge is recorded by the shop, not here."),
+            {"charge": charge.pk, "source": subscription.source},
+        )
+
+
 def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
     """Staff record a payment received outside any gateway (manual gateway)."""
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
     )
 
 
 def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
+    """Staff record a payment that did not come (a bounced cheque, a refused transfer)."""
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge,
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),

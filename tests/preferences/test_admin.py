@@ -457,7 +457,7 @@ def test_preferences_are_not_written_when_another_part_of_the_page_is_refused(
 
 
 def test_preferences_are_undone_when_the_items_are_refused(client_a, org_a, subscription):
-    # The items' service runs while the page is validated, like the preferences'
+    # The items are refused: the page's services ran in one savepoint, rolled back
     data = page_form_data(client_a.get(page_url(subscription)))
     data.update({"preference-0-grind": "espresso", "items-0-quantity": "0"})
 

@@ -249,3 +249,79 @@ def test_the_same_choices_in_another_order_are_not_a_change(subscription):
     _, change = write(subscription, avoid_origins=["brazil", "peru"])
     assert preference.values["avoid_origins"] == ["brazil", "peru"]  # the schema's order
     assert change is None
+
+
+# --- The organization's schema ------------------------------------------------------------
+
+
+def _schema_rows(organization):
+    return (
+        list(PreferenceField.objects.filter(organization=organization).values()),
+        list(PreferenceChoice.objects.filter(field__organization=organization).values()),
+    )
+
+
+def test_a_field_is_saved_with_its_choices_and_a_default_naming_a_new_choice(org_a):
+    field = PreferenceField(organization=org_a, key="grind", label="Grind", type="choice")
+    choices = [
+        PreferenceChoice(value="beans", label="Beans"),
+        PreferenceChoice(value="filter", label="Filter"),
+    ]
+
+    saved = services.preference_field_save(field=field, choices=choices, default="Filter")
+
+    saved.refresh_from_db()
+    assert saved.default == "filter"  # the label typed, the value stored
+    assert list(saved.choices.values_list("value", flat=True)) == ["beans", "filter"]
+
+
+@pytest.mark.parametrize(
+    ("change", "at_fault"),
+    [
+        ({"key": "mouture"}, "key"),
+        ({"type": "text"}, "type"),
+        ({"choice_value": "grains"}, "choices"),
+    ],
+)
+def test_a_key_type_or_choice_value_never_changes_and_nothing_is_written(org_a, change, at_fault):
+    stored = preference_field(org_a, "grind", "choice", choices=[("beans", "Beans")])
+    before = _schema_rows(org_a)
+    field = PreferenceField.objects.get(pk=stored.pk)
+    field.label = "Renamed"
+    choices = list(field.choices.all())
+    if "choice_value" in change:
+        choices[0].value = change.pop("choice_value")
+    for name, value in change.items():
+        setattr(field, name, value)
+
+    with pytest.raises(ConflictError) as refused:
+        services.preference_field_save(field=field, choices=choices, default="")
+
+    assert list(refused.value.extra["fields"]) == [at_fault]
+    assert _schema_rows(org_a) == before
+
+
+def test_choices_are_only_for_a_choice_type_and_nothing_is_written(org_a):
+    field = PreferenceField(organization=org_a, key="note", label="Note", type="text")
+
+    with pytest.raises(ApplicationError) as refused:
+        services.preference_field_save(
+            field=field, choices=[PreferenceChoice(value="x", label="X")], default=""
+        )
+
+    assert "choices" in refused.value.extra["fields"]
+    assert _schema_rows(org_a) == ([], [])
+
+
+def test_a_default_that_fits_no_choice_is_refused_on_its_field(org_a):
+    stored = preference_field(org_a, "grind", "choice", choices=[("beans", "Beans")])
+    before = _schema_rows(org_a)
+    field = PreferenceField.objects.get(pk=stored.pk)
+    choices = list(field.choices.all())
+    choices[0].active = False  # retiring the choice the default would name
+
+    with translation.override("en"), pytest.raises(ApplicationError) as refused:
+        services.preference_field_save(field=field, choices=choices, default="beans")
+
+    assert "retired" in refused.value.extra["fields"]["default"][0]
+    assert _schema_rows(org_a) == before

@@ -11,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib import admin
 from django.db import transaction
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
@@ -18,6 +19,7 @@ from django.utils.html import escape
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError
 from crm.models import Membership
+from dashboard.admin import BackOfficeSubscriptionAdmin
 from subscriptions import services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (
@@ -452,6 +454,27 @@ def test_items_changed_are_undone_when_another_part_of_the_page_is_refused(clien
     assert not active.events.filter(kind=Kind.ITEMS_CHANGED).exists()
 
 
+def test_items_changed_are_undone_when_the_details_service_refuses(client_a, active, monkeypatch):
+    # Given a page changing the items (their service accepts) and the address, which the
+    # details' service refuses
+    address = AddressFactory(customer=active.customer)
+    data = page_form_data(client_a.get(change_url(active)))
+    before = state(active)
+
+    def refuse(**kwargs):
+        raise ApplicationError("Invalid input.", {"fields": {"shipping_address": ["Not there."]}})
+
+    monkeypatch.setattr(services, "subscription_change_details", refuse)
+    data.update({"items-0-quantity": "4", "shipping_address": address.pk})
+    response = client_a.post(change_url(active), data)
+
+    # Then the refusal is next to the address, and the items' change was rolled back
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["shipping_address"] == ["Not there."]
+    assert state(active) == before
+    assert not messages_of(response)
+
+
 def test_the_items_offer_only_the_subscriptions_organizations_products(
     admin_client_for, org_a, org_b, active
 ):
@@ -598,6 +621,27 @@ def test_marking_a_pending_charge_paid_activates_the_subscription(client_a, staf
     assert "1 charge marked paid." in shown
 
 
+def test_a_woocommerce_charge_marked_paid_is_refused_by_the_service(client_a, staff_a, org_a):
+    shop = SubscriptionFactory(
+        customer=CustomerFactory(organization=org_a),
+        status=S.ACTIVE,
+        source=Subscription.Source.WOOCOMMERCE,
+    )
+    charge = ChargeFactory(subscription=shop, cycle=1, status=Charge.Status.PENDING)
+    expected = refusal(services.charge_mark_paid, staff_a, charge=charge)
+
+    response = client_a.post(
+        "/admin/subscriptions/charge/",
+        {"action": "mark_paid", "_selected_action": [charge.pk]},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert messages_of(response) == [f"Charge {charge}: {expected}"]
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.PENDING
+
+
 def test_marking_a_charge_failed_asks_why(client_a, org_a):
     subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
     charge = ChargeFactory(subscription=subscription, status=Charge.Status.PENDING)
@@ -667,6 +711,25 @@ def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(clien
     # The first charge takes the adjustment (a credit here), the others the items' total
     assert rows[0][2].startswith("7.50 EUR")
     assert {amount for _cycle, _date, amount in rows[1:]} == {"12.50 EUR"}
+
+
+def test_the_back_office_composes_the_page_from_each_apps_inlines(client_a, active):
+    # subscriptions.admin imports no other app's admin: dashboard.admin adds their parts
+    assert type(admin.site._registry[Subscription]) is BackOfficeSubscriptionAdmin
+
+    response = client_a.get(change_url(active))
+
+    assert [i.formset.model.__name__ for i in response.context["inline_admin_formsets"]] == [
+        "SubscriptionItem",
+        "SubscriptionPreference",
+        "PreferenceChange",
+        "Charge",
+        "BatchLine",
+        "ReturnRequest",
+        "SatisfactionSurvey",
+        "SubscriptionNote",
+        "SubscriptionEvent",
+    ]
 
 
 def test_the_page_shows_charges_and_history(client_a, staff_a, active):

@@ -14,6 +14,7 @@ from subscriptions import services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (
     AddressFactory,
+    ChargeFactory,
     CustomerFactory,
     ProductFactory,
     SubscriptionFactory,
@@ -445,3 +446,30 @@ def test_withdrawing_when_nothing_is_scheduled_is_refused_with_a_clear_message()
     with pytest.raises(ConflictError, match="No cancellation is scheduled"):
         services.subscription_withdraw_cancellation(subscription=subscription, actor=STAFF)
     assert subscription.events.count() == 0
+
+
+# --- Charges recorded by staff ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        lambda charge: services.charge_mark_paid(charge=charge, actor=STAFF),
+        lambda charge: services.charge_mark_failed(charge=charge, actor=STAFF, reason="Bounced"),
+    ],
+    ids=["paid", "failed"],
+)
+def test_a_woocommerce_charge_is_not_recorded_by_hand_and_nothing_changes(mark):
+    # Given a waiting charge of a subscription the shop charges
+    subscription = SubscriptionFactory(status=S.ACTIVE, source=Subscription.Source.WOOCOMMERCE)
+    charge = ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.PENDING)
+    before = _state(subscription)
+
+    # When staff record it paid or failed, then the service refuses: the shop records it
+    with pytest.raises(ConflictError, match="WooCommerce") as refused:
+        mark(charge)
+
+    assert refused.value.extra == {"charge": charge.pk, "source": "woocommerce"}
+    charge.refresh_from_db()
+    assert (charge.status, charge.attempts) == (Charge.Status.PENDING, 0)
+    assert _state(subscription) == before

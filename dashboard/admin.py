@@ -1,0 +1,84 @@
+"""The back office composes the apps' admins: a subscription's whole page.
+
+A subscription's page shows what several apps own: its items, charges, notes
+and history (`subscriptions.admin`), its preferences and their history
+(`preferences.admin`), its boxes (fulfillment's lines and parcels, below), its
+after-sales cases (`returns.admin`) and its surveys (`satisfaction.admin`).
+`subscriptions` sits below those apps and imports none of them; this module,
+above them all, adds their inlines to `SubscriptionAdmin` and registers the
+page on the site. Autodiscovery imports it (`dashboard` is an installed app).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy
+
+from crm.tenant_admin import ReadOnlyTenantInline, when
+from fulfillment.models import BatchLine, Shipment
+from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
+from returns.admin import SubscriptionCaseInline
+from satisfaction.admin import SubscriptionSurveyInline
+from subscriptions.admin import (
+    ChargeInline,
+    EventInline,
+    SubscriptionAdmin,
+    SubscriptionItemInline,
+    SubscriptionNoteInline,
+)
+from subscriptions.models import Subscription
+
+
+class SubscriptionBoxInline(ReadOnlyTenantInline):
+    """The subscription's boxes: in which batch each cycle went, and its parcel."""
+
+    model = BatchLine
+    verbose_name = gettext_lazy("box")
+    verbose_name_plural = gettext_lazy("boxes")
+    fields = ["batch", "cycle", "status", "reason", "carrier", "tracking_number", "delivered"]
+    readonly_fields = fields
+    ordering = ["-batch__cutoff_at", "-id"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("batch", "shipment")
+
+    def _shipment(self, line) -> Shipment | None:
+        return getattr(line, "shipment", None)
+
+    @admin.display(description=gettext_lazy("carrier"))
+    def carrier(self, line):
+        shipment = self._shipment(line)
+        return shipment.carrier if shipment else "-"
+
+    @admin.display(description=gettext_lazy("tracking number"))
+    def tracking_number(self, line):
+        shipment = self._shipment(line)
+        return (shipment.tracking_number or "-") if shipment else "-"
+
+    @admin.display(description=gettext_lazy("delivered at"))
+    def delivered(self, line):
+        shipment = self._shipment(line)
+        return when(shipment.delivered_at) if shipment else "-"
+
+
+@admin.register(Subscription)
+class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
+    """A subscription's page with every app's part of it, in the order staff read them.
+
+    Saving: the items, the details and the preferences are written by their
+    services once the whole page is valid (`SubscriptionAdmin.save_page`); the
+    other apps' inlines are read-only.
+    """
+
+    inlines = [
+        SubscriptionItemInline,
+        SubscriptionPreferenceInline,  # written through preferences.services (see its module)
+        PreferenceChangeInline,
+        ChargeInline,
+        SubscriptionBoxInline,
+        SubscriptionCaseInline,  # after-sales cases (returns.admin)
+        SubscriptionSurveyInline,  # satisfaction surveys (satisfaction.admin)
+        SubscriptionNoteInline,  # staff notes, written through the service
+        EventInline,
+    ]
