@@ -3,8 +3,9 @@
 `PreferenceFieldAdmin` edits an organization's fields with their choices
 inline; once the page is valid, `preferences.services.preference_field_save`
 writes them (and refuses what the rules below forbid). Nothing is deleted: a
-field or a choice is retired (`active=False`), so stored values and the history keep their labels; a field's key and type,
-and a choice's value, cannot change once they exist.
+field or a choice is retired (`active=False`), so stored values and the history
+keep their labels; a field's key and type, and a choice's value, cannot change
+once they exist.
 
 On a subscription's page (the back office, `dashboard.admin`, adds the two
 inlines below), `SubscriptionPreferenceInline` shows a form generated from the
