@@ -1006,14 +1006,30 @@ def charge_apply_result(
     return charge
 
 
+def _refuse_shop_charge(charge: Charge) -> None:
+    """A charge of a subscription the shop manages is the shop's to take (409)."""
+    source = Subscription.objects.values_list("source", flat=True).get(pk=charge.subscription_id)
+    if source != Subscription.Source.NATIVE:
+        raise ConflictError(
+            _("it is charged by the WooCommerce shop."), {"charge": charge.pk, "source": source}
+        )
+
+
 def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
-    """Staff record a payment received outside any gateway (manual gateway)."""
+    """Staff record a payment received outside any gateway (manual gateway).
+
+    Refused (409) for a charge of a subscription the WooCommerce shop manages: the
+    shop takes its payments and the sync records them.
+    """
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
     )
 
 
 def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
+    """Staff record that a payment outside any gateway failed; refused like `charge_mark_paid`."""
+    _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge,
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),
