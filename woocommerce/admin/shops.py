@@ -1,84 +1,38 @@
-"""The WooCommerce sync in the back office: shops, their webhook deliveries, mappings, orders.
+"""A shop's pages: the webhook address, write-only secrets, the preference mapping inline,
+its webhook health and its buttons (test the connection, reconcile now).
 
-A shop's page gives the address to paste into WooCommerce and takes its
-secrets, which are never sent back to the browser: their inputs are always
-empty, an empty input keeps what is stored, and the page only says whether
-each is set. Its buttons test the REST API credentials and queue a
-reconciliation. Its inline maps the shop's meta keys and attributes to the
-organization's preferences. Deliveries, mappings and orders are written by
-the sync and only read here; a delivery can be sent to be processed again.
-
-As everywhere in the admin, a staff member sees only their organizations' rows
-(another's is a 404) and acts according to their role: viewers read; staff also
-reprocess deliveries; a shop's connection (its URL, secrets and REST keys) and its
-buttons, which send those keys to the shop, are its organization's administrators'
-(staff read the shop's page and its webhook health).
+A shop's connection (its URL, secrets and REST keys) and its buttons, which send
+those keys to the shop, are its organization's administrators'; staff read the page.
 """
 
 from __future__ import annotations
-
-import contextlib
-import json
-from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
-from django.db.models import Count, Max, Prefetch, Q
+from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
-from crm.models import Customer, Product, Variant
-from crm.tenant_admin import (
-    ADMINS_DECIDE,
-    ActionsOnlyTenantAdmin,
-    TenantAdmin,
-    TenantInlineFormSet,
-    TenantTabularInline,
-    money,
-)
+from core.errors import ApplicationError
+from crm.tenant_admin import ADMINS_DECIDE, TenantInlineFormSet, TenantTabularInline
 from operations.models import Operation
-from subscriptions.models import Subscription
-from woocommerce import reconcile
+from woocommerce import reconcile, selectors, services
+from woocommerce.admin.common import SyncAdmin, change_url, changelist_url, first_line_of
 from woocommerce.models import (
-    Resource,
     WebhookDelivery,
     WooCommerceStore,
     WooMapping,
     WooOrder,
     WooPreferenceMapping,
-    WooRelatedOrder,
 )
-from woocommerce.tasks import enqueue_delivery, reconcile_start
 
-Status = WebhookDelivery.Status
-# Deliveries stored but not yet applied: what a shop's "waiting" count shows.
-WAITING = WebhookDelivery.WAITING
 SECRET_FIELDS = reconcile.SECRET_FIELDS
-RECENT_DELIVERIES = 10
-# A delivery's body is shown up to this many characters (bodies may reach 2 MB).
-BODY_SHOWN = 100_000
-
-
-def _changelist_url(model, **filters) -> str:
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    if filters:
-        url += "?" + "&".join(f"{key}={quote(str(value))}" for key, value in filters.items())
-    return url
-
-
-def _change_url(model, pk) -> str:
-    opts = model._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
 
 
 def _secret_state(name: str, label):
@@ -89,43 +43,6 @@ def _secret_state(name: str, label):
         return _("set") if getattr(store, name) else _("not set")
 
     return state
-
-
-class ShopListFilter(admin.RelatedFieldListFilter):
-    """The "by shop" filter, naming only the shops of the organizations the user may view."""
-
-    def field_choices(self, field, request, model_admin):
-        ordering = self.field_admin_ordering(field, request, model_admin)
-        if request.user.is_superuser:
-            return field.get_choices(include_blank=False, ordering=ordering)
-        visible = model_admin._allowed(request, "view") | model_admin._allowed(request, "change")
-        return field.get_choices(
-            include_blank=False,
-            ordering=ordering,
-            limit_choices_to={"organization_id__in": visible},
-        )
-
-
-class SyncAdmin(TenantAdmin):
-    """Shared by the sync's admins: the organization column for people who see several."""
-
-    organization_column = True  # for staff of several organizations
-
-
-class ReadOnlySyncAdmin(SyncAdmin):
-    """Rows the sync writes: everyone who may view them reads them, nobody edits them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# --- Shops ------------------------------------------------------------------------------
 
 
 def _formfield(db_field, **kwargs):
@@ -223,11 +140,7 @@ class StoreChangeList(ChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         if "last_delivery_at" not in self.root_queryset.query.annotations:
-            self.root_queryset = self.root_queryset.annotate(
-                last_delivery_at=Max("deliveries__received_at"),
-                failed_count=Count("deliveries", filter=Q(deliveries__status=Status.FAILED)),
-                waiting_count=Count("deliveries", filter=Q(deliveries__status__in=WAITING)),
-            )
+            self.root_queryset = selectors.store_list_with_health(stores=self.root_queryset)
         return super().get_queryset(request, exclude_parameters)
 
 
@@ -312,7 +225,7 @@ class WooCommerceStoreAdmin(SyncAdmin):
     def failed_deliveries(self, store):
         if not store.failed_count:
             return 0
-        url = _changelist_url(WebhookDelivery, store__id__exact=store.pk, status__exact="failed")
+        url = changelist_url(WebhookDelivery, store__id__exact=store.pk, status__exact="failed")
         return format_html('<a href="{}" class="failed-deliveries">{}</a>', url, store.failed_count)
 
     @admin.display(description=gettext_lazy("waiting deliveries"), ordering="waiting_count")
@@ -425,35 +338,31 @@ class WooCommerceStoreAdmin(SyncAdmin):
 
     @admin.display(description=gettext_lazy("webhook health"))
     def webhook_health(self, store):
-        stats = WebhookDelivery.objects.filter(store=store).aggregate(
-            last=Max("received_at"),
-            failed=Count("pk", filter=Q(status=Status.FAILED)),
-            waiting=Count("pk", filter=Q(status__in=WAITING)),
+        health = selectors.store_delivery_health(store=store)
+        last = (
+            _("never")
+            if health.last_received_at is None
+            else display_for_value(health.last_received_at, "-")
         )
-        last = _("never") if stats["last"] is None else display_for_value(stats["last"], "-")
         return format_html(
             '<span class="webhook-health">{}</span> <a href="{}">{}</a>',
             _("Last delivery: %(last)s. Failed: %(failed)d. Waiting: %(waiting)d.")
-            % {"last": last, "failed": stats["failed"], "waiting": stats["waiting"]},
-            _changelist_url(WebhookDelivery, store__id__exact=store.pk),
+            % {"last": last, "failed": health.failed, "waiting": health.waiting},
+            changelist_url(WebhookDelivery, store__id__exact=store.pk),
             _("All deliveries"),
         )
 
     @admin.display(description=gettext_lazy("recent deliveries"))
     def recent_deliveries(self, store):
-        deliveries = (
-            WebhookDelivery.objects.filter(store=store)
-            .only("pk", "topic", "status", "received_at", "error")
-            .order_by("-received_at", "-pk")[:RECENT_DELIVERIES]
-        )
+        deliveries = selectors.store_recent_deliveries(store=store)
         rows = [
             (
-                _change_url(WebhookDelivery, delivery.pk),
+                change_url(WebhookDelivery, delivery.pk),
                 delivery.pk,
                 delivery.topic,
                 delivery.get_status_display(),
                 display_for_value(delivery.received_at, "-"),
-                _short(delivery.error),
+                first_line_of(delivery.error),
             )
             for delivery in deliveries
         ]
@@ -497,10 +406,10 @@ class WooCommerceStoreAdmin(SyncAdmin):
         context["store_links"] = [
             {
                 "label": _("Deliveries"),
-                "url": _changelist_url(WebhookDelivery, store__id__exact=store.pk),
+                "url": changelist_url(WebhookDelivery, store__id__exact=store.pk),
             },
-            {"label": _("Mappings"), "url": _changelist_url(WooMapping, store__id__exact=store.pk)},
-            {"label": _("Orders"), "url": _changelist_url(WooOrder, store__id__exact=store.pk)},
+            {"label": _("Mappings"), "url": changelist_url(WooMapping, store__id__exact=store.pk)},
+            {"label": _("Orders"), "url": changelist_url(WooOrder, store__id__exact=store.pk)},
         ]
         return super().change_view(request, object_id, form_url, context)
 
@@ -558,24 +467,17 @@ class WooCommerceStoreAdmin(SyncAdmin):
                 % {"url": store.base_url, "count": total},
                 messages.SUCCESS,
             )
-        return HttpResponseRedirect(_change_url(WooCommerceStore, store.pk))
+        return HttpResponseRedirect(change_url(WooCommerceStore, store.pk))
 
     def reconcile_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         store = self._store_to_act_on(request, object_id)
-        if not store.active:
-            self.message_user(
-                request, _("This shop is inactive: activate it first."), messages.ERROR
-            )
-        elif not store.has_rest_credentials:
-            self.message_user(
-                request,
-                _("Enter the shop's REST API consumer key and secret first."),
-                messages.ERROR,
-            )
+        try:
+            operation = services.reconciliation_start(store=store, started_by=request.user)
+        except ApplicationError as refused:
+            self.message_user(request, refused.message, messages.ERROR)
         else:
-            operation = reconcile_start(store=store, started_by=request.user)
             if store.last_reconciled_at is None:
                 message = _(
                     "A reconciliation of “%(shop)s” is queued: everything in the shop will be "
@@ -591,386 +493,5 @@ class WooCommerceStoreAdmin(SyncAdmin):
                 }
             self.message_user(request, message, messages.SUCCESS)
             # Its page shows how far it got, refreshing itself until it is done.
-            return HttpResponseRedirect(_change_url(Operation, operation.pk))
-        return HttpResponseRedirect(_change_url(WooCommerceStore, store.pk))
-
-
-# --- Webhook deliveries -----------------------------------------------------------------
-
-
-def _short(error: str, length: int = 80) -> str:
-    first_line = (error or "").strip().splitlines()[:1]
-    return Truncator(first_line[0]).chars(length) if first_line else ""
-
-
-class DeliveryChangeList(ChangeList):
-    def get_queryset(self, request, exclude_parameters=None):
-        # The list never shows bodies (up to 2 MB each), headers or tracebacks.
-        return (
-            super().get_queryset(request, exclude_parameters).defer("body", "headers", "traceback")
-        )
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
-    """What the shop sent and what became of it; read-only, but can be processed again."""
-
-    list_display = [
-        "id",
-        "topic",
-        "status",
-        "store",
-        "woo_id",
-        "attempts",
-        "received_at",
-        "processed_at",
-        "short_error",
-    ]
-    list_display_links = ["id", "topic"]
-    list_filter = ["status", "topic", ("store", ShopListFilter), "resource"]
-    search_fields = ["woo_id__exact", "delivery_id__exact", "topic"]
-    search_help_text = gettext_lazy("WooCommerce id, delivery id or topic")
-    list_select_related = ["organization", "store"]
-    actions = ["reprocess"]
-    fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "organization",
-                    "store",
-                    "topic",
-                    "resource",
-                    "event",
-                    "woo_id",
-                    "status",
-                    "attempts",
-                ]
-            },
-        ),
-        (
-            gettext_lazy("Delivery"),
-            {
-                "fields": [
-                    "webhook_id",
-                    "delivery_id",
-                    "received_at",
-                    "queued_at",
-                    "started_at",
-                    "processed_at",
-                    "updated_at",
-                ]
-            },
-        ),
-        (gettext_lazy("Content"), {"fields": ["headers_display", "body_display"]}),
-        (gettext_lazy("Error"), {"fields": ["error", "traceback_display"]}),
-    ]
-
-    def get_changelist(self, request, **kwargs):
-        return DeliveryChangeList
-
-    @admin.display(description=gettext_lazy("error"))
-    def short_error(self, delivery):
-        return _short(delivery.error)
-
-    @admin.display(description=gettext_lazy("headers"))
-    def headers_display(self, delivery):
-        text = json.dumps(delivery.headers or {}, indent=2, ensure_ascii=False, sort_keys=True)
-        return format_html('<pre class="delivery-headers">{}</pre>', text)
-
-    @admin.display(description=gettext_lazy("body"))
-    def body_display(self, delivery):
-        text = delivery.body_text
-        with contextlib.suppress(ValueError):  # not JSON: shown as received
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        note = ""
-        if len(text) > BODY_SHOWN:
-            note = _("(%(count)d more characters not shown)") % {"count": len(text) - BODY_SHOWN}
-            text = text[:BODY_SHOWN]
-        return format_html(
-            '<pre class="delivery-body">{}</pre>{}',
-            text,
-            note,
-        )
-
-    @admin.display(description=gettext_lazy("traceback"))
-    def traceback_display(self, delivery):
-        if not delivery.traceback:
-            return "-"
-        return format_html('<pre class="delivery-traceback">{}</pre>', delivery.traceback)
-
-    @admin.action(
-        description=gettext_lazy("Reprocess the selected deliveries"), permissions=["change"]
-    )
-    def reprocess(self, request, queryset):
-        """Start the selected deliveries over: received, no attempt, no error; then queue them."""
-        ids = queryset.values_list("pk", flat=True)
-        if not request.user.is_superuser:
-            ids = ids.filter(organization_id__in=self._allowed(request, "change"))
-        with transaction.atomic():
-            # Locked: a worker applying one of them finishes first; one it has only
-            # claimed sees it started over and leaves it to the new message.
-            deliveries = list(
-                WebhookDelivery.objects.select_for_update()
-                .filter(pk__in=list(ids))
-                .only("pk", "resource", "organization_id")
-                .order_by("pk")
-            )
-            WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
-                status=Status.RECEIVED,
-                attempts=0,
-                error="",
-                traceback="",
-                queued_at=None,
-                started_at=None,
-                processed_at=None,
-                updated_at=timezone.now(),
-            )
-            for delivery in deliveries:
-                enqueue_delivery(delivery)  # sent once this transaction commits
-        count = len(deliveries)
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d delivery will be processed again.",
-                "%(count)d deliveries will be processed again.",
-                count,
-            )
-            % {"count": count},
-            messages.SUCCESS,
-        )
-
-
-# --- Mappings ---------------------------------------------------------------------------
-
-# The admin page of the CRM row each resource's mapping points to.
-CRM_PAGES = {
-    Resource.CUSTOMER: "admin:crm_customer_change",
-    Resource.PRODUCT: "admin:crm_product_change",
-    Resource.VARIATION: "admin:crm_product_change",  # a variant is shown on its product's page
-    Resource.SUBSCRIPTION: "admin:subscriptions_subscription_change",
-    Resource.ORDER: "admin:woocommerce_wooorder_change",
-}
-
-
-def _labels(resource: str, ids: set[int], organizations: set[int]) -> dict[int, str]:
-    """{CRM id: what staff recognize it by} for one resource, in one query."""
-    if resource == Resource.CUSTOMER:
-        rows = Customer.objects.filter(pk__in=ids, organization_id__in=organizations)
-        return dict(rows.values_list("pk", "email"))
-    if resource == Resource.PRODUCT:
-        rows = Product.objects.filter(pk__in=ids, organization_id__in=organizations)
-        return {pk: f"{name} ({sku})" for pk, name, sku in rows.values_list("pk", "name", "sku")}
-    if resource == Resource.VARIATION:
-        rows = Variant.objects.filter(pk__in=ids, organization_id__in=organizations)
-        return {v.pk: f"{v.name} ({v.sku})" for v in rows.select_related("product")}
-    if resource == Resource.SUBSCRIPTION:
-        rows = Subscription.objects.filter(pk__in=ids, organization_id__in=organizations)
-        return {pk: f"#{pk} {email}" for pk, email in rows.values_list("pk", "customer__email")}
-    if resource == Resource.ORDER:
-        rows = WooOrder.objects.filter(pk__in=ids, organization_id__in=organizations)
-        return {
-            pk: f"#{number or woo_id}"
-            for pk, number, woo_id in rows.values_list("pk", "number", "woo_id")
-        }
-    return {}
-
-
-def attach_crm_labels(mappings) -> None:
-    """Give each mapping the label of its CRM row: one query per resource, not per row."""
-    wanted: dict[str, set[int]] = {}
-    organizations: set[int] = set()
-    for mapping in mappings:
-        if mapping.object_id is not None:
-            wanted.setdefault(mapping.resource, set()).add(mapping.object_id)
-            organizations.add(mapping.organization_id)
-    labels = {resource: _labels(resource, ids, organizations) for resource, ids in wanted.items()}
-    products = dict(  # a variant's page is its product's
-        Variant.objects.filter(
-            pk__in=wanted.get(Resource.VARIATION, ()), organization_id__in=organizations
-        ).values_list("pk", "product_id")
-    )
-    for mapping in mappings:
-        mapping.crm_label = labels.get(mapping.resource, {}).get(mapping.object_id)
-        mapping.crm_target = (
-            products.get(mapping.object_id)
-            if mapping.resource == Resource.VARIATION
-            else mapping.object_id
-        )
-
-
-class MappingChangeList(ChangeList):
-    def get_results(self, request):
-        super().get_results(request)
-        attach_crm_labels(self.result_list)
-
-
-@admin.register(WooMapping)
-class WooMappingAdmin(ReadOnlySyncAdmin):
-    list_display = [
-        "resource",
-        "woo_id",
-        "crm_link",
-        "woo_modified_at",
-        "remote_status",
-        "deleted_upstream_at",
-        "store",
-    ]
-    list_filter = [
-        "resource",
-        ("store", ShopListFilter),
-        ("deleted_upstream_at", admin.EmptyFieldListFilter),
-    ]
-    search_fields = ["woo_id__exact"]
-    search_help_text = gettext_lazy("WooCommerce id")
-    list_select_related = ["organization", "store"]
-    fields = [
-        "organization",
-        "store",
-        "resource",
-        "woo_id",
-        "crm_link",
-        "woo_modified_at",
-        "remote_status",
-        "deleted_upstream_at",
-        "updated_at",
-    ]
-
-    def get_changelist(self, request, **kwargs):
-        return MappingChangeList
-
-    @admin.display(description=gettext_lazy("CRM record"))
-    def crm_link(self, mapping):
-        if mapping.object_id is None:
-            return "-"
-        if not hasattr(mapping, "crm_label"):  # a mapping's own page
-            attach_crm_labels([mapping])
-        page = CRM_PAGES.get(mapping.resource)
-        if page is None or mapping.crm_label is None:
-            # Unknown resource, or the row is gone: nothing to link to.
-            return f"#{mapping.object_id}"
-        return format_html(
-            '<a href="{}">{}</a>', reverse(page, args=[mapping.crm_target]), mapping.crm_label
-        )
-
-
-# --- Orders -----------------------------------------------------------------------------
-
-
-@admin.register(WooOrder)
-class WooOrderAdmin(ReadOnlySyncAdmin):
-    list_display = [
-        "order_number",
-        "kind",
-        "status",
-        "subscriptions_column",
-        "customer_column",
-        "total_column",
-        "ordered_at",
-        "paid_at",
-        "deleted_upstream",
-        "store",
-    ]
-    list_filter = ["kind", "status", ("store", ShopListFilter), "deleted_upstream"]
-    search_fields = ["number", "woo_id__exact", "customer__email"]
-    search_help_text = gettext_lazy("Order number, WooCommerce id or customer e-mail")
-    list_select_related = ["organization", "store", "customer", "billing_address"]
-    fields = [
-        "organization",
-        "store",
-        "woo_id",
-        "number",
-        "kind",
-        "status",
-        "subscriptions_column",
-        "customer_column",
-        "billing_address_column",
-        "charges_column",
-        "total_column",
-        "ordered_at",
-        "paid_at",
-        "deleted_upstream",
-        "updated_at",
-    ]
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .prefetch_related(
-                Prefetch(
-                    "links",
-                    queryset=WooRelatedOrder.objects.select_related("charge").order_by(
-                        "woo_subscription_id"
-                    ),
-                )
-            )
-        )
-
-    @admin.display(description=gettext_lazy("number"), ordering="number")
-    def order_number(self, order):
-        return str(order)
-
-    @admin.display(description=gettext_lazy("subscriptions"))
-    def subscriptions_column(self, order):
-        """Every subscription the order belongs to (an initial order can start several)."""
-        rows = list(order.links.all())
-        if not rows:
-            return "-"
-        return format_html_join(
-            ", ",
-            "{}",
-            (
-                (
-                    format_html(
-                        '<a href="{}">#{}</a>',
-                        _change_url(Subscription, row.subscription_id),
-                        row.subscription_id,
-                    )
-                    if row.subscription_id
-                    else _("WooCommerce #%(id)s (not received yet)")
-                    % {"id": row.woo_subscription_id},
-                )
-                for row in rows
-            ),
-        )
-
-    @admin.display(description=gettext_lazy("charges"))
-    def charges_column(self, order):
-        rows = [row for row in order.links.all() if row.charge_id]
-        if not rows:
-            return "-"
-        return format_html_join(
-            ", ",
-            '<a href="{}">{}</a>',
-            (
-                (
-                    reverse("admin:subscriptions_charge_change", args=[row.charge_id]),
-                    _("cycle %(cycle)s of #%(subscription)s: %(amount)s")
-                    % {
-                        "cycle": row.charge.cycle,
-                        "subscription": row.subscription_id,
-                        "amount": money(row.charge.amount, row.charge.currency),
-                    },
-                )
-                for row in rows
-            ),
-        )
-
-    @admin.display(description=gettext_lazy("billing address"))
-    def billing_address_column(self, order):
-        return str(order.billing_address) if order.billing_address_id else "-"
-
-    @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
-    def customer_column(self, order):
-        if order.customer_id is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{}</a>', _change_url(Customer, order.customer_id), order.customer.email
-        )
-
-    @admin.display(description=gettext_lazy("total"), ordering="total")
-    def total_column(self, order):
-        if order.total is None:
-            return "-"
-        return money(order.total, order.currency)
+            return HttpResponseRedirect(change_url(Operation, operation.pk))
+        return HttpResponseRedirect(change_url(WooCommerceStore, store.pk))
