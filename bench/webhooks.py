@@ -26,7 +26,7 @@ no other worker on the same Redis takes these messages). Then, in the same run:
 
 2. One worker. M deliveries are stored as the receiver stores them (half
    `customer.updated`, half `subscription.updated` of those customers, all
-   distinct) and enqueued with `enqueue_delivery`; then ONE
+   distinct) and enqueued with `delivery_enqueue`; then ONE
    `celery worker --concurrency 1` consuming every queue (the tests' and
    benchmarks' `config.celery.worker_command`, plus `--include bench.noop`)
    is started and drains them. The time counted is the worker's own span,
@@ -206,7 +206,7 @@ def webhook_headers(topic: str, body: bytes, secret: str) -> dict[str, str]:
 def stored_delivery(store, topic: str, body: bytes, secret: str):
     """The `WebhookDelivery` the receiver would store for this signed body (not saved)."""
     from woocommerce.models import WebhookDelivery
-    from woocommerce.webhooks import KEPT_HEADERS
+    from woocommerce.services import KEPT_HEADERS
 
     headers = webhook_headers(topic, body, secret)
     resource, _, event = topic.partition(".")
@@ -664,10 +664,10 @@ def store_and_enqueue(batch: list) -> Callable[[], None]:
 
     def publish() -> None:
         from woocommerce.models import WebhookDelivery
-        from woocommerce.tasks import enqueue_delivery
+        from woocommerce.services import delivery_enqueue
 
         WebhookDelivery.objects.bulk_create(batch, batch_size=500)
-        enqueued = Counter(enqueue_delivery(delivery) for delivery in batch)
+        enqueued = Counter(delivery_enqueue(delivery=delivery) for delivery in batch)
         if enqueued != Counter({"queued": len(batch)}):
             raise RuntimeError(f"enqueuing gave {dict(enqueued)} (is the broker up?)")
 

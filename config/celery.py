@@ -43,19 +43,20 @@ def _check_connections_after_task(sender=None, **kwargs) -> None:
     close_old_connections()
 
 
-# --- Metrics (config/metrics.py): imported when used, once the settings chose the mode ---
+# --- Metrics (core/metrics.py; served by config/metrics.py): imported when used, once the
+# settings chose the mode ---
 
 
 @signals.task_prerun.connect
 def _metrics_task_started(task_id=None, **kwargs) -> None:
-    from config import metrics
+    from core import metrics
 
     metrics.task_started(task_id)
 
 
 @signals.task_postrun.connect
 def _metrics_task_finished(sender=None, task_id=None, state=None, **kwargs) -> None:
-    from config import metrics
+    from core import metrics
 
     metrics.task_finished(getattr(sender, "name", "?"), task_id, state)
 

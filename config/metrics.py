@@ -9,11 +9,12 @@ Two kinds, and how each reaches the endpoint from every process:
   query reads the partial index of unfinished deliveries only.
 - **What processes do** (tasks run, failed, retried and their durations, the
   deliveries' outcomes, the last success of each periodic task), counted where
-  it happens. With `PROMETHEUS_MULTIPROC_DIR` set (the Procfile's processes on
-  one machine share it) every process writes its own file there and the endpoint
-  adds them up (prometheus_client's multiprocess mode). A machine of workers
-  only serves its own with `METRICS_WORKER_PORT` (config/celery.py). Without the
-  directory, the endpoint shows its own process's counts only.
+  it happens, into the instruments of core/metrics.py. With
+  `PROMETHEUS_MULTIPROC_DIR` set (the Procfile's processes on one machine share
+  it) every process writes its own file there and the endpoint adds them up
+  (prometheus_client's multiprocess mode). A machine of workers only serves its
+  own with `METRICS_WORKER_PORT` (config/celery.py). Without the directory, the
+  endpoint shows its own process's counts only.
 
 The endpoint is not public: a client whose address is in
 `METRICS_ALLOWED_NETWORKS` (default loopback), or one sending
@@ -29,49 +30,24 @@ import time
 from functools import cache
 
 from django.conf import settings
-from django.db.models import Count, Min
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-TASKS = Counter(
-    "cadence_celery_tasks_total",
-    "Celery tasks finished, by task name and outcome (succeeded, failed, retried).",
-    ["task", "outcome"],
-)
-TASK_SECONDS = Histogram(
-    "cadence_celery_task_duration_seconds",
-    "Run time of Celery tasks, by task name.",
-    ["task"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
-)
-TASK_LAST_SUCCESS = Gauge(
-    "cadence_celery_task_last_success_timestamp_seconds",
-    "When each task last succeeded (Unix time): the renewal run, the batch lock run...",
-    ["task"],
-    multiprocess_mode="max",
-)
-DELIVERIES = Counter(
-    "cadence_webhook_deliveries_total",
-    "Webhook deliveries finished by a worker, by queue and outcome (processed, ignored, failed).",
-    ["queue", "status"],
-)
+# The instruments the apps record into live in the kernel (no app imports config);
+# imported here so this process's registry serves them even before anything counted.
+from core.metrics import DELIVERIES, TASK_LAST_SUCCESS, TASK_SECONDS, TASKS
+
+__all__ = ["DELIVERIES", "TASKS", "TASK_LAST_SUCCESS", "TASK_SECONDS", "metrics", "registry"]
 
 
 class BacklogCollector:
     """The waiting webhook deliveries, read from the database at each scrape."""
 
     def collect(self):
-        from woocommerce.models import QUEUES, WebhookDelivery
+        from woocommerce.models import WebhookDelivery
+        from woocommerce.selectors import delivery_backlog
 
         waiting = GaugeMetricFamily(
             "cadence_webhook_deliveries_waiting",
@@ -83,20 +59,14 @@ class BacklogCollector:
             "Age of the oldest delivery not applied yet, by shop and queue (none: nothing waits).",
             labels=["shop", "queue"],
         )
-        rows = (
-            WebhookDelivery.objects.filter(status__in=WebhookDelivery.WAITING)
-            .values("store_id", "resource", "status")
-            .annotate(count=Count("id"), first=Min("received_at"))
-            .order_by()
-        )
         now = time.time()
         ages: dict[tuple[str, str], float] = {}
         counts: dict[tuple[str, str, str], int] = {}
-        for row in rows:
-            shop, queue = str(row["store_id"]), QUEUES.get(row["resource"], "default")
-            key = (shop, queue, row["status"])
-            counts[key] = counts.get(key, 0) + row["count"]
-            age = max(0.0, now - row["first"].timestamp())
+        for row in delivery_backlog():
+            shop, queue = str(row.store_id), row.queue
+            key = (shop, queue, row.status)
+            counts[key] = counts.get(key, 0) + row.count
+            age = max(0.0, now - row.first_received_at.timestamp())
             ages[shop, queue] = max(ages.get((shop, queue), 0.0), age)
         for (shop, queue), _age in list(ages.items()):
             for status in WebhookDelivery.WAITING:
@@ -164,30 +134,3 @@ def metrics(request):
     scrape.register(BacklogCollector())
     output += generate_latest(scrape)
     return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)
-
-
-# --- Celery signals (connected in config/celery.py) ------------------------------------
-
-_started: dict[str, float] = {}
-
-
-def task_started(task_id: str) -> None:
-    _started[task_id] = time.perf_counter()
-
-
-def task_finished(task_name: str, task_id: str, state: str | None) -> None:
-    started = _started.pop(task_id, None)
-    if started is not None:
-        TASK_SECONDS.labels(task_name).observe(time.perf_counter() - started)
-    if state == "SUCCESS":
-        TASKS.labels(task_name, "succeeded").inc()
-        TASK_LAST_SUCCESS.labels(task_name).set(time.time())
-    elif state == "RETRY":
-        TASKS.labels(task_name, "retried").inc()
-    elif state == "FAILURE":
-        TASKS.labels(task_name, "failed").inc()
-
-
-def delivery_finished(queue: str, status: str | None) -> None:
-    if status:
-        DELIVERIES.labels(queue, status).inc()

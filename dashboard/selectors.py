@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
+from django.db.models import Case, Count, F, Q, Sum, Value, When
 
 from core.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
 from crm.models import Organization
@@ -21,7 +21,8 @@ from fulfillment.models import Batch, BatchLine
 from returns.models import ReturnRequest
 from satisfaction import selectors as satisfaction_selectors
 from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionItem
-from woocommerce.models import WebhookDelivery, WooCommerceStore
+from woocommerce import selectors as woocommerce_selectors
+from woocommerce.models import WooCommerceStore
 
 Status = Subscription.Status
 #: Weeks on the trend charts, the current one included.
@@ -329,13 +330,11 @@ def returns(*, organization: Organization, now: datetime) -> Returns:
 
 def store_health(*, organization: Organization) -> list[StoreHealth]:
     """Each shop of the organization: its last delivery, and how many failed or wait."""
-    stores = WooCommerceStore.objects.filter(organization=organization).annotate(
-        last_delivery_at=Max("deliveries__received_at"),
-        failed=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)),
-        waiting=Count("deliveries", filter=Q(deliveries__status__in=WebhookDelivery.WAITING)),
+    stores = woocommerce_selectors.store_list_with_health(
+        stores=WooCommerceStore.objects.filter(organization=organization)
     )
     return [
-        StoreHealth(store, store.last_delivery_at, store.failed, store.waiting)
+        StoreHealth(store, store.last_delivery_at, store.failed_count, store.waiting_count)
         for store in stores.order_by("name", "pk")
     ]
 

@@ -1038,7 +1038,11 @@ def _refuse_shop_charge(charge: Charge) -> None:
 
 
 def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
-    """Staff record a payment received outside any gateway (manual gateway)."""
+    """Staff record a payment received outside any gateway (manual gateway).
+
+    Refused (409) for a charge of a subscription the WooCommerce shop manages: the
+    shop takes its payments and the sync records them.
+    """
     _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
@@ -1046,7 +1050,7 @@ def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Ch
 
 
 def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
-    """Staff record a payment that did not come (a bounced cheque, a refused transfer)."""
+    """Staff record that a payment outside any gateway failed; refused like `charge_mark_paid`."""
     _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge,

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from woocommerce import handlers
@@ -171,15 +171,3 @@ def _mark_failed(delivery_id: int, exc: BaseException) -> None:
         )
     except DatabaseError:
         logger.warning("delivery %s: could not record the failure", delivery_id)
-
-
-def stale_deliveries(now=None):
-    """Deliveries the broker lost (`received`) or a worker dropped (`queued`/`processing`)."""
-    now = now or timezone.now()
-    window = timedelta(seconds=settings.WOOCOMMERCE_STALE_SECONDS)
-    received_window = timedelta(seconds=settings.WOOCOMMERCE_RECEIVED_GRACE_SECONDS)
-    # A delivery just received is about to be enqueued by its own request.
-    return WebhookDelivery.objects.filter(
-        Q(status=Status.RECEIVED, updated_at__lt=now - received_window)
-        | Q(status__in=[Status.QUEUED, Status.PROCESSING], updated_at__lt=now - window)
-    )

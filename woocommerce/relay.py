@@ -108,13 +108,13 @@ def publish(batch: list[tuple[int, str]]) -> int:
 
     A broker error stops the batch: what was not sent stays `received`.
     """
-    from config.celery import app
     from woocommerce.models import WebhookDelivery
     from woocommerce.tasks import PUBLISH_RETRY, process_delivery
 
     sent: list[int] = []
     try:
-        with app.producer_or_acquire() as producer:
+        # The task's own app (the project's, config/celery.py): woocommerce never imports config.
+        with process_delivery.app.producer_or_acquire() as producer:
             for delivery_id, queue_name in batch:
                 process_delivery.apply_async(
                     (delivery_id,), queue=queue_name, retry_policy=PUBLISH_RETRY, producer=producer

@@ -1,6 +1,7 @@
 """The receiver: `POST /webhooks/woocommerce/<store uuid>/`.
 
-It verifies, stores and answers; it never applies anything itself. WooCommerce
+It verifies, stores and answers (`woocommerce.services.delivery_receive`; the
+HTTP checks are here); it never applies anything itself. WooCommerce
 disables a webhook after a few failed deliveries and never retries, so every
 well-signed delivery is kept (even one whose processing will fail) and
 answered 200 at once; processing happens in a worker. Answers:
@@ -32,34 +33,16 @@ of the address (with and without the final slash) answer here.
 
 from __future__ import annotations
 
-import hashlib
-import logging
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from woocommerce import payloads
-from woocommerce.models import WebhookDelivery
-from woocommerce.relay import relay
+from core.errors import ApplicationError
+from woocommerce.services import delivery_receive
 from woocommerce.shop_cache import webhook_shop
-
-logger = logging.getLogger(__name__)
-
-KEPT_HEADERS = (
-    "Content-Type",
-    "User-Agent",
-    "X-WC-Webhook-Source",
-    "X-WC-Webhook-Topic",
-    "X-WC-Webhook-Resource",
-    "X-WC-Webhook-Event",
-    "X-WC-Webhook-ID",
-    "X-WC-Webhook-Delivery-ID",
-)
 
 
 def _error(message: str, status: int) -> Response:
@@ -80,8 +63,8 @@ class WooCommerceWebhookView(APIView):
                 "start with https://.",
                 403,
             )
-        store = webhook_shop(store_uuid)
-        if store is None:
+        shop = webhook_shop(store_uuid)
+        if shop is None:
             return _error("Unknown shop.", 404)
         limit = settings.WOOCOMMERCE_MAX_BODY_BYTES
         try:
@@ -99,45 +82,9 @@ class WooCommerceWebhookView(APIView):
         if len(body) > limit:
             return _error(f"The body is larger than {limit} bytes.", 413)
 
-        headers = request.headers
-        signature = headers.get("X-WC-Webhook-Signature", "")
-        if not signature and payloads.ping_webhook_id(body) is not None:
-            return Response({"message": "pong", "extra": {}})
-        if not signature:
-            return _error("Missing X-WC-Webhook-Signature.", 401)
-        if not payloads.signature_matches(body, signature, store.webhook_secrets):
-            logger.warning("webhook for store %s: bad signature", store.id)
-            return _error("The signature does not match the body.", 401)
-
-        resource = headers.get("X-WC-Webhook-Resource", "")[:32]
-        event = headers.get("X-WC-Webhook-Event", "")[:32]
-        topic = headers.get("X-WC-Webhook-Topic", "")[:64] or f"{resource}.{event}"
         try:
-            webhook_id = int(headers.get("X-WC-Webhook-ID", ""))
-        except ValueError:
-            webhook_id = None
-        delivery = WebhookDelivery(
-            organization_id=store.organization_id,
-            store_id=store.id,
-            topic=topic,
-            resource=resource or topic.partition(".")[0],
-            event=event or topic.partition(".")[2],
-            webhook_id=webhook_id,
-            delivery_id=headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
-            headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
-            body=body,
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            # The relay publishes it once committed and marks it `queued`.
-            status=WebhookDelivery.Status.RECEIVED,
-        )
-        try:
-            if transaction.get_connection().in_atomic_block:
-                with transaction.atomic():  # a savepoint: a duplicate must not break the caller
-                    delivery.save(force_insert=True)
-            else:  # autocommit: one INSERT, no BEGIN / COMMIT round trips
-                delivery.save(force_insert=True)
-        except IntegrityError:  # this shop already sent this topic with this body
-            return Response({"message": "duplicate", "extra": {}})
-        pk, queue = delivery.pk, delivery.queue
-        transaction.on_commit(lambda: relay.submit(pk, queue))
-        return Response({"message": delivery.status, "extra": {"delivery": pk}})
+            receipt = delivery_receive(shop=shop, body=body, headers=request.headers)
+        except ApplicationError as refused:
+            return _error(refused.message, refused.status)
+        extra = {} if receipt.delivery_id is None else {"delivery": receipt.delivery_id}
+        return Response({"message": receipt.message, "extra": extra})

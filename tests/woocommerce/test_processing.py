@@ -16,7 +16,7 @@ from crm.models import Customer
 from subscriptions.models import Subscription, SubscriptionEvent
 from tests.conftest import broker, start_celery_worker, stop_celery_worker, wait_until
 from tests.woocommerce.conftest import sample
-from woocommerce import handlers, processing
+from woocommerce import handlers, processing, selectors
 from woocommerce.models import WebhookDelivery
 from woocommerce.relay import relay
 from woocommerce.tasks import sweep_deliveries
@@ -224,9 +224,9 @@ def test_the_sweeper_resends_only_deliveries_left_behind(store, settings):
         make(7, Status.FAILED, timedelta(days=1)),
     ]
 
-    assert sorted(processing.stale_deliveries().values_list("pk", flat=True)) == lost
+    assert sorted(selectors.stale_deliveries().values_list("pk", flat=True)) == lost
     assert sweep_deliveries() == 3
-    assert not processing.stale_deliveries().filter(pk__in=lost + fine).exists()
+    assert not selectors.stale_deliveries().filter(pk__in=lost + fine).exists()
     assert _status(lost[0]) == Status.QUEUED
 
 

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from tests.conftest import broker
 from tests.woocommerce.conftest import SECRET, sample
 from woocommerce.models import WebhookDelivery
-from woocommerce.processing import stale_deliveries
 from woocommerce.relay import relay
+from woocommerce.selectors import stale_deliveries
 
 Status = WebhookDelivery.Status
 

@@ -41,8 +41,8 @@ def apply(store: WooCommerceStore, resource: str, event: str, payload: Any) -> O
     if payloads.is_deleted_body(payload):
         if event == "deleted":
             return module.delete(store, woo_id)
-        from woocommerce import tasks
+        from woocommerce.services import refetch_schedule
 
-        tasks.schedule_refetch(store, resource, woo_id)
+        refetch_schedule(store=store, resource=resource, woo_id=woo_id)
         return Outcome.ignored(f"the body holds only the id {woo_id}; re-fetch scheduled")
     return module.upsert(store, payload, event)

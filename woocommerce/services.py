@@ -1,0 +1,311 @@
+"""Writes of the WooCommerce sync: receive a delivery, send it to be processed, reprocess
+deliveries, sweep the lost ones, start and run a reconciliation.
+
+A delivery's life: `delivery_receive` verifies and stores it (`received`) and hands it to
+this process's relay (woocommerce/relay.py), which publishes it after the answer; a worker
+applies it (woocommerce/processing.py); `deliveries_sweep` resends what the broker or a
+worker lost; `deliveries_reprocess` starts chosen deliveries over. A refusal raises
+`ApplicationError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import ApplicationError, ConflictError
+from core.queueing import enqueue_on_commit
+from operations.models import Operation
+from operations.services import (
+    OperationProgress,
+    operation_fail,
+    operation_finish,
+    operation_launch,
+    operation_run,
+)
+from woocommerce import payloads, selectors
+from woocommerce.models import QUEUES, WebhookDelivery, WooCommerceStore
+from woocommerce.relay import relay
+from woocommerce.shop_cache import WebhookShop
+
+logger = logging.getLogger(__name__)
+Status = WebhookDelivery.Status
+
+#: The headers of a delivery kept with it (what staff read on its page).
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-WC-Webhook-Source",
+    "X-WC-Webhook-Topic",
+    "X-WC-Webhook-Resource",
+    "X-WC-Webhook-Event",
+    "X-WC-Webhook-ID",
+    "X-WC-Webhook-Delivery-ID",
+)
+
+
+# --- Receiving ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The receiver's answer to a delivery it accepted (HTTP 200).
+
+    `message` is "pong" (a ping), "duplicate" (stored before: nothing added) or the
+    stored delivery's status; `delivery_id` is the stored delivery's.
+    """
+
+    message: str
+    delivery_id: int | None = None
+
+
+def delivery_receive(*, shop: WebhookShop, body: bytes, headers: Mapping[str, str]) -> Receipt:
+    """Verify a delivery's signature, store it `received`, and have the relay publish it.
+
+    The receiver's hot path (woocommerce/webhooks.py): one INSERT and nothing else. Not
+    `atomic` on purpose: in autocommit the INSERT is one statement (no BEGIN / COMMIT
+    round trips); inside a caller's transaction it takes a savepoint so that a duplicate
+    does not break the caller. The relay is handed the delivery once it is committed.
+
+    A ping (`webhook_id=N`, form-encoded, unsigned) answers "pong" and stores nothing.
+    Raises `ApplicationError` (401) for a missing signature or one that is not the
+    body's under the shop's secrets (the current one or, while rotating, the previous
+    one): nothing is stored. The answers are the shop's, not staff's: never translated.
+    """
+    signature = headers.get("X-WC-Webhook-Signature", "")
+    if not signature and payloads.ping_webhook_id(body) is not None:
+        return Receipt("pong")
+    if not signature:
+        raise ApplicationError("Missing X-WC-Webhook-Signature.", status=401)
+    if not payloads.signature_matches(body, signature, shop.webhook_secrets):
+        logger.warning("webhook for store %s: bad signature", shop.id)
+        raise ApplicationError("The signature does not match the body.", status=401)
+
+    resource = headers.get("X-WC-Webhook-Resource", "")[:32]
+    event = headers.get("X-WC-Webhook-Event", "")[:32]
+    topic = headers.get("X-WC-Webhook-Topic", "")[:64] or f"{resource}.{event}"
+    try:
+        webhook_id = int(headers.get("X-WC-Webhook-ID", ""))
+    except ValueError:
+        webhook_id = None
+    delivery = WebhookDelivery(
+        organization_id=shop.organization_id,
+        store_id=shop.id,
+        topic=topic,
+        resource=resource or topic.partition(".")[0],
+        event=event or topic.partition(".")[2],
+        webhook_id=webhook_id,
+        delivery_id=headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
+        headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        # The relay publishes it once committed and marks it `queued`.
+        status=Status.RECEIVED,
+    )
+    try:
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate must not break the caller
+                delivery.save(force_insert=True)
+        else:  # autocommit: one INSERT, no BEGIN / COMMIT round trips
+            delivery.save(force_insert=True)
+    except IntegrityError:  # this shop already sent this topic with this body
+        return Receipt("duplicate")
+    pk, queue = delivery.pk, delivery.queue
+    transaction.on_commit(lambda: relay.submit(pk, queue))
+    return Receipt(delivery.status, pk)
+
+
+# --- Sending to the workers ---------------------------------------------------------------
+
+
+def _send(delivery_id: int, queue: str, *, marked_queued: bool) -> bool:
+    """Publish the delivery's task; keep its status true to whether that worked.
+
+    A delivery stored already `queued` is set back to `received` if the broker
+    refuses it; a delivery stored `received` (a reprocess) becomes `queued` once sent.
+    """
+    from woocommerce.tasks import PUBLISH_RETRY, process_delivery
+
+    try:
+        process_delivery.apply_async((delivery_id,), queue=queue, retry_policy=PUBLISH_RETRY)
+    except Exception:
+        logger.warning("delivery %s: broker unavailable; the sweeper will send it", delivery_id)
+        if marked_queued:
+            WebhookDelivery.objects.filter(pk=delivery_id, status=Status.QUEUED).update(
+                status=Status.RECEIVED, queued_at=None, updated_at=timezone.now()
+            )
+        return False
+    if not marked_queued:
+        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
+            status=Status.QUEUED, queued_at=timezone.now(), updated_at=timezone.now()
+        )
+    return True
+
+
+def delivery_enqueue(*, delivery: WebhookDelivery) -> str:
+    """Send the delivery to its resource's queue once committed; its status as it stands.
+
+    A broker that is down leaves it `received`: the sweeper sends it later.
+    """
+    marked_queued = delivery.status == Status.QUEUED
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(
+            lambda: _send(delivery.pk, delivery.queue, marked_queued=marked_queued)
+        )
+        return delivery.status
+    if _send(delivery.pk, delivery.queue, marked_queued=marked_queued):
+        return Status.QUEUED
+    return Status.RECEIVED
+
+
+@transaction.atomic
+def deliveries_reprocess(*, delivery_ids: Iterable[int]) -> int:
+    """Start these deliveries over (received, no attempt, no error) and send them once
+    committed; how many there were.
+
+    The caller chooses which it may change (the admin: its organizations' only).
+    """
+    # Locked: a worker applying one of them finishes first; one it has only
+    # claimed sees it started over and leaves it to the new message.
+    deliveries = list(
+        WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=list(delivery_ids))
+        .only("pk", "resource", "organization_id")
+        .order_by("pk")
+    )
+    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        status=Status.RECEIVED,
+        attempts=0,
+        error="",
+        traceback="",
+        queued_at=None,
+        started_at=None,
+        processed_at=None,
+        updated_at=timezone.now(),
+    )
+    for delivery in deliveries:
+        delivery_enqueue(delivery=delivery)  # sent once this transaction commits
+    return len(deliveries)
+
+
+def deliveries_sweep(*, limit: int = 1000) -> int:
+    """Resend deliveries the broker or a worker lost (the outbox sweeper); how many were sent.
+
+    Each delivery's `updated_at` is touched before it is sent, so it is not resent
+    before its window passes again; a broker that is down stops the sweep. Not atomic:
+    each row is written on its own, around its message, so what was sent stays sent.
+    """
+    from woocommerce.tasks import PUBLISH_RETRY, process_delivery
+
+    sent = 0
+    stale = selectors.stale_deliveries().values_list("id", "resource")[:limit]
+    for delivery_id, resource in stale:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now())
+        try:
+            process_delivery.apply_async(
+                (delivery_id,), queue=QUEUES.get(resource, "default"), retry_policy=PUBLISH_RETRY
+            )
+        except Exception:
+            logger.warning("sweeper: broker unavailable; deliveries wait", exc_info=True)
+            break
+        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
+            status=Status.QUEUED, queued_at=timezone.now()
+        )
+        sent += 1
+    return sent
+
+
+def refetch_schedule(*, store: WooCommerceStore, resource: str, woo_id: int) -> None:
+    """Read this entity from the shop again, in a task, once committed (REST credentials
+    needed: without them the next reconciliation brings it)."""
+    from woocommerce.tasks import refetch
+
+    if store.has_rest_credentials:
+        enqueue_on_commit(refetch, store.pk, resource, woo_id)
+
+
+# --- Reconciliation -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def reconciliation_start(*, store: WooCommerceStore, started_by=None, full: bool = False):
+    """An operation for one reconciliation of `store`, its task queued once committed.
+
+    Refused (409) for an inactive shop or one without REST credentials.
+    """
+    from woocommerce.tasks import reconcile_store
+
+    if not store.active:
+        raise ConflictError(_("This shop is inactive: activate it first."), {"store": store.pk})
+    if not store.has_rest_credentials:
+        raise ConflictError(
+            _("Enter the shop's REST API consumer key and secret first."), {"store": store.pk}
+        )
+    return operation_launch(
+        organization=store.organization,
+        kind=Operation.Kind.RECONCILIATION,
+        subject=str(store),
+        subject_url=reverse("admin:woocommerce_woocommercestore_change", args=[store.pk]),
+        started_by=started_by,
+        task=reconcile_store,
+        args=(store.pk,),
+        kwargs={"full": True} if full else {},
+    )
+
+
+class _ReconciliationPages:
+    """`reconcile`'s progress as the operation's: pages read of the pages known so far.
+
+    Each resource adds its page count once its first page told it, so the
+    total grows as the reconciliation moves from customers to subscriptions.
+    """
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def __call__(self, resource: str, page: int, total: int) -> None:
+        self.totals[resource] = max(total, page)
+        self.done[resource] = page
+        self.progress.report(sum(self.done.values()), sum(self.totals.values()), resource)
+
+
+def reconciliation_run(*, store_id: int, full: bool = False, operation_id: int) -> str:
+    """Run a started reconciliation and report on its operation; its summary (or error).
+
+    Not atomic: the reconciliation commits page by page, and the operation's progress is
+    written as it goes. A second delivery of a task that already ran changes nothing.
+    """
+    from woocommerce.reconcile import reconcile, redact
+
+    operation = operation_run(operation_id=operation_id)
+    if operation.is_finished:  # a second delivery of a task that already ran
+        return operation.result_summary or operation.error
+    store = selectors.store_get(organization=operation.organization_id, store_id=store_id)
+    if store is None:
+        operation_fail(operation=operation, error=_("The shop no longer exists."))
+        return operation.error
+    progress = OperationProgress(operation)
+    try:
+        report = reconcile(store, full=full, progress=_ReconciliationPages(progress))
+    except Exception as exc:
+        progress.close()
+        operation_fail(operation=operation, error=redact(str(exc), store) or type(exc).__name__)
+        raise
+    progress.close()
+    summary = report.summary()
+    if report.errors:
+        for error in report.errors:
+            logger.warning("reconcile %s: %s", store, error)
+        operation_fail(operation=operation, error="\n".join(report.errors), summary=summary)
+    else:
+        operation_finish(operation=operation, summary=summary)
+    return summary
