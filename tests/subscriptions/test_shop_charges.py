@@ -65,7 +65,10 @@ def test_the_refusal_is_in_french_for_a_french_reader(shop_charge, staff_a):
     with translation.override("fr"), pytest.raises(ConflictError) as refused:
         services.charge_mark_paid(charge=shop_charge, actor=Actor.for_user(staff_a))
 
-    assert refused.value.message == "Une échéance WooCommerce est enregistrée par la boutique, pas ici."
+    assert (
+        refused.value.message
+        == "Une échéance WooCommerce est enregistrée par la boutique, pas ici."
+    )
 
 
 def test_a_native_charge_is_still_marked_paid(org_a, staff_a):
