@@ -390,11 +390,17 @@ def line_prepare(*, line: BatchLine, actor: Actor, now: datetime | None = None) 
     return line
 
 
-def line_prepare_code(*, organization: Organization, code: str, actor: Actor) -> BatchLine:
-    """Mark prepared the line a scanner read (its code: id and check digit)."""
+def line_prepare_code(
+    *, organization: Organization, code: str, actor: Actor, batch: Batch | None = None
+) -> BatchLine:
+    """Mark prepared the line a scanner read (its code: id and check digit).
+
+    Given the `batch` being packed, a line of another batch is refused: preparing
+    it there would be a box put on the wrong pile.
+    """
     pk = line_pk_from_code(code or "")
     line = (
-        BatchLine.objects.filter(organization=organization, pk=pk).first()
+        BatchLine.objects.filter(organization=organization, pk=pk).select_related("batch").first()
         if pk is not None
         else None
     )
@@ -403,6 +409,13 @@ def line_prepare_code(*, organization: Organization, code: str, actor: Actor) ->
             _("No line has the code %(code)s in this organization.") % {"code": code},
             {"fields": {"code": [_("Unknown code.")]}},
             status=404 if pk is not None else 400,
+        )
+    if batch is not None and line.batch_id != batch.pk:
+        elsewhere = str(line.batch)
+        raise ConflictError(
+            _("Line %(code)s is in the %(batch)s, not this one: nothing was changed.")
+            % {"code": line.code, "batch": elsewhere[:1].lower() + elsewhere[1:]},
+            {"batch": line.batch_id},
         )
     return line_prepare(line=line, actor=actor)
 

@@ -42,6 +42,7 @@ from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from core.actors import Actor
 from core.errors import ApplicationError
+from crm.admin_display import customer_label, items_text, person, visible_organizations
 from crm.fsm_admin import ServiceActionsAdminMixin, form_errors, refusal_messages
 from crm.models import Organization
 from crm.tenant_admin import (
@@ -53,7 +54,6 @@ from crm.tenant_admin import (
     organization_roles,
     when,
 )
-from fulfillment.admin import customer_label, items_text, visible_organizations
 from fulfillment.models import Shipment
 from preferences.forms import LABEL_FIELDS, TranslatedLabelsMixin, with_language_labels
 from returns import services
@@ -69,13 +69,6 @@ NoteKind = ReturnNote.Kind
 def _amount(value) -> str:
     """An amount without its currency, as the staff member's locale writes it."""
     return formats.number_format(value, 2, use_l10n=True, force_grouping=True)
-
-
-def person(user) -> str:
-    """A staff member as colleagues name them."""
-    if user is None:
-        return _("nobody")
-    return user.get_full_name() or user.get_username()
 
 
 def assignable_users(organization_ids):

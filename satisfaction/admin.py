@@ -48,6 +48,15 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.actors import Actor
 from core.periods import local_midnight, months_back, today_in, week_start
+from crm.admin_display import (
+    ProductListFilter,
+    apply_each,
+    items_text,
+    local_time,
+    nothing_selected,
+    person,
+    visible_organizations,
+)
 from crm.fsm_admin import ObjectActionForm, ServiceActionsAdminMixin
 from crm.models import Organization
 from crm.tenant_admin import (
@@ -58,15 +67,6 @@ from crm.tenant_admin import (
     organization_roles,
     when,
 )
-from fulfillment.admin import (
-    ProductListFilter,
-    apply_each,
-    items_text,
-    local_time,
-    nothing_selected,
-    visible_organizations,
-)
-from returns.admin import person
 from satisfaction import charts, selectors, services
 from satisfaction.models import SatisfactionConfig, SatisfactionSurvey, ScoreBand, SurveyOptOut
 from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN, Nps
