@@ -21,9 +21,18 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+from core.errors import ApplicationError
+from crm.fsm_admin import form_errors, refusal_messages
+
 
 class PageRefused(Exception):
     """A service refused the page; its messages are already on the page's form."""
+
+
+def show_refusal(form, error: ApplicationError) -> None:
+    """A service's refusal on `form`: on the fields it names, else above the form."""
+    if not form_errors(form, error):
+        form.add_error(None, " ".join(refusal_messages(error)))
 
 
 class ServicePageAdminMixin:

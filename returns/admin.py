@@ -30,7 +30,6 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -45,6 +44,7 @@ from core.errors import ApplicationError
 from crm.admin_display import customer_label, items_text, person, visible_organizations
 from crm.fsm_admin import ServiceActionsAdminMixin, form_errors, refusal_messages
 from crm.models import Organization
+from crm.service_form_admin import PageRefused, ServicePageAdminMixin, show_refusal
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     ReadOnlyTenantInline,
@@ -73,25 +73,7 @@ def _amount(value) -> str:
 
 def assignable_users(organization_ids):
     """The members who may own cases (admin or staff) of these organizations."""
-    return (
-        get_user_model()
-        .objects.filter(
-            is_active=True,
-            memberships__organization_id__in=organization_ids,
-            memberships__role__in=services.ASSIGNABLE_ROLES,
-        )
-        .distinct()
-        .order_by("first_name", "last_name", "username")
-    )
-
-
-def ensure_return_configs(organization_ids) -> None:
-    """Settings and default reasons for those organizations that have none yet."""
-    missing = Organization.objects.filter(
-        pk__in=organization_ids, return_config__isnull=True
-    ).order_by("pk")
-    for organization in missing:
-        services.return_config_ensure(organization=organization)
+    return services.assignable_users(organization_ids=organization_ids)
 
 
 # --- Settings and reasons ---------------------------------------------------------------
@@ -102,25 +84,11 @@ class ReturnConfigForm(forms.ModelForm):
         model = ReturnConfig
         fields = ["organization", "window_days", "service_level_days", "default_assignee"]
 
-    def clean(self):
-        cleaned = super().clean()
-        assignee = cleaned.get("default_assignee")
-        organization = cleaned.get("organization")
-        if organization is None and self.instance.organization_id:
-            organization = self.instance.organization
-        if (
-            assignee is not None
-            and organization is not None
-            and not assignable_users([organization.pk]).filter(pk=assignee.pk).exists()
-        ):
-            message = _("Not an administrator or staff member of this organization.")
-            self.add_error("default_assignee", message)
-        return cleaned
-
 
 @admin.register(ReturnConfig)
-class ReturnConfigAdmin(TenantAdmin):
-    """An organization's after-sales rules: its administrators choose."""
+class ReturnConfigAdmin(ServicePageAdminMixin, TenantAdmin):
+    """An organization's after-sales rules: its administrators choose (`return_config_update`
+    writes them)."""
 
     form = ReturnConfigForm
     required_roles = ADMINS_DECIDE
@@ -139,7 +107,7 @@ class ReturnConfigAdmin(TenantAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        ensure_return_configs(organization_roles(request))
+        services.return_configs_ensure(organization_ids=organization_roles(request))
         return super().changelist_view(request, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -156,12 +124,19 @@ class ReturnConfigAdmin(TenantAdmin):
             field.label_from_instance = person
         return form_class
 
-    def save_model(self, request, obj, form, change):
-        if not change:
+    def save_page(self, request, form, formsets, change):
+        data = form.cleaned_data
+        try:
             # Created with the default reasons, as an organization's first case would.
-            obj.pk = services.return_config_ensure(organization=obj.organization).pk
-            obj._state.adding = False
-        super().save_model(request, obj, form, change)
+            return services.return_config_update(
+                organization=data.get("organization") or form.instance.organization,
+                window_days=data["window_days"],
+                service_level_days=data["service_level_days"],
+                default_assignee=data.get("default_assignee"),
+            )
+        except ApplicationError as error:
+            show_refusal(form, error)
+            raise PageRefused from error
 
     @admin.display(description=gettext_lazy("default assignee"))
     def default_assignee_column(self, config):
@@ -206,7 +181,7 @@ class ReturnReasonAdmin(TenantAdmin):
     ]
 
     def changelist_view(self, request, extra_context=None):
-        ensure_return_configs(organization_roles(request))
+        services.return_configs_ensure(organization_ids=organization_roles(request))
         return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request, obj=None):
@@ -465,6 +440,19 @@ class ReturnOpenForm(forms.ModelForm):
             "assignee": gettext_lazy("Leave empty for the organization's default assignee."),
         }
 
+    def clean(self):
+        cleaned = super().clean()
+        shipment = cleaned.get("shipment")
+        if shipment is not None and "items" not in self.errors:
+            # The lines staff typed, as the service takes them.
+            try:
+                cleaned["chosen_items"] = parse_items(
+                    cleaned.get("items", ""), shipment.line.items or []
+                )
+            except ValidationError as error:
+                self.add_error("items", error)
+        return cleaned
+
 
 # --- Cases: the buttons' forms -------------------------------------------------------------
 
@@ -687,7 +675,7 @@ def overdue_flag(case: ReturnRequest, now=None):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
+class ReturnRequestAdmin(ServicePageAdminMixin, ServiceActionsAdminMixin, TenantAdmin):
     """Cases are opened by `return_open` and moved on by their buttons; never edited by hand."""
 
     organization_column = True  # for staff of several organizations
@@ -859,7 +847,7 @@ class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
         return [] if obj is None else [ReturnNoteInline]
 
     def add_view(self, request, form_url="", extra_context=None):
-        ensure_return_configs(self._writable(request))
+        services.return_configs_ensure(organization_ids=self._writable(request))
         return super().add_view(request, form_url, extra_context)
 
     def _writable(self, request):
@@ -919,41 +907,23 @@ class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
             return super().get_form(request, obj, change, **kwargs)
         kwargs["form"] = ReturnOpenForm
         form_class = super().get_form(request, obj, change, **kwargs)
-        model_admin = self
-
-        class ReturnOpenAdminForm(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                if not self.errors:
-                    model_admin._open(request, self)
-                return cleaned
-
         shipment = self._prefilled_shipment(request)
         if shipment is not None:
-            ReturnOpenAdminForm.base_fields["shipment"].help_text = shipment_summary(shipment)
-        return ReturnOpenAdminForm
+            form_class.base_fields["shipment"].help_text = shipment_summary(shipment)
+        return form_class
 
-    def _open(self, request, form) -> None:
-        """Open the case through the service while the form is validated: a refusal is
-        shown on the form, and nothing is written."""
+    def save_page(self, request, form, formsets, change):
+        """Open the case through the service; a refusal is shown on the form."""
         data = form.cleaned_data
-        shipment, reason = data["shipment"], data["reason"]
-        if reason.organization_id != shipment.organization_id:
-            form.add_error("reason", _("Not a reason of the shipment's organization."))
-            return
+        shipment = data["shipment"]
         try:
-            items = parse_items(data.get("items", ""), shipment.line.items or [])
-        except ValidationError as error:
-            form.add_error("items", error)
-            return
-        try:
-            case = services.return_open(
+            return services.return_open(
                 organization=shipment.organization,
                 shipment=shipment,
-                reason=reason,
+                reason=data["reason"],
                 actor=Actor.for_user(request.user),
                 description=data.get("description", ""),
-                items=items or None,
+                items=data.get("chosen_items") or None,
                 assignee=data["assignee"] if data.get("assignee") else services.UNSET,
                 override_reason=data.get("override_reason", ""),
             )
@@ -963,22 +933,7 @@ class ReturnRequestAdmin(ServiceActionsAdminMixin, TenantAdmin):
             said = refusal_messages(error) if fitted else []
             if not fitted or (error.message not in said and error.extra.keys() - {"fields"}):
                 form.add_error(None, error.message)
-            return
-        request._return_opened = case
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if request.method == "POST" and getattr(request, "_return_opened", None) is not None:
-            # Opened while validating, but the page is shown again with errors: undo it.
-            transaction.set_rollback(True)
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def save_model(self, request, obj, form, change):
-        # Opened by `return_open` when the form was validated (see get_form).
-        created = request._return_opened
-        for field in obj._meta.concrete_fields:
-            obj.__dict__[field.attname] = getattr(created, field.attname)
-        obj._state.adding = False
-        obj._state.db = created._state.db
+            raise PageRefused from error
 
     def response_add(self, request, obj, post_url_continue=None):
         if IS_POPUP_VAR in request.POST or "_addanother" in request.POST:
