@@ -82,6 +82,15 @@ def satisfaction_config_ensure(*, organization: Organization) -> SatisfactionCon
     return config
 
 
+def satisfaction_configs_ensure(*, organization_ids) -> None:
+    """Settings for those of the organizations that have none yet."""
+    missing = Organization.objects.filter(
+        pk__in=organization_ids, satisfaction_config__isnull=True
+    ).order_by("pk")
+    for organization in missing:
+        satisfaction_config_ensure(organization=organization)
+
+
 def default_question(organization: Organization) -> str:
     return _("How likely are you to recommend %(organization)s to a friend or colleague?") % {
         "organization": organization.name
@@ -469,6 +478,16 @@ def survey_cancel(
         )
     _cancel(survey, CancelReason.BY_HAND, (reason or "").strip() or actor.label)
     return survey
+
+
+def survey_may_open_case(survey: SatisfactionSurvey) -> bool:
+    """Whether `survey_open_case` would open a case from it now: answered, none opened."""
+    return survey.status == Status.ANSWERED and not survey.return_request_id
+
+
+def survey_may_mark_followed_up(survey: SatisfactionSurvey) -> bool:
+    """Whether marking it followed up would change it: answered, not followed up yet."""
+    return survey.status == Status.ANSWERED and survey.followed_up_at is None
 
 
 def _may_follow_up(survey: SatisfactionSurvey) -> None:
