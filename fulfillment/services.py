@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,6 +56,39 @@ def _save(row) -> None:
 def _locked_batch(batch: Batch | int) -> Batch:
     pk = batch.pk if isinstance(batch, Batch) else batch
     return Batch.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+
+
+# --- Settings ----------------------------------------------------------------------
+
+#: What an organization's administrators choose of its fulfillment settings.
+SETTINGS_FIELDS = (
+    "cutoff_weekday",
+    "cutoff_time",
+    "shipping_offset_days",
+    "unpaid_lines",
+    "default_carrier",
+)
+
+
+@transaction.atomic
+def fulfillment_settings_update(*, organization: Organization, **values) -> FulfillmentSettings:
+    """Set the organization's cut-off and shipping rules (`SETTINGS_FIELDS`), its row created
+    the first time. A change counts from the next batch created: the open batch keeps its
+    cut-off."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Not a fulfillment setting: {', '.join(sorted(unknown))}")
+    row, _created = FulfillmentSettings.objects.select_for_update().get_or_create(
+        organization=organization
+    )
+    for name, value in values.items():
+        setattr(row, name, value)
+    try:
+        row.full_clean(exclude=["organization"])
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    row.save()
+    return row
 
 
 # --- The calendar ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -131,6 +132,37 @@ def return_config_update(
         update_fields=["window_days", "service_level_days", "default_assignee", "updated_at"]
     )
     return config
+
+
+#: What an organization's administrators set of a reason; its code only when adding it.
+REASON_FIELDS = ("code", "label", "labels", "active", "position")
+
+
+@transaction.atomic
+def return_reason_save(
+    *, organization: Organization, reason: ReturnReason | None = None, **values
+) -> ReturnReason:
+    """Add a reason to the organization's list (`reason` None), or change one of its reasons.
+
+    A reason's code never changes (the API and past cases name it), and a reason is
+    retired (`active` False), never deleted.
+    """
+    allowed = REASON_FIELDS if reason is None else tuple(f for f in REASON_FIELDS if f != "code")
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise TypeError(f"Not a reason's setting here: {', '.join(sorted(unknown))}")
+    if reason is None:
+        reason = ReturnReason(organization=organization)
+    elif reason.organization_id != organization.pk:
+        raise ValueError("The reason is another organization's.")
+    for name, value in values.items():
+        setattr(reason, name, value)
+    try:
+        reason.full_clean()
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    reason.save()
+    return reason
 
 
 # --- Locking and timeline ------------------------------------------------------------

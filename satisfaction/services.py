@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Max, Q
@@ -79,6 +80,38 @@ class SurveyClosed(ConflictError):
 
 def satisfaction_config_ensure(*, organization: Organization) -> SatisfactionConfig:
     config, _created = SatisfactionConfig.objects.get_or_create(organization=organization)
+    return config
+
+
+#: What an organization's administrators choose: the rules, the sender and the texts.
+SETTINGS_FIELDS = (
+    "enabled",
+    "delay_days",
+    "cooling_days",
+    "expiry_days",
+    "from_email",
+    *(field for fields in SatisfactionConfig.TEXT_FIELDS.values() for field in fields),
+)
+
+
+@transaction.atomic
+def satisfaction_config_update(*, organization: Organization, **values) -> SatisfactionConfig:
+    """Set the organization's survey rules and texts (`SETTINGS_FIELDS`), its row created the
+    first time. A text the model refuses (an unknown placeholder, an e-mail without {link})
+    is refused on its field, and nothing is written."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Not a satisfaction setting: {', '.join(sorted(unknown))}")
+    config, _created = SatisfactionConfig.objects.select_for_update().get_or_create(
+        organization=organization
+    )
+    for name, value in values.items():
+        setattr(config, name, value)
+    try:
+        config.full_clean(exclude=["organization"])
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    config.save()
     return config
 
 

@@ -7,15 +7,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.errors import ApplicationError
+from crm.service_form_admin import PageRefused, ServicePageAdminMixin, show_refusal
 from crm.tenant_admin import Role, TenantAdmin, when
+from fulfillment import services
 from fulfillment.models import (
     FulfillmentSettings,
 )
 
 
 @admin.register(FulfillmentSettings)
-class FulfillmentSettingsAdmin(TenantAdmin):
-    """When each organization closes its weekly cycle: its administrators choose."""
+class FulfillmentSettingsAdmin(ServicePageAdminMixin, TenantAdmin):
+    """When each organization closes its weekly cycle: its administrators choose
+    (`fulfillment_settings_update` writes it)."""
 
     required_roles = {
         "view": Role.VIEWER,
@@ -51,6 +55,17 @@ class FulfillmentSettingsAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None):
         # Without its row an organization silently falls back to the default cut-off.
         return False
+
+    def save_page(self, request, form, formsets, change):
+        data = form.cleaned_data
+        try:
+            return services.fulfillment_settings_update(
+                organization=data.get("organization") or form.instance.organization,
+                **{name: data[name] for name in services.SETTINGS_FIELDS if name in data},
+            )
+        except ApplicationError as error:
+            show_refusal(form, error)
+            raise PageRefused from error
 
     @admin.display(description=gettext_lazy("cut-off"))
     def cutoff_column(self, row):

@@ -99,7 +99,7 @@ class ReturnReasonForm(TranslatedLabelsMixin, forms.ModelForm):
 
 
 @admin.register(ReturnReason)
-class ReturnReasonAdmin(TenantAdmin):
+class ReturnReasonAdmin(ServicePageAdminMixin, TenantAdmin):
     """The reasons a case gives. Retired (active unchecked), never deleted: past cases keep them."""
 
     form = ReturnReasonForm
@@ -131,6 +131,34 @@ class ReturnReasonAdmin(TenantAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_page(self, request, form, formsets, change):
+        try:
+            return self._save_reason(form)
+        except ApplicationError as error:
+            show_refusal(form, error)
+            raise PageRefused from error
+
+    def save_model(self, request, obj, form, change):
+        # The list's editable columns (active, order): the same service.
+        self._save_reason(form)
+
+    @staticmethod
+    def _save_reason(form) -> ReturnReason:
+        """The reason's page or list row, written by `return_reason_save`."""
+        reason = form.instance if form.instance.pk is not None else None
+        values = {
+            name: form.cleaned_data[name]
+            for name in services.REASON_FIELDS
+            if name in form.cleaned_data
+        }
+        if any(name in form.fields for name in LABEL_FIELDS):
+            values["labels"] = form.instance.labels  # packed by TranslatedLabelsMixin
+        return services.return_reason_save(
+            organization=reason.organization if reason else form.cleaned_data["organization"],
+            reason=reason,
+            **values,
+        )
 
     def get_fieldsets(self, request, obj=None):
         if self.has_change_permission(request, obj):

@@ -12,6 +12,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.errors import ApplicationError
+from crm.service_form_admin import PageRefused, ServicePageAdminMixin, show_refusal
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     TenantAdmin,
@@ -32,8 +34,9 @@ PLACEHOLDER_HELP = gettext_lazy(
 
 
 @admin.register(SatisfactionConfig)
-class SatisfactionConfigAdmin(TenantAdmin):
-    """An organization's survey rules and texts: its administrators choose."""
+class SatisfactionConfigAdmin(ServicePageAdminMixin, TenantAdmin):
+    """An organization's survey rules and texts: its administrators choose
+    (`satisfaction_config_update` writes them)."""
 
     required_roles = ADMINS_DECIDE
     list_display = [
@@ -63,6 +66,17 @@ class SatisfactionConfigAdmin(TenantAdmin):
     def changelist_view(self, request, extra_context=None):
         services.satisfaction_configs_ensure(organization_ids=organization_roles(request))
         return super().changelist_view(request, extra_context)
+
+    def save_page(self, request, form, formsets, change):
+        data = form.cleaned_data
+        try:
+            return services.satisfaction_config_update(
+                organization=data.get("organization") or form.instance.organization,
+                **{name: data[name] for name in services.SETTINGS_FIELDS if name in data},
+            )
+        except ApplicationError as error:
+            show_refusal(form, error)
+            raise PageRefused from error
 
     def get_fieldsets(self, request, obj=None):
         names = dict(settings.LANGUAGES)

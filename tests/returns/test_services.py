@@ -424,3 +424,34 @@ def test_the_default_assignee_must_be_staff_of_the_organization(org_a, org_b, st
         2,
         staff,
     )
+
+
+def test_a_reason_is_added_then_retired_and_keeps_its_code(org_a, org_b):
+    services.return_config_ensure(organization=org_a)
+
+    melted = services.return_reason_save(
+        organization=org_a, code="melted", label="Melted", labels={"fr": "Fondu"}, position=9
+    )
+    services.return_reason_save(organization=org_a, reason=melted, active=False, position=2)
+
+    melted.refresh_from_db()
+    assert (melted.code, melted.labels, melted.active, melted.position) == (
+        "melted",
+        {"fr": "Fondu"},
+        False,
+        2,
+    )
+    with pytest.raises(TypeError):
+        services.return_reason_save(organization=org_a, reason=melted, code="frozen")
+    with pytest.raises(ValueError, match="another organization"):
+        services.return_reason_save(organization=org_b, reason=melted, active=True)
+
+
+def test_a_reason_with_a_code_already_used_is_refused(org_a):
+    services.return_config_ensure(organization=org_a)
+
+    with pytest.raises(ApplicationError) as refused:
+        services.return_reason_save(organization=org_a, code="damaged", label="Again")
+
+    assert "fields" in refused.value.extra
+    assert ReturnReason.objects.filter(organization=org_a, code="damaged").count() == 1

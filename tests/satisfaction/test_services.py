@@ -543,3 +543,26 @@ def test_opting_out_cancels_the_surveys_not_sent_yet(org_a):
     pending.refresh_from_db()
     assert pending.status == S.CANCELED
     assert pending.cancel_reason == CancelReason.OPTED_OUT
+
+
+def test_the_settings_are_set_by_their_service(org_a):
+    services.satisfaction_config_ensure(organization=org_a)
+    body = "Bonjour {first_name}, votre avis : {link}"
+
+    config = services.satisfaction_config_update(
+        organization=org_a, enabled=True, delay_days=5, email_body_fr=body
+    )
+
+    config.refresh_from_db()
+    assert (config.enabled, config.delay_days, config.email_body_fr) == (True, 5, body)
+
+
+def test_a_text_the_model_refuses_is_refused_on_its_field_and_changes_nothing(org_a):
+    with pytest.raises(ApplicationError) as refused:
+        services.satisfaction_config_update(
+            organization=org_a, enabled=True, email_body_en="Hello {first_name}, tell us!"
+        )
+
+    assert list(refused.value.extra["fields"]) == ["email_body_en"]
+    assert "The text must hold {link}" in " ".join(refused.value.extra["fields"]["email_body_en"])
+    assert not SatisfactionConfig.objects.filter(organization=org_a, enabled=True).exists()
