@@ -23,6 +23,7 @@ case from it (`survey_open_case`) or by marking it followed up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -461,6 +462,15 @@ def survey_answer(
         survey.answer_changed_at = now
     _save(survey)
     return survey
+
+
+@transaction.atomic
+def customers_opt_in(*, opt_outs: Iterable[SurveyOptOut]) -> int:
+    """The customers of these opt-outs receive surveys again (from the next one scheduled);
+    how many opt-outs were removed."""
+    ids = [opt_out.pk for opt_out in opt_outs]
+    removed, _by_model = SurveyOptOut.objects.filter(pk__in=ids).delete()
+    return removed
 
 
 @transaction.atomic

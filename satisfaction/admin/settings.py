@@ -152,3 +152,9 @@ class SurveyOptOutAdmin(TenantAdmin):
         # The customer field offers only the organizations the user may add to.
         if not change:
             obj.pk = services.customer_opt_out(customer=form.cleaned_data["customer"]).pk
+
+    def delete_model(self, request, obj):
+        services.customers_opt_in(opt_outs=[obj])
+
+    def delete_queryset(self, request, queryset):
+        services.customers_opt_in(opt_outs=queryset)
