@@ -24,6 +24,9 @@ from django.utils.translation import gettext as _
 from core.errors import ApplicationError
 from crm.fsm_admin import form_errors, refusal_messages
 
+#: The change page's titles as Django words them (`ModelAdmin._changeform_view`).
+DJANGO_TITLES = {"add": "Add %s", "change": "Change %s"}
+
 
 class PageRefused(Exception):
     """A service refused the page; its messages are already on the page's form."""
@@ -93,7 +96,8 @@ class ServicePageAdminMixin:
         media = self.media + admin_form.media
         for inline_formset in inline_formsets:
             media += inline_formset.media
-        title = _("Add %s") if add else _("Change %s")
+        # Django's own titles, in Django's catalogue (a variable: not the project's to translate).
+        title = _(DJANGO_TITLES["add" if add else "change"])
         context = {
             **self.admin_site.each_context(request),
             "title": title % self.opts.verbose_name,
