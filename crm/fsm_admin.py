@@ -276,6 +276,12 @@ class PageRefused(Exception):
     """A service refused the page; its messages are already on the page's forms."""
 
 
+def show_refusal(form, error: ApplicationError) -> None:
+    """A service's refusal on `form`: on the fields it names, else above the form."""
+    if not form_errors(form, error):
+        form.add_error(None, " ".join(refusal_messages(error)))
+
+
 def add_formset_errors(formset, messages_: list[str]) -> None:
     """Messages above a validated formset's rows (its non-form errors)."""
     formset.non_form_errors().extend(messages_)

@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
 from crm.tenant_admin import ReadOnlyTenantInline, when
+from dashboard import fulfillment_admin  # noqa: F401  (registers the fulfillment pages)
 from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from returns.admin import SubscriptionCaseInline

@@ -34,8 +34,8 @@ from dashboard.customers import customer_story
 from fulfillment.models import Batch, BatchLine, Shipment
 from returns.models import ReturnRequest
 from satisfaction import charts
-from satisfaction.admin import nps_headline, nps_number, number, week_chart, week_label
 from satisfaction.models import SatisfactionSurvey
+from satisfaction.presentation import nps_headline, nps_number, number, week_chart, week_label
 from subscriptions.models import Charge, Subscription
 from woocommerce.models import WebhookDelivery
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,6 +56,39 @@ def _save(row) -> None:
 def _locked_batch(batch: Batch | int) -> Batch:
     pk = batch.pk if isinstance(batch, Batch) else batch
     return Batch.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+
+
+# --- Settings ----------------------------------------------------------------------
+
+#: What an organization's administrators choose of its fulfillment settings.
+SETTINGS_FIELDS = (
+    "cutoff_weekday",
+    "cutoff_time",
+    "shipping_offset_days",
+    "unpaid_lines",
+    "default_carrier",
+)
+
+
+@transaction.atomic
+def fulfillment_settings_update(*, organization: Organization, **values) -> FulfillmentSettings:
+    """Set the organization's cut-off and shipping rules (`SETTINGS_FIELDS`), its row created
+    the first time. A change counts from the next batch created: the open batch keeps its
+    cut-off."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Not a fulfillment setting: {', '.join(sorted(unknown))}")
+    row, _created = FulfillmentSettings.objects.select_for_update().get_or_create(
+        organization=organization
+    )
+    for name, value in values.items():
+        setattr(row, name, value)
+    try:
+        row.full_clean(exclude=["organization"])
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    row.save()
+    return row
 
 
 # --- The calendar ------------------------------------------------------------------
@@ -390,11 +424,17 @@ def line_prepare(*, line: BatchLine, actor: Actor, now: datetime | None = None) 
     return line
 
 
-def line_prepare_code(*, organization: Organization, code: str, actor: Actor) -> BatchLine:
-    """Mark prepared the line a scanner read (its code: id and check digit)."""
+def line_prepare_code(
+    *, organization: Organization, code: str, actor: Actor, batch: Batch | None = None
+) -> BatchLine:
+    """Mark prepared the line a scanner read (its code: id and check digit).
+
+    Given the `batch` being packed, a line of another batch is refused: preparing
+    it there would be a box put on the wrong pile.
+    """
     pk = line_pk_from_code(code or "")
     line = (
-        BatchLine.objects.filter(organization=organization, pk=pk).first()
+        BatchLine.objects.filter(organization=organization, pk=pk).select_related("batch").first()
         if pk is not None
         else None
     )
@@ -403,6 +443,13 @@ def line_prepare_code(*, organization: Organization, code: str, actor: Actor) ->
             _("No line has the code %(code)s in this organization.") % {"code": code},
             {"fields": {"code": [_("Unknown code.")]}},
             status=404 if pk is not None else 400,
+        )
+    if batch is not None and line.batch_id != batch.pk:
+        elsewhere = str(line.batch)
+        raise ConflictError(
+            _("Line %(code)s is in the %(batch)s, not this one: nothing was changed.")
+            % {"code": line.code, "batch": elsewhere[:1].lower() + elsewhere[1:]},
+            {"batch": line.batch_id},
         )
     return line_prepare(line=line, actor=actor)
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -79,6 +80,89 @@ def return_config_ensure(*, organization: Organization) -> ReturnConfig:
             for position, (code, english, french) in enumerate(DEFAULT_REASONS)
         )
     return config
+
+
+def return_configs_ensure(*, organization_ids) -> None:
+    """Settings and default reasons for those of the organizations that have none yet."""
+    missing = Organization.objects.filter(
+        pk__in=organization_ids, return_config__isnull=True
+    ).order_by("pk")
+    for organization in missing:
+        return_config_ensure(organization=organization)
+
+
+def assignable_users(*, organization_ids):
+    """The members who may own cases (administrators or staff) of these organizations."""
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__organization_id__in=organization_ids,
+            memberships__role__in=ASSIGNABLE_ROLES,
+        )
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+@transaction.atomic
+def return_config_update(
+    *,
+    organization: Organization,
+    window_days: int,
+    service_level_days: int,
+    default_assignee: Any = None,
+) -> ReturnConfig:
+    """Set the organization's return settings (created with the default reasons the first
+    time). The default assignee, if any, is an administrator or staff member of it."""
+    if (
+        default_assignee is not None
+        and not assignable_users(organization_ids=[organization.pk])
+        .filter(pk=getattr(default_assignee, "pk", default_assignee))
+        .exists()
+    ):
+        raise _invalid(
+            "default_assignee", _("Not an administrator or staff member of this organization.")
+        )
+    config = return_config_ensure(organization=organization)
+    config.window_days = window_days
+    config.service_level_days = service_level_days
+    config.default_assignee_id = getattr(default_assignee, "pk", default_assignee)
+    config.save(
+        update_fields=["window_days", "service_level_days", "default_assignee", "updated_at"]
+    )
+    return config
+
+
+#: What an organization's administrators set of a reason; its code only when adding it.
+REASON_FIELDS = ("code", "label", "labels", "active", "position")
+
+
+@transaction.atomic
+def return_reason_save(
+    *, organization: Organization, reason: ReturnReason | None = None, **values
+) -> ReturnReason:
+    """Add a reason to the organization's list (`reason` None), or change one of its reasons.
+
+    A reason's code never changes (the API and past cases name it), and a reason is
+    retired (`active` False), never deleted.
+    """
+    allowed = REASON_FIELDS if reason is None else tuple(f for f in REASON_FIELDS if f != "code")
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise TypeError(f"Not a reason's setting here: {', '.join(sorted(unknown))}")
+    if reason is None:
+        reason = ReturnReason(organization=organization)
+    elif reason.organization_id != organization.pk:
+        raise ValueError("The reason is another organization's.")
+    for name, value in values.items():
+        setattr(reason, name, value)
+    try:
+        reason.full_clean()
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    reason.save()
+    return reason
 
 
 # --- Locking and timeline ------------------------------------------------------------
@@ -186,10 +270,10 @@ def _shipment(organization: Organization, shipment: Shipment | int) -> Shipment:
 
 
 def _reason(organization: Organization, reason: ReturnReason | str) -> ReturnReason:
+    if isinstance(reason, ReturnReason) and reason.organization_id != organization.pk:
+        raise _invalid("reason", _("Not a reason of the shipment's organization."))
     code = getattr(reason, "code", reason)
     found = ReturnReason.objects.filter(organization=organization, code=code, active=True).first()
-    if isinstance(reason, ReturnReason) and found is not None and found.pk != reason.pk:
-        found = None  # another organization's reason with the same code
     if found is None:
         codes = list(
             ReturnReason.objects.filter(organization=organization, active=True).values_list(

@@ -23,10 +23,12 @@ case from it (`survey_open_case`) or by marking it followed up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Max, Q
@@ -80,6 +82,47 @@ class SurveyClosed(ConflictError):
 def satisfaction_config_ensure(*, organization: Organization) -> SatisfactionConfig:
     config, _created = SatisfactionConfig.objects.get_or_create(organization=organization)
     return config
+
+
+#: What an organization's administrators choose: the rules, the sender and the texts.
+SETTINGS_FIELDS = (
+    "enabled",
+    "delay_days",
+    "cooling_days",
+    "expiry_days",
+    "from_email",
+    *(field for fields in SatisfactionConfig.TEXT_FIELDS.values() for field in fields),
+)
+
+
+@transaction.atomic
+def satisfaction_config_update(*, organization: Organization, **values) -> SatisfactionConfig:
+    """Set the organization's survey rules and texts (`SETTINGS_FIELDS`), its row created the
+    first time. A text the model refuses (an unknown placeholder, an e-mail without {link})
+    is refused on its field, and nothing is written."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Not a satisfaction setting: {', '.join(sorted(unknown))}")
+    config, _created = SatisfactionConfig.objects.select_for_update().get_or_create(
+        organization=organization
+    )
+    for name, value in values.items():
+        setattr(config, name, value)
+    try:
+        config.full_clean(exclude=["organization"])
+    except ValidationError as error:
+        raise ApplicationError(_("Invalid input."), {"fields": error.message_dict}) from error
+    config.save()
+    return config
+
+
+def satisfaction_configs_ensure(*, organization_ids) -> None:
+    """Settings for those of the organizations that have none yet."""
+    missing = Organization.objects.filter(
+        pk__in=organization_ids, satisfaction_config__isnull=True
+    ).order_by("pk")
+    for organization in missing:
+        satisfaction_config_ensure(organization=organization)
 
 
 def default_question(organization: Organization) -> str:
@@ -422,6 +465,15 @@ def survey_answer(
 
 
 @transaction.atomic
+def customers_opt_in(*, opt_outs: Iterable[SurveyOptOut]) -> int:
+    """The customers of these opt-outs receive surveys again (from the next one scheduled);
+    how many opt-outs were removed."""
+    ids = [opt_out.pk for opt_out in opt_outs]
+    removed, _by_model = SurveyOptOut.objects.filter(pk__in=ids).delete()
+    return removed
+
+
+@transaction.atomic
 def customer_opt_out(*, customer: Customer, now: datetime | None = None) -> SurveyOptOut:
     """The customer receives no more surveys (idempotent): staff on the phone, or the link.
 
@@ -469,6 +521,16 @@ def survey_cancel(
         )
     _cancel(survey, CancelReason.BY_HAND, (reason or "").strip() or actor.label)
     return survey
+
+
+def survey_may_open_case(survey: SatisfactionSurvey) -> bool:
+    """Whether `survey_open_case` would open a case from it now: answered, none opened."""
+    return survey.status == Status.ANSWERED and not survey.return_request_id
+
+
+def survey_may_mark_followed_up(survey: SatisfactionSurvey) -> bool:
+    """Whether marking it followed up would change it: answered, not followed up yet."""
+    return survey.status == Status.ANSWERED and survey.followed_up_at is None
 
 
 def _may_follow_up(survey: SatisfactionSurvey) -> None:

@@ -299,7 +299,7 @@ def test_the_preview_lists_the_first_boxes_and_counts_the_rest(
     admin_client_for, staff_a, due, monkeypatch
 ):
     batch, _alice, _bob = due
-    monkeypatch.setattr("fulfillment.admin.PREVIEW_ROWS", 1)
+    monkeypatch.setattr("fulfillment.admin.batch_page.PREVIEW_ROWS", 1)
 
     with time_machine.travel(NEAR, tick=False):
         page = admin_client_for(staff_a).get(batch_url(batch), **EN)

@@ -202,6 +202,27 @@ def test_a_mistyped_code_is_refused(locked, org_a):
     assert error.value.status == 400
 
 
+def test_a_code_scanned_while_packing_another_batch_is_refused(locked, org_a):
+    """The packing room scans a box of the next batch on this batch's pile."""
+    batch, lines = locked
+    other = services.batch_open_next(organization=org_a)
+    stray = BatchLine.objects.create(
+        organization=org_a,
+        batch=other,
+        subscription=lines[0].subscription,
+        customer=lines[0].customer,
+        cycle=99,
+    )
+
+    with pytest.raises(ConflictError) as error:
+        services.line_prepare_code(organization=org_a, code=stray.code, actor=STAFF, batch=batch)
+
+    assert error.value.message.startswith(f"Line {stray.code} is in the batch of ")
+    assert error.value.message.endswith(", not this one: nothing was changed.")
+    stray.refresh_from_db()
+    assert stray.status == BatchLine.Status.AWAITING_PAYMENT
+
+
 def test_a_canceled_batch_leaves_its_cycles_to_the_next_one(org_a):
     billing_settings(org_a)
     batch = open_batch(org_a, CUTOFF)

@@ -729,6 +729,41 @@ def test_an_administrator_adds_a_translated_reason_and_retires_one(admin_client_
     assert other not in offered
 
 
+def test_the_reasons_list_retires_and_orders_reasons_through_the_service(
+    admin_client_for, org_a, monkeypatch
+):
+    boss = admin_client_for(member(org_a, Role.ADMIN))
+    page = boss.get(REASONS)
+    saved = []
+    save = services.return_reason_save
+
+    def recording(**kwargs):
+        saved.append({key: value for key, value in kwargs.items() if key != "organization"})
+        return save(**kwargs)
+
+    monkeypatch.setattr(services, "return_reason_save", recording)
+    other = ReturnReason.objects.get(organization=org_a, code="other")
+    formset = page.context["cl"].formset
+    data = {
+        "form-TOTAL_FORMS": formset.total_form_count(),
+        "form-INITIAL_FORMS": formset.initial_form_count(),
+        "_save": "Save",
+    }
+    for index, form in enumerate(formset.forms):
+        reason = form.instance
+        data[f"form-{index}-id"] = reason.pk
+        data[f"form-{index}-position"] = 0 if reason == other else reason.position
+        if reason.active and reason != other:
+            data[f"form-{index}-active"] = "on"
+
+    response = boss.post(REASONS, data)
+
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert (other.active, other.position) == (False, 0)
+    assert saved == [{"reason": other, "active": False, "position": 0}]
+
+
 def test_the_default_assignee_is_one_of_the_organizations_staff(admin_client_for, org_a, org_b):
     boss_user = member(org_a, Role.ADMIN, username="boss")
     boss = admin_client_for(boss_user)

@@ -375,5 +375,83 @@ def test_another_organizations_reason_is_refused_even_with_the_same_code(
     foreign = ReturnReason.objects.get(organization=org_b, code="damaged")
     with pytest.raises(ApplicationError) as refused:
         open_case(org_a, shipment, staff, reason=foreign)
-    assert "reason" in refused.value.extra["fields"]
+    assert refused.value.extra["fields"]["reason"] == [
+        "Not a reason of the shipment's organization."
+    ]
     assert not ReturnRequest.objects.exists()
+
+
+# --- Settings ----------------------------------------------------------------------------
+
+
+def test_settings_are_created_once_with_the_default_reasons(org_a, org_b):
+    services.return_config_ensure(organization=org_a)
+
+    services.return_configs_ensure(organization_ids=[org_a.pk, org_b.pk])
+    services.return_configs_ensure(organization_ids=[org_a.pk, org_b.pk])
+
+    assert ReturnConfig.objects.filter(organization__in=[org_a, org_b]).count() == 2
+    reasons = ReturnReason.objects.filter(organization=org_b).count()
+    assert reasons == ReturnReason.objects.filter(organization=org_a).count() > 0
+
+
+def test_the_default_assignee_must_be_staff_of_the_organization(org_a, org_b, staff):
+    viewer = UserFactory(username="vera")
+    MembershipFactory(user=viewer, organization=org_a, role="viewer")
+    outsider = UserFactory(username="bruno")
+    MembershipFactory(user=outsider, organization=org_b, role="staff")
+
+    for refused_user in (viewer, outsider):
+        with pytest.raises(ApplicationError) as refused:
+            services.return_config_update(
+                organization=org_a,
+                window_days=30,
+                service_level_days=2,
+                default_assignee=refused_user,
+            )
+        assert refused.value.extra["fields"]["default_assignee"] == [
+            "Not an administrator or staff member of this organization."
+        ]
+    assert not ReturnConfig.objects.filter(organization=org_a, window_days=30).exists()
+
+    config = services.return_config_update(
+        organization=org_a, window_days=30, service_level_days=2, default_assignee=staff
+    )
+
+    config.refresh_from_db()
+    assert (config.window_days, config.service_level_days, config.default_assignee) == (
+        30,
+        2,
+        staff,
+    )
+
+
+def test_a_reason_is_added_then_retired_and_keeps_its_code(org_a, org_b):
+    services.return_config_ensure(organization=org_a)
+
+    melted = services.return_reason_save(
+        organization=org_a, code="melted", label="Melted", labels={"fr": "Fondu"}, position=9
+    )
+    services.return_reason_save(organization=org_a, reason=melted, active=False, position=2)
+
+    melted.refresh_from_db()
+    assert (melted.code, melted.labels, melted.active, melted.position) == (
+        "melted",
+        {"fr": "Fondu"},
+        False,
+        2,
+    )
+    with pytest.raises(TypeError):
+        services.return_reason_save(organization=org_a, reason=melted, code="frozen")
+    with pytest.raises(ValueError, match="another organization"):
+        services.return_reason_save(organization=org_b, reason=melted, active=True)
+
+
+def test_a_reason_with_a_code_already_used_is_refused(org_a):
+    services.return_config_ensure(organization=org_a)
+
+    with pytest.raises(ApplicationError) as refused:
+        services.return_reason_save(organization=org_a, code="damaged", label="Again")
+
+    assert "fields" in refused.value.extra
+    assert ReturnReason.objects.filter(organization=org_a, code="damaged").count() == 1

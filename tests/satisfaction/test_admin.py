@@ -21,9 +21,9 @@ from fulfillment.models import BatchLine
 from returns import services as returns
 from returns.models import ReturnRequest
 from satisfaction import services
-from satisfaction.admin import nps_headline, number
 from satisfaction.models import SatisfactionConfig, SatisfactionSurvey
 from satisfaction.nps import Nps
+from satisfaction.presentation import nps_headline, number
 from tests.factories import (
     MembershipFactory,
     ProductFactory,

@@ -104,3 +104,13 @@ def test_an_administrator_deletes_an_opt_out_to_resume_surveys(
     assert admin_client_for(staff_a).post(url, {"post": "yes"}).status_code == 403
     assert admin_client_for(administrator).post(url, {"post": "yes"}).status_code == 302
     assert not SurveyOptOut.objects.exists()
+
+
+def test_opting_a_customer_back_in_removes_only_their_opt_out(org_a, survey):
+    opt_out = services.survey_opt_out(token=survey.token)
+    other = services.customer_opt_out(customer=CustomerFactory(organization=org_a))
+
+    removed = services.customers_opt_in(opt_outs=[opt_out])
+
+    assert removed == 1
+    assert list(SurveyOptOut.objects.all()) == [other]

@@ -17,7 +17,7 @@ from fulfillment import services as fulfillment
 from returns import services as returns
 from returns.models import ReturnRequest
 from satisfaction import services, tasks
-from satisfaction.models import CancelReason, SatisfactionSurvey
+from satisfaction.models import CancelReason, SatisfactionConfig, SatisfactionSurvey
 from subscriptions.models import Subscription
 from tests.factories import (
     CustomerFactory,
@@ -417,6 +417,7 @@ def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff)
     assert survey.needs_follow_up
 
     opened_at = DELIVERED + timedelta(days=16)  # the 14-day return window closed
+    assert services.survey_may_open_case(survey)
     case = services.survey_open_case(survey=survey, actor=Actor.for_user(staff), now=opened_at)
 
     survey.refresh_from_db()
@@ -430,6 +431,7 @@ def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff)
     assert "The bag was torn" in case.description
     assert str(survey.pk) in case.window_override
 
+    assert not services.survey_may_open_case(survey)
     with pytest.raises(ConflictError):
         services.survey_open_case(survey=survey, actor=Actor.for_user(staff))
     assert ReturnRequest.objects.filter(shipment=survey.shipment).count() == 1
@@ -437,6 +439,8 @@ def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff)
 
 def test_a_survey_not_answered_cannot_be_followed_up(org_a, staff):
     survey = sent_survey(org_a)
+    assert not services.survey_may_open_case(survey)
+    assert not services.survey_may_mark_followed_up(survey)
     with pytest.raises(ConflictError):
         services.survey_open_case(survey=survey, actor=Actor.for_user(staff))
     with pytest.raises(ConflictError):
@@ -449,6 +453,7 @@ def test_marking_followed_up_clears_the_flag_once(org_a, staff):
         org_a, [0], comments=["Never arrived"], answered_at=DELIVERED + timedelta(days=6)
     )
     at = DELIVERED + timedelta(days=7)
+    assert services.survey_may_mark_followed_up(survey)
     services.survey_mark_followed_up(survey=survey, actor=Actor.for_user(staff), now=at)
     services.survey_mark_followed_up(
         survey=survey, actor=Actor.system(), now=at + timedelta(days=1)
@@ -456,6 +461,16 @@ def test_marking_followed_up_clears_the_flag_once(org_a, staff):
     survey.refresh_from_db()
     assert (survey.followed_up_at, survey.followed_up_by) == (at, staff)
     assert not survey.needs_follow_up
+    assert not services.survey_may_mark_followed_up(survey)
+
+
+def test_settings_are_created_once_for_the_organizations_without_them(org_a, org_b):
+    services.satisfaction_config_ensure(organization=org_a)
+
+    services.satisfaction_configs_ensure(organization_ids=[org_a.pk, org_b.pk])
+    services.satisfaction_configs_ensure(organization_ids=[org_a.pk, org_b.pk])
+
+    assert SatisfactionConfig.objects.filter(organization__in=[org_a, org_b]).count() == 2
 
 
 def test_a_passive_or_silent_detractor_needs_no_follow_up(org_a):
@@ -528,3 +543,26 @@ def test_opting_out_cancels_the_surveys_not_sent_yet(org_a):
     pending.refresh_from_db()
     assert pending.status == S.CANCELED
     assert pending.cancel_reason == CancelReason.OPTED_OUT
+
+
+def test_the_settings_are_set_by_their_service(org_a):
+    services.satisfaction_config_ensure(organization=org_a)
+    body = "Bonjour {first_name}, votre avis : {link}"
+
+    config = services.satisfaction_config_update(
+        organization=org_a, enabled=True, delay_days=5, email_body_fr=body
+    )
+
+    config.refresh_from_db()
+    assert (config.enabled, config.delay_days, config.email_body_fr) == (True, 5, body)
+
+
+def test_a_text_the_model_refuses_is_refused_on_its_field_and_changes_nothing(org_a):
+    with pytest.raises(ApplicationError) as refused:
+        services.satisfaction_config_update(
+            organization=org_a, enabled=True, email_body_en="Hello {first_name}, tell us!"
+        )
+
+    assert list(refused.value.extra["fields"]) == ["email_body_en"]
+    assert "The text must hold {link}" in " ".join(refused.value.extra["fields"]["email_body_en"])
+    assert not SatisfactionConfig.objects.filter(organization=org_a, enabled=True).exists()
