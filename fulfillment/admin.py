@@ -46,6 +46,7 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.models import Customer, Organization, Product
+from crm.object_tools import object_tools
 from crm.tenant_admin import ActionsOnlyTenantAdmin, Role, TenantAdmin, when
 from fulfillment import services
 from fulfillment.models import (
@@ -672,6 +673,8 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
             "exports": self._exports(batch),
             "may_act": self.may_act(request, batch),
             "exports_archive": self._exports_archive(request, batch),
+            # Links of the apps above (the carriers' "Create labels"): crm.object_tools.
+            "object_tools": object_tools(request, batch),
         }
         if batch.status in (Batch.Status.DISPATCHED, Batch.Status.COMPLETED):
             context["shipments_url"] = (
