@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
 
+from carriers.api.filters import ParcelFilter
 from carriers.models import CarrierAccount, Parcel
+from core.errors import ApplicationError
 from crm.models import Organization
 from fulfillment.models import Batch
 
@@ -27,21 +30,27 @@ def shipping_method_for(*, account: CarrierAccount, country: str) -> str:
 
 
 def parcel_list(*, organization: Organization, filters=None) -> QuerySet[Parcel]:
-    """The organization's parcels, by batch and line; `filters`: batch, state, line."""
-    parcels = Parcel.objects.filter(organization=organization).select_related("line", "batch")
-    filters = filters or {}
-    for name in ("batch", "line", "state"):
-        value = filters.get(name)
-        if value not in (None, ""):
-            parcels = parcels.filter(**{name: value})
-    return parcels.order_by("batch_id", "line_id")
+    """The organization's parcels, by batch and line; `filters`: batch, line, state
+    (query parameters; invalid ones raise `ApplicationError`, 400)."""
+    parcels = (
+        Parcel.objects.filter(organization=organization)
+        .select_related("line__shipment")
+        .order_by("batch_id", "line_id")
+    )
+    if filters is None:
+        return parcels
+    filterset = ParcelFilter(filters, queryset=parcels)
+    if not filterset.is_valid():
+        fields = {name: list(errors) for name, errors in filterset.errors.items()}
+        raise ApplicationError(_("Invalid input."), {"fields": fields})
+    return filterset.qs
 
 
 def parcel_for_shipment(*, organization: Organization, shipment_id: int) -> Parcel | None:
     """The parcel of a shipment's box, if it was labelled through a carrier account."""
     return (
         Parcel.objects.filter(organization=organization, line__shipment__id=shipment_id)
-        .select_related("line", "batch")
+        .select_related("line__shipment")
         .first()
     )
 
