@@ -160,7 +160,7 @@ class ParcelAdmin(TenantAdmin):
     fields = [
         "organization",
         "batch",
-        "code_column",
+        "line_link",
         "state",
         "refusal",
         "address_column",
@@ -190,6 +190,10 @@ class ParcelAdmin(TenantAdmin):
 
     @admin.display(description=gettext_lazy("line"), ordering="line_id")
     def code_column(self, parcel):
+        return parcel.code
+
+    @admin.display(description=gettext_lazy("line"))
+    def line_link(self, parcel):
         url = reverse("admin:fulfillment_batchline_change", args=[parcel.line_id])
         return format_html('<a href="{}">{}</a>', url, parcel.code)
 

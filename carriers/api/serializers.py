@@ -11,6 +11,9 @@ from carriers.models import Parcel
 class ParcelSerializer(serializers.ModelSerializer):
     line_code = serializers.CharField(source="code", read_only=True)
     shipment = serializers.SerializerMethodField()
+    # Empty until labelled: not "uri" strings in the schema.
+    tracking_url = serializers.CharField(read_only=True)
+    label_url = serializers.CharField(read_only=True)
 
     class Meta:
         model = Parcel
