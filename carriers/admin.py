@@ -209,7 +209,7 @@ class ParcelAdmin(TenantAdmin):
             parcel.tracking_number,
         )
 
-    @admin.display(description=gettext_lazy("label"))
+    @admin.display(description=gettext_lazy("label document"))
     def label_column(self, parcel):
         return parcel.label_url or "-"
 

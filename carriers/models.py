@@ -141,7 +141,7 @@ class Parcel(TenantModel):
         verbose_name=_("carrier account"),
     )
     state = models.CharField(
-        _("label"), max_length=16, choices=State.choices, default=State.PENDING
+        _("label state"), max_length=16, choices=State.choices, default=State.PENDING
     )
     refusal = models.TextField(_("platform's message"), blank=True)
     # Sent to the platform with the request; a refusal makes the next attempt use a new one.
