@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -40,7 +41,7 @@ from crm.tenant_admin import (
     TenantTabularInline,
     organizations_allowing,
 )
-from fulfillment.models import Batch
+from fulfillment.models import Batch, BatchLine
 
 SECRET_FIELDS = ("public_key", "secret_key")
 
@@ -366,4 +367,22 @@ def batch_tools(request, batch: Batch) -> list[dict[str, str]]:
     return tools
 
 
+def line_tools(request, line: BatchLine) -> list[dict[str, str]]:
+    """A box's page: its parcel, or the platform's refusal (linked to correct the address)."""
+    parcel = Parcel.objects.filter(line=line).only("pk", "state", "refusal", "tracking_number")
+    parcel = parcel.first()
+    if parcel is None:
+        return []
+    url = reverse("admin:carriers_parcel_change", args=[parcel.pk])
+    if parcel.state == Parcel.State.REFUSED:
+        message = Truncator(parcel.refusal).chars(120)
+        label = _("Refused by the carrier: %(message)s") % {"message": message}
+        return [{"kind": "parcel-refused", "label": label, "url": url}]
+    if parcel.state == Parcel.State.LABELLED:
+        label = _("Label: %(tracking)s") % {"tracking": parcel.tracking_number or "-"}
+        return [{"kind": "parcel", "label": label, "url": url}]
+    return [{"kind": "parcel", "label": str(parcel.get_state_display()), "url": url}]
+
+
 register(Batch, batch_tools)
+register(BatchLine, line_tools)

@@ -68,7 +68,7 @@ class LabelsReport:
     refused: int = 0  # by this run
     already: int = 0  # labelled before this run
     busy: int = 0  # being labelled by another run
-    refusals: dict[str, str] = field(default_factory=dict)  # line code -> message
+    refusals: dict[str, str] = field(default_factory=dict)  # line code -> the platform's words
 
 
 def _account(batch: Batch) -> CarrierAccount:
@@ -122,8 +122,8 @@ def labels_start(*, batch: Batch, started_by=None, language: str | None = None):
 
 def parcels_ensure(*, batch: Batch, account: CarrierAccount) -> int:
     """A pending parcel for each prepared box of the batch that has none (one statement)."""
-    lines = BatchLine.objects.filter(batch=batch, status=BatchLine.Status.PREPARED).exclude(
-        parcel__isnull=False
+    lines = BatchLine.objects.filter(
+        batch=batch, status=BatchLine.Status.PREPARED, parcel__isnull=True
     )
     rows = [
         Parcel(
@@ -174,7 +174,7 @@ def labels_create(
             report.labelled += 1
         elif outcome == State.REFUSED:
             report.refused += 1
-            report.refusals[parcel.reference] = parcel.refusal
+            report.refusals[parcel.code] = parcel.refusal
         elif outcome == "labelled_before":
             report.already += 1
         else:

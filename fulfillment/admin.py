@@ -994,6 +994,8 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         line = self.get_object(request, unquote(object_id))
+        # Links of the apps above (the carriers' parcel of this box): crm.object_tools.
+        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, line)}
         with timezone.override(line.organization.tzinfo):
             response = super().change_view(request, object_id, form_url, extra_context)
             if isinstance(response, TemplateResponse) and not response.is_rendered:

@@ -23,6 +23,7 @@ URL from a response), follows no redirect and has a connect and read timeout.
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from carriers.platforms.base import (
 
 logger = logging.getLogger(__name__)
 
+ISO_3166_2 = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 FAILED_STATUSES = {"ANNOUNCEMENT_FAILED", "CANCELLED", "CANCELLATION_REQUESTED"}
 
 
@@ -65,8 +67,8 @@ def to_address(address: dict[str, str], email: str = "") -> dict[str, str]:
         "phone_number": address.get("phone", ""),
         "email": email,
     }
-    state = address.get("state", "")
-    if "-" in state:  # ISO 3166-2 ("US-NY") only; a free-text region stays in the lines
+    state = address.get("state", "").strip().upper()
+    if ISO_3166_2.fullmatch(state):  # "US-NY"; a free-text region is not sent as a code
         fields["state_province_code"] = state
     return {key: value for key, value in fields.items() if value}
 

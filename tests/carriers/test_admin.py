@@ -111,6 +111,14 @@ def test_create_labels_from_the_locked_batchs_page(
     assert "House number is missing." in refused
     assert f">{lines[0].code}</a>" in refused
     assert f">{lines[1].code}</a>" not in refused
+    line_page = client.get(
+        reverse("admin:fulfillment_batchline_change", args=[lines[0].pk]), **EN
+    ).content.decode()
+    assert "Refused by the carrier: to_address/house_number: House number is missing." in line_page
+    labelled_page = client.get(
+        reverse("admin:fulfillment_batchline_change", args=[lines[1].pk]), **EN
+    ).content.decode()
+    assert "Label: 3SYZXG" in labelled_page
 
 
 def test_a_refused_box_corrected_in_the_admin_is_labelled_by_the_next_run(
