@@ -207,3 +207,32 @@ def test_a_labelled_box_keeps_its_address(org_a, account_a, sendcloud):
         services.parcel_address_correct(
             parcel=parcel, address={**address(9), "city": ""}, actor=STAFF
         )
+
+
+def test_the_task_reports_on_its_operation_and_a_platform_down_fails_it_readably(
+    org_a, account_a, sendcloud
+):
+    from carriers.tasks import create_labels
+    from operations.models import Operation
+
+    batch, _lines = prepared_boxes(org_a, 2)
+    sendcloud.down = True
+    operation = Operation.objects.create(
+        organization=org_a, kind=Operation.Kind.CARRIER_LABELS, subject=str(batch)
+    )
+
+    create_labels(batch.pk, operation_id=operation.pk, language="fr")
+
+    operation.refresh_from_db()
+    assert operation.status == "failed"
+    assert "Sendcloud a répondu HTTP 503" in operation.error
+    sendcloud.down = False
+    again = Operation.objects.create(
+        organization=org_a, kind=Operation.Kind.CARRIER_LABELS, subject=str(batch)
+    )
+    create_labels(batch.pk, operation_id=again.pk, language="en")
+    again.refresh_from_db()
+    assert (again.status, again.done, again.total) == ("succeeded", 2, 2)
+    assert again.result_summary == "2 labelled, 0 refused by the platform."
+    create_labels(batch.pk, operation_id=again.pk)  # delivered twice: nothing reopens
+    assert Operation.objects.get(pk=again.pk).status == "succeeded"
