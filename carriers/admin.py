@@ -41,7 +41,7 @@ from crm.tenant_admin import (
     TenantTabularInline,
     organizations_allowing,
 )
-from fulfillment.models import Batch, BatchLine
+from fulfillment.models import Batch, BatchLine, Shipment
 
 SECRET_FIELDS = ("public_key", "secret_key")
 
@@ -384,5 +384,25 @@ def line_tools(request, line: BatchLine) -> list[dict[str, str]]:
     return [{"kind": "parcel", "label": str(parcel.get_state_display()), "url": url}]
 
 
+def shipment_tools(request, shipment: Shipment) -> list[dict[str, str]]:
+    """A shipment's page: the carrier's tracking page and the parcel."""
+    parcel = Parcel.objects.filter(line_id=shipment.line_id).first()
+    if parcel is None:
+        return []
+    tools = []
+    if parcel.tracking_url:
+        tools.append(
+            {
+                "kind": "tracking",
+                "label": _("Track the parcel"),
+                "url": parcel.tracking_url,
+                "external": True,
+            }
+        )
+    url = reverse("admin:carriers_parcel_change", args=[parcel.pk])
+    return [*tools, {"kind": "parcel", "label": _("Parcel"), "url": url}]
+
+
 register(Batch, batch_tools)
 register(BatchLine, line_tools)
+register(Shipment, shipment_tools)

@@ -1295,6 +1295,8 @@ class ShipmentAdmin(TenantAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         shipment = self.get_object(request, unquote(object_id))
+        # Links of the apps above (the carriers' tracking link): crm.object_tools.
+        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, shipment)}
         with timezone.override(shipment.organization.tzinfo):
             response = super().change_view(request, object_id, form_url, extra_context)
             if isinstance(response, TemplateResponse) and not response.is_rendered:

@@ -90,6 +90,12 @@ def errors_text(errors: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
+def https_only(url: Any) -> str:
+    """A link from the platform kept only when it is an https:// address (staff click it)."""
+    url = str(url or "")
+    return url if urlsplit(url).scheme == "https" else ""
+
+
 def parcel_from_shipment(shipment: dict) -> ParcelCreated | None:
     """The labelled parcel of a shipment object; None when it has none that is labelled."""
     parcels = shipment.get("parcels") or []
@@ -112,8 +118,8 @@ def parcel_from_shipment(shipment: dict) -> ParcelCreated | None:
         parcel_id=str(parcel["id"]),
         shipment_id=str(shipment.get("id") or ""),
         tracking_number=parcel.get("tracking_number") or "",
-        tracking_url=parcel.get("tracking_url") or "",
-        label_url=label,
+        tracking_url=https_only(parcel.get("tracking_url")),
+        label_url=https_only(label),
         carrier_code=carrier.get("code") or "",
         carrier_name=carrier.get("name") or "",
         status_code=status.get("code") or "",

@@ -76,13 +76,18 @@ def test_another_organizations_batch_parcel_and_shipment_are_404(
     assert not Operation.objects.exists()
 
 
-def test_a_shipments_parcel(org_a, account_a, sendcloud, api_client_for):
-    batch, lines = prepared_boxes(org_a, 1)
+def _dispatched(organization) -> Shipment:
+    """A labelled box, paid and dispatched: its shipment."""
+    batch, lines = prepared_boxes(organization, 1)
     services.labels_create(batch=batch)
     charge = ChargeFactory(subscription=lines[0].subscription, cycle=1, status="paid")
     BatchLine.objects.filter(pk=lines[0].pk).update(charge=charge)
     batch_dispatch(batch=batch, actor=Actor.system("test"), carrier="Colissimo")
-    shipment = Shipment.objects.get(line=lines[0])
+    return Shipment.objects.get(line=lines[0])
+
+
+def test_a_shipments_parcel(org_a, account_a, sendcloud, api_client_for):
+    shipment = _dispatched(org_a)
     client = api_client_for(org_a)
 
     response = client.get(f"/api/v1/shipments/{shipment.pk}/parcel")
@@ -90,6 +95,22 @@ def test_a_shipments_parcel(org_a, account_a, sendcloud, api_client_for):
     assert response.status_code == 200
     assert response.json()["shipment"] == shipment.pk
     assert response.json()["tracking_number"].startswith("3SYZXG")
+
+
+def test_a_shipments_page_links_to_its_tracking(org_a, account_a, sendcloud, admin_client_for):
+    from django.urls import reverse
+
+    from crm.models import Membership
+    from tests.factories import member
+
+    shipment = _dispatched(org_a)
+    client = admin_client_for(member(org_a, Membership.Role.VIEWER))
+    page = client.get(
+        reverse("admin:fulfillment_shipment_change", args=[shipment.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert 'data-tool="tracking"' in page
+    assert "https://tracking.eu-central-1-0.sendcloud.sc/forward?code=3SYZXG" in page
 
 
 def test_invalid_filters_are_400(org_a, api_client_for):

@@ -138,6 +138,15 @@ def test_an_http_base_url_is_refused(settings):
         platform()
 
 
+@responses.activate
+def test_links_other_than_https_are_dropped():
+    body = shipment()
+    body["parcels"][0]["tracking_url"] = "javascript:alert(1)"
+    responses.post(f"{API}/shipments/announce", status=201, json={"data": body})
+    created = platform().create_parcel(REQUEST)
+    assert (created.tracking_url, created.label_url) == ("", f"{API}/parcels/1/label")
+
+
 def test_pure_helpers():
     assert to_address({"state": "Île-de-France"}) == {}  # a free-text region is not a code
     assert errors_text([{"detail": "Bad."}, "junk"]) == "Bad."
