@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include("fulfillment.api.urls")),
     path("api/v1/", include("returns.api.urls")),
     path("api/v1/", include("satisfaction.api.urls")),
+    path("api/v1/", include("carriers.api.urls")),
     path("api/v1/", include("dashboard.api")),
     path("fulfillment/", include("fulfillment.urls")),
     path("", include("satisfaction.urls")),

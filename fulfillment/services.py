@@ -23,7 +23,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
-from crm.models import Organization
+from crm.models import Address, Organization
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
 from fulfillment.snapshots import Box, DueCycle, boxes_at, due_cycles
@@ -790,3 +790,34 @@ def shipment_update(
             **{name: getattr(shipment, name) for name in changed}, updated_at=timezone.now()
         )
     return shipment
+
+
+#: What a corrected line address must hold (the others may be empty).
+ADDRESS_REQUIRED = ("name", "line1", "postcode", "city", "country")
+
+
+@transaction.atomic
+def line_address_correct(*, line: BatchLine, address: dict, actor: Actor) -> BatchLine:
+    """Correct the address a box of a locked batch ships to (a carrier refused it).
+
+    Only the line's frozen copy changes: the customer's own address is staff's
+    to edit too, but the next boxes read it at their cut-off.
+    """
+    line = _locked_line(line)
+    if line.batch.status != Batch.Status.LOCKED or line.status not in (
+        LineStatus.READY,
+        LineStatus.PREPARED,
+    ):
+        raise _conflict(line, _("readdressed"))
+    cleaned = {name: str(address.get(name) or "").strip() for name in Address.CONTENT_FIELDS}
+    missing = [name for name in ADDRESS_REQUIRED if not cleaned[name]]
+    if missing:
+        raise ApplicationError(
+            _("Invalid input."),
+            {"fields": {name: [_("This field is required.")] for name in missing}},
+        )
+    cleaned["country"] = cleaned["country"].upper()
+    BatchLine.objects.filter(pk=line.pk).update(address=cleaned, updated_at=timezone.now())
+    line.address = cleaned
+    logger.info("line %s readdressed by %s", line.pk, actor)
+    return line

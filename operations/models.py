@@ -42,6 +42,8 @@ STEP_LABELS = {
     "cases": _("After-sales cases"),
     "preferences": _("Preferences"),
     "shop": _("WooCommerce shop"),
+    # carrier labels
+    "labels": _("Creating labels"),
 }
 
 
@@ -52,6 +54,7 @@ class Operation(TenantModel):
         RECONCILIATION = "reconciliation", _("Shop reconciliation")
         BATCH_EXPORT = "batch_export", _("Batch exports")
         DEMO_DATA = "demo_data", _("Demo data")
+        CARRIER_LABELS = "carrier_labels", _("Carrier labels")
 
     class Status(models.TextChoices):
         QUEUED = "queued", pgettext_lazy("operation status", "Queued")

@@ -39,6 +39,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from carriers.models import CarrierAccount, Parcel
 from core.actors import Actor
 from crm.models import Address, Contract, Customer, Membership, Product, Variant
 from fulfillment.models import Batch, BatchLine, Shipment
@@ -118,6 +119,7 @@ PATH_KINDS = {
     "batch-lines": "line",
     "batches": "batch",
     "customers": "customer",
+    "parcels": "parcel",
     "products": "product",
     "returns": "return",
     "shipments": "shipment",
@@ -395,6 +397,19 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
         organization=org, shipment=shipments[0], reason="damaged", actor=Actor.for_user(staff)
     )
     answered_surveys(org, [9, 4], answered_at=NOW - timedelta(days=1))
+    # A carrier account and the parcel of the first box (labelled).
+    account = CarrierAccount.objects.create(
+        organization=org, public_key="pk", secret_key="sk", shipping_method="colissimo:home"
+    )
+    Parcel.objects.create(
+        organization=org,
+        account=account,
+        batch_id=shipments[0].batch_id,
+        line_id=shipments[0].line_id,
+        reference="fuzz-1",
+        state=Parcel.State.LABELLED,
+        tracking_number="3SYZXG1",
+    )
     # Another organization's rows are among the ids steered to: each must be a 4xx.
     theirs = SubscriptionFactory(customer__organization=other, status="active")
     their_variant = VariantFactory(product__organization=other)
@@ -416,6 +431,7 @@ def _seed() -> tuple[dict[str, str], dict[str, dict[str, list[int]]]]:
         "contract": ids(Contract),
         "return": ids(ReturnRequest),
         "survey": ids(SatisfactionSurvey),
+        "parcel": ids(Parcel),
         "user": [staff.pk],
     }
     foreign = {

@@ -151,7 +151,7 @@ def test_amounts_and_dates_in_labels_are_written_as_the_locale_writes_them(org_a
 
 
 APPS = ["config", "crm", "subscriptions", "woocommerce", "fulfillment", "preferences"]
-APPS += ["satisfaction", "returns", "dashboard", "operations"]
+APPS += ["satisfaction", "returns", "dashboard", "operations", "carriers"]
 KEYWORDS = [
     "gettext_noop",
     "gettext_lazy",

@@ -39,6 +39,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from carriers.models import CarrierAccount, CountryShippingMethod, Parcel
 from core.actors import Actor
 from crm.models import Membership, Organization
 from crm.tenant_admin import TenantAdminMixin
@@ -109,7 +110,11 @@ ADMIN_OBJECT_URLS = {
     "schedule_skip": ("get", "post"),
     "schedule_unskip": ("get", "post"),
     "schedule_move": ("get", "post"),
+    "address": ("get", "post"),  # a refused parcel's corrected address
 }
+#: Custom admin URLs about a batch that another app's admin serves (the carriers' "Create
+#: labels", linked from the batch's page), with their methods: B must get a 404 for A's batch.
+ADMIN_BATCH_URLS = {"create_labels": ("get", "post")}
 #: Custom admin URLs not about one row: checked for A's data by `admin_page_checks`.
 ADMIN_OTHER_URLS = {"report"}
 
@@ -253,6 +258,29 @@ def _build(now):
         result_name="zq_a.zip",
         result_content_type="application/zip",
         result=b"zq_a",
+    )
+
+    # ... and its carrier account, with the parcel of its first shipment's box.
+    account = CarrierAccount.objects.create(
+        organization=a,
+        public_key="zq_a-public",
+        secret_key="zq_a-secret",
+        shipping_method="zq_a:home",
+    )
+    CountryShippingMethod.objects.create(
+        organization=a, account=account, country="BE", shipping_method="zq_a:be"
+    )
+    first = Shipment.objects.filter(organization=a).order_by("pk").first()
+    Parcel.objects.create(
+        organization=a,
+        account=account,
+        batch_id=first.batch_id,
+        line_id=first.line_id,
+        reference="zq_a-1",
+        state=Parcel.State.LABELLED,
+        tracking_number="ZQ_A-TRACK",
+        tracking_url="https://tracking.example/zq_a",
+        carrier="Zq_a post",
     )
 
     # B: its own admin, key and a little of everything, so its lists are not empty.
@@ -704,7 +732,13 @@ def test_every_admin_is_covered(world):
             uncovered.append(f"{label}: no row in A")
         for pattern in model_admin.get_urls():
             suffix = _url_suffix(model_admin, pattern.name)
-            known = STANDARD_ADMIN_URLS | {"transition"} | set(ADMIN_OBJECT_URLS) | ADMIN_OTHER_URLS
+            known = (
+                STANDARD_ADMIN_URLS
+                | {"transition"}
+                | set(ADMIN_OBJECT_URLS)
+                | ADMIN_OTHER_URLS
+                | set(ADMIN_BATCH_URLS)
+            )
             if pattern.name and suffix not in known:
                 uncovered.append(f"{label}: custom admin URL {pattern.name} unknown to the sweep")
     assert not uncovered, "Admins the isolation sweep cannot cover:\n" + "\n".join(uncovered)
@@ -749,8 +783,8 @@ def test_bs_admin_is_offered_none_of_as_rows_on_any_add_page(world):
     assert not failures, "\n".join(failures)
 
 
-def _object_urls(model_admin, pk):
-    """(what, url, methods) of every admin URL about one row, A's `pk`."""
+def _object_urls(model_admin, pk, batch_pk):
+    """(what, url, methods) of every admin URL about one row, A's `pk` (or A's batch)."""
     urls = [
         ("change", reverse(_admin_name(model_admin, "change"), args=[pk]), ("get", "post")),
         ("history", reverse(_admin_name(model_admin, "history"), args=[pk]), ("get",)),
@@ -765,6 +799,9 @@ def _object_urls(model_admin, pk):
         elif suffix in ADMIN_OBJECT_URLS:
             url = reverse(_admin_name(model_admin, suffix), args=[pk])
             urls.append((suffix, url, ADMIN_OBJECT_URLS[suffix]))
+        elif suffix in ADMIN_BATCH_URLS:
+            url = reverse(_admin_name(model_admin, suffix), args=[batch_pk])
+            urls.append((suffix, url, ADMIN_BATCH_URLS[suffix]))
     return urls
 
 
@@ -790,7 +827,7 @@ def test_bs_admin_gets_404_on_every_page_of_as_rows_and_changes_nothing(world):
         if label in ADMIN_WITHOUT_TENANT_ROWS:
             continue
         row = admin_a_rows(world, model_admin).order_by("pk").first()
-        for what, url, methods in _object_urls(model_admin, row.pk):
+        for what, url, methods in _object_urls(model_admin, row.pk, world.a_line.batch_id):
             for method in methods:
                 checked += 1
                 before = snapshot() if method == "post" else None

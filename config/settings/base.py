@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "preferences",
     "satisfaction",
     "returns",
+    "carriers",
     "operations",
     "dashboard",
     # Security hardening (issue 23b): login lockouts, two-factor sign-in, the CSP header.
@@ -265,6 +266,13 @@ ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 # the sweeper considers a delivery lost (seconds since its last change).
 WOOCOMMERCE_MAX_BODY_BYTES = env.int("WOOCOMMERCE_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
+# Carrier platforms (carriers/platforms): each platform's one API host, HTTPS only; the
+# tests point it at a fake. Timeouts (connect, read) in seconds bound every call.
+SENDCLOUD_API_URL = env("SENDCLOUD_API_URL", default="https://panel.sendcloud.sc/api/v3")
+CARRIER_HTTP_TIMEOUT = (
+    env.float("CARRIER_CONNECT_TIMEOUT", default=5.0),
+    env.float("CARRIER_READ_TIMEOUT", default=30.0),
+)
 WOOCOMMERCE_MAX_ATTEMPTS = env.int("WOOCOMMERCE_MAX_ATTEMPTS", default=10)
 WOOCOMMERCE_STALE_SECONDS = env.int("WOOCOMMERCE_STALE_SECONDS", default=600)
 WOOCOMMERCE_RECEIVED_GRACE_SECONDS = env.int("WOOCOMMERCE_RECEIVED_GRACE_SECONDS", default=30)

@@ -27,6 +27,7 @@ from crm.admin_display import (
     refusal_text,
 )
 from crm.fsm_admin import ServiceActionsAdminMixin
+from crm.object_tools import object_tools
 from crm.tenant_admin import TenantAdmin, when
 from fulfillment import services
 from fulfillment.admin import batch_page
@@ -215,6 +216,8 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
             "exports": self._exports(batch),
             "may_act": self.may_act(request, batch),
             "exports_archive": self._exports_archive(request, batch),
+            # Links of the apps above (the carriers' "Create labels"): crm.object_tools.
+            "object_tools": object_tools(request, batch),
         }
         if batch.status in (Batch.Status.DISPATCHED, Batch.Status.COMPLETED):
             context["shipments_url"] = (

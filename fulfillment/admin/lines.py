@@ -33,6 +33,7 @@ from crm.admin_display import (
     refusal_text,
 )
 from crm.models import Organization
+from crm.object_tools import object_tools
 from crm.tenant_admin import ActionsOnlyTenantAdmin
 from fulfillment import services
 from fulfillment.admin.display import (
@@ -145,6 +146,8 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         line = self.get_object(request, unquote(object_id))
+        # Links of the apps above (the carriers' parcel of this box): crm.object_tools.
+        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, line)}
         with timezone.override(line.organization.tzinfo):
             response = super().change_view(request, object_id, form_url, extra_context)
             if isinstance(response, TemplateResponse) and not response.is_rendered:

@@ -25,6 +25,7 @@ from crm.admin_display import (
     refusal_text,
 )
 from crm.fsm_admin import PageRefused, ServicePageAdminMixin
+from crm.object_tools import object_tools
 from crm.tenant_admin import TenantAdmin
 from fulfillment import services
 from fulfillment.admin.display import TenantRelatedListFilter, address_html
@@ -139,6 +140,8 @@ class ShipmentAdmin(ServicePageAdminMixin, TenantAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         shipment = self.get_object(request, unquote(object_id))
+        # Links of the apps above (the carriers' tracking link): crm.object_tools.
+        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, shipment)}
         with timezone.override(shipment.organization.tzinfo):
             response = super().change_view(request, object_id, form_url, extra_context)
             if isinstance(response, TemplateResponse) and not response.is_rendered:

@@ -1,0 +1,89 @@
+"""What a carrier platform does for us, whatever platform it is.
+
+Fulfillment knows nothing of platforms; `carriers.services` speaks to one
+through this interface only, so a second platform is a new module beside
+`sendcloud.py` and a new `CarrierAccount.Platform` choice, nothing else.
+
+Values only cross it: a `ParcelRequest` in, a `ParcelCreated` out, or an
+exception saying whose fault it is. `ParcelRefused` is the box's (the platform
+said no to this address, this weight...: staff fix it and retry);
+`PlatformUnavailable` is everyone's (keys refused, network down, the platform
+failing): the run stops and every box not yet labelled waits for the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Credentials:
+    public_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class ParcelRequest:
+    """One box to label.
+
+    `reference` is unique per box and per attempt after a refusal: the
+    platform refuses a second shipment with the same reference, which is what
+    makes a retry after a crash safe. `address` is a batch line's frozen
+    address (`crm.models.Address.CONTENT_FIELDS`).
+    """
+
+    reference: str
+    order_number: str
+    address: dict[str, str]
+    weight_grams: int
+    shipping_method: str
+    sender_address_id: int | None = None
+    email: str = ""
+    label_size: str = "a6"
+
+
+@dataclass(frozen=True)
+class ParcelCreated:
+    """A labelled parcel as the platform describes it."""
+
+    parcel_id: str
+    shipment_id: str = ""
+    tracking_number: str = ""
+    tracking_url: str = ""
+    label_url: str = ""
+    carrier_code: str = ""
+    carrier_name: str = ""
+    status_code: str = ""
+    status_message: str = ""
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+class PlatformError(Exception):
+    """The platform did not label the box."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ParcelRefused(PlatformError):
+    """The platform refused this box; `message` is its own words, for staff."""
+
+
+class PlatformUnavailable(PlatformError):
+    """Keys refused, network or platform failure: not the box's fault, try later."""
+
+
+class CarrierPlatform(Protocol):
+    def create_parcel(self, request: ParcelRequest) -> ParcelCreated:
+        """Create and announce one parcel and get its label; raises `PlatformError`."""
+        ...
+
+    def find_parcel(self, reference: str) -> ParcelCreated | None:
+        """The labelled parcel created earlier with this `reference`, if any.
+
+        Asked before creating again when an earlier attempt may have reached the
+        platform without our recording its answer (a crash, a timeout).
+        """
+        ...

@@ -1,0 +1,66 @@
+"""Reads of the carriers app, each scoped to one organization."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
+
+from carriers.api.filters import ParcelFilter
+from carriers.models import CarrierAccount, Parcel
+from core.errors import ApplicationError
+from crm.models import Organization
+from fulfillment.models import Batch
+
+
+def carrier_account_for(*, organization: Organization) -> CarrierAccount | None:
+    """The organization's carrier account, if it has one."""
+    return (
+        CarrierAccount.objects.filter(organization=organization)
+        .prefetch_related("country_methods")
+        .first()
+    )
+
+
+def shipping_method_for(*, account: CarrierAccount, country: str) -> str:
+    """The shipping method to `country`: its own where set, else the account's."""
+    for rule in account.country_methods.all():
+        if str(rule.country) == (country or "").upper():
+            return rule.shipping_method
+    return account.shipping_method
+
+
+def parcel_list(*, organization: Organization, filters=None) -> QuerySet[Parcel]:
+    """The organization's parcels, by batch and line; `filters`: batch, line, state
+    (query parameters; invalid ones raise `ApplicationError`, 400)."""
+    parcels = (
+        Parcel.objects.filter(organization=organization)
+        .select_related("line__shipment")
+        .order_by("batch_id", "line_id")
+    )
+    if filters is None:
+        return parcels
+    filterset = ParcelFilter(filters, queryset=parcels)
+    if not filterset.is_valid():
+        fields = {name: list(errors) for name, errors in filterset.errors.items()}
+        raise ApplicationError(_("Invalid input."), {"fields": fields})
+    return filterset.qs
+
+
+def parcel_for_shipment(*, organization: Organization, shipment_id: int) -> Parcel | None:
+    """The parcel of a shipment's box, if it was labelled through a carrier account."""
+    return (
+        Parcel.objects.filter(organization=organization, line__shipment__id=shipment_id)
+        .select_related("line__shipment")
+        .first()
+    )
+
+
+def batch_parcel_counts(*, batch: Batch) -> dict[str, int]:
+    """How many of the batch's parcels are in each state."""
+    rows = (
+        Parcel.objects.filter(batch=batch)
+        .order_by()
+        .values_list("state")
+        .annotate(count=Count("id"))
+    )
+    return dict(rows)
