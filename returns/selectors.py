@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from core import clock
 from crm.models import Organization
 from returns.models import ReturnNote, ReturnRequest
 
@@ -16,7 +16,7 @@ def cases_overdue(
 ) -> QuerySet[ReturnRequest]:
     """Open cases past their due date, the most late first."""
     cases = ReturnRequest.objects.filter(
-        status__in=ReturnRequest.OPEN, due_at__lt=now or timezone.now()
+        status__in=ReturnRequest.OPEN, due_at__lt=now or clock.now()
     )
     if organization is not None:
         cases = cases.filter(organization=organization)

@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from core import clock
 from core.errors import ApplicationError
 from crm.models import Organization
 from subscriptions.api.filters import SubscriptionFilter
@@ -160,7 +160,7 @@ def subscription_schedule(
     from subscriptions import schedule
     from subscriptions.services import CycleFacts, cycle_refusal, due_cycle
 
-    now = now or timezone.now()
+    now = now or clock.now()
     Status = Subscription.Status
     if (
         not subscription.is_native

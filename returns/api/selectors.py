@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ApplicationError
 from crm.models import Organization
 from returns.api.filters import ReturnRequestFilter
@@ -34,7 +34,7 @@ def return_request_list(
     that the list can be filtered on it. `filters` are the list's query
     parameters (see `ReturnRequestFilter`).
     """
-    overdue = Q(status__in=ReturnRequest.OPEN, due_at__lt=now or timezone.now())
+    overdue = Q(status__in=ReturnRequest.OPEN, due_at__lt=now or clock.now())
     queryset = (
         ReturnRequest.objects.for_organization(organization)
         .select_related("customer", "reason", "assignee", "replacement_line")

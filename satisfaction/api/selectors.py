@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ApplicationError
 from crm.models import Organization
 from satisfaction import selectors
@@ -61,7 +62,7 @@ def survey_list(
 
 def default_period(*, organization: Organization, today: date | None = None) -> tuple[date, date]:
     """The last twelve weeks ending today (the organization's day), both days included."""
-    end = today or timezone.localdate(timezone=organization.tzinfo)
+    end = today or timezone.localdate(clock.now(), timezone=organization.tzinfo)
     return end - timedelta(days=DEFAULT_DAYS - 1), end
 
 
