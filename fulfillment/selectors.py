@@ -1,15 +1,33 @@
-"""Reads of the cycle calendar: which batch an instant belongs to."""
+"""Reads of fulfillment: which batch an instant belongs to (the cycle calendar), and the
+batches, lines and shipments the API lists.
+
+Every list is scoped to one organization and reads a bounded number of
+queries whatever its length. An invalid filter is refused (400), never
+silently ignored.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from django.db.models import Max
+import django_filters
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils.translation import gettext as _
 
+from core.errors import ApplicationError
 from crm.models import Organization
 from fulfillment import calendar
-from fulfillment.models import Batch, FulfillmentSettings
+from fulfillment.api.filters import (
+    BatchFilter,
+    BatchLineFilter,
+    ShipmentFilter,
+    preference_filter,
+)
+from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment
+from preferences import validation
 
 
 @dataclass(frozen=True)
@@ -52,3 +70,92 @@ def cycle_at(*, organization: Organization, at: datetime) -> Cycle:
 
 def batch_open(*, organization: Organization) -> Batch | None:
     return Batch.objects.filter(organization=organization, status=Batch.Status.OPEN).first()
+
+
+# --- What the API lists ------------------------------------------------------------
+
+
+def _invalid(fields: dict[str, list[str]]) -> ApplicationError:
+    return ApplicationError(_("Invalid input."), {"fields": fields})
+
+
+def _filtered(
+    filterset_class: type[django_filters.FilterSet],
+    filters: Mapping[str, Any] | None,
+    queryset: QuerySet,
+) -> QuerySet:
+    if filters is None:
+        return queryset
+    filterset = filterset_class(filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise _invalid({name: list(errors) for name, errors in filterset.errors.items()})
+    return filterset.qs
+
+
+# --- Batches ---------------------------------------------------------------------------
+
+
+def line_count_name(status: str) -> str:
+    return f"lines_{status}"
+
+
+def batch_list(
+    *, organization: Organization, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Batch]:
+    """The organization's batches, latest cut-off first, each annotated with its number of
+    lines per status (`lines_<status>`): one query for the whole page."""
+    counts = {
+        line_count_name(status): Count("lines", filter=Q(lines__status=status))
+        for status in BatchLine.Status.values
+    }
+    queryset = (
+        Batch.objects.for_organization(organization)
+        .select_related("organization")
+        .annotate(**counts)
+        .order_by("-cutoff_at", "-id")
+    )
+    return _filtered(BatchFilter, filters, queryset)
+
+
+# --- Lines -------------------------------------------------------------------------------
+
+
+def batch_line_list(
+    *,
+    organization: Organization,
+    batch: Batch | None = None,
+    filters: Mapping[str, Any] | None = None,
+    schema: list[validation.FieldSpec] | None = None,
+) -> QuerySet[BatchLine]:
+    """The organization's lines (of `batch` if given) in order, with their customer and charge.
+
+    `filters`: `status`, `product` (see `BatchLineFilter`) and `pref.<key>`
+    (see `preference_filter`, which needs the organization's `schema`).
+    """
+    queryset = (
+        BatchLine.objects.for_organization(organization)
+        .select_related("customer", "charge")
+        .order_by("id")
+    )
+    if batch is not None:
+        queryset = queryset.filter(batch=batch)
+    if filters is None:
+        return queryset
+    queryset = _filtered(BatchLineFilter, filters, queryset)
+    condition = preference_filter(filters, schema)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+# --- Shipments ---------------------------------------------------------------------------
+
+
+def shipment_list(
+    *, organization: Organization, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Shipment]:
+    """The organization's shipments, newest first, with their customer."""
+    queryset = (
+        Shipment.objects.for_organization(organization)
+        .select_related("customer")
+        .order_by("-created_at", "-id")
+    )
+    return _filtered(ShipmentFilter, filters, queryset)

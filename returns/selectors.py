@@ -1,14 +1,25 @@
-"""Reads of after-sales cases: overdue lists, a case's timeline."""
+"""Reads of after-sales: the cases (the API's list, filtered), overdue lists, a case's
+timeline, and the reasons.
+
+Every list is scoped to one organization and reads a bounded number of
+queries whatever its length. An invalid filter is refused (400), never
+silently ignored.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from core import clock
+from core.errors import ApplicationError
 from crm.models import Organization
-from returns.models import ReturnNote, ReturnRequest
+from returns.api.filters import ReturnRequestFilter
+from returns.models import ReturnNote, ReturnReason, ReturnRequest
 
 
 def cases_overdue(
@@ -26,3 +37,46 @@ def cases_overdue(
 def case_timeline(*, case: ReturnRequest) -> QuerySet[ReturnNote]:
     """The case's notes and status changes, oldest first, with who wrote each."""
     return case.notes.select_related("actor_user").order_by("created_at", "id")
+
+
+# --- What the API lists ------------------------------------------------------------
+
+
+def return_request_list(
+    *,
+    organization: Organization,
+    filters: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> QuerySet[ReturnRequest]:
+    """The organization's cases, newest first, with their customer, reason, assignee,
+    replacement line and timeline (constant queries).
+
+    Each is annotated with `overdue`: `ReturnRequest.is_overdue(now)` in SQL, so
+    that the list can be filtered on it. `filters` are the list's query
+    parameters (see `ReturnRequestFilter`).
+    """
+    overdue = Q(status__in=ReturnRequest.OPEN, due_at__lt=now or clock.now())
+    queryset = (
+        ReturnRequest.objects.for_organization(organization)
+        .select_related("customer", "reason", "assignee", "replacement_line")
+        .prefetch_related(
+            Prefetch("notes", queryset=ReturnNote.objects.order_by("created_at", "id"))
+        )
+        .annotate(overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
+        .order_by("-opened_at", "-id")
+    )
+    if filters is None:
+        return queryset
+    filterset = ReturnRequestFilter(filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise ApplicationError(
+            _("Invalid input."),
+            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
+        )
+    return filterset.qs
+
+
+def return_reason_list(*, organization: Organization) -> QuerySet[ReturnReason]:
+    """The organization's active reasons, in their order."""
+    reasons = ReturnReason.objects.for_organization(organization).filter(active=True)
+    return reasons.order_by("position", "id")
