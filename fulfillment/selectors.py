@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import django_filters
 from django.db.models import Count, Max, Q, QuerySet
-from django.utils.translation import gettext as _
 
-from core.errors import ApplicationError
+from crm.api.filters import filtered
 from crm.models import Organization
 from fulfillment import calendar
 from fulfillment.api.filters import (
@@ -75,23 +73,6 @@ def batch_open(*, organization: Organization) -> Batch | None:
 # --- What the API lists ------------------------------------------------------------
 
 
-def _invalid(fields: dict[str, list[str]]) -> ApplicationError:
-    return ApplicationError(_("Invalid input."), {"fields": fields})
-
-
-def _filtered(
-    filterset_class: type[django_filters.FilterSet],
-    filters: Mapping[str, Any] | None,
-    queryset: QuerySet,
-) -> QuerySet:
-    if filters is None:
-        return queryset
-    filterset = filterset_class(filters, queryset=queryset)
-    if not filterset.is_valid():
-        raise _invalid({name: list(errors) for name, errors in filterset.errors.items()})
-    return filterset.qs
-
-
 # --- Batches ---------------------------------------------------------------------------
 
 
@@ -114,7 +95,7 @@ def batch_list(
         .annotate(**counts)
         .order_by("-cutoff_at", "-id")
     )
-    return _filtered(BatchFilter, filters, queryset)
+    return filtered(BatchFilter, filters, queryset)
 
 
 # --- Lines -------------------------------------------------------------------------------
@@ -141,7 +122,7 @@ def batch_line_list(
         queryset = queryset.filter(batch=batch)
     if filters is None:
         return queryset
-    queryset = _filtered(BatchLineFilter, filters, queryset)
+    queryset = filtered(BatchLineFilter, filters, queryset)
     condition = preference_filter(filters, schema)
     return queryset if condition is None else queryset.filter(condition)
 
@@ -158,4 +139,4 @@ def shipment_list(
         .select_related("customer")
         .order_by("-created_at", "-id")
     )
-    return _filtered(ShipmentFilter, filters, queryset)
+    return filtered(ShipmentFilter, filters, queryset)

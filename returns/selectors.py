@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
-from django.utils.translation import gettext as _
 
 from core import clock
-from core.errors import ApplicationError
+from crm.api.filters import filtered
 from crm.models import Organization
 from returns.api.filters import ReturnRequestFilter
 from returns.models import ReturnNote, ReturnReason, ReturnRequest
@@ -65,15 +64,7 @@ def return_request_list(
         .annotate(overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
         .order_by("-opened_at", "-id")
     )
-    if filters is None:
-        return queryset
-    filterset = ReturnRequestFilter(filters, queryset=queryset)
-    if not filterset.is_valid():
-        raise ApplicationError(
-            _("Invalid input."),
-            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
-        )
-    return filterset.qs
+    return filtered(ReturnRequestFilter, filters, queryset)
 
 
 def return_reason_list(*, organization: Organization) -> QuerySet[ReturnReason]:

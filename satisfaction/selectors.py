@@ -23,11 +23,10 @@ from typing import Any
 from django.db.models import Count, DateField, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from core import clock
-from core.errors import ApplicationError
 from core.periods import week_start
+from crm.api.filters import filtered
 from crm.models import Organization
 from preferences import validation
 from preferences.selectors import display_value, preference_schema
@@ -287,13 +286,7 @@ def survey_list(
     if filters is None:
         return queryset
     with timezone.override(organization.tzinfo):
-        filterset = SatisfactionSurveyFilter(filters, queryset=queryset)
-        if not filterset.is_valid():
-            raise ApplicationError(
-                _("Invalid input."),
-                {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
-            )
-        return filterset.qs
+        return filtered(SatisfactionSurveyFilter, filters, queryset)
 
 
 # --- The NPS report ------------------------------------------------------------------------

@@ -9,11 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from core import clock
-from core.errors import ApplicationError
+from crm.api.filters import filtered
 from crm.models import Organization
 from subscriptions.api.filters import SubscriptionFilter
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
@@ -39,15 +38,7 @@ def subscription_list(
             )
         )
     )
-    if filters is None:
-        return queryset
-    filterset = SubscriptionFilter(filters, queryset=queryset)
-    if not filterset.is_valid():
-        raise ApplicationError(
-            _("Invalid input."),
-            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
-        )
-    return filterset.qs
+    return filtered(SubscriptionFilter, filters, queryset)
 
 
 def subscription_event_list(*, subscription: Subscription) -> QuerySet[SubscriptionEvent]:
