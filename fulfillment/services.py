@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, ngettext
+from django_fsm import can_proceed
 
 from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Organization
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
@@ -46,15 +47,11 @@ def _conflict(row, action: str) -> ConflictError:
 
 
 def _save(row) -> None:
-    try:
-        row.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("It changed meanwhile; try again.")) from exc
+    save_transition(row, changed=gettext_lazy("It changed meanwhile; try again."))
 
 
 def _locked_batch(batch: Batch | int) -> Batch:
-    pk = batch.pk if isinstance(batch, Batch) else batch
-    return Batch.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+    return lock_row(Batch.objects.select_related("organization"), batch)
 
 
 # --- The calendar ------------------------------------------------------------------
@@ -358,8 +355,7 @@ def line_add_replacement(
 
 
 def _locked_line(line: BatchLine | int) -> BatchLine:
-    pk = line.pk if isinstance(line, BatchLine) else line
-    return BatchLine.objects.select_for_update(of=("self",)).select_related("batch").get(pk=pk)
+    return lock_row(BatchLine.objects.select_related("batch"), line)
 
 
 def _require_locked_batch(line: BatchLine) -> None:
@@ -714,7 +710,7 @@ def shipment_transition(
         raise ApplicationError(_("Unknown action."), {"fields": {"action": [action]}})
     label, stamp = _SHIPMENT_ACTIONS[action]
     now = now or clock.now()
-    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    shipment = lock_row(Shipment.objects, shipment)
     if not can_proceed(getattr(shipment, action)):
         raise _conflict(shipment, label)
     getattr(shipment, action)()
@@ -743,7 +739,7 @@ def shipment_update(
     *, shipment: Shipment, actor: Actor, carrier: str | None = None, tracking_number=None
 ) -> Shipment:
     """Set the carrier or tracking number (a closed shipment keeps them)."""
-    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    shipment = lock_row(Shipment.objects, shipment)
     if shipment.is_closed:
         raise _conflict(shipment, _("changed"))
     changed = []

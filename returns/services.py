@@ -20,12 +20,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import override
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, override
+from django_fsm import can_proceed
 
 from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Membership, Organization
 from fulfillment.models import Shipment
 from fulfillment.services import line_add_replacement
@@ -86,19 +87,14 @@ def return_config_ensure(*, organization: Organization) -> ReturnConfig:
 
 
 def _lock(case: ReturnRequest | int) -> ReturnRequest:
-    pk = case if isinstance(case, int) else case.pk
-    return (
-        ReturnRequest.objects.select_for_update(of=("self",))
-        .select_related("organization", "subscription", "line", "shipment")
-        .get(pk=pk)
+    return lock_row(
+        ReturnRequest.objects.select_related("organization", "subscription", "line", "shipment"),
+        case,
     )
 
 
 def _save(case: ReturnRequest) -> None:
-    try:
-        case.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("The case changed meanwhile; try again.")) from exc
+    save_transition(case, changed=gettext_lazy("The case changed meanwhile; try again."))
 
 
 def _note(

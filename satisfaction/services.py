@@ -34,11 +34,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy
+from django_fsm import can_proceed
 
 from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Customer, CustomerEmail, Organization
 from crm.services import customer_email_record
 from fulfillment.models import Shipment
@@ -278,10 +280,7 @@ def _cancel(survey: SatisfactionSurvey, reason: str, note: str = "") -> None:
 
 
 def _save(survey: SatisfactionSurvey) -> None:
-    try:
-        survey.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("The survey changed meanwhile; try again.")) from exc
+    save_transition(survey, changed=gettext_lazy("The survey changed meanwhile; try again."))
 
 
 def _record_email(survey, message, now: datetime, *, error: str = "") -> None:
@@ -403,12 +402,7 @@ def survey_answer(
                 }
             },
         )
-    found = survey_for_token(token)
-    survey = (
-        SatisfactionSurvey.objects.select_for_update(of=("self",))
-        .select_related("organization", "customer")
-        .get(pk=found.pk)
-    )
+    survey = _lock(survey_for_token(token))
     if not survey.is_open(now):
         raise SurveyClosed(_("This survey is closed."), {"status": survey.status})
     survey.answer()
@@ -448,12 +442,7 @@ def survey_opt_out(*, token: str, now: datetime | None = None) -> SurveyOptOut:
 
 
 def _lock(survey: SatisfactionSurvey | int) -> SatisfactionSurvey:
-    pk = getattr(survey, "pk", survey)
-    return (
-        SatisfactionSurvey.objects.select_for_update(of=("self",))
-        .select_related("organization", "customer")
-        .get(pk=pk)
-    )
+    return lock_row(SatisfactionSurvey.objects.select_related("organization", "customer"), survey)
 
 
 @transaction.atomic

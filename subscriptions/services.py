@@ -22,12 +22,13 @@ from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, pgettext
+from django_fsm import can_proceed
 
 from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from core.queueing import enqueue_on_commit
 from crm.models import Address, Contract, Customer, Organization, Product, Variant
 from crm.services import note_text
@@ -88,12 +89,7 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 def _lock(subscription: Subscription | int) -> Subscription:
     """Re-read the subscription with a row lock held until the transaction ends."""
-    pk = subscription if isinstance(subscription, int) else subscription.pk
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .get(pk=pk)
-    )
+    return lock_row(Subscription.objects.select_related("organization"), subscription)
 
 
 def _allow(subscription: Subscription, action: str, actor: Actor) -> None:
@@ -126,10 +122,11 @@ def _transition(subscription: Subscription, action: str, actor: Actor, **kwargs)
 
 
 def _save(subscription: Subscription, update_fields: list[str] | None = None) -> None:
-    try:
-        subscription.save(update_fields=update_fields)
-    except ConcurrentTransition as exc:  # the lock makes this unlikely; never silent
-        raise ConflictError(_("The subscription changed meanwhile; try again.")) from exc
+    save_transition(
+        subscription,
+        changed=gettext_lazy("The subscription changed meanwhile; try again."),
+        update_fields=update_fields,
+    )
 
 
 def _record(
@@ -929,7 +926,7 @@ def charge_apply_result(
     due and the charge is retried on the dunning schedule; after the last retry
     the subscription is canceled. Pending: the charge waits (manual gateway).
     """
-    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    charge = lock_row(Charge.objects, charge)
     if charge.status not in (Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED):
         raise ConflictError(
             _("This charge is already %(status)s.")
@@ -1070,7 +1067,7 @@ def charge_refund(*, charge: Charge, amount: Any, actor: Actor, reason: str = ""
     gateway has a refund call, so this is the record staff and the books read.
     """
     amount = positive_amount(amount)
-    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    charge = lock_row(Charge.objects, charge)
     subscription = _lock(charge.subscription_id)
     if not subscription.is_native:
         raise ConflictError(
