@@ -1,16 +1,31 @@
-"""Reads of the cycle calendar: which batch an instant belongs to."""
+"""Reads of fulfillment: which batch an instant belongs to (the cycle calendar), and the
+batches, lines and shipments the API lists.
+
+Every list is scoped to one organization and reads a bounded number of
+queries whatever its length. An invalid filter is refused (400), never
+silently ignored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Max
+from django.db.models import Count, Max, Q, QuerySet
 
 from core.cycles import Cycle
+from crm.api.filters import filtered
 from crm.models import Organization
 from fulfillment import calendar
-from fulfillment.models import Batch, BatchLine, FulfillmentSettings
+from fulfillment.api.filters import (
+    BatchFilter,
+    BatchLineFilter,
+    ShipmentFilter,
+    preference_filter,
+)
+from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment
+from preferences import validation
 
 
 def fulfillment_settings_for(*, organization: Organization) -> FulfillmentSettings:
@@ -102,3 +117,75 @@ class DeliveryCalendar:
 
 def batch_open(*, organization: Organization) -> Batch | None:
     return Batch.objects.filter(organization=organization, status=Batch.Status.OPEN).first()
+
+
+# --- What the API lists ------------------------------------------------------------
+
+
+# --- Batches ---------------------------------------------------------------------------
+
+
+def line_count_name(status: str) -> str:
+    return f"lines_{status}"
+
+
+def batch_list(
+    *, organization: Organization, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Batch]:
+    """The organization's batches, latest cut-off first, each annotated with its number of
+    lines per status (`lines_<status>`): one query for the whole page."""
+    counts = {
+        line_count_name(status): Count("lines", filter=Q(lines__status=status))
+        for status in BatchLine.Status.values
+    }
+    queryset = (
+        Batch.objects.for_organization(organization)
+        .select_related("organization")
+        .annotate(**counts)
+        .order_by("-cutoff_at", "-id")
+    )
+    return filtered(BatchFilter, filters, queryset)
+
+
+# --- Lines -------------------------------------------------------------------------------
+
+
+def batch_line_list(
+    *,
+    organization: Organization,
+    batch: Batch | None = None,
+    filters: Mapping[str, Any] | None = None,
+    schema: list[validation.FieldSpec] | None = None,
+) -> QuerySet[BatchLine]:
+    """The organization's lines (of `batch` if given) in order, with their customer and charge.
+
+    `filters`: `status`, `product` (see `BatchLineFilter`) and `pref.<key>`
+    (see `preference_filter`, which needs the organization's `schema`).
+    """
+    queryset = (
+        BatchLine.objects.for_organization(organization)
+        .select_related("customer", "charge")
+        .order_by("id")
+    )
+    if batch is not None:
+        queryset = queryset.filter(batch=batch)
+    if filters is None:
+        return queryset
+    queryset = filtered(BatchLineFilter, filters, queryset)
+    condition = preference_filter(filters, schema)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+# --- Shipments ---------------------------------------------------------------------------
+
+
+def shipment_list(
+    *, organization: Organization, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Shipment]:
+    """The organization's shipments, newest first, with their customer."""
+    queryset = (
+        Shipment.objects.for_organization(organization)
+        .select_related("customer")
+        .order_by("-created_at", "-id")
+    )
+    return filtered(ShipmentFilter, filters, queryset)

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, ngettext
+from django_fsm import can_proceed
 
+from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Address, Organization
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
@@ -47,15 +48,11 @@ def _conflict(row, action: str) -> ConflictError:
 
 
 def _save(row) -> None:
-    try:
-        row.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("It changed meanwhile; try again.")) from exc
+    save_transition(row, changed=gettext_lazy("It changed meanwhile; try again."))
 
 
 def _locked_batch(batch: Batch | int) -> Batch:
-    pk = batch.pk if isinstance(batch, Batch) else batch
-    return Batch.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+    return lock_row(Batch.objects.select_related("organization"), batch)
 
 
 # --- Settings ----------------------------------------------------------------------
@@ -105,7 +102,7 @@ def batch_open_next(*, organization: Organization, now: datetime | None = None) 
     existing = batch_open(organization=organization)
     if existing is not None:
         return existing
-    cycle = cycle_at(organization=organization, at=now or timezone.now())
+    cycle = cycle_at(organization=organization, at=now or clock.now())
     latest = Batch.objects.filter(organization=organization).order_by("-cutoff_at").first()
     if latest is None:
         starts_at = cycle.cutoff_at - _WEEK
@@ -239,7 +236,7 @@ def batch_lock(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Ba
     Before its cut-off the batch's cut-off becomes now: the content is read as
     it stands, and later changes count for the next batch.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     batch = _locked_batch(batch)
     if not can_proceed(batch.lock):
         raise _conflict(batch, _("locked"))
@@ -262,7 +259,7 @@ def lock_due_batches(*, now: datetime | None = None) -> LockReport:
     open for the other. After downtime it catches up: the overdue batch is
     locked as of its cut-off, and the next one opens at the next cut-off ahead.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     report = LockReport()
     failed: list[int] = []
     while True:
@@ -293,6 +290,7 @@ def lock_due_batches(*, now: datetime | None = None) -> LockReport:
 
 def batches_open_missing(*, now: datetime | None = None) -> int:
     """Open the next batch of every organization that has fulfillment settings but none open."""
+    now = now or clock.now()
     created = 0
     for settings_row in FulfillmentSettings.objects.select_related("organization").exclude(
         organization__in=Batch.objects.filter(status=Batch.Status.OPEN).values("organization")
@@ -369,7 +367,7 @@ def line_add_replacement(
     batch's row lock, so a lock running at the same moment either sees it or
     has already opened the next batch, which then takes it.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     batch = _locked_batch(batch_open_next(organization=subscription.organization, now=now))
     if batch.status != Batch.Status.OPEN:  # locked between the two reads
         batch = _locked_batch(batch_open_next(organization=subscription.organization, now=now))
@@ -391,8 +389,7 @@ def line_add_replacement(
 
 
 def _locked_line(line: BatchLine | int) -> BatchLine:
-    pk = line.pk if isinstance(line, BatchLine) else line
-    return BatchLine.objects.select_for_update(of=("self",)).select_related("batch").get(pk=pk)
+    return lock_row(BatchLine.objects.select_related("batch"), line)
 
 
 def _require_locked_batch(line: BatchLine) -> None:
@@ -418,14 +415,19 @@ def line_prepare(*, line: BatchLine, actor: Actor, now: datetime | None = None) 
     if not can_proceed(line.prepare):
         raise _conflict(line, _("prepared"))
     line.prepare()
-    line.prepared_at = now or timezone.now()
+    line.prepared_at = now or clock.now()
     line.prepared_by = actor.user if actor.kind == ActorKind.USER else None
     _save(line)
     return line
 
 
 def line_prepare_code(
-    *, organization: Organization, code: str, actor: Actor, batch: Batch | None = None
+    *,
+    organization: Organization,
+    code: str,
+    actor: Actor,
+    batch: Batch | None = None,
+    now: datetime | None = None,
 ) -> BatchLine:
     """Mark prepared the line a scanner read (its code: id and check digit).
 
@@ -451,7 +453,7 @@ def line_prepare_code(
             % {"code": line.code, "batch": elsewhere[:1].lower() + elsewhere[1:]},
             {"batch": line.batch_id},
         )
-    return line_prepare(line=line, actor=actor)
+    return line_prepare(line=line, actor=actor, now=now)
 
 
 @dataclass
@@ -462,7 +464,11 @@ class BulkReport:
 
 @transaction.atomic
 def lines_prepare(
-    *, organization: Organization, line_ids: Iterable[int], actor: Actor
+    *,
+    organization: Organization,
+    line_ids: Iterable[int],
+    actor: Actor,
+    now: datetime | None = None,
 ) -> BulkReport:
     """Mark many boxes packed at once (set-based). Lines that cannot be are reported, not
     changed: unpaid, already prepared or shipped, or in a batch that is not locked.
@@ -501,11 +507,12 @@ def lines_prepare(
         else:
             report.done.append(pk)
     if report.done:
+        now = now or clock.now()
         BatchLine.objects.filter(pk__in=report.done, status=LineStatus.READY).update(
             status=LineStatus.PREPARED,
-            prepared_at=timezone.now(),
+            prepared_at=now,
             prepared_by=actor.user if actor.kind == ActorKind.USER else None,
-            updated_at=timezone.now(),
+            updated_at=now,
         )
     return report
 
@@ -624,7 +631,7 @@ def batch_dispatch(
     subscription, or whose charge was voided or refunded, are excluded. Paid
     lines nobody prepared roll to the next batch.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     batch = _locked_batch(batch)
     if not can_proceed(batch.dispatch):
         raise _conflict(batch, _("dispatched"))
@@ -704,7 +711,7 @@ def batch_complete(*, batch: Batch, actor: Actor, now: datetime | None = None) -
             {"open_shipments": still},
         )
     batch.complete()
-    batch.completed_at = now or timezone.now()
+    batch.completed_at = now or clock.now()
     _save(batch)
     return batch
 
@@ -712,7 +719,7 @@ def batch_complete(*, batch: Batch, actor: Actor, now: datetime | None = None) -
 @transaction.atomic
 def batch_cancel(*, batch: Batch, actor: Actor, now: datetime | None = None) -> Batch:
     """No shipment run this cycle: the next batch opens and covers its cycles too."""
-    now = now or timezone.now()
+    now = now or clock.now()
     batch = _locked_batch(batch)
     if not can_proceed(batch.cancel):
         raise _conflict(batch, _("canceled"))
@@ -738,7 +745,12 @@ _SHIPMENT_ACTIONS = {
 
 @transaction.atomic
 def shipment_transition(
-    *, shipment: Shipment, action: str, actor: Actor, at: datetime | None = None
+    *,
+    shipment: Shipment,
+    action: str,
+    actor: Actor,
+    at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Shipment:
     """Move a shipment on (`ship`, `deliver`, `mark_returned`, `mark_lost`).
 
@@ -747,8 +759,8 @@ def shipment_transition(
     if action not in _SHIPMENT_ACTIONS:
         raise ApplicationError(_("Unknown action."), {"fields": {"action": [action]}})
     label, stamp = _SHIPMENT_ACTIONS[action]
-    now = timezone.now()
-    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    now = now or clock.now()
+    shipment = lock_row(Shipment.objects, shipment)
     if not can_proceed(getattr(shipment, action)):
         raise _conflict(shipment, label)
     getattr(shipment, action)()
@@ -777,7 +789,7 @@ def shipment_update(
     *, shipment: Shipment, actor: Actor, carrier: str | None = None, tracking_number=None
 ) -> Shipment:
     """Set the carrier or tracking number (a closed shipment keeps them)."""
-    shipment = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    shipment = lock_row(Shipment.objects, shipment)
     if shipment.is_closed:
         raise _conflict(shipment, _("changed"))
     changed = []
@@ -787,7 +799,7 @@ def shipment_update(
             changed.append(name)
     if changed:
         Shipment.objects.filter(pk=shipment.pk).update(
-            **{name: getattr(shipment, name) for name in changed}, updated_at=timezone.now()
+            **{name: getattr(shipment, name) for name in changed}, updated_at=clock.now()
         )
     return shipment
 
@@ -817,7 +829,7 @@ def line_address_correct(*, line: BatchLine, address: dict, actor: Actor) -> Bat
             {"fields": {name: [_("This field is required.")] for name in missing}},
         )
     cleaned["country"] = cleaned["country"].upper()
-    BatchLine.objects.filter(pk=line.pk).update(address=cleaned, updated_at=timezone.now())
+    BatchLine.objects.filter(pk=line.pk).update(address=cleaned, updated_at=clock.now())
     line.address = cleaned
     logger.info("line %s readdressed by %s", line.pk, actor)
     return line

@@ -41,8 +41,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
+from core import clock
 from crm.models import Address, AddressRevision, Organization, Product, Variant, attribute_label
 from fulfillment.models import Batch, BatchLine
 from preferences import validation
@@ -312,7 +312,7 @@ def snapshot_instant(batch: Batch, now: datetime | None = None) -> datetime:
     It is also the end of the window a lock at `now` freezes: locked early, a
     batch's cut-off becomes now (`fulfillment.services.batch_lock`).
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     return min(now, batch.cutoff_at)
 
 
@@ -435,7 +435,7 @@ def batch_boxes(*, batch: Batch, now: datetime | None = None) -> tuple[list[Box]
     Afterwards, its lines as frozen at its cut-off.
     """
     if batch.status == Batch.Status.OPEN:
-        now = now or timezone.now()
+        now = now or clock.now()
         return batch_preview(batch=batch, now=now), snapshot_instant(batch, now), True
     return boxes_from_lines(batch=batch), batch.cutoff_at, False
 

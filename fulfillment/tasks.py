@@ -16,20 +16,23 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
+from core import clock
 from fulfillment import exports, pdf, services
 from fulfillment.models import Batch
 
 
 @shared_task(name="fulfillment.lock_due_batches")
-def lock_due_batches() -> dict:
+def lock_due_batches(now: str | None = None) -> dict:
     """Beat, every minute: lock each batch whose cut-off passed, exactly once; open the next.
 
     Also opens a batch for an organization that has settings but none open, and
     moves lines whose charge was paid meanwhile to `ready` (a safety net: the
-    payment itself already does it).
+    payment itself already does it). `now` (ISO 8601 with its offset) replays the
+    run at that instant (a catch-up).
     """
-    report = services.lock_due_batches()
-    opened = services.batches_open_missing()
+    at = clock.parse(now) or clock.now()
+    report = services.lock_due_batches(now=at)
+    opened = services.batches_open_missing(now=at)
     refreshed = services.lines_payment_refresh()
     return {
         "locked": report.locked,

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.cycles import Cycle, cycle_at
 from crm.models import Organization
 from preferences import validation
@@ -156,4 +156,4 @@ def preference_rows(
 
 def change_cycle(*, subscription: Subscription, at: datetime | None = None) -> Cycle:
     """The cycle a change made now (or at `at`) first counts for."""
-    return cycle_at(organization=subscription.organization, at=at or timezone.now())
+    return cycle_at(organization=subscription.organization, at=at or clock.now())

@@ -4,12 +4,13 @@ subscription's values, every value validated, recorded and dated to its cycle.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import clock
 from core.actors import Actor
 from core.cycles import cycle_at
 from core.errors import ApplicationError, ConflictError
@@ -89,13 +90,14 @@ def preferences_update(
     source: str,
     partial: bool = True,
     shop_values: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> tuple[SubscriptionPreference, PreferenceChange | None]:
     """Write `values` over the subscription's preferences (all of them unless `partial`).
 
     Refuses (nothing written) a value the organization's schema does not
     allow, and any write to an ended subscription. A write that changes
     nothing records nothing. The change counts for the cycle whose cut-off is
-    still ahead now (`core.cycles.cycle_at`, answered by fulfillment).
+    still ahead at `now` (`core.cycles.cycle_at`, answered by fulfillment).
     """
     if subscription.status in ENDED:
         raise ConflictError(
@@ -115,7 +117,7 @@ def preferences_update(
         update_fields.append("shop_values")
     change = None
     if new != current:
-        now = timezone.now()
+        now = now or clock.now()
         cycle = cycle_at(organization=subscription.organization, at=now)
         change = PreferenceChange.objects.create(
             organization_id=subscription.organization_id,

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core import clock
 from core.translation import translated
 from crm.models import ActorRecord, Organization, TenantModel
 
@@ -263,7 +264,7 @@ class ReturnRequest(ConcurrentTransitionMixin, TenantModel):
         return self.status in self.OPEN
 
     def is_overdue(self, now: datetime | None = None) -> bool:
-        return self.is_open and self.due_at < (now or timezone.now())
+        return self.is_open and self.due_at < (now or clock.now())
 
     # --- Transitions (status only; see services for the rest) --------------
 

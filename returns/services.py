@@ -19,13 +19,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import override
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, override
+from django_fsm import can_proceed
 
+from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Membership, Organization
 from fulfillment.models import Shipment
 from fulfillment.services import line_add_replacement
@@ -169,19 +171,14 @@ def return_reason_save(
 
 
 def _lock(case: ReturnRequest | int) -> ReturnRequest:
-    pk = case if isinstance(case, int) else case.pk
-    return (
-        ReturnRequest.objects.select_for_update(of=("self",))
-        .select_related("organization", "subscription", "line", "shipment")
-        .get(pk=pk)
+    return lock_row(
+        ReturnRequest.objects.select_related("organization", "subscription", "line", "shipment"),
+        case,
     )
 
 
 def _save(case: ReturnRequest) -> None:
-    try:
-        case.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("The case changed meanwhile; try again.")) from exc
+    save_transition(case, changed=gettext_lazy("The case changed meanwhile; try again."))
 
 
 def _note(
@@ -202,7 +199,7 @@ def _note(
         to_status=case.status if from_status else "",
         text=text,
         data=data or {},
-        created_at=at or timezone.now(),
+        created_at=at or clock.now(),
         **actor.as_fields(),
     )
 
@@ -223,7 +220,7 @@ def _transition(
 ) -> None:
     """Apply a status transition and write it in the timeline (at `at`, now by default)."""
     _require(case, action)
-    at = at or timezone.now()
+    at = at or clock.now()
     from_status = case.status
     getattr(case, action)()
     if not case.is_open:
@@ -386,7 +383,7 @@ def return_open(
     window's days, in the organization's time) unless a staff member gives an
     override reason, which goes into the timeline. One open case per shipment.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     config = return_config_ensure(organization=organization)
     shipment = _shipment(organization, shipment)
     reason = _reason(organization, reason)
@@ -544,7 +541,7 @@ def _resolve_refund(case: ReturnRequest, amount: Decimal, actor: Actor) -> str:
     ) % {"amount": _amount(amount), "currency": charge.currency, "cycle": charge.cycle}
 
 
-def _resolve_replacement(case: ReturnRequest, actor: Actor) -> str:
+def _resolve_replacement(case: ReturnRequest, actor: Actor, now: datetime) -> str:
     subscription = case.subscription
     address = subscription.shipping_address.snapshot() if subscription.shipping_address else None
     line = line_add_replacement(
@@ -553,6 +550,7 @@ def _resolve_replacement(case: ReturnRequest, actor: Actor) -> str:
         address=address or case.shipment.address,
         preferences=case.line.preferences,
         reason=str(case),
+        now=now,
     )
     case.replacement_line = line
     return _("Replacement box added to the batch of %(cutoff)s.") % {
@@ -590,6 +588,7 @@ def return_resolve(
         amount = positive_amount(amount)
     elif amount not in (None, ""):
         raise _invalid("amount", _("Only a refund or a credit has an amount."))
+    now = now or clock.now()
     case = _lock(case)
     _require(case, "resolve")  # before any money moves
     case.resolution = resolution
@@ -606,7 +605,7 @@ def return_resolve(
             NoteKind.CREDIT,
         )
     elif resolution == Resolution.REPLACEMENT:
-        effect, kind = _resolve_replacement(case, actor), NoteKind.REPLACEMENT
+        effect, kind = _resolve_replacement(case, actor, now), NoteKind.REPLACEMENT
     else:
         effect, kind = "", None
     _transition(case, "resolve", actor, text=(note or "").strip(), at=now, resolution=resolution)
@@ -706,7 +705,7 @@ def overdue_lists_send(*, now: datetime | None = None, hour: int = 8) -> dict[in
     """
     from returns.notifications import send_overdue_list  # e-mail rendering
 
-    now = now or timezone.now()
+    now = now or clock.now()
     sent: dict[int, int] = {}
     for config in ReturnConfig.objects.select_related("organization"):
         local = now.astimezone(config.organization.tzinfo)

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core import clock
 from crm.models import Organization, TenantModel
 from satisfaction.nps import PASSIVE_MIN, PROMOTER_MIN
 from satisfaction.texts import email_text_problems
@@ -299,7 +300,7 @@ class SatisfactionSurvey(ConcurrentTransitionMixin, TenantModel):
         return (
             self.status in (self.Status.SENT, self.Status.ANSWERED)
             and self.expires_at is not None
-            and (now or timezone.now()) < self.expires_at
+            and (now or clock.now()) < self.expires_at
         )
 
     # --- Transitions (status only; see services for the rest) --------------

@@ -34,12 +34,15 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy
+from django_fsm import can_proceed
 
+from core import clock
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from crm.models import Customer, CustomerEmail, Organization
 from crm.services import customer_email_record
 from fulfillment.models import Shipment
@@ -222,7 +225,7 @@ def _language(customer_language: str, organization: Organization) -> str:
 @transaction.atomic
 def surveys_schedule_for(*, organization: Organization, now: datetime | None = None) -> int:
     """Create the surveys due for the organization's deliveries; returns how many."""
-    now = now or timezone.now()
+    now = now or clock.now()
     config = (
         SatisfactionConfig.objects.select_for_update()  # one scheduler per organization at a time
         .filter(organization=organization, enabled=True)
@@ -284,7 +287,7 @@ def surveys_schedule_for(*, organization: Organization, now: datetime | None = N
 
 def surveys_schedule(*, now: datetime | None = None) -> dict[int, int]:
     """Schedule the due surveys of every organization whose surveys are on."""
-    now = now or timezone.now()
+    now = now or clock.now()
     result = {}
     for organization in Organization.objects.filter(satisfaction_config__enabled=True):
         result[organization.pk] = surveys_schedule_for(organization=organization, now=now)
@@ -320,10 +323,7 @@ def _cancel(survey: SatisfactionSurvey, reason: str, note: str = "") -> None:
 
 
 def _save(survey: SatisfactionSurvey) -> None:
-    try:
-        survey.save()
-    except ConcurrentTransition as exc:
-        raise ConflictError(_("The survey changed meanwhile; try again.")) from exc
+    save_transition(survey, changed=gettext_lazy("The survey changed meanwhile; try again."))
 
 
 def _record_email(survey, message, now: datetime, *, error: str = "") -> None:
@@ -340,7 +340,7 @@ def _record_email(survey, message, now: datetime, *, error: str = "") -> None:
 
 def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
     """Send one scheduled survey; returns its status afterwards ("" if it was not scheduled)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         survey = (
             SatisfactionSurvey.objects.select_for_update(of=("self",), skip_locked=True)
@@ -380,7 +380,7 @@ def survey_send(*, survey_id: int, now: datetime | None = None) -> str:
 
 def surveys_send_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Send up to `limit` scheduled surveys whose time came; returns how many were sent."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = list(
         SatisfactionSurvey.objects.filter(status=Status.SCHEDULED, send_at__lte=now)
         .order_by("send_at", "pk")
@@ -391,7 +391,7 @@ def surveys_send_due(*, now: datetime | None = None, limit: int = 500) -> int:
 
 def surveys_expire(*, now: datetime | None = None) -> int:
     """Close the sent surveys nobody answered in time; returns how many."""
-    now = now or timezone.now()
+    now = now or clock.now()
     return SatisfactionSurvey.objects.filter(status=Status.SENT, expires_at__lte=now).update(
         status=Status.EXPIRED, updated_at=now
     )
@@ -430,7 +430,7 @@ def survey_answer(
     *, token: str, score: Any, comment: str = "", now: datetime | None = None
 ) -> SatisfactionSurvey:
     """Record (or change) the customer's answer; refused once the survey closed."""
-    now = now or timezone.now()
+    now = now or clock.now()
     score = _score(score)
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX_LENGTH:
@@ -445,12 +445,7 @@ def survey_answer(
                 }
             },
         )
-    found = survey_for_token(token)
-    survey = (
-        SatisfactionSurvey.objects.select_for_update(of=("self",))
-        .select_related("organization", "customer")
-        .get(pk=found.pk)
-    )
+    survey = _lock(survey_for_token(token))
     if not survey.is_open(now):
         raise SurveyClosed(_("This survey is closed."), {"status": survey.status})
     survey.answer()
@@ -481,7 +476,7 @@ def customer_opt_out(*, customer: Customer, now: datetime | None = None) -> Surv
     """
     opt_out, _created = SurveyOptOut.objects.get_or_create(
         customer_id=customer.pk,
-        defaults={"organization_id": customer.organization_id, "created_at": now or timezone.now()},
+        defaults={"organization_id": customer.organization_id, "created_at": now or clock.now()},
     )
     for pending in SatisfactionSurvey.objects.select_for_update(of=("self",)).filter(
         customer_id=customer.pk, status=Status.SCHEDULED
@@ -499,12 +494,7 @@ def survey_opt_out(*, token: str, now: datetime | None = None) -> SurveyOptOut:
 
 
 def _lock(survey: SatisfactionSurvey | int) -> SatisfactionSurvey:
-    pk = getattr(survey, "pk", survey)
-    return (
-        SatisfactionSurvey.objects.select_for_update(of=("self",))
-        .select_related("organization", "customer")
-        .get(pk=pk)
-    )
+    return lock_row(SatisfactionSurvey.objects.select_related("organization", "customer"), survey)
 
 
 @transaction.atomic
@@ -548,7 +538,7 @@ def survey_mark_followed_up(
     survey = _lock(survey)
     _may_follow_up(survey)
     if survey.followed_up_at is None:
-        survey.followed_up_at = now or timezone.now()
+        survey.followed_up_at = now or clock.now()
         survey.followed_up_by = actor.user if actor.kind == ActorKind.USER else None
         _save(survey)
     return survey
@@ -575,7 +565,7 @@ def survey_open_case(
     the return window (the survey came after it, by design) with that reason.
     The survey is marked followed up and linked to the case.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     survey = _lock(survey)
     _may_follow_up(survey)
     if survey.return_request_id:

@@ -24,8 +24,8 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
+from core import clock
 from core.actors import Actor
 from subscriptions import services
 from subscriptions.gateways import ChargeResult, get_gateway
@@ -51,7 +51,8 @@ class RenewalReport:
 
 
 def run(*, now: datetime | None = None, limit: int | None = None) -> RenewalReport:
-    now = now or timezone.now()
+    """One renewal run at `now` (the clock's by default): every step reads that instant."""
+    now = now or clock.now()
     actor = Actor.system("renewals")
     report = RenewalReport()
     _end_and_resume(now=now, actor=actor, report=report)
@@ -81,6 +82,7 @@ def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> No
         report,
         "ended",
         actor=actor,
+        now=now,
     )
     _each(
         native.filter(status__in=live, ends_at__lte=now),
@@ -88,6 +90,7 @@ def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> No
         report,
         "expired",
         actor=actor,
+        now=now,
     )
     _each(
         native.filter(status=Status.PAUSED, resume_at__lte=now),
@@ -95,6 +98,7 @@ def _end_and_resume(*, now: datetime, actor: Actor, report: RenewalReport) -> No
         report,
         "resumed",
         actor=actor,
+        now=now,
     )
 
 
@@ -210,7 +214,7 @@ def _attempt(pk: int, *, now, actor, report, ready, gateways) -> None:
             # A cycle fully paid by credits costs nothing: no gateway, nobody to ask.
             result = ChargeResult("paid") if charge.amount == 0 else gateway.charge(charge)
             charge = services.charge_apply_result(
-                charge=charge, result=result, actor=actor, gateway=gateway.name
+                charge=charge, result=result, actor=actor, gateway=gateway.name, now=now
             )
     except Exception as exc:
         logger.exception("renewals: charge %s failed", pk)
@@ -222,7 +226,7 @@ def _attempt(pk: int, *, now, actor, report, ready, gateways) -> None:
 
 def renew_one(*, subscription_id: int, now: datetime | None = None) -> RenewalReport:
     """Charge one subscription now if it is due (just after its creation, for example)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     actor = Actor.system("renewals")
     report = RenewalReport()
     report.charges_created = create_due_charges(now=now, subscription_ids=[subscription_id])

@@ -9,12 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from core import cycles
-from core.errors import ApplicationError
+from core import clock, cycles
+from crm.api.filters import filtered
 from crm.models import Organization
 from subscriptions.api.filters import SubscriptionFilter
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
@@ -40,15 +38,7 @@ def subscription_list(
             )
         )
     )
-    if filters is None:
-        return queryset
-    filterset = SubscriptionFilter(filters, queryset=queryset)
-    if not filterset.is_valid():
-        raise ApplicationError(
-            _("Invalid input."),
-            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
-        )
-    return filterset.qs
+    return filtered(SubscriptionFilter, filters, queryset)
 
 
 def subscription_event_list(*, subscription: Subscription) -> QuerySet[SubscriptionEvent]:
@@ -130,7 +120,7 @@ def subscription_schedule(
     from subscriptions import schedule
     from subscriptions.services import CycleFacts, cycle_refusal, due_cycle
 
-    now = now or timezone.now()
+    now = now or clock.now()
     Status = Subscription.Status
     if (
         not subscription.is_native

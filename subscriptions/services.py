@@ -22,12 +22,13 @@ from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
-from django_fsm import ConcurrentTransition, can_proceed
+from django.utils.translation import gettext_lazy, pgettext
+from django_fsm import can_proceed
 
-from core import cycles
+from core import clock, cycles
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
+from core.locks import lock_row, save_transition
 from core.queueing import enqueue_on_commit
 from crm.models import Address, Contract, Customer, Organization, Product, Variant
 from crm.services import note_text
@@ -88,12 +89,7 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 def _lock(subscription: Subscription | int) -> Subscription:
     """Re-read the subscription with a row lock held until the transaction ends."""
-    pk = subscription if isinstance(subscription, int) else subscription.pk
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .get(pk=pk)
-    )
+    return lock_row(Subscription.objects.select_related("organization"), subscription)
 
 
 def _allow(subscription: Subscription, action: str, actor: Actor) -> None:
@@ -126,10 +122,11 @@ def _transition(subscription: Subscription, action: str, actor: Actor, **kwargs)
 
 
 def _save(subscription: Subscription, update_fields: list[str] | None = None) -> None:
-    try:
-        subscription.save(update_fields=update_fields)
-    except ConcurrentTransition as exc:  # the lock makes this unlikely; never silent
-        raise ConflictError(_("The subscription changed meanwhile; try again.")) from exc
+    save_transition(
+        subscription,
+        changed=gettext_lazy("The subscription changed meanwhile; try again."),
+        update_fields=update_fields,
+    )
 
 
 def _record(
@@ -363,6 +360,7 @@ def subscription_create(
     shipping_address: Address | None = None,
     contract: Contract | None = None,
     source: str = Subscription.Source.NATIVE,
+    now: datetime | None = None,
 ) -> Subscription:
     """A new subscription: pending until its first charge is paid.
 
@@ -370,7 +368,7 @@ def subscription_create(
     end, which anchors the schedule; otherwise the schedule is anchored at its
     start and the first charge is attempted at once (on commit).
     """
-    now = timezone.now()
+    now = now or clock.now()
     start_at = start_at or now
     if customer.organization_id != organization.pk:
         raise _invalid("customer", _("Unknown customer."))
@@ -439,10 +437,11 @@ def subscription_pause(
     actor: Actor,
     resume_at: datetime | None = None,
     reason: str = "",
+    now: datetime | None = None,
 ) -> Subscription:
     """Stop charging and shipping; resume by hand or automatically at `resume_at`."""
     subscription = _lock(subscription)
-    now = timezone.now()
+    now = now or clock.now()
     _allow(subscription, "pause", actor)
     if resume_at is not None and resume_at <= now:
         raise _invalid("resume_at", _("The resume date must be in the future."))
@@ -463,7 +462,7 @@ def subscription_pause(
 
 @transaction.atomic
 def subscription_resume(
-    *, subscription: Subscription, actor: Actor, reason: str = ""
+    *, subscription: Subscription, actor: Actor, reason: str = "", now: datetime | None = None
 ) -> Subscription:
     """Charge and ship again. Cycles whose date passed during the pause are not charged.
 
@@ -472,7 +471,7 @@ def subscription_resume(
     as the next-cycles table and `next_due` promised.
     """
     subscription = _lock(subscription)
-    now = timezone.now()
+    now = now or clock.now()
     from_status = _transition(subscription, "resume", actor)
     missed = []
     resumes_at = now
@@ -640,6 +639,7 @@ def subscription_change_items(
     actor: Actor,
     items: Sequence[dict[str, Any]],
     reason: str = "",
+    now: datetime | None = None,
 ) -> Subscription:
     """Replace the items; the rest of a paid period is charged or credited pro rata.
 
@@ -661,7 +661,7 @@ def subscription_change_items(
         subscription.items.filter(variant__isnull=False).values_list("variant_id", flat=True)
     )
     cleaned = _validate_items(subscription.organization, items, keep_variants=held)
-    now = timezone.now()
+    now = now or clock.now()
     old_items = _items_snapshot(subscription)
     old_total = _items_total(subscription)
     subscription.change_items()
@@ -784,24 +784,25 @@ def subscription_change_details(
     if not fields:
         return subscription
     Subscription.objects.filter(pk=subscription.pk).update(
-        **{name: getattr(subscription, name) for name in fields}, updated_at=timezone.now()
+        **{name: getattr(subscription, name) for name in fields}, updated_at=clock.now()
     )
     if "shipping_address" in fields:
         _record_address_change(subscription, before_address, actor)
     return subscription
 
 
-def _void_open_charges(subscription: Subscription) -> list[int]:
+def _void_open_charges(subscription: Subscription, now: datetime) -> list[int]:
     open_charges = subscription.charges.filter(
         status__in=[Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED]
     )
     ids = list(open_charges.values_list("pk", flat=True))
-    open_charges.update(status=Charge.Status.VOIDED, next_retry_at=None, updated_at=timezone.now())
+    open_charges.update(status=Charge.Status.VOIDED, next_retry_at=None, updated_at=now)
     return ids
 
 
-def _end(subscription: Subscription, action: str, kind: str, actor: Actor, reason: str) -> None:
-    now = timezone.now()
+def _end(
+    subscription: Subscription, action: str, kind: str, actor: Actor, reason: str, now: datetime
+) -> None:
     from_status = _transition(subscription, action, actor)
     if action == "cancel":
         subscription.canceled_at = now
@@ -809,7 +810,7 @@ def _end(subscription: Subscription, action: str, kind: str, actor: Actor, reaso
     subscription.next_charge_at = None
     subscription.cancel_at_period_end = False
     subscription.resume_at = None
-    voided = _void_open_charges(subscription)
+    voided = _void_open_charges(subscription, now)
     _save(subscription)
     data: dict[str, Any] = {"voided": voided}
     if subscription.adjustment:
@@ -825,6 +826,7 @@ def subscription_cancel(
     actor: Actor,
     reason: str,
     at_period_end: bool = False,
+    now: datetime | None = None,
 ) -> Subscription:
     """Cancel now (unpaid charges are voided), or at the end of the paid period."""
     subscription = _lock(subscription)
@@ -835,7 +837,7 @@ def subscription_cancel(
         raise _invalid("reason", _("Say why the subscription is canceled."))
     if not at_period_end:
         subscription.cancel_reason = reason[:500]
-        _end(subscription, "cancel", Kind.CANCELED, actor, reason)
+        _end(subscription, "cancel", Kind.CANCELED, actor, reason, now or clock.now())
         return subscription
     if subscription.cancel_at_period_end:
         raise ConflictError(
@@ -888,19 +890,25 @@ def subscription_withdraw_cancellation(
 
 
 @transaction.atomic
-def subscription_expire(*, subscription: Subscription, actor: Actor) -> Subscription:
+def subscription_expire(
+    *, subscription: Subscription, actor: Actor, now: datetime | None = None
+) -> Subscription:
     """A fixed-term subscription reached its end."""
     subscription = _lock(subscription)
-    _end(subscription, "expire", Kind.EXPIRED, actor, "")
+    _end(subscription, "expire", Kind.EXPIRED, actor, "", now or clock.now())
     return subscription
 
 
 @transaction.atomic
-def subscription_end_at_period_end(*, subscription: Subscription, actor: Actor) -> Subscription:
+def subscription_end_at_period_end(
+    *, subscription: Subscription, actor: Actor, now: datetime | None = None
+) -> Subscription:
     subscription = _lock(subscription)
     if not subscription.cancel_at_period_end:
         raise ConflictError(_("No cancellation is scheduled."), {"action": "cancel"})
-    _end(subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason)
+    _end(
+        subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason, now or clock.now()
+    )
     return subscription
 
 
@@ -928,6 +936,7 @@ def charge_apply_result(
     actor: Actor,
     gateway: str = "",
     retry_days: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> Charge:
     """Record a gateway's answer (or staff's) for a charge, and move its subscription on.
 
@@ -936,7 +945,7 @@ def charge_apply_result(
     due and the charge is retried on the dunning schedule; after the last retry
     the subscription is canceled. Pending: the charge waits (manual gateway).
     """
-    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    charge = lock_row(Charge.objects, charge)
     if charge.status not in (Charge.Status.SCHEDULED, Charge.Status.PENDING, Charge.Status.FAILED):
         raise ConflictError(
             _("This charge is already %(status)s.")
@@ -944,7 +953,7 @@ def charge_apply_result(
             {"charge": charge.pk, "status": charge.status},
         )
     subscription = _lock(charge.subscription_id)
-    now = timezone.now()
+    now = now or clock.now()
     if charge.status != Charge.Status.PENDING or result.status != Charge.Status.PAID:
         charge.attempts += 1
     if result.reference:
@@ -1012,7 +1021,7 @@ def charge_apply_result(
         subscription.cancel_reason = _("Payment failed after %(n)s attempts.") % {
             "n": charge.attempts
         }
-        _end(subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason)
+        _end(subscription, "cancel", Kind.CANCELED, actor, subscription.cancel_reason, now)
         # _end voided the charge with the rest; it failed, and stays so.
         Charge.objects.filter(pk=charge.pk).update(status=Charge.Status.FAILED)
         charge.status = Charge.Status.FAILED
@@ -1037,7 +1046,9 @@ def _refuse_shop_charge(charge: Charge) -> None:
         )
 
 
-def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Charge:
+def charge_mark_paid(
+    *, charge: Charge, actor: Actor, reference: str = "", now: datetime | None = None
+) -> Charge:
     """Staff record a payment received outside any gateway (manual gateway).
 
     Refused (409) for a charge of a subscription the WooCommerce shop manages: the
@@ -1045,17 +1056,23 @@ def charge_mark_paid(*, charge: Charge, actor: Actor, reference: str = "") -> Ch
     """
     _refuse_shop_charge(charge)
     return charge_apply_result(
-        charge=charge, result=ChargeResult(Charge.Status.PAID, reference=reference), actor=actor
+        charge=charge,
+        result=ChargeResult(Charge.Status.PAID, reference=reference),
+        actor=actor,
+        now=now,
     )
 
 
-def charge_mark_failed(*, charge: Charge, actor: Actor, reason: str) -> Charge:
+def charge_mark_failed(
+    *, charge: Charge, actor: Actor, reason: str, now: datetime | None = None
+) -> Charge:
     """Staff record that a payment outside any gateway failed; refused like `charge_mark_paid`."""
     _refuse_shop_charge(charge)
     return charge_apply_result(
         charge=charge,
         result=ChargeResult(Charge.Status.FAILED, failure_reason=reason),
         actor=actor,
+        now=now,
     )
 
 
@@ -1087,7 +1104,7 @@ def charge_refund(*, charge: Charge, amount: Any, actor: Actor, reason: str = ""
     gateway has a refund call, so this is the record staff and the books read.
     """
     amount = positive_amount(amount)
-    charge = Charge.objects.select_for_update(of=("self",)).get(pk=charge.pk)
+    charge = lock_row(Charge.objects, charge)
     subscription = _lock(charge.subscription_id)
     if not subscription.is_native:
         raise ConflictError(
@@ -1152,7 +1169,7 @@ def subscription_credit(
         )
     subscription.adjustment -= amount
     Subscription.objects.filter(pk=subscription.pk).update(
-        adjustment=subscription.adjustment, updated_at=timezone.now()
+        adjustment=subscription.adjustment, updated_at=clock.now()
     )
     _record(
         subscription,
@@ -1231,6 +1248,7 @@ def _subscription_mirror(
     actor: Actor,
     reason: str = "",
     data: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Subscription, bool]:
     """Create or update a shop-charged subscription so it matches what the shop reports.
 
@@ -1244,7 +1262,7 @@ def _subscription_mirror(
     maps it and knows its product).
     """
     data = data or {}
-    now = timezone.now()
+    now = now or clock.now()
     items = [
         {
             "product_id": i["product"].pk if isinstance(i["product"], Product) else i["product"],
@@ -1638,6 +1656,7 @@ def subscription_skip_cycle(
     cycle: int | None = None,
     on: date | None = None,
     reason: str = "",
+    now: datetime | None = None,
 ) -> Subscription:
     """Neither charge nor ship one given future cycle (by number, or the date it starts).
 
@@ -1649,7 +1668,7 @@ def subscription_skip_cycle(
     _allow(subscription, "skip_cycle", actor)
     _require_native_schedule(subscription, "skip_cycle")
     number = _cycle_of(subscription, cycle, on, "skip_cycle")
-    now = timezone.now()
+    now = now or clock.now()
     facts = _cycle_facts(subscription, number)
     refusal = cycle_refusal(subscription, facts, "skip_cycle", now=now)
     if refusal is not None:
@@ -1674,6 +1693,7 @@ def subscription_unskip_cycle(
     cycle: int | None = None,
     on: date | None = None,
     reason: str = "",
+    now: datetime | None = None,
 ) -> Subscription:
     """Charge and ship again a skipped future cycle.
 
@@ -1682,7 +1702,7 @@ def subscription_unskip_cycle(
     subscription = _lock(subscription)
     _allow(subscription, "unskip_cycle", actor)
     number = _cycle_of(subscription, cycle, on, "unskip_cycle")
-    now = timezone.now()
+    now = now or clock.now()
     facts = _cycle_facts(subscription, number)
     refusal = cycle_refusal(subscription, facts, "unskip_cycle", now=now)
     if refusal is not None:
@@ -1699,7 +1719,12 @@ def subscription_unskip_cycle(
 
 @transaction.atomic
 def subscription_move_next_date(
-    *, subscription: Subscription, actor: Actor, at: datetime, reason: str = ""
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    at: datetime,
+    reason: str = "",
+    now: datetime | None = None,
 ) -> Subscription:
     """Charge (and ship) the next cycle at `at`; the cycles after it follow at the same
     interval from there (the schedule is re-anchored at `at`, as a change of schedule is).
@@ -1726,7 +1751,7 @@ def subscription_move_next_date(
             "move_next_date",
         )
     _refuse_if_next_cycle_charging(subscription, "move_next_date")
-    now = timezone.now()
+    now = now or clock.now()
 
     def refuse(message: str) -> ConflictError:
         return ConflictError(message, {"action": "move_next_date", "fields": {"at": [message]}})

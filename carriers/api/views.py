@@ -21,7 +21,7 @@ from carriers.api.serializers import LabelsStartedSerializer, ParcelSerializer
 from carriers.models import Parcel
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from fulfillment.api import selectors as fulfillment_selectors
+from fulfillment import selectors as fulfillment_selectors
 from fulfillment.models import Batch, Shipment
 
 

@@ -1,14 +1,40 @@
-"""Query parameters of the customer and product lists, and the filters every list shares."""
+"""Query parameters of the customer and product lists, the filters every list shares, and
+`filtered`: how every selector applies a list's query parameters (an invalid one is a 400)."""
 
+from collections.abc import Mapping
 from datetime import UTC
+from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
+from core.errors import ApplicationError
 from crm.models import Customer, Product, Variant
+
+
+def filtered(
+    filterset_class: type[django_filters.FilterSet],
+    filters: Mapping[str, Any] | None,
+    queryset: QuerySet,
+) -> QuerySet:
+    """`queryset` narrowed by a list's query parameters through `filterset_class`.
+
+    An invalid parameter is refused (400, naming each field and its errors), never
+    silently ignored. `filters` None: the queryset as it is.
+    """
+    if filters is None:
+        return queryset
+    filterset = filterset_class(filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise ApplicationError(
+            gettext("Invalid input."),
+            {"fields": {name: list(errors) for name, errors in filterset.errors.items()}},
+        )
+    return filterset.qs
 
 
 class StrictBooleanField(forms.Field):

@@ -12,8 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api import limits
-from fulfillment.api.selectors import line_count_name
 from fulfillment.models import Batch, BatchLine, Shipment, line_code
+from fulfillment.selectors import line_count_name
 from preferences.api.serializers import PreferenceRowSerializer
 from preferences.selectors import preference_rows
 from subscriptions.api.serializers import SubscriptionCustomerSerializer

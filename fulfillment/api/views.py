@@ -22,8 +22,7 @@ from core.errors import ApplicationError
 from crm.api.filters import ID_MAX
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from fulfillment import services, snapshots
-from fulfillment.api import selectors
+from fulfillment import selectors, services, snapshots
 from fulfillment.api.filters import BatchFilter, ShipmentFilter
 from fulfillment.api.serializers import (
     BatchDispatchSerializer,

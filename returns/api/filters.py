@@ -1,4 +1,4 @@
-"""Query parameters of the case list; applied by `returns.api.selectors`."""
+"""Query parameters of the case list; applied by `returns.selectors`."""
 
 import django_filters
 from django.utils.translation import gettext_lazy as _

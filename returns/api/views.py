@@ -17,8 +17,7 @@ from rest_framework.response import Response
 
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from returns import services
-from returns.api import selectors
+from returns import selectors, services
 from returns.api.filters import ReturnRequestFilter
 from returns.api.serializers import (
     ReturnActionInputSerializer,

@@ -1,4 +1,4 @@
-"""Query parameters of the survey list; applied by `satisfaction.api.selectors`.
+"""Query parameters of the survey list; applied by `satisfaction.selectors`.
 
 A date-time without an offset (`answered_after=2026-11-02` or
 `2026-11-02T08:00`) is read in the organization's time: the selector

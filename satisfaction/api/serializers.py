@@ -2,7 +2,7 @@
 
 A survey never shows its token: the token is the customer's key to the public
 survey page, and an integration has no use for it. The NPS report is built by
-`satisfaction.api.selectors.nps_report`; its serializers document and render it.
+`satisfaction.selectors.nps_report`; its serializers document and render it.
 """
 
 from django.utils.text import format_lazy
@@ -11,13 +11,13 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from crm.models import Customer
-from satisfaction.api.selectors import (
+from satisfaction.models import SatisfactionSurvey, ScoreBand
+from satisfaction.selectors import (
     DECIMALS,
     DEFAULT_DAYS,
     default_period,
     longest_period_end,
 )
-from satisfaction.models import SatisfactionSurvey, ScoreBand
 
 # --- Surveys -------------------------------------------------------------------------------
 

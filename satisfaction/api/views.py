@@ -18,8 +18,7 @@ from rest_framework.response import Response
 
 from crm.api.mixins import OrganizationScopedMixin
 from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from satisfaction import services
-from satisfaction.api import selectors
+from satisfaction import selectors, services
 from satisfaction.api.filters import SatisfactionSurveyFilter
 from satisfaction.api.serializers import (
     NpsQuerySerializer,

@@ -10,13 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from core.actors import Actor
 from crm.models import Address
+from fulfillment import tasks as fulfillment_tasks
 from fulfillment.models import Batch, BatchLine
 from fulfillment.services import batch_open_next, lock_due_batches
 from preferences.services import preferences_update
 from subscriptions import renewals
+from subscriptions import tasks as subscription_tasks
+from subscriptions.models import Charge, SubscriptionEvent
 from subscriptions.services import (
     subscription_change_details,
     subscription_pause,
@@ -202,3 +206,96 @@ def test_an_item_change_after_the_cutoff_is_not_in_the_locked_batch(calendar):
         lock_due_batches()
     line = BatchLine.objects.get(subscription=weekly)
     assert [(i["product"], i["quantity"]) for i in line.items] == first
+
+
+# --- Replaying a run at a given instant -----------------------------------------------------
+
+REPLAY_STEPS = [
+    paris(2027, 3, 8, 6),
+    paris(2027, 3, 9, 10),  # the paused subscription's resume date has come
+    paris(2027, 3, 10, 12, 0, 1),  # one second after the first cut-off
+    paris(2027, 3, 15, 10),
+    paris(2027, 3, 17, 12, 0, 1),  # one second after the second
+]
+
+
+def _what_happened(org) -> dict:
+    """Everything the runs decided, without the rows' ids and the stamps of their writes."""
+    return {
+        "charges": sorted(
+            Charge.objects.filter(organization=org).values_list(
+                "subscription__customer__email", "cycle", "status", "paid_at"
+            )
+        ),
+        "events": sorted(
+            (
+                e.subscription.customer.email,
+                e.kind,
+                e.from_status,
+                e.to_status,
+                str({k: v for k, v in e.data.items() if k != "charge"}),
+            )
+            for e in SubscriptionEvent.objects.filter(organization=org).select_related(
+                "subscription__customer"
+            )
+        ),
+        "batches": list(
+            Batch.objects.filter(organization=org)
+            .order_by("cutoff_at")
+            .values_list("cycle_date", "status", "cutoff_at", "locked_at")
+        ),
+        "lines": sorted(
+            BatchLine.objects.filter(organization=org).values_list(
+                "subscription__customer__email", "batch__cycle_date", "cycle", "status"
+            )
+        ),
+    }
+
+
+def _live_through_the_steps(org, *, replayed: bool) -> dict:
+    """Run renewals and the lock task at each step: at that instant, or replayed weeks later
+    (the tasks given the instant in ISO 8601, as a catch-up would); what happened, then undone.
+    """
+    with transaction.atomic():
+        with time_machine.travel(REPLAY_STEPS[0], tick=False):
+            subscriber(org, "week", paris(2027, 3, 1, 9), customer__email="weekly@example.com")
+            paused = subscriber(
+                org, "week", paris(2027, 3, 1, 9), customer__email="paused@example.com"
+            )
+            subscription_pause(
+                subscription=paused, actor=Actor.system(), resume_at=paris(2027, 3, 9, 8)
+            )
+        for at in REPLAY_STEPS:
+            if replayed:
+                with time_machine.travel(paris(2027, 5, 3, 17), tick=False):
+                    subscription_tasks.run_renewals(now=at.isoformat())
+                    fulfillment_tasks.lock_due_batches(now=at.isoformat())
+            else:
+                with time_machine.travel(at, tick=False):
+                    renewals.run()
+                    lock_due_batches()
+        happened = _what_happened(org)
+        transaction.set_rollback(True)
+    return happened
+
+
+def test_a_run_replayed_at_past_instants_decides_as_it_did_at_them(calendar):
+    # Given a weekly subscriber, and another paused until 9 March, lived through two cut-offs
+    lived = _live_through_the_steps(calendar, replayed=False)
+    assert [b[:2] for b in lived["batches"][:2]] == [
+        (date(2027, 3, 10), "locked"),
+        (date(2027, 3, 17), "locked"),
+    ]
+    assert lived["batches"][0][3] == REPLAY_STEPS[2]
+    assert ("paused@example.com", "resumed", "paused", "active") in [e[:4] for e in lived["events"]]
+    assert {(email, cycle) for email, _d, cycle, _s in lived["lines"]} == {
+        ("weekly@example.com", 1),
+        ("weekly@example.com", 2),
+        ("paused@example.com", 2),
+    }
+
+    # When the same runs are replayed weeks later, each given its instant
+    replayed = _live_through_the_steps(calendar, replayed=True)
+
+    # Then they decide the same: the same charges, events, batches and lines
+    assert replayed == lived

@@ -177,6 +177,28 @@ def test_pause_with_auto_resume_skips_the_cycles_in_between(roaster):
     assert [c.cycle for c in subscription.charges.order_by("cycle")] == [0, 3]
 
 
+def test_a_run_given_its_instant_resumes_at_that_instant_not_the_wall_clock(roaster):
+    # Given a monthly subscription on the 5th, paused on Jan 20 until Mar 20
+    subscription = subscribe(roaster, paris(2027, 1, 5, 9, 0))
+    run_at(paris(2027, 1, 5, 9, 0))
+    with time_machine.travel(paris(2027, 1, 20), tick=False):
+        services.subscription_pause(
+            subscription=subscription, actor=STAFF, resume_at=paris(2027, 3, 20, 8, 0)
+        )
+
+    # When a run is given Mar 20 while the wall clock still reads Jan 21
+    with time_machine.travel(paris(2027, 1, 21), tick=False):
+        report = renewals.run(now=paris(2027, 3, 20, 8, 1))
+
+    # Then it resumes as on Mar 20: Feb and Mar are missed, not charged, and April is next
+    subscription.refresh_from_db()
+    assert (report.resumed, report.charges_created) == (1, 0)
+    assert subscription.next_charge_at == paris(2027, 4, 5, 9, 0)
+    resumed = subscription.events.first()
+    assert resumed.data["missed_cycles"] == [1, 2]
+    assert [c.cycle for c in subscription.charges.order_by("cycle")] == [0]
+
+
 def test_a_failing_card_goes_through_the_whole_dunning_schedule_then_cancels(roaster):
     # Given an active subscription whose card fails from its second cycle on
     subscription = subscribe(roaster, paris(2027, 1, 5, 9, 0), email="ana+decline-1@example.com")
