@@ -398,3 +398,18 @@ def member(organization, role, **user_fields):
     user = UserFactory(**user_fields)
     MembershipFactory(user=user, organization=organization, role=role)
     return user
+
+
+def opened_case(organization, shipment, user, **kwargs):
+    """An after-sales case about `shipment`, opened by `user` through the service
+    (reason "damaged" unless `reason=`; other `kwargs` go to `returns.services.return_open`)."""
+    from core.actors import Actor
+    from returns import services as returns
+
+    return returns.return_open(
+        organization=organization,
+        shipment=shipment,
+        reason=kwargs.pop("reason", "damaged"),
+        actor=Actor.for_user(user),
+        **kwargs,
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import responses
 
-from crm.models import Membership
-from tests.factories import member
 from tests.woocommerce.test_reconcile import FakeShop
 from woocommerce.models import WooCommerceStore
 
@@ -30,14 +28,3 @@ def shop():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.GET, fake.pattern, callback=fake)
         yield fake
-
-
-@pytest.fixture
-def owner_a(org_a):
-    """An administrator of A: the shop's connection and its buttons are theirs."""
-    return member(org_a, Membership.Role.ADMIN, username="olga-owner")
-
-
-@pytest.fixture
-def viewer_a(org_a):
-    return member(org_a, Membership.Role.VIEWER, username="vera-viewer")

@@ -57,10 +57,10 @@ def queued(monkeypatch):
 
 
 def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
-    roastery, admin_client_for, staff_a, queued, django_capture_on_commit_callbacks
+    roastery, admin_client_for, staff_user_a, queued, django_capture_on_commit_callbacks
 ):
     batch = roastery.batch
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     assert client.get(batch_url(batch), **EN).context["exports_archive"]["url"] == batch_url(
         batch, "exports-zip/"
     )
@@ -119,10 +119,10 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_and_pages(
 
 
 def test_the_zip_speaks_the_language_it_was_asked_in(
-    roastery, admin_client_for, staff_a, queued, django_capture_on_commit_callbacks
+    roastery, admin_client_for, staff_user_a, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client_for(staff_a).post(
+        admin_client_for(staff_user_a).post(
             batch_url(roastery.batch, "exports-zip/"), HTTP_ACCEPT_LANGUAGE="fr"
         )
     args, kwargs = queued[0]
@@ -137,9 +137,9 @@ def test_the_zip_speaks_the_language_it_was_asked_in(
 
 
 def test_a_viewer_reads_the_exports_but_does_not_start_the_zip(
-    roastery, admin_client_for, viewer_a
+    roastery, admin_client_for, viewer_user_a
 ):
-    client = admin_client_for(viewer_a)
+    client = admin_client_for(viewer_user_a)
 
     page = client.get(batch_url(roastery.batch), **EN)
 
@@ -150,8 +150,8 @@ def test_a_viewer_reads_the_exports_but_does_not_start_the_zip(
     assert not Operation.objects.exists()
 
 
-def test_another_organizations_batch_is_not_found(roastery, admin_client_for, staff_b):
-    response = admin_client_for(staff_b).post(batch_url(roastery.batch, "exports-zip/"))
+def test_another_organizations_batch_is_not_found(roastery, admin_client_for, staff_user_b):
+    response = admin_client_for(staff_user_b).post(batch_url(roastery.batch, "exports-zip/"))
 
     assert response.status_code == 404
     assert not Operation.objects.exists()
@@ -204,11 +204,11 @@ def test_the_command_refuses_an_unknown_batch():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_builds_the_zip_while_the_page_polls(
-    org_a, admin_client_for, staff_a, celery_worker
+    org_a, admin_client_for, staff_user_a, celery_worker
 ):
     roastery = Roastery(org_a)
     roastery.lock()
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     response = client.post(batch_url(roastery.batch, "exports-zip/"), **EN)
 

@@ -2,11 +2,9 @@
 
 from datetime import timedelta
 from decimal import Decimal
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,16 +14,11 @@ from returns.models import ReturnConfig, ReturnNote, ReturnRequest
 from returns.selectors import cases_overdue
 from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import SubscriptionEvent
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 S = ReturnRequest.Status
-
-
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
 
 
 def _snapshot():
@@ -40,7 +33,7 @@ def _snapshot():
 
 
 def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
-    output = _load()
+    output = load_demo()
     now = timezone.now()
     purea = Organization.objects.get(slug="purea-cafe")
     marie = get_user_model().objects.get(username="marie")
@@ -101,14 +94,14 @@ def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
     assert not ReturnRequest.objects.filter(organization=tea).exists()
 
     before = _snapshot()
-    second = _load()
+    second = load_demo()
 
     assert _snapshot() == before
     assert "Demo after-sales cases" not in second
 
 
 def test_every_demo_case_is_found_by_its_status_in_the_admin(client):
-    _load()
+    load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     client.force_login(get_user_model().objects.get(username="marie"))
     url = reverse("admin:returns_returnrequest_changelist")

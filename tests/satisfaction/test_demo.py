@@ -2,13 +2,11 @@
 one comment to follow up and one followed up with a case, built once."""
 
 from datetime import timedelta
-from io import StringIO
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.management import call_command
 from django.utils import timezone
 
 from crm.models import Organization
@@ -16,16 +14,11 @@ from fulfillment.models import Batch, Shipment
 from returns.models import ReturnRequest
 from satisfaction import selectors
 from satisfaction.models import SatisfactionConfig, SatisfactionSurvey
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 S = SatisfactionSurvey.Status
-
-
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
 
 
 def _snapshot():
@@ -43,7 +36,7 @@ def _snapshot():
 
 
 def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
-    output = _load()
+    output = load_demo()
     now = timezone.now()
     purea = Organization.objects.get(slug="purea-cafe")
     marie = get_user_model().objects.get(username="marie")
@@ -124,7 +117,7 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert not SatisfactionConfig.objects.filter(organization=tea, enabled=True).exists()
 
     before = _snapshot()
-    second = _load()
+    second = load_demo()
 
     assert _snapshot() == before
     assert "Demo satisfaction" not in second
