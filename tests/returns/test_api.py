@@ -330,7 +330,7 @@ def test_an_api_key_cannot_override_the_window(api_client_a, org_a):
     )
 
     assert response.status_code == 400
-    assert "Only a staff_user_a member" in response.json()["message"]
+    assert "Only a staff member" in response.json()["message"]
     assert "override_reason" in response.json()["extra"]["fields"]
     assert not ReturnRequest.objects.exists()
     assert not ReturnNote.objects.exists()
