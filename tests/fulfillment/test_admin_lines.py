@@ -17,10 +17,12 @@ from fulfillment import services
 from fulfillment.models import Batch, BatchLine, Shipment
 from subscriptions.models import Charge
 from tests.factories import (
+    BatchLineFactory,
     ChargeFactory,
     CustomerFactory,
     MembershipFactory,
     ProductFactory,
+    ShipmentFactory,
     SubscriptionFactory,
     UserFactory,
     coffee_schema,
@@ -50,31 +52,15 @@ def add_line(batch, *, name, items, preferences=None, status=Status.READY):
         email=f"{first.lower()}@example.com" if last.isalpha() else f"{first}.{last}@example.com",
     )
     subscription = SubscriptionFactory(customer=customer, status="active", items=items)
-    if status == Status.AWAITING_PAYMENT:
-        cycle = 1
-        charge = ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.FAILED)
-    else:
-        cycle, charge = 0, subscription.charges.get(cycle=0)
-    return BatchLine.objects.create(
-        organization=batch.organization,
+    awaiting = status == Status.AWAITING_PAYMENT
+    if awaiting:  # its next cycle, whose charge failed
+        ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.FAILED)
+    return BatchLineFactory(
         batch=batch,
         subscription=subscription,
-        customer=customer,
-        cycle=cycle,
-        charge=charge,
+        cycle=1 if awaiting else 0,
         status=status,
-        items=[
-            {"product": product.pk, "sku": product.sku, "name": product.name, "quantity": quantity}
-            for product, quantity in items
-        ],
         preferences=preferences or {},
-        address={
-            "name": f"{first} {last}",
-            "line1": "12 rue des Lilas",
-            "postcode": "69003",
-            "city": "Lyon",
-            "country": "FR",
-        },
     )
 
 
@@ -400,15 +386,7 @@ def test_the_lines_list_queries_do_not_grow_with_its_length(
 
 
 def ship(line, carrier="Colissimo", tracking_number=""):
-    return Shipment.objects.create(
-        organization=line.organization,
-        batch=line.batch,
-        line=line,
-        customer=line.customer,
-        carrier=carrier,
-        tracking_number=tracking_number,
-        address=line.address,
-    )
+    return ShipmentFactory(line=line, carrier=carrier, tracking_number=tracking_number)
 
 
 @pytest.fixture
