@@ -4,6 +4,7 @@ and clients are in tests/fixtures.py)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -30,6 +31,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 hypothesis_settings.register_profile("default", max_examples=200)
 hypothesis_settings.register_profile("thorough", max_examples=5000)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def compile_translations() -> str:
+    """Compile every catalogue whose .mo is missing or older than its .po, as
+    `manage.py compiletranslations` does (it leaves fresh ones alone); what it printed."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("compiletranslations", stdout=out)
+    return out.getvalue()
+
+
+def pytest_configure(config):
+    """A plain `pytest` (without `make test` first) gets the French catalogue compiled, before
+    anything is collected and before Django reads a catalogue (it caches what it read)."""
+    if settings.configured:
+        compile_translations()
 
 
 @pytest.fixture(autouse=True)
