@@ -223,9 +223,14 @@ def test_each_organization_sees_and_is_validated_against_only_its_own_schema(
 # --- Read, update, replace -------------------------------------------------------------
 
 
-def test_read_patch_put_round_trip(api_client_a, org_a, subscription):
-    # Given a subscription never written: its values are the defaults
+PATCH = {"roast": "dark", "avoid_origins": ["peru", "brazil"], "grams": 500, "note": " Ring "}
+
+
+def test_a_subscription_never_written_reads_the_defaults_in_the_schemas_order(
+    api_client_a, subscription
+):
     first = api_client_a.get(_url(subscription))
+
     assert first.status_code == 200
     assert first.json()["subscription"] == subscription.pk
     assert first.json()["values"] == DEFAULTS
@@ -239,14 +244,10 @@ def test_read_patch_put_round_trip(api_client_a, org_a, subscription):
         "note",
     ]
 
-    # When some values are patched
-    patched = api_client_a.patch(
-        _url(subscription),
-        {"roast": "dark", "avoid_origins": ["peru", "brazil"], "grams": 500, "note": " Ring "},
-        format="json",
-    )
 
-    # Then the others keep theirs, and the change says who, from where, what
+def test_a_patch_changes_the_values_given_and_keeps_the_others(api_client_a, subscription):
+    patched = api_client_a.patch(_url(subscription), PATCH, format="json")
+
     assert patched.status_code == 200, patched.json()
     body = patched.json()
     assert body["values"] == {
@@ -256,13 +257,6 @@ def test_read_patch_put_round_trip(api_client_a, org_a, subscription):
         "grams": 500,
         "note": "Ring",
     }
-    change = body["change"]
-    assert change["source"] == "api"
-    assert change["actor"] == {"kind": "api_key", "label": "integration"}
-    assert change["old_values"] == DEFAULTS
-    assert change["new_values"] == body["values"]
-    assert change["changed_keys"] == ["avoid_origins", "grams", "note", "roast"]
-    assert change["effective_cycle"] == body["applies_to"]["cycle_date"]
     display = {row["key"]: row["display"] for row in body["display"]}
     assert (display["roast"], display["avoid_origins"]) == ("Dark", "Brazil, Peru")
     assert display["decaf"] == "No"
@@ -270,13 +264,28 @@ def test_read_patch_put_round_trip(api_client_a, org_a, subscription):
     read = api_client_a.get(_url(subscription)).json()
     assert read == {key: value for key, value in body.items() if key != "change"}
 
-    # When the whole set is replaced
+
+def test_a_patch_answers_its_change_who_from_where_and_what(api_client_a, subscription):
+    body = api_client_a.patch(_url(subscription), PATCH, format="json").json()
+
+    change = body["change"]
+    assert change["source"] == "api"
+    assert change["actor"] == {"kind": "api_key", "label": "integration"}
+    assert change["old_values"] == DEFAULTS
+    assert change["new_values"] == body["values"]
+    assert change["changed_keys"] == ["avoid_origins", "grams", "note", "roast"]
+    assert change["effective_cycle"] == body["applies_to"]["cycle_date"]
+
+
+def test_a_put_replaces_the_whole_set_and_clears_what_it_leaves_out(api_client_a, subscription):
+    patched = api_client_a.patch(_url(subscription), PATCH, format="json").json()
+
     put = api_client_a.put(_url(subscription), {"grind": "filter", "decaf": True}, format="json")
 
-    # Then what was left out is cleared (back to its default, if any)
+    # What was left out is cleared (back to its default, if any)
     assert put.status_code == 200, put.json()
     assert put.json()["values"] == {"grind": "filter", "decaf": True}
-    assert put.json()["change"]["old_values"] == body["values"]
+    assert put.json()["change"]["old_values"] == patched["values"]
     assert api_client_a.get(_url(subscription)).json()["values"] == {
         "grind": "filter",
         "decaf": True,

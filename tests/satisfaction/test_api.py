@@ -532,9 +532,10 @@ def test_a_period_from_29_february_runs_to_28_february_two_years_on(api_client_a
     assert "2026-02-28" in too_long.json()["extra"]["fields"]["end"][0]
 
 
-def test_the_report_per_product_and_preference_value_in_the_requests_language(
-    api_client_a, org_a, django_assert_max_num_queries
-):
+@pytest.fixture
+def rated_boxes(org_a):
+    """Two boxes of Kenya and House blend rated 10 and 9, one of two House blends rated 2;
+    packed with roast light (decaf, then not) and dark (not decaf). Returns (kenya, house)."""
     coffee_schema(org_a)
     roast = PreferenceField.objects.get(organization=org_a, key="roast")
     roast.labels = {"fr": "Torréfaction"}
@@ -551,13 +552,25 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
     ]
     for survey, preferences in zip(surveys, packed, strict=True):
         BatchLine.objects.filter(shipment=survey.shipment).update(preferences=preferences)
+    return kenya, house
 
-    # Key, summary (2), weeks, scores, products, schema (2) and preferences: whatever the rows.
+
+def test_the_report_costs_the_same_queries_whatever_the_rows(
+    api_client_a, rated_boxes, django_assert_max_num_queries
+):
+    # Key, summary (2), weeks, scores, products, schema (2) and preferences.
     with django_assert_max_num_queries(9):
-        english = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
-    french = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="fr").json()
+        response = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en")
 
-    assert english["products"] == [
+    assert response.status_code == 200
+
+
+def test_the_report_per_product_counts_every_box_the_product_was_in(api_client_a, rated_boxes):
+    kenya, house = rated_boxes
+
+    report = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert report["products"] == [
         {
             "product": house.pk,
             "name": "House blend",
@@ -581,8 +594,13 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
             "variants": [],
         },
     ]
-    found = {(row["field"], row["value"]): row for row in english["preferences"]}
-    assert [(row["field"], row["value"]) for row in english["preferences"]] == [
+
+
+def test_the_report_per_preference_value_in_the_schemas_order(api_client_a, rated_boxes):
+    report = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    found = {(row["field"], row["value"]): row for row in report["preferences"]}
+    assert [(row["field"], row["value"]) for row in report["preferences"]] == [
         ("roast", "light"),
         ("roast", "dark"),
         ("decaf", "true"),
@@ -591,6 +609,13 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
     assert (found[("roast", "light")]["answers"], found[("roast", "light")]["nps"]) == (2, 100.0)
     assert found[("roast", "dark")]["nps"] == -100.0
     assert found[("decaf", "false")]["answers"] == 2
+
+
+def test_the_report_names_fields_and_values_in_the_requests_language(api_client_a, rated_boxes):
+    english = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+    french = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="fr").json()
+
+    found = {(row["field"], row["value"]): row for row in english["preferences"]}
     assert (found[("roast", "light")]["field_label"], found[("decaf", "true")]["value_label"]) == (
         "Roast",
         "Yes",

@@ -513,14 +513,19 @@ def command(*args) -> tuple[str, str]:
 # --- A full import ---------------------------------------------------------------------
 
 
-def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
+@pytest.fixture
+def imported(store, shop):
+    """A shop of 250 subscriptions imported by `woo_reconcile --full --progress`: what it
+    printed (out, err) and when it started."""
     build_shop(shop, N)
     before = timezone.now()
-
     out, err = command("--full", "--progress")
+    return out, err, before
 
-    # What the shop was asked: every list, oldest change first, by keyset: each next
-    # request asks again from page 1 for what changed after the last item read.
+
+def test_a_full_import_reads_every_list_page_by_page_oldest_change_first(shop, imported):
+    # Every list, oldest change first, by keyset: each next request asks again from page 1
+    # for what changed after the last item read.
     subscription_pages = shop.requests_to("subscriptions")
     assert len(subscription_pages) == 3  # 250 in pages of 100
     assert {(q["per_page"], q["orderby"], q["page"]) for q in subscription_pages} == {
@@ -529,7 +534,11 @@ def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
     assert "modified_after" not in subscription_pages[0]  # --full: from the beginning
     assert all(q["dates_are_gmt"] == "true" for q in subscription_pages[1:])
     assert len(shop.requests_to("orders")) == 4
-    # What the user reads: the scope, a bar per shop, the summary.
+
+
+def test_a_full_import_prints_its_scope_a_bar_per_shop_and_a_summary(store, imported):
+    out, err, before = imported
+
     assert "Purea Café · Purea shop: everything" in out
     assert "product processed: 5, subscription processed: 250" in out
     assert "order processed: 382" in out
@@ -538,6 +547,8 @@ def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
     store.refresh_from_db()
     assert before <= store.last_reconciled_at <= timezone.now()
 
+
+def test_a_full_import_mirrors_subscriptions_customers_products_and_charges(org_a, imported):
     mirrored = Subscription.objects.filter(organization=org_a)
     assert mirrored.count() == N
     assert set(mirrored.values_list("source", flat=True)) == {"woocommerce"}
@@ -575,6 +586,8 @@ def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
         "other": 7,
     }
 
+
+def test_a_full_import_maps_each_shop_status_with_its_items_charges_and_dates(imported):
     # An active monthly subscription of two products, its initial order paid.
     first = subscription_of(sub_id(0))
     assert first.status == "active"
@@ -651,11 +664,16 @@ def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
     }
 
 
-def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, shop, org_a):
-    n = 120  # two pages of subscriptions
-    build_shop(shop, n)
+@pytest.fixture
+def reconciled(store, shop):
+    """A shop of 120 subscriptions (two pages), reconciled in full once: that run."""
+    build_shop(shop, 120)
+    return reconcile(store, full=True)
 
-    first = reconcile(store, full=True)
+
+def test_a_full_reconciliation_mirrors_every_subscription(store, shop, org_a, reconciled):
+    n = 120
+    first = reconciled
 
     assert first.errors == []
     assert first.counts["subscription processed"] == n
@@ -664,7 +682,9 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     assert subscription_of(sub_id(116)).cancel_at_period_end
     assert len(shop.requests_to("subscriptions")) == 2
 
-    # A second full run over the unchanged shop: every item skipped, no row touched.
+
+def test_a_second_full_run_over_an_unchanged_shop_touches_no_row(store, shop, org_a, reconciled):
+    first = reconciled
     rows = snapshot(org_a)
     shop.calls.clear()
 
@@ -675,6 +695,12 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     assert sum(again.counts.values()) == sum(first.counts.values())
     assert snapshot(org_a) == rows
     assert len(shop.requests_to("subscriptions")) == 2
+
+
+def test_the_next_run_asks_only_for_changes_and_writes_only_them(store, shop, org_a, reconciled):
+    first = reconciled
+    rows = snapshot(org_a)
+    events_before = list(SubscriptionEvent.objects.values_list("pk", flat=True))
 
     # Three subscriptions change in the shop; the next run asks only for changes.
     store.refresh_from_db()
@@ -721,7 +747,7 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     ) == {subscription_of(sub_id(12)).pk}
     assert (
         set(
-            SubscriptionEvent.objects.filter(created_at__gt=since).values_list(
+            SubscriptionEvent.objects.exclude(pk__in=events_before).values_list(
                 "subscription", flat=True
             )
         )
