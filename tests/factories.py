@@ -378,6 +378,20 @@ class SatisfactionSurveyFactory(factory.django.DjangoModelFactory):
     )
 
 
+class WooCommerceStoreFactory(factory.django.DjangoModelFactory):
+    """A WooCommerce shop connected to an organization (secrets set, the shop not reached)."""
+
+    class Meta:
+        model = "woocommerce.WooCommerceStore"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = "Purea shop"
+    base_url = "https://shop.example.com"
+    webhook_secret = "s3cret"
+    consumer_key = "ck_test"
+    consumer_secret = "cs_test"
+
+
 def billing_settings(organization, gateway="test", retry_days=(1, 3, 5)):
     row, _ = BillingSettings.objects.update_or_create(
         organization=organization,

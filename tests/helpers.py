@@ -30,6 +30,11 @@ def paris(*args: int) -> datetime:
     return datetime(*args, tzinfo=PARIS)
 
 
+def gmt(value: datetime) -> str:
+    """An instant as WooCommerce writes its `*_gmt` dates: naive, to the second."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def load_demo() -> str:
     """Run `manage.py load_demo` (password "demo-password"); what it printed."""
     from django.core.management import call_command

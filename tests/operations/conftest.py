@@ -5,20 +5,14 @@ from __future__ import annotations
 import pytest
 import responses
 
+from tests.factories import WooCommerceStoreFactory
 from tests.woocommerce.test_reconcile import FakeShop
 from woocommerce.models import WooCommerceStore
 
 
 @pytest.fixture
 def store(org_a) -> WooCommerceStore:
-    return WooCommerceStore.objects.create(
-        organization=org_a,
-        name="Purea shop",
-        base_url="https://shop.example.com",
-        webhook_secret="s3cret",
-        consumer_key="ck_test",
-        consumer_secret="cs_test",
-    )
+    return WooCommerceStoreFactory(organization=org_a)
 
 
 @pytest.fixture

@@ -80,12 +80,6 @@ def inline(response, model_name):
     )
 
 
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
-
-
 # --- The schema ------------------------------------------------------------------------
 
 

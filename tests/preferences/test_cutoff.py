@@ -2,22 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import time_machine
 
 from preferences import selectors
-from tests.factories import SubscriptionFactory, coffee_schema, open_batch
+from tests.factories import open_batch
 from tests.helpers import write_preferences
 
 # Wednesday 2 December 2026, 12:00 in Paris (UTC+1).
 CUTOFF = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 NEXT_CUTOFF = datetime(2026, 12, 9, 11, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
 
 
 def test_a_change_one_second_before_the_cutoff_counts_for_that_batch(org_a, subscription):

@@ -23,12 +23,6 @@ from tests.helpers import write_preferences
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
-
-
 def stored(subscription):
     row = Stored.objects.filter(subscription=subscription).first()
     return None if row is None else row.values

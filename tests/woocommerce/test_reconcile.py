@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from crm.models import Address, Customer, Product
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
+from tests.helpers import gmt
 from tests.woocommerce.conftest import sample
 from woocommerce import reconcile as reconcile_module
 from woocommerce import tasks
@@ -48,16 +49,12 @@ SITE_OFFSET = timedelta(hours=1)  # the shop's own clock (Paris, winter): `date_
 N = 250  # three pages of subscriptions
 
 
-def _gmt(value: datetime) -> str:
-    return value.strftime(GMT)
-
-
 def _dates(payload: dict, key: str, value: datetime | None) -> None:
     """Set `key_gmt` and its site-time twin `key`, as WooCommerce sends both."""
     if value is None:
         payload[f"{key}_gmt"], payload[key] = None, None
     else:
-        payload[f"{key}_gmt"], payload[key] = _gmt(value), _gmt(value + SITE_OFFSET)
+        payload[f"{key}_gmt"], payload[key] = gmt(value), gmt(value + SITE_OFFSET)
 
 
 def error_body(code: str, message: str, status: int) -> dict:
@@ -384,7 +381,7 @@ def subscription_payload(i: int) -> dict:
         total=total(i),
         billing_period="week" if i % 10 == 3 else "month",
         billing_interval="1",
-        start_date_gmt=_gmt(start),
+        start_date_gmt=gmt(start),
         trial_end_date_gmt="",
         next_payment_date_gmt="",
         last_payment_date_gmt="",
@@ -396,13 +393,13 @@ def subscription_payload(i: int) -> dict:
     _dates(payload, "date_modified", MODIFIED + timedelta(hours=2, seconds=i))
     next_payment = period_after(i, start, 2 if renewal else 1)
     if status in ("active", "pending"):
-        payload["next_payment_date_gmt"] = _gmt(next_payment)
+        payload["next_payment_date_gmt"] = gmt(next_payment)
     elif status == "pending-cancel":
-        payload["end_date_gmt"] = _gmt(next_payment)
+        payload["end_date_gmt"] = gmt(next_payment)
     elif status == "cancelled":
-        payload["cancelled_date_gmt"] = payload["end_date_gmt"] = _gmt(start + timedelta(days=20))
+        payload["cancelled_date_gmt"] = payload["end_date_gmt"] = gmt(start + timedelta(days=20))
     elif status == "expired":
-        payload["end_date_gmt"] = _gmt(period_after(i, start, 1))
+        payload["end_date_gmt"] = gmt(period_after(i, start, 1))
     return payload
 
 
@@ -501,7 +498,7 @@ def snapshot(organization) -> dict:
 
 def modified_after(since: datetime) -> str:
     """What the reconciliation asks for: `since` minus its overlap, naive GMT."""
-    return _gmt((since - reconcile_module.OVERLAP).astimezone(UTC))
+    return gmt((since - reconcile_module.OVERLAP).astimezone(UTC))
 
 
 def command(*args) -> tuple[str, str]:
@@ -710,8 +707,8 @@ def test_the_next_run_asks_only_for_changes_and_writes_only_them(store, shop, or
         "subscriptions",
         sub_id(10),
         status="cancelled",
-        cancelled_date_gmt=_gmt(ends),
-        end_date_gmt=_gmt(ends),
+        cancelled_date_gmt=gmt(ends),
+        end_date_gmt=gmt(ends),
         next_payment_date_gmt="",
     )
     shop.change("subscriptions", sub_id(11), status="on-hold", next_payment_date_gmt="")

@@ -23,6 +23,7 @@ import responses
 from django.utils.html import escape
 
 from operations.models import Operation
+from tests.factories import WooCommerceStoreFactory
 from tests.helpers import messages_of
 from tests.test_layout import BASE_DIR, PRODUCTION_ENVIRONMENT
 from tests.woocommerce.test_reconcile import FakeShop, build_shop
@@ -171,10 +172,8 @@ def production(settings):
 
 @pytest.fixture
 def store(org_a):
-    return WooCommerceStore.objects.create(
+    return WooCommerceStoreFactory(
         organization=org_a,
-        name="Purea shop",
-        base_url="https://shop.example.com",
         webhook_secret=WEBHOOK_SECRET,
         consumer_key=CONSUMER_KEY,
         consumer_secret=CONSUMER_SECRET,
