@@ -126,3 +126,31 @@ def api_client_a(api_client_for, org_a):
 @pytest.fixture
 def api_client_b(api_client_for, org_b):
     return api_client_for(org_b)
+
+
+# --- The demo, loaded once for a module ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_once(django_db_setup, django_db_blocker):
+    """The demo (`manage.py load_demo`) loaded once for a module's tests: what it printed.
+
+    Loading it takes seconds; a module of tests each checking one thing about it shares one
+    load. It is loaded in a transaction rolled back after the module; each test runs inside
+    it (its own changes rolled back after it, as always). The e-mails the load sent are
+    `demo_once.sent` (each test starts with an empty outbox).
+    """
+    from django.core import mail
+    from django.db import transaction
+
+    from tests.helpers import load_demo
+
+    class Loaded(str):
+        sent: list
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        already = len(mail.outbox)
+        loaded = Loaded(load_demo())
+        loaded.sent = list(mail.outbox[already:])
+        yield loaded
+        transaction.set_rollback(True)
