@@ -9,6 +9,8 @@ staff (the day-to-day work), viewer (reads only).
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -128,7 +130,19 @@ def api_client_b(api_client_for, org_b):
     return api_client_for(org_b)
 
 
-# --- The demo, loaded once for a module ------------------------------------------------------
+# --- Data made once for several tests ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def rolled_back_afterwards(django_db_blocker):
+    """For a module- or class-scoped fixture: what it writes inside is seen by the tests
+    that use it (each inside it, rolled back after each as always) and rolled back once
+    the last of them has run."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture(scope="module")
@@ -141,16 +155,14 @@ def demo_once(django_db_setup, django_db_blocker):
     `demo_once.sent` (each test starts with an empty outbox).
     """
     from django.core import mail
-    from django.db import transaction
 
     from tests.helpers import load_demo
 
     class Loaded(str):
         sent: list
 
-    with django_db_blocker.unblock(), transaction.atomic():
+    with rolled_back_afterwards(django_db_blocker):
         already = len(mail.outbox)
         loaded = Loaded(load_demo())
         loaded.sent = list(mail.outbox[already:])
         yield loaded
-        transaction.set_rollback(True)

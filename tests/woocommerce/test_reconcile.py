@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -31,10 +32,12 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from crm.models import Address, Customer, Product
+from crm.models import Address, Customer, Organization, Product
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
+from tests.factories import OrganizationFactory, WooCommerceStoreFactory
+from tests.fixtures import rolled_back_afterwards
 from tests.helpers import gmt
-from tests.woocommerce.conftest import sample
+from tests.woocommerce.conftest import SECRET, sample
 from woocommerce import reconcile as reconcile_module
 from woocommerce import tasks
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
@@ -510,155 +513,181 @@ def command(*args) -> tuple[str, str]:
 # --- A full import ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def imported(store, shop):
-    """A shop of 250 subscriptions imported by `woo_reconcile --full --progress`: what it
-    printed (out, err) and when it started."""
-    build_shop(shop, N)
-    before = timezone.now()
-    out, err = command("--full", "--progress")
-    return out, err, before
+@dataclass
+class FullImport:
+    organization: Organization
+    store: WooCommerceStore
+    shop: FakeShop
+    out: str
+    err: str
+    before: datetime
 
 
-def test_a_full_import_reads_every_list_page_by_page_oldest_change_first(shop, imported):
-    # Every list, oldest change first, by keyset: each next request asks again from page 1
-    # for what changed after the last item read.
-    subscription_pages = shop.requests_to("subscriptions")
-    assert len(subscription_pages) == 3  # 250 in pages of 100
-    assert {(q["per_page"], q["orderby"], q["page"]) for q in subscription_pages} == {
-        ("100", "modified", "1")
-    }
-    assert "modified_after" not in subscription_pages[0]  # --full: from the beginning
-    assert all(q["dates_are_gmt"] == "true" for q in subscription_pages[1:])
-    assert len(shop.requests_to("orders")) == 4
+@pytest.fixture(scope="class")
+def imported(django_db_setup, django_db_blocker) -> FullImport:
+    """A's shop of 250 subscriptions imported once for a class's tests (it takes tens of
+    seconds): what was asked, what the command printed, when it started (see
+    `rolled_back_afterwards`)."""
+    with rolled_back_afterwards(django_db_blocker):
+        organization = OrganizationFactory(name="Purea Café", slug="purea")
+        store = WooCommerceStoreFactory(organization=organization, webhook_secret=SECRET)
+        shop = FakeShop()
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+            http.add_callback(responses.GET, shop.pattern, callback=shop)
+            build_shop(shop, N)
+            before = timezone.now()
+            out, err = command("--full", "--progress")
+        yield FullImport(organization, store, shop, out, err, before)
 
 
-def test_a_full_import_prints_its_scope_a_bar_per_shop_and_a_summary(store, imported):
-    out, err, before = imported
+@pytest.mark.django_db
+class TestAFullImport:
+    """`woo_reconcile --full --progress` over a live shop of 250 subscriptions."""
 
-    assert "Purea Café · Purea shop: everything" in out
-    assert "product processed: 5, subscription processed: 250" in out
-    assert "order processed: 382" in out
-    assert "Purea Café · Purea shop · Subscription" in err
-    assert "Order: 100%" in err
-    store.refresh_from_db()
-    assert before <= store.last_reconciled_at <= timezone.now()
+    def test_it_reads_every_list_page_by_page_oldest_change_first(self, imported):
+        shop = imported.shop
+        # Every list, oldest change first, by keyset: each next request asks again from page 1
+        # for what changed after the last item read.
+        subscription_pages = shop.requests_to("subscriptions")
+        assert len(subscription_pages) == 3  # 250 in pages of 100
+        assert {(q["per_page"], q["orderby"], q["page"]) for q in subscription_pages} == {
+            ("100", "modified", "1")
+        }
+        assert "modified_after" not in subscription_pages[0]  # --full: from the beginning
+        assert all(q["dates_are_gmt"] == "true" for q in subscription_pages[1:])
+        assert len(shop.requests_to("orders")) == 4
 
+    def test_it_prints_its_scope_a_bar_per_shop_and_a_summary(self, imported):
+        out, err, before, store = imported.out, imported.err, imported.before, imported.store
 
-def test_a_full_import_mirrors_subscriptions_customers_products_and_charges(org_a, imported):
-    mirrored = Subscription.objects.filter(organization=org_a)
-    assert mirrored.count() == N
-    assert set(mirrored.values_list("source", flat=True)) == {"woocommerce"}
-    assert dict(mirrored.values_list("status").annotate(n=Count("id"))) == {
-        "active": 125,  # active and pending-cancel
-        "past_due": 25,
-        "paused": 25,
-        "canceled": 25,
-        "pending": 25,
-        "expired": 25,
-    }
-    # One customer per e-mail: the customer with two subscriptions is not doubled.
-    assert Customer.objects.filter(organization=org_a).count() == 240
-    assert subscription_of(sub_id(24)).customer == subscription_of(sub_id(23)).customer
-    assert subscription_of(sub_id(23)).customer.subscriptions.count() == 2
-    # Products: the shop's catalogue, a draft is inactive here.
-    products = {p.sku: p for p in Product.objects.filter(organization=org_a)}
-    assert set(products) == {sku for _id, sku, *_rest in PRODUCTS}
-    assert products["PUR-ETH-250"].name == "Éthiopie Yirgacheffe 250 g"
-    assert products["PUR-ETH-250"].unit_price == Decimal("11.90")
-    assert products["PUR-ETH-250"].description == "Éthiopie Yirgacheffe 250 g, moulu ou en grains."
-    assert products["PUR-ETH-250"].active
-    assert not products["PUR-OLD-250"].active
-    # Charges from orders: initial orders (cycle 0) and renewals (cycle 1).
-    all_charges = Charge.objects.filter(organization=org_a)
-    assert dict(all_charges.values_list("status").annotate(n=Count("id"))) == {
-        "paid": 325,
-        "failed": 25,
-        "pending": 25,
-    }
-    assert set(all_charges.values_list("gateway", flat=True)) == {"woocommerce"}
-    assert dict(WooOrder.objects.values_list("kind").annotate(n=Count("id"))) == {
-        "parent": 250,
-        "renewal": 125,
-        "other": 7,
-    }
+        assert "Purea Café · Purea shop: everything" in out
+        assert "product processed: 5, subscription processed: 250" in out
+        assert "order processed: 382" in out
+        assert "Purea Café · Purea shop · Subscription" in err
+        assert "Order: 100%" in err
+        store.refresh_from_db()
+        assert before <= store.last_reconciled_at <= timezone.now()
 
+    def test_it_mirrors_subscriptions_customers_products_and_charges(self, imported):
+        org_a = imported.organization
+        mirrored = Subscription.objects.filter(organization=org_a)
+        assert mirrored.count() == N
+        assert set(mirrored.values_list("source", flat=True)) == {"woocommerce"}
+        assert dict(mirrored.values_list("status").annotate(n=Count("id"))) == {
+            "active": 125,  # active and pending-cancel
+            "past_due": 25,
+            "paused": 25,
+            "canceled": 25,
+            "pending": 25,
+            "expired": 25,
+        }
+        # One customer per e-mail: the customer with two subscriptions is not doubled.
+        assert Customer.objects.filter(organization=org_a).count() == 240
+        assert subscription_of(sub_id(24)).customer == subscription_of(sub_id(23)).customer
+        assert subscription_of(sub_id(23)).customer.subscriptions.count() == 2
+        # Products: the shop's catalogue, a draft is inactive here.
+        products = {p.sku: p for p in Product.objects.filter(organization=org_a)}
+        assert set(products) == {sku for _id, sku, *_rest in PRODUCTS}
+        assert products["PUR-ETH-250"].name == "Éthiopie Yirgacheffe 250 g"
+        assert products["PUR-ETH-250"].unit_price == Decimal("11.90")
+        assert (
+            products["PUR-ETH-250"].description == "Éthiopie Yirgacheffe 250 g, moulu ou en grains."
+        )
+        assert products["PUR-ETH-250"].active
+        assert not products["PUR-OLD-250"].active
+        # Charges from orders: initial orders (cycle 0) and renewals (cycle 1).
+        all_charges = Charge.objects.filter(organization=org_a)
+        assert dict(all_charges.values_list("status").annotate(n=Count("id"))) == {
+            "paid": 325,
+            "failed": 25,
+            "pending": 25,
+        }
+        assert set(all_charges.values_list("gateway", flat=True)) == {"woocommerce"}
+        assert dict(WooOrder.objects.values_list("kind").annotate(n=Count("id"))) == {
+            "parent": 250,
+            "renewal": 125,
+            "other": 7,
+        }
 
-def test_a_full_import_maps_each_shop_status_with_its_items_charges_and_dates(imported):
-    # An active monthly subscription of two products, its initial order paid.
-    first = subscription_of(sub_id(0))
-    assert first.status == "active"
-    assert first.customer.email == "client000@example.com"
-    assert (first.customer.first_name, first.customer.last_name) == ("Camille", "Martin")
-    assert first.currency == "EUR"
-    assert (first.billing_period, first.billing_interval) == ("month", 1)
-    assert first.started_at == dt("2025-01-06T09:00:00")
-    assert first.next_charge_at == dt("2025-02-06T09:00:00")
-    assert items(first) == [
-        ("PUR-ESP-500", 1, Decimal("18.90")),
-        ("PUR-ETH-250", 1, Decimal("11.90")),
-    ]
-    assert charges(first) == [(0, "paid", Decimal("35.70"), str(parent_id(0)))]
-    assert first.charges.get().paid_at == dt("2025-01-06T09:00:04")
-    assert first.shipping_address.line1 == "1 rue des Lilas"
-    # A customer the shop lists (no live subscription): its profile and both addresses.
-    lapsed = subscription_of(sub_id(7)).customer
-    assert (lapsed.email, lapsed.first_name, lapsed.phone) == (email(7), "Jules", "06 00 00 00 07")
-    assert sorted(lapsed.addresses.values_list("kind", "line1", "country")) == [
-        ("billing", "8 rue des Lilas", "FR"),
-        ("shipping", "8 rue des Lilas", "FR"),
-    ]
-    # Its customer's one-off purchase is kept for reference, with no charge.
-    one_off = WooOrder.objects.get(woo_id=one_off_id(0))
-    assert (one_off.kind, one_off.customer) == ("other", first.customer)
-    assert not one_off.links.exists()
+    def test_it_maps_each_shop_status_with_its_items_charges_and_dates(self, imported):
+        # An active monthly subscription of two products, its initial order paid.
+        first = subscription_of(sub_id(0))
+        assert first.status == "active"
+        assert first.customer.email == "client000@example.com"
+        assert (first.customer.first_name, first.customer.last_name) == ("Camille", "Martin")
+        assert first.currency == "EUR"
+        assert (first.billing_period, first.billing_interval) == ("month", 1)
+        assert first.started_at == dt("2025-01-06T09:00:00")
+        assert first.next_charge_at == dt("2025-02-06T09:00:00")
+        assert items(first) == [
+            ("PUR-ESP-500", 1, Decimal("18.90")),
+            ("PUR-ETH-250", 1, Decimal("11.90")),
+        ]
+        assert charges(first) == [(0, "paid", Decimal("35.70"), str(parent_id(0)))]
+        assert first.charges.get().paid_at == dt("2025-01-06T09:00:04")
+        assert first.shipping_address.line1 == "1 rue des Lilas"
+        # A customer the shop lists (no live subscription): its profile and both addresses.
+        lapsed = subscription_of(sub_id(7)).customer
+        assert (lapsed.email, lapsed.first_name, lapsed.phone) == (
+            email(7),
+            "Jules",
+            "06 00 00 00 07",
+        )
+        assert sorted(lapsed.addresses.values_list("kind", "line1", "country")) == [
+            ("billing", "8 rue des Lilas", "FR"),
+            ("shipping", "8 rue des Lilas", "FR"),
+        ]
+        # Its customer's one-off purchase is kept for reference, with no charge.
+        one_off = WooOrder.objects.get(woo_id=one_off_id(0))
+        assert (one_off.kind, one_off.customer) == ("other", first.customer)
+        assert not one_off.links.exists()
 
-    # Renewed: both cycles paid, the current period is the renewal's.
-    renewed = subscription_of(sub_id(1))
-    assert renewed.status == "active"
-    assert items(renewed) == [("PUR-COL-250", 2, Decimal("10.50"))]
-    assert charges(renewed) == [
-        (0, "paid", Decimal("25.90"), str(parent_id(1))),
-        (1, "paid", Decimal("25.90"), str(renewal_id(1))),
-    ]
-    assert renewed.current_cycle == 1
-    assert renewed.next_charge_at == dt("2025-03-06T10:00:00")
+        # Renewed: both cycles paid, the current period is the renewal's.
+        renewed = subscription_of(sub_id(1))
+        assert renewed.status == "active"
+        assert items(renewed) == [("PUR-COL-250", 2, Decimal("10.50"))]
+        assert charges(renewed) == [
+            (0, "paid", Decimal("25.90"), str(parent_id(1))),
+            (1, "paid", Decimal("25.90"), str(renewal_id(1))),
+        ]
+        assert renewed.current_cycle == 1
+        assert renewed.next_charge_at == dt("2025-03-06T10:00:00")
 
-    weekly = subscription_of(sub_id(3))
-    assert (weekly.billing_period, weekly.next_charge_at) == ("week", dt("2025-01-13T12:00:00"))
+        weekly = subscription_of(sub_id(3))
+        assert (weekly.billing_period, weekly.next_charge_at) == ("week", dt("2025-01-13T12:00:00"))
 
-    # On hold with an unpaid renewal: past due; on hold after a paid one: paused.
-    past_due = subscription_of(sub_id(4))
-    assert past_due.status == "past_due"
-    assert charges(past_due) == [
-        (0, "paid", Decimal("28.70"), str(parent_id(4))),
-        (1, "failed", Decimal("28.70"), str(renewal_id(4))),
-    ]
-    paused = subscription_of(sub_id(5))
-    assert paused.status == "paused"
-    assert [c[1] for c in charges(paused)] == ["paid", "paid"]
+        # On hold with an unpaid renewal: past due; on hold after a paid one: paused.
+        past_due = subscription_of(sub_id(4))
+        assert past_due.status == "past_due"
+        assert charges(past_due) == [
+            (0, "paid", Decimal("28.70"), str(parent_id(4))),
+            (1, "failed", Decimal("28.70"), str(renewal_id(4))),
+        ]
+        paused = subscription_of(sub_id(5))
+        assert paused.status == "paused"
+        assert [c[1] for c in charges(paused)] == ["paid", "paid"]
 
-    pending_cancel = subscription_of(sub_id(6))
-    assert (pending_cancel.status, pending_cancel.cancel_at_period_end) == ("active", True)
-    assert pending_cancel.ends_at == dt("2025-03-06T15:00:00")
+        pending_cancel = subscription_of(sub_id(6))
+        assert (pending_cancel.status, pending_cancel.cancel_at_period_end) == ("active", True)
+        assert pending_cancel.ends_at == dt("2025-03-06T15:00:00")
 
-    cancelled = subscription_of(sub_id(7))
-    assert cancelled.status == "canceled"
-    assert cancelled.canceled_at == dt("2025-01-26T16:00:00")
-    assert cancelled.cancel_reason == "canceled in the shop"
-    assert cancelled.next_charge_at is None
+        cancelled = subscription_of(sub_id(7))
+        assert cancelled.status == "canceled"
+        assert cancelled.canceled_at == dt("2025-01-26T16:00:00")
+        assert cancelled.cancel_reason == "canceled in the shop"
+        assert cancelled.next_charge_at is None
 
-    pending = subscription_of(sub_id(8))
-    assert pending.status == "pending"
-    assert charges(pending) == [(0, "pending", Decimal("40.60"), str(parent_id(8)))]
+        pending = subscription_of(sub_id(8))
+        assert pending.status == "pending"
+        assert charges(pending) == [(0, "pending", Decimal("40.60"), str(parent_id(8)))]
 
-    expired = subscription_of(sub_id(9))
-    assert (expired.status, expired.ended_at) == ("expired", dt("2025-02-06T18:00:00"))
+        expired = subscription_of(sub_id(9))
+        assert (expired.status, expired.ended_at) == ("expired", dt("2025-02-06T18:00:00"))
 
-    # The history says who did it.
-    assert set(SubscriptionEvent.objects.values_list("actor_label", flat=True)) == {
-        "WooCommerce: Purea shop"
-    }
+        # The history says who did it.
+        assert set(SubscriptionEvent.objects.values_list("actor_label", flat=True)) == {
+            "WooCommerce: Purea shop"
+        }
 
 
 @pytest.fixture
