@@ -137,7 +137,12 @@ def api_client_b(api_client_for, org_b):
 def rolled_back_afterwards(django_db_blocker):
     """For a module- or class-scoped fixture: what it writes inside is seen by the tests
     that use it (each inside it, rolled back after each as always) and rolled back once
-    the last of them has run."""
+    the last of them has run.
+
+    Only for tests on `db`: a `transactional_db` test or another process (a Celery worker)
+    would not see it. Until the scope ends every test of the scope runs inside it, those
+    that do not ask for it too: put those that do in a class, or last in the module.
+    """
     from django.db import transaction
 
     with django_db_blocker.unblock(), transaction.atomic():
