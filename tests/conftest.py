@@ -1,8 +1,10 @@
-"""Shared fixtures: two organizations, their staff, API clients, a real Celery worker."""
+"""Shared fixtures: the test session's setup, a real Celery worker (the organizations, users
+and clients are in tests/fixtures.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -14,15 +16,13 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from hypothesis import settings as hypothesis_settings
-from rest_framework.test import APIClient
 
 from config.celery import worker_command
-from crm.models import Membership
-from tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 
-#: Browser fixtures (page, screenshots): Playwright driving Debian's Chromium; `--at`, the
-#: session's clock moved to another instant (tests/clock.py).
-pytest_plugins = ["tests.browser", "tests.clock"]
+#: The organizations, their users by role, admin and API clients (tests/fixtures.py); browser
+#: fixtures (page, screenshots): Playwright driving Debian's Chromium; `--at`, the session's
+#: clock moved to another instant (tests/clock.py).
+pytest_plugins = ["tests.fixtures", "tests.browser", "tests.clock"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 hypothesis_settings.register_profile("default", max_examples=200)
 hypothesis_settings.register_profile("thorough", max_examples=5000)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def compile_translations() -> str:
+    """Compile every catalogue whose .mo is missing or older than its .po, as
+    `manage.py compiletranslations` does (it leaves fresh ones alone); what it printed."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("compiletranslations", stdout=out)
+    return out.getvalue()
+
+
+def pytest_configure(config):
+    """A plain `pytest` (without `make test` first) gets the French catalogue compiled, before
+    anything is collected and before Django reads a catalogue (it caches what it read)."""
+    if settings.configured:
+        compile_translations()
 
 
 @pytest.fixture(autouse=True)
@@ -42,52 +59,6 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
-
-
-@pytest.fixture
-def org_a(db):
-    return OrganizationFactory(name="Purea Café", slug="purea")
-
-
-@pytest.fixture
-def org_b(db):
-    return OrganizationFactory(name="Other Tea Co", slug="other-tea")
-
-
-@pytest.fixture
-def staff_a(org_a):
-    return MembershipFactory(organization=org_a, role=Membership.Role.STAFF).user
-
-
-@pytest.fixture
-def staff_b(org_b):
-    return MembershipFactory(organization=org_b, role=Membership.Role.STAFF).user
-
-
-@pytest.fixture
-def admin_client_for():
-    """A Django test client logged in as the given user."""
-    from django.test import Client
-
-    def make(user):
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def api_client_for():
-    """An API client authenticated with a new key of the given organization."""
-
-    def make(organization):
-        _row, key = api_key_for(organization)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-        return client
-
-    return make
 
 
 def _database_url_for_tests() -> str:

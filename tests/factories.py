@@ -19,7 +19,7 @@ from crm.models import (
     Variant,
 )
 from fulfillment.calendar import cycle_date
-from fulfillment.models import Batch
+from fulfillment.models import Batch, BatchLine, Shipment
 from preferences.models import PreferenceChoice, PreferenceField
 from subscriptions.models import BillingSettings, Charge, Subscription, SubscriptionItem
 
@@ -204,6 +204,194 @@ class ChargeFactory(factory.django.DjangoModelFactory):
     currency = "EUR"
 
 
+# --- Fulfillment: batches, their lines, shipments ----------------------------------------
+
+
+def _snapshot_items(subscription) -> list[dict]:
+    """The subscription's items as a line names them (product, SKU, name, quantity)."""
+    return [
+        {
+            "product": item.product_id,
+            "variant": item.variant_id,
+            "sku": item.variant.sku if item.variant else item.product.sku,
+            "name": item.product.name,
+            "quantity": item.quantity,
+        }
+        for item in subscription.items.select_related("product", "variant")
+    ]
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    """A batch (open unless `status=`) closing at `cutoff_at`, covering the week before.
+
+    An organization has one batch per cycle date and one open batch at most: give each
+    batch of one organization its own `cutoff_at` and at most one open.
+    """
+
+    class Meta:
+        model = Batch
+
+    organization = factory.SubFactory(OrganizationFactory)
+    cutoff_at = factory.Sequence(
+        lambda n: timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(weeks=n)
+    )
+    cycle_date = factory.LazyAttribute(lambda o: cycle_date(o.cutoff_at, o.organization.tzinfo))
+    starts_at = factory.LazyAttribute(lambda o: o.cutoff_at - timedelta(days=7))
+    ships_on = factory.SelfAttribute("cycle_date")
+    status = Batch.Status.OPEN
+
+
+class BatchLineFactory(factory.django.DjangoModelFactory):
+    """A box of a batch: an active subscriber's cycle (0 unless `cycle=`) in the batch's
+    organization, with the subscription's items and a Lyon address as its snapshots.
+
+    As the lock does (charge then ship): `ready` when the cycle's charge is paid (an
+    active subscription's cycle 0 is), else `awaiting_payment`; `status=` says otherwise.
+    """
+
+    class Meta:
+        model = BatchLine
+
+    batch = factory.SubFactory(BatchFactory)
+    organization = factory.SelfAttribute("batch.organization")
+    subscription = factory.SubFactory(
+        SubscriptionFactory,
+        status=Subscription.Status.ACTIVE,
+        customer__organization=factory.SelfAttribute("...organization"),
+    )
+    customer = factory.SelfAttribute("subscription.customer")
+    cycle = 0
+    charge = factory.LazyAttribute(lambda o: o.subscription.charges.filter(cycle=o.cycle).first())
+    status = factory.LazyAttribute(
+        lambda o: (
+            BatchLine.Status.READY
+            if o.charge is not None and o.charge.status == Charge.Status.PAID
+            else BatchLine.Status.AWAITING_PAYMENT
+        )
+    )
+    items = factory.LazyAttribute(lambda o: _snapshot_items(o.subscription))
+    address = factory.LazyAttribute(
+        lambda o: {
+            "name": o.customer.full_name or "Recipient",
+            "line1": "12 rue des Lilas",
+            "postcode": "69003",
+            "city": "Lyon",
+            "country": "FR",
+        }
+    )
+
+
+class ShipmentFactory(factory.django.DjangoModelFactory):
+    """The parcel of a shipped line of a dispatched batch (`created` unless `status=`;
+    `shipped_at` and `delivered_at` filled as the status implies)."""
+
+    class Meta:
+        model = Shipment
+
+    line = factory.SubFactory(
+        BatchLineFactory, status=BatchLine.Status.SHIPPED, batch__status=Batch.Status.DISPATCHED
+    )
+    batch = factory.SelfAttribute("line.batch")
+    organization = factory.SelfAttribute("line.organization")
+    customer = factory.SelfAttribute("line.customer")
+    address = factory.SelfAttribute("line.address")
+    carrier = "Colissimo"
+    status = Shipment.Status.CREATED
+    shipped_at = factory.LazyAttribute(
+        lambda o: None if o.status == Shipment.Status.CREATED else timezone.now()
+    )
+    delivered_at = factory.LazyAttribute(
+        lambda o: o.shipped_at if o.status == Shipment.Status.DELIVERED else None
+    )
+
+
+# --- After-sales cases and satisfaction surveys ----------------------------------------
+
+
+def return_reason(organization, code="damaged"):
+    """One of the organization's return reasons (the default ones made on first use)."""
+    from returns.models import ReturnReason
+    from returns.services import return_config_ensure
+
+    return_config_ensure(organization=organization)
+    return ReturnReason.objects.get(organization=organization, code=code)
+
+
+class ReturnRequestFactory(factory.django.DjangoModelFactory):
+    """An after-sales case (requested unless `status=`) about a box delivered three days
+    before it was opened, for the reason "damaged", due two days after it was opened.
+
+    Written as a row, not through `return_open`: for a test about what reads cases (lists,
+    filters, pages). A test about opening one uses `opened_case`.
+    """
+
+    class Meta:
+        model = "returns.ReturnRequest"
+
+    opened_at = factory.LazyFunction(timezone.now)
+    shipment = factory.SubFactory(
+        ShipmentFactory,
+        status=Shipment.Status.DELIVERED,
+        shipped_at=factory.LazyAttribute(lambda o: o.factory_parent.opened_at - timedelta(days=4)),
+        delivered_at=factory.LazyAttribute(
+            lambda o: o.factory_parent.opened_at - timedelta(days=3)
+        ),
+    )
+    organization = factory.SelfAttribute("shipment.organization")
+    customer = factory.SelfAttribute("shipment.customer")
+    line = factory.SelfAttribute("shipment.line")
+    subscription = factory.SelfAttribute("line.subscription")
+    reason = factory.LazyAttribute(lambda o: return_reason(o.organization))
+    due_at = factory.LazyAttribute(lambda o: o.opened_at + timedelta(days=2))
+
+
+class SatisfactionSurveyFactory(factory.django.DjangoModelFactory):
+    """A survey about a box delivered four days ago, to send three days after delivery.
+
+    `scheduled` unless `status=`: `sent` also has its sending and closing times, and
+    `answered` its score (9 unless `score=`) and answer time.
+    """
+
+    class Meta:
+        model = "satisfaction.SatisfactionSurvey"
+
+    shipment = factory.SubFactory(
+        ShipmentFactory,
+        status=Shipment.Status.DELIVERED,
+        shipped_at=factory.LazyFunction(lambda: timezone.now() - timedelta(days=5)),
+        delivered_at=factory.LazyFunction(lambda: timezone.now() - timedelta(days=4)),
+    )
+    organization = factory.SelfAttribute("shipment.organization")
+    customer = factory.SelfAttribute("shipment.customer")
+    subscription = factory.SelfAttribute("shipment.line.subscription")
+    language = factory.SelfAttribute("customer.language")
+    delivered_at = factory.SelfAttribute("shipment.delivered_at")
+    send_at = factory.LazyAttribute(lambda o: o.delivered_at + timedelta(days=3))
+    status = "scheduled"
+    sent_at = factory.LazyAttribute(lambda o: None if o.status == "scheduled" else o.send_at)
+    expires_at = factory.LazyAttribute(
+        lambda o: None if o.sent_at is None else o.sent_at + timedelta(days=14)
+    )
+    score = factory.LazyAttribute(lambda o: 9 if o.status == "answered" else None)
+    answered_at = factory.LazyAttribute(
+        lambda o: o.sent_at + timedelta(hours=1) if o.status == "answered" else None
+    )
+
+
+class WooCommerceStoreFactory(factory.django.DjangoModelFactory):
+    """A WooCommerce shop connected to an organization (secrets set, the shop not reached)."""
+
+    class Meta:
+        model = "woocommerce.WooCommerceStore"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = "Purea shop"
+    base_url = "https://shop.example.com"
+    webhook_secret = "s3cret"
+    consumer_key = "ck_test"
+    consumer_secret = "cs_test"
+
+
 def billing_settings(organization, gateway="test", retry_days=(1, 3, 5)):
     row, _ = BillingSettings.objects.update_or_create(
         organization=organization,
@@ -268,14 +456,11 @@ def open_batch(organization, cutoff_at, *, status="open", starts_at=None):
 
     It covers the week before its cut-off unless `starts_at` says otherwise.
     """
-    cycle = cycle_date(cutoff_at, organization.tzinfo)
-    return Batch.objects.create(
+    return BatchFactory(
         organization=organization,
-        cycle_date=cycle,
-        starts_at=starts_at or cutoff_at - timedelta(days=7),
         cutoff_at=cutoff_at,
-        ships_on=cycle,
         status=status,
+        **({"starts_at": starts_at} if starts_at else {}),
     )
 
 
@@ -398,3 +583,18 @@ def member(organization, role, **user_fields):
     user = UserFactory(**user_fields)
     MembershipFactory(user=user, organization=organization, role=role)
     return user
+
+
+def opened_case(organization, shipment, user, **kwargs):
+    """An after-sales case about `shipment`, opened by `user` through the service
+    (reason "damaged" unless `reason=`; other `kwargs` go to `returns.services.return_open`)."""
+    from core.actors import Actor
+    from returns import services as returns
+
+    return returns.return_open(
+        organization=organization,
+        shipment=shipment,
+        reason=kwargs.pop("reason", "damaged"),
+        actor=Actor.for_user(user),
+        **kwargs,
+    )

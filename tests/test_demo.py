@@ -1,12 +1,10 @@
 """`load_demo`: subscriptions in every status, built through the services, and idempotent."""
 
 from datetime import datetime, timedelta
-from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.db.models import Q
 
 from crm.models import Customer, Organization, Product
@@ -15,16 +13,11 @@ from preferences.models import PreferenceChange
 from preferences.selectors import preferences_at
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
 from tests.factories import OrganizationFactory
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 S = Subscription.Status
-
-
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
 
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -40,7 +33,7 @@ def _snapshot():
 
 
 def test_load_demo_builds_subscriptions_in_every_status_and_runs_twice():
-    output = _load()
+    output = load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     tea = Organization.objects.get(slug="maison-du-the")
     subscriptions = Subscription.objects.filter(organization__in=[purea, tea])
@@ -70,7 +63,7 @@ def test_load_demo_builds_subscriptions_in_every_status_and_runs_twice():
     assert f"({native} new): {native} in all" in summary
 
     before = _snapshot()
-    second = _load()
+    second = load_demo()
 
     assert _snapshot() == before
     assert "(0 new)" in second
@@ -87,14 +80,14 @@ def test_load_demo_builds_subscriptions_in_every_status_and_runs_twice():
 )
 def test_load_demo_works_whenever_it_runs(moment):
     with time_machine.travel(moment, tick=False):
-        _load()
+        load_demo()
 
     statuses = set(Subscription.objects.values_list("status", flat=True))
     assert statuses == set(S.values)
 
 
 def test_pureas_coffees_are_sold_in_250_g_and_1_kg_bags():
-    _load()
+    load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
 
     coffees = {
@@ -118,7 +111,7 @@ def test_a_demo_loaded_before_the_variants_keeps_its_products():
         organization=purea, sku="PUR-ETH-250", name="Éthiopie Yirgacheffe 250 g", unit_price=1
     )
 
-    _load()
+    load_demo()
 
     old.refresh_from_db()
     assert (old.sku, old.name) == ("PUR-ETH", "Éthiopie Yirgacheffe")
@@ -127,7 +120,7 @@ def test_a_demo_loaded_before_the_variants_keeps_its_products():
 
 
 def test_the_native_demo_subscriptions_name_their_variants():
-    _load()
+    load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     items = SubscriptionItem.objects.filter(
         organization=purea, subscription__source=Subscription.Source.NATIVE
@@ -177,7 +170,7 @@ def test_the_demos_past_is_dated_when_it_happened():
     # Given the demo loaded on a Thursday morning (July to October's cycles among its past)
     now = datetime(2027, 1, 14, 8, 0, tzinfo=PARIS)
     with time_machine.travel(now, tick=False):
-        _load()
+        load_demo()
 
     # Then nothing of its past reads as written at the load
     stamped = stamped_at_load(now)
@@ -214,7 +207,7 @@ def test_the_demos_past_boxes_carry_the_preferences_in_force_at_their_cutoff():
     # Given the demo loaded on the first of a month
     now = datetime(2027, 2, 1, 9, 30, tzinfo=PARIS)
     with time_machine.travel(now, tick=False):
-        _load()
+        load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
 
     # Then the subscribers wrote their preferences when they signed up, and since

@@ -134,9 +134,9 @@ def assert_strict(response) -> None:
 
 
 @pytest.mark.django_db
-def test_admin_and_staff_pages_carry_the_policy(staff_a, admin_client_for, org_a):
+def test_admin_and_staff_pages_carry_the_policy(staff_user_a, admin_client_for, org_a):
     assert_strict(Client().get("/admin/login/"))
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     for path in ("/admin/", "/admin/crm/customer/", "/admin/two-factor/"):
         response = client.get(path)
         assert response.status_code == 200, path

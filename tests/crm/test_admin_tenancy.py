@@ -92,12 +92,14 @@ def form_errors(response):
 
 
 @pytest.mark.parametrize("model", ["customer", "product", "contract"])
-def test_changelists_list_only_the_members_organization(admin_client_for, staff_a, rows, model):
+def test_changelists_list_only_the_members_organization(
+    admin_client_for, staff_user_a, rows, model
+):
     # Given rows in A and in B
     mine, theirs = MARKERS[model]
 
     # When A's staff member opens the changelist
-    response = admin_client_for(staff_a).get(f"/admin/crm/{model}/")
+    response = admin_client_for(staff_user_a).get(f"/admin/crm/{model}/")
 
     # Then only A's row is listed, and nothing of B's shows on the page
     assert response.status_code == 200
@@ -110,13 +112,13 @@ def test_changelists_list_only_the_members_organization(admin_client_for, staff_
 @pytest.mark.parametrize("model", ["customer", "product", "contract"])
 @pytest.mark.parametrize("page", ["change", "delete", "history"])
 def test_another_organizations_pages_are_404_not_a_redirect(
-    admin_client_for, staff_a, rows, model, page
+    admin_client_for, staff_user_a, rows, model, page
 ):
     # Given B's row
     theirs = rows["b"][model]
 
     # When A's staff member opens its change, delete or history page by its id
-    response = admin_client_for(staff_a).get(f"/admin/crm/{model}/{theirs.pk}/{page}/")
+    response = admin_client_for(staff_user_a).get(f"/admin/crm/{model}/{theirs.pk}/{page}/")
 
     # Then it answers as for a row that does not exist, without revealing anything
     assert response.status_code == 404
@@ -136,18 +138,20 @@ def test_another_organizations_row_cannot_be_deleted_by_post(admin_client_for, o
     assert Product.objects.filter(pk=theirs.pk).exists()
 
 
-def test_a_search_does_not_reach_another_organization(admin_client_for, staff_a, rows):
+def test_a_search_does_not_reach_another_organization(admin_client_for, staff_user_a, rows):
     # When A's staff member searches for B's customer's e-mail
-    response = admin_client_for(staff_a).get("/admin/crm/customer/", {"q": "othertea"})
+    response = admin_client_for(staff_user_a).get("/admin/crm/customer/", {"q": "othertea"})
 
     # Then nothing is found
     assert list(response.context["cl"].result_list) == []
     assert "bob@othertea.example" not in response.content.decode()
 
 
-def test_filtering_on_another_organization_shows_nothing(admin_client_for, staff_a, org_b, rows):
+def test_filtering_on_another_organization_shows_nothing(
+    admin_client_for, staff_user_a, org_b, rows
+):
     # When A's staff member forges the organization filter of the changelist
-    response = admin_client_for(staff_a).get(
+    response = admin_client_for(staff_user_a).get(
         "/admin/crm/customer/", {"organization__id__exact": org_b.pk}
     )
 
@@ -158,10 +162,10 @@ def test_filtering_on_another_organization_shows_nothing(admin_client_for, staff
 
 
 def test_the_contract_form_offers_only_the_members_organization_and_customers(
-    admin_client_for, staff_a, org_a, rows
+    admin_client_for, staff_user_a, org_a, rows
 ):
     # When A's staff member opens the contract add form
-    response = admin_client_for(staff_a).get("/admin/crm/contract/add/")
+    response = admin_client_for(staff_user_a).get("/admin/crm/contract/add/")
 
     # Then the organization and customer choices are A's only
     form = response.context["adminform"].form
@@ -173,9 +177,9 @@ def test_the_contract_form_offers_only_the_members_organization_and_customers(
 
 
 def test_the_customer_form_offers_only_the_members_organization(
-    admin_client_for, staff_a, org_a, org_b
+    admin_client_for, staff_user_a, org_a, org_b
 ):
-    response = admin_client_for(staff_a).get("/admin/crm/customer/add/")
+    response = admin_client_for(staff_user_a).get("/admin/crm/customer/add/")
 
     form = response.context["adminform"].form
     assert list(form.fields["organization"].queryset) == [org_a]
@@ -183,10 +187,10 @@ def test_the_customer_form_offers_only_the_members_organization(
 
 
 def test_the_customer_autocomplete_lists_only_the_members_customers(
-    admin_client_for, staff_a, rows
+    admin_client_for, staff_user_a, rows
 ):
     # When the contract form's customer autocomplete asks for every customer
-    response = admin_client_for(staff_a).get(
+    response = admin_client_for(staff_user_a).get(
         "/admin/autocomplete/",
         {"app_label": "crm", "model_name": "contract", "field_name": "customer", "term": ""},
     )
@@ -217,9 +221,11 @@ def test_the_organization_filter_names_only_the_users_organizations(
 # --- Forms naming another organization's rows are refused ----------------------------
 
 
-def test_a_customer_form_naming_another_organization_is_refused(admin_client_for, staff_a, org_b):
+def test_a_customer_form_naming_another_organization_is_refused(
+    admin_client_for, staff_user_a, org_b
+):
     # When A's staff member posts a new customer into B
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(staff_user_a).post(
         "/admin/crm/customer/add/", customer_add_form(org_b, "sneaky@example.com")
     )
 
@@ -229,8 +235,10 @@ def test_a_customer_form_naming_another_organization_is_refused(admin_client_for
     assert not Customer.objects.filter(email="sneaky@example.com").exists()
 
 
-def test_a_contract_form_naming_another_organization_is_refused(admin_client_for, staff_a, org_b):
-    response = admin_client_for(staff_a).post(
+def test_a_contract_form_naming_another_organization_is_refused(
+    admin_client_for, staff_user_a, org_b
+):
+    response = admin_client_for(staff_user_a).post(
         "/admin/crm/contract/add/", {"organization": org_b.pk, "reference": "CT-SNEAKY"}
     )
 
@@ -240,10 +248,10 @@ def test_a_contract_form_naming_another_organization_is_refused(admin_client_for
 
 
 def test_a_contract_form_naming_another_organizations_customer_is_refused(
-    admin_client_for, staff_a, org_a, rows
+    admin_client_for, staff_user_a, org_a, rows
 ):
     # When A's staff member posts a contract of A for B's customer
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(staff_user_a).post(
         "/admin/crm/contract/add/",
         {"organization": org_a.pk, "reference": "CT-SNEAKY", "customer": rows["b"]["customer"].pk},
     )
@@ -254,12 +262,14 @@ def test_a_contract_form_naming_another_organizations_customer_is_refused(
     assert not Contract.objects.filter(reference="CT-SNEAKY").exists()
 
 
-def test_a_row_cannot_be_moved_into_another_organization(admin_client_for, staff_a, org_b, rows):
+def test_a_row_cannot_be_moved_into_another_organization(
+    admin_client_for, staff_user_a, org_b, rows
+):
     # Given A's product
     product = rows["a"]["product"]
 
     # When A's staff member saves it with B as its organization
-    admin_client_for(staff_a).post(
+    admin_client_for(staff_user_a).post(
         f"/admin/crm/product/{product.pk}/change/",
         product_change_form(product, organization=org_b.pk, name="Renamed"),
     )
@@ -329,9 +339,9 @@ def test_a_viewer_reads_but_cannot_add_or_change(admin_client_for, org_a, rows):
     assert customer.email == "alice@purea.example"
 
 
-def test_staff_add_and_change_but_cannot_delete(admin_client_for, staff_a, org_a, rows):
+def test_staff_add_and_change_but_cannot_delete(admin_client_for, staff_user_a, org_a, rows):
     # Given a staff member of A and A's product
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     product = rows["a"]["product"]
 
     # When they add a customer, rename the product and try to delete it
@@ -354,9 +364,9 @@ def test_staff_add_and_change_but_cannot_delete(admin_client_for, staff_a, org_a
     assert Product.objects.filter(pk=product.pk).exists()
 
 
-def test_staff_are_not_offered_the_bulk_delete_action(admin_client_for, staff_a, rows):
+def test_staff_are_not_offered_the_bulk_delete_action(admin_client_for, staff_user_a, rows):
     # Given a staff member of A on the product list, which offers no bulk action to them
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     product = rows["a"]["product"]
     assert "delete_selected" not in client.get("/admin/crm/product/").content.decode()
 
@@ -525,9 +535,9 @@ def test_a_user_without_any_membership_is_refused_the_lists(admin_client_for, ro
 
 
 def test_a_staff_member_reads_their_organization_but_not_others(
-    admin_client_for, staff_a, org_a, org_b
+    admin_client_for, staff_user_a, org_a, org_b
 ):
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     listing = client.get("/admin/crm/organization/")
     own = client.get(f"/admin/crm/organization/{org_a.pk}/change/")
@@ -569,9 +579,11 @@ def test_an_organization_admin_opens_their_organizations_page(admin_client_for, 
 # --- The address inline --------------------------------------------------------------
 
 
-def test_an_inline_address_belongs_to_its_customers_organization(admin_client_for, staff_a, org_a):
+def test_an_inline_address_belongs_to_its_customers_organization(
+    admin_client_for, staff_user_a, org_a
+):
     # When A's staff member adds a customer with one address in the inline
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(staff_user_a).post(
         "/admin/crm/customer/add/",
         customer_add_form(
             org_a,
@@ -669,8 +681,8 @@ def test_an_api_keys_scope_is_chosen_when_it_is_created_then_fixed(admin_client_
     assert 'name="scope"' not in page.text
 
 
-def test_a_staff_member_cannot_create_an_api_key(admin_client_for, staff_a, org_a):
-    response = admin_client_for(staff_a).post(
+def test_a_staff_member_cannot_create_an_api_key(admin_client_for, staff_user_a, org_a):
+    response = admin_client_for(staff_user_a).post(
         "/admin/crm/apikey/add/", {"organization": org_a.pk, "name": "Sneaky", "scope": "read"}
     )
 
@@ -723,9 +735,9 @@ def test_the_revoke_action_revokes_the_selected_keys_of_the_organization(
 
 
 def test_the_customer_changelist_queries_do_not_grow_with_its_length(
-    admin_client_for, staff_a, org_a, django_assert_max_num_queries
+    admin_client_for, staff_user_a, org_a, django_assert_max_num_queries
 ):
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     CustomerFactory.create_batch(3, organization=org_a)
     client.get("/admin/crm/customer/")  # warm the session and content types
 

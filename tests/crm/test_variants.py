@@ -223,9 +223,9 @@ def variant_rows(product, rows):
     return data
 
 
-def test_the_product_page_edits_its_variants_inline(admin_client_for, staff_a, org_a):
+def test_the_product_page_edits_its_variants_inline(admin_client_for, staff_user_a, org_a):
     product = ProductFactory(organization=org_a, sku="ESP", name="Espresso Blend")
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     response = client.post(
         f"/admin/crm/product/{product.pk}/change/",
@@ -249,10 +249,10 @@ def test_the_product_page_edits_its_variants_inline(admin_client_for, staff_a, o
     assert (variant.organization_id, variant.name) == (org_a.pk, "Espresso Blend - 250 g")
 
 
-def test_the_admin_refuses_a_variant_with_a_products_sku(admin_client_for, staff_a, org_a):
+def test_the_admin_refuses_a_variant_with_a_products_sku(admin_client_for, staff_user_a, org_a):
     product = ProductFactory(organization=org_a, sku="ESP", name="Espresso Blend")
     ProductFactory(organization=org_a, sku="FILTERS", name="Filters")
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     response = client.post(
         f"/admin/crm/product/{product.pk}/change/",
@@ -267,12 +267,12 @@ def test_the_admin_refuses_a_variant_with_a_products_sku(admin_client_for, staff
     assert not Variant.objects.exists()
 
 
-def test_the_product_list_finds_a_product_by_a_variants_sku(admin_client_for, staff_a, org_a):
+def test_the_product_list_finds_a_product_by_a_variants_sku(admin_client_for, staff_user_a, org_a):
     espresso = ProductFactory(organization=org_a, sku="ESP", name="Espresso Blend")
     VariantFactory(product=espresso, sku="ESP-1KG")
     VariantFactory(product=espresso, sku="ESP-250")
     ProductFactory(organization=org_a, sku="OTHER", name="Other")
 
-    response = admin_client_for(staff_a).get("/admin/crm/product/", {"q": "ESP-1KG"})
+    response = admin_client_for(staff_user_a).get("/admin/crm/product/", {"q": "ESP-1KG"})
 
     assert [row.pk for row in response.context["cl"].result_list] == [espresso.pk]

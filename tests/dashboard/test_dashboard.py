@@ -484,21 +484,12 @@ def test_the_next_batch_is_the_open_one_and_a_locked_one_still_to_dispatch_is_na
 ):
     from datetime import timedelta
 
-    from tests.factories import open_batch
+    from tests.factories import BatchLineFactory, open_batch
 
     # Two weeks ago: locked with nothing in it; last week: locked, one box ready to pack.
     empty = open_batch(org_a, NOW - timedelta(days=12), status="locked")
     waiting = open_batch(org_a, NOW - timedelta(days=5), status="locked")
-    subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
-    BatchLine.objects.create(
-        organization=org_a,
-        batch=waiting,
-        subscription=subscription,
-        customer=subscription.customer,
-        cycle=0,
-        charge=ChargeFactory(subscription=subscription, cycle=0, status=Charge.Status.PAID),
-        status=BatchLine.Status.READY,
-    )
+    BatchLineFactory(batch=waiting)  # a subscriber's cycle, paid: ready
     upcoming = open_batch(org_a, NOW + timedelta(days=2))
     staff = member(org_a, Membership.Role.STAFF)
 

@@ -73,7 +73,7 @@ def packing_slip_address(client, batch):
 
 
 def test_addresses_replaced_before_the_cutoff_are_on_the_open_batchs_packing_slips(
-    bob, org_a, api_client_for, admin_client_for, staff_a
+    bob, org_a, api_client_for, admin_client_for, staff_user_a
 ):
     subscription, address, batch = bob
     api = api_client_for(org_a)
@@ -93,7 +93,7 @@ def test_addresses_replaced_before_the_cutoff_are_on_the_open_batchs_packing_sli
 
     # And the open batch's packing slips carry it (they were empty)
     with time_machine.travel(CUTOFF - timedelta(hours=1), tick=False):
-        slips = packing_slip_address(admin_client_for(staff_a), batch)
+        slips = packing_slip_address(admin_client_for(staff_user_a), batch)
         assert slips == ("12 rue Neuve", "69001", "Lyon")
 
     # And once locked, the box keeps it
@@ -104,7 +104,7 @@ def test_addresses_replaced_before_the_cutoff_are_on_the_open_batchs_packing_sli
 
 
 def test_addresses_replaced_after_the_cutoff_leave_the_box_with_the_old_one(
-    bob, org_a, api_client_for, admin_client_for, staff_a
+    bob, org_a, api_client_for, admin_client_for, staff_user_a
 ):
     subscription, address, batch = bob
 
@@ -122,7 +122,7 @@ def test_addresses_replaced_after_the_cutoff_leave_the_box_with_the_old_one(
     assert batch.status == Batch.Status.LOCKED
     line = BatchLine.objects.get(batch=batch, subscription=subscription)
     assert (line.address["line1"], line.address["postcode"]) == ("8 quai Rambaud", "69002")
-    slips = packing_slip_address(admin_client_for(staff_a), batch)
+    slips = packing_slip_address(admin_client_for(staff_user_a), batch)
     assert slips == ("8 quai Rambaud", "69002", "Lyon")
     # And the edit is on record, the new address in force for the next batch
     assert AddressRevision.objects.get(address=address).before["line1"] == "8 quai Rambaud"

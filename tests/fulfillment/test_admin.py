@@ -35,6 +35,7 @@ from tests.factories import (
     member,
     open_batch,
 )
+from tests.helpers import messages_of, transitions_offered
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def settings_a(org_a):
 
 
 def test_the_cutoff_is_changed_by_the_organizations_administrators(
-    admin_client_for, staff_a, org_a, settings_a
+    admin_client_for, staff_user_a, org_a, settings_a
 ):
     org_admin = admin_client_for(member(org_a, Role.ADMIN))
     change = {
@@ -67,7 +68,7 @@ def test_the_cutoff_is_changed_by_the_organizations_administrators(
         "unpaid_lines": "exclude",
     }
 
-    refused = admin_client_for(staff_a).post(f"{SETTINGS}{settings_a.pk}/change/", change)
+    refused = admin_client_for(staff_user_a).post(f"{SETTINGS}{settings_a.pk}/change/", change)
     saved = org_admin.post(f"{SETTINGS}{settings_a.pk}/change/", change)
 
     assert refused.status_code == 403
@@ -137,14 +138,14 @@ def test_an_organization_has_one_settings_row_never_deleted(admin_client_for, or
 
 
 def test_batches_are_listed_read_only_with_the_cutoff_in_the_organizations_time(
-    admin_client_for, staff_a, org_a, org_b
+    admin_client_for, staff_user_a, org_a, org_b
 ):
     org_a.timezone = "America/New_York"
     org_a.save()
     cutoff = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)  # 12:00 in New York
     mine = open_batch(org_a, cutoff)
     theirs = open_batch(org_b, cutoff)
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     listing = client.get(BATCHES, **EN)
     detail = client.get(f"{BATCHES}{mine.pk}/change/", **EN)
@@ -176,14 +177,6 @@ def batch_url(batch, suffix="change/"):
 
 def transition_url(batch, name):
     return batch_url(batch, f"transition/{name}/")
-
-
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
-
-
-def transitions_offered(response):
-    return sorted(set(re.findall(r'data-transition="([a-z_]+)"', response.content.decode())))
 
 
 def refusal(service, user, **kwargs):
@@ -259,11 +252,13 @@ def due(org_a, coffee):
     return batch, alice, bob
 
 
-def test_an_open_batch_shows_a_live_preview_and_its_production_plan(admin_client_for, staff_a, due):
+def test_an_open_batch_shows_a_live_preview_and_its_production_plan(
+    admin_client_for, staff_user_a, due
+):
     batch, alice, bob = due
 
     with time_machine.travel(NEAR, tick=False):
-        page = admin_client_for(staff_a).get(batch_url(batch), **EN)
+        page = admin_client_for(staff_user_a).get(batch_url(batch), **EN)
 
     content = page.content.decode()
     assert page.status_code == 200
@@ -296,25 +291,25 @@ def test_an_open_batch_shows_a_live_preview_and_its_production_plan(admin_client
 
 
 def test_the_preview_lists_the_first_boxes_and_counts_the_rest(
-    admin_client_for, staff_a, due, monkeypatch
+    admin_client_for, staff_user_a, due, monkeypatch
 ):
     batch, _alice, _bob = due
     monkeypatch.setattr("fulfillment.admin.batch_page.PREVIEW_ROWS", 1)
 
     with time_machine.travel(NEAR, tick=False):
-        page = admin_client_for(staff_a).get(batch_url(batch), **EN)
+        page = admin_client_for(staff_user_a).get(batch_url(batch), **EN)
 
     assert len(page.context["preview"]["rows"]) == 1
     assert "And 1 more box." in page.content.decode()
 
 
 def test_locking_from_the_page_freezes_the_batch_through_the_service(
-    admin_client_for, staff_a, org_a, due
+    admin_client_for, staff_user_a, org_a, due
 ):
     batch, alice, _bob = due
 
     with time_machine.travel(BEFORE, tick=False):
-        client = admin_client_for(staff_a)
+        client = admin_client_for(staff_user_a)
         confirm = client.get(transition_url(batch, "lock"), **EN)
         locked = client.post(transition_url(batch, "lock"), follow=True, **EN)
 
@@ -342,11 +337,11 @@ def locked(due):
 
 
 def test_a_locked_batch_shows_its_lines_by_status_its_plan_and_the_scanner(
-    admin_client_for, staff_a, locked
+    admin_client_for, staff_user_a, locked
 ):
     batch, _alice_line, _bob_line = locked
 
-    page = admin_client_for(staff_a).get(batch_url(batch), **EN)
+    page = admin_client_for(staff_user_a).get(batch_url(batch), **EN)
 
     content = page.content.decode()
     counts = {row["status"]: row["count"] for row in page.context["line_counts"]}
@@ -365,10 +360,10 @@ def test_a_locked_batch_shows_its_lines_by_status_its_plan_and_the_scanner(
     assert re.search(r'<input type="text" name="code"[^>]*autofocus', content)
 
 
-def test_the_exports_are_linked_when_they_exist(admin_client_for, staff_a, org_a):
+def test_the_exports_are_linked_when_they_exist(admin_client_for, staff_user_a, org_a):
     batch = open_batch(org_a, CUTOFF)
 
-    page = admin_client_for(staff_a).get(batch_url(batch), **EN)
+    page = admin_client_for(staff_user_a).get(batch_url(batch), **EN)
 
     try:
         expected = [
@@ -382,10 +377,10 @@ def test_the_exports_are_linked_when_they_exist(admin_client_for, staff_a, org_a
         assert url in page.content.decode()
 
 
-def test_scanning_a_ready_line_marks_it_prepared(admin_client_for, staff_a, locked):
+def test_scanning_a_ready_line_marks_it_prepared(admin_client_for, staff_user_a, locked):
     batch, alice_line, _bob_line = locked
 
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(staff_user_a).post(
         batch_url(batch, "scan/"), {"code": alice_line.code}, follow=True, **EN
     )
 
@@ -395,14 +390,14 @@ def test_scanning_a_ready_line_marks_it_prepared(admin_client_for, staff_a, lock
     ]
     alice_line.refresh_from_db()
     assert alice_line.status == BatchLine.Status.PREPARED
-    assert alice_line.prepared_by == staff_a
+    assert alice_line.prepared_by == staff_user_a
 
 
 def test_scanning_an_unpaid_or_unknown_line_says_why_and_changes_nothing(
-    admin_client_for, staff_a, org_a, locked
+    admin_client_for, staff_user_a, org_a, locked
 ):
     batch, alice_line, bob_line = locked
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     before = state(batch)
     wrong_digit = alice_line.code[:-1] + str((int(alice_line.code[-1]) + 1) % 10)
     other = Batch.objects.get(organization=org_a, status="open")  # the next one
@@ -432,12 +427,12 @@ def test_scanning_an_unpaid_or_unknown_line_says_why_and_changes_nothing(
 
 
 def test_dispatch_asks_the_carrier_proposing_the_default_one(
-    admin_client_for, staff_a, org_a, locked
+    admin_client_for, staff_user_a, org_a, locked
 ):
     batch, alice_line, bob_line = locked
     FulfillmentSettings.objects.create(organization=org_a, default_carrier="Colissimo")
     line_prepare(line=alice_line, actor=Actor.system())
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     form = client.get(transition_url(batch, "dispatch"), **EN)
     dispatched = client.post(
@@ -463,15 +458,17 @@ def test_dispatch_asks_the_carrier_proposing_the_default_one(
 
 
 def test_completing_is_refused_while_a_shipment_is_open_and_changes_nothing(
-    admin_client_for, staff_a, org_a, locked
+    admin_client_for, staff_user_a, org_a, locked
 ):
     batch, alice_line, _bob_line = locked
     line_prepare(line=alice_line, actor=Actor.system())
     batch_dispatch(batch=batch, actor=Actor.system())
     before = state(batch)
-    expected = refusal(batch_complete, staff_a, batch=batch)
+    expected = refusal(batch_complete, staff_user_a, batch=batch)
 
-    refused = admin_client_for(staff_a).post(transition_url(batch, "complete"), follow=True, **EN)
+    refused = admin_client_for(staff_user_a).post(
+        transition_url(batch, "complete"), follow=True, **EN
+    )
 
     assert expected == (
         "1 shipment is not delivered, returned or lost yet: close it before completing the batch."
@@ -480,10 +477,14 @@ def test_completing_is_refused_while_a_shipment_is_open_and_changes_nothing(
     assert state(batch) == before
 
 
-def test_a_dispatched_batch_with_nothing_left_open_is_completed(admin_client_for, staff_a, org_a):
+def test_a_dispatched_batch_with_nothing_left_open_is_completed(
+    admin_client_for, staff_user_a, org_a
+):
     batch = open_batch(org_a, CUTOFF, status="dispatched")
 
-    response = admin_client_for(staff_a).post(transition_url(batch, "complete"), follow=True, **EN)
+    response = admin_client_for(staff_user_a).post(
+        transition_url(batch, "complete"), follow=True, **EN
+    )
 
     assert messages_of(response) == ["The batch is completed."]
     batch.refresh_from_db()
@@ -491,10 +492,12 @@ def test_a_dispatched_batch_with_nothing_left_open_is_completed(admin_client_for
     assert batch.completed_at is not None
 
 
-def test_canceling_an_open_batch_opens_the_next_one(admin_client_for, staff_a, org_a):
+def test_canceling_an_open_batch_opens_the_next_one(admin_client_for, staff_user_a, org_a):
     batch = open_batch(org_a, CUTOFF)
 
-    response = admin_client_for(staff_a).post(transition_url(batch, "cancel"), follow=True, **EN)
+    response = admin_client_for(staff_user_a).post(
+        transition_url(batch, "cancel"), follow=True, **EN
+    )
 
     assert messages_of(response) == ["The batch is canceled: its cycles ship with the next batch."]
     batch.refresh_from_db()
@@ -504,12 +507,12 @@ def test_canceling_an_open_batch_opens_the_next_one(admin_client_for, staff_a, o
 
 
 def test_a_refused_transition_shows_the_services_error_and_changes_nothing(
-    admin_client_for, staff_a, org_a
+    admin_client_for, staff_user_a, org_a
 ):
     batch = open_batch(org_a, CUTOFF, status="locked")
     before = state(batch)
-    expected = refusal(batch_lock, staff_a, batch=batch)
-    client = admin_client_for(staff_a)
+    expected = refusal(batch_lock, staff_user_a, batch=batch)
+    client = admin_client_for(staff_user_a)
 
     posted = client.post(transition_url(batch, "lock"), follow=True, **EN)
     opened = client.get(transition_url(batch, "cancel"), follow=True, **EN)
@@ -537,9 +540,11 @@ def test_a_viewer_sees_no_button_and_cannot_act(admin_client_for, org_a, locked)
     assert state(batch) == before
 
 
-def test_another_organizations_batch_cannot_be_seen_nor_acted_on(admin_client_for, staff_b, locked):
+def test_another_organizations_batch_cannot_be_seen_nor_acted_on(
+    admin_client_for, staff_user_b, locked
+):
     batch, alice_line, _bob_line = locked
-    client = admin_client_for(staff_b)
+    client = admin_client_for(staff_user_b)
     before = state(batch)
 
     for url in (batch_url(batch), transition_url(batch, "dispatch"), batch_url(batch, "scan/")):
@@ -551,7 +556,7 @@ def test_another_organizations_batch_cannot_be_seen_nor_acted_on(admin_client_fo
 
 
 def test_the_batch_list_counts_lines_by_status_in_a_bounded_number_of_queries(
-    admin_client_for, staff_a, org_a, django_assert_max_num_queries
+    admin_client_for, staff_user_a, org_a, django_assert_max_num_queries
 ):
     subscription = SubscriptionFactory(customer__organization=org_a, status="active")
 
@@ -569,7 +574,7 @@ def test_the_batch_list_counts_lines_by_status_in_a_bounded_number_of_queries(
                 )
 
     batches(2, 0)
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     client.get(BATCHES)  # warm the session and content types
 
     with django_assert_max_num_queries(10) as few:

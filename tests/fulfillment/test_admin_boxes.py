@@ -18,7 +18,7 @@ STAFF = Actor.system("packing room")
 
 
 def test_the_subscription_page_lists_its_boxes_with_their_tracking(
-    admin_client_for, staff_a, org_a
+    admin_client_for, staff_user_a, org_a
 ):
     billing_settings(org_a)
     batch = open_batch(org_a, CUTOFF)
@@ -37,7 +37,7 @@ def test_the_subscription_page_lists_its_boxes_with_their_tracking(
     shipment = Shipment.objects.get()
     services.shipment_update(shipment=shipment, actor=STAFF, tracking_number="6A0042")
 
-    page = admin_client_for(staff_a).get(
+    page = admin_client_for(staff_user_a).get(
         f"/admin/subscriptions/subscription/{subscription.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
     )
 

@@ -17,16 +17,19 @@ from fulfillment import services
 from fulfillment.models import Batch, BatchLine, Shipment
 from subscriptions.models import Charge
 from tests.factories import (
+    BatchLineFactory,
     ChargeFactory,
     CustomerFactory,
     MembershipFactory,
     ProductFactory,
+    ShipmentFactory,
     SubscriptionFactory,
     UserFactory,
     coffee_schema,
     open_batch,
     preference_field,
 )
+from tests.helpers import listed, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +42,6 @@ EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 NUMBERS = itertools.count()
 
 
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
-
-
-def listed(response):
-    return set(response.context["cl"].result_list)
-
-
 def add_line(batch, *, name, items, preferences=None, status=Status.READY):
     """A line of `batch` for a new subscriber `name` ("First Last"), paid unless awaiting."""
     first, last = name.split()
@@ -57,31 +52,15 @@ def add_line(batch, *, name, items, preferences=None, status=Status.READY):
         email=f"{first.lower()}@example.com" if last.isalpha() else f"{first}.{last}@example.com",
     )
     subscription = SubscriptionFactory(customer=customer, status="active", items=items)
-    if status == Status.AWAITING_PAYMENT:
-        cycle = 1
-        charge = ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.FAILED)
-    else:
-        cycle, charge = 0, subscription.charges.get(cycle=0)
-    return BatchLine.objects.create(
-        organization=batch.organization,
+    awaiting = status == Status.AWAITING_PAYMENT
+    if awaiting:  # its next cycle, whose charge failed
+        ChargeFactory(subscription=subscription, cycle=1, status=Charge.Status.FAILED)
+    return BatchLineFactory(
         batch=batch,
         subscription=subscription,
-        customer=customer,
-        cycle=cycle,
-        charge=charge,
+        cycle=1 if awaiting else 0,
         status=status,
-        items=[
-            {"product": product.pk, "sku": product.sku, "name": product.name, "quantity": quantity}
-            for product, quantity in items
-        ],
         preferences=preferences or {},
-        address={
-            "name": f"{first} {last}",
-            "line1": "12 rue des Lilas",
-            "postcode": "69003",
-            "city": "Lyon",
-            "country": "FR",
-        },
     )
 
 
@@ -99,11 +78,6 @@ def act(client, url, action, rows, **data):
         follow=True,
         **EN,
     )
-
-
-@pytest.fixture
-def client_a(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
 
 
 @pytest.fixture
@@ -160,10 +134,10 @@ def theirs(org_b):
 # --- Lines -------------------------------------------------------------------------
 
 
-def test_lines_are_listed_with_their_snapshot_and_payment(client_a, lines, theirs):
+def test_lines_are_listed_with_their_snapshot_and_payment(admin_client_a, lines, theirs):
     alice, bob, carol = lines
 
-    response = client_a.get(LINES, **EN)
+    response = admin_client_a.get(LINES, **EN)
 
     assert listed(response) == {alice, bob, carol}
     content = response.content.decode()
@@ -196,7 +170,7 @@ def test_lines_are_listed_with_their_snapshot_and_payment(client_a, lines, their
     ],
 )
 def test_lines_are_filtered_by_status_product_preference_and_batch(
-    client_a, org_a, batch, coffee, filters, lines, query, expected
+    admin_client_a, org_a, batch, coffee, filters, lines, query, expected
 ):
     alice, bob, carol = lines
     earlier = open_batch(org_a, CUTOFF - timedelta(days=7), status="completed")
@@ -209,18 +183,18 @@ def test_lines_are_filtered_by_status_product_preference_and_batch(
     params = {key: ids.get(value, value) for key, value in query.items()}
     names = {alice: "alice", bob: "bob", carol: "carol"}
 
-    response = client_a.get(LINES, params)
+    response = admin_client_a.get(LINES, params)
 
     assert response.status_code == 200
     assert {names[line] for line in listed(response)} == expected
 
 
 def test_the_filters_offer_only_the_organizations_batches_products_and_values(
-    client_a, org_a, lines, theirs
+    admin_client_a, org_a, lines, theirs
 ):
     open_batch(org_a, CUTOFF - timedelta(days=7), status="completed")
 
-    response = client_a.get(LINES, **EN)
+    response = admin_client_a.get(LINES, **EN)
 
     choices = {
         str(spec.title): [choice["display"] for choice in spec.choices(response.context["cl"])]
@@ -235,24 +209,26 @@ def test_the_filters_offer_only_the_organizations_batches_products_and_values(
     assert not [label for label in choices["preference"] if label.startswith("Note")]
     # Another organization's product or preference filters to nothing here.
     tea = theirs.items[0]["product"]
-    assert listed(client_a.get(LINES, {"product": tea})) == set()
-    assert listed(client_a.get(LINES, {"batch__id__exact": theirs.batch_id})) == set()
+    assert listed(admin_client_a.get(LINES, {"product": tea})) == set()
+    assert listed(admin_client_a.get(LINES, {"batch__id__exact": theirs.batch_id})) == set()
 
 
-def test_lines_are_found_by_customer_name_email_or_code(client_a, lines, theirs):
+def test_lines_are_found_by_customer_name_email_or_code(admin_client_a, lines, theirs):
     alice, bob, _carol = lines
 
-    assert listed(client_a.get(LINES, {"q": "Alice Martin"})) == {alice}
-    assert listed(client_a.get(LINES, {"q": "bob@example.com"})) == {bob}
-    assert listed(client_a.get(LINES, {"q": alice.code})) == {alice}
-    assert listed(client_a.get(LINES, {"q": theirs.code})) == set()
+    assert listed(admin_client_a.get(LINES, {"q": "Alice Martin"})) == {alice}
+    assert listed(admin_client_a.get(LINES, {"q": "bob@example.com"})) == {bob}
+    assert listed(admin_client_a.get(LINES, {"q": alice.code})) == {alice}
+    assert listed(admin_client_a.get(LINES, {"q": theirs.code})) == set()
 
 
-def test_mark_prepared_prepares_the_ready_lines_and_reports_the_others(client_a, staff_a, lines):
+def test_mark_prepared_prepares_the_ready_lines_and_reports_the_others(
+    admin_client_a, staff_user_a, lines
+):
     alice, bob, carol = lines
     before = state(bob, carol)
 
-    response = act(client_a, LINES, "mark_prepared", [alice, bob, carol])
+    response = act(admin_client_a, LINES, "mark_prepared", [alice, bob, carol])
 
     assert messages_of(response) == [
         "1 line marked prepared.",
@@ -260,16 +236,16 @@ def test_mark_prepared_prepares_the_ready_lines_and_reports_the_others(client_a,
         f"1 line not prepared: Already prepared. ({carol.code})",
     ]
     alice.refresh_from_db()
-    assert (alice.status, alice.prepared_by) == (Status.PREPARED, staff_a)
+    assert (alice.status, alice.prepared_by) == (Status.PREPARED, staff_user_a)
     assert state(bob, carol) == before
 
 
-def test_lines_of_a_batch_not_locked_yet_are_not_prepared(client_a, org_a, coffee):
+def test_lines_of_a_batch_not_locked_yet_are_not_prepared(admin_client_a, org_a, coffee):
     open_one = open_batch(org_a, CUTOFF)
     rolled_in = add_line(open_one, name="Eve Blanc", items=[(coffee, 1)])
     before = state(rolled_in)
 
-    response = act(client_a, LINES, "mark_prepared", [rolled_in])
+    response = act(admin_client_a, LINES, "mark_prepared", [rolled_in])
 
     assert messages_of(response) == [
         f"1 line not prepared: Its batch is not locked. ({rolled_in.code})"
@@ -277,12 +253,12 @@ def test_lines_of_a_batch_not_locked_yet_are_not_prepared(client_a, org_a, coffe
     assert state(rolled_in) == before
 
 
-def test_the_actions_ignore_another_organizations_lines(client_a, lines, theirs):
+def test_the_actions_ignore_another_organizations_lines(admin_client_a, lines, theirs):
     alice, _bob, _carol = lines
     before = state(theirs)
 
-    response = act(client_a, LINES, "mark_prepared", [alice, theirs])
-    only_theirs = act(client_a, LINES, "mark_prepared", [theirs])
+    response = act(admin_client_a, LINES, "mark_prepared", [alice, theirs])
+    only_theirs = act(admin_client_a, LINES, "mark_prepared", [theirs])
 
     assert messages_of(response) == ["1 line marked prepared."]
     assert messages_of(only_theirs) == [
@@ -292,14 +268,14 @@ def test_the_actions_ignore_another_organizations_lines(client_a, lines, theirs)
 
 
 def test_a_member_of_two_organizations_prepares_only_where_they_are_staff(
-    admin_client_for, staff_a, org_b, lines, theirs
+    admin_client_for, staff_user_a, org_b, lines, theirs
 ):
     alice, _bob, _carol = lines
-    MembershipFactory(organization=org_b, user=staff_a, role=Role.VIEWER)
+    MembershipFactory(organization=org_b, user=staff_user_a, role=Role.VIEWER)
     before = state(theirs)
 
-    page = admin_client_for(staff_a).get(LINES)
-    response = act(admin_client_for(staff_a), LINES, "mark_prepared", [alice, theirs])
+    page = admin_client_for(staff_user_a).get(LINES)
+    response = act(admin_client_for(staff_user_a), LINES, "mark_prepared", [alice, theirs])
 
     assert theirs in listed(page)
     assert messages_of(response) == [
@@ -337,15 +313,17 @@ def test_a_viewer_cannot_prepare_lines(admin_client_for, org_a, lines):
     assert state(alice) == before
 
 
-def test_excluding_asks_why_then_excludes_through_the_service(client_a, staff_a, lines):
+def test_excluding_asks_why_then_excludes_through_the_service(admin_client_a, staff_user_a, lines):
     alice, bob, _carol = lines
     services.line_exclude(line=bob, actor=Actor.system(), reason="Asked by the customer")
     before = state(alice, bob)
 
-    asked = act(client_a, LINES, "exclude_lines", [alice, bob])
-    no_reason = act(client_a, LINES, "exclude_lines", [alice, bob], apply="yes", reason="")
+    asked = act(admin_client_a, LINES, "exclude_lines", [alice, bob])
+    no_reason = act(admin_client_a, LINES, "exclude_lines", [alice, bob], apply="yes", reason="")
     after_no_reason = state(alice, bob)
-    done = act(client_a, LINES, "exclude_lines", [alice, bob], apply="yes", reason="Out of stock")
+    done = act(
+        admin_client_a, LINES, "exclude_lines", [alice, bob], apply="yes", reason="Out of stock"
+    )
 
     assert asked.status_code == 200
     assert "Alice Martin" in asked.content.decode()
@@ -358,13 +336,13 @@ def test_excluding_asks_why_then_excludes_through_the_service(client_a, staff_a,
     ]
     alice.refresh_from_db()
     assert alice.status == Status.EXCLUDED
-    assert alice.reason == f"Out of stock ({staff_a.username})"
+    assert alice.reason == f"Out of stock ({staff_user_a.username})"
 
 
-def test_a_lines_page_is_read_only_and_shows_its_snapshot(client_a, lines, theirs):
+def test_a_lines_page_is_read_only_and_shows_its_snapshot(admin_client_a, lines, theirs):
     alice, _bob, _carol = lines
 
-    page = client_a.get(f"{LINES}{alice.pk}/change/", **EN)
+    page = admin_client_a.get(f"{LINES}{alice.pk}/change/", **EN)
 
     content = page.content.decode()
     assert page.status_code == 200
@@ -372,14 +350,14 @@ def test_a_lines_page_is_read_only_and_shows_its_snapshot(client_a, lines, their
     assert "12 rue des Lilas<br>69003 Lyon<br>FR" in content
     assert "<td>COF-1</td><td>Ethiopia</td><td>2</td>" in content
     assert "<tr><th>Grind</th><td>Espresso</td></tr>" in content
-    assert client_a.get(f"{LINES}add/").status_code == 403
-    assert client_a.post(f"{LINES}{alice.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert client_a.get(f"{LINES}{theirs.pk}/change/").status_code == 404
+    assert admin_client_a.get(f"{LINES}add/").status_code == 403
+    assert admin_client_a.post(f"{LINES}{alice.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client_a.get(f"{LINES}{theirs.pk}/change/").status_code == 404
     assert BatchLine.objects.filter(pk=alice.pk).exists()
 
 
 def test_the_lines_list_queries_do_not_grow_with_its_length(
-    client_a, batch, coffee, filters, django_assert_max_num_queries
+    admin_client_a, batch, coffee, filters, django_assert_max_num_queries
 ):
     def boxes(count):
         for _ in range(count):
@@ -391,14 +369,14 @@ def test_the_lines_list_queries_do_not_grow_with_its_length(
             )
 
     boxes(3)
-    client_a.get(LINES)  # warm the session and content types
+    admin_client_a.get(LINES)  # warm the session and content types
     query = {"batch__id__exact": batch.pk, "preference": "grind=espresso", "product": coffee.pk}
 
     with django_assert_max_num_queries(16) as few:
-        client_a.get(LINES, query)
+        admin_client_a.get(LINES, query)
     boxes(27)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client_a.get(LINES, query, **EN)
+        response = admin_client_a.get(LINES, query, **EN)
 
     assert response.context["cl"].result_count == 30
     assert response.content.decode().count("Grind: Espresso, Decaf: Yes") == 30
@@ -408,15 +386,7 @@ def test_the_lines_list_queries_do_not_grow_with_its_length(
 
 
 def ship(line, carrier="Colissimo", tracking_number=""):
-    return Shipment.objects.create(
-        organization=line.organization,
-        batch=line.batch,
-        line=line,
-        customer=line.customer,
-        carrier=carrier,
-        tracking_number=tracking_number,
-        address=line.address,
-    )
+    return ShipmentFactory(line=line, carrier=carrier, tracking_number=tracking_number)
 
 
 @pytest.fixture
@@ -437,24 +407,24 @@ def their_shipment(org_b):
 
 
 def test_shipments_are_listed_and_filtered_by_status_batch_and_carrier(
-    client_a, org_a, dispatched, their_shipment
+    admin_client_a, org_a, dispatched, their_shipment
 ):
     batch, alice, bob = dispatched
     services.shipment_transition(shipment=alice, action="ship", actor=Actor.system())
     earlier = open_batch(org_a, CUTOFF - timedelta(days=7), status="completed")
 
-    response = client_a.get(SHIPMENTS, **EN)
+    response = admin_client_a.get(SHIPMENTS, **EN)
 
     assert listed(response) == {alice, bob}
     content = response.content.decode()
     assert "6A123" in content
     assert "Alice Martin &lt;alice@example.com&gt;" in content
     assert "DHL" not in content
-    assert listed(client_a.get(SHIPMENTS, {"status__exact": "shipped"})) == {alice}
-    assert listed(client_a.get(SHIPMENTS, {"carrier": "Chronopost"})) == {bob}
-    assert listed(client_a.get(SHIPMENTS, {"batch__id__exact": batch.pk})) == {alice, bob}
-    assert listed(client_a.get(SHIPMENTS, {"batch__id__exact": earlier.pk})) == set()
-    assert listed(client_a.get(SHIPMENTS, {"carrier": "DHL"})) == set()
+    assert listed(admin_client_a.get(SHIPMENTS, {"status__exact": "shipped"})) == {alice}
+    assert listed(admin_client_a.get(SHIPMENTS, {"carrier": "Chronopost"})) == {bob}
+    assert listed(admin_client_a.get(SHIPMENTS, {"batch__id__exact": batch.pk})) == {alice, bob}
+    assert listed(admin_client_a.get(SHIPMENTS, {"batch__id__exact": earlier.pk})) == set()
+    assert listed(admin_client_a.get(SHIPMENTS, {"carrier": "DHL"})) == set()
     carriers = next(spec for spec in response.context["cl"].filter_specs if spec.title == "carrier")
     assert [choice["display"] for choice in carriers.choices(response.context["cl"])] == [
         "All",
@@ -463,16 +433,18 @@ def test_shipments_are_listed_and_filtered_by_status_batch_and_carrier(
     ]
 
 
-def test_shipments_are_found_by_tracking_number_or_customer(client_a, dispatched, their_shipment):
+def test_shipments_are_found_by_tracking_number_or_customer(
+    admin_client_a, dispatched, their_shipment
+):
     _batch, alice, bob = dispatched
 
-    assert listed(client_a.get(SHIPMENTS, {"q": "6A123"})) == {alice}
-    assert listed(client_a.get(SHIPMENTS, {"q": "Bob Durand"})) == {bob}
-    assert listed(client_a.get(SHIPMENTS, {"q": "DHL999"})) == set()
+    assert listed(admin_client_a.get(SHIPMENTS, {"q": "6A123"})) == {alice}
+    assert listed(admin_client_a.get(SHIPMENTS, {"q": "Bob Durand"})) == {bob}
+    assert listed(admin_client_a.get(SHIPMENTS, {"q": "DHL999"})) == set()
 
 
 def test_the_carrier_and_tracking_number_are_saved_through_the_service(
-    client_a, staff_a, dispatched, monkeypatch
+    admin_client_a, staff_user_a, dispatched, monkeypatch
 ):
     _batch, alice, _bob = dispatched
     calls = []
@@ -485,14 +457,14 @@ def test_the_carrier_and_tracking_number_are_saved_through_the_service(
     monkeypatch.setattr(services, "shipment_update", recording)
     url = f"{SHIPMENTS}{alice.pk}/change/"
 
-    page = client_a.get(url, **EN)
-    saved = client_a.post(url, {"carrier": "Chronopost", "tracking_number": " XY42 "})
+    page = admin_client_a.get(url, **EN)
+    saved = admin_client_a.post(url, {"carrier": "Chronopost", "tracking_number": " XY42 "})
 
     assert set(page.context["adminform"].form.fields) == {"carrier", "tracking_number"}
     assert saved.status_code == 302
     assert calls == [
         {
-            "actor": Actor.for_user(staff_a),
+            "actor": Actor.for_user(staff_user_a),
             "carrier": "Chronopost",
             "tracking_number": "XY42",
         }
@@ -505,13 +477,13 @@ def test_the_carrier_and_tracking_number_are_saved_through_the_service(
     )
 
 
-def test_a_closed_shipment_keeps_its_carrier_and_tracking_number(client_a, dispatched):
+def test_a_closed_shipment_keeps_its_carrier_and_tracking_number(admin_client_a, dispatched):
     _batch, alice, _bob = dispatched
     services.shipment_transition(shipment=alice, action="deliver", actor=Actor.system())
     url = f"{SHIPMENTS}{alice.pk}/change/"
 
-    page = client_a.get(url)
-    client_a.post(url, {"carrier": "Chronopost", "tracking_number": "XY42"})
+    page = admin_client_a.get(url)
+    admin_client_a.post(url, {"carrier": "Chronopost", "tracking_number": "XY42"})
 
     assert page.context["adminform"].form.fields == {}
     alice.refresh_from_db()
@@ -519,7 +491,7 @@ def test_a_closed_shipment_keeps_its_carrier_and_tracking_number(client_a, dispa
 
 
 def test_a_refused_update_is_shown_on_the_form_and_writes_nothing(
-    client_a, dispatched, monkeypatch
+    admin_client_a, dispatched, monkeypatch
 ):
     """The shipment was delivered while the page was open: the service refuses."""
     _batch, alice, _bob = dispatched
@@ -532,7 +504,7 @@ def test_a_refused_update_is_shown_on_the_form_and_writes_nothing(
 
     monkeypatch.setattr(services, "shipment_update", delivered_meanwhile)
 
-    response = client_a.post(url, {"carrier": "Chronopost", "tracking_number": "XY42"}, **EN)
+    response = admin_client_a.post(url, {"carrier": "Chronopost", "tracking_number": "XY42"}, **EN)
 
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors() == [
@@ -545,12 +517,12 @@ def test_a_refused_update_is_shown_on_the_form_and_writes_nothing(
     assert (alice.carrier, alice.tracking_number) == ("Colissimo", "6A123")
 
 
-def test_shipment_actions_move_them_on_and_report_the_refused(client_a, dispatched):
+def test_shipment_actions_move_them_on_and_report_the_refused(admin_client_a, dispatched):
     batch, alice, bob = dispatched
     services.shipment_transition(shipment=bob, action="deliver", actor=Actor.system())
     bob_before = state(bob)
 
-    shipped = act(client_a, SHIPMENTS, "mark_shipped", [alice, bob])
+    shipped = act(admin_client_a, SHIPMENTS, "mark_shipped", [alice, bob])
 
     assert messages_of(shipped) == [
         f"Shipment {bob.pk}: This shipment is delivered: it cannot be shipped.",
@@ -561,8 +533,8 @@ def test_shipment_actions_move_them_on_and_report_the_refused(client_a, dispatch
     assert alice.status == Shipment.Status.SHIPPED
     assert alice.shipped_at is not None
 
-    lost = act(client_a, SHIPMENTS, "mark_lost", [alice])
-    returned = act(client_a, SHIPMENTS, "mark_returned", [bob])
+    lost = act(admin_client_a, SHIPMENTS, "mark_lost", [alice])
+    returned = act(admin_client_a, SHIPMENTS, "mark_returned", [bob])
 
     assert messages_of(lost) == ["1 shipment marked lost."]
     assert messages_of(returned) == ["1 shipment marked returned."]
@@ -570,34 +542,34 @@ def test_shipment_actions_move_them_on_and_report_the_refused(client_a, dispatch
     assert batch.status == Batch.Status.COMPLETED  # its last open shipment closed
 
 
-def test_mark_delivered_closes_the_shipments(client_a, dispatched):
+def test_mark_delivered_closes_the_shipments(admin_client_a, dispatched):
     _batch, alice, bob = dispatched
 
-    response = act(client_a, SHIPMENTS, "mark_delivered", [alice, bob])
+    response = act(admin_client_a, SHIPMENTS, "mark_delivered", [alice, bob])
 
     assert messages_of(response) == ["2 shipments marked delivered."]
     assert set(Shipment.objects.values_list("status", flat=True)) == {"delivered"}
 
 
 def test_another_organizations_shipments_are_not_found_nor_changed(
-    client_a, dispatched, their_shipment
+    admin_client_a, dispatched, their_shipment
 ):
     _batch, alice, _bob = dispatched
     before = state(their_shipment)
     url = f"{SHIPMENTS}{their_shipment.pk}/change/"
 
-    assert client_a.get(url).status_code == 404
-    assert client_a.post(url, {"carrier": "X", "tracking_number": "Y"}).status_code == 404
-    response = act(client_a, SHIPMENTS, "mark_shipped", [alice, their_shipment])
+    assert admin_client_a.get(url).status_code == 404
+    assert admin_client_a.post(url, {"carrier": "X", "tracking_number": "Y"}).status_code == 404
+    response = act(admin_client_a, SHIPMENTS, "mark_shipped", [alice, their_shipment])
     assert messages_of(response) == ["1 shipment marked shipped."]
-    assert client_a.get(f"{SHIPMENTS}add/").status_code == 403
+    assert admin_client_a.get(f"{SHIPMENTS}add/").status_code == 403
     their_shipment.refresh_from_db()
     assert (their_shipment.carrier, their_shipment.tracking_number) == ("DHL", "DHL999")
     assert state(their_shipment) == before
 
 
 def test_the_shipments_list_queries_do_not_grow_with_its_length(
-    client_a, org_a, coffee, django_assert_max_num_queries
+    admin_client_a, org_a, coffee, django_assert_max_num_queries
 ):
     batch = open_batch(org_a, CUTOFF, status="dispatched")
 
@@ -613,12 +585,12 @@ def test_the_shipments_list_queries_do_not_grow_with_its_length(
             )
 
     parcels(3)
-    client_a.get(SHIPMENTS)  # warm the session and content types
+    admin_client_a.get(SHIPMENTS)  # warm the session and content types
 
     with django_assert_max_num_queries(12) as few:
-        client_a.get(SHIPMENTS)
+        admin_client_a.get(SHIPMENTS)
     parcels(27)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client_a.get(SHIPMENTS)
+        response = admin_client_a.get(SHIPMENTS)
 
     assert response.context["cl"].result_count == 30

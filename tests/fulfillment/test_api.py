@@ -99,16 +99,6 @@ def world(org, *, lock=True) -> World:
 
 
 @pytest.fixture
-def client_a(api_client_for, org_a):
-    return api_client_for(org_a)
-
-
-@pytest.fixture
-def client_b(api_client_for, org_b):
-    return api_client_for(org_b)
-
-
-@pytest.fixture
 def locked(org_a) -> World:
     return world(org_a)
 
@@ -136,12 +126,12 @@ def error(response, status):
 
 
 def test_the_batch_list_counts_lines_per_status_and_never_shows_another_organization(
-    client_a, locked, org_b
+    api_client_a, locked, org_b
 ):
     prepared(locked, locked.alice)
     open_batch(org_b, CUTOFF)
 
-    response = client_a.get("/api/v1/batches")
+    response = api_client_a.get("/api/v1/batches")
 
     assert response.status_code == 200
     rows = response.json()["results"]
@@ -164,13 +154,13 @@ def test_the_batch_list_counts_lines_per_status_and_never_shows_another_organiza
     assert rows[0]["available_actions"] == ["lock", "cancel"]
 
 
-def test_batches_filter_by_status_and_cycle_date(client_a, org_a):
+def test_batches_filter_by_status_and_cycle_date(api_client_a, org_a):
     old = open_batch(org_a, CUTOFF - timedelta(days=7), status="completed")
     locked_batch = open_batch(org_a, CUTOFF, status="locked")
     current = open_batch(org_a, CUTOFF + timedelta(days=7))
 
     def ids(query):
-        response = client_a.get(f"/api/v1/batches/?{query}")
+        response = api_client_a.get(f"/api/v1/batches/?{query}")
         assert response.status_code == 200
         return [row["id"] for row in response.json()["results"]]
 
@@ -181,15 +171,17 @@ def test_batches_filter_by_status_and_cycle_date(client_a, org_a):
         locked_batch.pk,
         old.pk,
     ]
-    assert error(client_a.get("/api/v1/batches?status=shipped"), 400)["extra"]["fields"]["status"]
-    assert error(client_a.get("/api/v1/batches?cycle_date_after=soon"), 400)["extra"]["fields"]
+    assert error(api_client_a.get("/api/v1/batches?status=shipped"), 400)["extra"]["fields"][
+        "status"
+    ]
+    assert error(api_client_a.get("/api/v1/batches?cycle_date_after=soon"), 400)["extra"]["fields"]
 
 
-def test_an_open_batch_shows_its_live_preview(client_a, org_a):
+def test_an_open_batch_shows_its_live_preview(api_client_a, org_a):
     w = world(org_a, lock=False)
 
     with time_machine.travel(BEFORE_CUTOFF + timedelta(hours=1), tick=False):
-        response = client_a.get(f"/api/v1/batches/{w.batch.pk}")
+        response = api_client_a.get(f"/api/v1/batches/{w.batch.pk}")
 
     assert response.status_code == 200
     body = response.json()
@@ -218,8 +210,8 @@ def test_an_open_batch_shows_its_live_preview(client_a, org_a):
     ]
 
 
-def test_a_locked_batch_has_no_preview_but_its_counts(client_a, locked):
-    body = client_a.get(f"/api/v1/batches/{locked.batch.pk}/").json()
+def test_a_locked_batch_has_no_preview_but_its_counts(api_client_a, locked):
+    body = api_client_a.get(f"/api/v1/batches/{locked.batch.pk}/").json()
 
     assert body["preview"] is None
     assert body["line_counts"]["ready"] == 2
@@ -227,7 +219,7 @@ def test_a_locked_batch_has_no_preview_but_its_counts(client_a, locked):
     assert body["locked_at"] == "2026-12-02T11:01:00Z"
 
 
-def test_another_organizations_batch_is_not_found_everywhere(client_b, locked):
+def test_another_organizations_batch_is_not_found_everywhere(api_client_b, locked):
     pk = locked.batch.pk
     for method, path in [
         ("get", f"/api/v1/batches/{pk}"),
@@ -238,9 +230,9 @@ def test_another_organizations_batch_is_not_found_everywhere(client_b, locked):
         ("post", f"/api/v1/batches/{pk}/complete"),
         ("post", f"/api/v1/batches/{pk}/cancel"),
     ]:
-        response = getattr(client_b, method)(path)
+        response = getattr(api_client_b, method)(path)
         assert error(response, 404) == {"message": "Not found.", "extra": {}}, path
-    assert client_b.get("/api/v1/batches").json()["count"] == 0
+    assert api_client_b.get("/api/v1/batches").json()["count"] == 0
     locked.batch.refresh_from_db()
     assert locked.batch.status == "locked"
 
@@ -254,10 +246,10 @@ def test_without_a_key_the_api_answers_401(client, locked):
 # --- A batch's lines -------------------------------------------------------------------
 
 
-def test_a_line_shows_its_frozen_content_with_labels_in_the_readers_language(client_a, locked):
+def test_a_line_shows_its_frozen_content_with_labels_in_the_readers_language(api_client_a, locked):
     line = locked.line(locked.alice)
 
-    body = client_a.get(f"/api/v1/batch-lines/{line.pk}", HTTP_ACCEPT_LANGUAGE="fr").json()
+    body = api_client_a.get(f"/api/v1/batch-lines/{line.pk}", HTTP_ACCEPT_LANGUAGE="fr").json()
 
     assert body["id"] == line.pk
     assert body["code"] == line_code(line.pk)
@@ -293,12 +285,12 @@ def test_a_line_shows_its_frozen_content_with_labels_in_the_readers_language(cli
     assert body["prepared_at"] is None
 
 
-def test_the_lines_of_a_batch_filter_by_status_product_and_preference(client_a, locked):
+def test_the_lines_of_a_batch_filter_by_status_product_and_preference(api_client_a, locked):
     url = f"/api/v1/batches/{locked.batch.pk}/lines"
     other = ProductFactory(organization=locked.batch.organization)
 
     def subscriptions(query=""):
-        response = client_a.get(f"{url}?{query}")
+        response = api_client_a.get(f"{url}?{query}")
         assert response.status_code == 200, response.content
         return [row["subscription"] for row in response.json()["results"]]
 
@@ -320,31 +312,31 @@ def test_the_lines_of_a_batch_filter_by_status_product_and_preference(client_a, 
     assert subscriptions(f"pref.grind=beans&product={locked.mug.pk}") == [bob]
 
 
-def test_a_bad_line_filter_is_refused(client_a, locked):
+def test_a_bad_line_filter_is_refused(api_client_a, locked):
     url = f"/api/v1/batches/{locked.batch.pk}/lines"
 
-    unknown = error(client_a.get(f"{url}?pref.colour=red"), 400)
-    wrong_type = error(client_a.get(f"{url}?pref.decaf=maybe&pref.grams=lots"), 400)
-    bad_status = error(client_a.get(f"{url}?status=lost"), 400)
+    unknown = error(api_client_a.get(f"{url}?pref.colour=red"), 400)
+    wrong_type = error(api_client_a.get(f"{url}?pref.decaf=maybe&pref.grams=lots"), 400)
+    bad_status = error(api_client_a.get(f"{url}?status=lost"), 400)
 
     assert list(unknown["extra"]["fields"]) == ["pref.colour"]
     assert set(wrong_type["extra"]["fields"]) == {"pref.decaf", "pref.grams"}
     assert list(bad_status["extra"]["fields"]) == ["status"]
 
 
-def test_an_open_batch_lists_only_the_lines_rolled_into_it(client_a, locked):
+def test_an_open_batch_lists_only_the_lines_rolled_into_it(api_client_a, locked):
     nxt = Batch.objects.get(organization=locked.batch.organization, status="open")
-    assert client_a.get(f"/api/v1/batches/{nxt.pk}/lines").json()["count"] == 0
+    assert api_client_a.get(f"/api/v1/batches/{nxt.pk}/lines").json()["count"] == 0
 
     dispatched(locked)  # Carol's unpaid line rolls into the open batch
 
-    rows = client_a.get(f"/api/v1/batches/{nxt.pk}/lines").json()["results"]
+    rows = api_client_a.get(f"/api/v1/batches/{nxt.pk}/lines").json()["results"]
     assert [(row["subscription"], row["status"]) for row in rows] == [
         (locked.carol.pk, "awaiting_payment")
     ]
 
 
-def test_another_organizations_line_is_not_found(client_b, locked):
+def test_another_organizations_line_is_not_found(api_client_b, locked):
     line = locked.line(locked.bob)
 
     for method, path, body in [
@@ -353,7 +345,7 @@ def test_another_organizations_line_is_not_found(client_b, locked):
         ("post", f"/api/v1/batch-lines/{line.pk}/unprepare", None),
         ("post", f"/api/v1/batch-lines/{line.pk}/exclude", {"reason": "no"}),
     ]:
-        error(getattr(client_b, method)(path, body, format="json"), 404)
+        error(getattr(api_client_b, method)(path, body, format="json"), 404)
     line.refresh_from_db()
     assert line.status == "ready"
 
@@ -361,10 +353,10 @@ def test_another_organizations_line_is_not_found(client_b, locked):
 # --- Production plan -------------------------------------------------------------------
 
 
-def test_the_production_plan_of_a_locked_batch_comes_from_its_lines(client_a, locked):
+def test_the_production_plan_of_a_locked_batch_comes_from_its_lines(api_client_a, locked):
     services.line_exclude(line=locked.line(locked.bob), actor=STAFF, reason="Out of mugs")
 
-    body = client_a.get(
+    body = api_client_a.get(
         f"/api/v1/batches/{locked.batch.pk}/production-plan", HTTP_ACCEPT_LANGUAGE="fr"
     ).json()
 
@@ -390,11 +382,11 @@ def test_the_production_plan_of_a_locked_batch_comes_from_its_lines(client_a, lo
     assert [(r["value"], r["quantity"]) for r in decaf] == [(False, 3)]
 
 
-def test_the_production_plan_of_an_open_batch_is_live(client_a, org_a):
+def test_the_production_plan_of_an_open_batch_is_live(api_client_a, org_a):
     w = world(org_a, lock=False)
 
     with time_machine.travel(BEFORE_CUTOFF + timedelta(hours=1), tick=False):
-        body = client_a.get(f"/api/v1/batches/{w.batch.pk}/production-plan").json()
+        body = api_client_a.get(f"/api/v1/batches/{w.batch.pk}/production-plan").json()
 
     assert (body["live"], body["boxes"]) == (True, 3)
     assert [(r["sku"], r["quantity"]) for r in body["products"]] == [("ETH", 4), ("MUG", 1)]
@@ -403,11 +395,11 @@ def test_the_production_plan_of_an_open_batch_is_live(client_a, org_a):
 # --- Batch actions ---------------------------------------------------------------------
 
 
-def test_lock_freezes_an_open_batch_now_and_opens_the_next(client_a, org_a):
+def test_lock_freezes_an_open_batch_now_and_opens_the_next(api_client_a, org_a):
     w = world(org_a, lock=False)
 
     with time_machine.travel(BEFORE_CUTOFF + timedelta(hours=1), tick=False):
-        response = client_a.post(f"/api/v1/batches/{w.batch.pk}/lock")
+        response = api_client_a.post(f"/api/v1/batches/{w.batch.pk}/lock")
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -419,14 +411,14 @@ def test_lock_freezes_an_open_batch_now_and_opens_the_next(client_a, org_a):
 
 
 def test_lock_dispatch_complete_and_cancel_from_a_wrong_state_are_409_and_change_nothing(
-    client_a, locked
+    api_client_a, locked
 ):
     batch = locked.batch
     before = (batch.status, batch.locked_at, batch.dispatched_at, batch.cutoff_at)
     lines_before = sorted(BatchLine.objects.filter(batch=batch).values_list("pk", "status"))
 
     for action in ("lock", "complete", "cancel"):
-        body = error(client_a.post(f"/api/v1/batches/{batch.pk}/{action}"), 409)
+        body = error(api_client_a.post(f"/api/v1/batches/{batch.pk}/{action}"), 409)
         assert "locked" in body["message"]
         assert body["extra"] == {"status": "locked"}
 
@@ -435,17 +427,17 @@ def test_lock_dispatch_complete_and_cancel_from_a_wrong_state_are_409_and_change
     assert sorted(BatchLine.objects.filter(batch=batch).values_list("pk", "status")) == lines_before
 
     nxt = Batch.objects.get(organization=batch.organization, status="open")
-    body = error(client_a.post(f"/api/v1/batches/{nxt.pk}/dispatch", {}, format="json"), 409)
+    body = error(api_client_a.post(f"/api/v1/batches/{nxt.pk}/dispatch", {}, format="json"), 409)
     assert body["extra"] == {"status": "open"}
     assert not Shipment.objects.exists()
     nxt.refresh_from_db()
     assert nxt.status == "open"
 
 
-def test_dispatch_ships_the_prepared_lines_and_rolls_the_unpaid_one(client_a, locked):
+def test_dispatch_ships_the_prepared_lines_and_rolls_the_unpaid_one(api_client_a, locked):
     prepared(locked, locked.alice, locked.bob)
 
-    response = client_a.post(
+    response = api_client_a.post(
         f"/api/v1/batches/{locked.batch.pk}/dispatch", {"carrier": "Colissimo"}, format="json"
     )
 
@@ -459,7 +451,7 @@ def test_dispatch_ships_the_prepared_lines_and_rolls_the_unpaid_one(client_a, lo
     assert set(Shipment.objects.values_list("carrier", flat=True)) == {"Colissimo"}
 
 
-def test_dispatch_uses_the_default_carrier_and_refuses_a_too_long_one(client_a, locked):
+def test_dispatch_uses_the_default_carrier_and_refuses_a_too_long_one(api_client_a, locked):
     FulfillmentSettings.objects.create(
         organization=locked.batch.organization,
         default_carrier="Chronopost",
@@ -468,38 +460,38 @@ def test_dispatch_uses_the_default_carrier_and_refuses_a_too_long_one(client_a, 
     url = f"/api/v1/batches/{locked.batch.pk}/dispatch"
     prepared(locked, locked.alice)
 
-    refused = error(client_a.post(url, {"carrier": "x" * 101}, format="json"), 400)
+    refused = error(api_client_a.post(url, {"carrier": "x" * 101}, format="json"), 400)
     assert list(refused["extra"]["fields"]) == ["carrier"]
     locked.batch.refresh_from_db()
     assert locked.batch.status == "locked"
 
-    report = client_a.post(url).json()["report"]
+    report = api_client_a.post(url).json()["report"]
     # Alice ships, Bob (paid, not prepared) rolls, Carol (unpaid) is excluded as set.
     assert (report["shipped"], report["rolled"], report["excluded"]) == (1, 1, 1)
     assert Shipment.objects.get().carrier == "Chronopost"
 
 
-def test_complete_waits_for_every_shipment(client_a, locked):
+def test_complete_waits_for_every_shipment(api_client_a, locked):
     batch = dispatched(locked)
     url = f"/api/v1/batches/{batch.pk}/complete"
 
-    body = error(client_a.post(url), 409)
+    body = error(api_client_a.post(url), 409)
     assert body["extra"] == {"open_shipments": 2}
     batch.refresh_from_db()
     assert batch.status == "dispatched"
 
     # A dispatched batch with nothing open completes by hand.
     Shipment.objects.filter(batch=batch).update(status="delivered")
-    response = client_a.post(url)
+    response = api_client_a.post(url)
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
 
 
-def test_cancel_an_open_batch(client_a, org_a):
+def test_cancel_an_open_batch(api_client_a, org_a):
     batch = open_batch(org_a, CUTOFF)
 
     with time_machine.travel(BEFORE_CUTOFF, tick=False):
-        response = client_a.post(f"/api/v1/batches/{batch.pk}/cancel/")
+        response = api_client_a.post(f"/api/v1/batches/{batch.pk}/cancel/")
 
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
@@ -509,13 +501,13 @@ def test_cancel_an_open_batch(client_a, org_a):
 # --- Line actions ----------------------------------------------------------------------
 
 
-def test_prepare_a_paid_line_then_take_it_back(client_a, locked):
+def test_prepare_a_paid_line_then_take_it_back(api_client_a, locked):
     line = locked.line(locked.alice)
 
-    prepared_body = client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare").json()
-    again = error(client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare"), 409)
-    back = client_a.post(f"/api/v1/batch-lines/{line.pk}/unprepare").json()
-    twice = error(client_a.post(f"/api/v1/batch-lines/{line.pk}/unprepare"), 409)
+    prepared_body = api_client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare").json()
+    again = error(api_client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare"), 409)
+    back = api_client_a.post(f"/api/v1/batch-lines/{line.pk}/unprepare").json()
+    twice = error(api_client_a.post(f"/api/v1/batch-lines/{line.pk}/unprepare"), 409)
 
     assert prepared_body["status"] == "prepared"
     assert prepared_body["prepared_at"]
@@ -525,21 +517,21 @@ def test_prepare_a_paid_line_then_take_it_back(client_a, locked):
     assert twice["extra"] == {"status": "ready"}
 
 
-def test_an_unpaid_line_cannot_be_prepared(client_a, locked):
+def test_an_unpaid_line_cannot_be_prepared(api_client_a, locked):
     line = locked.line(locked.carol)
 
-    body = error(client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare"), 409)
+    body = error(api_client_a.post(f"/api/v1/batch-lines/{line.pk}/prepare"), 409)
 
     assert line.code in body["message"]
     line.refresh_from_db()
     assert (line.status, line.prepared_at) == ("awaiting_payment", None)
 
 
-def test_bulk_prepare_by_id_answers_what_was_done_and_what_was_refused(client_a, locked):
+def test_bulk_prepare_by_id_answers_what_was_done_and_what_was_refused(api_client_a, locked):
     alice, bob, carol = (locked.line(s) for s in (locked.alice, locked.bob, locked.carol))
     services.line_prepare(line=bob, actor=STAFF)
 
-    response = client_a.post(
+    response = api_client_a.post(
         "/api/v1/batch-lines/prepare", {"lines": [alice.pk, bob.pk, carol.pk]}, format="json"
     )
 
@@ -554,10 +546,10 @@ def test_bulk_prepare_by_id_answers_what_was_done_and_what_was_refused(client_a,
     assert BatchLine.objects.get(pk=alice.pk).status == "prepared"
 
 
-def test_bulk_prepare_by_scanned_code(client_a, locked):
+def test_bulk_prepare_by_scanned_code(api_client_a, locked):
     alice = locked.line(locked.alice)
 
-    response = client_a.post(
+    response = api_client_a.post(
         "/api/v1/batch-lines/prepare/", {"codes": [f" {alice.code} "]}, format="json"
     )
 
@@ -565,22 +557,24 @@ def test_bulk_prepare_by_scanned_code(client_a, locked):
     assert BatchLine.objects.get(pk=alice.pk).status == "prepared"
 
 
-def test_bulk_prepare_refuses_bad_bodies_and_writes_nothing(client_a, locked, org_b):
+def test_bulk_prepare_refuses_bad_bodies_and_writes_nothing(api_client_a, locked, org_b):
     alice = locked.line(locked.alice)
     [foreign] = many_lines(org_b, open_batch(org_b, CUTOFF, status="locked"), 1)
     misread = alice.code[:-1] + str((int(alice.code[-1]) + 1) % 10)
     url = "/api/v1/batch-lines/prepare"
 
     both = error(
-        client_a.post(url, {"lines": [alice.pk], "codes": [alice.code]}, format="json"), 400
+        api_client_a.post(url, {"lines": [alice.pk], "codes": [alice.code]}, format="json"), 400
     )
-    neither = error(client_a.post(url, {}, format="json"), 400)
-    empty = error(client_a.post(url, {"lines": []}, format="json"), 400)
-    not_ids = error(client_a.post(url, {"lines": ["abc"]}, format="json"), 400)
-    bad_code = error(client_a.post(url, {"codes": [alice.code, misread]}, format="json"), 400)
-    other_org = error(client_a.post(url, {"lines": [alice.pk, foreign.pk]}, format="json"), 404)
+    neither = error(api_client_a.post(url, {}, format="json"), 400)
+    empty = error(api_client_a.post(url, {"lines": []}, format="json"), 400)
+    not_ids = error(api_client_a.post(url, {"lines": ["abc"]}, format="json"), 400)
+    bad_code = error(api_client_a.post(url, {"codes": [alice.code, misread]}, format="json"), 400)
+    other_org = error(api_client_a.post(url, {"lines": [alice.pk, foreign.pk]}, format="json"), 404)
     unknown_code = error(
-        client_a.post(url, {"codes": [alice.code, line_code(foreign.pk + 1000)]}, format="json"),
+        api_client_a.post(
+            url, {"codes": [alice.code, line_code(foreign.pk + 1000)]}, format="json"
+        ),
         404,
     )
 
@@ -595,17 +589,17 @@ def test_bulk_prepare_refuses_bad_bodies_and_writes_nothing(client_a, locked, or
     assert BatchLine.objects.get(pk=foreign.pk).status == "ready"
 
 
-def test_exclude_needs_a_reason(client_a, locked):
+def test_exclude_needs_a_reason(api_client_a, locked):
     line = locked.line(locked.carol)
     url = f"/api/v1/batch-lines/{line.pk}/exclude"
 
-    missing = error(client_a.post(url, {}, format="json"), 400)
-    blank = error(client_a.post(url, {"reason": "  "}, format="json"), 400)
+    missing = error(api_client_a.post(url, {}, format="json"), 400)
+    blank = error(api_client_a.post(url, {"reason": "  "}, format="json"), 400)
     line.refresh_from_db()
     assert line.status == "awaiting_payment"
 
-    body = client_a.post(url, {"reason": "Moved abroad"}, format="json").json()
-    again = error(client_a.post(url, {"reason": "Twice"}, format="json"), 409)
+    body = api_client_a.post(url, {"reason": "Moved abroad"}, format="json").json()
+    again = error(api_client_a.post(url, {"reason": "Twice"}, format="json"), 409)
 
     assert list(missing["extra"]["fields"]) == list(blank["extra"]["fields"]) == ["reason"]
     assert body["status"] == "excluded"
@@ -613,12 +607,12 @@ def test_exclude_needs_a_reason(client_a, locked):
     assert again["extra"] == {"status": "excluded"}
 
 
-def test_exclude_a_line_of_a_dispatched_batch_is_409(client_a, locked):
+def test_exclude_a_line_of_a_dispatched_batch_is_409(api_client_a, locked):
     dispatched(locked)
     line = locked.line(locked.alice)
 
     body = error(
-        client_a.post(f"/api/v1/batch-lines/{line.pk}/exclude", {"reason": "x"}, format="json"),
+        api_client_a.post(f"/api/v1/batch-lines/{line.pk}/exclude", {"reason": "x"}, format="json"),
         409,
     )
 
@@ -636,14 +630,14 @@ def shipped(locked) -> World:
 
 
 def test_the_shipment_list_filters_and_never_shows_another_organization(
-    client_a, client_b, shipped
+    api_client_a, api_client_b, shipped
 ):
     alice, bob = (Shipment.objects.get(line__subscription=s) for s in (shipped.alice, shipped.bob))
     services.shipment_update(shipment=alice, actor=STAFF, tracking_number="6A123")
     services.shipment_transition(shipment=bob, action="ship", actor=STAFF)
 
     def ids(query=""):
-        response = client_a.get(f"/api/v1/shipments?{query}")
+        response = api_client_a.get(f"/api/v1/shipments?{query}")
         assert response.status_code == 200
         return sorted(row["id"] for row in response.json()["results"])
 
@@ -652,15 +646,15 @@ def test_the_shipment_list_filters_and_never_shows_another_organization(
     assert ids(f"batch={shipped.batch.pk}") == sorted([alice.pk, bob.pk])
     assert ids(f"batch={shipped.batch.pk + 1000}") == []
     assert ids("tracking_number=6a123") == [alice.pk]
-    assert client_b.get("/api/v1/shipments").json()["count"] == 0
-    error(client_b.get(f"/api/v1/shipments/{alice.pk}"), 404)
-    error(client_a.get("/api/v1/shipments?status=gone"), 400)
+    assert api_client_b.get("/api/v1/shipments").json()["count"] == 0
+    error(api_client_b.get(f"/api/v1/shipments/{alice.pk}"), 404)
+    error(api_client_a.get("/api/v1/shipments?status=gone"), 400)
 
 
-def test_a_shipment_shows_its_line_customer_and_address(client_a, shipped):
+def test_a_shipment_shows_its_line_customer_and_address(api_client_a, shipped):
     shipment = Shipment.objects.get(line__subscription=shipped.alice)
 
-    body = client_a.get(f"/api/v1/shipments/{shipment.pk}/").json()
+    body = api_client_a.get(f"/api/v1/shipments/{shipment.pk}/").json()
 
     assert body["batch"] == shipped.batch.pk
     assert body["line"] == shipment.line_id
@@ -672,14 +666,14 @@ def test_a_shipment_shows_its_line_customer_and_address(client_a, shipped):
     assert body["available_actions"] == ["ship", "deliver", "lose"]
 
 
-def test_patch_sets_the_carrier_and_tracking_number(client_a, shipped):
+def test_patch_sets_the_carrier_and_tracking_number(api_client_a, shipped):
     shipment = Shipment.objects.get(line__subscription=shipped.alice)
     url = f"/api/v1/shipments/{shipment.pk}"
 
-    body = client_a.patch(url, {"tracking_number": " 6A999 "}, format="json").json()
-    empty = error(client_a.patch(url, {}, format="json"), 400)
-    too_long = error(client_a.patch(url, {"carrier": "x" * 101}, format="json"), 400)
-    put = client_a.put(url, {"carrier": "DHL"}, format="json")
+    body = api_client_a.patch(url, {"tracking_number": " 6A999 "}, format="json").json()
+    empty = error(api_client_a.patch(url, {}, format="json"), 400)
+    too_long = error(api_client_a.patch(url, {"carrier": "x" * 101}, format="json"), 400)
+    put = api_client_a.put(url, {"carrier": "DHL"}, format="json")
 
     assert (body["carrier"], body["tracking_number"]) == ("Colissimo", "6A999")
     assert "non_field_errors" in empty["extra"]["fields"]
@@ -689,25 +683,26 @@ def test_patch_sets_the_carrier_and_tracking_number(client_a, shipped):
     assert (shipment.carrier, shipment.tracking_number) == ("Colissimo", "6A999")
 
 
-def test_a_closed_shipment_keeps_its_tracking_number(client_a, shipped):
+def test_a_closed_shipment_keeps_its_tracking_number(api_client_a, shipped):
     shipment = Shipment.objects.get(line__subscription=shipped.alice)
     services.shipment_transition(shipment=shipment, action="mark_lost", actor=STAFF)
 
     error(
-        client_a.patch(f"/api/v1/shipments/{shipment.pk}", {"carrier": "DHL"}, format="json"), 409
+        api_client_a.patch(f"/api/v1/shipments/{shipment.pk}", {"carrier": "DHL"}, format="json"),
+        409,
     )
 
     shipment.refresh_from_db()
     assert shipment.carrier == "Colissimo"
 
 
-def test_shipment_transitions_and_the_batch_completes_with_the_last(client_a, shipped):
+def test_shipment_transitions_and_the_batch_completes_with_the_last(api_client_a, shipped):
     alice, bob = (Shipment.objects.get(line__subscription=s) for s in (shipped.alice, shipped.bob))
 
-    ship = client_a.post(f"/api/v1/shipments/{alice.pk}/ship").json()
-    deliver = client_a.post(f"/api/v1/shipments/{alice.pk}/deliver").json()
-    returned = client_a.post(f"/api/v1/shipments/{alice.pk}/return").json()
-    lost = client_a.post(f"/api/v1/shipments/{bob.pk}/lose/").json()
+    ship = api_client_a.post(f"/api/v1/shipments/{alice.pk}/ship").json()
+    deliver = api_client_a.post(f"/api/v1/shipments/{alice.pk}/deliver").json()
+    returned = api_client_a.post(f"/api/v1/shipments/{alice.pk}/return").json()
+    lost = api_client_a.post(f"/api/v1/shipments/{bob.pk}/lose/").json()
 
     assert ship["status"] == "shipped"
     assert ship["shipped_at"]
@@ -726,12 +721,12 @@ def test_shipment_transitions_and_the_batch_completes_with_the_last(client_a, sh
     [("return", "created"), ("ship", "shipped"), ("lose", "delivered"), ("deliver", "lost")],
 )
 def test_a_shipment_transition_from_a_wrong_state_is_409_and_changes_nothing(
-    client_a, shipped, action, status
+    api_client_a, shipped, action, status
 ):
     shipment = Shipment.objects.get(line__subscription=shipped.alice)
     Shipment.objects.filter(pk=shipment.pk).update(status=status)
 
-    body = error(client_a.post(f"/api/v1/shipments/{shipment.pk}/{action}"), 409)
+    body = error(api_client_a.post(f"/api/v1/shipments/{shipment.pk}/{action}"), 409)
 
     assert body["extra"] == {"status": status}
     shipment.refresh_from_db()
@@ -771,7 +766,7 @@ def many_lines(org, batch, count, *, ship=False):
 
 @pytest.mark.parametrize("rows", [5, 30])
 def test_list_queries_do_not_grow_with_the_rows(
-    client_a, org_a, django_assert_max_num_queries, rows
+    api_client_a, org_a, django_assert_max_num_queries, rows
 ):
     coffee_schema(org_a)
     batch = open_batch(org_a, CUTOFF, status="dispatched")
@@ -781,11 +776,11 @@ def test_list_queries_do_not_grow_with_the_rows(
         many_lines(org_a, other, 1)
 
     with django_assert_max_num_queries(3):  # key, count, page with its counts
-        batches = client_a.get("/api/v1/batches?page_size=100")
+        batches = api_client_a.get("/api/v1/batches?page_size=100")
     with django_assert_max_num_queries(6):  # key, batch, schema (2), count, page
-        lines = client_a.get(f"/api/v1/batches/{batch.pk}/lines?page_size=100")
+        lines = api_client_a.get(f"/api/v1/batches/{batch.pk}/lines?page_size=100")
     with django_assert_max_num_queries(3):  # key, count, page with customers
-        shipments = client_a.get("/api/v1/shipments?page_size=100")
+        shipments = api_client_a.get("/api/v1/shipments?page_size=100")
 
     assert batches.json()["count"] == rows
     assert batches.json()["results"][0]["line_counts"]["shipped"] == rows

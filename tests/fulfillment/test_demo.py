@@ -1,25 +1,17 @@
 """The demo's batches: three past weeks at every stage, and this week's open one."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from crm.models import Organization
 from fulfillment.models import Batch, BatchLine, Shipment
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
-
-
 def test_the_demo_has_a_batch_at_every_stage_and_loads_twice_without_change():
-    output = _load()
+    output = load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     every = list(Batch.objects.filter(organization=purea).order_by("cutoff_at"))
     batches = every[-4:]
@@ -38,5 +30,5 @@ def test_the_demo_has_a_batch_at_every_stage_and_loads_twice_without_change():
     assert not Shipment.objects.exclude(line__charge__status="paid").exists()
 
     counts = (Batch.objects.count(), BatchLine.objects.count(), Shipment.objects.count())
-    _load()
+    load_demo()
     assert (Batch.objects.count(), BatchLine.objects.count(), Shipment.objects.count()) == counts

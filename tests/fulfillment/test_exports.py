@@ -22,7 +22,6 @@ from crm.models import Membership
 from fulfillment import exports
 from fulfillment.models import Batch, BatchLine
 from fulfillment.services import batch_dispatch, line_exclude, line_prepare, lock_due_batches
-from preferences import services as preference_services
 from preferences.models import PreferenceChoice, PreferenceField
 from subscriptions import renewals
 from tests.factories import (
@@ -35,6 +34,7 @@ from tests.factories import (
     coffee_schema,
     open_batch,
 )
+from tests.helpers import write_preferences
 
 pytestmark = pytest.mark.django_db
 
@@ -74,12 +74,6 @@ def due(customer, address, items):
     )
 
 
-def write(subscription, **values):
-    preference_services.preferences_update(
-        subscription=subscription, values=values, actor=Actor.system(), source="system"
-    )
-
-
 def customer_with_address(org, first_name, last_name, line1):
     customer = CustomerFactory(organization=org, first_name=first_name, last_name=last_name)
     address = AddressFactory(
@@ -115,8 +109,8 @@ class Roastery:
 
     def prepare_before_cutoff(self):
         with time_machine.travel(CUTOFF - timedelta(days=1), tick=False):
-            write(self.alice, grind="espresso", note="Ring twice")
-            write(self.bob, grind="filter", roast="dark", decaf=True)
+            write_preferences(self.alice, grind="espresso", note="Ring twice")
+            write_preferences(self.bob, grind="filter", roast="dark", decaf=True)
             renewals.run()
 
     def lock(self):
@@ -144,21 +138,16 @@ def roastery(org_a):
     return shop
 
 
-@pytest.fixture
-def client(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
 # --- Pick list ---------------------------------------------------------------------------
 
 
 def test_the_pick_list_csv_has_a_row_per_box_and_product_sorted_by_product_then_code(
-    roastery, client
+    roastery, admin_client_a
 ):
     batch = roastery.batch
     alice, bob = roastery.code(roastery.alice), roastery.code(roastery.bob)
 
-    response = client.get(url(batch, "pick-list.csv"), **EN)
+    response = admin_client_a.get(url(batch, "pick-list.csv"), **EN)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -177,16 +166,18 @@ def test_the_pick_list_csv_has_a_row_per_box_and_product_sorted_by_product_then_
     ]
 
 
-def test_the_pick_list_speaks_the_staff_members_language(roastery, client):
-    header, *rows = read_csv(client.get(url(roastery.batch, "pick-list.csv"), **FR))
+def test_the_pick_list_speaks_the_staff_members_language(roastery, admin_client_a):
+    header, *rows = read_csv(admin_client_a.get(url(roastery.batch, "pick-list.csv"), **FR))
 
     assert header[7] == "Mouture"
     assert rows[1][7] == "Expresso"
     assert rows[0][9] == "Oui"
 
 
-def test_the_pick_list_page_groups_by_product_with_a_total_and_a_box_to_tick(roastery, client):
-    response = client.get(url(roastery.batch, "pick-list.html"), **EN)
+def test_the_pick_list_page_groups_by_product_with_a_total_and_a_box_to_tick(
+    roastery, admin_client_a
+):
+    response = admin_client_a.get(url(roastery.batch, "pick-list.html"), **EN)
 
     assert response.status_code == 200
     page = response.text
@@ -203,15 +194,15 @@ def test_the_pick_list_page_groups_by_product_with_a_total_and_a_box_to_tick(roa
     assert "Preview" not in page
 
 
-def test_excluded_and_rolled_lines_are_left_out(org_a, staff_a, client):
+def test_excluded_and_rolled_lines_are_left_out(org_a, staff_user_a, admin_client_a):
     shop = Roastery(org_a)
     carol_customer, carol_address = customer_with_address(org_a, "Carol", "Petit", "1 rue Neuve")
     carol = due(carol_customer, carol_address, [(shop.guji, 1)])
     batch = shop.lock()
-    staff = Actor.for_user(staff_a)
+    staff = Actor.for_user(staff_user_a)
     line_exclude(line=shop.lines[shop.alice.pk], actor=staff, reason="Out of stock")
 
-    locked = read_csv(client.get(url(batch, "pick-list.csv"), **EN))[1:]
+    locked = read_csv(admin_client_a.get(url(batch, "pick-list.csv"), **EN))[1:]
 
     assert sorted({row[2] for row in locked}) == ["Bob Durand", "Carol Petit"]
 
@@ -222,9 +213,9 @@ def test_excluded_and_rolled_lines_are_left_out(org_a, staff_a, client):
     assert (report.shipped, report.rolled) == (1, 1)
     assert BatchLine.objects.get(pk=shop.lines[carol.pk].pk).status == "rolled"
 
-    shipped = read_csv(client.get(url(batch, "pick-list.csv"), **EN))[1:]
-    slips = read_csv(client.get(url(batch, "packing-slips.csv"), **EN))[1:]
-    plan = read_csv(client.get(url(batch, "production-plan.csv"), **EN))[1:]
+    shipped = read_csv(admin_client_a.get(url(batch, "pick-list.csv"), **EN))[1:]
+    slips = read_csv(admin_client_a.get(url(batch, "packing-slips.csv"), **EN))[1:]
+    plan = read_csv(admin_client_a.get(url(batch, "production-plan.csv"), **EN))[1:]
 
     assert [(row[0], row[2], row[4], row[6]) for row in shipped] == [
         (bob_line.code, "Bob Durand", "Brazil Cerrado", "Shipped"),
@@ -234,15 +225,19 @@ def test_excluded_and_rolled_lines_are_left_out(org_a, staff_a, client):
     assert [row[4] for row in plan if row[2] == ""] == ["1", "1"]
 
 
-def test_a_rolled_line_is_in_the_next_batchs_preview_with_its_code(org_a, staff_a, client):
+def test_a_rolled_line_is_in_the_next_batchs_preview_with_its_code(
+    org_a, staff_user_a, admin_client_a
+):
     shop = Roastery(org_a)
     shop.lock()
     shop.alice.refresh_from_db()
-    batch_dispatch(batch=shop.batch, actor=Actor.for_user(staff_a))  # nobody prepared: both roll
+    batch_dispatch(
+        batch=shop.batch, actor=Actor.for_user(staff_user_a)
+    )  # nobody prepared: both roll
     following = Batch.objects.get(organization=org_a, status="open")
     copies = {line.subscription_id: line for line in BatchLine.objects.filter(batch=following)}
 
-    rows = read_csv(client.get(url(following, "pick-list.csv"), **EN))[1:]
+    rows = read_csv(admin_client_a.get(url(following, "pick-list.csv"), **EN))[1:]
 
     assert {(row[0], row[2]) for row in rows} >= {
         (copies[shop.alice.pk].code, "Alice Martin"),
@@ -254,10 +249,12 @@ def test_a_rolled_line_is_in_the_next_batchs_preview_with_its_code(org_a, staff_
 # --- Packing slips -----------------------------------------------------------------------
 
 
-def test_the_packing_slips_csv_has_the_addresses_as_they_stood_at_the_cutoff(roastery, client):
+def test_the_packing_slips_csv_has_the_addresses_as_they_stood_at_the_cutoff(
+    roastery, admin_client_a
+):
     batch = roastery.batch
 
-    response = client.get(url(batch, "packing-slips.csv"), **EN)
+    response = admin_client_a.get(url(batch, "packing-slips.csv"), **EN)
 
     assert response["Content-Disposition"] == (
         'attachment; filename="batch-2026-12-02-packing-slips.csv"'
@@ -327,8 +324,10 @@ def test_a_label_prints_the_state_and_a_snapshot_taken_before_states_still_print
         ]
 
 
-def test_the_packing_slips_page_prints_one_slip_per_page_and_is_self_contained(roastery, client):
-    response = client.get(url(roastery.batch, "packing-slips.html"), **EN)
+def test_the_packing_slips_page_prints_one_slip_per_page_and_is_self_contained(
+    roastery, admin_client_a
+):
+    response = admin_client_a.get(url(roastery.batch, "packing-slips.html"), **EN)
 
     page = response.text
     slips = response.context["slips"]
@@ -354,8 +353,10 @@ def test_the_packing_slips_page_prints_one_slip_per_page_and_is_self_contained(r
 # --- Production plan ---------------------------------------------------------------------
 
 
-def test_the_production_plan_csv_totals_products_and_each_choice_in_kilograms(roastery, client):
-    response = client.get(url(roastery.batch, "production-plan.csv"), **EN)
+def test_the_production_plan_csv_totals_products_and_each_choice_in_kilograms(
+    roastery, admin_client_a
+):
+    response = admin_client_a.get(url(roastery.batch, "production-plan.csv"), **EN)
 
     header, *rows = read_csv(response)
     assert header == ["SKU", "Product", "Preference", "Value", "Quantity", "Kilograms"]
@@ -375,15 +376,15 @@ def test_the_production_plan_csv_totals_products_and_each_choice_in_kilograms(ro
     ]
 
 
-def test_the_production_plan_writes_french_decimals_for_french_excel(roastery, client):
-    rows = read_csv(client.get(url(roastery.batch, "production-plan.csv"), **FR))
+def test_the_production_plan_writes_french_decimals_for_french_excel(roastery, admin_client_a):
+    rows = read_csv(admin_client_a.get(url(roastery.batch, "production-plan.csv"), **FR))
 
     assert rows[5] == ["ETH-GUJI", "Ethiopia Guji", "", "", "3", "0,750"]
     assert ["ETH-GUJI", "Ethiopia Guji", "Mouture", "Expresso", "2", "0,500"] in rows
 
 
-def test_the_production_plan_page(roastery, client):
-    response = client.get(url(roastery.batch, "production-plan.html"), **EN)
+def test_the_production_plan_page(roastery, admin_client_a):
+    response = admin_client_a.get(url(roastery.batch, "production-plan.html"), **EN)
 
     page = response.text
     assert response.status_code == 200
@@ -398,13 +399,13 @@ def test_the_production_plan_page(roastery, client):
         assert shown in page
 
 
-def test_a_product_without_a_weight_has_no_kilograms(org_a, client):
+def test_a_product_without_a_weight_has_no_kilograms(org_a, admin_client_a):
     shop = Roastery(org_a)
     shop.cerrado.net_weight_grams = None
     shop.cerrado.save()
     shop.lock()
 
-    rows = read_csv(client.get(url(shop.batch, "production-plan.csv"), **EN))
+    rows = read_csv(admin_client_a.get(url(shop.batch, "production-plan.csv"), **EN))
 
     assert rows[1] == ["BRA-CER", "Brazil Cerrado", "", "", "1", ""]
 
@@ -412,16 +413,16 @@ def test_a_product_without_a_weight_has_no_kilograms(org_a, client):
 # --- An open batch -----------------------------------------------------------------------
 
 
-def test_an_open_batch_exports_its_live_preview(org_a, staff_a, admin_client_for):
+def test_an_open_batch_exports_its_live_preview(org_a, staff_user_a, admin_client_for):
     shop = Roastery(org_a)
     with time_machine.travel(CUTOFF - timedelta(days=2), tick=False):
-        write(shop.alice, grind="espresso")
+        write_preferences(shop.alice, grind="espresso")
     with time_machine.travel(CUTOFF - timedelta(days=1), tick=False):
-        client = admin_client_for(staff_a)
-        page = client.get(url(shop.batch, "pick-list.html"), **EN)
-        csv_response = client.get(url(shop.batch, "pick-list.csv"), **EN)
-        slips = client.get(url(shop.batch, "packing-slips.html"), **EN)
-        plan = client.get(url(shop.batch, "production-plan.csv"), **EN)
+        admin_client_a = admin_client_for(staff_user_a)
+        page = admin_client_a.get(url(shop.batch, "pick-list.html"), **EN)
+        csv_response = admin_client_a.get(url(shop.batch, "pick-list.csv"), **EN)
+        slips = admin_client_a.get(url(shop.batch, "packing-slips.html"), **EN)
+        plan = admin_client_a.get(url(shop.batch, "production-plan.csv"), **EN)
     with translation.override("en"):
         cutoff = formats.date_format(timezone.localtime(CUTOFF, org_a.tzinfo), "DATETIME_FORMAT")
 
@@ -453,11 +454,11 @@ def test_a_csv_cell_never_runs_as_a_spreadsheet_formula():
     assert [exports.csv_cell(v) for v in (3, None, Decimal("0.25"))] == ["3", "", "0.250"]
 
 
-def test_a_retired_preference_is_a_column_only_while_a_box_still_has_it(roastery, client):
+def test_a_retired_preference_is_a_column_only_while_a_box_still_has_it(roastery, admin_client_a):
     PreferenceField.objects.filter(organization=roastery.org, key="roast").update(active=False)
     PreferenceField.objects.filter(organization=roastery.org, key="grams").update(active=False)
 
-    header = read_csv(client.get(url(roastery.batch, "pick-list.csv"), **EN))[0]
+    header = read_csv(admin_client_a.get(url(roastery.batch, "pick-list.csv"), **EN))[0]
 
     assert header[7:] == ["Grind", "Roast", "Decaf", "Avoid_Origins", "Note"]
 
@@ -475,14 +476,14 @@ def test_every_member_reads_them_viewers_included(roastery, admin_client_for, ki
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_another_organizations_staff_gets_not_found(roastery, admin_client_for, staff_b, kind):
-    response = admin_client_for(staff_b).get(url(roastery.batch, kind), **EN)
+def test_another_organizations_staff_gets_not_found(roastery, admin_client_for, staff_user_b, kind):
+    response = admin_client_for(staff_user_b).get(url(roastery.batch, kind), **EN)
 
     assert response.status_code == 404
     assert "Alice" not in response.text
 
 
-def test_anonymous_is_sent_to_the_login_page(roastery, client):
+def test_anonymous_is_sent_to_the_login_page(roastery, admin_client_a):
     from django.test import Client
 
     address = url(roastery.batch, "pick-list.csv")
@@ -507,13 +508,13 @@ def test_a_user_who_is_not_staff_is_sent_to_the_login_page(roastery, admin_clien
     assert response["Location"].startswith(reverse("admin:login"))
 
 
-def test_an_unknown_kind_or_batch_is_not_found(roastery, client):
+def test_an_unknown_kind_or_batch_is_not_found(roastery, admin_client_a):
     batch = roastery.batch
 
     for kind in ("pick-list.docx", "pick-list", "labels.csv", "PICK-LIST.CSV", "labels.pdf"):
-        assert client.get(url(batch, kind)).status_code == 404
+        assert admin_client_a.get(url(batch, kind)).status_code == 404
     missing = reverse("fulfillment:batch-export", args=[batch.pk + 1000, "pick-list.csv"])
-    assert client.get(missing).status_code == 404
+    assert admin_client_a.get(missing).status_code == 404
 
 
 # --- Bounded queries ---------------------------------------------------------------------
@@ -532,17 +533,17 @@ def populate(org, count):
     return batch
 
 
-def queries_of(client, batch, kind):
+def queries_of(admin_client_a, batch, kind):
     with CaptureQueriesContext(connection) as context:
-        response = client.get(url(batch, kind), **EN)
+        response = admin_client_a.get(url(batch, kind), **EN)
     assert response.status_code == 200
     return len(context.captured_queries)
 
 
 @pytest.fixture
-def small_and_large(org_a, org_b, staff_a, staff_b, admin_client_for):
+def small_and_large(org_a, org_b, staff_user_a, staff_user_b, admin_client_for):
     small, large = populate(org_a, 3), populate(org_b, 40)
-    return (admin_client_for(staff_a), small), (admin_client_for(staff_b), large)
+    return (admin_client_for(staff_user_a), small), (admin_client_for(staff_user_b), large)
 
 
 def test_a_locked_batchs_exports_read_the_same_queries_for_3_and_40_lines(

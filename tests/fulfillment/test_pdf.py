@@ -45,8 +45,8 @@ def roastery(org_a):
 
 
 @pytest.fixture
-def client(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
+def client(admin_client_for, staff_user_a):
+    return admin_client_for(staff_user_a)
 
 
 def pages_of(response) -> list[pypdfium2.PdfPage]:
@@ -218,7 +218,7 @@ def test_a_letter_the_standard_fonts_lack_prints_without_its_accent():
 
 
 def test_the_pdfs_read_the_same_queries_for_1_and_50_boxes(
-    org_a, org_b, staff_a, staff_b, admin_client_for, django_assert_max_num_queries
+    org_a, org_b, staff_user_a, staff_user_b, admin_client_for, django_assert_max_num_queries
 ):
     small, large = populate(org_a, 1), populate(org_b, 50)
     with time_machine.travel(CUTOFF - timedelta(days=1), tick=False):
@@ -226,7 +226,7 @@ def test_the_pdfs_read_the_same_queries_for_1_and_50_boxes(
     with time_machine.travel(CUTOFF + timedelta(minutes=1), tick=False):
         lock_due_batches()
     assert BatchLine.objects.filter(batch=large).count() == 50
-    small_client, large_client = admin_client_for(staff_a), admin_client_for(staff_b)
+    small_client, large_client = admin_client_for(staff_user_a), admin_client_for(staff_user_b)
 
     for kind in PDF_KINDS:
         allowed = queries_of(small_client, small, kind)

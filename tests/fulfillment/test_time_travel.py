@@ -32,6 +32,7 @@ from tests.factories import (
     billing_settings,
     coffee_schema,
 )
+from tests.helpers import paris
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +45,6 @@ CUTOFF_DATES = [
     date(2027, 4, 7),
     date(2027, 4, 14),
 ]
-
-
-def paris(*args) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
 
 
 def subscriber(org, period, anchor, **kwargs):

@@ -109,11 +109,6 @@ def shop(org_a):
     return EspressoShop(org_a)
 
 
-@pytest.fixture
-def client(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
 def test_one_small_and_two_large_bags_of_one_coffee_are_two_items(shop):
     # Given a customer of the shop
     customer = shop.subscription.customer
@@ -164,13 +159,13 @@ def test_the_locked_box_names_each_variant_with_its_sku_and_weight(shop):
     ]
 
 
-def test_the_pick_list_and_packing_slip_show_both_variants(shop, client):
+def test_the_pick_list_and_packing_slip_show_both_variants(shop, admin_client_a):
     line = shop.lock()
 
-    pick = read_csv(client.get(url(shop.batch, "pick-list.csv"), **EN))
-    slips = read_csv(client.get(url(shop.batch, "packing-slips.csv"), **EN))
-    pick_page = client.get(url(shop.batch, "pick-list.html"), **EN)
-    slip_page = client.get(url(shop.batch, "packing-slips.html"), **EN).text
+    pick = read_csv(admin_client_a.get(url(shop.batch, "pick-list.csv"), **EN))
+    slips = read_csv(admin_client_a.get(url(shop.batch, "packing-slips.csv"), **EN))
+    pick_page = admin_client_a.get(url(shop.batch, "pick-list.html"), **EN)
+    slip_page = admin_client_a.get(url(shop.batch, "packing-slips.html"), **EN).text
 
     # One group per variant, each with the box's quantity of it
     assert [(row[3], row[4], row[5]) for row in pick[1:]] == [
@@ -191,15 +186,17 @@ def test_the_pick_list_and_packing_slip_show_both_variants(shop, client):
         assert shown in slip_page
 
 
-def test_the_production_plan_counts_kilograms_per_coffee_then_per_variant(shop, client):
+def test_the_production_plan_counts_kilograms_per_coffee_then_per_variant(shop, admin_client_a):
     shop.lock()
     # By hand: one 250 g bag and two 1 kg bags.
     expected_kg = (1 * Decimal("0.250") + 2 * Decimal("1.000")).quantize(Decimal("0.001"))
     assert expected_kg == Decimal("2.250")
 
-    rows = read_csv(client.get(url(shop.batch, "production-plan.csv"), **EN))
-    page = client.get(url(shop.batch, "production-plan.html"), **EN)
-    admin = client.get(reverse("admin:fulfillment_batch_change", args=[shop.batch.pk]), **EN)
+    rows = read_csv(admin_client_a.get(url(shop.batch, "production-plan.csv"), **EN))
+    page = admin_client_a.get(url(shop.batch, "production-plan.html"), **EN)
+    admin = admin_client_a.get(
+        reverse("admin:fulfillment_batch_change", args=[shop.batch.pk]), **EN
+    )
 
     assert rows[1:] == [
         ["ESP", "Espresso Blend", "", "", "3", str(expected_kg)],
@@ -223,26 +220,26 @@ def test_the_production_plan_counts_kilograms_per_coffee_then_per_variant(shop, 
     ]
 
 
-def test_a_variant_without_a_weight_counts_its_products(shop, client):
+def test_a_variant_without_a_weight_counts_its_products(shop, admin_client_a):
     shop.espresso.net_weight_grams = 500
     shop.espresso.save()
     shop.large.net_weight_grams = None
     shop.large.save()
 
     shop.lock()
-    rows = read_csv(client.get(url(shop.batch, "production-plan.csv"), **EN))
+    rows = read_csv(admin_client_a.get(url(shop.batch, "production-plan.csv"), **EN))
 
     # 1 x 250 g + 2 x the product's 500 g
     assert rows[1] == ["ESP", "Espresso Blend", "", "", "3", "1.250"]
     assert rows[2] == ["ESP-1KG", "Espresso Blend - 1 kg", "", "", "2", "1.000"]
 
 
-def test_the_open_batchs_preview_names_the_variants(shop, api_client_for, client):
+def test_the_open_batchs_preview_names_the_variants(shop, api_client_for, admin_client_a):
     with time_machine.travel(CUTOFF - timedelta(days=1), tick=False):
         renewals.run()
         boxes = snapshots.batch_preview(batch=shop.batch)
         preview = api_client_for(shop.org).get(f"/api/v1/batches/{shop.batch.pk}/").json()
-        page = client.get(url(shop.batch, "pick-list.csv"), **EN)
+        page = admin_client_a.get(url(shop.batch, "pick-list.csv"), **EN)
 
     (box,) = boxes
     assert [(item["sku"], item["quantity"]) for item in box.items] == [
@@ -260,10 +257,10 @@ def test_the_open_batchs_preview_names_the_variants(shop, api_client_for, client
 
 def test_the_api_lists_the_lines_items_and_the_plan_with_the_variant(shop, api_client_for):
     line = shop.lock()
-    client = api_client_for(shop.org)
+    admin_client_a = api_client_for(shop.org)
 
-    lines = client.get(f"/api/v1/batches/{shop.batch.pk}/lines").json()["results"]
-    plan = client.get(f"/api/v1/batches/{shop.batch.pk}/production-plan/").json()
+    lines = admin_client_a.get(f"/api/v1/batches/{shop.batch.pk}/lines").json()["results"]
+    plan = admin_client_a.get(f"/api/v1/batches/{shop.batch.pk}/production-plan/").json()
 
     (listed,) = [row for row in lines if row["id"] == line.pk]
     assert [(i["variant"], i["sku"], i["name"], i["weight_grams"]) for i in listed["items"]] == [
@@ -278,7 +275,7 @@ def test_the_api_lists_the_lines_items_and_the_plan_with_the_variant(shop, api_c
     ]
 
 
-def test_a_box_frozen_before_variants_still_prints(org_a, client, api_client_for):
+def test_a_box_frozen_before_variants_still_prints(org_a, admin_client_a, api_client_for):
     # Given a locked box whose snapshot has no variant, product name or weight keys
     shop = EspressoShop(org_a)
     line = shop.lock()
@@ -287,9 +284,9 @@ def test_a_box_frozen_before_variants_still_prints(org_a, client, api_client_for
     line.save(update_fields=["items"])
 
     # When staff and the API read it
-    pick = read_csv(client.get(url(shop.batch, "pick-list.csv"), **EN))
-    plan = read_csv(client.get(url(shop.batch, "production-plan.csv"), **EN))
-    slips = client.get(url(shop.batch, "packing-slips.html"), **EN)
+    pick = read_csv(admin_client_a.get(url(shop.batch, "pick-list.csv"), **EN))
+    plan = read_csv(admin_client_a.get(url(shop.batch, "production-plan.csv"), **EN))
+    slips = admin_client_a.get(url(shop.batch, "packing-slips.html"), **EN)
     api = api_client_for(org_a).get(f"/api/v1/batch-lines/{line.pk}").json()
 
     # Then it prints as the simple product it was, its weight read from the product
@@ -311,11 +308,11 @@ def test_a_box_frozen_before_variants_still_prints(org_a, client, api_client_for
     ]
 
 
-def test_the_batch_lines_list_finds_the_boxes_holding_a_variant(shop, client):
+def test_the_batch_lines_list_finds_the_boxes_holding_a_variant(shop, admin_client_a):
     line = shop.lock()
 
-    found = client.get("/admin/fulfillment/batchline/", {"q": "ESP-1KG"})
-    none = client.get("/admin/fulfillment/batchline/", {"q": "ESP-5KG"})
+    found = admin_client_a.get("/admin/fulfillment/batchline/", {"q": "ESP-1KG"})
+    none = admin_client_a.get("/admin/fulfillment/batchline/", {"q": "ESP-5KG"})
 
     assert [row.pk for row in found.context["cl"].result_list] == [line.pk]
     assert list(none.context["cl"].result_list) == []

@@ -5,22 +5,14 @@ from __future__ import annotations
 import pytest
 import responses
 
-from crm.models import Membership
-from tests.factories import member
+from tests.factories import WooCommerceStoreFactory
 from tests.woocommerce.test_reconcile import FakeShop
 from woocommerce.models import WooCommerceStore
 
 
 @pytest.fixture
 def store(org_a) -> WooCommerceStore:
-    return WooCommerceStore.objects.create(
-        organization=org_a,
-        name="Purea shop",
-        base_url="https://shop.example.com",
-        webhook_secret="s3cret",
-        consumer_key="ck_test",
-        consumer_secret="cs_test",
-    )
+    return WooCommerceStoreFactory(organization=org_a)
 
 
 @pytest.fixture
@@ -30,14 +22,3 @@ def shop():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.GET, fake.pattern, callback=fake)
         yield fake
-
-
-@pytest.fixture
-def owner_a(org_a):
-    """An administrator of A: the shop's connection and its buttons are theirs."""
-    return member(org_a, Membership.Role.ADMIN, username="olga-owner")
-
-
-@pytest.fixture
-def viewer_a(org_a):
-    return member(org_a, Membership.Role.VIEWER, username="vera-viewer")

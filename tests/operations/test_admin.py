@@ -28,11 +28,11 @@ def start(organization, **fields) -> Operation:
 
 
 def test_a_running_operations_page_shows_its_bar_and_step_and_polls(
-    admin_client_for, staff_a, org_a
+    admin_client_for, staff_user_a, org_a
 ):
     operation = operation_run(operation_id=start(org_a).pk)
     Operation.objects.filter(pk=operation.pk).update(done=2, total=5, step="packing-slips")
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     page = client.get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
     status = client.get(f"{OPERATIONS}{operation.pk}/status.json", **EN).json()
@@ -60,19 +60,19 @@ def test_a_running_operations_page_shows_its_bar_and_step_and_polls(
     }
 
 
-def test_an_unknown_total_shows_a_bar_without_a_value(admin_client_for, staff_a, org_a):
+def test_an_unknown_total_shows_a_bar_without_a_value(admin_client_for, staff_user_a, org_a):
     operation = operation_run(operation_id=start(org_a).pk)
     Operation.objects.filter(pk=operation.pk).update(done=3, step="customer")
 
-    status = admin_client_for(staff_a).get(f"{OPERATIONS}{operation.pk}/status.json").json()
-    page = admin_client_for(staff_a).get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
+    status = admin_client_for(staff_user_a).get(f"{OPERATIONS}{operation.pk}/status.json").json()
+    page = admin_client_for(staff_user_a).get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
 
     assert (status["percent"], status["progress"]) == (None, "3 done")
     assert '<progress max="100" aria-describedby' in page
 
 
 def test_a_finished_export_offers_its_file_to_every_member(
-    admin_client_for, staff_a, org_a, viewer_a
+    admin_client_for, staff_user_a, org_a, viewer_user_a
 ):
     operation = operation_run(operation_id=start(org_a).pk)
     operation_finish(
@@ -83,7 +83,7 @@ def test_a_finished_export_offers_its_file_to_every_member(
         content=b"PK\x05\x06" + bytes(18),
     )
 
-    for user in (staff_a, viewer_a):
+    for user in (staff_user_a, viewer_user_a):
         client = admin_client_for(user)
         page = client.get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
         download = client.get(f"{OPERATIONS}{operation.pk}/download/")
@@ -99,12 +99,12 @@ def test_a_finished_export_offers_its_file_to_every_member(
         assert download.content == b"PK\x05\x06" + bytes(18)
 
 
-def test_another_organizations_operation_is_not_found(admin_client_for, staff_b, org_a):
+def test_another_organizations_operation_is_not_found(admin_client_for, staff_user_b, org_a):
     operation = start(org_a)
     operation_finish(
         operation=operation, file_name="a.zip", content_type="application/zip", content=b"PK"
     )
-    client = admin_client_for(staff_b)
+    client = admin_client_for(staff_user_b)
 
     for suffix in ("change/", "status.json", "download/"):
         assert client.get(f"{OPERATIONS}{operation.pk}/{suffix}").status_code == 404
@@ -114,34 +114,36 @@ def test_another_organizations_operation_is_not_found(admin_client_for, staff_b,
 @pytest.mark.parametrize("object_id", ["abc", "1.5", "-1", "%20"])
 @pytest.mark.parametrize("suffix", ["change/", "status.json", "download/"])
 def test_an_operation_address_that_is_not_an_id_is_not_found(
-    admin_client_for, staff_a, object_id, suffix
+    admin_client_for, staff_user_a, object_id, suffix
 ):
     # `/admin/operations/operation/abc/download/` was a 500 (ValueError on the pk lookup).
-    response = admin_client_for(staff_a).get(f"{OPERATIONS}{object_id}/{suffix}")
+    response = admin_client_for(staff_user_a).get(f"{OPERATIONS}{object_id}/{suffix}")
 
     assert response.status_code == 404
 
 
-def test_the_list_shows_kind_subject_status_progress_and_duration(admin_client_for, staff_a, org_a):
-    operation = operation_run(operation_id=start(org_a, started_by=staff_a).pk)
+def test_the_list_shows_kind_subject_status_progress_and_duration(
+    admin_client_for, staff_user_a, org_a
+):
+    operation = operation_run(operation_id=start(org_a, started_by=staff_user_a).pk)
     Operation.objects.filter(pk=operation.pk).update(
         done=1, total=4, started_at=timezone.now() - timedelta(seconds=75)
     )
     start(org_a, kind=Operation.Kind.RECONCILIATION, subject="Purea shop")
 
-    page = admin_client_for(staff_a).get(OPERATIONS, **EN).text
+    page = admin_client_for(staff_user_a).get(OPERATIONS, **EN).text
 
     assert "Batch exports" in page
     assert "Shop reconciliation" in page
     assert "Purea shop" in page
     assert '<progress max="100" value="25">' in page
     assert "1 min 15 s" in page
-    assert staff_a.username in page
+    assert staff_user_a.username in page
 
 
-def test_nobody_adds_or_edits_an_operation_by_hand(admin_client_for, staff_a, org_a):
+def test_nobody_adds_or_edits_an_operation_by_hand(admin_client_for, staff_user_a, org_a):
     operation = start(org_a)
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     assert client.get(f"{OPERATIONS}add/").status_code == 403
     response = client.post(f"{OPERATIONS}{operation.pk}/change/", {"subject": "changed"})
@@ -150,9 +152,9 @@ def test_nobody_adds_or_edits_an_operation_by_hand(admin_client_for, staff_a, or
     assert operation.subject == "Batch of 2 Dec"
 
 
-def test_a_viewer_watches_operations_but_starts_none(admin_client_for, viewer_a, org_a, store):
+def test_a_viewer_watches_operations_but_starts_none(admin_client_for, viewer_user_a, org_a, store):
     operation = start(org_a)
-    client = admin_client_for(viewer_a)
+    client = admin_client_for(viewer_user_a)
 
     assert client.get(f"{OPERATIONS}{operation.pk}/change/").status_code == 200
     assert client.get(f"{OPERATIONS}{operation.pk}/status.json").status_code == 200

@@ -57,22 +57,25 @@ def queued(monkeypatch):
     return sent
 
 
-def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_pages_and_pdfs(
-    roastery, admin_client_for, staff_a, queued, django_capture_on_commit_callbacks
+def test_the_batch_page_offers_all_exports_as_a_zip_and_asks_to_confirm(roastery, admin_client_a):
+    batch = roastery.batch
+
+    page = admin_client_a.get(batch_url(batch), **EN)
+    confirm = admin_client_a.get(batch_url(batch, "exports-zip/"), **EN)
+
+    assert page.context["exports_archive"]["url"] == batch_url(batch, "exports-zip/")
+    assert "Prepare the pick list, packing slips and production plan" in confirm.text
+
+
+def test_confirming_queues_the_export_and_follows_it_on_the_operations_page(
+    roastery, admin_client_a, queued, django_capture_on_commit_callbacks
 ):
     batch = roastery.batch
-    client = admin_client_for(staff_a)
-    assert client.get(batch_url(batch), **EN).context["exports_archive"]["url"] == batch_url(
-        batch, "exports-zip/"
-    )
 
     # When staff confirm "Prepare all exports (ZIP)"
-    confirm = client.get(batch_url(batch, "exports-zip/"), **EN)
-    assert "Prepare the pick list, packing slips and production plan" in confirm.text
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(batch_url(batch, "exports-zip/"), **EN)
+        response = admin_client_a.post(batch_url(batch, "exports-zip/"), **EN)
 
-    # Then the operation's page follows it; the worker builds the ZIP
     operation = Operation.objects.get()
     assert response["Location"] == f"{OPERATIONS}{operation.pk}/change/"
     assert (operation.kind, operation.status, operation.subject) == (
@@ -80,25 +83,52 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_pages_and_pdfs(
         Status.QUEUED,
         "Batch of Dec. 2, 2026",
     )
-    args, kwargs = queued[0]
-    assert (args, kwargs) == ((batch.pk,), {"language": "en", "operation_id": operation.pk})
-    export_batch(*args, **kwargs)
+    assert queued == [((batch.pk,), {"language": "en", "operation_id": operation.pk})]
 
-    operation.refresh_from_db()
+
+def exported(client, batch, queued, capture) -> tuple[Operation, zipfile.ZipFile]:
+    """Confirm "Prepare all exports (ZIP)", run the queued task as the worker does; the
+    operation and the archive it offers for download."""
+    with capture(execute=True):
+        client.post(batch_url(batch, "exports-zip/"), **EN)
+    args, kwargs = queued[0]
+    export_batch(*args, **kwargs)
+    operation = Operation.objects.get()
+    download = client.get(f"{OPERATIONS}{operation.pk}/download/")
+    return operation, zipfile.ZipFile(io.BytesIO(download.content))
+
+
+def test_the_worker_builds_a_zip_of_the_csvs_pages_and_pdfs_the_batch_offers(
+    roastery, admin_client_a, queued, django_capture_on_commit_callbacks
+):
+    batch = roastery.batch
+
+    operation, archive = exported(admin_client_a, batch, queued, django_capture_on_commit_callbacks)
+
     assert operation.status == Status.SUCCEEDED
     assert (operation.done, operation.total, operation.percent) == (5, 5, 100)
     assert operation.result_summary == "9 files in batch-2026-12-02-exports.zip."
-    page = client.get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
+    page = admin_client_a.get(f"{OPERATIONS}{operation.pk}/change/", **EN).text
     assert "Download batch-2026-12-02-exports.zip" in page
-    download = client.get(f"{OPERATIONS}{operation.pk}/download/")
-    archive = zipfile.ZipFile(io.BytesIO(download.content))
     assert sorted(archive.namelist()) == sorted(CSV_FILES + HTML_FILES + PDF_FILES)
     # Each CSV is the one the batch's page offers, in the language it was asked in.
     for name in CSV_FILES:
         kind = name.removeprefix("batch-2026-12-02-")
-        single = client.get(reverse("fulfillment:batch-export", args=[batch.pk, kind]), **EN)
+        single = admin_client_a.get(
+            reverse("fulfillment:batch-export", args=[batch.pk, kind]), **EN
+        )
         assert archive.read(name) == single.content
-    # ... and its rows are the batch's boxes: a row per box and product
+
+
+def test_the_zips_files_list_the_batchs_boxes_a_row_per_box_and_product(
+    roastery, admin_client_a, queued, django_capture_on_commit_callbacks
+):
+    batch = roastery.batch
+
+    _operation, archive = exported(
+        admin_client_a, batch, queued, django_capture_on_commit_callbacks
+    )
+
     alice, bob = roastery.code(roastery.alice), roastery.code(roastery.bob)
     pick_list = rows(archive.read(CSV_FILES[0]))
     assert pick_list[0][:3] == ["Code", "Subscription", "Customer"]
@@ -121,10 +151,10 @@ def test_prepare_all_exports_builds_a_zip_of_the_three_csvs_pages_and_pdfs(
 
 
 def test_the_zip_speaks_the_language_it_was_asked_in(
-    roastery, admin_client_for, staff_a, queued, django_capture_on_commit_callbacks
+    roastery, admin_client_for, staff_user_a, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client_for(staff_a).post(
+        admin_client_for(staff_user_a).post(
             batch_url(roastery.batch, "exports-zip/"), HTTP_ACCEPT_LANGUAGE="fr"
         )
     args, kwargs = queued[0]
@@ -139,9 +169,9 @@ def test_the_zip_speaks_the_language_it_was_asked_in(
 
 
 def test_a_viewer_reads_the_exports_but_does_not_start_the_zip(
-    roastery, admin_client_for, viewer_a
+    roastery, admin_client_for, viewer_user_a
 ):
-    client = admin_client_for(viewer_a)
+    client = admin_client_for(viewer_user_a)
 
     page = client.get(batch_url(roastery.batch), **EN)
 
@@ -152,8 +182,8 @@ def test_a_viewer_reads_the_exports_but_does_not_start_the_zip(
     assert not Operation.objects.exists()
 
 
-def test_another_organizations_batch_is_not_found(roastery, admin_client_for, staff_b):
-    response = admin_client_for(staff_b).post(batch_url(roastery.batch, "exports-zip/"))
+def test_another_organizations_batch_is_not_found(roastery, admin_client_for, staff_user_b):
+    response = admin_client_for(staff_user_b).post(batch_url(roastery.batch, "exports-zip/"))
 
     assert response.status_code == 404
     assert not Operation.objects.exists()
@@ -206,11 +236,11 @@ def test_the_command_refuses_an_unknown_batch():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_builds_the_zip_while_the_page_polls(
-    org_a, admin_client_for, staff_a, celery_worker
+    org_a, admin_client_for, staff_user_a, celery_worker
 ):
     roastery = Roastery(org_a)
     roastery.lock()
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     response = client.post(batch_url(roastery.batch, "exports-zip/"), **EN)
 

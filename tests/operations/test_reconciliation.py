@@ -31,11 +31,11 @@ def queued(monkeypatch):
 
 
 def test_reconcile_now_shows_the_operations_page_which_follows_it_to_the_end(
-    admin_client_for, owner_a, store, shop, queued, django_capture_on_commit_callbacks
+    admin_client_for, administrator_user_a, store, shop, queued, django_capture_on_commit_callbacks
 ):
     # Given a shop with 101 subscriptions (2 pages) and their customers, products, orders
     build_shop(shop, 101)
-    client = admin_client_for(owner_a)
+    client = admin_client_for(administrator_user_a)
 
     # When staff press "Reconcile now"
     with django_capture_on_commit_callbacks(execute=True):
@@ -48,7 +48,7 @@ def test_reconcile_now_shows_the_operations_page_which_follows_it_to_the_end(
     assert (operation.status, operation.subject, operation.started_by) == (
         Status.QUEUED,
         "Purea shop",
-        owner_a,
+        administrator_user_a,
     )
     page = response.text
     assert "A reconciliation of “Purea shop” is queued" in page
@@ -82,11 +82,11 @@ def test_reconcile_now_shows_the_operations_page_which_follows_it_to_the_end(
 
 
 def test_a_shop_answering_500_fails_the_operation_with_the_error(
-    admin_client_for, owner_a, store, shop, queued, django_capture_on_commit_callbacks
+    admin_client_for, administrator_user_a, store, shop, queued, django_capture_on_commit_callbacks
 ):
     build_shop(shop, 10)
     shop.failures[("customers", 1)] = 500
-    client = admin_client_for(owner_a)
+    client = admin_client_for(administrator_user_a)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"{STORES}{store.pk}/reconcile/", **EN)
     args, kwargs = queued[0]
@@ -106,11 +106,11 @@ def test_a_shop_answering_500_fails_the_operation_with_the_error(
 
 
 def test_a_task_delivered_twice_does_not_run_a_finished_operation_again(
-    admin_client_for, owner_a, store, shop, queued, django_capture_on_commit_callbacks
+    admin_client_for, administrator_user_a, store, shop, queued, django_capture_on_commit_callbacks
 ):
     build_shop(shop, 10)
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client_for(owner_a).post(f"{STORES}{store.pk}/reconcile/")
+        admin_client_for(administrator_user_a).post(f"{STORES}{store.pk}/reconcile/")
     args, kwargs = queued[0]
     reconcile_store(*args, **kwargs)
     finished = Operation.objects.values().get()
@@ -133,7 +133,7 @@ def test_the_hourly_run_records_no_operation(store, shop):
 
 
 def test_a_broker_that_refuses_the_task_fails_the_operation_at_once(
-    admin_client_for, owner_a, store, monkeypatch, django_capture_on_commit_callbacks
+    admin_client_for, administrator_user_a, store, monkeypatch, django_capture_on_commit_callbacks
 ):
     def refuse(**kwargs):
         raise ConnectionError("redis is down")
@@ -141,7 +141,9 @@ def test_a_broker_that_refuses_the_task_fails_the_operation_at_once(
     monkeypatch.setattr(reconcile_store, "apply_async", refuse)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client_for(owner_a).post(f"{STORES}{store.pk}/reconcile/", **EN)
+        response = admin_client_for(administrator_user_a).post(
+            f"{STORES}{store.pk}/reconcile/", **EN
+        )
 
     assert response.status_code == 302
     operation = Operation.objects.get()

@@ -13,9 +13,8 @@ import pytest
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 
-from core.actors import Actor, ActorKind
+from core.actors import ActorKind
 from crm.models import Membership
-from preferences import services
 from preferences.models import (
     PreferenceChange,
     PreferenceChoice,
@@ -32,6 +31,7 @@ from tests.factories import (
     open_batch,
     preference_field,
 )
+from tests.helpers import write_preferences
 
 pytestmark = pytest.mark.django_db
 
@@ -72,29 +72,12 @@ def history(subscription):
     )
 
 
-def write(subscription, **values):
-    services.preferences_update(
-        subscription=subscription, values=values, actor=Actor.system(), source="system"
-    )
-
-
 def inline(response, model_name):
     return next(
         i
         for i in response.context["inline_admin_formsets"]
         if i.formset.model.__name__ == model_name
     )
-
-
-@pytest.fixture
-def client_a(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
 
 
 # --- The schema ------------------------------------------------------------------------
@@ -128,14 +111,14 @@ def new_field_form(org, **extra):
     }
 
 
-def test_a_field_is_created_with_its_choices_and_translated_labels(client_a, org_a):
+def test_a_field_is_created_with_its_choices_and_translated_labels(admin_client_a, org_a):
     # The add page offers a label input per language
-    page = client_a.get(f"{FIELDS}add/", **EN)
+    page = admin_client_a.get(f"{FIELDS}add/", **EN)
     assert "Label (English)" in page.content.decode()
     assert "Label (French)" in page.content.decode()
 
     # When staff create a field with two choices, its default typed as a choice's label
-    response = client_a.post(f"{FIELDS}add/", new_field_form(org_a), **EN)
+    response = admin_client_a.post(f"{FIELDS}add/", new_field_form(org_a), **EN)
 
     # Then the field, its labels per language and its choices are stored; the default is the value
     assert response.status_code == 302
@@ -159,20 +142,20 @@ def test_a_field_is_created_with_its_choices_and_translated_labels(client_a, org
         ("text", "  ring twice ", "ring twice"),
     ],
 )
-def test_the_default_is_read_according_to_the_type(client_a, org_a, type_, default, stored):
+def test_the_default_is_read_according_to_the_type(admin_client_a, org_a, type_, default, stored):
     data = new_field_form(org_a, type=type_, default=default, required="")
     if type_ not in ("choice", "multi_choice"):
         data["choices-TOTAL_FORMS"] = "0"
 
-    response = client_a.post(f"{FIELDS}add/", data)
+    response = admin_client_a.post(f"{FIELDS}add/", data)
 
     assert response.status_code == 302
     assert PreferenceField.objects.get(organization=org_a, key="grind").default == stored
 
 
-def test_key_type_and_choice_values_cannot_change_once_they_exist(client_a, org_a):
+def test_key_type_and_choice_values_cannot_change_once_they_exist(admin_client_a, org_a):
     field = preference_field(org_a, "grind", "choice", choices=[("beans", "Whole beans")])
-    page = client_a.get(field_url(field))
+    page = admin_client_a.get(field_url(field))
     data = page_form_data(page)
     assert "key" not in page.context["adminform"].form.fields
     assert "type" not in page.context["adminform"].form.fields
@@ -189,7 +172,7 @@ def test_key_type_and_choice_values_cannot_change_once_they_exist(client_a, org_
             "choices-0-label": "Beans",
         }
     )
-    response = client_a.post(field_url(field), data)
+    response = admin_client_a.post(field_url(field), data)
 
     assert response.status_code == 302
     field.refresh_from_db()
@@ -212,13 +195,13 @@ def test_key_type_and_choice_values_cannot_change_once_they_exist(client_a, org_
     ],
 )
 def test_a_bad_default_is_refused_on_the_page_and_nothing_is_saved(
-    client_a, org_a, change, field_error
+    admin_client_a, org_a, change, field_error
 ):
     data = new_field_form(org_a, **change)
     if data["type"] not in ("choice", "multi_choice"):
         data["choices-TOTAL_FORMS"] = "0"
 
-    response = client_a.post(f"{FIELDS}add/", data, **EN)
+    response = admin_client_a.post(f"{FIELDS}add/", data, **EN)
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["default"]
@@ -227,7 +210,9 @@ def test_a_bad_default_is_refused_on_the_page_and_nothing_is_saved(
     assert not PreferenceChoice.objects.exists()
 
 
-def test_retiring_the_choice_that_is_the_default_is_refused_and_changes_nothing(client_a, org_a):
+def test_retiring_the_choice_that_is_the_default_is_refused_and_changes_nothing(
+    admin_client_a, org_a
+):
     field = preference_field(
         org_a,
         "grind",
@@ -235,10 +220,10 @@ def test_retiring_the_choice_that_is_the_default_is_refused_and_changes_nothing(
         choices=[("beans", "Beans"), ("filter", "Filter")],
         default="beans",
     )
-    data = page_form_data(client_a.get(field_url(field)))
+    data = page_form_data(admin_client_a.get(field_url(field)))
     data.update({"choices-0-active": "", "label": "Renamed"})
 
-    response = client_a.post(field_url(field), data, **EN)
+    response = admin_client_a.post(field_url(field), data, **EN)
 
     assert response.status_code == 200
     assert "The choice “beans” is retired" in response.content.decode()
@@ -247,8 +232,10 @@ def test_retiring_the_choice_that_is_the_default_is_refused_and_changes_nothing(
     assert field.choices.get(value="beans").active is True
 
 
-def test_choices_are_only_for_choice_types(client_a, org_a):
-    response = client_a.post(f"{FIELDS}add/", new_field_form(org_a, type="text", default=""), **EN)
+def test_choices_are_only_for_choice_types(admin_client_a, org_a):
+    response = admin_client_a.post(
+        f"{FIELDS}add/", new_field_form(org_a, type="text", default=""), **EN
+    )
 
     assert response.status_code == 200
     assert "has choices" in response.content.decode()
@@ -278,24 +265,24 @@ def test_fields_and_choices_are_retired_never_deleted(admin_client_for, org_a):
     assert PreferenceField.objects.filter(pk=field.pk).exists()
 
 
-def test_another_organizations_fields_are_not_listed_nor_found(client_a, org_a, org_b):
+def test_another_organizations_fields_are_not_listed_nor_found(admin_client_a, org_a, org_b):
     mine = preference_field(org_a, "grind", "choice", choices=[("beans", "Beans")])
     theirs = preference_field(org_b, "leaf", "choice", label="Leaf grade")
 
-    listing = client_a.get(FIELDS)
-    add = client_a.get(f"{FIELDS}add/")
+    listing = admin_client_a.get(FIELDS)
+    add = admin_client_a.get(f"{FIELDS}add/")
 
     assert list(listing.context["cl"].result_list) == [mine]
     assert "Leaf grade" not in listing.content.decode()
-    assert client_a.get(field_url(theirs)).status_code == 404
-    assert client_a.post(field_url(theirs), {"label": "Mine now"}).status_code == 404
+    assert admin_client_a.get(field_url(theirs)).status_code == 404
+    assert admin_client_a.post(field_url(theirs), {"label": "Mine now"}).status_code == 404
     assert list(add.context["adminform"].form.fields["organization"].queryset) == [org_a]
     theirs.refresh_from_db()
     assert theirs.label == "Leaf grade"
 
 
-def test_a_field_cannot_be_created_in_another_organization(client_a, org_b):
-    response = client_a.post(f"{FIELDS}add/", new_field_form(org_b))
+def test_a_field_cannot_be_created_in_another_organization(admin_client_a, org_b):
+    response = admin_client_a.post(f"{FIELDS}add/", new_field_form(org_b))
 
     assert response.status_code == 200
     assert "organization" in response.context["adminform"].form.errors
@@ -324,11 +311,11 @@ def test_a_viewer_reads_the_schema_but_cannot_change_it(admin_client_for, org_a)
 
 
 def test_the_page_shows_an_input_per_type_and_the_batch_a_change_applies_to(
-    client_a, org_a, subscription
+    admin_client_a, org_a, subscription
 ):
     batch = open_batch(org_a, timezone.now() + timedelta(days=2))
 
-    response = client_a.get(page_url(subscription), **EN)
+    response = admin_client_a.get(page_url(subscription), **EN)
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -351,8 +338,10 @@ def test_the_page_shows_an_input_per_type_and_the_batch_a_change_applies_to(
     assert escape(sentence) in page
 
 
-def test_a_valid_save_writes_one_change_by_the_staff_member(client_a, staff_a, subscription):
-    data = page_form_data(client_a.get(page_url(subscription)))
+def test_a_valid_save_writes_one_change_by_the_staff_member(
+    admin_client_a, staff_user_a, subscription
+):
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data.update(
         {
             "preference-0-grind": "espresso",
@@ -362,12 +351,12 @@ def test_a_valid_save_writes_one_change_by_the_staff_member(client_a, staff_a, s
         }
     )
 
-    response = client_a.post(page_url(subscription), data, follow=True, **EN)
+    response = admin_client_a.post(page_url(subscription), data, follow=True, **EN)
 
     assert response.redirect_chain
     [change] = history(subscription)
     assert change.actor_kind == ActorKind.USER
-    assert change.actor_user == staff_a
+    assert change.actor_user == staff_user_a
     assert change.source == PreferenceChange.Source.ADMIN
     assert change.new_values == {
         "grind": "espresso",
@@ -382,13 +371,13 @@ def test_a_valid_save_writes_one_change_by_the_staff_member(client_a, staff_a, s
     )
 
 
-def test_saving_the_page_unchanged_writes_no_change(client_a, org_a, subscription):
-    write(subscription, roast="light", avoid_origins=["peru", "brazil"], note="ring")
+def test_saving_the_page_unchanged_writes_no_change(admin_client_a, org_a, subscription):
+    write_preferences(subscription, roast="light", avoid_origins=["peru", "brazil"], note="ring")
     address = AddressFactory(customer=subscription.customer)
-    data = page_form_data(client_a.get(page_url(subscription)))
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data["shipping_address"] = address.pk
 
-    response = client_a.post(page_url(subscription), data)
+    response = admin_client_a.post(page_url(subscription), data)
 
     assert response.status_code == 302
     assert len(history(subscription)) == 1
@@ -396,13 +385,13 @@ def test_saving_the_page_unchanged_writes_no_change(client_a, org_a, subscriptio
     assert subscription.shipping_address == address
 
 
-def test_clearing_a_value_writes_it(client_a, subscription):
-    write(subscription, note="ring twice", roast="dark")
-    data = page_form_data(client_a.get(page_url(subscription)))
+def test_clearing_a_value_writes_it(admin_client_a, subscription):
+    write_preferences(subscription, note="ring twice", roast="dark")
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data["preference-0-note"] = ""
     data["preference-0-roast"] = ""
 
-    client_a.post(page_url(subscription), data)
+    admin_client_a.post(page_url(subscription), data)
 
     change = history(subscription)[-1]
     assert (change.old_values["note"], "note" in change.new_values) == ("ring twice", False)
@@ -420,16 +409,16 @@ def test_clearing_a_value_writes_it(client_a, subscription):
     ],
 )
 def test_an_invalid_value_shows_its_error_and_nothing_on_the_page_is_written(
-    client_a, org_a, subscription, key, posted, message
+    admin_client_a, org_a, subscription, key, posted, message
 ):
     # Given a retired choice, and a page posted with one bad value among good changes
     PreferenceChoice.objects.filter(field__organization=org_a, value="light").update(active=False)
     address = AddressFactory(customer=subscription.customer)
-    data = page_form_data(client_a.get(page_url(subscription)))
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data.update({"preference-0-decaf": "true", "shipping_address": address.pk})
     data[f"preference-0-{key}"] = posted
 
-    response = client_a.post(page_url(subscription), data, **EN)
+    response = admin_client_a.post(page_url(subscription), data, **EN)
 
     # Then the error is next to the field, and nothing was written
     assert response.status_code == 200
@@ -443,25 +432,25 @@ def test_an_invalid_value_shows_its_error_and_nothing_on_the_page_is_written(
 
 
 def test_preferences_are_not_written_when_another_part_of_the_page_is_refused(
-    client_a, org_a, subscription
+    admin_client_a, org_a, subscription
 ):
     stranger = AddressFactory(customer=CustomerFactory(organization=org_a))
-    data = page_form_data(client_a.get(page_url(subscription)))
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data.update({"preference-0-grind": "espresso", "shipping_address": stranger.pk})
 
-    response = client_a.post(page_url(subscription), data)
+    response = admin_client_a.post(page_url(subscription), data)
 
     assert response.status_code == 200
     assert "shipping_address" in response.context["adminform"].form.errors
     assert history(subscription) == []
 
 
-def test_preferences_are_undone_when_the_items_are_refused(client_a, org_a, subscription):
+def test_preferences_are_undone_when_the_items_are_refused(admin_client_a, org_a, subscription):
     # The items are refused: the page's services ran in one savepoint, rolled back
-    data = page_form_data(client_a.get(page_url(subscription)))
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data.update({"preference-0-grind": "espresso", "items-0-quantity": "0"})
 
-    response = client_a.post(page_url(subscription), data)
+    response = admin_client_a.post(page_url(subscription), data)
 
     assert response.status_code == 200
     assert history(subscription) == []
@@ -469,13 +458,13 @@ def test_preferences_are_undone_when_the_items_are_refused(client_a, org_a, subs
 
 
 def test_a_retired_choice_or_field_stays_displayed_for_a_subscription_that_has_it(
-    client_a, org_a, subscription
+    admin_client_a, org_a, subscription
 ):
-    write(subscription, roast="light", note="ring twice")
+    write_preferences(subscription, roast="light", note="ring twice")
     PreferenceChoice.objects.filter(field__organization=org_a, value="light").update(active=False)
     PreferenceField.objects.filter(organization=org_a, key="note").update(active=False)
 
-    page = client_a.get(page_url(subscription), **EN)
+    page = admin_client_a.get(page_url(subscription), **EN)
 
     content = page.content.decode()
     assert '<option value="light" selected>Light (retired)</option>' in content
@@ -483,17 +472,19 @@ def test_a_retired_choice_or_field_stays_displayed_for_a_subscription_that_has_i
     assert 'name="preference-0-note"' not in content
     assert re.search(r'data-preference="note" data-readonly="true">.*?ring twice', content, re.S)
     # Saving the page as it is keeps the retired values and records nothing
-    assert client_a.post(page_url(subscription), page_form_data(page)).status_code == 302
+    assert admin_client_a.post(page_url(subscription), page_form_data(page)).status_code == 302
     assert len(history(subscription)) == 1
 
 
-def test_history_rows_show_who_what_and_which_batch_newest_first(client_a, staff_a, subscription):
-    write(subscription, grind="filter")
-    data = page_form_data(client_a.get(page_url(subscription)))
+def test_history_rows_show_who_what_and_which_batch_newest_first(
+    admin_client_a, staff_user_a, subscription
+):
+    write_preferences(subscription, grind="filter")
+    data = page_form_data(admin_client_a.get(page_url(subscription)))
     data.update({"preference-0-grind": "espresso", "preference-0-decaf": "true"})
-    client_a.post(page_url(subscription), data)
+    admin_client_a.post(page_url(subscription), data)
 
-    response = client_a.get(page_url(subscription), **EN)
+    response = admin_client_a.get(page_url(subscription), **EN)
 
     rows = [f.instance for f in inline(response, "PreferenceChange").formset.forms]
     assert [row.source for row in rows] == ["admin", "system"]
@@ -502,7 +493,7 @@ def test_history_rows_show_who_what_and_which_batch_newest_first(client_a, staff
     oldest = content.index(escape("Grind: Whole beans → Filter"))
     assert newest < oldest
     assert "Decaf: No → Yes" in content
-    assert f"Staff member: {staff_a.username}" in content
+    assert f"Staff member: {staff_user_a.username}" in content
     assert "Back office" in content
     with translation.override("en"):
         first_batch = formats.date_format(rows[0].effective_cycle, "DATE_FORMAT")
@@ -510,25 +501,27 @@ def test_history_rows_show_who_what_and_which_batch_newest_first(client_a, staff
 
 
 def test_the_pages_queries_do_not_grow_with_the_history(
-    client_a, subscription, django_assert_max_num_queries
+    admin_client_a, subscription, django_assert_max_num_queries
 ):
     def changes(count):
         for number in range(count):
-            write(subscription, grams=250 + number, grind=["filter", "espresso"][number % 2])
+            write_preferences(
+                subscription, grams=250 + number, grind=["filter", "espresso"][number % 2]
+            )
 
     changes(2)
-    client_a.get(page_url(subscription))  # warm the session and content types
+    admin_client_a.get(page_url(subscription))  # warm the session and content types
 
     with django_assert_max_num_queries(60) as few:
-        client_a.get(page_url(subscription))
+        admin_client_a.get(page_url(subscription))
     changes(20)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client_a.get(page_url(subscription))
+        response = admin_client_a.get(page_url(subscription))
 
     assert len(inline(response, "PreferenceChange").formset.forms) == 22
 
 
-def test_labels_are_in_french_when_the_admin_is(client_a, org_a):
+def test_labels_are_in_french_when_the_admin_is(admin_client_a, org_a):
     field = preference_field(
         org_a,
         "grind",
@@ -540,10 +533,10 @@ def test_labels_are_in_french_when_the_admin_is(client_a, org_a):
         labels={"fr": "Grains entiers"}
     )
     subscription = SubscriptionFactory(customer__organization=org_a, status="active")
-    write(subscription, grind="espresso")
+    write_preferences(subscription, grind="espresso")
 
-    french = client_a.get(page_url(subscription), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    english = client_a.get(page_url(subscription), **EN).content.decode()
+    french = admin_client_a.get(page_url(subscription), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    english = admin_client_a.get(page_url(subscription), **EN).content.decode()
 
     assert "Mouture:</label>" in french
     assert "Grains entiers</option>" in french
@@ -553,7 +546,7 @@ def test_labels_are_in_french_when_the_admin_is(client_a, org_a):
 
 
 def test_a_viewer_sees_the_values_read_only(admin_client_for, org_a, subscription):
-    write(subscription, grind="espresso")
+    write_preferences(subscription, grind="espresso")
     viewer = admin_client_for(member(org_a, Role.VIEWER))
 
     response = viewer.get(page_url(subscription), **EN)
@@ -566,16 +559,16 @@ def test_a_viewer_sees_the_values_read_only(admin_client_for, org_a, subscriptio
     assert len(history(subscription)) == 1
 
 
-def test_an_ended_subscriptions_preferences_are_read_only(client_a, org_a):
+def test_an_ended_subscriptions_preferences_are_read_only(admin_client_a, org_a):
     coffee_schema(org_a)
     canceled = SubscriptionFactory(customer__organization=org_a, status=Subscription.Status.ACTIVE)
-    write(canceled, grind="filter")
+    write_preferences(canceled, grind="filter")
     Subscription.objects.filter(pk=canceled.pk).update(status=Subscription.Status.CANCELED)
 
-    page = client_a.get(page_url(canceled), **EN)
+    page = admin_client_a.get(page_url(canceled), **EN)
     data = page_form_data(page)
     data["preference-0-grind"] = "espresso"  # posted by hand
-    response = client_a.post(page_url(canceled), data)
+    response = admin_client_a.post(page_url(canceled), data)
 
     content = page.content.decode()
     assert 'name="preference-0-grind"' not in content
@@ -587,12 +580,12 @@ def test_an_ended_subscriptions_preferences_are_read_only(client_a, org_a):
 
 
 def test_the_form_offers_only_the_subscriptions_organizations_fields(
-    client_a, org_a, org_b, subscription
+    admin_client_a, org_a, org_b, subscription
 ):
     preference_field(org_b, "grind", "choice", choices=[("chai", "Chai")])
     preference_field(org_b, "leaf", "text", label="Leaf grade")
 
-    page = client_a.get(page_url(subscription), **EN).content.decode()
+    page = admin_client_a.get(page_url(subscription), **EN).content.decode()
 
     assert "Chai" not in page
     assert "Leaf grade" not in page

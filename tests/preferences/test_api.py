@@ -68,11 +68,6 @@ def subscription(org_a, coffee):
     return _subscription(org_a)
 
 
-@pytest.fixture
-def client_a(api_client_for, org_a):
-    return api_client_for(org_a)
-
-
 # --- The schema ------------------------------------------------------------------
 
 
@@ -83,12 +78,14 @@ def _retire_roast_and_filter(organization):
     ).update(active=False)
 
 
-def test_the_schema_lists_active_fields_in_order_with_their_active_choices(client_a, org_a, coffee):
+def test_the_schema_lists_active_fields_in_order_with_their_active_choices(
+    api_client_a, org_a, coffee
+):
     # Given a retired preference and a retired choice
     _retire_roast_and_filter(org_a)
 
     # When the schema is read
-    response = client_a.get(FIELDS_URL)
+    response = api_client_a.get(FIELDS_URL)
 
     # Then only what can be chosen now is listed, in order, in one unpaginated list
     assert response.status_code == 200
@@ -119,10 +116,12 @@ def test_the_schema_lists_active_fields_in_order_with_their_active_choices(clien
     assert by_key["avoid_origins"]["type"] == "multi_choice"
 
 
-def test_include_retired_lists_retired_fields_and_choices_marked_inactive(client_a, org_a, coffee):
+def test_include_retired_lists_retired_fields_and_choices_marked_inactive(
+    api_client_a, org_a, coffee
+):
     _retire_roast_and_filter(org_a)
 
-    fields = client_a.get(FIELDS_URL, {"include_retired": "true"}).json()
+    fields = api_client_a.get(FIELDS_URL, {"include_retired": "true"}).json()
 
     assert [f["key"] for f in fields] == [
         "grind",
@@ -140,14 +139,14 @@ def test_include_retired_lists_retired_fields_and_choices_marked_inactive(client
     ]
 
 
-def test_an_invalid_include_retired_is_a_400_naming_it(client_a, coffee):
-    response = client_a.get(FIELDS_URL, {"include_retired": "perhaps"})
+def test_an_invalid_include_retired_is_a_400_naming_it(api_client_a, coffee):
+    response = api_client_a.get(FIELDS_URL, {"include_retired": "perhaps"})
 
     assert response.status_code == 400
     assert "include_retired" in response.json()["extra"]["fields"]
 
 
-def test_labels_follow_the_requests_language(client_a, org_a):
+def test_labels_follow_the_requests_language(api_client_a, org_a):
     # Given a preference and a choice labelled in French too
     grind = preference_field(
         org_a, "grind", "choice", label="Grind", labels={"en": "Grind", "fr": "Mouture"}
@@ -157,8 +156,8 @@ def test_labels_follow_the_requests_language(client_a, org_a):
     )
 
     # When a French reader and an English reader ask
-    french = client_a.get(FIELDS_URL, HTTP_ACCEPT_LANGUAGE="fr").json()[0]
-    english = client_a.get(FIELDS_URL, HTTP_ACCEPT_LANGUAGE="en").json()[0]
+    french = api_client_a.get(FIELDS_URL, HTTP_ACCEPT_LANGUAGE="fr").json()[0]
+    english = api_client_a.get(FIELDS_URL, HTTP_ACCEPT_LANGUAGE="en").json()[0]
 
     # Then each reads their language, and every language is listed for both
     assert (french["label"], french["choices"][0]["label"]) == ("Mouture", "Grains entiers")
@@ -167,14 +166,14 @@ def test_labels_follow_the_requests_language(client_a, org_a):
     assert french["choices"][0]["labels"] == {"fr": "Grains entiers"}
 
 
-def test_a_subscriptions_display_follows_the_requests_language(client_a, org_a, subscription):
+def test_a_subscriptions_display_follows_the_requests_language(api_client_a, org_a, subscription):
     PreferenceField.objects.filter(organization=org_a, key="grind").update(labels={"fr": "Mouture"})
     PreferenceChoice.objects.filter(field__organization=org_a, value="espresso").update(
         labels={"fr": "Expresso"}
     )
     _write(subscription, grind="espresso")
 
-    rows = client_a.get(_url(subscription), HTTP_ACCEPT_LANGUAGE="fr").json()["display"]
+    rows = api_client_a.get(_url(subscription), HTTP_ACCEPT_LANGUAGE="fr").json()["display"]
 
     assert rows[0] == {
         "key": "grind",
@@ -199,15 +198,15 @@ def test_each_organization_sees_and_is_validated_against_only_its_own_schema(
     preference_field(org_a, "grind", "choice", choices=[("beans", "Beans"), ("filter", "Filter")])
     preference_field(org_b, "grind", "choice", choices=[("turkish", "Turkish"), ("moka", "Moka")])
     mine, theirs = _subscription(org_a), _subscription(org_b)
-    client_a, client_b = api_client_for(org_a), api_client_for(org_b)
+    api_client_a, client_b = api_client_for(org_a), api_client_for(org_b)
 
     # Then each reads its own choices only
-    assert _choice_values(client_a) == ["beans", "filter"]
+    assert _choice_values(api_client_a) == ["beans", "filter"]
     assert _choice_values(client_b) == ["turkish", "moka"]
 
     # When A writes a value only B's schema allows
     before = _stored(mine)
-    refused = client_a.patch(_url(mine), {"grind": "turkish"}, format="json")
+    refused = api_client_a.patch(_url(mine), {"grind": "turkish"}, format="json")
 
     # Then it is refused, naming the field, and nothing is written
     assert refused.status_code == 400
@@ -218,15 +217,20 @@ def test_each_organization_sees_and_is_validated_against_only_its_own_schema(
     accepted = client_b.patch(_url(theirs), {"grind": "turkish"}, format="json")
     assert accepted.status_code == 200
     assert accepted.json()["values"] == {"grind": "turkish"}
-    assert client_a.get(_url(mine)).json()["values"] == {}
+    assert api_client_a.get(_url(mine)).json()["values"] == {}
 
 
 # --- Read, update, replace -------------------------------------------------------------
 
 
-def test_read_patch_put_round_trip(client_a, org_a, subscription):
-    # Given a subscription never written: its values are the defaults
-    first = client_a.get(_url(subscription))
+PATCH = {"roast": "dark", "avoid_origins": ["peru", "brazil"], "grams": 500, "note": " Ring "}
+
+
+def test_a_subscription_never_written_reads_the_defaults_in_the_schemas_order(
+    api_client_a, subscription
+):
+    first = api_client_a.get(_url(subscription))
+
     assert first.status_code == 200
     assert first.json()["subscription"] == subscription.pk
     assert first.json()["values"] == DEFAULTS
@@ -240,14 +244,10 @@ def test_read_patch_put_round_trip(client_a, org_a, subscription):
         "note",
     ]
 
-    # When some values are patched
-    patched = client_a.patch(
-        _url(subscription),
-        {"roast": "dark", "avoid_origins": ["peru", "brazil"], "grams": 500, "note": " Ring "},
-        format="json",
-    )
 
-    # Then the others keep theirs, and the change says who, from where, what
+def test_a_patch_changes_the_values_given_and_keeps_the_others(api_client_a, subscription):
+    patched = api_client_a.patch(_url(subscription), PATCH, format="json")
+
     assert patched.status_code == 200, patched.json()
     body = patched.json()
     assert body["values"] == {
@@ -257,6 +257,17 @@ def test_read_patch_put_round_trip(client_a, org_a, subscription):
         "grams": 500,
         "note": "Ring",
     }
+    display = {row["key"]: row["display"] for row in body["display"]}
+    assert (display["roast"], display["avoid_origins"]) == ("Dark", "Brazil, Peru")
+    assert display["decaf"] == "No"
+    assert body["updated_at"] is not None
+    read = api_client_a.get(_url(subscription)).json()
+    assert read == {key: value for key, value in body.items() if key != "change"}
+
+
+def test_a_patch_answers_its_change_who_from_where_and_what(api_client_a, subscription):
+    body = api_client_a.patch(_url(subscription), PATCH, format="json").json()
+
     change = body["change"]
     assert change["source"] == "api"
     assert change["actor"] == {"kind": "api_key", "label": "integration"}
@@ -264,52 +275,52 @@ def test_read_patch_put_round_trip(client_a, org_a, subscription):
     assert change["new_values"] == body["values"]
     assert change["changed_keys"] == ["avoid_origins", "grams", "note", "roast"]
     assert change["effective_cycle"] == body["applies_to"]["cycle_date"]
-    display = {row["key"]: row["display"] for row in body["display"]}
-    assert (display["roast"], display["avoid_origins"]) == ("Dark", "Brazil, Peru")
-    assert display["decaf"] == "No"
-    assert body["updated_at"] is not None
-    read = client_a.get(_url(subscription)).json()
-    assert read == {key: value for key, value in body.items() if key != "change"}
 
-    # When the whole set is replaced
-    put = client_a.put(_url(subscription), {"grind": "filter", "decaf": True}, format="json")
 
-    # Then what was left out is cleared (back to its default, if any)
+def test_a_put_replaces_the_whole_set_and_clears_what_it_leaves_out(api_client_a, subscription):
+    patched = api_client_a.patch(_url(subscription), PATCH, format="json").json()
+
+    put = api_client_a.put(_url(subscription), {"grind": "filter", "decaf": True}, format="json")
+
+    # What was left out is cleared (back to its default, if any)
     assert put.status_code == 200, put.json()
     assert put.json()["values"] == {"grind": "filter", "decaf": True}
-    assert put.json()["change"]["old_values"] == body["values"]
-    assert client_a.get(_url(subscription)).json()["values"] == {"grind": "filter", "decaf": True}
+    assert put.json()["change"]["old_values"] == patched["values"]
+    assert api_client_a.get(_url(subscription)).json()["values"] == {
+        "grind": "filter",
+        "decaf": True,
+    }
     assert PreferenceChange.objects.filter(subscription=subscription).count() == 2
 
 
-def test_put_without_a_required_value_is_refused(client_a, org_a, subscription):
+def test_put_without_a_required_value_is_refused(api_client_a, org_a, subscription):
     preference_field(org_a, "size", "choice", choices=[("s", "S"), ("l", "L")], required=True)
     _write(subscription, size="l")
     before = _stored(subscription)
 
-    response = client_a.put(_url(subscription), {"grind": "filter"}, format="json")
+    response = api_client_a.put(_url(subscription), {"grind": "filter"}, format="json")
 
     assert response.status_code == 400
     assert list(response.json()["extra"]["fields"]) == ["size"]
     assert _stored(subscription) == before
 
 
-def test_null_clears_a_value_back_to_its_default(client_a, subscription):
+def test_null_clears_a_value_back_to_its_default(api_client_a, subscription):
     _write(subscription, grind="espresso", roast="dark")
 
-    response = client_a.patch(_url(subscription), {"grind": None, "roast": None}, format="json")
+    response = api_client_a.patch(_url(subscription), {"grind": None, "roast": None}, format="json")
 
     assert response.status_code == 200
     assert response.json()["values"] == DEFAULTS
 
 
 def test_the_cycle_a_change_counts_for_is_the_open_batch_before_its_cutoff(
-    client_a, org_a, subscription
+    api_client_a, org_a, subscription
 ):
     batch = open_batch(org_a, timezone.now() + timedelta(days=2))
 
-    read = client_a.get(_url(subscription)).json()
-    written = client_a.patch(_url(subscription), {"grind": "espresso"}, format="json").json()
+    read = api_client_a.get(_url(subscription)).json()
+    written = api_client_a.patch(_url(subscription), {"grind": "espresso"}, format="json").json()
 
     assert read["applies_to"]["batch"] == batch.pk
     assert read["applies_to"]["cycle_date"] == batch.cycle_date.isoformat()
@@ -318,8 +329,8 @@ def test_the_cycle_a_change_counts_for_is_the_open_batch_before_its_cutoff(
     assert cutoff == batch.cutoff_at
 
 
-def test_without_a_batch_the_cycle_is_the_calendars_next(client_a, subscription):
-    applies_to = client_a.get(_url(subscription)).json()["applies_to"]
+def test_without_a_batch_the_cycle_is_the_calendars_next(api_client_a, subscription):
+    applies_to = api_client_a.get(_url(subscription)).json()["applies_to"]
 
     assert applies_to["batch"] is None
     assert datetime.fromisoformat(applies_to["cutoff_at"]) > timezone.now()
@@ -352,19 +363,19 @@ INVALID = [
 @pytest.mark.parametrize("method", ["patch", "put"])
 @pytest.mark.parametrize(("key", "value"), INVALID, ids=[f"{k}={v!r}" for k, v in INVALID])
 def test_an_invalid_value_is_a_400_naming_it_and_nothing_is_written(
-    client_a, subscription, method, key, value
+    api_client_a, subscription, method, key, value
 ):
     # Given values already written
     _write(subscription, grind="filter", roast="light", grams=300)
     before = _stored(subscription)
-    shown = client_a.get(_url(subscription)).json()
+    shown = api_client_a.get(_url(subscription)).json()
 
     # When an invalid value is sent, with a valid one beside it
     other = {"roast": "medium"} if key != "roast" else {"grind": "espresso"}
     body = {**other, key: value}
     if method == "put":
         body = {"grind": "filter", **body}
-    response = getattr(client_a, method)(_url(subscription), body, format="json")
+    response = getattr(api_client_a, method)(_url(subscription), body, format="json")
 
     # Then it is refused naming that field, and nothing at all is written
     assert response.status_code == 400, response.json()
@@ -373,11 +384,11 @@ def test_an_invalid_value_is_a_400_naming_it_and_nothing_is_written(
     assert response.json()["extra"]["fields"][key]
     assert key in response.json()["message"]
     assert _stored(subscription) == before
-    assert client_a.get(_url(subscription)).json() == shown
+    assert api_client_a.get(_url(subscription)).json() == shown
 
 
-def test_every_invalid_value_is_named_at_once(client_a, subscription):
-    response = client_a.patch(
+def test_every_invalid_value_is_named_at_once(api_client_a, subscription):
+    response = api_client_a.patch(
         _url(subscription), {"grind": "x", "grams": 1, "color": "red"}, format="json"
     )
 
@@ -387,17 +398,19 @@ def test_every_invalid_value_is_named_at_once(client_a, subscription):
 
 
 @pytest.mark.parametrize("body", [["grind", "beans"], "grind=beans", 42, None])
-def test_a_body_that_is_not_an_object_is_a_400(client_a, subscription, body):
-    response = client_a.patch(_url(subscription), json.dumps(body), content_type="application/json")
+def test_a_body_that_is_not_an_object_is_a_400(api_client_a, subscription, body):
+    response = api_client_a.patch(
+        _url(subscription), json.dumps(body), content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert set(response.json()) == {"message", "extra"}
     assert _stored(subscription) == (None, [])
 
 
-def test_a_body_that_is_not_json_is_refused(client_a, subscription):
-    malformed = client_a.patch(_url(subscription), "{grind", content_type="application/json")
-    form = client_a.patch(_url(subscription), {"grind": "espresso"}, format="multipart")
+def test_a_body_that_is_not_json_is_refused(api_client_a, subscription):
+    malformed = api_client_a.patch(_url(subscription), "{grind", content_type="application/json")
+    form = api_client_a.patch(_url(subscription), {"grind": "espresso"}, format="multipart")
 
     assert malformed.status_code == 400
     assert set(malformed.json()) == {"message", "extra"}
@@ -405,42 +418,42 @@ def test_a_body_that_is_not_json_is_refused(client_a, subscription):
     assert _stored(subscription) == (None, [])
 
 
-def test_a_retired_choice_stays_readable_but_cannot_be_chosen_anew(client_a, org_a, coffee):
+def test_a_retired_choice_stays_readable_but_cannot_be_chosen_anew(api_client_a, org_a, coffee):
     # Given a subscription that chose "dark" before it was retired, and one that did not
     keeper, newcomer = _subscription(org_a), _subscription(org_a)
     _write(keeper, roast="dark")
     PreferenceChoice.objects.filter(field__organization=org_a, value="dark").update(active=False)
 
     # Then the keeper reads it as before
-    read = client_a.get(_url(keeper)).json()
+    read = api_client_a.get(_url(keeper)).json()
     assert read["values"]["roast"] == "dark"
     assert {"key": "roast", "label": "Roast", "value": "dark", "display": "Dark"}.items() <= (
         read["display"][1].items()
     )
 
     # When the newcomer chooses it, it is refused and nothing is written
-    refused = client_a.patch(_url(newcomer), {"roast": "dark"}, format="json")
+    refused = api_client_a.patch(_url(newcomer), {"roast": "dark"}, format="json")
     assert refused.status_code == 400
     assert list(refused.json()["extra"]["fields"]) == ["roast"]
     assert _stored(newcomer) == (None, [])
 
     # When the keeper changes another preference, or sends "dark" back unchanged, it keeps it
-    patched = client_a.patch(_url(keeper), {"grind": "espresso"}, format="json")
+    patched = api_client_a.patch(_url(keeper), {"grind": "espresso"}, format="json")
     assert patched.status_code == 200
     assert patched.json()["values"]["roast"] == "dark"
-    replaced = client_a.put(_url(keeper), patched.json()["values"], format="json")
+    replaced = api_client_a.put(_url(keeper), patched.json()["values"], format="json")
     assert replaced.status_code == 200
     assert replaced.json()["change"] is None
 
 
 def test_a_retired_preference_is_kept_by_a_put_and_refused_as_a_new_write(
-    client_a, org_a, subscription
+    api_client_a, org_a, subscription
 ):
     _write(subscription, note="Ring twice")
     PreferenceField.objects.filter(organization=org_a, key="note").update(active=False)
 
-    refused = client_a.patch(_url(subscription), {"note": "Knock"}, format="json")
-    replaced = client_a.put(_url(subscription), {"grind": "filter"}, format="json")
+    refused = api_client_a.patch(_url(subscription), {"note": "Knock"}, format="json")
+    replaced = api_client_a.put(_url(subscription), {"grind": "filter"}, format="json")
 
     assert refused.status_code == 400
     assert list(refused.json()["extra"]["fields"]) == ["note"]
@@ -453,25 +466,25 @@ def test_a_retired_preference_is_kept_by_a_put_and_refused_as_a_new_write(
 @pytest.mark.parametrize("status", ["canceled", "expired"])
 @pytest.mark.parametrize("method", ["patch", "put"])
 def test_an_ended_subscription_is_a_409_and_nothing_is_written(
-    client_a, org_a, coffee, status, method
+    api_client_a, org_a, coffee, status, method
 ):
     ended = _subscription(org_a, status=status)
 
-    response = getattr(client_a, method)(_url(ended), {"grind": "espresso"}, format="json")
+    response = getattr(api_client_a, method)(_url(ended), {"grind": "espresso"}, format="json")
 
     assert response.status_code == 409
     assert set(response.json()) == {"message", "extra"}
     assert response.json()["extra"] == {"status": status}
     assert _stored(ended) == (None, [])
-    assert client_a.get(_url(ended)).status_code == 200  # still readable
+    assert api_client_a.get(_url(ended)).status_code == 200  # still readable
 
 
 @pytest.mark.parametrize("body", [{}, {"grind": "espresso"}, {"grind": "espresso", "decaf": False}])
-def test_a_patch_that_changes_nothing_records_nothing(client_a, subscription, body):
+def test_a_patch_that_changes_nothing_records_nothing(api_client_a, subscription, body):
     _write(subscription, grind="espresso")
     before = _stored(subscription)
 
-    response = client_a.patch(_url(subscription), body, format="json")
+    response = api_client_a.patch(_url(subscription), body, format="json")
 
     assert response.status_code == 200
     assert response.json()["change"] is None
@@ -482,13 +495,13 @@ def test_a_patch_that_changes_nothing_records_nothing(client_a, subscription, bo
 # --- History -----------------------------------------------------------------------------
 
 
-def test_history_is_paginated_newest_first(client_a, subscription):
+def test_history_is_paginated_newest_first(api_client_a, subscription):
     for grams in (300, 400, 500):
-        client_a.patch(_url(subscription), {"grams": grams}, format="json")
+        api_client_a.patch(_url(subscription), {"grams": grams}, format="json")
     _write(subscription, grind="espresso")  # by someone else
 
-    first = client_a.get(_url(subscription, "history/"), {"page_size": 3}).json()
-    second = client_a.get(first["next"]).json()
+    first = api_client_a.get(_url(subscription, "history/"), {"page_size": 3}).json()
+    second = api_client_a.get(first["next"]).json()
 
     assert first["count"] == 4
     assert [c["changed_keys"] for c in first["results"] + second["results"]] == [
@@ -517,8 +530,8 @@ def test_history_is_paginated_newest_first(client_a, subscription):
     assert second["next"] is None
 
 
-def test_a_subscription_never_written_has_an_empty_history(client_a, subscription):
-    response = client_a.get(_url(subscription, "history"))
+def test_a_subscription_never_written_has_an_empty_history(api_client_a, subscription):
+    response = api_client_a.get(_url(subscription, "history"))
 
     assert response.status_code == 200
     assert (response.json()["count"], response.json()["results"]) == (0, [])
@@ -526,13 +539,13 @@ def test_a_subscription_never_written_has_an_empty_history(client_a, subscriptio
 
 @pytest.mark.parametrize("changes", [2, 20])
 def test_history_queries_do_not_grow_with_its_length(
-    client_a, subscription, django_assert_max_num_queries, changes
+    api_client_a, subscription, django_assert_max_num_queries, changes
 ):
     for grams in range(300, 300 + changes):
         _write(subscription, grams=grams)
 
     with django_assert_max_num_queries(4):  # key, subscription, count, page
-        response = client_a.get(_url(subscription, "history/"), {"page_size": 50})
+        response = api_client_a.get(_url(subscription, "history/"), {"page_size": 50})
 
     assert response.json()["count"] == changes
 
@@ -570,10 +583,10 @@ def test_another_organizations_subscription_is_not_found(
 
 @pytest.mark.parametrize("pk", ["abc", "99999999"])
 @pytest.mark.parametrize(("method", "suffix"), ROUTES)
-def test_an_unknown_or_malformed_id_is_a_json_404(client_a, coffee, method, suffix, pk):
+def test_an_unknown_or_malformed_id_is_a_json_404(api_client_a, coffee, method, suffix, pk):
     url = f"/api/v1/subscriptions/{pk}/preferences/{suffix}"
 
-    response = getattr(client_a, method)(url, {}, format="json")
+    response = getattr(api_client_a, method)(url, {}, format="json")
 
     assert response.status_code == 404
     assert response.json() == {"message": "Not found.", "extra": {}}
@@ -590,7 +603,7 @@ def test_without_a_key_every_route_is_401(subscription, method, suffix):
     assert _stored(subscription) == (None, [])
 
 
-def test_both_spellings_of_every_url_answer_without_a_redirect(client_a, subscription):
+def test_both_spellings_of_every_url_answer_without_a_redirect(api_client_a, subscription):
     base = f"/api/v1/subscriptions/{subscription.pk}/preferences"
     reads = [
         FIELDS_URL,
@@ -601,12 +614,12 @@ def test_both_spellings_of_every_url_answer_without_a_redirect(client_a, subscri
         base + "/history/",
     ]
 
-    answers = {url: client_a.get(url).status_code for url in reads}
+    answers = {url: api_client_a.get(url).status_code for url in reads}
     writes = [
-        client_a.patch(base, {"grams": 300}, format="json").status_code,
-        client_a.patch(f"{base}/", {"grams": 400}, format="json").status_code,
-        client_a.put(base, {"grams": 500}, format="json").status_code,
-        client_a.put(f"{base}/", {"grams": 600}, format="json").status_code,
+        api_client_a.patch(base, {"grams": 300}, format="json").status_code,
+        api_client_a.patch(f"{base}/", {"grams": 400}, format="json").status_code,
+        api_client_a.put(base, {"grams": 500}, format="json").status_code,
+        api_client_a.put(f"{base}/", {"grams": 600}, format="json").status_code,
     ]
 
     assert set(answers.values()) == {200}
@@ -614,14 +627,16 @@ def test_both_spellings_of_every_url_answer_without_a_redirect(client_a, subscri
     assert PreferenceChange.objects.filter(subscription=subscription).count() == 4
 
 
-def test_preferences_are_neither_deleted_nor_posted(client_a, subscription):
+def test_preferences_are_neither_deleted_nor_posted(api_client_a, subscription):
     _write(subscription, grind="espresso")
     before = _stored(subscription)
 
-    assert client_a.delete(_url(subscription)).status_code == 405
-    assert client_a.post(_url(subscription), {"grind": "filter"}, format="json").status_code == 405
-    assert client_a.patch(_url(subscription, "history/"), {}, format="json").status_code == 405
-    assert client_a.post(FIELDS_URL, {"key": "x"}, format="json").status_code == 405
+    assert api_client_a.delete(_url(subscription)).status_code == 405
+    assert (
+        api_client_a.post(_url(subscription), {"grind": "filter"}, format="json").status_code == 405
+    )
+    assert api_client_a.patch(_url(subscription, "history/"), {}, format="json").status_code == 405
+    assert api_client_a.post(FIELDS_URL, {"key": "x"}, format="json").status_code == 405
     assert _stored(subscription) == before
 
 

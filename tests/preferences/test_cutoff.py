@@ -2,36 +2,23 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import time_machine
 
-from core.actors import Actor
-from preferences import selectors, services
-from tests.factories import SubscriptionFactory, coffee_schema, open_batch
+from preferences import selectors
+from tests.factories import open_batch
+from tests.helpers import write_preferences
 
 # Wednesday 2 December 2026, 12:00 in Paris (UTC+1).
 CUTOFF = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 NEXT_CUTOFF = datetime(2026, 12, 9, 11, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
-
-
-def write(subscription, **values):
-    return services.preferences_update(
-        subscription=subscription, values=values, actor=Actor.system(), source="system"
-    )
-
-
 def test_a_change_one_second_before_the_cutoff_counts_for_that_batch(org_a, subscription):
     batch = open_batch(org_a, CUTOFF)
     with time_machine.travel(CUTOFF - timedelta(days=3), tick=False):
-        write(subscription, grind="filter")
+        write_preferences(subscription, grind="filter")
     with time_machine.travel(CUTOFF - timedelta(seconds=1), tick=False):
-        _, change = write(subscription, grind="espresso")
+        _, change = write_preferences(subscription, grind="espresso")
 
     assert change.effective_cycle == batch.cycle_date
     assert change.effective_cutoff_at == CUTOFF
@@ -44,9 +31,9 @@ def test_a_change_one_second_after_the_cutoff_counts_for_the_next_batch_even_whi
 ):
     batch = open_batch(org_a, CUTOFF)  # the lock task has not run yet: still open
     with time_machine.travel(CUTOFF - timedelta(days=3), tick=False):
-        write(subscription, grind="filter")
+        write_preferences(subscription, grind="filter")
     with time_machine.travel(CUTOFF + timedelta(seconds=1), tick=False):
-        _, change = write(subscription, grind="espresso")
+        _, change = write_preferences(subscription, grind="espresso")
 
     batch.refresh_from_db()
     assert batch.status == "open"
@@ -61,7 +48,7 @@ def test_a_change_one_second_after_the_cutoff_counts_for_the_next_batch_even_whi
 def test_a_change_exactly_at_the_cutoff_counts_for_the_next_batch(org_a, subscription):
     open_batch(org_a, CUTOFF)
     with time_machine.travel(CUTOFF, tick=False):
-        _, change = write(subscription, grind="espresso")
+        _, change = write_preferences(subscription, grind="espresso")
 
     assert change.effective_cutoff_at == NEXT_CUTOFF
     assert selectors.preferences_at(subscription=subscription, at=CUTOFF)["grind"] == "beans"
@@ -69,5 +56,5 @@ def test_a_change_exactly_at_the_cutoff_counts_for_the_next_batch(org_a, subscri
 
 def test_without_any_batch_the_calendar_names_the_next_cutoff(org_a, subscription):
     with time_machine.travel(CUTOFF - timedelta(hours=1), tick=False):
-        _, change = write(subscription, grind="espresso")
+        _, change = write_preferences(subscription, grind="espresso")
     assert change.effective_cutoff_at == CUTOFF

@@ -1,26 +1,18 @@
 """The demo's preferences: two organizations' own schemas, values with history, idempotent."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from crm.models import Organization
 from fulfillment.models import Batch
 from preferences import selectors
 from preferences.models import PreferenceChange
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
-
-
 def test_demo_preferences_are_per_organization_with_history_and_a_retired_choice():
-    output = _load()
+    output = load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     tea = Organization.objects.get(slug="maison-du-the")
 
@@ -43,12 +35,12 @@ def test_demo_preferences_are_per_organization_with_history_and_a_retired_choice
     assert grind.display in ("Turque", "Turkish")
 
     before = PreferenceChange.objects.count()
-    _load()
+    load_demo()
     assert PreferenceChange.objects.count() == before
 
 
 def test_the_demo_shop_maps_its_grind_attribute_and_the_sync_wrote_it():
-    _load()
+    load_demo()
     purea = Organization.objects.get(slug="purea-cafe")
     changes = PreferenceChange.objects.filter(organization=purea, source="woocommerce")
     assert changes.count() == 2  # the shop's two subscriptions

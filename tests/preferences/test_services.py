@@ -18,24 +18,9 @@ from tests.factories import (
     open_batch,
     preference_field,
 )
+from tests.helpers import write_preferences
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def subscription(org_a):
-    coffee_schema(org_a)
-    return SubscriptionFactory(customer__organization=org_a, status="active")
-
-
-def write(subscription, actor=None, partial=True, **values):
-    return services.preferences_update(
-        subscription=subscription,
-        values=values,
-        actor=actor or Actor.system(),
-        source="system",
-        partial=partial,
-    )
 
 
 def stored(subscription):
@@ -70,7 +55,7 @@ INVALID = [
 @pytest.mark.parametrize("values", VALID)
 def test_a_valid_value_of_every_type_is_stored_with_its_history(subscription, values):
     staff = UserFactory()
-    preference, change = write(subscription, actor=Actor.for_user(staff), **values)
+    preference, change = write_preferences(subscription, actor=Actor.for_user(staff), **values)
 
     assert preference.values == {"grind": "beans", "decaf": False, **values}
     assert change.new_values == preference.values
@@ -84,11 +69,11 @@ def test_a_valid_value_of_every_type_is_stored_with_its_history(subscription, va
 def test_an_invalid_value_is_refused_naming_the_field_and_changes_nothing(
     subscription, values, field
 ):
-    write(subscription, grind="filter", grams=500)
+    write_preferences(subscription, grind="filter", grams=500)
     before = stored(subscription)
 
     with pytest.raises(ApplicationError) as excinfo:
-        write(subscription, **values)
+        write_preferences(subscription, **values)
 
     assert list(excinfo.value.extra["fields"]) == [field]
     assert field in excinfo.value.message
@@ -98,30 +83,30 @@ def test_an_invalid_value_is_refused_naming_the_field_and_changes_nothing(
 
 def test_an_invalid_first_write_leaves_no_row_at_all(subscription):
     with pytest.raises(ApplicationError):
-        write(subscription, grams=5)
+        write_preferences(subscription, grams=5)
     assert stored(subscription) is None
     assert not PreferenceChange.objects.exists()
 
 
 def test_the_error_is_in_the_readers_language_and_names_the_field_by_its_label(subscription):
     with translation.override("fr"), pytest.raises(ApplicationError) as excinfo:
-        write(subscription, grams=5000)
+        write_preferences(subscription, grams=5000)
     assert excinfo.value.message == "Préférences non valides : Grams (grams)."
     assert excinfo.value.extra["fields"]["grams"] == ["Doit être au plus 1000."]
 
 
 def test_a_write_that_changes_nothing_records_nothing(subscription):
-    write(subscription, grind="filter")
-    _, change = write(subscription, grind="filter")
-    _, defaults_only = write(subscription, decaf=False)
+    write_preferences(subscription, grind="filter")
+    _, change = write_preferences(subscription, grind="filter")
+    _, defaults_only = write_preferences(subscription, decaf=False)
     assert change is None
     assert defaults_only is None
     assert PreferenceChange.objects.filter(subscription=subscription).count() == 1
 
 
 def test_a_full_replace_resets_what_is_not_given(subscription):
-    write(subscription, grind="filter", roast="dark", grams=500)
-    preference, change = write(subscription, partial=False, roast="light")
+    write_preferences(subscription, grind="filter", roast="dark", grams=500)
+    preference, change = write_preferences(subscription, partial=False, roast="light")
     assert preference.values == {"grind": "beans", "roast": "light", "decaf": False}
     assert change.changed_keys == ["grams", "grind", "roast"]
 
@@ -130,7 +115,7 @@ def test_an_ended_subscription_refuses_changes(org_a):
     coffee_schema(org_a)
     ended = SubscriptionFactory(customer__organization=org_a, status="canceled")
     with pytest.raises(ConflictError):
-        write(ended, grind="filter")
+        write_preferences(ended, grind="filter")
     assert stored(ended) is None
 
 
@@ -141,12 +126,12 @@ def test_two_organizations_with_the_same_key_validate_against_their_own_choices(
     sub_b = SubscriptionFactory(customer__organization=org_b, status="active")
 
     with pytest.raises(ApplicationError) as excinfo:
-        write(sub_a, format="loose")
+        write_preferences(sub_a, format="loose")
     assert "beans" in excinfo.value.extra["fields"]["format"][0]
     assert "loose" not in excinfo.value.extra["fields"]["format"][0].split("(")[1]
-    write(sub_b, format="loose")
+    write_preferences(sub_b, format="loose")
     with pytest.raises(ApplicationError):
-        write(sub_b, format="beans")
+        write_preferences(sub_b, format="beans")
 
     assert stored(sub_a) is None
     assert stored(sub_b) == {"format": "loose"}
@@ -155,7 +140,7 @@ def test_two_organizations_with_the_same_key_validate_against_their_own_choices(
 
 
 def test_a_retired_choice_stays_readable_and_is_refused_for_new_writes(subscription):
-    write(subscription, roast="dark", grams=300)
+    write_preferences(subscription, roast="dark", grams=300)
     PreferenceChoice.objects.filter(field__key="roast", value="dark").update(active=False)
 
     schema = selectors.preference_schema(organization=subscription.organization)
@@ -164,10 +149,10 @@ def test_a_retired_choice_stays_readable_and_is_refused_for_new_writes(subscript
     assert rows["roast"].display == "Dark"
 
     with pytest.raises(ApplicationError) as excinfo:
-        write(other_subscription(subscription), roast="dark")
+        write_preferences(other_subscription(subscription), roast="dark")
     assert "retired" in excinfo.value.extra["fields"]["roast"][0]
     # Writing another field keeps it, and so does repeating it.
-    preference, _ = write(subscription, grams=400, roast="dark")
+    preference, _ = write_preferences(subscription, grams=400, roast="dark")
     assert preference.values["roast"] == "dark"
 
 
@@ -176,11 +161,11 @@ def other_subscription(subscription):
 
 
 def test_a_retired_field_keeps_its_values_and_history_readable(subscription):
-    write(subscription, note="leave at door")
+    write_preferences(subscription, note="leave at door")
     PreferenceField.objects.filter(key="note").update(active=False)
 
     with pytest.raises(ApplicationError):
-        write(subscription, note="other")
+        write_preferences(subscription, note="other")
     schema = selectors.preference_schema(organization=subscription.organization)
     values = selectors.preferences_current(subscription=subscription)
     row = next(r for r in selectors.preference_rows(schema, values) if r.key == "note")
@@ -193,9 +178,9 @@ def test_a_retired_field_keeps_its_values_and_history_readable(subscription):
 def test_values_at_any_instant_come_from_the_history(org_a, subscription):
     start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
-        write(subscription, grind="filter")
+        write_preferences(subscription, grind="filter")
     with time_machine.travel(start + timedelta(days=2), tick=False):
-        write(subscription, grind="espresso")
+        write_preferences(subscription, grind="espresso")
 
     def at(delta):
         return selectors.preferences_at(subscription=subscription, at=start + delta)["grind"]
@@ -212,8 +197,8 @@ def test_values_at_an_instant_for_many_subscriptions_take_a_fixed_number_of_quer
     coffee_schema(org_a)
     subs = [SubscriptionFactory(customer__organization=org_a, status="active") for _ in range(12)]
     for n, sub in enumerate(subs):
-        write(sub, grams=250 + n)
-        write(sub, grams=500 + n)
+        write_preferences(sub, grams=250 + n)
+        write_preferences(sub, grams=500 + n)
     now = datetime.now(UTC) + timedelta(seconds=1)
 
     with django_assert_max_num_queries(3):
@@ -227,9 +212,9 @@ def test_the_history_says_which_batch_each_change_first_counts_for(org_a, subscr
     cutoff = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
     batch = open_batch(org_a, cutoff)
     with time_machine.travel(cutoff - timedelta(hours=1), tick=False):
-        write(subscription, grind="filter")
+        write_preferences(subscription, grind="filter")
     with time_machine.travel(cutoff + timedelta(hours=1), tick=False):
-        write(subscription, grind="espresso")
+        write_preferences(subscription, grind="espresso")
     history = list(selectors.preference_change_list(subscription=subscription))
     assert [(c.new_values["grind"], c.effective_cycle.isoformat()) for c in history] == [
         ("espresso", "2026-12-09"),
@@ -238,15 +223,15 @@ def test_the_history_says_which_batch_each_change_first_counts_for(org_a, subscr
 
 
 def test_a_first_write_of_the_defaults_records_nothing_and_leaves_no_row(subscription):
-    preference, change = write(subscription, grind="beans")
+    preference, change = write_preferences(subscription, grind="beans")
     assert change is None
     assert preference.pk is None
     assert stored(subscription) is None
 
 
 def test_the_same_choices_in_another_order_are_not_a_change(subscription):
-    preference, _ = write(subscription, avoid_origins=["peru", "brazil"])
-    _, change = write(subscription, avoid_origins=["brazil", "peru"])
+    preference, _ = write_preferences(subscription, avoid_origins=["peru", "brazil"])
+    _, change = write_preferences(subscription, avoid_origins=["brazil", "peru"])
     assert preference.values["avoid_origins"] == ["brazil", "peru"]  # the schema's order
     assert change is None
 

@@ -5,7 +5,6 @@ member's; organization B someone else's. Every write goes through
 `returns.services`: the case's timeline names the staff member who acted.
 """
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,7 +23,9 @@ from tests.factories import (
     billing_settings,
     delivered_boxes,
     member,
+    opened_case,
 )
+from tests.helpers import listed, messages_of, transitions_offered
 
 pytestmark = pytest.mark.django_db
 
@@ -47,31 +48,9 @@ def transition_url(case, name):
     return case_url(case, f"transition/{name}/")
 
 
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
-
-
-def transitions_offered(response):
-    return sorted(set(re.findall(r'data-transition="([a-z_]+)"', response.content.decode())))
-
-
-def listed(response):
-    return set(response.context["cl"].result_list)
-
-
 def state(case):
     row = ReturnRequest.objects.filter(pk=case.pk).values().get()
     return row, list(ReturnNote.objects.filter(request=case).values_list("id", flat=True))
-
-
-@pytest.fixture
-def staff(org_a):
-    return member(org_a, Role.STAFF, username="claire", first_name="Claire", last_name="Petit")
-
-
-@pytest.fixture
-def client(admin_client_for, staff):
-    return admin_client_for(staff)
 
 
 @pytest.fixture
@@ -98,19 +77,9 @@ def shipment(boxes):
     return boxes[0]
 
 
-def open_case(organization, shipment, user, **kwargs):
-    return services.return_open(
-        organization=organization,
-        shipment=shipment,
-        reason=kwargs.pop("reason", "damaged"),
-        actor=Actor.for_user(user),
-        **kwargs,
-    )
-
-
 def case_in(status, organization, shipment, user):
     actor = Actor.for_user(user)
-    case = open_case(organization, shipment, user)
+    case = opened_case(organization, shipment, user)
     steps = {
         S.REQUESTED: [],
         S.APPROVED: [services.return_approve],
@@ -160,12 +129,12 @@ def case_in(status, organization, shipment, user):
     ],
 )
 def test_each_button_moves_the_case_through_the_service(
-    client, staff, org_a, shipment, status, button, data, after, kind, text
+    admin_client_a, staff_user_a, org_a, shipment, status, button, data, after, kind, text
 ):
-    case = case_in(status, org_a, shipment, staff)
+    case = case_in(status, org_a, shipment, staff_user_a)
 
-    form = client.get(transition_url(case, button), **EN)
-    response = client.post(transition_url(case, button), data, follow=True, **EN)
+    form = admin_client_a.get(transition_url(case, button), **EN)
+    response = admin_client_a.post(transition_url(case, button), data, follow=True, **EN)
 
     assert form.status_code == 200
     assert response.redirect_chain[-1][0] == case_url(case)
@@ -173,7 +142,7 @@ def test_each_button_moves_the_case_through_the_service(
     case.refresh_from_db()
     assert case.status == after
     latest = case.notes.latest("id")
-    assert (latest.kind, latest.text, latest.actor_user) == (kind, text, staff)
+    assert (latest.kind, latest.text, latest.actor_user) == (kind, text, staff_user_a)
     if kind == Kind.STATUS:
         assert (latest.from_status, latest.to_status) == (status, after)
     # The timeline shows it, with who wrote it.
@@ -183,43 +152,47 @@ def test_each_button_moves_the_case_through_the_service(
 
 
 def test_reassign_gives_the_case_to_another_staff_member_or_to_nobody(
-    client, staff, org_a, shipment
+    admin_client_a, staff_user_a, org_a, shipment
 ):
-    case = open_case(org_a, shipment, staff)
+    case = opened_case(org_a, shipment, staff_user_a)
     paul = member(org_a, Role.ADMIN, username="paul")
     viewer = member(org_a, Role.VIEWER, username="vera")
     outsider = UserFactory(username="out")
 
-    form = client.get(transition_url(case, "reassign"), **EN)
+    form = admin_client_a.get(transition_url(case, "reassign"), **EN)
     offered = set(form.context["transition_form"].fields["assignee"].queryset)
-    assigned = client.post(
+    assigned = admin_client_a.post(
         transition_url(case, "reassign"), {"assignee": paul.pk}, follow=True, **EN
     )
 
-    assert offered == {staff, paul}
+    assert offered == {staff_user_a, paul}
     assert viewer not in offered
     assert outsider not in offered
     assert messages_of(assigned) == [f"{case} is assigned to paul."]
     case.refresh_from_db()
     assert case.assignee == paul
     note = case.notes.latest("id")
-    assert (note.kind, note.data["assignee"], note.actor_user) == (Kind.ASSIGNED, paul.pk, staff)
+    assert (note.kind, note.data["assignee"], note.actor_user) == (
+        Kind.ASSIGNED,
+        paul.pk,
+        staff_user_a,
+    )
     assert "To paul." in assigned.content.decode()
 
-    client.post(transition_url(case, "reassign"), {"assignee": ""}, **EN)
+    admin_client_a.post(transition_url(case, "reassign"), {"assignee": ""}, **EN)
     case.refresh_from_db()
     assert case.assignee is None
 
 
 def test_resolve_prefills_the_refundable_amount_and_records_the_refund(
-    client, staff, org_a, shipment
+    admin_client_a, staff_user_a, org_a, shipment
 ):
-    case = case_in(S.APPROVED, org_a, shipment, staff)
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
     charge = shipment.line.charge
     assert charge.refundable == charge.amount > 0
 
-    form = client.get(transition_url(case, "resolve"), **EN)
-    response = client.post(
+    form = admin_client_a.get(transition_url(case, "resolve"), **EN)
+    response = admin_client_a.post(
         transition_url(case, "resolve"),
         {"resolution": "refund", "amount": "5.00", "note": "Half the box"},
         follow=True,
@@ -237,7 +210,9 @@ def test_resolve_prefills_the_refundable_amount_and_records_the_refund(
     assert f"/admin/subscriptions/charge/{charge.pk}/change/" in content
     assert "refunded so far: 5.00 EUR" in content
     # The subscription's charges show the refunded amount.
-    page = client.get(f"/admin/subscriptions/subscription/{charge.subscription_id}/change/", **EN)
+    page = admin_client_a.get(
+        f"/admin/subscriptions/subscription/{charge.subscription_id}/change/", **EN
+    )
     charges = next(
         inline for inline in page.context["inline_admin_formsets"] if inline.formset.model is Charge
     )
@@ -245,37 +220,43 @@ def test_resolve_prefills_the_refundable_amount_and_records_the_refund(
 
 
 def test_a_replacement_box_links_to_its_line_which_links_back_to_the_case(
-    client, staff, org_a, shipment, mug
+    admin_client_a, staff_user_a, org_a, shipment, mug
 ):
-    case = open_case(org_a, shipment, staff, items=[{"product": mug.pk, "quantity": 1}])
-    services.return_approve(case=case, actor=Actor.for_user(staff))
+    case = opened_case(org_a, shipment, staff_user_a, items=[{"product": mug.pk, "quantity": 1}])
+    services.return_approve(case=case, actor=Actor.for_user(staff_user_a))
 
-    client.post(transition_url(case, "resolve"), {"resolution": "replacement", "amount": "9"}, **EN)
+    admin_client_a.post(
+        transition_url(case, "resolve"), {"resolution": "replacement", "amount": "9"}, **EN
+    )
 
     case.refresh_from_db()
     line = case.replacement_line
     assert (case.status, case.amount, line.kind) == (S.RESOLVED, None, BatchLine.Kind.REPLACEMENT)
-    page = client.get(case_url(case), **EN).content.decode()
+    page = admin_client_a.get(case_url(case), **EN).content.decode()
     assert f"/admin/fulfillment/batchline/{line.pk}/change/" in page
-    line_page = client.get(f"/admin/fulfillment/batchline/{line.pk}/change/", **EN)
+    line_page = admin_client_a.get(f"/admin/fulfillment/batchline/{line.pk}/change/", **EN)
     assert "Replacement" in line_page.content.decode()
     assert case_url(case) in line_page.content.decode()
-    lines = client.get("/admin/fulfillment/batchline/", {"kind__exact": "replacement"}, **EN)
+    lines = admin_client_a.get(
+        "/admin/fulfillment/batchline/", {"kind__exact": "replacement"}, **EN
+    )
     assert listed(lines) == {line}
 
 
-def test_a_refund_owed_in_the_shop_is_confirmed_by_its_button(client, staff, org_a):
+def test_a_refund_owed_in_the_shop_is_confirmed_by_its_button(admin_client_a, staff_user_a, org_a):
     shipment = delivered_boxes(
         org_a, delivered_at=NOW - timedelta(days=1), source=Subscription.Source.WOOCOMMERCE
     )[0]
-    case = case_in(S.APPROVED, org_a, shipment, staff)
-    assert "confirm_shop_refund" not in transitions_offered(client.get(case_url(case)))
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
+    assert "confirm_shop_refund" not in transitions_offered(admin_client_a.get(case_url(case)))
     services.return_resolve(
-        case=case, actor=Actor.for_user(staff), resolution="refund", amount="7.50"
+        case=case, actor=Actor.for_user(staff_user_a), resolution="refund", amount="7.50"
     )
 
-    offered = transitions_offered(client.get(case_url(case)))
-    response = client.post(transition_url(case, "confirm_shop_refund"), {"note": ""}, follow=True)
+    offered = transitions_offered(admin_client_a.get(case_url(case)))
+    response = admin_client_a.post(
+        transition_url(case, "confirm_shop_refund"), {"note": ""}, follow=True
+    )
 
     assert offered == ["add_note", "confirm_shop_refund"]
     case.refresh_from_db()
@@ -296,27 +277,29 @@ def test_a_refund_owed_in_the_shop_is_confirmed_by_its_button(client, staff, org
     ],
 )
 def test_only_the_buttons_the_status_allows_are_shown(
-    client, staff, org_a, shipment, status, expected
+    admin_client_a, staff_user_a, org_a, shipment, status, expected
 ):
-    case = case_in(status, org_a, shipment, staff)
+    case = case_in(status, org_a, shipment, staff_user_a)
 
-    assert transitions_offered(client.get(case_url(case))) == expected
+    assert transitions_offered(admin_client_a.get(case_url(case))) == expected
 
 
-def test_a_refused_button_shows_why_and_changes_nothing(client, staff, org_a, shipment):
-    case = case_in(S.APPROVED, org_a, shipment, staff)
+def test_a_refused_button_shows_why_and_changes_nothing(
+    admin_client_a, staff_user_a, org_a, shipment
+):
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
     before = state(case)
 
     # Approving an approved case: the service refuses (409), said as a message.
-    posted = client.post(transition_url(case, "approve"), {"note": "x"}, follow=True, **EN)
+    posted = admin_client_a.post(transition_url(case, "approve"), {"note": "x"}, follow=True, **EN)
     # Opening the form says so at once.
-    opened = client.get(transition_url(case, "approve"), follow=True, **EN)
+    opened = admin_client_a.get(transition_url(case, "approve"), follow=True, **EN)
     # A refund larger than the charge: the service's error on the amount field.
-    too_much = client.post(
+    too_much = admin_client_a.post(
         transition_url(case, "resolve"), {"resolution": "refund", "amount": "9999"}, **EN
     )
     # A note must say something.
-    empty = client.post(transition_url(case, "add_note"), {"text": "  "}, **EN)
+    empty = admin_client_a.post(transition_url(case, "add_note"), {"text": "  "}, **EN)
 
     assert messages_of(posted) == ["Cannot approve this case: it is approved."]
     assert messages_of(opened) == ["“Approve” is not possible now: the case is approved."]
@@ -326,11 +309,11 @@ def test_a_refused_button_shows_why_and_changes_nothing(client, staff, org_a, sh
     assert state(case) == before
 
 
-def test_reject_needs_a_reason(client, staff, org_a, shipment):
-    case = open_case(org_a, shipment, staff)
+def test_reject_needs_a_reason(admin_client_a, staff_user_a, org_a, shipment):
+    case = opened_case(org_a, shipment, staff_user_a)
     before = state(case)
 
-    response = client.post(transition_url(case, "reject"), {"reason": ""}, **EN)
+    response = admin_client_a.post(transition_url(case, "reject"), {"reason": ""}, **EN)
 
     assert response.status_code == 200
     assert response.context["transition_form"].errors["reason"] == [
@@ -340,9 +323,9 @@ def test_reject_needs_a_reason(client, staff, org_a, shipment):
 
 
 def test_a_viewer_sees_the_case_without_buttons_and_cannot_act(
-    admin_client_for, staff, org_a, shipment
+    admin_client_for, staff_user_a, org_a, shipment
 ):
-    case = open_case(org_a, shipment, staff)
+    case = opened_case(org_a, shipment, staff_user_a)
     viewer = admin_client_for(member(org_a, Role.VIEWER))
     before = state(case)
 
@@ -358,10 +341,10 @@ def test_a_viewer_sees_the_case_without_buttons_and_cannot_act(
 
 
 def test_another_organizations_case_is_not_found_nor_listed(
-    admin_client_for, staff, staff_b, org_a, shipment
+    admin_client_for, staff_user_a, staff_user_b, org_a, shipment
 ):
-    case = open_case(org_a, shipment, staff)
-    other = admin_client_for(staff_b)
+    case = opened_case(org_a, shipment, staff_user_a)
+    other = admin_client_for(staff_user_b)
     before = state(case)
 
     for url in (case_url(case), transition_url(case, "approve"), case_url(case, "history/")):
@@ -372,21 +355,23 @@ def test_another_organizations_case_is_not_found_nor_listed(
     assert state(case) == before
 
 
-def test_an_unknown_button_is_not_found(client, staff, org_a, shipment):
-    case = open_case(org_a, shipment, staff)
+def test_an_unknown_button_is_not_found(admin_client_a, staff_user_a, org_a, shipment):
+    case = opened_case(org_a, shipment, staff_user_a)
 
-    assert client.get(transition_url(case, "delete")).status_code == 404
-    assert client.get(transition_url(case, "save")).status_code == 404
+    assert admin_client_a.get(transition_url(case, "delete")).status_code == 404
+    assert admin_client_a.get(transition_url(case, "save")).status_code == 404
 
 
 # --- The add form ---------------------------------------------------------------------------
 
 
-def test_a_case_is_opened_from_the_add_form_inside_the_window(client, staff, org_a, shipment):
-    form = client.get(f"{CASES}add/", {"shipment": shipment.pk}, **EN)
+def test_a_case_is_opened_from_the_add_form_inside_the_window(
+    admin_client_a, staff_user_a, org_a, shipment
+):
+    form = admin_client_a.get(f"{CASES}add/", {"shipment": shipment.pk}, **EN)
     reason = ReturnReason.objects.get(organization=org_a, code="wrong_item")
 
-    response = client.post(
+    response = admin_client_a.post(
         f"{CASES}add/?shipment={shipment.pk}",
         {
             "shipment": shipment.pk,
@@ -413,18 +398,20 @@ def test_a_case_is_opened_from_the_add_form_inside_the_window(client, staff, org
         "",
     )
     assert [(item["sku"], item["quantity"]) for item in case.items] == [("COF-250", 2)]
-    assert case.notes.get(kind=Kind.OPENED).actor_user == staff
+    assert case.notes.get(kind=Kind.OPENED).actor_user == staff_user_a
     assert messages_of(response)[0].startswith(f"{case} is open, due ")
 
 
-def test_outside_the_window_the_add_form_needs_an_override_reason(client, staff, org_a):
+def test_outside_the_window_the_add_form_needs_an_override_reason(
+    admin_client_a, staff_user_a, org_a
+):
     billing_settings(org_a, gateway="test")
     late = delivered_boxes(org_a, delivered_at=NOW - timedelta(days=20))[0]
     services.return_config_ensure(organization=org_a)
     damaged = ReturnReason.objects.get(organization=org_a, code="damaged")
     data = {"shipment": late.pk, "reason": damaged.pk, "description": "", "items": ""}
 
-    refused = client.post(f"{CASES}add/", {**data, "override_reason": ""}, **EN)
+    refused = admin_client_a.post(f"{CASES}add/", {**data, "override_reason": ""}, **EN)
 
     assert refused.status_code == 200
     form = refused.context["adminform"].form
@@ -434,14 +421,14 @@ def test_outside_the_window_the_add_form_needs_an_override_reason(client, staff,
     assert not ReturnRequest.objects.exists()
     assert not ReturnNote.objects.exists()
 
-    accepted = client.post(
+    accepted = admin_client_a.post(
         f"{CASES}add/", {**data, "override_reason": "Customer was abroad"}, follow=True, **EN
     )
 
     case = ReturnRequest.objects.get()
     assert case.window_override == "Customer was abroad"
     override = case.notes.get(kind=Kind.OVERRIDE)
-    assert (override.text, override.actor_user) == ("Customer was abroad", staff)
+    assert (override.text, override.actor_user) == ("Customer was abroad", staff_user_a)
     content = accepted.content.decode()
     assert "Customer was abroad" in content
     assert "Accepted outside the return window" in content  # the timeline entry's kind
@@ -455,11 +442,13 @@ def test_outside_the_window_the_add_form_needs_an_override_reason(client, staff,
         ("COF-250", "Write each line as a SKU and a quantity"),
     ],
 )
-def test_items_the_box_did_not_hold_are_refused_on_the_form(client, org_a, shipment, items, error):
+def test_items_the_box_did_not_hold_are_refused_on_the_form(
+    admin_client_a, org_a, shipment, items, error
+):
     services.return_config_ensure(organization=org_a)
     reason = ReturnReason.objects.get(organization=org_a, code="damaged")
 
-    response = client.post(
+    response = admin_client_a.post(
         f"{CASES}add/", {"shipment": shipment.pk, "reason": reason.pk, "items": items}, **EN
     )
 
@@ -467,14 +456,16 @@ def test_items_the_box_did_not_hold_are_refused_on_the_form(client, org_a, shipm
     assert not ReturnRequest.objects.exists()
 
 
-def test_another_organizations_shipment_cannot_be_chosen(client, org_a, org_b):
+def test_another_organizations_shipment_cannot_be_chosen(admin_client_a, org_a, org_b):
     billing_settings(org_b, gateway="test")
     theirs = delivered_boxes(org_b, delivered_at=NOW - timedelta(days=1))[0]
     services.return_config_ensure(organization=org_a)
     reason = ReturnReason.objects.get(organization=org_a, code="damaged")
 
-    prefilled = client.get(f"{CASES}add/", {"shipment": theirs.pk}, **EN)
-    response = client.post(f"{CASES}add/", {"shipment": theirs.pk, "reason": reason.pk}, **EN)
+    prefilled = admin_client_a.get(f"{CASES}add/", {"shipment": theirs.pk}, **EN)
+    response = admin_client_a.post(
+        f"{CASES}add/", {"shipment": theirs.pk, "reason": reason.pk}, **EN
+    )
 
     assert prefilled.context["adminform"].form["shipment"].value() is None
     assert "shipment" in response.context["adminform"].form.errors
@@ -482,10 +473,12 @@ def test_another_organizations_shipment_cannot_be_chosen(client, org_a, org_b):
     assert not ReturnConfig.objects.filter(organization=org_b).exists()
 
 
-def test_a_second_open_case_for_a_shipment_is_refused_on_the_form(client, staff, org_a, shipment):
-    first = open_case(org_a, shipment, staff)
+def test_a_second_open_case_for_a_shipment_is_refused_on_the_form(
+    admin_client_a, staff_user_a, org_a, shipment
+):
+    first = opened_case(org_a, shipment, staff_user_a)
 
-    response = client.post(
+    response = admin_client_a.post(
         f"{CASES}add/", {"shipment": shipment.pk, "reason": first.reason_id}, **EN
     )
 
@@ -499,13 +492,15 @@ def test_a_second_open_case_for_a_shipment_is_refused_on_the_form(client, staff,
 
 
 @pytest.fixture
-def four_cases(org_a, boxes, staff):
+def four_cases(org_a, boxes, staff_user_a):
     """Damaged and assigned to Claire, late; wrong item for Paul; unassigned; closed."""
     paul = member(org_a, Role.STAFF, username="paul")
-    late = open_case(org_a, boxes[0], staff, assignee=staff, now=NOW - timedelta(days=5))
-    pauls = open_case(org_a, boxes[1], staff, reason="wrong_item", assignee=paul)
-    nobodys = open_case(org_a, boxes[2], staff, reason="wrong_item", assignee=None)
-    closed = case_in(S.REJECTED, org_a, boxes[3], staff)
+    late = opened_case(
+        org_a, boxes[0], staff_user_a, assignee=staff_user_a, now=NOW - timedelta(days=5)
+    )
+    pauls = opened_case(org_a, boxes[1], staff_user_a, reason="wrong_item", assignee=paul)
+    nobodys = opened_case(org_a, boxes[2], staff_user_a, reason="wrong_item", assignee=None)
+    closed = case_in(S.REJECTED, org_a, boxes[3], staff_user_a)
     ReturnRequest.objects.filter(pk=closed.pk).update(due_at=NOW - timedelta(days=9))
     return {"late": late, "paul": pauls, "nobody": nobodys, "closed": closed, "paul_user": paul}
 
@@ -527,7 +522,7 @@ def four_cases(org_a, boxes, staff):
     ],
 )
 def test_the_list_is_filtered_by_status_reason_assignee_overdue_and_my_cases(
-    client, org_a, four_cases, query, expected
+    admin_client_a, org_a, four_cases, query, expected
 ):
     query = dict(query)
     if query.get("reason") == "wrong_item":
@@ -535,15 +530,15 @@ def test_the_list_is_filtered_by_status_reason_assignee_overdue_and_my_cases(
     if query.get("assignee") == "paul_user":
         query["assignee"] = four_cases["paul_user"].pk
 
-    response = client.get(CASES, query, **EN)
+    response = admin_client_a.get(CASES, query, **EN)
 
     assert listed(response) == {four_cases[name] for name in expected}
 
 
-def test_the_list_flags_late_cases_and_shows_each_cases_facts(client, org_a, four_cases):
+def test_the_list_flags_late_cases_and_shows_each_cases_facts(admin_client_a, org_a, four_cases):
     late = four_cases["late"]
 
-    response = client.get(CASES, **EN)
+    response = admin_client_a.get(CASES, **EN)
 
     content = response.content.decode()
     assert content.count('class="overdue"') == 1
@@ -554,13 +549,13 @@ def test_the_list_flags_late_cases_and_shows_each_cases_facts(client, org_a, fou
 
 
 def test_the_filters_name_only_the_users_organizations_reasons_and_people(
-    client, org_a, org_b, four_cases
+    admin_client_a, org_a, org_b, four_cases
 ):
     services.return_config_ensure(organization=org_b)
     ReturnReason.objects.create(organization=org_b, code="melted", label="Melted")
     member(org_b, Role.STAFF, username="bruno")
 
-    response = client.get(CASES, **EN)
+    response = admin_client_a.get(CASES, **EN)
 
     specs = {spec.title: spec for spec in response.context["cl"].filter_specs}
     reasons = [label for _value, label in specs["reason"].lookup_choices]
@@ -569,36 +564,38 @@ def test_the_filters_name_only_the_users_organizations_reasons_and_people(
     assert sorted(people) == ["Claire Petit", "paul"]
 
 
-def test_cases_are_found_by_number_customer_or_tracking_number(client, org_a, four_cases):
+def test_cases_are_found_by_number_customer_or_tracking_number(admin_client_a, org_a, four_cases):
     late = four_cases["late"]
     shipment = late.shipment
     shipment.tracking_number = "6A999"
     shipment.save(update_fields=["tracking_number"])
 
-    assert listed(client.get(CASES, {"q": str(late.pk)})) == {late}
-    assert listed(client.get(CASES, {"q": f"#{late.pk}"})) == {late}
-    assert listed(client.get(CASES, {"q": late.customer.email})) == {late}
-    assert listed(client.get(CASES, {"q": late.customer.first_name})) >= {late}
-    assert listed(client.get(CASES, {"q": "6A999"})) == {late}
+    assert listed(admin_client_a.get(CASES, {"q": str(late.pk)})) == {late}
+    assert listed(admin_client_a.get(CASES, {"q": f"#{late.pk}"})) == {late}
+    assert listed(admin_client_a.get(CASES, {"q": late.customer.email})) == {late}
+    assert listed(admin_client_a.get(CASES, {"q": late.customer.first_name})) >= {late}
+    assert listed(admin_client_a.get(CASES, {"q": "6A999"})) == {late}
 
 
 def test_the_list_queries_do_not_grow_with_its_length(
-    client, staff, org_a, coffee, django_assert_max_num_queries
+    admin_client_a, staff_user_a, org_a, coffee, django_assert_max_num_queries
 ):
     billing_settings(org_a, gateway="test")
     shipments = delivered_boxes(
         org_a, delivered_at=NOW - timedelta(days=2), count=20, items=[(coffee, 1)]
     )
     for shipment in shipments[:2]:
-        open_case(org_a, shipment, staff, assignee=staff)
-    client.get(CASES)  # warm the session and content types
+        opened_case(org_a, shipment, staff_user_a, assignee=staff_user_a)
+    admin_client_a.get(CASES)  # warm the session and content types
 
     with django_assert_max_num_queries(14) as few:
-        client.get(CASES)
+        admin_client_a.get(CASES)
     for shipment in shipments[2:]:
-        open_case(org_a, shipment, staff, assignee=staff, now=NOW - timedelta(days=4))
+        opened_case(
+            org_a, shipment, staff_user_a, assignee=staff_user_a, now=NOW - timedelta(days=4)
+        )
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client.get(CASES)
+        response = admin_client_a.get(CASES)
 
     assert response.context["cl"].result_count == 20
     assert response.content.decode().count('class="overdue"') == 18
@@ -608,14 +605,14 @@ def test_the_list_queries_do_not_grow_with_its_length(
 
 
 def test_a_shipments_page_lists_its_cases_and_opens_a_new_one(
-    admin_client_for, client, staff, org_a, boxes
+    admin_client_for, admin_client_a, staff_user_a, org_a, boxes
 ):
     shipment, untouched = boxes[0], boxes[1]
-    case = case_in(S.REJECTED, org_a, shipment, staff)
+    case = case_in(S.REJECTED, org_a, shipment, staff_user_a)
 
-    page = client.get(f"{SHIPMENTS}{shipment.pk}/change/", **EN).content.decode()
-    listing = client.get(SHIPMENTS, **EN).content.decode()
-    cases = client.get(CASES, {"shipment__id__exact": shipment.pk})
+    page = admin_client_a.get(f"{SHIPMENTS}{shipment.pk}/change/", **EN).content.decode()
+    listing = admin_client_a.get(SHIPMENTS, **EN).content.decode()
+    cases = admin_client_a.get(CASES, {"shipment__id__exact": shipment.pk})
     viewer_page = admin_client_for(member(org_a, Role.VIEWER)).get(
         f"{SHIPMENTS}{untouched.pk}/change/"
     )
@@ -628,16 +625,16 @@ def test_a_shipments_page_lists_its_cases_and_opens_a_new_one(
     assert listed(cases) == {case}
     assert "open-return-case" not in viewer_page.content.decode()
     # While a case is open, no second one is offered.
-    open_case(org_a, shipment, staff)
-    again = client.get(f"{SHIPMENTS}{shipment.pk}/change/", **EN).content.decode()
+    opened_case(org_a, shipment, staff_user_a)
+    again = admin_client_a.get(f"{SHIPMENTS}{shipment.pk}/change/", **EN).content.decode()
     assert "open-return-case" not in again
 
 
-def test_a_subscriptions_page_lists_its_cases(client, staff, org_a, shipment):
-    case = open_case(org_a, shipment, staff)
+def test_a_subscriptions_page_lists_its_cases(admin_client_a, staff_user_a, org_a, shipment):
+    case = opened_case(org_a, shipment, staff_user_a)
     subscription = shipment.line.subscription
 
-    page = client.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/", **EN)
+    page = admin_client_a.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/", **EN)
 
     inline = next(
         inline
@@ -648,24 +645,24 @@ def test_a_subscriptions_page_lists_its_cases(client, staff, org_a, shipment):
     content = page.content.decode()
     assert case_url(case) in content
     assert "Damaged in transit" in content
-    assert client.get(case_url(case)).status_code == 200
+    assert admin_client_a.get(case_url(case)).status_code == 200
 
 
 def test_the_shipment_list_queries_do_not_grow_with_its_cases(
-    client, staff, org_a, coffee, django_assert_max_num_queries
+    admin_client_a, staff_user_a, org_a, coffee, django_assert_max_num_queries
 ):
     billing_settings(org_a, gateway="test")
     shipments = delivered_boxes(org_a, delivered_at=NOW, count=15, items=[(coffee, 1)])
     for shipment in shipments[:3]:
-        open_case(org_a, shipment, staff)
-    client.get(SHIPMENTS)
+        opened_case(org_a, shipment, staff_user_a)
+    admin_client_a.get(SHIPMENTS)
 
     with django_assert_max_num_queries(12) as few:
-        client.get(SHIPMENTS)
+        admin_client_a.get(SHIPMENTS)
     for shipment in shipments[3:]:
-        open_case(org_a, shipment, staff)
+        opened_case(org_a, shipment, staff_user_a)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client.get(SHIPMENTS)
+        response = admin_client_a.get(SHIPMENTS)
 
     assert response.content.decode().count('class="return-cases"') == 15
 
@@ -673,10 +670,10 @@ def test_the_shipment_list_queries_do_not_grow_with_its_cases(
 # --- Settings and reasons ---------------------------------------------------------------------
 
 
-def test_staff_find_the_default_reasons_of_a_new_organization(client, org_a):
+def test_staff_find_the_default_reasons_of_a_new_organization(admin_client_a, org_a):
     assert not ReturnConfig.objects.filter(organization=org_a).exists()
 
-    response = client.get(REASONS, **EN)
+    response = admin_client_a.get(REASONS, **EN)
 
     assert [reason.code for reason in response.context["cl"].result_list] == [
         code for code, _en, _fr in DEFAULT_REASONS
@@ -684,7 +681,7 @@ def test_staff_find_the_default_reasons_of_a_new_organization(client, org_a):
     assert ReturnConfig.objects.filter(organization=org_a).exists()
     # Staff read them; the organization's administrators change them.
     reason = ReturnReason.objects.get(organization=org_a, code="other")
-    assert client.post(f"{REASONS}{reason.pk}/change/", {"label": "x"}).status_code == 403
+    assert admin_client_a.post(f"{REASONS}{reason.pk}/change/", {"label": "x"}).status_code == 403
 
 
 def test_an_administrator_adds_a_translated_reason_and_retires_one(admin_client_for, org_a):

@@ -24,6 +24,7 @@ from tests.factories import (
     UserFactory,
     billing_settings,
     delivered_boxes,
+    opened_case,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,13 +38,6 @@ NOW = timezone.now()
 
 
 @pytest.fixture
-def staff(org_a):
-    user = UserFactory(username="claire", first_name="Claire", last_name="Dubois")
-    MembershipFactory(user=user, organization=org_a, role="staff")
-    return user
-
-
-@pytest.fixture
 def colleague(org_a):
     user = UserFactory(username="paul")
     MembershipFactory(user=user, organization=org_a, role="admin")
@@ -54,22 +48,6 @@ def colleague(org_a):
 def shipment(org_a):
     billing_settings(org_a, gateway="test")
     return delivered_boxes(org_a, delivered_at=NOW - timedelta(days=3))[0]
-
-
-@pytest.fixture
-def client_a(api_client_for, org_a):
-    return api_client_for(org_a)
-
-
-def open_case(org, shipment, staff, **kwargs):
-    """A case opened by a staff member in the admin (through the service)."""
-    return services.return_open(
-        organization=org,
-        shipment=shipment,
-        reason=kwargs.pop("reason", "damaged"),
-        actor=Actor.for_user(staff),
-        **kwargs,
-    )
 
 
 # How a staff member brings a case to each status, through the services.
@@ -93,7 +71,7 @@ STEPS = {
 
 
 def case_in(status, org, shipment, staff):
-    case = open_case(org, shipment, staff)
+    case = opened_case(org, shipment, staff)
     for step in PATHS[status]:
         STEPS[step](case, Actor.for_user(staff))
     case.refresh_from_db()
@@ -156,17 +134,17 @@ def _body(action, assignee):
 
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
 def test_every_action_from_every_status(
-    client_a, org_a, shipment, staff, colleague, status, action
+    api_client_a, org_a, shipment, staff_user_a, colleague, status, action
 ):
     # Given a case in `status`, as the API shows it
-    case = case_in(status, org_a, shipment, staff)
-    shown = client_a.get(_url(case)).json()
+    case = case_in(status, org_a, shipment, staff_user_a)
+    shown = api_client_a.get(_url(case)).json()
     before = written(org_a)
     body = _body(action, colleague)
     expected = ALLOWED.get((status, action))
 
     # When the action is posted with an API key
-    response = client_a.post(_url(case, action), body, format="json")
+    response = api_client_a.post(_url(case, action), body, format="json")
 
     if expected is None:
         # Then it is refused with 409 and the service's message, and nothing is written
@@ -178,13 +156,13 @@ def test_every_action_from_every_status(
             assert response.json()["message"].startswith("Cannot ")
             assert response.json()["extra"]["status"] == status
         assert written(org_a) == before
-        assert client_a.get(_url(case)).json() == shown
+        assert api_client_a.get(_url(case)).json() == shown
     else:
         # Then it answers with the case as it is afterwards, one more entry in its timeline
         assert response.status_code == (201 if action == "notes" else 200), response.json()
         after = response.json()
         assert (after["id"], after["status"]) == (case.pk, expected)
-        assert client_a.get(_url(case)).json() == after
+        assert api_client_a.get(_url(case)).json() == after
         assert len(after["timeline"]) == len(shown["timeline"]) + 1
         newest = after["timeline"][-1]
         assert (newest["actor_kind"], newest["actor_label"]) == ("api_key", "integration")
@@ -207,16 +185,16 @@ def test_every_action_from_every_status(
 
 
 def test_a_woocommerce_refund_waits_for_the_shop_then_is_confirmed(
-    client_a, org_a, shipment, staff
+    api_client_a, org_a, shipment, staff_user_a
 ):
     # Given an approved case about a box the shop charged (order 1042)
     charge = shipment.line.charge
     Subscription.objects.filter(pk=shipment.line.subscription_id).update(source="woocommerce")
     Charge.objects.filter(pk=charge.pk).update(external_reference="1042")
-    case = case_in(S.APPROVED, org_a, shipment, staff)
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
 
     # When it is resolved by a refund
-    resolved = client_a.post(
+    resolved = api_client_a.post(
         _url(case, "resolve"), {"resolution": "refund", "amount": "5.00"}, format="json"
     )
 
@@ -235,7 +213,9 @@ def test_a_woocommerce_refund_waits_for_the_shop_then_is_confirmed(
     assert charge.refunded_amount == 0
 
     # When staff say it was made in the shop; then it is done, and cannot be said twice
-    confirmed = client_a.post(_url(case, "confirm-shop-refund"), {"note": "Done"}, format="json")
+    confirmed = api_client_a.post(
+        _url(case, "confirm-shop-refund"), {"note": "Done"}, format="json"
+    )
     assert confirmed.status_code == 200
     assert (confirmed.json()["refund"], confirmed.json()["available_actions"]) == (
         "refunded_in_shop",
@@ -243,7 +223,7 @@ def test_a_woocommerce_refund_waits_for_the_shop_then_is_confirmed(
     )
     assert confirmed.json()["timeline"][-1]["text"] == "Done"
     before = written(org_a)
-    again = client_a.post(_url(case, "confirm-shop-refund"), {}, format="json")
+    again = api_client_a.post(_url(case, "confirm-shop-refund"), {}, format="json")
     assert again.status_code == 409
     assert written(org_a) == before
 
@@ -251,14 +231,16 @@ def test_a_woocommerce_refund_waits_for_the_shop_then_is_confirmed(
 # --- Opening a case ------------------------------------------------------------------------
 
 
-def test_open_a_case_with_the_settings_defaults(client_a, org_a, shipment, staff):
+def test_open_a_case_with_the_settings_defaults(api_client_a, org_a, shipment, staff_user_a):
     # Given the organization's default assignee and service level
     config = services.return_config_ensure(organization=org_a)
-    ReturnConfig.objects.filter(pk=config.pk).update(default_assignee=staff, service_level_days=2)
+    ReturnConfig.objects.filter(pk=config.pk).update(
+        default_assignee=staff_user_a, service_level_days=2
+    )
     product = shipment.line.items[0]["product"]
 
     # When an integration opens a case about one product of the box
-    response = client_a.post(
+    response = api_client_a.post(
         URL,
         {
             "shipment": shipment.pk,
@@ -284,7 +266,7 @@ def test_open_a_case_with_the_settings_defaults(client_a, org_a, shipment, staff
     )
     assert body["customer"]["id"] == shipment.customer_id
     assert [(item["product"], item["quantity"]) for item in body["items"]] == [(product, 1)]
-    assert body["assignee"] == {"id": staff.pk, "username": "claire", "name": "Claire Dubois"}
+    assert body["assignee"] == {"id": staff_user_a.pk, "username": "claire", "name": "Claire Petit"}
     assert case.due_at - case.opened_at == timedelta(days=2)
     assert (body["overdue"], body["closed_at"], body["currency"]) == (False, None, "EUR")
     assert [(e["kind"], e["actor_kind"]) for e in body["timeline"]] == [
@@ -294,11 +276,11 @@ def test_open_a_case_with_the_settings_defaults(client_a, org_a, shipment, staff
     assert body["available_actions"] == ["approve", "reject", "cancel", "reassign"]
 
 
-def test_open_with_no_assignee_overrides_the_default(client_a, org_a, shipment, staff):
+def test_open_with_no_assignee_overrides_the_default(api_client_a, org_a, shipment, staff_user_a):
     config = services.return_config_ensure(organization=org_a)
-    ReturnConfig.objects.filter(pk=config.pk).update(default_assignee=staff)
+    ReturnConfig.objects.filter(pk=config.pk).update(default_assignee=staff_user_a)
 
-    response = client_a.post(
+    response = api_client_a.post(
         URL, {"shipment": shipment.pk, "reason": "wrong_item", "assignee": None}, format="json"
     )
 
@@ -338,10 +320,10 @@ def test_the_last_day_of_the_window_is_in_and_the_next_is_out(api_client_for, or
     assert in_time.json()["window_override"] == ""
 
 
-def test_an_api_key_cannot_override_the_window(client_a, org_a):
+def test_an_api_key_cannot_override_the_window(api_client_a, org_a):
     shipment = _delivered(org_a, NOW - timedelta(days=30))
 
-    response = client_a.post(
+    response = api_client_a.post(
         URL,
         {"shipment": shipment.pk, "reason": "damaged", "override_reason": "Loyal customer"},
         format="json",
@@ -354,11 +336,11 @@ def test_an_api_key_cannot_override_the_window(client_a, org_a):
     assert not ReturnNote.objects.exists()
 
 
-def test_a_shipment_with_an_open_case_is_a_409(client_a, org_a, shipment, staff):
-    first = open_case(org_a, shipment, staff)
+def test_a_shipment_with_an_open_case_is_a_409(api_client_a, org_a, shipment, staff_user_a):
+    first = opened_case(org_a, shipment, staff_user_a)
     before = written(org_a)
 
-    response = client_a.post(URL, {"shipment": shipment.pk, "reason": "other"}, format="json")
+    response = api_client_a.post(URL, {"shipment": shipment.pk, "reason": "other"}, format="json")
 
     assert response.status_code == 409
     assert response.json()["extra"] == {"case": first.pk}
@@ -383,7 +365,7 @@ def test_a_shipment_with_an_open_case_is_a_409(client_a, org_a, shipment, staff)
     ],
 )
 def test_bad_open_input_is_a_400_naming_the_field_and_writes_nothing(
-    client_a, org_a, shipment, body, field
+    api_client_a, org_a, shipment, body, field
 ):
     # Given a box of one product, a user of no organization and a viewer of this one
     in_box = shipment.line.items[0]
@@ -406,7 +388,7 @@ def test_bad_open_input_is_a_400_naming_the_field_and_writes_nothing(
     data = {"shipment": shipment.pk, "reason": "damaged", **resolved(body)}
     before = written(org_a)
 
-    response = client_a.post(URL, data, format="json")
+    response = api_client_a.post(URL, data, format="json")
 
     assert response.status_code == 400, response.json()
     assert response.json()["message"] == "Invalid input."
@@ -458,12 +440,12 @@ def test_another_organizations_shipment_cannot_be_the_subject(api_client_for, or
     ],
 )
 def test_bad_action_input_is_a_400_naming_the_field_and_writes_nothing(
-    client_a, org_a, shipment, staff, status, action, body, field
+    api_client_a, org_a, shipment, staff_user_a, status, action, body, field
 ):
-    case = case_in(status, org_a, shipment, staff)
+    case = case_in(status, org_a, shipment, staff_user_a)
     before = written(org_a)
 
-    response = client_a.post(_url(case, action), body, format="json")
+    response = api_client_a.post(_url(case, action), body, format="json")
 
     assert response.status_code == 400, response.json()
     assert response.json()["message"] == "Invalid input."
@@ -472,48 +454,55 @@ def test_bad_action_input_is_a_400_naming_the_field_and_writes_nothing(
 
 
 def test_a_case_cannot_be_given_to_another_organizations_staff(
-    client_a, org_a, shipment, staff, staff_b
+    api_client_a, org_a, shipment, staff_user_a, staff_user_b
 ):
-    case = case_in(S.REQUESTED, org_a, shipment, staff)
+    case = case_in(S.REQUESTED, org_a, shipment, staff_user_a)
     before = written(org_a)
 
-    response = client_a.post(_url(case, "reassign"), {"assignee": staff_b.pk}, format="json")
+    response = api_client_a.post(
+        _url(case, "reassign"), {"assignee": staff_user_b.pk}, format="json"
+    )
 
     assert response.status_code == 400
     assert "assignee" in response.json()["extra"]["fields"]
     assert written(org_a) == before
 
 
-def test_reassign_to_nobody(client_a, org_a, shipment, staff):
-    case = open_case(org_a, shipment, staff, assignee=staff)
+def test_reassign_to_nobody(api_client_a, org_a, shipment, staff_user_a):
+    case = opened_case(org_a, shipment, staff_user_a, assignee=staff_user_a)
 
-    response = client_a.post(_url(case, "reassign"), {"assignee": None}, format="json")
+    response = api_client_a.post(_url(case, "reassign"), {"assignee": None}, format="json")
 
     assert response.status_code == 200
     assert response.json()["assignee"] is None
-    assert response.json()["timeline"][-1]["data"] == {"assignee": None, "previous": staff.pk}
+    assert response.json()["timeline"][-1]["data"] == {
+        "assignee": None,
+        "previous": staff_user_a.pk,
+    }
 
 
 # --- Resolutions -----------------------------------------------------------------------------
 
 
-def test_a_replacement_is_a_ready_line_of_the_open_batch(client_a, org_a, staff):
+def test_a_replacement_is_a_ready_line_of_the_open_batch(api_client_a, org_a, staff_user_a):
     # Given an approved case about the mug of a box of coffee and a mug
     billing_settings(org_a, gateway="test")
     coffee, mug = ProductFactory(organization=org_a), ProductFactory(organization=org_a)
     shipment = delivered_boxes(
         org_a, delivered_at=NOW - timedelta(days=2), items=[(coffee, 2), (mug, 1)]
     )[0]
-    opened = client_a.post(
+    opened = api_client_a.post(
         URL,
         {"shipment": shipment.pk, "reason": "damaged", "items": [{"product": mug.pk}]},
         format="json",
     )
     case = ReturnRequest.objects.get(pk=opened.json()["id"])
-    assert client_a.post(_url(case, "approve"), {}, format="json").status_code == 200
+    assert api_client_a.post(_url(case, "approve"), {}, format="json").status_code == 200
 
     # When it is resolved by a replacement
-    response = client_a.post(_url(case, "resolve"), {"resolution": "replacement"}, format="json")
+    response = api_client_a.post(
+        _url(case, "resolve"), {"resolution": "replacement"}, format="json"
+    )
 
     # Then a ready replacement box of the mug is in the open batch, and the case says where
     assert response.status_code == 200, response.json()
@@ -535,13 +524,13 @@ def test_a_replacement_is_a_ready_line_of_the_open_batch(client_a, org_a, staff)
 
 
 def test_a_credit_changes_the_subscriptions_adjustment_by_exactly_its_amount(
-    client_a, org_a, shipment, staff
+    api_client_a, org_a, shipment, staff_user_a
 ):
     subscription = shipment.line.subscription
     adjustment = Subscription.objects.get(pk=subscription.pk).adjustment
-    case = case_in(S.RECEIVED, org_a, shipment, staff)
+    case = case_in(S.RECEIVED, org_a, shipment, staff_user_a)
 
-    response = client_a.post(
+    response = api_client_a.post(
         _url(case, "resolve"), {"resolution": "credit", "amount": "4.30"}, format="json"
     )
 
@@ -553,11 +542,11 @@ def test_a_credit_changes_the_subscriptions_adjustment_by_exactly_its_amount(
     assert body["timeline"][-1]["kind"] == "credit"
 
 
-def test_a_refund_is_recorded_against_the_boxs_charge(client_a, org_a, shipment, staff):
+def test_a_refund_is_recorded_against_the_boxs_charge(api_client_a, org_a, shipment, staff_user_a):
     charge = shipment.line.charge
-    case = case_in(S.APPROVED, org_a, shipment, staff)
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
 
-    response = client_a.post(
+    response = api_client_a.post(
         _url(case, "resolve"),
         {"resolution": "refund", "amount": str(charge.amount), "note": "Sorry"},
         format="json",
@@ -580,10 +569,10 @@ def test_a_refund_is_recorded_against_the_boxs_charge(client_a, org_a, shipment,
 
 @pytest.mark.parametrize("action", ["", *ACTIONS])
 def test_another_organizations_case_is_404_everywhere(
-    api_client_for, org_a, org_b, shipment, staff, colleague, action
+    api_client_for, org_a, org_b, shipment, staff_user_a, colleague, action
 ):
     # Given A's requested case
-    case = case_in(S.REQUESTED, org_a, shipment, staff)
+    case = case_in(S.REQUESTED, org_a, shipment, staff_user_a)
     before = written(org_a)
     client = api_client_for(org_b)
 
@@ -600,8 +589,10 @@ def test_another_organizations_case_is_404_everywhere(
     assert written(org_a) == before
 
 
-def test_the_list_shows_only_the_keys_organization(api_client_for, org_a, org_b, shipment, staff):
-    open_case(org_a, shipment, staff)
+def test_the_list_shows_only_the_keys_organization(
+    api_client_for, org_a, org_b, shipment, staff_user_a
+):
+    opened_case(org_a, shipment, staff_user_a)
     theirs = _delivered(org_b, NOW - timedelta(days=1))
     mine = services.return_open(
         organization=org_b, shipment=theirs, reason="other", actor=Actor.system()
@@ -614,9 +605,9 @@ def test_the_list_shows_only_the_keys_organization(api_client_for, org_a, org_b,
 
 
 @pytest.mark.parametrize("pk", ["abc", "99999999"])
-def test_an_unknown_or_malformed_id_is_a_json_404(client_a, pk):
-    assert client_a.get(f"{URL}{pk}/").status_code == 404
-    response = client_a.post(f"{URL}{pk}/approve", {}, format="json")
+def test_an_unknown_or_malformed_id_is_a_json_404(api_client_a, pk):
+    assert api_client_a.get(f"{URL}{pk}/").status_code == 404
+    response = api_client_a.post(f"{URL}{pk}/approve", {}, format="json")
     assert response.json() == {"message": "Not found.", "extra": {}}
 
 
@@ -634,16 +625,16 @@ def test_without_a_key_every_endpoint_is_401(client, method, path):
 # --- Reads -----------------------------------------------------------------------------------
 
 
-def test_list_filters(client_a, org_a, staff, colleague):
+def test_list_filters(api_client_a, org_a, staff_user_a, colleague):
     # Given four boxes: cases requested (damaged, Claire's), approved (wrong item, Paul's,
     # overdue), rejected (past its due date, but closed) and canceled
     billing_settings(org_a, gateway="test")
     boxes = delivered_boxes(org_a, delivered_at=NOW - timedelta(days=2), count=4)
-    requested = open_case(org_a, boxes[0], staff, assignee=staff)
-    approved = open_case(org_a, boxes[1], staff, reason="wrong_item", assignee=colleague)
-    rejected = open_case(org_a, boxes[2], staff)
-    canceled = open_case(org_a, boxes[3], staff, assignee=None)
-    actor = Actor.for_user(staff)
+    requested = opened_case(org_a, boxes[0], staff_user_a, assignee=staff_user_a)
+    approved = opened_case(org_a, boxes[1], staff_user_a, reason="wrong_item", assignee=colleague)
+    rejected = opened_case(org_a, boxes[2], staff_user_a)
+    canceled = opened_case(org_a, boxes[3], staff_user_a, assignee=None)
+    actor = Actor.for_user(staff_user_a)
     services.return_approve(case=approved, actor=actor)
     services.return_reject(case=rejected, actor=actor, reason="No photo")
     services.return_cancel(case=canceled, actor=actor)
@@ -651,7 +642,7 @@ def test_list_filters(client_a, org_a, staff, colleague):
     ReturnRequest.objects.filter(pk__in=[approved.pk, rejected.pk]).update(due_at=yesterday)
 
     def ids(**params):
-        response = client_a.get(URL, params)
+        response = api_client_a.get(URL, params)
         assert response.status_code == 200, response.json()
         return [row["id"] for row in response.json()["results"]]
 
@@ -667,7 +658,7 @@ def test_list_filters(client_a, org_a, staff, colleague):
     assert ids(shipment=boxes[3].pk) == [canceled.pk]
     assert ids(subscription=boxes[0].line.subscription_id) == [requested.pk]
     assert ids(status="requested", assignee=colleague.pk) == []
-    rows = {row["id"]: row for row in client_a.get(URL).json()["results"]}
+    rows = {row["id"]: row for row in api_client_a.get(URL).json()["results"]}
     assert (rows[approved.pk]["overdue"], rows[rejected.pk]["overdue"]) == (True, False)
 
 
@@ -680,8 +671,8 @@ def test_list_filters(client_a, org_a, staff, colleague):
         ({"shipment": "x"}, "shipment"),
     ],
 )
-def test_an_invalid_filter_is_a_400_naming_it(client_a, params, field):
-    response = client_a.get(URL, params)
+def test_an_invalid_filter_is_a_400_naming_it(api_client_a, params, field):
+    response = api_client_a.get(URL, params)
 
     assert response.status_code == 400
     assert field in response.json()["extra"]["fields"]
@@ -689,16 +680,16 @@ def test_an_invalid_filter_is_a_400_naming_it(client_a, params, field):
 
 @pytest.mark.parametrize("rows", [3, 30])
 def test_list_queries_do_not_grow_with_its_length(
-    client_a, org_a, staff, django_assert_max_num_queries, rows
+    api_client_a, org_a, staff_user_a, django_assert_max_num_queries, rows
 ):
     billing_settings(org_a, gateway="test")
     boxes = delivered_boxes(org_a, delivered_at=NOW - timedelta(days=2), count=rows)
     for box in boxes:
-        case = open_case(org_a, box, staff, assignee=staff)
-        services.return_add_note(case=case, actor=Actor.for_user(staff), text="Called")
+        case = opened_case(org_a, box, staff_user_a, assignee=staff_user_a)
+        services.return_add_note(case=case, actor=Actor.for_user(staff_user_a), text="Called")
 
     with django_assert_max_num_queries(4):  # key, count, page with its joins, timelines
-        response = client_a.get(URL, {"page_size": 50})
+        response = api_client_a.get(URL, {"page_size": 50})
 
     assert response.json()["count"] == rows
     results = response.json()["results"]
@@ -706,10 +697,10 @@ def test_list_queries_do_not_grow_with_its_length(
     assert all(row["assignee"]["username"] == "claire" for row in results)
 
 
-def test_a_case_shows_every_documented_field(client_a, org_a, shipment, staff):
-    case = case_in(S.APPROVED, org_a, shipment, staff)
+def test_a_case_shows_every_documented_field(api_client_a, org_a, shipment, staff_user_a):
+    case = case_in(S.APPROVED, org_a, shipment, staff_user_a)
 
-    body = client_a.get(_url(case), HTTP_ACCEPT_LANGUAGE="en").json()
+    body = api_client_a.get(_url(case), HTTP_ACCEPT_LANGUAGE="en").json()
 
     assert set(body) == {
         "id",
@@ -785,13 +776,15 @@ def test_the_reasons_are_created_on_first_use_and_listed_in_order(api_client_for
     assert not ReturnReason.objects.filter(organization=org_b).exists()
 
 
-def test_a_retired_reason_is_not_listed_and_cannot_be_used(client_a, org_a, shipment):
+def test_a_retired_reason_is_not_listed_and_cannot_be_used(api_client_a, org_a, shipment):
     services.return_config_ensure(organization=org_a)
     ReturnReason.objects.filter(organization=org_a, code="changed_mind").update(active=False)
     ReturnReason.objects.create(organization=org_a, code="late", label="Late", position=9)
 
-    codes = [row["code"] for row in client_a.get("/api/v1/return-reasons").json()]
-    refused = client_a.post(URL, {"shipment": shipment.pk, "reason": "changed_mind"}, format="json")
+    codes = [row["code"] for row in api_client_a.get("/api/v1/return-reasons").json()]
+    refused = api_client_a.post(
+        URL, {"shipment": shipment.pk, "reason": "changed_mind"}, format="json"
+    )
 
     assert "changed_mind" not in codes
     assert codes[-1] == "late"

@@ -2,11 +2,9 @@
 
 from datetime import timedelta
 from decimal import Decimal
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,16 +14,11 @@ from returns.models import ReturnConfig, ReturnNote, ReturnRequest
 from returns.selectors import cases_overdue
 from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import SubscriptionEvent
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 S = ReturnRequest.Status
-
-
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
 
 
 def _snapshot():
@@ -39,12 +32,22 @@ def _snapshot():
     )
 
 
-def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
-    output = _load()
-    now = timezone.now()
+@pytest.fixture
+def demo(demo_once):
+    """The demo, loaded once for this module: what it printed."""
+    return demo_once
+
+
+@pytest.fixture
+def purea_cases(demo):
+    purea = Organization.objects.get(slug="purea-cafe")
+    return ReturnRequest.objects.filter(organization=purea).select_related("shipment")
+
+
+def test_the_demo_opens_a_case_at_every_step_for_marie(demo, purea_cases):
     purea = Organization.objects.get(slug="purea-cafe")
     marie = get_user_model().objects.get(username="marie")
-    cases = ReturnRequest.objects.filter(organization=purea).select_related("shipment")
+    cases = purea_cases
 
     assert purea.return_config.default_assignee == marie
     # The returns demo's seven, and one opened from a detractor's survey (satisfaction.demo).
@@ -60,7 +63,7 @@ def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
             S.RESOLVED,
         ]
     )
-    assert "Demo after-sales cases: 7 for Purea Café, 1 overdue." in output
+    assert "Demo after-sales cases: 7 for Purea Café, 1 overdue." in demo
     from_surveys = SatisfactionSurvey.objects.values("return_request")
     assert cases.filter(pk__in=from_surveys).count() == 1
     for case in cases.exclude(pk__in=from_surveys):
@@ -71,44 +74,61 @@ def test_load_demo_opens_a_case_at_every_step_and_one_overdue_and_runs_twice():
         assert (opened.kind, opened.actor_user) == ("opened", marie)
         assert case.description
 
-    # The requested one is due in two days; one asked five days ago is overdue.
-    waiting = cases.get(status=S.REQUESTED, due_at__gt=now)
+
+def test_the_demos_requested_case_is_due_in_two_days_and_an_older_one_is_overdue(purea_cases):
+    now = timezone.now()
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    waiting = purea_cases.get(status=S.REQUESTED, due_at__gt=now)
     assert timedelta(days=2) - timedelta(minutes=5) < waiting.due_at - now <= timedelta(days=2)
     (overdue,) = cases_overdue(organization=purea, now=now)
     assert (overdue.status, overdue.due_at < now) == (S.REQUESTED, True)
 
-    # Resolved by replacement: a replacement line of the open batch, for the same subscriber.
-    replaced = cases.get(resolution=ReturnRequest.Resolution.REPLACEMENT)
+
+def test_the_demos_replacement_is_a_ready_line_of_the_open_batch_for_the_subscriber(
+    purea_cases,
+):
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    replaced = purea_cases.get(resolution=ReturnRequest.Resolution.REPLACEMENT)
     line = replaced.replacement_line
     assert (line.kind, line.status, line.batch.status) == ("replacement", "ready", "open")
     assert (line.batch.organization, line.subscription_id) == (purea, replaced.subscription_id)
     assert [item["quantity"] for item in line.items] == [1]
 
-    # Resolved by credit: 5.00 carried to the subscription's next charge.
-    credited = cases.get(resolution=ReturnRequest.Resolution.CREDIT)
+
+def test_the_demos_credit_carries_5_to_the_subscriptions_next_charge(purea_cases):
+    credited = purea_cases.get(resolution=ReturnRequest.Resolution.CREDIT)
+
     assert (credited.status, credited.amount) == (S.RESOLVED, Decimal("5.00"))
     grant = credited.subscription.events.get(kind=SubscriptionEvent.Kind.CREDIT_GRANTED)
     assert grant.data["amount"] == "5.00"
 
-    # Rejected, with the reason the customer is told.
-    rejected = cases.get(status=S.REJECTED)
+
+def test_the_demos_rejected_case_says_why_and_is_closed(purea_cases):
+    rejected = purea_cases.get(status=S.REJECTED)
+
     assert rejected.notes.get(kind="status", to_status=S.REJECTED).text
     assert rejected.closed_at is not None
 
-    # The tea house has its settings and reasons, and no boxes to ask about.
+
+def test_the_tea_house_has_its_return_settings_and_no_case(demo):
     tea = Organization.objects.get(slug="maison-du-the")
+
     assert ReturnConfig.objects.filter(organization=tea).exists()
     assert not ReturnRequest.objects.filter(organization=tea).exists()
 
+
+def test_loading_the_demo_again_changes_no_case(demo):
     before = _snapshot()
-    second = _load()
+
+    second = load_demo()
 
     assert _snapshot() == before
     assert "Demo after-sales cases" not in second
 
 
-def test_every_demo_case_is_found_by_its_status_in_the_admin(client):
-    _load()
+def test_every_demo_case_is_found_by_its_status_in_the_admin(client, demo):
     purea = Organization.objects.get(slug="purea-cafe")
     client.force_login(get_user_model().objects.get(username="marie"))
     url = reverse("admin:returns_returnrequest_changelist")

@@ -21,6 +21,7 @@ from tests.factories import (
     api_key_for,
     billing_settings,
     delivered_boxes,
+    opened_case,
 )
 
 pytestmark = pytest.mark.django_db
@@ -30,32 +31,15 @@ NOW = timezone.now()
 
 
 @pytest.fixture
-def staff(org_a):
-    user = UserFactory(username="claire", email="claire@example.com")
-    MembershipFactory(user=user, organization=org_a, role="staff")
-    return user
-
-
-@pytest.fixture
 def shipment(org_a):
     billing_settings(org_a, gateway="test")
     return delivered_boxes(org_a, delivered_at=NOW - timedelta(days=3))[0]
 
 
-def open_case(org, shipment, staff, **kwargs):
-    return services.return_open(
-        organization=org,
-        shipment=shipment,
-        reason=kwargs.pop("reason", "damaged"),
-        actor=Actor.for_user(staff),
-        **kwargs,
-    )
-
-
 def case_in(status, org, shipment, staff):
     """A case brought to `status` through the services."""
     actor = Actor.for_user(staff)
-    case = open_case(org, shipment, staff)
+    case = opened_case(org, shipment, staff)
     paths = {
         S.REQUESTED: [],
         S.APPROVED: ["approve"],
@@ -96,14 +80,14 @@ CASES = [(status, action) for status in S.values for action in ACTIONS]
 
 
 @pytest.mark.parametrize(("status", "action"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
-def test_every_action_from_every_status(status, action, org_a, shipment, staff):
-    case = case_in(status, org_a, shipment, staff)
+def test_every_action_from_every_status(status, action, org_a, shipment, staff_user_a):
+    case = case_in(status, org_a, shipment, staff_user_a)
     other = UserFactory(username="paul")
     MembershipFactory(user=other, organization=org_a, role="admin")
     notes = case.notes.count()
     before = ReturnRequest.objects.filter(pk=case.pk).values().get()
     expected = ALLOWED.get((status, action))
-    actor = Actor.for_user(staff)
+    actor = Actor.for_user(staff_user_a)
     if expected is None:
         with pytest.raises(ConflictError) as refused:
             ACTIONS[action](case, actor, other)
@@ -116,7 +100,7 @@ def test_every_action_from_every_status(status, action, org_a, shipment, staff):
     assert case.status == expected
     assert case.notes.count() == notes + 1
     latest = case.notes.latest("id")
-    assert (latest.actor_user, latest.actor_label) == (staff, "claire")
+    assert (latest.actor_user, latest.actor_label) == (staff_user_a, "claire")
     if action == "reassign":
         assert (case.assignee, latest.kind) == (other, "assigned")
     else:
@@ -124,10 +108,12 @@ def test_every_action_from_every_status(status, action, org_a, shipment, staff):
     assert (case.closed_at is not None) == (expected not in ReturnRequest.OPEN)
 
 
-def test_open_fills_the_case_from_the_shipment_and_its_settings(org_a, shipment, staff):
+def test_open_fills_the_case_from_the_shipment_and_its_settings(org_a, shipment, staff_user_a):
     config = services.return_config_ensure(organization=org_a)
-    ReturnConfig.objects.filter(pk=config.pk).update(service_level_days=2, default_assignee=staff)
-    case = open_case(org_a, shipment, staff, description=" Bag torn ", now=NOW)
+    ReturnConfig.objects.filter(pk=config.pk).update(
+        service_level_days=2, default_assignee=staff_user_a
+    )
+    case = opened_case(org_a, shipment, staff_user_a, description=" Bag torn ", now=NOW)
 
     assert (case.customer_id, case.line_id, case.subscription_id) == (
         shipment.customer_id,
@@ -135,13 +121,13 @@ def test_open_fills_the_case_from_the_shipment_and_its_settings(org_a, shipment,
         shipment.line.subscription_id,
     )
     assert (case.status, case.reason.code, case.description) == ("requested", "damaged", "Bag torn")
-    assert case.assignee == staff
+    assert case.assignee == staff_user_a
     assert case.due_at == NOW + timedelta(days=2)
     assert [note.kind for note in case.notes.all()] == ["opened", "assigned"]
     assert {note.created_at for note in case.notes.all()} == {NOW}
 
     later = NOW + timedelta(hours=5)
-    services.return_reject(case=case, actor=Actor.for_user(staff), reason="Used", now=later)
+    services.return_reject(case=case, actor=Actor.for_user(staff_user_a), reason="Used", now=later)
     case.refresh_from_db()
     assert case.closed_at == later
     assert case.notes.latest("id").created_at == later
@@ -149,10 +135,12 @@ def test_open_fills_the_case_from_the_shipment_and_its_settings(org_a, shipment,
 
 def _window_case(org, staff, delivered_at, now, **kwargs):
     shipment = delivered_boxes(org, delivered_at=delivered_at)[0]
-    return open_case(org, shipment, staff, now=now, **kwargs)
+    return opened_case(org, shipment, staff, now=now, **kwargs)
 
 
-def test_one_day_outside_the_window_is_refused_and_an_override_is_in_the_timeline(org_a, staff):
+def test_one_day_outside_the_window_is_refused_and_an_override_is_in_the_timeline(
+    org_a, staff_user_a
+):
     billing_settings(org_a, gateway="test")
     tz = org_a.tzinfo
     delivered = datetime(2026, 11, 2, 17, 30, tzinfo=tz)  # window 14 days: until 16 Nov
@@ -161,27 +149,29 @@ def test_one_day_outside_the_window_is_refused_and_an_override_is_in_the_timelin
     shipment = delivered_boxes(org_a, delivered_at=delivered)[0]
 
     with pytest.raises(ApplicationError) as refused:
-        open_case(org_a, shipment, staff, now=one_day_late)
+        opened_case(org_a, shipment, staff_user_a, now=one_day_late)
     assert "closed on" in refused.value.message
     assert refused.value.extra["window_closed_on"] == "2026-11-16"
     assert "override_reason" in refused.value.extra["fields"]
     assert not ReturnRequest.objects.exists()
 
-    case = open_case(
-        org_a, shipment, staff, now=one_day_late, override_reason="Loyal customer since 2019"
+    case = opened_case(
+        org_a, shipment, staff_user_a, now=one_day_late, override_reason="Loyal customer since 2019"
     )
     assert case.window_override == "Loyal customer since 2019"
     override = case.notes.get(kind="override")
-    assert (override.text, override.actor_user) == ("Loyal customer since 2019", staff)
+    assert (override.text, override.actor_user) == ("Loyal customer since 2019", staff_user_a)
     assert override.data == {"window_closed_on": "2026-11-16"}
 
-    services.return_cancel(case=case, actor=Actor.for_user(staff))
-    in_time = open_case(org_a, shipment, staff, now=last_minute, override_reason="not needed")
+    services.return_cancel(case=case, actor=Actor.for_user(staff_user_a))
+    in_time = opened_case(
+        org_a, shipment, staff_user_a, now=last_minute, override_reason="not needed"
+    )
     assert in_time.window_override == ""
     assert not in_time.notes.filter(kind="override").exists()
 
 
-def test_only_a_staff_member_can_override_the_window(org_a, staff):
+def test_only_a_staff_member_can_override_the_window(org_a, staff_user_a):
     billing_settings(org_a, gateway="test")
     shipment = delivered_boxes(org_a, delivered_at=NOW - timedelta(days=30))[0]
     key, _clear = api_key_for(org_a, name="helpdesk")
@@ -196,12 +186,12 @@ def test_only_a_staff_member_can_override_the_window(org_a, staff):
     assert not ReturnRequest.objects.exists()
 
 
-def test_another_organizations_shipment_cannot_be_the_subject(org_a, org_b, staff):
+def test_another_organizations_shipment_cannot_be_the_subject(org_a, org_b, staff_user_a):
     billing_settings(org_b, gateway="test")
     foreign = delivered_boxes(org_b, delivered_at=NOW - timedelta(days=1))[0]
     for subject in (foreign, foreign.pk):
         with pytest.raises(ApplicationError) as refused:
-            open_case(org_a, subject, staff)
+            opened_case(org_a, subject, staff_user_a)
         assert refused.value.extra["fields"] == {"shipment": ["Unknown shipment."]}
     assert not ReturnRequest.objects.exists()
     assert not ReturnNote.objects.exists()
@@ -218,7 +208,7 @@ def test_another_organizations_shipment_cannot_be_the_subject(org_a, org_b, staf
         ({"assignee": "OUTSIDER"}, "assignee"),
     ],
 )
-def test_open_refuses_bad_input_and_writes_nothing(org_a, shipment, staff, kwargs, field):
+def test_open_refuses_bad_input_and_writes_nothing(org_a, shipment, staff_user_a, kwargs, field):
     product = shipment.line.items[0]["product"]
     outsider = UserFactory(username="outsider")
     for key, value in list(kwargs.items()):
@@ -230,40 +220,40 @@ def test_open_refuses_bad_input_and_writes_nothing(org_a, shipment, staff, kwarg
         if value == "OUTSIDER":
             kwargs[key] = outsider
     with pytest.raises(ApplicationError) as refused:
-        open_case(org_a, shipment, staff, **kwargs)
+        opened_case(org_a, shipment, staff_user_a, **kwargs)
     assert field in refused.value.extra["fields"]
     assert not ReturnRequest.objects.exists()
 
 
-def test_a_shipment_has_one_open_case_at_a_time(org_a, shipment, staff):
-    first = open_case(org_a, shipment, staff)
+def test_a_shipment_has_one_open_case_at_a_time(org_a, shipment, staff_user_a):
+    first = opened_case(org_a, shipment, staff_user_a)
     with pytest.raises(ConflictError, match=f"Case {first.pk} is already open"):
-        open_case(org_a, shipment, staff)
-    services.return_reject(case=first, actor=Actor.for_user(staff), reason="No photo")
-    assert open_case(org_a, shipment, staff).pk != first.pk
+        opened_case(org_a, shipment, staff_user_a)
+    services.return_reject(case=first, actor=Actor.for_user(staff_user_a), reason="No photo")
+    assert opened_case(org_a, shipment, staff_user_a).pk != first.pk
 
 
-def test_reject_needs_a_reason(org_a, shipment, staff):
-    case = open_case(org_a, shipment, staff)
+def test_reject_needs_a_reason(org_a, shipment, staff_user_a):
+    case = opened_case(org_a, shipment, staff_user_a)
     with pytest.raises(ApplicationError):
-        services.return_reject(case=case, actor=Actor.for_user(staff), reason="  ")
+        services.return_reject(case=case, actor=Actor.for_user(staff_user_a), reason="  ")
     case.refresh_from_db()
     assert case.status == "requested"
 
 
 def _approved(org, shipment, staff, **kwargs):
-    case = open_case(org, shipment, staff, **kwargs)
+    case = opened_case(org, shipment, staff, **kwargs)
     return services.return_approve(case=case, actor=Actor.for_user(staff))
 
 
-def test_a_replacement_is_a_line_of_the_next_open_batch_and_ships_with_it(org_a, staff):
+def test_a_replacement_is_a_line_of_the_next_open_batch_and_ships_with_it(org_a, staff_user_a):
     billing_settings(org_a, gateway="test")
     coffee, mug = ProductFactory(organization=org_a), ProductFactory(organization=org_a)
     shipment = delivered_boxes(
         org_a, delivered_at=NOW - timedelta(days=2), items=[(coffee, 2), (mug, 1)]
     )[0]
-    case = _approved(org_a, shipment, staff, items=[{"product": mug.pk, "quantity": 1}])
-    services.return_resolve(case=case, actor=Actor.for_user(staff), resolution="replacement")
+    case = _approved(org_a, shipment, staff_user_a, items=[{"product": mug.pk, "quantity": 1}])
+    services.return_resolve(case=case, actor=Actor.for_user(staff_user_a), resolution="replacement")
 
     case.refresh_from_db()
     line = case.replacement_line
@@ -292,9 +282,9 @@ def test_a_replacement_is_a_line_of_the_next_open_batch_and_ships_with_it(org_a,
     assert Shipment.objects.get(line=line).customer_id == shipment.customer_id
 
 
-def test_a_replacement_not_packed_rolls_to_the_next_batch(org_a, shipment, staff):
-    case = _approved(org_a, shipment, staff)
-    services.return_resolve(case=case, actor=Actor.for_user(staff), resolution="replacement")
+def test_a_replacement_not_packed_rolls_to_the_next_batch(org_a, shipment, staff_user_a):
+    case = _approved(org_a, shipment, staff_user_a)
+    services.return_resolve(case=case, actor=Actor.for_user(staff_user_a), resolution="replacement")
     case.refresh_from_db()
     batch = case.replacement_line.batch
     actor = Actor.system("warehouse")
@@ -306,12 +296,14 @@ def test_a_replacement_not_packed_rolls_to_the_next_batch(org_a, shipment, staff
     assert (copy.kind, copy.status, copy.batch.status) == ("replacement", "ready", "open")
 
 
-def test_a_credit_reduces_the_next_native_charge_by_exactly_its_amount(org_a, shipment, staff):
+def test_a_credit_reduces_the_next_native_charge_by_exactly_its_amount(
+    org_a, shipment, staff_user_a
+):
     subscription = shipment.line.subscription
     items_total = sum(item.total for item in subscription.items.all())
-    case = _approved(org_a, shipment, staff)
+    case = _approved(org_a, shipment, staff_user_a)
     services.return_resolve(
-        case=case, actor=Actor.for_user(staff), resolution="credit", amount="4.30"
+        case=case, actor=Actor.for_user(staff_user_a), resolution="credit", amount="4.30"
     )
     case.refresh_from_db()
     assert (case.status, case.resolution, case.amount) == ("resolved", "credit", Decimal("4.30"))
@@ -328,13 +320,13 @@ def test_a_credit_reduces_the_next_native_charge_by_exactly_its_amount(org_a, sh
     assert subscription.adjustment == 0
 
 
-def test_a_refund_is_recorded_against_the_boxs_charge(org_a, shipment, staff):
+def test_a_refund_is_recorded_against_the_boxs_charge(org_a, shipment, staff_user_a):
     charge = shipment.line.charge
-    case = _approved(org_a, shipment, staff)
+    case = _approved(org_a, shipment, staff_user_a)
     with pytest.raises(ApplicationError) as too_much:
         services.return_resolve(
             case=case,
-            actor=Actor.for_user(staff),
+            actor=Actor.for_user(staff_user_a),
             resolution="refund",
             amount=charge.amount + Decimal("0.01"),
         )
@@ -343,7 +335,7 @@ def test_a_refund_is_recorded_against_the_boxs_charge(org_a, shipment, staff):
     assert case.status == "approved"
 
     services.return_resolve(
-        case=case, actor=Actor.for_user(staff), resolution="refund", amount=charge.amount
+        case=case, actor=Actor.for_user(staff_user_a), resolution="refund", amount=charge.amount
     )
     case.refresh_from_db()
     charge.refresh_from_db()
@@ -356,12 +348,14 @@ def test_a_refund_is_recorded_against_the_boxs_charge(org_a, shipment, staff):
     ("resolution", "amount"),
     [("refund", None), ("credit", "-3"), ("credit", "abc"), ("none", "5"), ("gift", None)],
 )
-def test_resolve_refuses_bad_input_and_moves_no_money(org_a, shipment, staff, resolution, amount):
-    case = _approved(org_a, shipment, staff)
+def test_resolve_refuses_bad_input_and_moves_no_money(
+    org_a, shipment, staff_user_a, resolution, amount
+):
+    case = _approved(org_a, shipment, staff_user_a)
     subscription = shipment.line.subscription
     with pytest.raises(ApplicationError):
         services.return_resolve(
-            case=case, actor=Actor.for_user(staff), resolution=resolution, amount=amount
+            case=case, actor=Actor.for_user(staff_user_a), resolution=resolution, amount=amount
         )
     case.refresh_from_db()
     subscription.refresh_from_db()
@@ -369,12 +363,12 @@ def test_resolve_refuses_bad_input_and_moves_no_money(org_a, shipment, staff, re
 
 
 def test_another_organizations_reason_is_refused_even_with_the_same_code(
-    org_a, org_b, shipment, staff
+    org_a, org_b, shipment, staff_user_a
 ):
     services.return_config_ensure(organization=org_b)
     foreign = ReturnReason.objects.get(organization=org_b, code="damaged")
     with pytest.raises(ApplicationError) as refused:
-        open_case(org_a, shipment, staff, reason=foreign)
+        opened_case(org_a, shipment, staff_user_a, reason=foreign)
     assert refused.value.extra["fields"]["reason"] == [
         "Not a reason of the shipment's organization."
     ]
@@ -395,7 +389,7 @@ def test_settings_are_created_once_with_the_default_reasons(org_a, org_b):
     assert reasons == ReturnReason.objects.filter(organization=org_a).count() > 0
 
 
-def test_the_default_assignee_must_be_staff_of_the_organization(org_a, org_b, staff):
+def test_the_default_assignee_must_be_staff_of_the_organization(org_a, org_b, staff_user_a):
     viewer = UserFactory(username="vera")
     MembershipFactory(user=viewer, organization=org_a, role="viewer")
     outsider = UserFactory(username="bruno")
@@ -415,14 +409,14 @@ def test_the_default_assignee_must_be_staff_of_the_organization(org_a, org_b, st
     assert not ReturnConfig.objects.filter(organization=org_a, window_days=30).exists()
 
     config = services.return_config_update(
-        organization=org_a, window_days=30, service_level_days=2, default_assignee=staff
+        organization=org_a, window_days=30, service_level_days=2, default_assignee=staff_user_a
     )
 
     config.refresh_from_db()
     assert (config.window_days, config.service_level_days, config.default_assignee) == (
         30,
         2,
-        staff,
+        staff_user_a,
     )
 
 

@@ -12,18 +12,11 @@ from returns import services
 from returns.models import ReturnNote, ReturnRequest
 from returns.selectors import case_timeline
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
-from tests.factories import MembershipFactory, UserFactory, delivered_boxes
+from tests.factories import delivered_boxes
 
 pytestmark = pytest.mark.django_db
 
 ORDER = "1276"
-
-
-@pytest.fixture
-def staff(org_a):
-    user = UserFactory(username="claire")
-    MembershipFactory(user=user, organization=org_a, role="staff")
-    return user
 
 
 @pytest.fixture
@@ -57,10 +50,10 @@ def _money(shipment):
     )
 
 
-def test_a_refund_is_to_be_made_in_the_shop_and_staff_confirm_it(org_a, shop_box, staff):
-    case = approved_case(org_a, shop_box, staff)
+def test_a_refund_is_to_be_made_in_the_shop_and_staff_confirm_it(org_a, shop_box, staff_user_a):
+    case = approved_case(org_a, shop_box, staff_user_a)
     money = _money(shop_box)
-    actor = Actor.for_user(staff)
+    actor = Actor.for_user(staff_user_a)
 
     services.return_resolve(case=case, actor=actor, resolution="refund", amount="7.50")
 
@@ -75,7 +68,7 @@ def test_a_refund_is_to_be_made_in_the_shop_and_staff_confirm_it(org_a, shop_box
     refund = case_timeline(case=case).get(kind=ReturnNote.Kind.REFUND)
     assert ORDER in refund.text
     assert "7.50" in refund.text
-    assert refund.actor_user == staff
+    assert refund.actor_user == staff_user_a
     # Nothing moved on our side: the money is the shop's.
     assert _money(shop_box) == money
     assert not SubscriptionEvent.objects.filter(kind="charge_refunded").exists()
@@ -85,7 +78,7 @@ def test_a_refund_is_to_be_made_in_the_shop_and_staff_confirm_it(org_a, shop_box
     case.refresh_from_db()
     assert case.refund == ReturnRequest.Refund.REFUNDED_IN_SHOP
     confirmed = case_timeline(case=case).filter(kind=ReturnNote.Kind.REFUND).last()
-    assert (confirmed.text, confirmed.actor_user) == ("Refund #88 in WooCommerce", staff)
+    assert (confirmed.text, confirmed.actor_user) == ("Refund #88 in WooCommerce", staff_user_a)
     assert _money(shop_box) == money
 
     notes = case.notes.count()
@@ -97,15 +90,15 @@ def test_a_refund_is_to_be_made_in_the_shop_and_staff_confirm_it(org_a, shop_box
     assert (case.refund, case.notes.count()) == ("refunded_in_shop", notes)
 
 
-def test_a_shop_refund_cannot_exceed_the_order(org_a, shop_box, staff):
-    case = approved_case(org_a, shop_box, staff)
+def test_a_shop_refund_cannot_exceed_the_order(org_a, shop_box, staff_user_a):
+    case = approved_case(org_a, shop_box, staff_user_a)
     order_total = shop_box.line.charge.amount
     notes = case.notes.count()
 
     with pytest.raises(ApplicationError) as refused:
         services.return_resolve(
             case=case,
-            actor=Actor.for_user(staff),
+            actor=Actor.for_user(staff_user_a),
             resolution="refund",
             amount=order_total + Decimal("0.01"),
         )
@@ -120,22 +113,24 @@ def test_a_shop_refund_cannot_exceed_the_order(org_a, shop_box, staff):
     )
 
 
-def test_nothing_to_confirm_on_a_case_without_a_shop_refund(org_a, shop_box, staff):
-    case = approved_case(org_a, shop_box, staff)
+def test_nothing_to_confirm_on_a_case_without_a_shop_refund(org_a, shop_box, staff_user_a):
+    case = approved_case(org_a, shop_box, staff_user_a)
     with pytest.raises(ConflictError):
-        services.return_confirm_shop_refund(case=case, actor=Actor.for_user(staff))
+        services.return_confirm_shop_refund(case=case, actor=Actor.for_user(staff_user_a))
     case.refresh_from_db()
     assert case.refund == ""
 
 
-def test_a_credit_on_a_shop_subscription_is_refused_and_writes_nothing(org_a, shop_box, staff):
-    case = approved_case(org_a, shop_box, staff)
+def test_a_credit_on_a_shop_subscription_is_refused_and_writes_nothing(
+    org_a, shop_box, staff_user_a
+):
+    case = approved_case(org_a, shop_box, staff_user_a)
     money = _money(shop_box)
     notes = case.notes.count()
 
     with pytest.raises(ApplicationError) as refused:
         services.return_resolve(
-            case=case, actor=Actor.for_user(staff), resolution="credit", amount="5"
+            case=case, actor=Actor.for_user(staff_user_a), resolution="credit", amount="5"
         )
 
     assert "WooCommerce" in refused.value.message

@@ -35,6 +35,7 @@ from tests.factories import (
     member,
     satisfaction_on,
 )
+from tests.helpers import messages_of, transitions_offered
 
 pytestmark = pytest.mark.django_db
 
@@ -59,16 +60,6 @@ def clock():
 @pytest.fixture(autouse=True)
 def site_url(settings):
     settings.SITE_URL = "http://testserver.example"
-
-
-@pytest.fixture
-def staff(org_a):
-    return member(org_a, Role.STAFF, username="claire", first_name="Claire", last_name="Petit")
-
-
-@pytest.fixture
-def client(admin_client_for, staff):
-    return admin_client_for(staff)
 
 
 @pytest.fixture
@@ -106,14 +97,6 @@ def listed(response):
     return list(response.context["cl"].result_list)
 
 
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
-
-
-def transitions_offered(response):
-    return sorted(set(re.findall(r'data-transition="([a-z_]+)"', response.content.decode())))
-
-
 def state(survey):
     return SatisfactionSurvey.objects.filter(pk=survey.pk).values().get()
 
@@ -133,7 +116,7 @@ def answered_on(survey, at):
 
 
 @pytest.fixture
-def surveys(org_a, staff, coffee, mug):
+def surveys(org_a, staff_user_a, coffee, mug):
     """Answers over four months, and a survey not sent yet."""
     pending = scheduled(org_a)
     (angry,) = answered_surveys(
@@ -156,7 +139,7 @@ def surveys(org_a, staff, coffee, mug):
     for survey, name in ((angry, "Anne Colere"), (happy, "Paul Heureux")):
         first, last = name.split()
         Customer.objects.filter(pk=survey.customer_id).update(first_name=first, last_name=last)
-    actor = Actor.for_user(staff)
+    actor = Actor.for_user(staff_user_a)
     services.survey_open_case(survey=cased, actor=actor)
     services.survey_mark_followed_up(survey=followed, actor=actor)
     return {
@@ -194,18 +177,20 @@ def surveys(org_a, staff, coffee, mug):
         ("band=detractor&answered=month", "cased followed"),
     ],
 )
-def test_each_filter_lists_the_right_surveys(client, surveys, coffee, mug, query, expected):
+def test_each_filter_lists_the_right_surveys(admin_client_a, surveys, coffee, mug, query, expected):
     query = query.format(coffee=coffee.pk, mug=mug.pk)
 
-    response = client.get(f"{SURVEYS}?{query}", **EN)
+    response = admin_client_a.get(f"{SURVEYS}?{query}", **EN)
 
     assert response.status_code == 200
     names = {survey.pk: name for name, survey in surveys.items()}
     assert sorted(names[survey.pk] for survey in listed(response)) == sorted(expected.split())
 
 
-def test_detractor_comments_to_follow_up_come_first_then_the_latest_answers(client, surveys):
-    response = client.get(SURVEYS, **EN)
+def test_detractor_comments_to_follow_up_come_first_then_the_latest_answers(
+    admin_client_a, surveys
+):
+    response = admin_client_a.get(SURVEYS, **EN)
 
     names = {survey.pk: name for name, survey in surveys.items()}
     assert [names[survey.pk] for survey in listed(response)] == [
@@ -221,8 +206,10 @@ def test_detractor_comments_to_follow_up_come_first_then_the_latest_answers(clie
     ]
 
 
-def test_the_columns_show_the_customer_score_band_comment_products_and_follow_up(client, surveys):
-    response = client.get(SURVEYS, **EN)
+def test_the_columns_show_the_customer_score_band_comment_products_and_follow_up(
+    admin_client_a, surveys
+):
+    response = admin_client_a.get(SURVEYS, **EN)
     page = response.content.decode()
 
     rows = re.findall(r"<tr>.*?</tr>", page, flags=re.S)
@@ -243,17 +230,17 @@ def test_the_columns_show_the_customer_score_band_comment_products_and_follow_up
     assert page.count('class="score-badge band-passive"') == 2
 
 
-def test_search_by_customer_name_or_email(client, surveys):
-    by_name = client.get(f"{SURVEYS}?q=colere", **EN)
+def test_search_by_customer_name_or_email(admin_client_a, surveys):
+    by_name = admin_client_a.get(f"{SURVEYS}?q=colere", **EN)
     email = surveys["happy"].customer.email
-    by_email = client.get(f"{SURVEYS}?q={email}", **EN)
+    by_email = admin_client_a.get(f"{SURVEYS}?q={email}", **EN)
 
     assert listed(by_name) == [surveys["angry"]]
     assert listed(by_email) == [surveys["happy"]]
 
 
 def test_the_list_queries_do_not_grow_with_its_length(
-    client, org_a, coffee, django_assert_max_num_queries
+    admin_client_a, org_a, coffee, django_assert_max_num_queries
 ):
     scheduled(org_a)
     answered_surveys(
@@ -263,10 +250,10 @@ def test_the_list_queries_do_not_grow_with_its_length(
         comments=["Bad", ""],
         items=[(coffee, 1)],
     )
-    client.get(SURVEYS)  # warm the session and content types
+    admin_client_a.get(SURVEYS)  # warm the session and content types
 
     with django_assert_max_num_queries(12) as few:
-        client.get(SURVEYS)
+        admin_client_a.get(SURVEYS)
     answered_surveys(
         org_a,
         [0, 5, 6, 7, 8, 9, 10, 10, 4, 2],
@@ -275,46 +262,51 @@ def test_the_list_queries_do_not_grow_with_its_length(
         items=[(coffee, 1)],
     )
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client.get(SURVEYS)
+        response = admin_client_a.get(SURVEYS)
 
     assert response.context["cl"].result_count == 13
     assert response.content.decode().count('class="follow-up-todo"') == 3
 
 
-def test_the_list_links_to_the_report(client, surveys):
-    response = client.get(SURVEYS, **EN)
+def test_the_list_links_to_the_report(admin_client_a, surveys):
+    response = admin_client_a.get(SURVEYS, **EN)
 
     assert f'<a href="{REPORT}" class="satisfaction-report-link">' in response.content.decode()
 
 
-def test_nobody_adds_or_edits_a_survey_by_hand(client, surveys):
+def test_nobody_adds_or_edits_a_survey_by_hand(admin_client_a, surveys):
     survey = surveys["angry"]
 
-    assert client.get(f"{SURVEYS}add/").status_code == 403
-    page = client.get(survey_url(survey), **EN)
+    assert admin_client_a.get(f"{SURVEYS}add/").status_code == 403
+    page = admin_client_a.get(survey_url(survey), **EN)
     assert page.status_code == 200
     assert 'name="comment"' not in page.content.decode()
-    client.post(survey_url(survey), {"comment": "Fine", "score": "10"})
+    admin_client_a.post(survey_url(survey), {"comment": "Fine", "score": "10"})
     assert state(survey)["comment"] == "Stale beans"
 
 
 # --- The buttons -------------------------------------------------------------------------------
 
 
-def test_an_answered_survey_offers_a_case_and_follow_up_a_scheduled_one_cancel(client, org_a):
+def test_an_answered_survey_offers_a_case_and_follow_up_a_scheduled_one_cancel(
+    admin_client_a, org_a
+):
     waiting = scheduled(org_a)
     (answer,) = answered_surveys(org_a, [3], answered_at=WEDNESDAY, comments=["Stale"])
 
-    assert transitions_offered(client.get(survey_url(answer))) == ["mark_followed_up", "open_case"]
-    assert transitions_offered(client.get(survey_url(waiting))) == ["cancel"]
+    assert transitions_offered(admin_client_a.get(survey_url(answer))) == [
+        "mark_followed_up",
+        "open_case",
+    ]
+    assert transitions_offered(admin_client_a.get(survey_url(waiting))) == ["cancel"]
 
 
-def test_open_a_case_from_a_detractors_answer_end_to_end(client, staff, org_a):
+def test_open_a_case_from_a_detractors_answer_end_to_end(admin_client_a, staff_user_a, org_a):
     (survey,) = answered_surveys(org_a, [2], answered_at=WEDNESDAY, comments=["Stale beans"])
     assert survey.needs_follow_up
 
-    form = client.get(transition_url(survey, "open_case"), **EN)
-    response = client.post(transition_url(survey, "open_case"), follow=True, **EN)
+    form = admin_client_a.get(transition_url(survey, "open_case"), **EN)
+    response = admin_client_a.post(transition_url(survey, "open_case"), follow=True, **EN)
 
     assert form.status_code == 200
     case = ReturnRequest.objects.get(shipment=survey.shipment)
@@ -324,29 +316,31 @@ def test_open_a_case_from_a_detractors_answer_end_to_end(client, staff, org_a):
     ]
     survey.refresh_from_db()
     assert survey.return_request == case
-    assert survey.followed_up_by == staff
+    assert survey.followed_up_by == staff_user_a
     assert not survey.needs_follow_up
     assert "Stale beans" in case.description
     # The survey's page now links to the case and offers nothing more.
-    page = client.get(survey_url(survey), **EN)
+    page = admin_client_a.get(survey_url(survey), **EN)
     assert transitions_offered(page) == []
     assert f'href="/admin/returns/returnrequest/{case.pk}/change/"' in page.content.decode()
-    listed_again = client.get(f"{SURVEYS}?follow_up=todo", **EN)
+    listed_again = admin_client_a.get(f"{SURVEYS}?follow_up=todo", **EN)
     assert listed(listed_again) == []
 
 
-def test_a_refused_case_is_an_error_message_and_changes_nothing(client, staff, org_a):
+def test_a_refused_case_is_an_error_message_and_changes_nothing(
+    admin_client_a, staff_user_a, org_a
+):
     billing_settings(org_a, gateway="test")
     (survey,) = answered_surveys(org_a, [2], answered_at=WEDNESDAY, comments=["Broken"])
     returns.return_open(
         organization=org_a,
         shipment=survey.shipment,
         reason="damaged",
-        actor=Actor.for_user(staff),
+        actor=Actor.for_user(staff_user_a),
     )
     before = state(survey)
 
-    response = client.post(transition_url(survey, "open_case"), follow=True, **EN)
+    response = admin_client_a.post(transition_url(survey, "open_case"), follow=True, **EN)
 
     assert response.redirect_chain[-1][0] == survey_url(survey)
     (message,) = response.context["messages"]
@@ -355,23 +349,23 @@ def test_a_refused_case_is_an_error_message_and_changes_nothing(client, staff, o
     assert ReturnRequest.objects.filter(shipment=survey.shipment).count() == 1
 
 
-def test_mark_followed_up(client, staff, org_a):
+def test_mark_followed_up(admin_client_a, staff_user_a, org_a):
     (survey,) = answered_surveys(org_a, [5], answered_at=WEDNESDAY, comments=["Too bitter"])
 
-    response = client.post(transition_url(survey, "mark_followed_up"), follow=True, **EN)
+    response = admin_client_a.post(transition_url(survey, "mark_followed_up"), follow=True, **EN)
 
     assert response.redirect_chain[-1][0] == survey_url(survey)
     assert messages_of(response) == [f"Survey {survey.pk} is marked followed up."]
     survey.refresh_from_db()
-    assert (survey.followed_up_by, survey.needs_follow_up) == (staff, False)
+    assert (survey.followed_up_by, survey.needs_follow_up) == (staff_user_a, False)
     assert transitions_offered(response) == ["open_case"]
     assert "Claire Petit" in response.content.decode()
 
 
-def test_cancel_a_scheduled_survey_with_a_reason(client, org_a):
+def test_cancel_a_scheduled_survey_with_a_reason(admin_client_a, org_a):
     survey = scheduled(org_a)
 
-    response = client.post(
+    response = admin_client_a.post(
         transition_url(survey, "cancel"), {"reason": "She called us"}, follow=True, **EN
     )
 
@@ -385,12 +379,14 @@ def test_cancel_a_scheduled_survey_with_a_reason(client, org_a):
     assert transitions_offered(response) == []
 
 
-def test_an_action_not_possible_now_says_so_and_changes_nothing(client, org_a):
+def test_an_action_not_possible_now_says_so_and_changes_nothing(admin_client_a, org_a):
     (survey,) = answered_surveys(org_a, [9], answered_at=WEDNESDAY)
     before = state(survey)
 
-    form = client.get(transition_url(survey, "cancel"), follow=True, **EN)
-    posted = client.post(transition_url(survey, "cancel"), {"reason": "x"}, follow=True, **EN)
+    form = admin_client_a.get(transition_url(survey, "cancel"), follow=True, **EN)
+    posted = admin_client_a.post(
+        transition_url(survey, "cancel"), {"reason": "x"}, follow=True, **EN
+    )
 
     assert form.redirect_chain[-1][0] == survey_url(survey)
     assert messages_of(form) == ["“Cancel” is not possible now: the survey is answered."]
@@ -401,15 +397,17 @@ def test_an_action_not_possible_now_says_so_and_changes_nothing(client, org_a):
 
 def test_a_viewer_sees_no_button_and_may_not_act(admin_client_for, org_a):
     viewer = member(org_a, Role.VIEWER)
-    client = admin_client_for(viewer)
+    admin_client_a = admin_client_for(viewer)
     (survey,) = answered_surveys(org_a, [1], answered_at=WEDNESDAY, comments=["Awful"])
     before = state(survey)
 
-    page = client.get(survey_url(survey))
-    form = client.get(transition_url(survey, "open_case"))
-    posted = client.post(transition_url(survey, "mark_followed_up"))
-    listing = client.get(SURVEYS)
-    action = client.post(SURVEYS, {"action": "mark_followed_up", ACTION_CHECKBOX_NAME: [survey.pk]})
+    page = admin_client_a.get(survey_url(survey))
+    form = admin_client_a.get(transition_url(survey, "open_case"))
+    posted = admin_client_a.post(transition_url(survey, "mark_followed_up"))
+    listing = admin_client_a.get(SURVEYS)
+    action = admin_client_a.post(
+        SURVEYS, {"action": "mark_followed_up", ACTION_CHECKBOX_NAME: [survey.pk]}
+    )
 
     assert page.status_code == 200
     assert transitions_offered(page) == []
@@ -420,11 +418,13 @@ def test_a_viewer_sees_no_button_and_may_not_act(admin_client_for, org_a):
     assert ReturnRequest.objects.count() == 0
 
 
-def test_the_list_action_marks_the_selected_answers_followed_up(client, staff, org_a):
+def test_the_list_action_marks_the_selected_answers_followed_up(
+    admin_client_a, staff_user_a, org_a
+):
     waiting = scheduled(org_a)
     first, second = answered_surveys(org_a, [3, 9], answered_at=WEDNESDAY, comments=["Bad", "Good"])
 
-    response = client.post(
+    response = admin_client_a.post(
         SURVEYS,
         {"action": "mark_followed_up", ACTION_CHECKBOX_NAME: [first.pk, second.pk, waiting.pk]},
         follow=True,
@@ -436,19 +436,19 @@ def test_the_list_action_marks_the_selected_answers_followed_up(client, staff, o
     assert f"Survey {waiting.pk}: Only an answered survey can be followed up." in texts
     for survey in (first, second):
         survey.refresh_from_db()
-        assert survey.followed_up_by == staff
+        assert survey.followed_up_by == staff_user_a
     waiting.refresh_from_db()
     assert (waiting.status, waiting.followed_up_at) == (S.SCHEDULED, None)
 
 
-def test_the_customers_link_is_shown_only_while_the_survey_is_open(client, org_a):
+def test_the_customers_link_is_shown_only_while_the_survey_is_open(admin_client_a, org_a):
     waiting = scheduled(org_a)
     (closed,) = answered_surveys(org_a, [8], answered_at=WEDNESDAY - timedelta(days=30))
     (answer,) = answered_surveys(org_a, [8], answered_at=WEDNESDAY)
 
-    open_page = client.get(survey_url(answer), **EN).content.decode()
-    closed_page = client.get(survey_url(closed), **EN).content.decode()
-    waiting_page = client.get(survey_url(waiting), **EN).content.decode()
+    open_page = admin_client_a.get(survey_url(answer), **EN).content.decode()
+    closed_page = admin_client_a.get(survey_url(closed), **EN).content.decode()
+    waiting_page = admin_client_a.get(survey_url(waiting), **EN).content.decode()
 
     assert f"http://testserver.example/s/{answer.token}/" in open_page
     assert 'class="survey-public-link"' in open_page
@@ -461,9 +461,9 @@ def test_the_customers_link_is_shown_only_while_the_survey_is_open(client, org_a
 
 
 def test_another_organizations_staff_cannot_see_or_touch_its_surveys(
-    admin_client_for, staff_b, org_a, org_b
+    admin_client_for, staff_user_b, org_a, org_b
 ):
-    client_b = admin_client_for(staff_b)
+    client_b = admin_client_for(staff_user_b)
     (theirs,) = answered_surveys(org_a, [2], answered_at=WEDNESDAY, comments=["Bad"])
     (ours,) = answered_surveys(org_b, [9], answered_at=WEDNESDAY)
     before = state(theirs)
@@ -509,10 +509,10 @@ def settings_data(**changes):
     return data
 
 
-def test_an_organization_finds_its_settings_on_its_first_visit(client, org_a, org_b):
+def test_an_organization_finds_its_settings_on_its_first_visit(admin_client_a, org_a, org_b):
     assert not SatisfactionConfig.objects.exists()
 
-    response = client.get(SETTINGS, **EN)
+    response = admin_client_a.get(SETTINGS, **EN)
 
     config = SatisfactionConfig.objects.get()
     assert config.organization == org_a
@@ -576,14 +576,14 @@ def test_the_settings_form_refuses_a_text_the_model_refuses(
     assert (config.enabled, getattr(config, field)) == (False, "")
 
 
-def test_staff_and_viewers_only_read_the_settings(admin_client_for, org_a, staff):
+def test_staff_and_viewers_only_read_the_settings(admin_client_for, org_a, staff_user_a):
     config = services.satisfaction_config_ensure(organization=org_a)
     viewer = member(org_a, Role.VIEWER)
 
-    for user in (staff, viewer):
-        client = admin_client_for(user)
-        page = client.get(f"{SETTINGS}{config.pk}/change/")
-        posted = client.post(f"{SETTINGS}{config.pk}/change/", settings_data())
+    for user in (staff_user_a, viewer):
+        admin_client_a = admin_client_for(user)
+        page = admin_client_a.get(f"{SETTINGS}{config.pk}/change/")
+        posted = admin_client_a.post(f"{SETTINGS}{config.pk}/change/", settings_data())
         assert page.status_code == 200
         assert 'name="delay_days"' not in page.content.decode()
         assert posted.status_code == 403
@@ -609,10 +609,12 @@ def test_another_organizations_staff_cannot_see_its_settings(admin_client_for, o
 # --- A subscription's page --------------------------------------------------------------------
 
 
-def test_a_subscriptions_page_lists_its_surveys(client, org_a):
+def test_a_subscriptions_page_lists_its_surveys(admin_client_a, org_a):
     (survey,) = answered_surveys(org_a, [3], answered_at=WEDNESDAY, comments=["Stale"])
 
-    page = client.get(f"/admin/subscriptions/subscription/{survey.subscription_id}/change/", **EN)
+    page = admin_client_a.get(
+        f"/admin/subscriptions/subscription/{survey.subscription_id}/change/", **EN
+    )
 
     text = page.content.decode()
     assert f'<a href="{survey_url(survey)}" class="satisfaction-survey">' in text
@@ -624,7 +626,7 @@ def test_a_subscriptions_page_lists_its_surveys(client, org_a):
 
 
 def test_the_report_shows_the_hand_computed_nps_of_a_set_of_answers(
-    client, org_a, org_b, coffee, mug
+    admin_client_a, org_a, org_b, coffee, mug
 ):
     coffee_schema(org_a)
     surveys = answered_surveys(
@@ -638,7 +640,7 @@ def test_the_report_shows_the_hand_computed_nps_of_a_set_of_answers(
     BatchLine.objects.filter(shipment=surveys[0].shipment).update(preferences={"roast": "light"})
     answered_surveys(org_b, [0, 0, 0], answered_at=WEDNESDAY)  # never counted for A
 
-    response = client.get(REPORT, **EN)
+    response = admin_client_a.get(REPORT, **EN)
 
     assert response.status_code == 200
     context = response.context
@@ -673,13 +675,13 @@ def test_the_report_shows_the_hand_computed_nps_of_a_set_of_answers(
     assert follow_up["comment"] == "Stale beans"
 
 
-def test_the_report_period_is_chosen_in_weeks_ending_today(client, org_a):
+def test_the_report_period_is_chosen_in_weeks_ending_today(admin_client_a, org_a):
     answered_surveys(org_a, [0], answered_at=WEDNESDAY - timedelta(weeks=6))
     answered_surveys(org_a, [9], answered_at=WEDNESDAY)
 
-    default = client.get(REPORT, **EN)
-    four = client.get(f"{REPORT}?weeks=4", **EN)
-    odd = client.get(f"{REPORT}?weeks=13", **EN)
+    default = admin_client_a.get(REPORT, **EN)
+    four = admin_client_a.get(f"{REPORT}?weeks=4", **EN)
+    odd = admin_client_a.get(f"{REPORT}?weeks=13", **EN)
 
     assert default.context["weeks"] == 12
     assert default.context["headline"] == "NPS 0, 2 answers: too few for a margin of error"
@@ -690,8 +692,8 @@ def test_the_report_period_is_chosen_in_weeks_ending_today(client, org_a):
     assert odd.context["weeks"] == 12
 
 
-def test_a_report_without_answers_says_so(client, org_a):
-    response = client.get(REPORT, **EN)
+def test_a_report_without_answers_says_so(admin_client_a, org_a):
+    response = admin_client_a.get(REPORT, **EN)
 
     context = response.context
     assert context["headline"] == "No answers"
@@ -708,10 +710,10 @@ def test_a_staff_member_of_several_organizations_picks_one_never_mixed(
     MembershipFactory(user=both, organization=org_b, role=Role.STAFF)
     answered_surveys(org_a, [10, 10], answered_at=WEDNESDAY)
     answered_surveys(org_b, [0], answered_at=WEDNESDAY)
-    client = admin_client_for(both)
+    admin_client_a = admin_client_for(both)
 
-    default = client.get(REPORT, **EN)
-    chosen = client.get(f"{REPORT}?organization={org_a.pk}", **EN)
+    default = admin_client_a.get(REPORT, **EN)
+    chosen = admin_client_a.get(f"{REPORT}?organization={org_a.pk}", **EN)
 
     # By name: "Other Tea Co" before "Purea Café".
     assert default.context["organizations"] == [org_b, org_a]
@@ -721,14 +723,16 @@ def test_a_staff_member_of_several_organizations_picks_one_never_mixed(
     assert chosen.context["headline"] == "NPS 100, 2 answers: too few for a margin of error"
     assert '<select name="organization"' in chosen.content.decode()
     # Its links to the list keep to the organization shown.
-    follow_ups = client.get(chosen.context["follow_ups_url"])
+    follow_ups = admin_client_a.get(chosen.context["follow_ups_url"])
     assert follow_ups.status_code == 200
     assert f"organization__id__exact={org_a.pk}" in chosen.context["follow_ups_url"]
 
 
-def test_another_organizations_staff_cannot_see_its_report(admin_client_for, staff_b, org_a, org_b):
+def test_another_organizations_staff_cannot_see_its_report(
+    admin_client_for, staff_user_b, org_a, org_b
+):
     answered_surveys(org_a, [10, 10], answered_at=WEDNESDAY)
-    client_b = admin_client_for(staff_b)
+    client_b = admin_client_for(staff_user_b)
 
     own = client_b.get(REPORT, **EN)
     forged = client_b.get(f"{REPORT}?organization={org_a.pk}", **EN)
@@ -753,7 +757,7 @@ def test_a_viewer_reaches_the_report(admin_client_for, org_a):
 
 
 def test_the_report_queries_do_not_grow_with_the_answers(
-    client, org_a, coffee, mug, django_assert_max_num_queries
+    admin_client_a, org_a, coffee, mug, django_assert_max_num_queries
 ):
     coffee_schema(org_a)
     answered_surveys(
@@ -763,10 +767,10 @@ def test_the_report_queries_do_not_grow_with_the_answers(
         comments=["Bad", "Worse", ""],
         items=[(coffee, 1)],
     )
-    client.get(REPORT)
+    admin_client_a.get(REPORT)
 
     with django_assert_max_num_queries(20) as few:
-        client.get(REPORT)
+        admin_client_a.get(REPORT)
     for weeks_ago in (4, 2, 0):
         answered_surveys(
             org_a,
@@ -776,7 +780,7 @@ def test_the_report_queries_do_not_grow_with_the_answers(
             items=[(coffee, 1), (mug, 1)],
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client.get(REPORT)
+        response = admin_client_a.get(REPORT)
 
     assert response.context["nps"].answers == 21
     assert len(response.context["follow_ups"]) == 10

@@ -41,11 +41,6 @@ PERIOD = {"start": "2026-10-26", "end": "2026-11-08"}  # two whole weeks around 
 # --- Given -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def client_a(api_client_for, org_a):
-    return api_client_for(org_a)
-
-
 def scheduled_surveys(org, count=1, **box_fields):
     """`count` boxes delivered four days ago, each with a survey scheduled (not sent yet)."""
     satisfaction_on(org, delay_days=3)
@@ -80,11 +75,11 @@ def rows(org):
 # --- Reading surveys -----------------------------------------------------------------------
 
 
-def test_a_survey_shows_every_documented_field_and_never_its_token(client_a, org_a):
+def test_a_survey_shows_every_documented_field_and_never_its_token(api_client_a, org_a):
     (survey,) = answered_surveys(org_a, [3], comments=["Stale beans"], answered_at=MONDAY)
 
-    response = client_a.get(_url(survey))
-    listed = client_a.get(URL)
+    response = api_client_a.get(_url(survey))
+    listed = api_client_a.get(URL)
 
     assert response.status_code == 200
     body = response.json()
@@ -133,24 +128,24 @@ def test_a_survey_shows_every_documented_field_and_never_its_token(client_a, org
     assert "token" not in listed.json()["results"][0]
 
 
-def test_the_list_is_paginated_latest_to_send_first(client_a, org_a):
+def test_the_list_is_paginated_latest_to_send_first(api_client_a, org_a):
     older = answered_surveys(org_a, [9], answered_at=MONDAY - timedelta(days=14))
     newer = answered_surveys(org_a, [9, 9], answered_at=MONDAY)
 
-    response = client_a.get(URL, {"page_size": 2})
+    response = api_client_a.get(URL, {"page_size": 2})
 
     body = response.json()
     assert body["count"] == 3
     assert body["next"] is not None
     newer_first = sorted(newer, key=lambda survey: survey.pk, reverse=True)
     assert ids(response) == [survey.pk for survey in newer_first]
-    assert ids(client_a.get(URL, {"page_size": 2, "page": 2})) == [older[0].pk]
+    assert ids(api_client_a.get(URL, {"page_size": 2, "page": 2})) == [older[0].pk]
 
 
-def test_a_survey_without_an_answer_has_no_band(client_a, org_a):
+def test_a_survey_without_an_answer_has_no_band(api_client_a, org_a):
     (survey,) = scheduled_surveys(org_a)
 
-    body = client_a.get(_url(survey)).json()
+    body = api_client_a.get(_url(survey)).json()
 
     assert (body["status"], body["score"], body["band"], body["sent_at"]) == (
         "scheduled",
@@ -161,28 +156,28 @@ def test_a_survey_without_an_answer_has_no_band(client_a, org_a):
     assert body["needs_follow_up"] is False
 
 
-def test_filters_by_status_band_and_follow_up(client_a, org_a):
+def test_filters_by_status_band_and_follow_up(api_client_a, org_a):
     vocal, silent, passive, happy = answered_surveys(
         org_a, [2, 5, 7, 10], comments=["Too bitter", "", "", "Great"], answered_at=MONDAY
     )
     (scheduled,) = scheduled_surveys(org_a)
 
-    assert set(ids(client_a.get(URL, {"status": "scheduled"}))) == {scheduled.pk}
-    assert set(ids(client_a.get(URL, {"status": ["scheduled", "answered"]}))) == {
+    assert set(ids(api_client_a.get(URL, {"status": "scheduled"}))) == {scheduled.pk}
+    assert set(ids(api_client_a.get(URL, {"status": ["scheduled", "answered"]}))) == {
         vocal.pk,
         silent.pk,
         passive.pk,
         happy.pk,
         scheduled.pk,
     }
-    assert set(ids(client_a.get(URL, {"band": "detractor"}))) == {vocal.pk, silent.pk}
-    assert set(ids(client_a.get(URL, {"band": ["passive", "promoter"]}))) == {
+    assert set(ids(api_client_a.get(URL, {"band": "detractor"}))) == {vocal.pk, silent.pk}
+    assert set(ids(api_client_a.get(URL, {"band": ["passive", "promoter"]}))) == {
         passive.pk,
         happy.pk,
     }
-    assert ids(client_a.get(URL, {"needs_follow_up": "true"})) == [vocal.pk]
+    assert ids(api_client_a.get(URL, {"needs_follow_up": "true"})) == [vocal.pk]
     # false: everything else, the survey without a score included.
-    assert set(ids(client_a.get(URL, {"needs_follow_up": "false"}))) == {
+    assert set(ids(api_client_a.get(URL, {"needs_follow_up": "false"}))) == {
         silent.pk,
         passive.pk,
         happy.pk,
@@ -190,40 +185,40 @@ def test_filters_by_status_band_and_follow_up(client_a, org_a):
     }
 
 
-def test_a_followed_up_detractor_no_longer_needs_follow_up(client_a, org_a, staff_a):
+def test_a_followed_up_detractor_no_longer_needs_follow_up(api_client_a, org_a, staff_user_a):
     vocal, other = answered_surveys(
         org_a, [2, 1], comments=["Too bitter", "Late"], answered_at=MONDAY
     )
-    services.survey_mark_followed_up(survey=vocal, actor=Actor.for_user(staff_a))
+    services.survey_mark_followed_up(survey=vocal, actor=Actor.for_user(staff_user_a))
 
-    assert ids(client_a.get(URL, {"needs_follow_up": "true"})) == [other.pk]
+    assert ids(api_client_a.get(URL, {"needs_follow_up": "true"})) == [other.pk]
 
 
-def test_filters_by_answer_time_in_the_organizations_time(client_a, org_a):
+def test_filters_by_answer_time_in_the_organizations_time(api_client_a, org_a):
     # Sunday 23:30 in Paris is still Sunday there, Monday 00:30 is Monday (both Sunday in UTC).
     (sunday,) = answered_surveys(
         org_a, [9], answered_at=datetime(2026, 11, 1, 23, 30, tzinfo=PARIS)
     )
     (monday,) = answered_surveys(org_a, [9], answered_at=datetime(2026, 11, 2, 0, 30, tzinfo=PARIS))
 
-    assert ids(client_a.get(URL, {"answered_after": "2026-11-02"})) == [monday.pk]
-    assert ids(client_a.get(URL, {"answered_before": "2026-11-02T00:00"})) == [sunday.pk]
+    assert ids(api_client_a.get(URL, {"answered_after": "2026-11-02"})) == [monday.pk]
+    assert ids(api_client_a.get(URL, {"answered_before": "2026-11-02T00:00"})) == [sunday.pk]
     # With an offset, the instant given: 23:00 UTC is 00:00 in Paris.
-    assert ids(client_a.get(URL, {"answered_after": "2026-11-01T23:00:00Z"})) == [monday.pk]
+    assert ids(api_client_a.get(URL, {"answered_after": "2026-11-01T23:00:00Z"})) == [monday.pk]
     both = {"answered_after": "2026-11-01T12:00", "answered_before": "2026-11-03"}
-    assert set(ids(client_a.get(URL, both))) == {sunday.pk, monday.pk}
+    assert set(ids(api_client_a.get(URL, both))) == {sunday.pk, monday.pk}
 
 
-def test_filters_by_product_customer_and_subscription(client_a, org_a):
+def test_filters_by_product_customer_and_subscription(api_client_a, org_a):
     kenya = ProductFactory(organization=org_a, name="Kenya AA", sku="KEN")
     house = ProductFactory(organization=org_a, name="House blend", sku="HOUSE")
     (both,) = answered_surveys(org_a, [9], answered_at=MONDAY, items=[(kenya, 1), (house, 1)])
     (house_only,) = answered_surveys(org_a, [4], answered_at=MONDAY, items=[(house, 2)])
 
-    assert ids(client_a.get(URL, {"product": kenya.pk})) == [both.pk]
-    assert set(ids(client_a.get(URL, {"product": house.pk}))) == {both.pk, house_only.pk}
-    assert ids(client_a.get(URL, {"customer": house_only.customer_id})) == [house_only.pk]
-    assert ids(client_a.get(URL, {"subscription": both.subscription_id})) == [both.pk]
+    assert ids(api_client_a.get(URL, {"product": kenya.pk})) == [both.pk]
+    assert set(ids(api_client_a.get(URL, {"product": house.pk}))) == {both.pk, house_only.pk}
+    assert ids(api_client_a.get(URL, {"customer": house_only.customer_id})) == [house_only.pk]
+    assert ids(api_client_a.get(URL, {"subscription": both.subscription_id})) == [both.pk]
 
 
 @pytest.mark.parametrize(
@@ -239,8 +234,10 @@ def test_filters_by_product_customer_and_subscription(client_a, org_a):
         ("needs_follow_up", "maybe"),
     ],
 )
-def test_an_unknown_filter_value_is_refused_in_the_error_shape(client_a, org_a, parameter, value):
-    response = client_a.get(URL, {parameter: value})
+def test_an_unknown_filter_value_is_refused_in_the_error_shape(
+    api_client_a, org_a, parameter, value
+):
+    response = api_client_a.get(URL, {parameter: value})
 
     assert response.status_code == 400
     body = response.json()
@@ -250,12 +247,12 @@ def test_an_unknown_filter_value_is_refused_in_the_error_shape(client_a, org_a, 
 
 @pytest.mark.parametrize("count", [3, 30])
 def test_list_queries_do_not_grow_with_its_length(
-    client_a, org_a, django_assert_max_num_queries, count
+    api_client_a, org_a, django_assert_max_num_queries, count
 ):
     scheduled_surveys(org_a, count=count)
 
     with django_assert_max_num_queries(3):  # key, count, page with its customers
-        response = client_a.get(URL, {"page_size": 50, "status": "scheduled"})
+        response = api_client_a.get(URL, {"page_size": 50, "status": "scheduled"})
 
     assert response.json()["count"] == count
     assert all(row["customer"]["email"] for row in response.json()["results"])
@@ -264,29 +261,29 @@ def test_list_queries_do_not_grow_with_its_length(
 # --- Another organization ------------------------------------------------------------------
 
 
-def test_another_organizations_surveys_are_neither_listed_nor_found(client_a, org_a, org_b):
+def test_another_organizations_surveys_are_neither_listed_nor_found(api_client_a, org_a, org_b):
     (theirs,) = answered_surveys(org_b, [2], comments=["Bad"], answered_at=MONDAY)
     (scheduled_theirs,) = scheduled_surveys(org_b)
     (ours,) = answered_surveys(org_a, [10], answered_at=MONDAY)
     before = rows(org_b)
 
-    assert ids(client_a.get(URL)) == [ours.pk]
-    assert ids(client_a.get(URL, {"customer": theirs.customer_id})) == []
-    assert ids(client_a.get(URL, {"needs_follow_up": "true"})) == []
-    assert client_a.get(_url(theirs)).status_code == 404
-    follow_up = client_a.post(_url(theirs, "follow-up"))
-    cancel = client_a.post(_url(scheduled_theirs, "cancel"), {}, format="json")
+    assert ids(api_client_a.get(URL)) == [ours.pk]
+    assert ids(api_client_a.get(URL, {"customer": theirs.customer_id})) == []
+    assert ids(api_client_a.get(URL, {"needs_follow_up": "true"})) == []
+    assert api_client_a.get(_url(theirs)).status_code == 404
+    follow_up = api_client_a.post(_url(theirs, "follow-up"))
+    cancel = api_client_a.post(_url(scheduled_theirs, "cancel"), {}, format="json")
 
     assert (follow_up.status_code, cancel.status_code) == (404, 404)
     assert set(follow_up.json()) == {"message", "extra"}
     assert rows(org_b) == before
 
 
-def test_another_organizations_answers_never_count_in_the_report(client_a, org_a, org_b):
+def test_another_organizations_answers_never_count_in_the_report(api_client_a, org_a, org_b):
     answered_surveys(org_b, [0, 0, 0], answered_at=MONDAY)
     answered_surveys(org_a, [10], answered_at=MONDAY)
 
-    body = client_a.get(NPS_URL, PERIOD).json()
+    body = api_client_a.get(NPS_URL, PERIOD).json()
 
     assert (body["answers"], body["sent"], body["nps"]) == (1, 1, 100.0)
     assert sum(body["distribution"]) == 1
@@ -304,13 +301,13 @@ def test_without_an_api_key_nothing_is_shown(client, org_a):
 # --- Follow-up and cancel ------------------------------------------------------------------
 
 
-def test_follow_up_marks_an_answered_survey_once(client_a, org_a):
+def test_follow_up_marks_an_answered_survey_once(api_client_a, org_a):
     (survey,) = answered_surveys(org_a, [2], comments=["Too bitter"], answered_at=MONDAY)
 
     with time_machine.travel(MONDAY + timedelta(days=1), tick=False):
-        first = client_a.post(_url(survey, "follow-up"))
+        first = api_client_a.post(_url(survey, "follow-up"))
     with time_machine.travel(MONDAY + timedelta(days=2), tick=False):
-        again = client_a.post(_url(survey, "follow-up"))
+        again = api_client_a.post(_url(survey, "follow-up"))
 
     assert first.status_code == 200
     assert first.json()["needs_follow_up"] is False
@@ -321,11 +318,11 @@ def test_follow_up_marks_an_answered_survey_once(client_a, org_a):
     assert survey.followed_up_by is None  # an API key is nobody on the staff
 
 
-def test_follow_up_of_a_survey_not_answered_is_a_conflict_and_changes_nothing(client_a, org_a):
+def test_follow_up_of_a_survey_not_answered_is_a_conflict_and_changes_nothing(api_client_a, org_a):
     survey = sent_survey(org_a)
     before = rows(org_a)
 
-    response = client_a.post(_url(survey, "follow-up"))
+    response = api_client_a.post(_url(survey, "follow-up"))
 
     assert response.status_code == 409
     assert response.json()["extra"] == {"status": "sent"}
@@ -333,10 +330,10 @@ def test_follow_up_of_a_survey_not_answered_is_a_conflict_and_changes_nothing(cl
     assert rows(org_a) == before
 
 
-def test_cancel_a_scheduled_survey_with_a_reason(client_a, org_a):
+def test_cancel_a_scheduled_survey_with_a_reason(api_client_a, org_a):
     (survey,) = scheduled_surveys(org_a)
 
-    response = client_a.post(_url(survey, "cancel"), {"reason": "Moved abroad"}, format="json")
+    response = api_client_a.post(_url(survey, "cancel"), {"reason": "Moved abroad"}, format="json")
 
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["canceled_reason"]) == (
@@ -347,10 +344,10 @@ def test_cancel_a_scheduled_survey_with_a_reason(client_a, org_a):
     assert survey.status == S.CANCELED
 
 
-def test_cancel_without_a_body_records_the_api_key(client_a, org_a):
+def test_cancel_without_a_body_records_the_api_key(api_client_a, org_a):
     (survey,) = scheduled_surveys(org_a)
 
-    response = client_a.post(_url(survey, "cancel"))
+    response = api_client_a.post(_url(survey, "cancel"))
 
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
@@ -359,28 +356,28 @@ def test_cancel_without_a_body_records_the_api_key(client_a, org_a):
 
 @pytest.mark.parametrize("status", [S.SENT, S.ANSWERED, S.CANCELED])
 def test_cancel_of_a_survey_not_scheduled_is_a_conflict_and_changes_nothing(
-    client_a, org_a, status
+    api_client_a, org_a, status
 ):
     if status == S.CANCELED:
         (survey,) = scheduled_surveys(org_a)
-        client_a.post(_url(survey, "cancel"), {"reason": "First"}, format="json")
+        api_client_a.post(_url(survey, "cancel"), {"reason": "First"}, format="json")
     else:
         survey = sent_survey(org_a)
     if status == S.ANSWERED:
         survey = services.survey_answer(token=survey.token, score=8)
     before = rows(org_a)
 
-    response = client_a.post(_url(survey, "cancel"), {"reason": "Again"}, format="json")
+    response = api_client_a.post(_url(survey, "cancel"), {"reason": "Again"}, format="json")
 
     assert response.status_code == 409
     assert response.json()["extra"] == {"status": status}
     assert rows(org_a) == before
 
 
-def test_a_cancel_reason_too_long_is_refused(client_a, org_a):
+def test_a_cancel_reason_too_long_is_refused(api_client_a, org_a):
     (survey,) = scheduled_surveys(org_a)
 
-    response = client_a.post(_url(survey, "cancel"), {"reason": "x" * 201}, format="json")
+    response = api_client_a.post(_url(survey, "cancel"), {"reason": "x" * 201}, format="json")
 
     assert response.status_code == 400
     assert "reason" in response.json()["extra"]["fields"]
@@ -395,10 +392,10 @@ def test_a_cancel_reason_too_long_is_refused(client_a, org_a):
 # --- The NPS report ------------------------------------------------------------------------
 
 
-def test_the_report_of_a_fixed_set_equals_the_hand_computation(client_a, org_a):
+def test_the_report_of_a_fixed_set_equals_the_hand_computation(api_client_a, org_a):
     answered_surveys(org_a, [10, 9, 9, 8, 6, 3], answered_at=MONDAY)
 
-    body = client_a.get(NPS_URL, PERIOD).json()
+    body = api_client_a.get(NPS_URL, PERIOD).json()
 
     # 3 promoters, 1 passive, 2 detractors of 6: (3 - 2) / 6 = 16.666... points.
     assert (body["answers"], body["promoters"], body["passives"], body["detractors"]) == (
@@ -432,7 +429,7 @@ def test_the_report_of_a_fixed_set_equals_the_hand_computation(client_a, org_a):
     assert (body["weeks"][1]["nps"], body["weeks"][1]["margin_of_error"]) == (16.67, 71.82)
 
 
-def test_the_response_rate_counts_surveys_sent_in_the_period(client_a, org_a):
+def test_the_response_rate_counts_surveys_sent_in_the_period(api_client_a, org_a):
     answered = answered_surveys(org_a, [9], answered_at=MONDAY)
     # Three more e-mailed the same day, never answered.
     shipments = delivered_boxes(org_a, delivered_at=answered[0].delivered_at, count=3)
@@ -440,15 +437,15 @@ def test_the_response_rate_counts_surveys_sent_in_the_period(client_a, org_a):
     for survey in SatisfactionSurvey.objects.filter(shipment__in=shipments):
         services.survey_send(survey_id=survey.pk, now=answered[0].sent_at)
 
-    body = client_a.get(NPS_URL, PERIOD).json()
+    body = api_client_a.get(NPS_URL, PERIOD).json()
 
     assert (body["sent"], body["answers"], body["response_rate"]) == (4, 1, 25.0)
 
 
-def test_an_empty_period_has_no_score(client_a, org_a):
+def test_an_empty_period_has_no_score(api_client_a, org_a):
     answered_surveys(org_a, [10, 0], answered_at=MONDAY - timedelta(days=60))
 
-    body = client_a.get(NPS_URL, PERIOD).json()
+    body = api_client_a.get(NPS_URL, PERIOD).json()
 
     assert (body["answers"], body["nps"], body["margin_of_error"]) == (0, None, None)
     assert (body["sent"], body["response_rate"]) == (0, None)
@@ -458,10 +455,10 @@ def test_an_empty_period_has_no_score(client_a, org_a):
     assert (body["products"], body["preferences"]) == ([], [])
 
 
-def test_an_all_passive_period_scores_zero_with_no_margin(client_a, org_a):
+def test_an_all_passive_period_scores_zero_with_no_margin(api_client_a, org_a):
     answered_surveys(org_a, [7, 8, 7], answered_at=MONDAY)
 
-    body = client_a.get(NPS_URL, PERIOD).json()
+    body = api_client_a.get(NPS_URL, PERIOD).json()
 
     assert (body["answers"], body["passives"], body["nps"], body["margin_of_error"]) == (
         3,
@@ -471,13 +468,13 @@ def test_an_all_passive_period_scores_zero_with_no_margin(client_a, org_a):
     )
 
 
-def test_the_period_is_whole_days_of_the_organizations_time(client_a, org_a):
+def test_the_period_is_whole_days_of_the_organizations_time(api_client_a, org_a):
     answered_surveys(org_a, [10], answered_at=datetime(2026, 11, 1, 23, 59, tzinfo=PARIS))
     answered_surveys(org_a, [0], answered_at=datetime(2026, 11, 2, 0, 0, tzinfo=PARIS))
     answered_surveys(org_a, [5], answered_at=datetime(2026, 11, 3, 0, 0, tzinfo=PARIS))
 
-    only_monday = client_a.get(NPS_URL, {"start": "2026-11-02", "end": "2026-11-02"}).json()
-    up_to_sunday = client_a.get(NPS_URL, {"start": "2026-10-26", "end": "2026-11-01"}).json()
+    only_monday = api_client_a.get(NPS_URL, {"start": "2026-11-02", "end": "2026-11-02"}).json()
+    up_to_sunday = api_client_a.get(NPS_URL, {"start": "2026-10-26", "end": "2026-11-01"}).json()
 
     # Monday 00:00 in Paris is in Monday; Tuesday 00:00 is not (the end day is included, no more).
     assert (only_monday["answers"], only_monday["detractors"]) == (1, 1)
@@ -485,12 +482,14 @@ def test_the_period_is_whole_days_of_the_organizations_time(client_a, org_a):
     assert (up_to_sunday["answers"], up_to_sunday["promoters"]) == (1, 1)
 
 
-def test_the_default_period_is_twelve_weeks_ending_today_in_the_organizations_time(client_a, org_a):
+def test_the_default_period_is_twelve_weeks_ending_today_in_the_organizations_time(
+    api_client_a, org_a
+):
     # 23:30 UTC on 25 November is already the 26th in Paris.
     with time_machine.travel(datetime(2026, 11, 25, 23, 30, tzinfo=ZoneInfo("UTC")), tick=False):
-        body = client_a.get(NPS_URL).json()
-        only_start = client_a.get(NPS_URL, {"start": "2026-11-20"}).json()
-        only_end = client_a.get(NPS_URL, {"end": "2026-10-31"}).json()
+        body = api_client_a.get(NPS_URL).json()
+        only_start = api_client_a.get(NPS_URL, {"start": "2026-11-20"}).json()
+        only_end = api_client_a.get(NPS_URL, {"end": "2026-10-31"}).json()
 
     assert (body["start"], body["end"]) == ("2026-09-04", "2026-11-26")
     assert (date(2026, 11, 26) - date(2026, 9, 4)).days + 1 == 84
@@ -509,33 +508,34 @@ def test_the_default_period_is_twelve_weeks_ending_today_in_the_organizations_ti
         ({"start": "2026-11-01T00:00"}, "start"),
     ],
 )
-def test_a_bad_period_is_refused_naming_the_parameter(client_a, org_a, query, field):
-    response = client_a.get(NPS_URL, query)
+def test_a_bad_period_is_refused_naming_the_parameter(api_client_a, org_a, query, field):
+    response = api_client_a.get(NPS_URL, query)
 
     assert response.status_code == 400
     assert set(response.json()) == {"message", "extra"}
     assert list(response.json()["extra"]["fields"]) == [field]
 
 
-def test_two_years_is_the_longest_period(client_a, org_a):
-    response = client_a.get(NPS_URL, {"start": "2024-11-02", "end": "2026-11-01"})
+def test_two_years_is_the_longest_period(api_client_a, org_a):
+    response = api_client_a.get(NPS_URL, {"start": "2024-11-02", "end": "2026-11-01"})
 
     assert response.status_code == 200
     assert len(response.json()["weeks"]) == 105
 
 
-def test_a_period_from_29_february_runs_to_28_february_two_years_on(client_a, org_a):
-    longest = client_a.get(NPS_URL, {"start": "2024-02-29", "end": "2026-02-28"})
-    too_long = client_a.get(NPS_URL, {"start": "2024-02-29", "end": "2026-03-01"})
+def test_a_period_from_29_february_runs_to_28_february_two_years_on(api_client_a, org_a):
+    longest = api_client_a.get(NPS_URL, {"start": "2024-02-29", "end": "2026-02-28"})
+    too_long = api_client_a.get(NPS_URL, {"start": "2024-02-29", "end": "2026-03-01"})
 
     assert longest.status_code == 200
     assert too_long.status_code == 400
     assert "2026-02-28" in too_long.json()["extra"]["fields"]["end"][0]
 
 
-def test_the_report_per_product_and_preference_value_in_the_requests_language(
-    client_a, org_a, django_assert_max_num_queries
-):
+@pytest.fixture
+def rated_boxes(org_a):
+    """Two boxes of Kenya and House blend rated 10 and 9, one of two House blends rated 2;
+    packed with roast light (decaf, then not) and dark (not decaf). Returns (kenya, house)."""
     coffee_schema(org_a)
     roast = PreferenceField.objects.get(organization=org_a, key="roast")
     roast.labels = {"fr": "Torréfaction"}
@@ -552,13 +552,25 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
     ]
     for survey, preferences in zip(surveys, packed, strict=True):
         BatchLine.objects.filter(shipment=survey.shipment).update(preferences=preferences)
+    return kenya, house
 
-    # Key, summary (2), weeks, scores, products, schema (2) and preferences: whatever the rows.
+
+def test_the_report_costs_the_same_queries_whatever_the_rows(
+    api_client_a, rated_boxes, django_assert_max_num_queries
+):
+    # Key, summary (2), weeks, scores, products, schema (2) and preferences.
     with django_assert_max_num_queries(9):
-        english = client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
-    french = client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="fr").json()
+        response = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en")
 
-    assert english["products"] == [
+    assert response.status_code == 200
+
+
+def test_the_report_per_product_counts_every_box_the_product_was_in(api_client_a, rated_boxes):
+    kenya, house = rated_boxes
+
+    report = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert report["products"] == [
         {
             "product": house.pk,
             "name": "House blend",
@@ -582,8 +594,13 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
             "variants": [],
         },
     ]
-    found = {(row["field"], row["value"]): row for row in english["preferences"]}
-    assert [(row["field"], row["value"]) for row in english["preferences"]] == [
+
+
+def test_the_report_per_preference_value_in_the_schemas_order(api_client_a, rated_boxes):
+    report = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    found = {(row["field"], row["value"]): row for row in report["preferences"]}
+    assert [(row["field"], row["value"]) for row in report["preferences"]] == [
         ("roast", "light"),
         ("roast", "dark"),
         ("decaf", "true"),
@@ -592,6 +609,13 @@ def test_the_report_per_product_and_preference_value_in_the_requests_language(
     assert (found[("roast", "light")]["answers"], found[("roast", "light")]["nps"]) == (2, 100.0)
     assert found[("roast", "dark")]["nps"] == -100.0
     assert found[("decaf", "false")]["answers"] == 2
+
+
+def test_the_report_names_fields_and_values_in_the_requests_language(api_client_a, rated_boxes):
+    english = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="en").json()
+    french = api_client_a.get(NPS_URL, PERIOD, HTTP_ACCEPT_LANGUAGE="fr").json()
+
+    found = {(row["field"], row["value"]): row for row in english["preferences"]}
     assert (found[("roast", "light")]["field_label"], found[("decaf", "true")]["value_label"]) == (
         "Roast",
         "Yes",

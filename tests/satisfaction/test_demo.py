@@ -2,13 +2,10 @@
 one comment to follow up and one followed up with a case, built once."""
 
 from datetime import timedelta
-from io import StringIO
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core import mail
-from django.core.management import call_command
 from django.utils import timezone
 
 from crm.models import Organization
@@ -16,16 +13,11 @@ from fulfillment.models import Batch, Shipment
 from returns.models import ReturnRequest
 from satisfaction import selectors
 from satisfaction.models import SatisfactionConfig, SatisfactionSurvey
+from tests.helpers import load_demo
 
 pytestmark = pytest.mark.django_db
 
 S = SatisfactionSurvey.Status
-
-
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
 
 
 def _snapshot():
@@ -42,14 +34,29 @@ def _snapshot():
     )
 
 
-def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
-    output = _load()
+@pytest.fixture
+def demo(demo_once):
+    """The demo, loaded once for this module: what it printed."""
+    return demo_once
+
+
+@pytest.fixture
+def purea_surveys(demo):
+    purea = Organization.objects.get(slug="purea-cafe")
+    return SatisfactionSurvey.objects.filter(organization=purea).select_related("shipment")
+
+
+def last_twelve_weeks():
     now = timezone.now()
     purea = Organization.objects.get(slug="purea-cafe")
-    marie = get_user_model().objects.get(username="marie")
-    surveys = SatisfactionSurvey.objects.filter(organization=purea).select_related("shipment")
+    return {"organization": purea, "start": now - timedelta(weeks=12), "end": now}
 
-    assert purea.satisfaction_config.enabled
+
+def test_the_demo_turns_surveys_on_and_has_them_in_every_status(purea_surveys):
+    now = timezone.now()
+    surveys = purea_surveys
+
+    assert Organization.objects.get(slug="purea-cafe").satisfaction_config.enabled
     statuses = set(surveys.values_list("status", flat=True))
     # Scheduled surveys are sent at beat's next pass: none is left waiting for it.
     assert statuses == {S.SENT, S.ANSWERED, S.EXPIRED, S.CANCELED}
@@ -59,8 +66,10 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert 1 <= waiting.count() <= 3
     assert all(survey.is_open(now) for survey in waiting)
 
-    # An NPS around +30 over the last twelve weeks, answered week after week.
-    period = {"organization": purea, "start": now - timedelta(weeks=12), "end": now}
+
+def test_the_demo_has_an_nps_around_30_answered_week_after_week(demo):
+    period = last_twelve_weeks()
+
     summary = selectors.nps_summary(**period)
     assert summary.nps.answers >= 12
     assert 10 <= summary.nps.score <= 50
@@ -73,7 +82,12 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert len(roasts) >= 2
     assert sum(row.nps.answers for row in roasts) >= summary.nps.answers // 2
 
-    # As the services would have done it: three days after delivery, answered while open.
+
+def test_the_demo_surveys_are_sent_and_answered_as_the_services_would(purea_surveys):
+    now = timezone.now()
+    surveys = purea_surveys
+
+    # Three days after delivery, answered while open.
     for survey in surveys.exclude(status=S.CANCELED):
         assert survey.shipment.status == Shipment.Status.DELIVERED
         assert survey.sent_at - survey.delivered_at >= timedelta(days=3)
@@ -84,7 +98,14 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert len(comments) >= 8
     assert any("déchiré" in comment or "amère" in comment for comment in comments)
 
-    # The latest detractor's comment waits; an earlier one became a case, settled since.
+
+def test_the_latest_detractor_comment_waits_and_an_earlier_one_became_a_settled_case(
+    purea_surveys,
+):
+    surveys = purea_surveys
+    purea = Organization.objects.get(slug="purea-cafe")
+    marie = get_user_model().objects.get(username="marie")
+
     (waiting_comment,) = selectors.surveys_to_follow_up(organization=purea)
     assert waiting_comment.score <= 6
     assert waiting_comment.comment
@@ -97,8 +118,11 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert timedelta(0) < case.opened_at - with_case.answered_at < timedelta(days=2)
     assert surveys.filter(followed_up_at__isnull=False, return_request=None).exists()
 
-    # The boxes of the weeks before the demo's four batches: one batch a week, back to back,
-    # completed, every paid box delivered.
+
+def test_the_weeks_before_the_demos_batches_are_completed_batches_of_delivered_boxes(demo):
+    purea = Organization.objects.get(slug="purea-cafe")
+
+    # One batch a week, back to back, completed, every paid box delivered.
     batches = list(Batch.objects.filter(organization=purea).order_by("cutoff_at"))
     earlier = batches[:-4]
     assert len(earlier) >= 8
@@ -110,21 +134,32 @@ def test_the_demo_has_weeks_of_answers_in_every_status_and_loads_once():
     assert not shipped.exclude(status=Shipment.Status.DELIVERED).exists()
     assert not shipped.exclude(line__charge__status="paid").exists()
 
+
+def test_the_demo_sends_no_email_now_and_says_what_it_made(demo, purea_surveys):
+    summary = selectors.nps_summary(**last_twelve_weeks())
+    purea = Organization.objects.get(slug="purea-cafe")
+    earlier = list(Batch.objects.filter(organization=purea).order_by("cutoff_at"))[:-4]
+
     # The e-mails left weeks ago: nothing was sent now.
-    assert not [m for m in mail.outbox if "/s/" in m.body]
-    line = next(line for line in output.splitlines() if line.startswith("Demo satisfaction"))
-    assert f"{surveys.count()} for Purea Café" in line
+    assert not [m for m in demo.sent if "/s/" in m.body]
+    line = next(line for line in demo.splitlines() if line.startswith("Demo satisfaction"))
+    assert f"{purea_surveys.count()} for Purea Café" in line
     assert f"{summary.nps.answers} answered, NPS {summary.nps.score:+.0f}" in line
     assert "1 to follow up;" in line
-    assert f"{shipped.count()} boxes of the weeks before" in line
+    assert f"{Shipment.objects.filter(batch__in=earlier).count()} boxes of the weeks before" in line
 
-    # The tea house has no surveys and has not turned them on.
+
+def test_the_tea_house_has_no_surveys_and_has_not_turned_them_on(demo):
     tea = Organization.objects.get(slug="maison-du-the")
+
     assert not SatisfactionSurvey.objects.filter(organization=tea).exists()
     assert not SatisfactionConfig.objects.filter(organization=tea, enabled=True).exists()
 
+
+def test_loading_the_demo_again_changes_no_survey(demo):
     before = _snapshot()
-    second = _load()
+
+    second = load_demo()
 
     assert _snapshot() == before
     assert "Demo satisfaction" not in second

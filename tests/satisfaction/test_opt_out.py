@@ -60,13 +60,15 @@ def test_a_scheduled_surveys_token_is_not_a_key(org_a, survey):
 ADD_URL = "/admin/satisfaction/surveyoptout/add/"
 
 
-def test_staff_add_an_opt_out_and_the_pending_survey_is_canceled(org_a, staff_a, admin_client_for):
+def test_staff_add_an_opt_out_and_the_pending_survey_is_canceled(
+    org_a, staff_user_a, admin_client_for
+):
     satisfaction_on(org_a)
     (shipment,) = delivered_boxes(org_a, delivered_at=timezone.now() - timedelta(days=4))
     services.surveys_schedule_for(organization=org_a)
     pending = SatisfactionSurvey.objects.get(shipment=shipment)
 
-    response = admin_client_for(staff_a).post(ADD_URL, {"customer": shipment.customer_id})
+    response = admin_client_for(staff_user_a).post(ADD_URL, {"customer": shipment.customer_id})
 
     assert response.status_code == 302
     opt_out = SurveyOptOut.objects.get()
@@ -75,10 +77,10 @@ def test_staff_add_an_opt_out_and_the_pending_survey_is_canceled(org_a, staff_a,
     assert pending.status == SatisfactionSurvey.Status.CANCELED
 
 
-def test_another_organizations_customer_cannot_be_opted_out(org_a, staff_b, admin_client_for):
+def test_another_organizations_customer_cannot_be_opted_out(org_a, staff_user_b, admin_client_for):
     customer = CustomerFactory(organization=org_a)
 
-    response = admin_client_for(staff_b).post(ADD_URL, {"customer": customer.pk})
+    response = admin_client_for(staff_user_b).post(ADD_URL, {"customer": customer.pk})
 
     assert response.status_code == 200  # the form again, with the error
     assert response.context["adminform"].form.errors["customer"]
@@ -86,22 +88,22 @@ def test_another_organizations_customer_cannot_be_opted_out(org_a, staff_b, admi
 
 
 def test_the_list_shows_only_the_organizations_opt_outs(
-    org_a, org_b, staff_b, admin_client_for, survey
+    org_a, org_b, staff_user_b, admin_client_for, survey
 ):
     services.survey_opt_out(token=survey.token)
-    response = admin_client_for(staff_b).get("/admin/satisfaction/surveyoptout/")
+    response = admin_client_for(staff_user_b).get("/admin/satisfaction/surveyoptout/")
     assert response.status_code == 200
     assert survey.customer.email not in response.content.decode()
 
 
 def test_an_administrator_deletes_an_opt_out_to_resume_surveys(
-    org_a, staff_a, admin_client_for, survey
+    org_a, staff_user_a, admin_client_for, survey
 ):
     opt_out = services.survey_opt_out(token=survey.token)
     url = f"/admin/satisfaction/surveyoptout/{opt_out.pk}/delete/"
     administrator = MembershipFactory(organization=org_a, role="admin").user
 
-    assert admin_client_for(staff_a).post(url, {"post": "yes"}).status_code == 403
+    assert admin_client_for(staff_user_a).post(url, {"post": "yes"}).status_code == 403
     assert admin_client_for(administrator).post(url, {"post": "yes"}).status_code == 302
     assert not SurveyOptOut.objects.exists()
 

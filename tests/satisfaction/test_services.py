@@ -21,8 +21,6 @@ from satisfaction.models import CancelReason, SatisfactionConfig, SatisfactionSu
 from subscriptions.models import Subscription
 from tests.factories import (
     CustomerFactory,
-    MembershipFactory,
-    UserFactory,
     answered_surveys,
     delivered_boxes,
     satisfaction_on,
@@ -39,13 +37,6 @@ LINK = re.compile(r"http://testserver\.example/s/([\w-]+)/")
 @pytest.fixture(autouse=True)
 def site_url(settings):
     settings.SITE_URL = "http://testserver.example"
-
-
-@pytest.fixture
-def staff(org_a):
-    user = UserFactory(username="claire", email="claire@example.com")
-    MembershipFactory(user=user, organization=org_a, role="staff")
-    return user
 
 
 def run_beat(at):
@@ -169,14 +160,16 @@ def test_a_canceled_subscription_gets_no_survey(org_a):
     assert surveys_of(shipment.customer) == []
 
 
-def test_no_survey_while_the_customer_has_an_open_case_nor_about_a_returned_box(org_a, staff):
+def test_no_survey_while_the_customer_has_an_open_case_nor_about_a_returned_box(
+    org_a, staff_user_a
+):
     satisfaction_on(org_a)
     first, second = delivered_boxes(org_a, delivered_at=DELIVERED, count=2)
     case = returns.return_open(
         organization=org_a,
         shipment=first,
         reason="damaged",
-        actor=Actor.for_user(staff),
+        actor=Actor.for_user(staff_user_a),
         now=DELIVERED + timedelta(days=1),
     )
 
@@ -184,18 +177,22 @@ def test_no_survey_while_the_customer_has_an_open_case_nor_about_a_returned_box(
     assert surveys_of(first.customer) == []
     assert len(surveys_of(second.customer)) == 1
 
-    returns.return_cancel(case=case, actor=Actor.for_user(staff))
+    returns.return_cancel(case=case, actor=Actor.for_user(staff_user_a))
     run_beat(DELIVERED + timedelta(days=5))
     assert surveys_of(first.customer) == []  # that box had a case: it is never surveyed
 
 
-def test_a_case_opened_between_scheduling_and_sending_cancels_the_survey(org_a, staff):
+def test_a_case_opened_between_scheduling_and_sending_cancels_the_survey(org_a, staff_user_a):
     satisfaction_on(org_a)
     (shipment,) = delivered_boxes(org_a, delivered_at=DELIVERED)
     at = DELIVERED + timedelta(days=3, minutes=1)
     services.surveys_schedule_for(organization=org_a, now=at)
     returns.return_open(
-        organization=org_a, shipment=shipment, reason="damaged", actor=Actor.for_user(staff), now=at
+        organization=org_a,
+        shipment=shipment,
+        reason="damaged",
+        actor=Actor.for_user(staff_user_a),
+        now=at,
     )
 
     assert services.surveys_send_due(now=at) == 0
@@ -388,13 +385,13 @@ def test_tokens_are_long_random_and_distinct(org_a):
 # --- Staff: cancel, follow up, open a case --------------------------------------------------
 
 
-def test_staff_cancel_a_scheduled_survey_but_not_a_sent_one(org_a, staff):
+def test_staff_cancel_a_scheduled_survey_but_not_a_sent_one(org_a, staff_user_a):
     satisfaction_on(org_a)
     first, second = delivered_boxes(org_a, delivered_at=DELIVERED, count=2)
     services.surveys_schedule_for(organization=org_a, now=DELIVERED + timedelta(days=4))
     scheduled = SatisfactionSurvey.objects.get(shipment=first)
     services.survey_cancel(
-        survey=scheduled, actor=Actor.for_user(staff), reason="VIP, asked not to"
+        survey=scheduled, actor=Actor.for_user(staff_user_a), reason="VIP, asked not to"
     )
     scheduled.refresh_from_db()
     assert (scheduled.status, scheduled.cancel_reason, scheduled.canceled_note) == (
@@ -406,23 +403,25 @@ def test_staff_cancel_a_scheduled_survey_but_not_a_sent_one(org_a, staff):
     sent = SatisfactionSurvey.objects.get(shipment=second)
     services.survey_send(survey_id=sent.pk, now=DELIVERED + timedelta(days=4))
     with pytest.raises(ConflictError):
-        services.survey_cancel(survey=sent, actor=Actor.for_user(staff))
+        services.survey_cancel(survey=sent, actor=Actor.for_user(staff_user_a))
     sent.refresh_from_db()
     assert sent.status == S.SENT
 
 
-def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff):
+def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff_user_a):
     answered_at = DELIVERED + timedelta(days=5)
     (survey,) = answered_surveys(org_a, [2], comments=["The bag was torn"], answered_at=answered_at)
     assert survey.needs_follow_up
 
     opened_at = DELIVERED + timedelta(days=16)  # the 14-day return window closed
     assert services.survey_may_open_case(survey)
-    case = services.survey_open_case(survey=survey, actor=Actor.for_user(staff), now=opened_at)
+    case = services.survey_open_case(
+        survey=survey, actor=Actor.for_user(staff_user_a), now=opened_at
+    )
 
     survey.refresh_from_db()
     assert survey.return_request == case
-    assert survey.followed_up_by == staff
+    assert survey.followed_up_by == staff_user_a
     assert not survey.needs_follow_up
     assert case.status == ReturnRequest.Status.REQUESTED
     assert case.shipment_id == survey.shipment_id
@@ -433,33 +432,33 @@ def test_a_detractor_comment_opens_an_after_sales_case_in_one_call(org_a, staff)
 
     assert not services.survey_may_open_case(survey)
     with pytest.raises(ConflictError):
-        services.survey_open_case(survey=survey, actor=Actor.for_user(staff))
+        services.survey_open_case(survey=survey, actor=Actor.for_user(staff_user_a))
     assert ReturnRequest.objects.filter(shipment=survey.shipment).count() == 1
 
 
-def test_a_survey_not_answered_cannot_be_followed_up(org_a, staff):
+def test_a_survey_not_answered_cannot_be_followed_up(org_a, staff_user_a):
     survey = sent_survey(org_a)
     assert not services.survey_may_open_case(survey)
     assert not services.survey_may_mark_followed_up(survey)
     with pytest.raises(ConflictError):
-        services.survey_open_case(survey=survey, actor=Actor.for_user(staff))
+        services.survey_open_case(survey=survey, actor=Actor.for_user(staff_user_a))
     with pytest.raises(ConflictError):
-        services.survey_mark_followed_up(survey=survey, actor=Actor.for_user(staff))
+        services.survey_mark_followed_up(survey=survey, actor=Actor.for_user(staff_user_a))
     assert not ReturnRequest.objects.exists()
 
 
-def test_marking_followed_up_clears_the_flag_once(org_a, staff):
+def test_marking_followed_up_clears_the_flag_once(org_a, staff_user_a):
     (survey,) = answered_surveys(
         org_a, [0], comments=["Never arrived"], answered_at=DELIVERED + timedelta(days=6)
     )
     at = DELIVERED + timedelta(days=7)
     assert services.survey_may_mark_followed_up(survey)
-    services.survey_mark_followed_up(survey=survey, actor=Actor.for_user(staff), now=at)
+    services.survey_mark_followed_up(survey=survey, actor=Actor.for_user(staff_user_a), now=at)
     services.survey_mark_followed_up(
         survey=survey, actor=Actor.system(), now=at + timedelta(days=1)
     )
     survey.refresh_from_db()
-    assert (survey.followed_up_at, survey.followed_up_by) == (at, staff)
+    assert (survey.followed_up_at, survey.followed_up_by) == (at, staff_user_a)
     assert not survey.needs_follow_up
     assert not services.survey_may_mark_followed_up(survey)
 

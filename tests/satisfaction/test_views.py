@@ -317,9 +317,9 @@ def test_an_expired_survey_is_a_polite_410_and_an_answer_to_it_changes_nothing(c
     assert unchanged(survey) == before
 
 
-def test_a_canceled_survey_is_a_polite_410(client, org_a, staff_a):
+def test_a_canceled_survey_is_a_polite_410(client, org_a, staff_user_a):
     scheduled = survey_for(org_a, send=False)
-    services.survey_cancel(survey=scheduled, actor=Actor.for_user(staff_a), reason="Doublon")
+    services.survey_cancel(survey=scheduled, actor=Actor.for_user(staff_user_a), reason="Doublon")
     before = unchanged(scheduled)
 
     shown = client.get(page_url(scheduled))

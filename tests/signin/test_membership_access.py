@@ -59,8 +59,8 @@ def test_a_right_password_without_any_membership_is_told_so_not_that_it_is_wrong
     assert SESSION_KEY not in client_fr.session
 
 
-def test_a_wrong_password_still_says_it_is_wrong(staff_a):
-    answer = password_step(Client(HTTP_ACCEPT_LANGUAGE="en"), staff_a, "wrong")
+def test_a_wrong_password_still_says_it_is_wrong(staff_user_a):
+    answer = password_step(Client(HTTP_ACCEPT_LANGUAGE="en"), staff_user_a, "wrong")
 
     assert WRONG_PASSWORD_EN in _text(answer)
     assert NO_ORGANIZATION_EN not in _text(answer)

@@ -30,22 +30,22 @@ def logged_in(client) -> bool:
 # --- Without a second factor, nothing changes -----------------------------------------------
 
 
-def test_without_a_second_factor_the_password_alone_logs_in(staff_a):
+def test_without_a_second_factor_the_password_alone_logs_in(staff_user_a):
     client = Client()
-    answer = password_step(client, staff_a)
+    answer = password_step(client, staff_user_a)
     assert answer.status_code == 302
     assert answer["Location"] == "/admin/"
     assert logged_in(client)
 
 
-def test_the_login_page_keeps_djangos_form_and_the_next_address(staff_a):
+def test_the_login_page_keeps_djangos_form_and_the_next_address(staff_user_a):
     page = Client().get("/admin/login/?next=/admin/crm/customer/")
     assert page.status_code == 200
     assert 'name="username"' in page.text
     assert 'value="/admin/crm/customer/"' in page.text
     answer = Client().post(
         "/admin/login/?next=/admin/crm/customer/",
-        {"username": staff_a.username, "password": "password", "next": "/admin/crm/customer/"},
+        {"username": staff_user_a.username, "password": "password", "next": "/admin/crm/customer/"},
     )
     assert answer["Location"] == "/admin/crm/customer/"
 
@@ -53,12 +53,12 @@ def test_the_login_page_keeps_djangos_form_and_the_next_address(staff_a):
 # --- With an authenticator app --------------------------------------------------------------
 
 
-def test_after_the_password_the_login_asks_for_the_code_and_only_then_logs_in(staff_a):
-    device, _codes = enrol(staff_a)
+def test_after_the_password_the_login_asks_for_the_code_and_only_then_logs_in(staff_user_a):
+    device, _codes = enrol(staff_user_a)
     client = Client()
 
     # When Claire gives her password
-    answer = password_step(client, staff_a)
+    answer = password_step(client, staff_user_a)
 
     # Then she is asked for the code, and not logged in yet
     assert answer.status_code == 302
@@ -79,10 +79,10 @@ def test_after_the_password_the_login_asks_for_the_code_and_only_then_logs_in(st
         assert client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
 
 
-def test_a_wrong_code_is_refused_with_a_clear_error_and_logs_nobody_in(staff_a):
-    device, _codes = enrol(staff_a)
+def test_a_wrong_code_is_refused_with_a_clear_error_and_logs_nobody_in(staff_user_a):
+    device, _codes = enrol(staff_user_a)
     client = Client()
-    password_step(client, staff_a)
+    password_step(client, staff_user_a)
     right = code_of(device, steps_ahead=1)
     wrong = "123456" if right != "123456" else "654321"
 
@@ -93,36 +93,36 @@ def test_a_wrong_code_is_refused_with_a_clear_error_and_logs_nobody_in(staff_a):
     assert SESSION_KEY not in client.session
 
 
-def test_the_code_step_without_a_right_password_first_goes_back_to_the_login(staff_a):
-    enrol(staff_a)
+def test_the_code_step_without_a_right_password_first_goes_back_to_the_login(staff_user_a):
+    enrol(staff_user_a)
     assert Client().get(CODE)["Location"] == "/admin/login/"
     assert Client().post(CODE, {"code": "123456"})["Location"] == "/admin/login/"
 
 
-def test_a_right_password_waits_five_minutes_for_its_code(staff_a):
-    device, _codes = enrol(staff_a)
+def test_a_right_password_waits_five_minutes_for_its_code(staff_user_a):
+    device, _codes = enrol(staff_user_a)
     client = Client()
-    password_step(client, staff_a)
+    password_step(client, staff_user_a)
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
         answer = client.post(CODE, {"code": code_of(device)})
         assert answer["Location"] == "/admin/login/"
         assert SESSION_KEY not in client.session
 
 
-def test_a_recovery_code_logs_in_once(staff_a):
-    _device, codes = enrol(staff_a)
+def test_a_recovery_code_logs_in_once(staff_user_a):
+    _device, codes = enrol(staff_user_a)
     assert len(codes) == 10
     assert len(set(codes)) == 10
 
     client = Client()
-    password_step(client, staff_a)
+    password_step(client, staff_user_a)
     answer = client.post(CODE, {"code": codes[0].upper()}, follow=True)
     assert answer.status_code == 200
     assert "You signed in with a recovery code: 9 are left." in answer.text
     assert logged_in(client)
 
     again = Client()
-    password_step(again, staff_a)
+    password_step(again, staff_user_a)
     assert "This code is not valid" in again.post(CODE, {"code": codes[0]}).text
     assert SESSION_KEY not in again.session
 
@@ -130,14 +130,14 @@ def test_a_recovery_code_logs_in_once(staff_a):
 # --- The staff member's own page ------------------------------------------------------------
 
 
-def test_any_staff_member_sets_it_up_from_their_page(staff_a, admin_client_for):
-    client = admin_client_for(staff_a)
+def test_any_staff_member_sets_it_up_from_their_page(staff_user_a, admin_client_for):
+    client = admin_client_for(staff_user_a)
     assert 'data-enabled="false"' in client.get(TWO_FACTOR).text
 
     # When Claire starts the setup, she sees a QR code and the key
     page = client.post(TWO_FACTOR, {"action": "start"})
     assert '<div class="qr-code"><svg' in page.text
-    device = TOTPDevice.objects.get(user=staff_a)
+    device = TOTPDevice.objects.get(user=staff_user_a)
     assert not device.confirmed
     # A wrong code leaves it off
     wrong = client.post(TWO_FACTOR, {"action": "confirm", "code": "000000"})
@@ -149,7 +149,7 @@ def test_any_staff_member_sets_it_up_from_their_page(staff_a, admin_client_for):
     page = client.post(TWO_FACTOR, {"action": "confirm", "code": code_of(device)})
     device.refresh_from_db()
     assert device.confirmed
-    tokens = StaticDevice.objects.get(user=staff_a).token_set.values_list("token", flat=True)
+    tokens = StaticDevice.objects.get(user=staff_user_a).token_set.values_list("token", flat=True)
     assert len(tokens) == 10
     assert all(token in page.text for token in tokens)
     assert not any(token in str(client.cookies) for token in tokens)
@@ -158,10 +158,10 @@ def test_any_staff_member_sets_it_up_from_their_page(staff_a, admin_client_for):
     assert 'data-enabled="true"' in client.get(TWO_FACTOR).text
 
 
-def test_new_recovery_codes_and_turning_off_ask_for_a_current_code(staff_a):
-    device, codes = enrol(staff_a)
+def test_new_recovery_codes_and_turning_off_ask_for_a_current_code(staff_user_a):
+    device, codes = enrol(staff_user_a)
     client = Client()
-    client.force_login(staff_a)
+    client.force_login(staff_user_a)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
@@ -169,11 +169,13 @@ def test_new_recovery_codes_and_turning_off_ask_for_a_current_code(staff_a):
     # Without the right code nothing changes
     answer = client.post(TWO_FACTOR, {"action": "disable", "code": "000000"}, follow=True)
     assert "This code is not the one your app shows now." in answer.text
-    assert TOTPDevice.objects.filter(user=staff_a, confirmed=True).exists()
+    assert TOTPDevice.objects.filter(user=staff_user_a, confirmed=True).exists()
 
     with time_machine.travel(timezone.now() + timedelta(seconds=30)):
         page = client.post(TWO_FACTOR, {"action": "renew", "code": code_of(device)})
-    new = list(StaticDevice.objects.get(user=staff_a).token_set.values_list("token", flat=True))
+    new = list(
+        StaticDevice.objects.get(user=staff_user_a).token_set.values_list("token", flat=True)
+    )
     assert len(new) == 10
     assert not set(new) & set(codes)
     assert all(code in page.text for code in new)
@@ -181,12 +183,12 @@ def test_new_recovery_codes_and_turning_off_ask_for_a_current_code(staff_a):
     with time_machine.travel(timezone.now() + timedelta(seconds=60)):
         device.refresh_from_db()
         client.post(TWO_FACTOR, {"action": "disable", "code": code_of(device)})
-    assert not TOTPDevice.objects.filter(user=staff_a).exists()
-    assert not StaticDevice.objects.filter(user=staff_a).exists()
-    assert password_step(Client(), staff_a)["Location"] == "/admin/"
+    assert not TOTPDevice.objects.filter(user=staff_user_a).exists()
+    assert not StaticDevice.objects.filter(user=staff_user_a).exists()
+    assert password_step(Client(), staff_user_a)["Location"] == "/admin/"
 
 
-def test_the_two_factor_page_is_for_logged_in_staff_only(staff_a):
+def test_the_two_factor_page_is_for_logged_in_staff_only(staff_user_a):
     assert Client().get(TWO_FACTOR)["Location"].startswith("/admin/login/")
 
 
@@ -264,16 +266,16 @@ def test_a_session_opened_before_the_requirement_is_signed_out(org_a):
     assert SESSION_KEY not in client.session
 
 
-def test_a_session_without_the_code_is_signed_out_once_the_person_sets_it_up(staff_a):
+def test_a_session_without_the_code_is_signed_out_once_the_person_sets_it_up(staff_user_a):
     # A session opened on another computer before Claire turned it on
     elsewhere = Client()
-    elsewhere.force_login(staff_a)
-    enrol(staff_a)
+    elsewhere.force_login(staff_user_a)
+    enrol(staff_user_a)
     answer = elsewhere.get("/fulfillment/")
     assert answer.status_code == 302
     assert SESSION_KEY not in elsewhere.session
 
 
-def test_the_check_on_each_staff_page_is_one_query(staff_a, django_assert_num_queries):
+def test_the_check_on_each_staff_page_is_one_query(staff_user_a, django_assert_num_queries):
     with django_assert_num_queries(1):
-        assert second_factor_needed(user=staff_a) is False
+        assert second_factor_needed(user=staff_user_a) is False

@@ -29,7 +29,9 @@ from tests.factories import (
     MembershipFactory,
     ProductFactory,
     SubscriptionFactory,
+    member,
 )
+from tests.helpers import messages_of, transitions_offered
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +48,6 @@ def change_url(subscription):
 
 def transition_url(subscription, name):
     return f"{LIST}{subscription.pk}/transition/{name}/"
-
-
-def member(organization, role):
-    return MembershipFactory(organization=organization, role=role).user
-
-
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
 
 
 def page_form_data(response):
@@ -75,11 +69,6 @@ def page_form_data(response):
                 if value not in (None, False):
                     data[row.add_prefix(name)] = value
     return data
-
-
-def transitions_offered(response):
-    page = response.content.decode()
-    return sorted(set(re.findall(r'data-transition="([a-z_]+)"', page)))
 
 
 def refusal(service, user, **kwargs):
@@ -105,11 +94,6 @@ def state(subscription):
 
 
 @pytest.fixture
-def client_a(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
-@pytest.fixture
 def active(org_a):
     customer = CustomerFactory(organization=org_a, email="alice@purea.example")
     return SubscriptionFactory(customer=customer, status=S.ACTIVE)
@@ -118,12 +102,14 @@ def active(org_a):
 # --- Tenancy -------------------------------------------------------------------------
 
 
-def test_the_changelist_lists_only_the_members_organizations_subscriptions(client_a, active, org_b):
+def test_the_changelist_lists_only_the_members_organizations_subscriptions(
+    admin_client_a, active, org_b
+):
     theirs = SubscriptionFactory(
         customer=CustomerFactory(organization=org_b, email="bob@othertea.example")
     )
 
-    response = client_a.get(LIST)
+    response = admin_client_a.get(LIST)
 
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [active]
@@ -133,7 +119,7 @@ def test_the_changelist_lists_only_the_members_organizations_subscriptions(clien
     assert f"{LIST}{theirs.pk}/change/" not in page
 
 
-def test_another_organizations_subscription_and_charges_are_not_found(client_a, org_b):
+def test_another_organizations_subscription_and_charges_are_not_found(admin_client_a, org_b):
     theirs = SubscriptionFactory(
         customer=CustomerFactory(organization=org_b, email="bob@othertea.example"),
         status=S.ACTIVE,
@@ -141,15 +127,19 @@ def test_another_organizations_subscription_and_charges_are_not_found(client_a, 
     charge = theirs.charges.get()
 
     for url in (change_url(theirs), f"{LIST}{theirs.pk}/history/", transition_url(theirs, "pause")):
-        response = client_a.get(url)
+        response = admin_client_a.get(url)
         assert response.status_code == 404, url
         assert "bob@othertea.example" not in response.content.decode()
     assert (
-        client_a.post(transition_url(theirs, "cancel"), {"when": "now", "reason": "x"}).status_code
+        admin_client_a.post(
+            transition_url(theirs, "cancel"), {"when": "now", "reason": "x"}
+        ).status_code
         == 404
     )
-    assert client_a.get(f"/admin/subscriptions/charge/{charge.pk}/change/").status_code == 404
-    forged = client_a.get("/admin/subscriptions/charge/", {"subscription__id__exact": theirs.pk})
+    assert admin_client_a.get(f"/admin/subscriptions/charge/{charge.pk}/change/").status_code == 404
+    forged = admin_client_a.get(
+        "/admin/subscriptions/charge/", {"subscription__id__exact": theirs.pk}
+    )
     assert list(forged.context["cl"].result_list) == []
     theirs.refresh_from_db()
     assert theirs.status == S.ACTIVE
@@ -158,20 +148,20 @@ def test_another_organizations_subscription_and_charges_are_not_found(client_a, 
 # --- Transition buttons ----------------------------------------------------------------
 
 
-def test_an_active_subscription_offers_its_actions_and_no_system_transition(client_a, active):
-    response = client_a.get(change_url(active))
+def test_an_active_subscription_offers_its_actions_and_no_system_transition(admin_client_a, active):
+    response = admin_client_a.get(change_url(active))
 
     assert response.status_code == 200
     assert transitions_offered(response) == ["cancel", "change_schedule", "pause", "skip"]
     # The system's transitions get no button, nor a page.
     for name in ("expire", "mark_past_due", "schedule_cancel", "change_items", "activate"):
-        assert client_a.get(transition_url(active, name)).status_code == 404
+        assert admin_client_a.get(transition_url(active, name)).status_code == 404
 
 
-def test_pausing_with_a_resume_date_goes_through_the_service(client_a, staff_a, active):
+def test_pausing_with_a_resume_date_goes_through_the_service(admin_client_a, staff_user_a, active):
     # When staff open the pause form, then submit a resume date (in the organization's time)
-    form = client_a.get(transition_url(active, "pause"))
-    response = client_a.post(
+    form = admin_client_a.get(transition_url(active, "pause"))
+    response = admin_client_a.post(
         transition_url(active, "pause"),
         {"resume_at": "2030-01-15T09:30", "reason": "Holidays"},
         follow=True,
@@ -187,7 +177,7 @@ def test_pausing_with_a_resume_date_goes_through_the_service(client_a, staff_a, 
     event = active.events.get(kind=Kind.PAUSED)
     assert (event.from_status, event.to_status) == (S.ACTIVE, S.PAUSED)
     assert event.actor_kind == ActorKind.USER
-    assert event.actor_user == staff_a
+    assert event.actor_user == staff_user_a
     assert event.reason == "Holidays"
     assert messages_of(response) == [
         "The subscription is paused until Jan. 15, 2030, 9:30 a.m., then resumes by itself."
@@ -197,12 +187,14 @@ def test_pausing_with_a_resume_date_goes_through_the_service(client_a, staff_a, 
     assert "resume" in transitions_offered(response)
 
 
-def test_a_resume_date_in_the_past_is_refused_on_the_form(client_a, staff_a, active):
+def test_a_resume_date_in_the_past_is_refused_on_the_form(admin_client_a, staff_user_a, active):
     before = state(active)
     past = datetime(2001, 1, 1, 10, 0, tzinfo=PARIS)
-    expected = refusal(services.subscription_pause, staff_a, subscription=active, resume_at=past)
+    expected = refusal(
+        services.subscription_pause, staff_user_a, subscription=active, resume_at=past
+    )
 
-    response = client_a.post(
+    response = admin_client_a.post(
         transition_url(active, "pause"),
         {"resume_at": "2001-01-01T10:00"},
         HTTP_ACCEPT_LANGUAGE="en",
@@ -213,15 +205,15 @@ def test_a_resume_date_in_the_past_is_refused_on_the_form(client_a, staff_a, act
     assert state(active) == before
 
 
-def test_canceling_at_period_end_needs_a_reason_and_keeps_it(client_a, staff_a, active):
+def test_canceling_at_period_end_needs_a_reason_and_keeps_it(admin_client_a, staff_user_a, active):
     # A cancellation without a reason is refused on the form
-    refused = client_a.post(transition_url(active, "cancel"), {"when": "period_end"})
+    refused = admin_client_a.post(transition_url(active, "cancel"), {"when": "period_end"})
     assert refused.status_code == 200
     assert "reason" in refused.context["transition_form"].errors
     assert not active.events.filter(kind=Kind.CANCEL_SCHEDULED).exists()
 
     # With one, the subscription stays active until the end of its paid period
-    response = client_a.post(
+    response = admin_client_a.post(
         transition_url(active, "cancel"),
         {"when": "period_end", "reason": "Moving abroad"},
         follow=True,
@@ -233,7 +225,7 @@ def test_canceling_at_period_end_needs_a_reason_and_keeps_it(client_a, staff_a, 
     assert active.cancel_at_period_end is True
     assert active.cancel_reason == "Moving abroad"
     event = active.events.get(kind=Kind.CANCEL_SCHEDULED)
-    assert event.actor_user == staff_a
+    assert event.actor_user == staff_user_a
     assert event.reason == "Moving abroad"
     end = formats.date_format(
         timezone.localtime(active.current_period_end, PARIS), "DATETIME_FORMAT"
@@ -243,35 +235,39 @@ def test_canceling_at_period_end_needs_a_reason_and_keeps_it(client_a, staff_a, 
     ]
 
 
-def test_a_scheduled_cancellation_can_be_withdrawn_from_its_page(client_a, staff_a, active):
+def test_a_scheduled_cancellation_can_be_withdrawn_from_its_page(
+    admin_client_a, staff_user_a, active
+):
     # Given a subscription canceled at period end
-    client_a.post(transition_url(active, "cancel"), {"when": "period_end", "reason": "Price"})
-    assert "withdraw_cancellation" in transitions_offered(client_a.get(change_url(active)))
+    admin_client_a.post(transition_url(active, "cancel"), {"when": "period_end", "reason": "Price"})
+    assert "withdraw_cancellation" in transitions_offered(admin_client_a.get(change_url(active)))
 
     # When staff withdraw the cancellation
-    client_a.post(transition_url(active, "withdraw_cancellation"), {"reason": "Discount"})
+    admin_client_a.post(transition_url(active, "withdraw_cancellation"), {"reason": "Discount"})
 
     # Then it renews as before, the button is gone, and the timeline says who did it
     active.refresh_from_db()
     assert (active.status, active.cancel_at_period_end) == (S.ACTIVE, False)
-    assert "withdraw_cancellation" not in transitions_offered(client_a.get(change_url(active)))
+    assert "withdraw_cancellation" not in transitions_offered(
+        admin_client_a.get(change_url(active))
+    )
     event = active.events.get(kind=Kind.CANCEL_WITHDRAWN)
-    assert (event.actor_user, event.reason) == (staff_a, "Discount")
+    assert (event.actor_user, event.reason) == (staff_user_a, "Discount")
 
 
-def test_canceling_now_cancels(client_a, active):
-    client_a.post(transition_url(active, "cancel"), {"when": "now", "reason": "Fraud"})
+def test_canceling_now_cancels(admin_client_a, active):
+    admin_client_a.post(transition_url(active, "cancel"), {"when": "now", "reason": "Fraud"})
 
     active.refresh_from_db()
     assert active.status == S.CANCELED
     assert active.events.filter(kind=Kind.CANCELED, reason="Fraud").exists()
 
 
-def test_skip_and_change_schedule_go_through_the_services(client_a, active):
+def test_skip_and_change_schedule_go_through_the_services(admin_client_a, active):
     next_cycle = active.next_cycle
 
-    client_a.post(transition_url(active, "skip"), {"reason": ""})
-    client_a.post(
+    admin_client_a.post(transition_url(active, "skip"), {"reason": ""})
+    admin_client_a.post(
         transition_url(active, "change_schedule"),
         {"billing_interval": "2", "billing_period": "week", "reason": "Less coffee"},
     )
@@ -285,12 +281,14 @@ def test_skip_and_change_schedule_go_through_the_services(client_a, active):
     ]
 
 
-def test_a_refused_transition_shows_an_error_and_changes_nothing(client_a, staff_a, active):
+def test_a_refused_transition_shows_an_error_and_changes_nothing(
+    admin_client_a, staff_user_a, active
+):
     before = state(active)
-    expected = refusal(services.subscription_resume, staff_a, subscription=active)
+    expected = refusal(services.subscription_resume, staff_user_a, subscription=active)
 
     # Resuming an active subscription, by posting to its transition URL
-    response = client_a.post(
+    response = admin_client_a.post(
         transition_url(active, "resume"), {}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
     )
 
@@ -298,7 +296,9 @@ def test_a_refused_transition_shows_an_error_and_changes_nothing(client_a, staff
     assert messages_of(response) == [expected]
     assert state(active) == before
     # Opening its form says so at once
-    page = client_a.get(transition_url(active, "resume"), follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    page = admin_client_a.get(
+        transition_url(active, "resume"), follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert messages_of(page) == ["“Resume” is not possible now: the subscription is active."]
 
 
@@ -318,7 +318,7 @@ def test_a_viewer_sees_no_button_and_cannot_act(admin_client_for, org_a, active)
     assert state(active) == before
 
 
-def test_a_woocommerce_subscription_is_managed_in_the_shop(client_a, org_a):
+def test_a_woocommerce_subscription_is_managed_in_the_shop(admin_client_a, org_a):
     shop = SubscriptionFactory(
         customer=CustomerFactory(organization=org_a),
         source=Subscription.Source.WOOCOMMERCE,
@@ -326,8 +326,8 @@ def test_a_woocommerce_subscription_is_managed_in_the_shop(client_a, org_a):
     )
     before = state(shop)
 
-    page = client_a.get(change_url(shop), HTTP_ACCEPT_LANGUAGE="en")
-    response = client_a.post(
+    page = admin_client_a.get(change_url(shop), HTTP_ACCEPT_LANGUAGE="en")
+    response = admin_client_a.post(
         transition_url(shop, "pause"), {"reason": "x"}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
     )
 
@@ -342,7 +342,7 @@ def test_a_woocommerce_subscription_is_managed_in_the_shop(client_a, org_a):
     assert state(shop) == before
 
 
-def test_a_shop_subscription_in_another_currency_shows_its_amounts_in_it(client_a, org_a):
+def test_a_shop_subscription_in_another_currency_shows_its_amounts_in_it(admin_client_a, org_a):
     customer = CustomerFactory(organization=org_a)
     billing = AddressFactory(customer=customer, kind="billing", city="San Francisco", state="CA")
     shop = SubscriptionFactory(
@@ -354,7 +354,7 @@ def test_a_shop_subscription_in_another_currency_shows_its_amounts_in_it(client_
     )
     ChargeFactory(subscription=shop, cycle=7, amount=Decimal("32.65"), currency="USD")
 
-    page = client_a.get(change_url(shop), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = admin_client_a.get(change_url(shop), HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "32.65 USD" in page
     assert "32.65 EUR" not in page
@@ -364,21 +364,23 @@ def test_a_shop_subscription_in_another_currency_shows_its_amounts_in_it(client_
 # --- Items ------------------------------------------------------------------------------
 
 
-def test_changing_the_items_records_the_change_with_its_pro_rata(client_a, staff_a, active):
+def test_changing_the_items_records_the_change_with_its_pro_rata(
+    admin_client_a, staff_user_a, active
+):
     # Given an active subscription whose current period is paid
-    page = client_a.get(change_url(active))
+    page = admin_client_a.get(change_url(active))
     data = page_form_data(page)
     assert data["items-TOTAL_FORMS"] == 1
 
     # When staff raise the quantity from 1 to 3 and save
     data["items-0-quantity"] = "3"
-    response = client_a.post(change_url(active), data, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    response = admin_client_a.post(change_url(active), data, follow=True, HTTP_ACCEPT_LANGUAGE="en")
 
     # Then the items are replaced through the service, which charged the rest of the period
     assert response.status_code == 200
     assert list(active.items.values_list("quantity", flat=True)) == [3]
     event = active.events.get(kind=Kind.ITEMS_CHANGED)
-    assert event.actor_user == staff_a
+    assert event.actor_user == staff_user_a
     assert (event.data["old_total"], event.data["new_total"]) == ("12.50", "37.50")
     net = Decimal(event.data["proration"]["net"])
     assert Decimal("24.00") < net <= Decimal("25.00")
@@ -387,12 +389,12 @@ def test_changing_the_items_records_the_change_with_its_pro_rata(client_a, staff
     assert any("pro-rata adjustment" in message for message in messages_of(response))
 
 
-def test_saving_the_page_without_touching_the_items_records_nothing(client_a, org_a, active):
+def test_saving_the_page_without_touching_the_items_records_nothing(admin_client_a, org_a, active):
     address = AddressFactory(customer=active.customer, line1="3 quai Neuf")
-    data = page_form_data(client_a.get(change_url(active)))
+    data = page_form_data(admin_client_a.get(change_url(active)))
     data["shipping_address"] = address.pk
 
-    response = client_a.post(change_url(active), data)
+    response = admin_client_a.post(change_url(active), data)
 
     assert response.status_code == 302
     active.refresh_from_db()
@@ -404,61 +406,65 @@ def test_saving_the_page_without_touching_the_items_records_nothing(client_a, or
     assert event.actor_user is not None
 
 
-def test_a_refused_items_change_shows_the_error_and_keeps_the_items(client_a, staff_a, org_a):
+def test_a_refused_items_change_shows_the_error_and_keeps_the_items(
+    admin_client_a, staff_user_a, org_a
+):
     canceled = SubscriptionFactory(customer=CustomerFactory(organization=org_a), status=S.CANCELED)
     item = canceled.items.get()
     expected = refusal(
         services.subscription_change_items,
-        staff_a,
+        staff_user_a,
         subscription=canceled,
         items=[{"product": item.product, "quantity": 5}],
     )
-    data = page_form_data(client_a.get(change_url(canceled)))
+    data = page_form_data(admin_client_a.get(change_url(canceled)))
     before = state(canceled)
 
     data["items-0-quantity"] = "5"
-    response = client_a.post(change_url(canceled), data, HTTP_ACCEPT_LANGUAGE="en")
+    response = admin_client_a.post(change_url(canceled), data, HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 200
     assert escape(expected) in response.content.decode()
     assert state(canceled) == before
 
 
-def test_items_are_not_changed_when_the_rest_of_the_page_is_wrong(client_a, org_a, active):
+def test_items_are_not_changed_when_the_rest_of_the_page_is_wrong(admin_client_a, org_a, active):
     # An address of another customer is not among the choices
     stranger = AddressFactory(customer=CustomerFactory(organization=org_a))
-    data = page_form_data(client_a.get(change_url(active)))
+    data = page_form_data(admin_client_a.get(change_url(active)))
     before = state(active)
 
     data["items-0-quantity"] = "4"
-    response = client_a.post(change_url(active), {**data, "shipping_address": stranger.pk})
+    response = admin_client_a.post(change_url(active), {**data, "shipping_address": stranger.pk})
 
     assert response.status_code == 200
     assert "shipping_address" in response.context["adminform"].form.errors
     assert state(active) == before
 
 
-def test_items_changed_are_undone_when_another_part_of_the_page_is_refused(client_a, active):
+def test_items_changed_are_undone_when_another_part_of_the_page_is_refused(admin_client_a, active):
     # The items are valid and handed to the service, but the history part of the
     # posted page is broken (its management form is missing)
-    data = page_form_data(client_a.get(change_url(active)))
+    data = page_form_data(admin_client_a.get(change_url(active)))
     before = state(active)
     data["items-0-quantity"] = "4"
     for key in [key for key in data if key.startswith("events-")]:
         del data[key]
 
-    response = client_a.post(change_url(active), data)
+    response = admin_client_a.post(change_url(active), data)
 
     assert response.status_code == 200
     assert state(active) == before
     assert not active.events.filter(kind=Kind.ITEMS_CHANGED).exists()
 
 
-def test_items_changed_are_undone_when_the_details_service_refuses(client_a, active, monkeypatch):
+def test_items_changed_are_undone_when_the_details_service_refuses(
+    admin_client_a, active, monkeypatch
+):
     # Given a page changing the items (their service accepts) and the address, which the
     # details' service refuses
     address = AddressFactory(customer=active.customer)
-    data = page_form_data(client_a.get(change_url(active)))
+    data = page_form_data(admin_client_a.get(change_url(active)))
     before = state(active)
 
     def refuse(**kwargs):
@@ -466,7 +472,7 @@ def test_items_changed_are_undone_when_the_details_service_refuses(client_a, act
 
     monkeypatch.setattr(services, "subscription_change_details", refuse)
     data.update({"items-0-quantity": "4", "shipping_address": address.pk})
-    response = client_a.post(change_url(active), data)
+    response = admin_client_a.post(change_url(active), data)
 
     # Then the refusal is next to the address, and the items' change was rolled back
     assert response.status_code == 200
@@ -506,12 +512,12 @@ def add_form(organization, customer, product, **extra):
     }
 
 
-def test_a_subscription_is_created_through_the_service(client_a, staff_a, org_a):
+def test_a_subscription_is_created_through_the_service(admin_client_a, staff_user_a, org_a):
     customer = CustomerFactory(organization=org_a)
     address = AddressFactory(customer=customer)
     product = ProductFactory(organization=org_a, unit_price=Decimal("9.00"))
 
-    response = client_a.post(
+    response = admin_client_a.post(
         f"{LIST}add/",
         add_form(
             org_a,
@@ -536,11 +542,11 @@ def test_a_subscription_is_created_through_the_service(client_a, staff_a, org_a)
         (product.pk, 2, Decimal("9.00"))
     ]
     kinds = list(subscription.events.order_by("id").values_list("kind", "actor_user"))
-    assert kinds == [(Kind.CREATED, staff_a.pk), (Kind.ACTIVATED, staff_a.pk)]
+    assert kinds == [(Kind.CREATED, staff_user_a.pk), (Kind.ACTIVATED, staff_user_a.pk)]
 
 
 @pytest.mark.parametrize("wrong", ["trial_ends_at", "shipping_address"])
-def test_the_services_refusal_shows_on_the_add_form(client_a, staff_a, org_a, wrong):
+def test_the_services_refusal_shows_on_the_add_form(admin_client_a, staff_user_a, org_a, wrong):
     # Given a form the service refuses: a trial ending before the start, or another
     # customer's address
     customer = CustomerFactory(organization=org_a)
@@ -562,14 +568,14 @@ def test_the_services_refusal_shows_on_the_add_form(client_a, staff_a, org_a, wr
         arguments = {"shipping_address": address}
     expected = refusal(
         services.subscription_create,
-        staff_a,
+        staff_user_a,
         organization=org_a,
         customer=customer,
         items=[{"product": product, "quantity": 2}],
         **arguments,
     )
 
-    response = client_a.post(
+    response = admin_client_a.post(
         f"{LIST}add/", add_form(org_a, customer, product, **extra), HTTP_ACCEPT_LANGUAGE="en"
     )
 
@@ -580,12 +586,12 @@ def test_the_services_refusal_shows_on_the_add_form(client_a, staff_a, org_a, wr
     assert not SubscriptionEvent.objects.filter(subscription__customer=customer).exists()
 
 
-def test_a_subscription_needs_an_item(client_a, org_a):
+def test_a_subscription_needs_an_item(admin_client_a, org_a):
     customer = CustomerFactory(organization=org_a)
     data = add_form(org_a, customer, ProductFactory(organization=org_a))
     data["items-TOTAL_FORMS"] = "0"
 
-    response = client_a.post(f"{LIST}add/", data)
+    response = admin_client_a.post(f"{LIST}add/", data)
 
     assert response.status_code == 200
     assert not Subscription.objects.filter(customer=customer).exists()
@@ -594,16 +600,18 @@ def test_a_subscription_needs_an_item(client_a, org_a):
 # --- Charges ------------------------------------------------------------------------------
 
 
-def test_marking_a_pending_charge_paid_activates_the_subscription(client_a, staff_a, org_a):
+def test_marking_a_pending_charge_paid_activates_the_subscription(
+    admin_client_a, staff_user_a, org_a
+):
     # Given a pending subscription whose first charge waits (manual gateway), and a paid one
     pending = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
     charge = ChargeFactory(subscription=pending, status=Charge.Status.PENDING, gateway="manual")
     paid = SubscriptionFactory(customer=CustomerFactory(organization=org_a), status=S.ACTIVE)
     paid_charge = paid.charges.get()
-    already_paid = refusal(services.charge_mark_paid, staff_a, charge=paid_charge)
+    already_paid = refusal(services.charge_mark_paid, staff_user_a, charge=paid_charge)
 
     # When staff mark both paid from the charge list
-    response = client_a.post(
+    response = admin_client_a.post(
         "/admin/subscriptions/charge/",
         {"action": "mark_paid", "_selected_action": [charge.pk, paid_charge.pk]},
         follow=True,
@@ -615,22 +623,24 @@ def test_marking_a_pending_charge_paid_activates_the_subscription(client_a, staf
     pending.refresh_from_db()
     assert charge.status == Charge.Status.PAID
     assert pending.status == S.ACTIVE
-    assert pending.events.get(kind=Kind.ACTIVATED).actor_user == staff_a
+    assert pending.events.get(kind=Kind.ACTIVATED).actor_user == staff_user_a
     shown = messages_of(response)
     assert f"Charge {paid_charge}: {already_paid}" in shown
     assert "1 charge marked paid." in shown
 
 
-def test_a_woocommerce_charge_marked_paid_is_refused_by_the_service(client_a, staff_a, org_a):
+def test_a_woocommerce_charge_marked_paid_is_refused_by_the_service(
+    admin_client_a, staff_user_a, org_a
+):
     shop = SubscriptionFactory(
         customer=CustomerFactory(organization=org_a),
         status=S.ACTIVE,
         source=Subscription.Source.WOOCOMMERCE,
     )
     charge = ChargeFactory(subscription=shop, cycle=1, status=Charge.Status.PENDING)
-    expected = refusal(services.charge_mark_paid, staff_a, charge=charge)
+    expected = refusal(services.charge_mark_paid, staff_user_a, charge=charge)
 
-    response = client_a.post(
+    response = admin_client_a.post(
         "/admin/subscriptions/charge/",
         {"action": "mark_paid", "_selected_action": [charge.pk]},
         follow=True,
@@ -642,15 +652,15 @@ def test_a_woocommerce_charge_marked_paid_is_refused_by_the_service(client_a, st
     assert charge.status == Charge.Status.PENDING
 
 
-def test_marking_a_charge_failed_asks_why(client_a, org_a):
+def test_marking_a_charge_failed_asks_why(admin_client_a, org_a):
     subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
     charge = ChargeFactory(subscription=subscription, status=Charge.Status.PENDING)
 
-    asked = client_a.post(
+    asked = admin_client_a.post(
         "/admin/subscriptions/charge/",
         {"action": "mark_failed", "_selected_action": [charge.pk]},
     )
-    response = client_a.post(
+    response = admin_client_a.post(
         "/admin/subscriptions/charge/",
         {
             "action": "mark_failed",
@@ -684,7 +694,7 @@ def test_a_viewer_cannot_mark_charges(admin_client_for, org_a):
 # --- The page ------------------------------------------------------------------------------
 
 
-def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(client_a, org_a):
+def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(admin_client_a, org_a):
     org_a.timezone = "Pacific/Auckland"
     org_a.save()
     subscription = SubscriptionFactory(
@@ -693,7 +703,7 @@ def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(clien
         adjustment=Decimal("-5.00"),
     )
 
-    response = client_a.get(change_url(subscription), HTTP_ACCEPT_LANGUAGE="en")
+    response = admin_client_a.get(change_url(subscription), HTTP_ACCEPT_LANGUAGE="en")
 
     page = response.content.decode()
     rows = re.findall(r'<tr data-cycle="(\d+)"><td>\d+</td><td>([^<]+)</td><td>([^<]+)</td>', page)
@@ -713,11 +723,11 @@ def test_the_next_cycles_panel_shows_eight_dates_in_the_organizations_time(clien
     assert {amount for _cycle, _date, amount in rows[1:]} == {"12.50 EUR"}
 
 
-def test_the_back_office_composes_the_page_from_each_apps_inlines(client_a, active):
+def test_the_back_office_composes_the_page_from_each_apps_inlines(admin_client_a, active):
     # subscriptions.admin imports no other app's admin: dashboard.admin adds their parts
     assert type(admin.site._registry[Subscription]) is BackOfficeSubscriptionAdmin
 
-    response = client_a.get(change_url(active))
+    response = admin_client_a.get(change_url(active))
 
     assert [i.formset.model.__name__ for i in response.context["inline_admin_formsets"]] == [
         "SubscriptionItem",
@@ -732,19 +742,19 @@ def test_the_back_office_composes_the_page_from_each_apps_inlines(client_a, acti
     ]
 
 
-def test_the_page_shows_charges_and_history(client_a, staff_a, active):
-    client_a.post(transition_url(active, "pause"), {"reason": "Holidays"})
+def test_the_page_shows_charges_and_history(admin_client_a, staff_user_a, active):
+    admin_client_a.post(transition_url(active, "pause"), {"reason": "Holidays"})
 
-    response = client_a.get(change_url(active), HTTP_ACCEPT_LANGUAGE="en")
+    response = admin_client_a.get(change_url(active), HTTP_ACCEPT_LANGUAGE="en")
 
     inlines = {i.formset.model.__name__: i for i in response.context["inline_admin_formsets"]}
     assert [f.instance for f in inlines["Charge"].formset.forms] == list(active.charges.all())
     events = [f.instance for f in inlines["SubscriptionEvent"].formset.forms]
     assert events[0].kind == Kind.PAUSED
-    assert f"Staff member: {staff_a.username}" in response.content.decode()
+    assert f"Staff member: {staff_user_a.username}" in response.content.decode()
 
 
-def test_the_history_names_the_system_and_its_amounts_in_french(client_a, active):
+def test_the_history_names_the_system_and_its_amounts_in_french(admin_client_a, active):
     SubscriptionEvent.objects.create(
         organization=active.organization,
         subscription=active,
@@ -760,7 +770,7 @@ def test_the_history_names_the_system_and_its_amounts_in_french(client_a, active
         **Actor.system("renewals").as_fields(),
     )
 
-    page = client_a.get(change_url(active), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    page = admin_client_a.get(change_url(active), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
 
     assert "Système : renouvellements automatiques" in page
     assert "renewals" not in page
@@ -769,7 +779,7 @@ def test_the_history_names_the_system_and_its_amounts_in_french(client_a, active
 
 
 def test_the_changelist_queries_do_not_grow_with_its_length(
-    client_a, org_a, django_assert_max_num_queries
+    admin_client_a, org_a, django_assert_max_num_queries
 ):
     coffee = ProductFactory(organization=org_a, name="Coffee beans")
     filters = ProductFactory(organization=org_a, name="Filters")
@@ -783,13 +793,13 @@ def test_the_changelist_queries_do_not_grow_with_its_length(
             )
 
     subscriptions(3)
-    client_a.get(LIST)  # warm the session and content types
+    admin_client_a.get(LIST)  # warm the session and content types
 
     with django_assert_max_num_queries(12) as few:
-        client_a.get(LIST)
+        admin_client_a.get(LIST)
     subscriptions(27)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client_a.get(LIST)
+        response = admin_client_a.get(LIST)
 
     assert response.context["cl"].result_count == 30
     assert "2 x Coffee beans, 1 x Filters" in response.content.decode()
@@ -799,7 +809,7 @@ def test_the_changelist_queries_do_not_grow_with_its_length(
 
 
 def test_billing_settings_are_changed_by_the_organizations_administrators(
-    admin_client_for, client_a, org_a, org_b
+    admin_client_for, admin_client_a, org_a, org_b
 ):
     from tests.factories import billing_settings
 
@@ -810,7 +820,9 @@ def test_billing_settings_are_changed_by_the_organizations_administrators(
 
     listing = org_admin.get(url)
     saved = org_admin.post(f"{url}{mine.pk}/change/", {"gateway": "test", "retry_days": "2,4"})
-    refused = client_a.post(f"{url}{mine.pk}/change/", {"gateway": "manual", "retry_days": "1"})
+    refused = admin_client_a.post(
+        f"{url}{mine.pk}/change/", {"gateway": "manual", "retry_days": "1"}
+    )
 
     assert list(listing.context["cl"].result_list) == [mine]
     assert org_admin.get(f"{url}{theirs.pk}/change/").status_code == 404

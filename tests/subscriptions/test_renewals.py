@@ -3,7 +3,7 @@
 Each test travels in time (time-machine) and runs the renewal run as beat would.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -20,16 +20,13 @@ from tests.factories import (
     SubscriptionFactory,
     billing_settings,
 )
+from tests.helpers import paris
 
 pytestmark = pytest.mark.django_db
 
 S = Subscription.Status
 PARIS = ZoneInfo("Europe/Paris")
 STAFF = Actor(ActorKind.USER, label="staff")
-
-
-def paris(*args) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
 
 
 @pytest.fixture

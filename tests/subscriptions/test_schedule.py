@@ -27,13 +27,10 @@ from subscriptions.schedule import (
     term_end,
     upcoming,
 )
+from tests.helpers import paris
 
 PARIS = ZoneInfo("Europe/Paris")
 ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
 
 
 def utc(*args: int) -> datetime:

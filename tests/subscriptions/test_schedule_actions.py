@@ -17,10 +17,10 @@ from django.test.utils import CaptureQueriesContext
 
 from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
-from fulfillment.models import BatchLine
 from subscriptions import renewals, selectors, services
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from tests.factories import (
+    BatchLineFactory,
     ChargeFactory,
     CustomerFactory,
     OrganizationFactory,
@@ -236,14 +236,7 @@ def test_a_cycle_already_charged_is_refused(subscription):
 
 def test_a_cycle_held_by_a_locked_batch_is_refused(subscription):
     batch = open_batch(subscription.organization, at(2, 10, 12), status="locked")
-    BatchLine.objects.create(
-        organization=subscription.organization,
-        batch=batch,
-        subscription=subscription,
-        customer=subscription.customer,
-        cycle=1,
-        status=BatchLine.Status.AWAITING_PAYMENT,
-    )
+    BatchLineFactory(batch=batch, subscription=subscription, cycle=1)  # awaiting payment
 
     _refused(subscription, at(1, 20), services.subscription_skip_cycle, "locked batch", cycle=1)
     assert rows(subscription, at(1, 20))[0].locked is True

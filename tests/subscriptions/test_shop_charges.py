@@ -49,11 +49,13 @@ def _row(charge: Charge) -> tuple:
     ("mark", "kwargs"),
     [(services.charge_mark_paid, {}), (services.charge_mark_failed, {"reason": "Bounced"})],
 )
-def test_marking_a_shop_charge_is_refused_and_changes_nothing(shop_charge, staff_a, mark, kwargs):
+def test_marking_a_shop_charge_is_refused_and_changes_nothing(
+    shop_charge, staff_user_a, mark, kwargs
+):
     before = _row(shop_charge)
 
     with pytest.raises(ConflictError) as refused:
-        mark(charge=shop_charge, actor=Actor.for_user(staff_a), **kwargs)
+        mark(charge=shop_charge, actor=Actor.for_user(staff_user_a), **kwargs)
 
     assert refused.value.status == 409
     assert refused.value.message == REFUSAL
@@ -61,9 +63,9 @@ def test_marking_a_shop_charge_is_refused_and_changes_nothing(shop_charge, staff
     assert _row(shop_charge) == before
 
 
-def test_the_refusal_is_in_french_for_a_french_reader(shop_charge, staff_a):
+def test_the_refusal_is_in_french_for_a_french_reader(shop_charge, staff_user_a):
     with translation.override("fr"), pytest.raises(ConflictError) as refused:
-        services.charge_mark_paid(charge=shop_charge, actor=Actor.for_user(staff_a))
+        services.charge_mark_paid(charge=shop_charge, actor=Actor.for_user(staff_user_a))
 
     assert (
         refused.value.message
@@ -71,19 +73,19 @@ def test_the_refusal_is_in_french_for_a_french_reader(shop_charge, staff_a):
     )
 
 
-def test_a_native_charge_is_still_marked_paid(org_a, staff_a):
+def test_a_native_charge_is_still_marked_paid(org_a, staff_user_a):
     subscription = SubscriptionFactory(customer=CustomerFactory(organization=org_a))
     charge = ChargeFactory(subscription=subscription, status=Charge.Status.PENDING)
 
-    services.charge_mark_paid(charge=charge, actor=Actor.for_user(staff_a))
+    services.charge_mark_paid(charge=charge, actor=Actor.for_user(staff_user_a))
 
     charge.refresh_from_db()
     assert charge.status == Charge.Status.PAID
 
 
-def test_the_admin_shows_the_services_refusal(shop_charge, staff_a):
+def test_the_admin_shows_the_services_refusal(shop_charge, staff_user_a):
     client = Client()
-    client.force_login(staff_a)
+    client.force_login(staff_user_a)
     before = _row(shop_charge)
 
     response = client.post(

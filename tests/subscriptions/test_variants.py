@@ -287,8 +287,8 @@ def add_form(shop, rows):
     return data
 
 
-def test_staff_add_a_subscription_choosing_variants(shop, admin_client_for, staff_a):
-    response = admin_client_for(staff_a).post(
+def test_staff_add_a_subscription_choosing_variants(shop, admin_client_for, staff_user_a):
+    response = admin_client_for(staff_user_a).post(
         "/admin/subscriptions/subscription/add/",
         add_form(
             shop,
@@ -315,9 +315,9 @@ def test_staff_add_a_subscription_choosing_variants(shop, admin_client_for, staf
     ],
 )
 def test_the_admin_refuses_a_variant_of_another_product_or_none(
-    shop, admin_client_for, staff_a, row, message
+    shop, admin_client_for, staff_user_a, row, message
 ):
-    response = admin_client_for(staff_a).post(
+    response = admin_client_for(staff_user_a).post(
         "/admin/subscriptions/subscription/add/", add_form(shop, [row(shop)])
     )
 
@@ -327,11 +327,13 @@ def test_the_admin_refuses_a_variant_of_another_product_or_none(
         assert message in response.text
 
 
-def test_the_admin_refuses_another_organizations_variant(shop, admin_client_for, staff_a, org_b):
+def test_the_admin_refuses_another_organizations_variant(
+    shop, admin_client_for, staff_user_a, org_b
+):
     # Even for a member of both organizations, the items offer the subscription's own
-    MembershipFactory(user=staff_a, organization=org_b)
+    MembershipFactory(user=staff_user_a, organization=org_b)
     subscription = SubscriptionFactory(customer=shop.customer, items=[(shop.small, 1)])
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
 
     page = client.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/")
     offered = page.context["inline_admin_formsets"][0].formset.forms[0].fields["variant"]
@@ -346,11 +348,13 @@ def test_the_admin_refuses_another_organizations_variant(shop, admin_client_for,
 
 
 def test_the_subscription_list_finds_subscriptions_by_a_variants_sku(
-    shop, admin_client_for, staff_a
+    shop, admin_client_for, staff_user_a
 ):
     holding = SubscriptionFactory(customer=shop.customer, items=[(shop.large, 1)])
     SubscriptionFactory(customer=shop.customer, items=[(shop.small, 1)])
 
-    response = admin_client_for(staff_a).get("/admin/subscriptions/subscription/", {"q": "ESP-1KG"})
+    response = admin_client_for(staff_user_a).get(
+        "/admin/subscriptions/subscription/", {"q": "ESP-1KG"}
+    )
 
     assert [row.pk for row in response.context["cl"].result_list] == [holding.pk]

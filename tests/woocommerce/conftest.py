@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests.factories import WooCommerceStoreFactory
 from woocommerce.models import WooCommerceStore
 from woocommerce.payloads import signature
 
@@ -56,14 +57,7 @@ def webhook_headers(topic: str, body: bytes, secret: str | None = SECRET, **extr
 
 @pytest.fixture
 def store(org_a) -> WooCommerceStore:
-    return WooCommerceStore.objects.create(
-        organization=org_a,
-        name="Purea shop",
-        base_url="https://shop.example.com",
-        webhook_secret=SECRET,
-        consumer_key="ck_test",
-        consumer_secret="cs_test",
-    )
+    return WooCommerceStoreFactory(organization=org_a, webhook_secret=SECRET)
 
 
 @pytest.fixture

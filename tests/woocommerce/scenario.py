@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tests.helpers import gmt
 from tests.woocommerce.conftest import compact, sample
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -66,10 +67,6 @@ class Delivery:
         for one save): the receiver stores it, the worker must apply it harmlessly."""
         resource, _, event = self.topic.partition(".")
         return Delivery(f"{resource}.{SIBLING.get(event, event)}", self.body, self.entity)
-
-
-def _gmt(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _line(line_id: int, product: tuple, quantity: int) -> dict:
@@ -125,8 +122,8 @@ class _Shop:
                 sku="",
                 price=price,
                 regular_price=price,
-                date_created_gmt=_gmt(at),
-                date_modified_gmt=_gmt(at),
+                date_created_gmt=gmt(at),
+                date_modified_gmt=gmt(at),
             )
             self.emit(at, "product.created", payload)
         for n, (product_id, name, sku, variations) in enumerate(VARIABLE):
@@ -140,8 +137,8 @@ class _Shop:
                 price=variations[0][2],
                 regular_price=variations[0][2],
                 variations=[],
-                date_created_gmt=_gmt(at),
-                date_modified_gmt=_gmt(at),
+                date_created_gmt=gmt(at),
+                date_modified_gmt=gmt(at),
             )
             self.emit(at, "product.created", parent)
             for k, (variation_id, option, price, weight) in enumerate(variations):
@@ -159,8 +156,8 @@ class _Shop:
                     weight="",
                     attributes=[],
                     menu_order=k,
-                    date_created_gmt=_gmt(created),
-                    date_modified_gmt=_gmt(created),
+                    date_created_gmt=gmt(created),
+                    date_modified_gmt=gmt(created),
                 )
                 self.emit(created, "product.created", body)
                 saved = created + timedelta(seconds=30)
@@ -172,12 +169,12 @@ class _Shop:
                     regular_price=price,
                     weight=weight,
                     attributes=[{"id": 1, "name": "Weight", "option": option}],
-                    date_modified_gmt=_gmt(saved),
+                    date_modified_gmt=gmt(saved),
                 )
                 self.emit(saved, "product.updated", body)
             saved = at + timedelta(minutes=10)
             parent = dict(
-                parent, variations=[v[0] for v in variations], date_modified_gmt=_gmt(saved)
+                parent, variations=[v[0] for v in variations], date_modified_gmt=gmt(saved)
             )
             self.emit(saved, "product.updated", parent)
 
@@ -198,15 +195,15 @@ class _Shop:
             username=f"subscriber{n}",
             billing=billing,
             shipping={**payload["shipping"], "first_name": f"First{n}", "last_name": f"Last{n}"},
-            date_created_gmt=_gmt(at),
-            date_modified_gmt=_gmt(at),
+            date_created_gmt=gmt(at),
+            date_modified_gmt=gmt(at),
         )
         self.emit(at, "customer.created", payload)
         if self.rng.random() < 0.5:
             return payload
         # Later the customer changes phone number in their account.
         moved = at + timedelta(days=self.rng.randint(3, 40), seconds=n)
-        changed = dict(payload, date_modified_gmt=_gmt(moved))
+        changed = dict(payload, date_modified_gmt=gmt(moved))
         changed["billing"] = {**billing, "phone": f"+3362000{n:04d}"}
         self.emit(moved, "customer.updated", changed)
         return payload
@@ -223,9 +220,9 @@ class _Shop:
             total=sub["total"],
             currency=sub["currency"],
             line_items=sub["line_items"],
-            date_created_gmt=_gmt(at),
-            date_modified_gmt=_gmt(modified),
-            date_paid_gmt=_gmt(modified) if status in ("processing", "completed") else None,
+            date_created_gmt=gmt(at),
+            date_modified_gmt=gmt(modified),
+            date_paid_gmt=gmt(modified) if status in ("processing", "completed") else None,
             meta_data=[{"id": 1, "key": "_subscription_renewal", "value": str(renewal_of)}]
             if renewal_of
             else [],
@@ -257,8 +254,8 @@ class _Shop:
             shipping=customer["shipping"],
             billing_period=period,
             billing_interval="1",
-            start_date_gmt=_gmt(start),
-            date_created_gmt=_gmt(start),
+            start_date_gmt=gmt(start),
+            date_created_gmt=gmt(start),
             trial_end_date_gmt="",
             end_date_gmt="",
             cancelled_date_gmt="",
@@ -269,8 +266,8 @@ class _Shop:
             modified = at + timedelta(seconds=next(tick))
             sub["line_items"] = items
             sub["total"] = f"{sum(float(line['total']) for line in items):.2f}"
-            sub.update(status=status, date_modified_gmt=_gmt(modified))
-            sub["next_payment_date_gmt"] = _gmt(next_payment) if next_payment else ""
+            sub.update(status=status, date_modified_gmt=gmt(modified))
+            sub["next_payment_date_gmt"] = gmt(next_payment) if next_payment else ""
             topic = "subscription.created" if status == "pending" else "subscription.updated"
             self.emit(modified, topic, sub)
 
@@ -319,8 +316,8 @@ class _Shop:
             version(end, "pending-cancel", end + step)
         elif final == "cancelled":
             version(end, "pending-cancel", end + step)
-            sub["cancelled_date_gmt"] = _gmt(end + step)
-            sub["end_date_gmt"] = _gmt(end + step)
+            sub["cancelled_date_gmt"] = gmt(end + step)
+            sub["end_date_gmt"] = gmt(end + step)
             version(end + step, "cancelled", None)
         return first_lines
 

@@ -26,8 +26,8 @@ from tests.factories import (
     MembershipFactory,
     ProductFactory,
     SubscriptionFactory,
-    member,
 )
+from tests.helpers import messages_of
 from tests.woocommerce.conftest import SECRET, compact, sample
 from woocommerce.models import (
     WebhookDelivery,
@@ -54,10 +54,6 @@ CONSUMER_SECRET = "cs_fedcba9876543210fedcba9876543210"
 
 def change_url(base, obj):
     return f"{base}{obj.pk}/change/"
-
-
-def messages_of(response):
-    return [str(message) for message in response.context["messages"]]
 
 
 def assert_no_secret(page: str, secrets) -> None:
@@ -117,22 +113,6 @@ def shop(store):
 
 
 @pytest.fixture
-def client_a(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
-@pytest.fixture
-def owner_a(admin_client_for, org_a):
-    """An administrator of A: a shop's connection and its buttons are theirs."""
-    return admin_client_for(member(org_a, Role.ADMIN, username="olga-owner"))
-
-
-@pytest.fixture
-def viewer_a(admin_client_for, org_a):
-    return admin_client_for(member(org_a, Role.VIEWER))
-
-
-@pytest.fixture
 def store_b(org_b):
     return WooCommerceStore.objects.create(
         organization=org_b,
@@ -147,8 +127,10 @@ def store_b(org_b):
 # --- The shop's page --------------------------------------------------------------------
 
 
-def test_the_shop_page_shows_the_absolute_webhook_url_and_no_secret(owner_a, shop):
-    response = owner_a.get(change_url(STORES, shop))
+def test_the_shop_page_shows_the_absolute_webhook_url_and_no_secret(
+    admin_client_a_administrator, shop
+):
+    response = admin_client_a_administrator.get(change_url(STORES, shop))
 
     page = response.text
     assert response.status_code == 200
@@ -165,18 +147,18 @@ def test_the_shop_page_shows_the_absolute_webhook_url_and_no_secret(owner_a, sho
     assert 'name="clear_previous_webhook_secret"' in page
 
 
-def test_the_page_says_which_secrets_are_not_set(owner_a, store):
+def test_the_page_says_which_secrets_are_not_set(admin_client_a_administrator, store):
     store.consumer_key = store.consumer_secret = ""
     store.save()
 
-    page = owner_a.get(change_url(STORES, store)).text
+    page = admin_client_a_administrator.get(change_url(STORES, store)).text
 
     assert page.count("Currently set: leave empty to keep it.") == 1  # the webhook secret
     assert page.count("Currently not set.") == 3
 
 
-def test_a_viewer_reads_the_shop_without_secrets_or_buttons(viewer_a, shop):
-    response = viewer_a.get(change_url(STORES, shop))
+def test_a_viewer_reads_the_shop_without_secrets_or_buttons(admin_client_a_viewer, shop):
+    response = admin_client_a_viewer.get(change_url(STORES, shop))
 
     page = response.text
     assert response.status_code == 200
@@ -188,8 +170,12 @@ def test_a_viewer_reads_the_shop_without_secrets_or_buttons(viewer_a, shop):
     assert 'data-action="reconcile"' not in page
 
 
-def test_saving_with_empty_secret_inputs_keeps_the_stored_secrets(owner_a, shop):
-    response = owner_a.post(change_url(STORES, shop), shop_form(shop, name="Purea boutique"))
+def test_saving_with_empty_secret_inputs_keeps_the_stored_secrets(
+    admin_client_a_administrator, shop
+):
+    response = admin_client_a_administrator.post(
+        change_url(STORES, shop), shop_form(shop, name="Purea boutique")
+    )
 
     assert response.status_code == 302
     saved = WooCommerceStore.objects.get(pk=shop.pk)
@@ -200,15 +186,19 @@ def test_saving_with_empty_secret_inputs_keeps_the_stored_secrets(owner_a, shop)
     assert saved.consumer_secret == CONSUMER_SECRET
 
 
-def test_a_new_webhook_secret_keeps_the_replaced_one_until_it_is_cleared(owner_a, store):
-    owner_a.post(change_url(STORES, store), shop_form(store, webhook_secret="brand-new-secret"))
+def test_a_new_webhook_secret_keeps_the_replaced_one_until_it_is_cleared(
+    admin_client_a_administrator, store
+):
+    admin_client_a_administrator.post(
+        change_url(STORES, store), shop_form(store, webhook_secret="brand-new-secret")
+    )
 
     rotated = WooCommerceStore.objects.get(pk=store.pk)
     assert rotated.webhook_secret == "brand-new-secret"
     assert rotated.previous_webhook_secret == SECRET  # deliveries signed with it still kept
     assert rotated.consumer_key == "ck_test"
 
-    response = owner_a.post(
+    response = admin_client_a_administrator.post(
         change_url(STORES, store), shop_form(store, clear_previous_webhook_secret="on")
     )
 
@@ -218,8 +208,8 @@ def test_a_new_webhook_secret_keeps_the_replaced_one_until_it_is_cleared(owner_a
     assert cleared.previous_webhook_secret == ""
 
 
-def test_a_new_webhook_secret_can_replace_the_old_one_outright(owner_a, store):
-    owner_a.post(
+def test_a_new_webhook_secret_can_replace_the_old_one_outright(admin_client_a_administrator, store):
+    admin_client_a_administrator.post(
         change_url(STORES, store),
         shop_form(store, webhook_secret="brand-new-secret", keep_replaced_secret=""),
     )
@@ -229,8 +219,8 @@ def test_a_new_webhook_secret_can_replace_the_old_one_outright(owner_a, store):
     assert saved.previous_webhook_secret == ""
 
 
-def test_a_refused_form_does_not_send_the_typed_secrets_back(owner_a, shop):
-    response = owner_a.post(
+def test_a_refused_form_does_not_send_the_typed_secrets_back(admin_client_a_administrator, shop):
+    response = admin_client_a_administrator.post(
         change_url(STORES, shop),
         shop_form(
             shop,
@@ -248,8 +238,10 @@ def test_a_refused_form_does_not_send_the_typed_secrets_back(owner_a, shop):
     assert unchanged.consumer_secret == CONSUMER_SECRET
 
 
-def test_adding_a_shop_stores_its_secrets_and_gives_its_webhook_url(owner_a, org_a):
-    response = owner_a.post(
+def test_adding_a_shop_stores_its_secrets_and_gives_its_webhook_url(
+    admin_client_a_administrator, org_a
+):
+    response = admin_client_a_administrator.post(
         f"{STORES}add/",
         {
             "organization": org_a.pk,
@@ -273,7 +265,7 @@ def test_adding_a_shop_stores_its_secrets_and_gives_its_webhook_url(owner_a, org
     assert_no_secret(response.text, ["new-shop-secret", "cs_new"])
 
 
-def test_the_list_shows_each_shops_webhook_health(owner_a, store, org_a):
+def test_the_list_shows_each_shops_webhook_health(admin_client_a_administrator, store, org_a):
     quiet = WooCommerceStore.objects.create(
         organization=org_a, name="Quiet shop", base_url="https://quiet.example.com"
     )
@@ -282,7 +274,7 @@ def test_the_list_shows_each_shops_webhook_health(owner_a, store, org_a):
     delivery(store, status=Status.PROCESSED)
     last = delivery(store, status=Status.PROCESSING)
 
-    response = owner_a.get(STORES)
+    response = admin_client_a_administrator.get(STORES)
 
     rows = {row.name: row for row in response.context["cl"].result_list}
     assert rows["Purea shop"].failed_count == 2
@@ -294,12 +286,14 @@ def test_the_list_shows_each_shops_webhook_health(owner_a, store, org_a):
     assert quiet.name in response.text
 
 
-def test_the_shops_list_costs_the_same_queries_for_one_shop_or_five(owner_a, org_a, store):
+def test_the_shops_list_costs_the_same_queries_for_one_shop_or_five(
+    admin_client_a_administrator, org_a, store
+):
     delivery(store, status=Status.FAILED)
 
     def queries():
         with CaptureQueriesContext(connection) as captured:
-            assert owner_a.get(STORES).status_code == 200
+            assert admin_client_a_administrator.get(STORES).status_code == 200
         return len(captured)
 
     one = queries()
@@ -316,10 +310,12 @@ def test_the_shops_list_costs_the_same_queries_for_one_shop_or_five(owner_a, org
 
 
 @responses.activate
-def test_test_connection_says_how_many_subscriptions_the_shop_has(owner_a, shop):
+def test_test_connection_says_how_many_subscriptions_the_shop_has(
+    admin_client_a_administrator, shop
+):
     responses.get(SUBSCRIPTIONS_ENDPOINT, json=[], headers={"X-WP-Total": "42"})
 
-    response = owner_a.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
+    response = admin_client_a_administrator.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
 
     assert response.redirect_chain[-1][0] == change_url(STORES, shop)
     assert messages_of(response) == [
@@ -329,7 +325,7 @@ def test_test_connection_says_how_many_subscriptions_the_shop_has(owner_a, shop)
 
 
 @responses.activate
-def test_test_connection_shows_the_shops_refusal(owner_a, shop):
+def test_test_connection_shows_the_shops_refusal(admin_client_a_administrator, shop):
     responses.get(
         SUBSCRIPTIONS_ENDPOINT,
         status=401,
@@ -340,7 +336,7 @@ def test_test_connection_shows_the_shops_refusal(owner_a, shop):
         },
     )
 
-    response = owner_a.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
+    response = admin_client_a_administrator.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
 
     [message] = messages_of(response)
     assert message.startswith("The connection test failed: GET subscriptions: HTTP 401")
@@ -350,7 +346,9 @@ def test_test_connection_shows_the_shops_refusal(owner_a, shop):
 
 
 @responses.activate
-def test_a_network_error_is_shown_without_the_credentials_it_carried(owner_a, shop):
+def test_a_network_error_is_shown_without_the_credentials_it_carried(
+    admin_client_a_administrator, shop
+):
     # Over plain HTTP the client signs the URL with OAuth, so a network error's
     # text holds the consumer key.
     shop.base_url = "http://shop.example.com"
@@ -363,7 +361,7 @@ def test_a_network_error_is_shown_without_the_credentials_it_carried(owner_a, sh
         ),
     )
 
-    response = owner_a.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
+    response = admin_client_a_administrator.post(f"{STORES}{shop.pk}/test-connection/", follow=True)
 
     [message] = messages_of(response)
     assert message == (
@@ -372,11 +370,13 @@ def test_a_network_error_is_shown_without_the_credentials_it_carried(owner_a, sh
     assert_no_secret(response.text, [CONSUMER_KEY, CONSUMER_SECRET])
 
 
-def test_test_connection_without_credentials_says_so(owner_a, store):
+def test_test_connection_without_credentials_says_so(admin_client_a_administrator, store):
     store.consumer_key = ""
     store.save()
 
-    response = owner_a.post(f"{STORES}{store.pk}/test-connection/", follow=True)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/test-connection/", follow=True
+    )
 
     assert messages_of(response) == [
         "The connection test failed: Purea shop: no REST API consumer key and secret"
@@ -384,27 +384,29 @@ def test_test_connection_without_credentials_says_so(owner_a, store):
 
 
 def test_the_shop_buttons_are_for_its_organizations_administrators(
-    owner_a, client_a, viewer_a, store
+    admin_client_a_administrator, admin_client_a, admin_client_a_viewer, store
 ):
-    page = owner_a.get(change_url(STORES, store)).text
+    page = admin_client_a_administrator.get(change_url(STORES, store)).text
 
     assert f'action="{STORES}{store.pk}/test-connection/"' in page
     assert f'action="{STORES}{store.pk}/reconcile/"' in page
-    for reader in (client_a, viewer_a):  # staff and viewers: no button, and 403
+    for reader in (admin_client_a, admin_client_a_viewer):  # staff and viewers: no button, and 403
         assert "test-connection" not in reader.get(change_url(STORES, store)).text
         assert reader.post(f"{STORES}{store.pk}/test-connection/").status_code == 403
         assert reader.post(f"{STORES}{store.pk}/reconcile/").status_code == 403
-    assert owner_a.get(f"{STORES}{store.pk}/test-connection/").status_code == 405
+    assert (
+        admin_client_a_administrator.get(f"{STORES}{store.pk}/test-connection/").status_code == 405
+    )
 
 
 def test_reconcile_now_queues_the_shops_reconciliation(
-    owner_a, store, monkeypatch, django_capture_on_commit_callbacks
+    admin_client_a_administrator, store, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
     monkeypatch.setattr(reconcile_store, "apply_async", lambda **kw: sent.append(kw))
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_a.post(f"{STORES}{store.pk}/reconcile/", follow=True)
+        response = admin_client_a_administrator.post(f"{STORES}{store.pk}/reconcile/", follow=True)
 
     # The task reports its progress on the operation the page shows
     operation = Operation.objects.get()
@@ -424,14 +426,19 @@ def test_reconcile_now_queues_the_shops_reconciliation(
     ],
 )
 def test_reconcile_now_refuses_a_shop_it_cannot_read(
-    owner_a, store, monkeypatch, django_capture_on_commit_callbacks, change, refusal
+    admin_client_a_administrator,
+    store,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+    change,
+    refusal,
 ):
     sent = []
     monkeypatch.setattr(reconcile_store, "apply_async", lambda **kw: sent.append(kw))
     WooCommerceStore.objects.filter(pk=store.pk).update(**change)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_a.post(f"{STORES}{store.pk}/reconcile/", follow=True)
+        response = admin_client_a_administrator.post(f"{STORES}{store.pk}/reconcile/", follow=True)
 
     assert sent == []
     assert messages_of(response) == [refusal]
@@ -440,7 +447,7 @@ def test_reconcile_now_refuses_a_shop_it_cannot_read(
 # --- Tenancy ----------------------------------------------------------------------------
 
 
-def test_another_organizations_rows_are_404_and_never_listed(admin_client_for, staff_b, shop):
+def test_another_organizations_rows_are_404_and_never_listed(admin_client_for, staff_user_b, shop):
     theirs = delivery(shop, status=Status.FAILED, woo_id=98765)
     mapping = WooMapping.objects.create(
         organization=shop.organization, store=shop, resource="customer", woo_id=98765
@@ -448,7 +455,7 @@ def test_another_organizations_rows_are_404_and_never_listed(admin_client_for, s
     order = WooOrder.objects.create(
         organization=shop.organization, store=shop, woo_id=98765, number="PUREA-ORDER-1"
     )
-    client_b = admin_client_for(staff_b)
+    client_b = admin_client_for(staff_user_b)
 
     for base, row in [(STORES, shop), (DELIVERIES, theirs), (MAPPINGS, mapping), (ORDERS, order)]:
         assert client_b.get(change_url(base, row)).status_code == 404
@@ -459,14 +466,14 @@ def test_another_organizations_rows_are_404_and_never_listed(admin_client_for, s
     assert client_b.post(f"{STORES}{shop.pk}/reconcile/").status_code == 404
 
 
-def test_the_shop_filter_names_only_the_members_shops(client_a, store, store_b, org_a):
+def test_the_shop_filter_names_only_the_members_shops(admin_client_a, store, store_b, org_a):
     WooCommerceStore.objects.create(
         organization=org_a, name="Second Purea shop", base_url="https://two.example.com"
     )
     delivery(store)
     delivery(store_b)
 
-    page = client_a.get(DELIVERIES).text
+    page = admin_client_a.get(DELIVERIES).text
 
     assert "Second Purea shop" in page
     assert "Tea shop B" not in page
@@ -475,14 +482,14 @@ def test_the_shop_filter_names_only_the_members_shops(client_a, store, store_b, 
 # --- Deliveries -------------------------------------------------------------------------
 
 
-def test_the_deliveries_list_costs_the_same_queries_for_3_or_30(client_a, store, org_a):
+def test_the_deliveries_list_costs_the_same_queries_for_3_or_30(admin_client_a, store, org_a):
     other = WooCommerceStore.objects.create(
         organization=org_a, name="Other shop", base_url="https://other.example.com"
     )
 
     def queries():
         with CaptureQueriesContext(connection) as captured:
-            response = client_a.get(DELIVERIES)
+            response = admin_client_a.get(DELIVERIES)
         assert response.status_code == 200
         return len(captured), response.context["cl"].result_count
 
@@ -498,7 +505,7 @@ def test_the_deliveries_list_costs_the_same_queries_for_3_or_30(client_a, store,
     assert many == few
 
 
-def test_the_list_shows_each_delivery_at_a_glance(client_a, store):
+def test_the_list_shows_each_delivery_at_a_glance(admin_client_a, store):
     delivery(
         store,
         "order.updated",
@@ -508,7 +515,7 @@ def test_the_list_shows_each_delivery_at_a_glance(client_a, store):
         error="order 727 has no status\nmore detail on a second line",
     )
 
-    response = client_a.get(DELIVERIES)
+    response = admin_client_a.get(DELIVERIES)
 
     page = response.text
     assert "order.updated" in page
@@ -519,16 +526,16 @@ def test_the_list_shows_each_delivery_at_a_glance(client_a, store):
 
 
 @pytest.mark.parametrize("term", ["727", "order.upd", "d-727"])
-def test_deliveries_are_found_by_woocommerce_id_delivery_id_or_topic(client_a, store, term):
+def test_deliveries_are_found_by_woocommerce_id_delivery_id_or_topic(admin_client_a, store, term):
     wanted = delivery(store, "order.updated", woo_id=727, delivery_id="d-727")
     delivery(store, "customer.created", woo_id=25, delivery_id="d-25")
 
-    response = client_a.get(DELIVERIES, {"q": term})
+    response = admin_client_a.get(DELIVERIES, {"q": term})
 
     assert [row.pk for row in response.context["cl"].result_list] == [wanted.pk]
 
 
-def test_a_deliverys_page_shows_its_headers_body_and_error(client_a, store):
+def test_a_deliverys_page_shows_its_headers_body_and_error(admin_client_a, store):
     failed = delivery(
         store,
         status=Status.FAILED,
@@ -536,7 +543,7 @@ def test_a_deliverys_page_shows_its_headers_body_and_error(client_a, store):
         traceback='Traceback (most recent call last):\n  File "x.py"\nPayloadError: <no e-mail>',
     )
 
-    response = client_a.get(change_url(DELIVERIES, failed))
+    response = admin_client_a.get(change_url(DELIVERIES, failed))
 
     page = response.text
     assert response.status_code == 200
@@ -549,20 +556,23 @@ def test_a_deliverys_page_shows_its_headers_body_and_error(client_a, store):
     assert "deletelink" not in page
 
 
-def test_a_body_that_is_not_json_is_shown_as_received(client_a, store):
+def test_a_body_that_is_not_json_is_shown_as_received(admin_client_a, store):
     broken = delivery(store, body=b"<html>not json</html>", status=Status.FAILED)
 
-    page = client_a.get(change_url(DELIVERIES, broken)).text
+    page = admin_client_a.get(change_url(DELIVERIES, broken)).text
 
     assert "&lt;html&gt;not json&lt;/html&gt;" in page
 
 
-def test_nobody_adds_or_deletes_deliveries_by_hand(client_a, store):
+def test_nobody_adds_or_deletes_deliveries_by_hand(admin_client_a, store):
     failed = delivery(store, status=Status.FAILED)
 
-    assert client_a.get(f"{DELIVERIES}add/").status_code == 403
-    assert client_a.get(f"{DELIVERIES}{failed.pk}/delete/").status_code == 403
-    assert client_a.post(change_url(DELIVERIES, failed), {"status": "processed"}).status_code == 403
+    assert admin_client_a.get(f"{DELIVERIES}add/").status_code == 403
+    assert admin_client_a.get(f"{DELIVERIES}{failed.pk}/delete/").status_code == 403
+    assert (
+        admin_client_a.post(change_url(DELIVERIES, failed), {"status": "processed"}).status_code
+        == 403
+    )
 
 
 def _reprocess(client, *deliveries):
@@ -574,7 +584,7 @@ def _reprocess(client, *deliveries):
 
 
 def test_reprocess_starts_a_failed_delivery_over_and_queues_it(
-    client_a, store, django_capture_on_commit_callbacks
+    admin_client_a, store, django_capture_on_commit_callbacks
 ):
     failed = delivery(
         store,
@@ -586,7 +596,7 @@ def test_reprocess_starts_a_failed_delivery_over_and_queues_it(
     )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = _reprocess(client_a, failed)
+        response = _reprocess(admin_client_a, failed)
 
     assert len(callbacks) == 1  # sent to the broker once the reset is committed
     assert messages_of(response) == ["1 delivery will be processed again."]
@@ -600,11 +610,11 @@ def test_reprocess_starts_a_failed_delivery_over_and_queues_it(
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_reprocessed_delivery_is_applied_by_the_worker(
-    celery_worker, admin_client_for, staff_a, store
+    celery_worker, admin_client_for, staff_user_a, store
 ):
     failed = delivery(store, "customer.created", status=Status.FAILED, attempts=10, error="gave up")
 
-    response = _reprocess(admin_client_for(staff_a), failed)
+    response = _reprocess(admin_client_for(staff_user_a), failed)
 
     assert messages_of(response) == ["1 delivery will be processed again."]
     processed = wait_until(
@@ -616,12 +626,14 @@ def test_a_reprocessed_delivery_is_applied_by_the_worker(
     assert Customer.objects.filter(organization=store.organization, email="john.doe@example.com")
 
 
-def test_a_viewer_cannot_reprocess(viewer_a, store, django_capture_on_commit_callbacks):
+def test_a_viewer_cannot_reprocess(
+    admin_client_a_viewer, store, django_capture_on_commit_callbacks
+):
     failed = delivery(store, status=Status.FAILED, attempts=10, error="gave up")
 
-    listing = viewer_a.get(DELIVERIES)
+    listing = admin_client_a_viewer.get(DELIVERIES)
     with django_capture_on_commit_callbacks(execute=True):
-        _reprocess(viewer_a, failed)
+        _reprocess(admin_client_a_viewer, failed)
 
     assert 'value="reprocess"' not in listing.text
     failed.refresh_from_db()
@@ -629,14 +641,14 @@ def test_a_viewer_cannot_reprocess(viewer_a, store, django_capture_on_commit_cal
 
 
 def test_reprocess_leaves_the_deliveries_of_an_organization_the_user_only_views(
-    admin_client_for, staff_a, org_b, store, store_b, django_capture_on_commit_callbacks
+    admin_client_for, staff_user_a, org_b, store, store_b, django_capture_on_commit_callbacks
 ):
-    MembershipFactory(user=staff_a, organization=org_b, role=Role.VIEWER)
+    MembershipFactory(user=staff_user_a, organization=org_b, role=Role.VIEWER)
     mine = delivery(store, status=Status.FAILED, error="gave up")
     theirs = delivery(store_b, status=Status.FAILED, error="gave up")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _reprocess(admin_client_for(staff_a), mine, theirs)
+        response = _reprocess(admin_client_for(staff_user_a), mine, theirs)
 
     assert messages_of(response) == ["1 delivery will be processed again."]
     assert WebhookDelivery.objects.get(pk=mine.pk).status == Status.QUEUED
@@ -680,13 +692,13 @@ def _mappings(store, numbers):
             )
 
 
-def test_mappings_link_to_the_crm_rows_they_became(client_a, store):
+def test_mappings_link_to_the_crm_rows_they_became(admin_client_a, store):
     _mappings(store, range(1))
     customer = Customer.objects.get(email="woo0@example.com")
     order = WooOrder.objects.get(number="N0")
     subscription = customer.subscriptions.get()
 
-    page = client_a.get(MAPPINGS).text
+    page = admin_client_a.get(MAPPINGS).text
 
     assert f'<a href="/admin/crm/customer/{customer.pk}/change/">woo0@example.com</a>' in page
     assert "Beans 0 (WOO-0)</a>" in page
@@ -701,10 +713,10 @@ def test_mappings_link_to_the_crm_rows_they_became(client_a, store):
     assert f'<a href="{ORDERS}{order.pk}/change/">#N0</a>' in page
 
 
-def test_the_mappings_list_costs_the_same_queries_for_5_or_25_rows(client_a, store):
+def test_the_mappings_list_costs_the_same_queries_for_5_or_25_rows(admin_client_a, store):
     def queries():
         with CaptureQueriesContext(connection) as captured:
-            assert client_a.get(MAPPINGS).status_code == 200
+            assert admin_client_a.get(MAPPINGS).status_code == 200
         return len(captured)
 
     _mappings(store, range(1))
@@ -715,7 +727,7 @@ def test_the_mappings_list_costs_the_same_queries_for_5_or_25_rows(client_a, sto
     assert queries() == few
 
 
-def test_a_mapping_page_is_read_only(client_a, store):
+def test_a_mapping_page_is_read_only(admin_client_a, store):
     customer = CustomerFactory(organization=store.organization, email="one@example.com")
     mapping = WooMapping.objects.create(
         organization=store.organization,
@@ -725,17 +737,17 @@ def test_a_mapping_page_is_read_only(client_a, store):
         object_id=customer.pk,
     )
 
-    response = client_a.get(change_url(MAPPINGS, mapping))
+    response = admin_client_a.get(change_url(MAPPINGS, mapping))
 
     assert response.status_code == 200
     assert f'<a href="/admin/crm/customer/{customer.pk}/change/">one@example.com</a>' in (
         response.text
     )
     assert 'name="_save"' not in response.text
-    assert client_a.get(f"{MAPPINGS}add/").status_code == 403
+    assert admin_client_a.get(f"{MAPPINGS}add/").status_code == 403
 
 
-def test_the_orders_list_shows_what_staff_need(client_a, store):
+def test_the_orders_list_shows_what_staff_need(admin_client_a, store):
     customer = CustomerFactory(organization=store.organization, email="buyer@example.com")
     subscription = SubscriptionFactory(customer=customer)
     order = WooOrder.objects.create(
@@ -757,7 +769,7 @@ def test_the_orders_list_shows_what_staff_need(client_a, store):
         subscription=subscription,
     )
 
-    response = client_a.get(ORDERS)
+    response = admin_client_a.get(ORDERS)
 
     page = response.text
     assert "#727" in page
@@ -765,4 +777,4 @@ def test_the_orders_list_shows_what_staff_need(client_a, store):
     assert f'<a href="/admin/subscriptions/subscription/{subscription.pk}/change/">' in page
     assert "buyer@example.com" in page
     assert "24.90 EUR" in page
-    assert client_a.get(f"{ORDERS}add/").status_code == 403
+    assert admin_client_a.get(f"{ORDERS}add/").status_code == 403

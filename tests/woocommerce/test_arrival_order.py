@@ -8,16 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from subscriptions.models import Subscription
+from tests.helpers import gmt
 from tests.woocommerce.conftest import sample
 from woocommerce.models import WebhookDelivery, WooMapping
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-def _gmt(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def history(subscriptions: int = 4) -> list[tuple[str, dict]]:
@@ -35,13 +32,13 @@ def history(subscriptions: int = 4) -> list[tuple[str, dict]]:
             billing={**base["billing"], "email": f"subscriber{n}@example.com"},
             billing_period="week",
             billing_interval="1",
-            start_date_gmt=_gmt(start),
-            date_created_gmt=_gmt(start),
+            start_date_gmt=gmt(start),
+            date_created_gmt=gmt(start),
         )
 
         def version(at, status, next_payment, base=base):
-            payload = dict(base, status=status, date_modified_gmt=_gmt(at))
-            payload["next_payment_date_gmt"] = _gmt(next_payment) if next_payment else ""
+            payload = dict(base, status=status, date_modified_gmt=gmt(at))
+            payload["next_payment_date_gmt"] = gmt(next_payment) if next_payment else ""
             return payload
 
         def order(order_id, at, status, modified, renewal_of=None, base=base):
@@ -52,9 +49,9 @@ def history(subscriptions: int = 4) -> list[tuple[str, dict]]:
                 billing=base["billing"],
                 status=status,
                 total="12.00",
-                date_created_gmt=_gmt(at),
-                date_modified_gmt=_gmt(modified),
-                date_paid_gmt=_gmt(modified) if status == "completed" else None,
+                date_created_gmt=gmt(at),
+                date_modified_gmt=gmt(modified),
+                date_paid_gmt=gmt(modified) if status == "completed" else None,
                 meta_data=[{"id": 1, "key": "_subscription_renewal", "value": str(renewal_of)}]
                 if renewal_of
                 else [],

@@ -1,26 +1,19 @@
 """The demo shop `make run` loads: shop subscriptions, their orders, a failed delivery."""
 
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from crm.models import Variant
 from subscriptions.models import Charge, Subscription
+from tests.helpers import load_demo
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping
 
 pytestmark = pytest.mark.django_db
 
 
-def _load() -> str:
-    out = StringIO()
-    call_command("load_demo", password="demo-password", stdout=out)
-    return out.getvalue()
-
-
 def test_the_demo_shop_shows_mirrored_subscriptions_and_is_loaded_once():
-    output = _load()
+    output = load_demo()
     store = WooCommerceStore.objects.get(name="Boutique Purea")
 
     assert f"{store.webhook_path()}" in output
@@ -58,6 +51,6 @@ def test_the_demo_shop_shows_mirrored_subscriptions_and_is_loaded_once():
     ).exists()
 
     deliveries = WebhookDelivery.objects.count()
-    _load()
+    load_demo()
     assert WebhookDelivery.objects.count() == deliveries
     assert Subscription.objects.filter(source="woocommerce").count() == 2

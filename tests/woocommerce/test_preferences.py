@@ -170,7 +170,7 @@ def test_an_unmapped_meta_key_is_ignored(apply, mapped):
 
 
 @pytest.fixture
-def synced(apply, mapped, staff_a):
+def synced(apply, mapped, staff_user_a):
     """Synced from the shop with grind espresso, then changed to filter by staff here."""
     mapped("pa_grind", "grind")
     payload = subscription_payload(lines=[attribute("pa_grind", "espresso", "Grind", "Espresso")])
@@ -178,7 +178,7 @@ def synced(apply, mapped, staff_a):
     preferences_update(
         subscription=the_subscription(),
         values={"grind": "filter"},
-        actor=Actor.for_user(staff_a),
+        actor=Actor.for_user(staff_user_a),
         source="admin",
     )
     return payload
@@ -223,7 +223,7 @@ def test_a_new_value_chosen_in_the_shop_is_applied(apply, synced):
     assert stored.shop_values == {"grind": "beans"}
 
 
-def test_the_same_choices_in_another_order_keep_the_staff_choice(apply, mapped, staff_a):
+def test_the_same_choices_in_another_order_keep_the_staff_choice(apply, mapped, staff_user_a):
     # Given the shop sent "peru, brazil" for a multi-choice, and staff then chose "ethiopia"
     mapped("pa_avoid", "avoid_origins")
     payload = subscription_payload(lines=[attribute("pa_avoid", "peru, brazil", "Avoid")])
@@ -232,7 +232,7 @@ def test_the_same_choices_in_another_order_keep_the_staff_choice(apply, mapped, 
     preferences_update(
         subscription=the_subscription(),
         values={"avoid_origins": ["ethiopia"]},
-        actor=Actor.for_user(staff_a),
+        actor=Actor.for_user(staff_user_a),
         source="admin",
     )
 
@@ -353,12 +353,6 @@ def store_form(store, **rows):
     return data
 
 
-@pytest.fixture
-def owner_a(org_a):
-    """An administrator of A: the shop's settings, its mappings among them, are theirs."""
-    return MembershipFactory(organization=org_a, role="admin").user
-
-
 def offered(page: str) -> set[int]:
     select = re.search(rf'<select name="{PREFIX}-0-field".*?</select>', page, re.DOTALL)
     assert select, "the mapping row is on the page"
@@ -366,20 +360,24 @@ def offered(page: str) -> set[int]:
 
 
 def test_the_shops_page_offers_only_its_organizations_preferences(
-    admin_client_for, owner_a, store, schema, org_b
+    admin_client_for, administrator_user_a, store, schema, org_b
 ):
     theirs = coffee_schema(org_b)
-    MembershipFactory(organization=org_b, user=owner_a)  # a member of both organizations
+    MembershipFactory(
+        organization=org_b, user=administrator_user_a
+    )  # a member of both organizations
 
-    response = admin_client_for(owner_a).get(f"{STORES}{store.pk}/change/")
+    response = admin_client_for(administrator_user_a).get(f"{STORES}{store.pk}/change/")
 
     assert response.status_code == 200
     assert offered(response.text) == {field.pk for field in schema.values()}
     assert not offered(response.text) & {field.pk for field in theirs}
 
 
-def test_owner_add_a_mapping_on_the_shops_page(admin_client_for, owner_a, store, schema):
-    response = admin_client_for(owner_a).post(
+def test_owner_add_a_mapping_on_the_shops_page(
+    admin_client_for, administrator_user_a, store, schema
+):
+    response = admin_client_for(administrator_user_a).post(
         f"{STORES}{store.pk}/change/", store_form(store, pa_grind=schema["grind"])
     )
 
@@ -393,11 +391,11 @@ def test_owner_add_a_mapping_on_the_shops_page(admin_client_for, owner_a, store,
 
 
 def test_another_organizations_preference_posted_anyway_is_refused(
-    admin_client_for, owner_a, store, schema, org_b
+    admin_client_for, administrator_user_a, store, schema, org_b
 ):
     theirs = {field.key: field for field in coffee_schema(org_b)}
 
-    response = admin_client_for(owner_a).post(
+    response = admin_client_for(administrator_user_a).post(
         f"{STORES}{store.pk}/change/", store_form(store, pa_grind=theirs["grind"])
     )
 
@@ -406,10 +404,12 @@ def test_another_organizations_preference_posted_anyway_is_refused(
     assert not WooPreferenceMapping.objects.exists()
 
 
-def test_a_key_mapped_twice_on_one_shop_is_refused(admin_client_for, owner_a, store, mapped):
+def test_a_key_mapped_twice_on_one_shop_is_refused(
+    admin_client_for, administrator_user_a, store, mapped
+):
     mapped("pa_grind", "grind")
 
-    response = admin_client_for(owner_a).post(
+    response = admin_client_for(administrator_user_a).post(
         f"{STORES}{store.pk}/change/",
         store_form(store, pa_grind=WooPreferenceMapping.objects.get().field),
     )

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -31,9 +32,12 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from crm.models import Address, Customer, Product
+from crm.models import Address, Customer, Organization, Product
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
-from tests.woocommerce.conftest import sample
+from tests.factories import OrganizationFactory, WooCommerceStoreFactory
+from tests.fixtures import rolled_back_afterwards
+from tests.helpers import gmt
+from tests.woocommerce.conftest import SECRET, sample
 from woocommerce import reconcile as reconcile_module
 from woocommerce import tasks
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooMapping, WooOrder
@@ -48,16 +52,12 @@ SITE_OFFSET = timedelta(hours=1)  # the shop's own clock (Paris, winter): `date_
 N = 250  # three pages of subscriptions
 
 
-def _gmt(value: datetime) -> str:
-    return value.strftime(GMT)
-
-
 def _dates(payload: dict, key: str, value: datetime | None) -> None:
     """Set `key_gmt` and its site-time twin `key`, as WooCommerce sends both."""
     if value is None:
         payload[f"{key}_gmt"], payload[key] = None, None
     else:
-        payload[f"{key}_gmt"], payload[key] = _gmt(value), _gmt(value + SITE_OFFSET)
+        payload[f"{key}_gmt"], payload[key] = gmt(value), gmt(value + SITE_OFFSET)
 
 
 def error_body(code: str, message: str, status: int) -> dict:
@@ -384,7 +384,7 @@ def subscription_payload(i: int) -> dict:
         total=total(i),
         billing_period="week" if i % 10 == 3 else "month",
         billing_interval="1",
-        start_date_gmt=_gmt(start),
+        start_date_gmt=gmt(start),
         trial_end_date_gmt="",
         next_payment_date_gmt="",
         last_payment_date_gmt="",
@@ -396,13 +396,13 @@ def subscription_payload(i: int) -> dict:
     _dates(payload, "date_modified", MODIFIED + timedelta(hours=2, seconds=i))
     next_payment = period_after(i, start, 2 if renewal else 1)
     if status in ("active", "pending"):
-        payload["next_payment_date_gmt"] = _gmt(next_payment)
+        payload["next_payment_date_gmt"] = gmt(next_payment)
     elif status == "pending-cancel":
-        payload["end_date_gmt"] = _gmt(next_payment)
+        payload["end_date_gmt"] = gmt(next_payment)
     elif status == "cancelled":
-        payload["cancelled_date_gmt"] = payload["end_date_gmt"] = _gmt(start + timedelta(days=20))
+        payload["cancelled_date_gmt"] = payload["end_date_gmt"] = gmt(start + timedelta(days=20))
     elif status == "expired":
-        payload["end_date_gmt"] = _gmt(period_after(i, start, 1))
+        payload["end_date_gmt"] = gmt(period_after(i, start, 1))
     return payload
 
 
@@ -501,7 +501,7 @@ def snapshot(organization) -> dict:
 
 def modified_after(since: datetime) -> str:
     """What the reconciliation asks for: `since` minus its overlap, naive GMT."""
-    return _gmt((since - reconcile_module.OVERLAP).astimezone(UTC))
+    return gmt((since - reconcile_module.OVERLAP).astimezone(UTC))
 
 
 def command(*args) -> tuple[str, str]:
@@ -513,149 +513,193 @@ def command(*args) -> tuple[str, str]:
 # --- A full import ---------------------------------------------------------------------
 
 
-def test_the_command_imports_a_live_shop_page_by_page(store, shop, org_a):
-    build_shop(shop, N)
-    before = timezone.now()
-
-    out, err = command("--full", "--progress")
-
-    # What the shop was asked: every list, oldest change first, by keyset: each next
-    # request asks again from page 1 for what changed after the last item read.
-    subscription_pages = shop.requests_to("subscriptions")
-    assert len(subscription_pages) == 3  # 250 in pages of 100
-    assert {(q["per_page"], q["orderby"], q["page"]) for q in subscription_pages} == {
-        ("100", "modified", "1")
-    }
-    assert "modified_after" not in subscription_pages[0]  # --full: from the beginning
-    assert all(q["dates_are_gmt"] == "true" for q in subscription_pages[1:])
-    assert len(shop.requests_to("orders")) == 4
-    # What the user reads: the scope, a bar per shop, the summary.
-    assert "Purea Café · Purea shop: everything" in out
-    assert "product processed: 5, subscription processed: 250" in out
-    assert "order processed: 382" in out
-    assert "Purea Café · Purea shop · Subscription" in err
-    assert "Order: 100%" in err
-    store.refresh_from_db()
-    assert before <= store.last_reconciled_at <= timezone.now()
-
-    mirrored = Subscription.objects.filter(organization=org_a)
-    assert mirrored.count() == N
-    assert set(mirrored.values_list("source", flat=True)) == {"woocommerce"}
-    assert dict(mirrored.values_list("status").annotate(n=Count("id"))) == {
-        "active": 125,  # active and pending-cancel
-        "past_due": 25,
-        "paused": 25,
-        "canceled": 25,
-        "pending": 25,
-        "expired": 25,
-    }
-    # One customer per e-mail: the customer with two subscriptions is not doubled.
-    assert Customer.objects.filter(organization=org_a).count() == 240
-    assert subscription_of(sub_id(24)).customer == subscription_of(sub_id(23)).customer
-    assert subscription_of(sub_id(23)).customer.subscriptions.count() == 2
-    # Products: the shop's catalogue, a draft is inactive here.
-    products = {p.sku: p for p in Product.objects.filter(organization=org_a)}
-    assert set(products) == {sku for _id, sku, *_rest in PRODUCTS}
-    assert products["PUR-ETH-250"].name == "Éthiopie Yirgacheffe 250 g"
-    assert products["PUR-ETH-250"].unit_price == Decimal("11.90")
-    assert products["PUR-ETH-250"].description == "Éthiopie Yirgacheffe 250 g, moulu ou en grains."
-    assert products["PUR-ETH-250"].active
-    assert not products["PUR-OLD-250"].active
-    # Charges from orders: initial orders (cycle 0) and renewals (cycle 1).
-    all_charges = Charge.objects.filter(organization=org_a)
-    assert dict(all_charges.values_list("status").annotate(n=Count("id"))) == {
-        "paid": 325,
-        "failed": 25,
-        "pending": 25,
-    }
-    assert set(all_charges.values_list("gateway", flat=True)) == {"woocommerce"}
-    assert dict(WooOrder.objects.values_list("kind").annotate(n=Count("id"))) == {
-        "parent": 250,
-        "renewal": 125,
-        "other": 7,
-    }
-
-    # An active monthly subscription of two products, its initial order paid.
-    first = subscription_of(sub_id(0))
-    assert first.status == "active"
-    assert first.customer.email == "client000@example.com"
-    assert (first.customer.first_name, first.customer.last_name) == ("Camille", "Martin")
-    assert first.currency == "EUR"
-    assert (first.billing_period, first.billing_interval) == ("month", 1)
-    assert first.started_at == dt("2025-01-06T09:00:00")
-    assert first.next_charge_at == dt("2025-02-06T09:00:00")
-    assert items(first) == [
-        ("PUR-ESP-500", 1, Decimal("18.90")),
-        ("PUR-ETH-250", 1, Decimal("11.90")),
-    ]
-    assert charges(first) == [(0, "paid", Decimal("35.70"), str(parent_id(0)))]
-    assert first.charges.get().paid_at == dt("2025-01-06T09:00:04")
-    assert first.shipping_address.line1 == "1 rue des Lilas"
-    # A customer the shop lists (no live subscription): its profile and both addresses.
-    lapsed = subscription_of(sub_id(7)).customer
-    assert (lapsed.email, lapsed.first_name, lapsed.phone) == (email(7), "Jules", "06 00 00 00 07")
-    assert sorted(lapsed.addresses.values_list("kind", "line1", "country")) == [
-        ("billing", "8 rue des Lilas", "FR"),
-        ("shipping", "8 rue des Lilas", "FR"),
-    ]
-    # Its customer's one-off purchase is kept for reference, with no charge.
-    one_off = WooOrder.objects.get(woo_id=one_off_id(0))
-    assert (one_off.kind, one_off.customer) == ("other", first.customer)
-    assert not one_off.links.exists()
-
-    # Renewed: both cycles paid, the current period is the renewal's.
-    renewed = subscription_of(sub_id(1))
-    assert renewed.status == "active"
-    assert items(renewed) == [("PUR-COL-250", 2, Decimal("10.50"))]
-    assert charges(renewed) == [
-        (0, "paid", Decimal("25.90"), str(parent_id(1))),
-        (1, "paid", Decimal("25.90"), str(renewal_id(1))),
-    ]
-    assert renewed.current_cycle == 1
-    assert renewed.next_charge_at == dt("2025-03-06T10:00:00")
-
-    weekly = subscription_of(sub_id(3))
-    assert (weekly.billing_period, weekly.next_charge_at) == ("week", dt("2025-01-13T12:00:00"))
-
-    # On hold with an unpaid renewal: past due; on hold after a paid one: paused.
-    past_due = subscription_of(sub_id(4))
-    assert past_due.status == "past_due"
-    assert charges(past_due) == [
-        (0, "paid", Decimal("28.70"), str(parent_id(4))),
-        (1, "failed", Decimal("28.70"), str(renewal_id(4))),
-    ]
-    paused = subscription_of(sub_id(5))
-    assert paused.status == "paused"
-    assert [c[1] for c in charges(paused)] == ["paid", "paid"]
-
-    pending_cancel = subscription_of(sub_id(6))
-    assert (pending_cancel.status, pending_cancel.cancel_at_period_end) == ("active", True)
-    assert pending_cancel.ends_at == dt("2025-03-06T15:00:00")
-
-    cancelled = subscription_of(sub_id(7))
-    assert cancelled.status == "canceled"
-    assert cancelled.canceled_at == dt("2025-01-26T16:00:00")
-    assert cancelled.cancel_reason == "canceled in the shop"
-    assert cancelled.next_charge_at is None
-
-    pending = subscription_of(sub_id(8))
-    assert pending.status == "pending"
-    assert charges(pending) == [(0, "pending", Decimal("40.60"), str(parent_id(8)))]
-
-    expired = subscription_of(sub_id(9))
-    assert (expired.status, expired.ended_at) == ("expired", dt("2025-02-06T18:00:00"))
-
-    # The history says who did it.
-    assert set(SubscriptionEvent.objects.values_list("actor_label", flat=True)) == {
-        "WooCommerce: Purea shop"
-    }
+@dataclass
+class FullImport:
+    organization: Organization
+    store: WooCommerceStore
+    shop: FakeShop
+    out: str
+    err: str
+    before: datetime
 
 
-def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, shop, org_a):
-    n = 120  # two pages of subscriptions
-    build_shop(shop, n)
+@pytest.fixture(scope="class")
+def imported(django_db_setup, django_db_blocker) -> FullImport:
+    """A's shop of 250 subscriptions imported once for a class's tests (it takes tens of
+    seconds): what was asked, what the command printed, when it started (see
+    `rolled_back_afterwards`)."""
+    with rolled_back_afterwards(django_db_blocker):
+        organization = OrganizationFactory(name="Purea Café", slug="purea")
+        store = WooCommerceStoreFactory(organization=organization, webhook_secret=SECRET)
+        shop = FakeShop()
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+            http.add_callback(responses.GET, shop.pattern, callback=shop)
+            build_shop(shop, N)
+            before = timezone.now()
+            out, err = command("--full", "--progress")
+        yield FullImport(organization, store, shop, out, err, before)
 
-    first = reconcile(store, full=True)
+
+@pytest.mark.django_db
+class TestAFullImport:
+    """`woo_reconcile --full --progress` over a live shop of 250 subscriptions."""
+
+    def test_it_reads_every_list_page_by_page_oldest_change_first(self, imported):
+        shop = imported.shop
+        # Every list, oldest change first, by keyset: each next request asks again from page 1
+        # for what changed after the last item read.
+        subscription_pages = shop.requests_to("subscriptions")
+        assert len(subscription_pages) == 3  # 250 in pages of 100
+        assert {(q["per_page"], q["orderby"], q["page"]) for q in subscription_pages} == {
+            ("100", "modified", "1")
+        }
+        assert "modified_after" not in subscription_pages[0]  # --full: from the beginning
+        assert all(q["dates_are_gmt"] == "true" for q in subscription_pages[1:])
+        assert len(shop.requests_to("orders")) == 4
+
+    def test_it_prints_its_scope_a_bar_per_shop_and_a_summary(self, imported):
+        out, err, before, store = imported.out, imported.err, imported.before, imported.store
+
+        assert "Purea Café · Purea shop: everything" in out
+        assert "product processed: 5, subscription processed: 250" in out
+        assert "order processed: 382" in out
+        assert "Purea Café · Purea shop · Subscription" in err
+        assert "Order: 100%" in err
+        store.refresh_from_db()
+        assert before <= store.last_reconciled_at <= timezone.now()
+
+    def test_it_mirrors_subscriptions_customers_products_and_charges(self, imported):
+        org_a = imported.organization
+        mirrored = Subscription.objects.filter(organization=org_a)
+        assert mirrored.count() == N
+        assert set(mirrored.values_list("source", flat=True)) == {"woocommerce"}
+        assert dict(mirrored.values_list("status").annotate(n=Count("id"))) == {
+            "active": 125,  # active and pending-cancel
+            "past_due": 25,
+            "paused": 25,
+            "canceled": 25,
+            "pending": 25,
+            "expired": 25,
+        }
+        # One customer per e-mail: the customer with two subscriptions is not doubled.
+        assert Customer.objects.filter(organization=org_a).count() == 240
+        assert subscription_of(sub_id(24)).customer == subscription_of(sub_id(23)).customer
+        assert subscription_of(sub_id(23)).customer.subscriptions.count() == 2
+        # Products: the shop's catalogue, a draft is inactive here.
+        products = {p.sku: p for p in Product.objects.filter(organization=org_a)}
+        assert set(products) == {sku for _id, sku, *_rest in PRODUCTS}
+        assert products["PUR-ETH-250"].name == "Éthiopie Yirgacheffe 250 g"
+        assert products["PUR-ETH-250"].unit_price == Decimal("11.90")
+        assert (
+            products["PUR-ETH-250"].description == "Éthiopie Yirgacheffe 250 g, moulu ou en grains."
+        )
+        assert products["PUR-ETH-250"].active
+        assert not products["PUR-OLD-250"].active
+        # Charges from orders: initial orders (cycle 0) and renewals (cycle 1).
+        all_charges = Charge.objects.filter(organization=org_a)
+        assert dict(all_charges.values_list("status").annotate(n=Count("id"))) == {
+            "paid": 325,
+            "failed": 25,
+            "pending": 25,
+        }
+        assert set(all_charges.values_list("gateway", flat=True)) == {"woocommerce"}
+        assert dict(WooOrder.objects.values_list("kind").annotate(n=Count("id"))) == {
+            "parent": 250,
+            "renewal": 125,
+            "other": 7,
+        }
+
+    def test_it_maps_each_shop_status_with_its_items_charges_and_dates(self, imported):
+        # An active monthly subscription of two products, its initial order paid.
+        first = subscription_of(sub_id(0))
+        assert first.status == "active"
+        assert first.customer.email == "client000@example.com"
+        assert (first.customer.first_name, first.customer.last_name) == ("Camille", "Martin")
+        assert first.currency == "EUR"
+        assert (first.billing_period, first.billing_interval) == ("month", 1)
+        assert first.started_at == dt("2025-01-06T09:00:00")
+        assert first.next_charge_at == dt("2025-02-06T09:00:00")
+        assert items(first) == [
+            ("PUR-ESP-500", 1, Decimal("18.90")),
+            ("PUR-ETH-250", 1, Decimal("11.90")),
+        ]
+        assert charges(first) == [(0, "paid", Decimal("35.70"), str(parent_id(0)))]
+        assert first.charges.get().paid_at == dt("2025-01-06T09:00:04")
+        assert first.shipping_address.line1 == "1 rue des Lilas"
+        # A customer the shop lists (no live subscription): its profile and both addresses.
+        lapsed = subscription_of(sub_id(7)).customer
+        assert (lapsed.email, lapsed.first_name, lapsed.phone) == (
+            email(7),
+            "Jules",
+            "06 00 00 00 07",
+        )
+        assert sorted(lapsed.addresses.values_list("kind", "line1", "country")) == [
+            ("billing", "8 rue des Lilas", "FR"),
+            ("shipping", "8 rue des Lilas", "FR"),
+        ]
+        # Its customer's one-off purchase is kept for reference, with no charge.
+        one_off = WooOrder.objects.get(woo_id=one_off_id(0))
+        assert (one_off.kind, one_off.customer) == ("other", first.customer)
+        assert not one_off.links.exists()
+
+        # Renewed: both cycles paid, the current period is the renewal's.
+        renewed = subscription_of(sub_id(1))
+        assert renewed.status == "active"
+        assert items(renewed) == [("PUR-COL-250", 2, Decimal("10.50"))]
+        assert charges(renewed) == [
+            (0, "paid", Decimal("25.90"), str(parent_id(1))),
+            (1, "paid", Decimal("25.90"), str(renewal_id(1))),
+        ]
+        assert renewed.current_cycle == 1
+        assert renewed.next_charge_at == dt("2025-03-06T10:00:00")
+
+        weekly = subscription_of(sub_id(3))
+        assert (weekly.billing_period, weekly.next_charge_at) == ("week", dt("2025-01-13T12:00:00"))
+
+        # On hold with an unpaid renewal: past due; on hold after a paid one: paused.
+        past_due = subscription_of(sub_id(4))
+        assert past_due.status == "past_due"
+        assert charges(past_due) == [
+            (0, "paid", Decimal("28.70"), str(parent_id(4))),
+            (1, "failed", Decimal("28.70"), str(renewal_id(4))),
+        ]
+        paused = subscription_of(sub_id(5))
+        assert paused.status == "paused"
+        assert [c[1] for c in charges(paused)] == ["paid", "paid"]
+
+        pending_cancel = subscription_of(sub_id(6))
+        assert (pending_cancel.status, pending_cancel.cancel_at_period_end) == ("active", True)
+        assert pending_cancel.ends_at == dt("2025-03-06T15:00:00")
+
+        cancelled = subscription_of(sub_id(7))
+        assert cancelled.status == "canceled"
+        assert cancelled.canceled_at == dt("2025-01-26T16:00:00")
+        assert cancelled.cancel_reason == "canceled in the shop"
+        assert cancelled.next_charge_at is None
+
+        pending = subscription_of(sub_id(8))
+        assert pending.status == "pending"
+        assert charges(pending) == [(0, "pending", Decimal("40.60"), str(parent_id(8)))]
+
+        expired = subscription_of(sub_id(9))
+        assert (expired.status, expired.ended_at) == ("expired", dt("2025-02-06T18:00:00"))
+
+        # The history says who did it.
+        assert set(SubscriptionEvent.objects.values_list("actor_label", flat=True)) == {
+            "WooCommerce: Purea shop"
+        }
+
+
+@pytest.fixture
+def reconciled(store, shop):
+    """A shop of 120 subscriptions (two pages), reconciled in full once: that run."""
+    build_shop(shop, 120)
+    return reconcile(store, full=True)
+
+
+def test_a_full_reconciliation_mirrors_every_subscription(store, shop, org_a, reconciled):
+    n = 120
+    first = reconciled
 
     assert first.errors == []
     assert first.counts["subscription processed"] == n
@@ -664,7 +708,9 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     assert subscription_of(sub_id(116)).cancel_at_period_end
     assert len(shop.requests_to("subscriptions")) == 2
 
-    # A second full run over the unchanged shop: every item skipped, no row touched.
+
+def test_a_second_full_run_over_an_unchanged_shop_touches_no_row(store, shop, org_a, reconciled):
+    first = reconciled
     rows = snapshot(org_a)
     shop.calls.clear()
 
@@ -676,6 +722,12 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     assert snapshot(org_a) == rows
     assert len(shop.requests_to("subscriptions")) == 2
 
+
+def test_the_next_run_asks_only_for_changes_and_writes_only_them(store, shop, org_a, reconciled):
+    first = reconciled
+    rows = snapshot(org_a)
+    events_before = list(SubscriptionEvent.objects.values_list("pk", flat=True))
+
     # Three subscriptions change in the shop; the next run asks only for changes.
     store.refresh_from_db()
     since = store.last_reconciled_at
@@ -684,8 +736,8 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
         "subscriptions",
         sub_id(10),
         status="cancelled",
-        cancelled_date_gmt=_gmt(ends),
-        end_date_gmt=_gmt(ends),
+        cancelled_date_gmt=gmt(ends),
+        end_date_gmt=gmt(ends),
         next_payment_date_gmt="",
     )
     shop.change("subscriptions", sub_id(11), status="on-hold", next_payment_date_gmt="")
@@ -721,7 +773,7 @@ def test_reconcile_twice_changes_nothing_then_pulls_only_what_changed(store, sho
     ) == {subscription_of(sub_id(12)).pk}
     assert (
         set(
-            SubscriptionEvent.objects.filter(created_at__gt=since).values_list(
+            SubscriptionEvent.objects.exclude(pk__in=events_before).values_list(
                 "subscription", flat=True
             )
         )

@@ -239,13 +239,13 @@ def test_the_sweep_resends_only_the_lost_deliveries(store, sent):
 
 
 def test_a_reconciliation_starts_an_operation_and_queues_its_task_once_committed(
-    store, staff_a, monkeypatch, django_capture_on_commit_callbacks
+    store, staff_user_a, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
     monkeypatch.setattr(reconcile_store, "apply_async", lambda **kw: queued.append(kw))
 
     with django_capture_on_commit_callbacks(execute=True):
-        operation = services.reconciliation_start(store=store, started_by=staff_a, full=True)
+        operation = services.reconciliation_start(store=store, started_by=staff_user_a, full=True)
 
     assert operation.kind == Operation.Kind.RECONCILIATION
     assert operation.organization_id == store.organization_id

@@ -22,9 +22,9 @@ import pytest
 import responses
 from django.utils.html import escape
 
-from crm.models import Membership
 from operations.models import Operation
-from tests.factories import member
+from tests.factories import WooCommerceStoreFactory
+from tests.helpers import messages_of
 from tests.test_layout import BASE_DIR, PRODUCTION_ENVIRONMENT
 from tests.woocommerce.test_reconcile import FakeShop, build_shop
 from woocommerce.models import WooCommerceStore
@@ -171,29 +171,13 @@ def production(settings):
 
 
 @pytest.fixture
-def owner(admin_client_for, org_a):
-    return admin_client_for(member(org_a, Membership.Role.ADMIN, username="olga-owner"))
-
-
-@pytest.fixture
-def staff(admin_client_for, staff_a):
-    return admin_client_for(staff_a)
-
-
-@pytest.fixture
 def store(org_a):
-    return WooCommerceStore.objects.create(
+    return WooCommerceStoreFactory(
         organization=org_a,
-        name="Purea shop",
-        base_url="https://shop.example.com",
         webhook_secret=WEBHOOK_SECRET,
         consumer_key=CONSUMER_KEY,
         consumer_secret=CONSUMER_SECRET,
     )
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -256,7 +240,7 @@ TARGETS = {"127.0.0.1", "::1", "10.0.0.1", "169.254.169.254"}
 @pytest.mark.parametrize(("url", "reason"), MATRIX)
 def test_a_shop_url_that_leads_inside_is_refused_and_reaches_nothing(
     production,
-    owner,
+    admin_client_a_administrator,
     store,
     listener,
     listener6,
@@ -274,10 +258,12 @@ def test_a_shop_url_that_leads_inside_is_refused_and_reaches_nothing(
     url = url.format(port=port)
 
     # An administrator typing it is refused by the form, when it can be told without a lookup
-    response = owner.post(f"{STORES}{store.pk}/change/", form(store, base_url=url), **EN)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/change/", form(store, base_url=url), **EN
+    )
     if INTERNAL_NAME in url:
         assert response.status_code == 302  # a name: looked up when the shop is reached
-        owner.get(response.url)  # (the "changed" message, read)
+        admin_client_a_administrator.get(response.url)  # (the "changed" message, read)
     else:
         assert response.status_code == 200
         errors = response.context["adminform"].form.errors["base_url"]
@@ -287,17 +273,23 @@ def test_a_shop_url_that_leads_inside_is_refused_and_reaches_nothing(
     assert store.base_url == url
 
     # Test connection: refused, with why, and nothing sent
-    response = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+    )
     (message,) = messages_of(response)
     assert message.startswith("The connection test failed: GET subscriptions: ")
     assert reason in message
     assert_no_secret(response.text, message)
 
     # Reconcile now: the operation fails with the same reason
-    operation = run_reconciliation(owner, store, monkeypatch, django_capture_on_commit_callbacks)
+    operation = run_reconciliation(
+        admin_client_a_administrator, store, monkeypatch, django_capture_on_commit_callbacks
+    )
     assert operation.status == Operation.Status.FAILED
     assert reason in operation.error
-    status = owner.get(f"/admin/operations/operation/{operation.pk}/status.json", **EN)
+    status = admin_client_a_administrator.get(
+        f"/admin/operations/operation/{operation.pk}/status.json", **EN
+    )
     assert_no_secret(operation.error, operation.result_summary, status.text)
 
     # The shop on this machine got nothing; no connection to it (or inside) was tried
@@ -308,7 +300,7 @@ def test_a_shop_url_that_leads_inside_is_refused_and_reaches_nothing(
 
 
 def test_a_shop_redirecting_inside_is_not_followed(
-    owner, store, listener, connects, caplog, settings
+    admin_client_a_administrator, store, listener, connects, caplog, settings
 ):
     # Even where the machine's own address is allowed (the test settings), the credentials
     # never follow a redirect: it is reported, and the shop on this machine gets nothing.
@@ -323,7 +315,9 @@ def test_a_shop_redirecting_inside_is_not_followed(
             headers={"Location": inside},
         )
 
-        response = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+        response = admin_client_a_administrator.post(
+            f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+        )
 
     (message,) = messages_of(response)
     assert message == (
@@ -336,7 +330,7 @@ def test_a_shop_redirecting_inside_is_not_followed(
 
 
 def test_the_address_checked_is_the_address_connected_to(
-    production, owner, store, listener, connects, dns
+    production, admin_client_a_administrator, store, listener, connects, dns
 ):
     # DNS rebinding: the name answers a public address once, then the machine's own. The
     # guard looks it up once, checks that answer, and connects to that very address.
@@ -345,7 +339,9 @@ def test_the_address_checked_is_the_address_connected_to(
         base_url=f"https://{INTERNAL_NAME}:{listener.port}"
     )
 
-    response = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+    )
 
     (message,) = messages_of(response)
     assert message == "The connection test failed: GET subscriptions: the shop could not be reached"
@@ -356,26 +352,32 @@ def test_the_address_checked_is_the_address_connected_to(
 
 
 def test_a_name_answering_a_public_and_a_private_address_is_refused(
-    production, owner, store, connects, dns
+    production, admin_client_a_administrator, store, connects, dns
 ):
     dns[INTERNAL_NAME] = [[PUBLIC_IP, "10.1.2.3"]]
     WooCommerceStore.objects.filter(pk=store.pk).update(base_url=f"https://{INTERNAL_NAME}")
 
-    response = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+    )
 
     (message,) = messages_of(response)
     assert "10.1.2.3 is a private address" in message
     assert connects == []
 
 
-def test_the_shop_on_this_machine_answers_where_it_is_allowed(owner, store, listener, settings):
+def test_the_shop_on_this_machine_answers_where_it_is_allowed(
+    admin_client_a_administrator, store, listener, settings
+):
     # The control: the test settings allow it (plain HTTP, 127.0.0.1), and it is reached.
     assert settings.WOOCOMMERCE_REST_ALLOW_HTTP
     WooCommerceStore.objects.filter(pk=store.pk).update(
         base_url=f"http://127.0.0.1:{listener.port}"
     )
 
-    response = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+    )
 
     (message,) = messages_of(response)
     assert message == (
@@ -396,8 +398,12 @@ def test_the_shop_on_this_machine_answers_where_it_is_allowed(owner, store, list
         "ftp://shop.example.com",
     ],
 )
-def test_a_shop_url_with_more_than_an_address_is_refused(production, owner, store, url):
-    response = owner.post(f"{STORES}{store.pk}/change/", form(store, base_url=url), **EN)
+def test_a_shop_url_with_more_than_an_address_is_refused(
+    production, admin_client_a_administrator, store, url
+):
+    response = admin_client_a_administrator.post(
+        f"{STORES}{store.pk}/change/", form(store, base_url=url), **EN
+    )
 
     assert response.status_code == 200
     assert "base_url" in response.context["adminform"].form.errors
@@ -405,7 +411,9 @@ def test_a_shop_url_with_more_than_an_address_is_refused(production, owner, stor
     assert store.base_url == "https://shop.example.com"
 
 
-def test_the_shops_refusal_is_its_status_and_code_never_its_text(owner, store, caplog):
+def test_the_shops_refusal_is_its_status_and_code_never_its_text(
+    admin_client_a_administrator, store, caplog
+):
     caplog.set_level(logging.DEBUG)
     remote_text = "Internal detail: /var/www/wp-config.php line 42"
     with responses.RequestsMock() as shop:
@@ -414,13 +422,17 @@ def test_the_shops_refusal_is_its_status_and_code_never_its_text(owner, store, c
             status=401,
             json={"code": "woocommerce_rest_cannot_view", "message": remote_text},
         )
-        refused = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+        refused = admin_client_a_administrator.post(
+            f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+        )
         shop.get(
             "https://shop.example.com/wp-json/wc/v3/subscriptions",
             status=500,
             body=f"<html><body>{remote_text}</body></html>",
         )
-        broken = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+        broken = admin_client_a_administrator.post(
+            f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+        )
 
     assert messages_of(refused) == [
         "The connection test failed: GET subscriptions: HTTP 401 (woocommerce_rest_cannot_view)"
@@ -450,28 +462,30 @@ def test_the_production_defaults_refuse_http_and_inside_addresses():
 # --- Who may set the connection and press the buttons --------------------------------------
 
 
-def test_staff_get_403_on_the_shops_connection_settings_and_buttons(staff, store, org_a):
+def test_staff_get_403_on_the_shops_connection_settings_and_buttons(admin_client_a, store, org_a):
     before = WooCommerceStore.objects.values().get(pk=store.pk)
 
-    changed = staff.post(
+    changed = admin_client_a.post(
         f"{STORES}{store.pk}/change/",
         form(store, base_url="https://attacker.example", consumer_key="ck_new"),
     )
-    added = staff.post(f"{STORES}add/", {**form(store, name="Another"), "organization": org_a.pk})
+    added = admin_client_a.post(
+        f"{STORES}add/", {**form(store, name="Another"), "organization": org_a.pk}
+    )
 
     assert changed.status_code == 403
-    assert staff.get(f"{STORES}add/").status_code == 403
+    assert admin_client_a.get(f"{STORES}add/").status_code == 403
     assert added.status_code == 403
-    assert staff.post(f"{STORES}{store.pk}/test-connection/").status_code == 403
-    assert staff.post(f"{STORES}{store.pk}/reconcile/").status_code == 403
-    assert staff.post(f"{STORES}{store.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client_a.post(f"{STORES}{store.pk}/test-connection/").status_code == 403
+    assert admin_client_a.post(f"{STORES}{store.pk}/reconcile/").status_code == 403
+    assert admin_client_a.post(f"{STORES}{store.pk}/delete/", {"post": "yes"}).status_code == 403
     assert WooCommerceStore.objects.values().get(pk=store.pk) == before
     assert WooCommerceStore.objects.count() == 1
     assert not Operation.objects.exists()
 
 
-def test_staff_still_read_the_shops_health_without_inputs_or_buttons(staff, store):
-    page = staff.get(f"{STORES}{store.pk}/change/", **EN)
+def test_staff_still_read_the_shops_health_without_inputs_or_buttons(admin_client_a, store):
+    page = admin_client_a.get(f"{STORES}{store.pk}/change/", **EN)
 
     assert page.status_code == 200
     assert "webhook-health" in page.text
@@ -482,16 +496,18 @@ def test_staff_still_read_the_shops_health_without_inputs_or_buttons(staff, stor
 
 
 def test_an_administrator_tests_and_reconciles_the_shop(
-    owner, store, monkeypatch, django_capture_on_commit_callbacks
+    admin_client_a_administrator, store, monkeypatch, django_capture_on_commit_callbacks
 ):
     fake = FakeShop(credentials=(CONSUMER_KEY, CONSUMER_SECRET))
     build_shop(fake, 3)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as shop:
         shop.add_callback(responses.GET, fake.pattern, callback=fake)
 
-        tested = owner.post(f"{STORES}{store.pk}/test-connection/", follow=True, **EN)
+        tested = admin_client_a_administrator.post(
+            f"{STORES}{store.pk}/test-connection/", follow=True, **EN
+        )
         operation = run_reconciliation(
-            owner, store, monkeypatch, django_capture_on_commit_callbacks
+            admin_client_a_administrator, store, monkeypatch, django_capture_on_commit_callbacks
         )
 
     assert messages_of(tested) == [
@@ -501,8 +517,8 @@ def test_an_administrator_tests_and_reconciles_the_shop(
     assert "subscription processed: 3" in operation.result_summary
 
 
-def test_an_administrator_sets_the_connection(owner, store):
-    response = owner.post(
+def test_an_administrator_sets_the_connection(admin_client_a_administrator, store):
+    response = admin_client_a_administrator.post(
         f"{STORES}{store.pk}/change/",
         form(store, base_url="https://boutique.example.org", consumer_key="ck_rotated_0001"),
     )

@@ -484,7 +484,7 @@ def test_reconciliation_reads_every_page_of_variations(store, fake_shop, monkeyp
 
 
 def test_a_variation_deleted_in_the_shop_is_retired_by_reconciliation_and_listed_for_staff(
-    store, fake_shop, apply, org_a, admin_client_for, staff_a
+    store, fake_shop, apply, org_a, admin_client_for, staff_user_a
 ):
     # Given the coffee and its two bags in the shop, reconciled, and a subscription to 1 kg
     fake_shop.add("products", variable_product())
@@ -516,7 +516,7 @@ def test_a_variation_deleted_in_the_shop_is_retired_by_reconciliation_and_listed
     )
     # ...and under the subscriptions' filter "on a retired variant"
     other = SubscriptionFactory(customer=subscription.customer)
-    client = admin_client_for(staff_a)
+    client = admin_client_for(staff_user_a)
     response = client.get("/admin/subscriptions/subscription/", {"variant": "retired"})
     assert response.status_code == 200
     shown = {row.pk for row in response.context["cl"].result_list}
