@@ -1782,7 +1782,8 @@ def subscription_charge_now(*, subscription: Subscription, actor: Actor) -> Char
     for a renewal: paid, pending (manual gateway) or failed (the subscription goes past
     due). Refused (409, nothing changed) for a shop's subscription, one that is not active,
     pending or past due, one ending with its paid period, when no cycle is left to charge,
-    and when that cycle's charge exists and is not failed (under way or paid).
+    when a cycle is already paid ahead (one at most), and when that cycle's charge exists
+    and is not failed (under way or paid).
     """
     from subscriptions import renewals  # renewals reads this module
 
@@ -1816,6 +1817,18 @@ def subscription_charge_now(*, subscription: Subscription, actor: Actor) -> Char
         raise _schedule_conflict(
             _("Nothing is due: there is no next cycle to charge."), "charge_now"
         )
+    now = timezone.now()
+    if subscription.current_period_start is not None and subscription.current_period_start > now:
+        # One cycle paid ahead at most: the next one waits until that one has begun.
+        raise _schedule_conflict(
+            _(
+                "The cycle of %(date)s is already paid ahead: the next one can be charged "
+                "once it has begun."
+            )
+            % {"date": _date(subscription.current_period_start, subscription)},
+            "charge_now",
+            cycle,
+        )
     charge = subscription.charges.filter(cycle=cycle).exclude(status=Charge.Status.VOIDED).first()
     if charge is not None and charge.status != Charge.Status.FAILED:
         raise _schedule_conflict(
@@ -1827,7 +1840,6 @@ def subscription_charge_now(*, subscription: Subscription, actor: Actor) -> Char
             "charge_now",
             cycle,
         )
-    now = timezone.now()
     charge = renewals.charge_cycle_now(
         subscription=subscription,
         actor=actor,
@@ -1856,7 +1868,7 @@ class SubscriptionBulkReport:
 
 #: The bulk actions (API names) and what each takes besides the ids.
 BULK_ACTIONS = ("pause", "skip", "swap", "move-next-date")
-#: At most this many subscriptions in one bulk action (API: 400 beyond).
+#: At most this many subscriptions in one bulk action (the API's bound too: 400 beyond).
 BULK_MAX = 500
 
 
@@ -1973,13 +1985,17 @@ def subscriptions_bulk(
     actor: Actor,
     resume_at: datetime | None = None,
     at: datetime | None = None,
-    swap: Swap | None = None,
+    from_product: Product | int | None = None,
+    from_variant: Variant | int | None = None,
+    to_product: Product | int | None = None,
+    to_variant: Variant | int | None = None,
     reason: str = "",
 ) -> SubscriptionBulkReport:
     """One action on many subscriptions, each through its own service and transaction.
 
     `action`: "pause" (until `resume_at`, or until resumed by hand), "skip" (the next
-    box), "swap" (`swap`, see `swap_for`) or "move-next-date" (to `at`). A refusal of
+    box), "swap" (`from_...` by `to_...`, checked once: `swap_for`) or "move-next-date"
+    (to `at`). A refusal of
     one subscription (the service's reason) undoes nothing of the others. An id that is
     not one of the organization's subscriptions is reported as not found, never read
     further. The subscriptions are read once, with their items; each service then locks
@@ -1994,8 +2010,15 @@ def subscriptions_bulk(
     ids = sorted(set(ids))
     if len(ids) > BULK_MAX:
         raise _invalid("ids", _("At most %(n)s subscriptions at once.") % {"n": BULK_MAX})
-    if action == "swap" and swap is None:
-        raise _invalid("to_product", _("Choose the product or variant to put in its place."))
+    swap = None
+    if action == "swap":
+        swap = swap_for(
+            organization=organization,
+            from_product=from_product,
+            from_variant=from_variant,
+            to_product=to_product,
+            to_variant=to_variant,
+        )
     if action == "move-next-date" and at is None:
         raise _invalid("at", _("Enter the new next charge date."))
 

@@ -160,11 +160,6 @@ class BulkActionsMixin:
         for organization_id, ids in by_organization.items():
             organization = organizations[organization_id]
             try:
-                swap = (
-                    services.swap_for(organization=organization, **form.swap_arguments())
-                    if action == "swap"
-                    else None
-                )
                 report = services.subscriptions_bulk(
                     organization=organization,
                     action=action,
@@ -172,7 +167,7 @@ class BulkActionsMixin:
                     actor=actor,
                     resume_at=data.get("resume_at"),
                     at=data.get("at"),
-                    swap=swap,
+                    **(form.swap_arguments() if action == "swap" else {}),
                     reason=data.get("reason", ""),
                 )
             except ApplicationError as error:
