@@ -299,6 +299,7 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
         return Response(ChargeSerializer(charge).data)
 
     @extend_schema(
+        operation_id="api_v1_subscriptions_bulk",
         request=BulkInputSerializer,
         responses={200: BulkResultSerializer, **INVALID, **UNAUTHORIZED},
     )
