@@ -135,6 +135,7 @@ WRITE_BODIES = {
     "skip-cycle": {"cycle": 3},
     "unskip-cycle": {"cycle": 3},
     "move-next-date": {"at": "2099-01-01T09:00:00Z"},
+    "bulk": {"action": "skip", "ids": [1]},
 }
 
 
