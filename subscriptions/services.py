@@ -1829,7 +1829,8 @@ def subscription_charge_now(*, subscription: Subscription, actor: Actor) -> Char
             "charge_now",
             cycle,
         )
-    charge = subscription.charges.filter(cycle=cycle).exclude(status=Charge.Status.VOIDED).first()
+    # Any charge of the cycle, voided included: the renewal run would not charge it again.
+    charge = subscription.charges.filter(cycle=cycle).first()
     if charge is not None and charge.status != Charge.Status.FAILED:
         raise _schedule_conflict(
             _("The cycle of %(date)s is already charged (%(status)s).")
