@@ -1867,7 +1867,7 @@ class SubscriptionBulkReport:
     refused: dict[int, str]
 
 
-#: The bulk actions (API names) and what each takes besides the ids.
+#: The bulk actions, by their API names (the admin runs the same).
 BULK_ACTIONS = ("pause", "skip", "swap", "move-next-date")
 #: At most this many subscriptions in one bulk action (the API's bound too: 400 beyond).
 BULK_MAX = 500
