@@ -13,6 +13,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
+from crm.models import Product, Variant
 from subscriptions.models import BillingPeriod
 
 
@@ -92,3 +93,51 @@ class MoveNextDateForm(forms.Form):
         label=_("New next charge date"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+
+class BulkMoveNextDateForm(MoveNextDateForm):
+    """The subscription list's "change the next date" (subscriptions.admin.bulk)."""
+
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+
+
+class SwapForm(forms.Form):
+    """The subscription list's "swap a product": what to replace, and by what, among one
+    organization's products and variants (`organization`)."""
+
+    replace = forms.ChoiceField(label=_("Replace"))
+    by = forms.ChoiceField(
+        label=_("By"),
+        help_text=_(
+            "A variant of a product sold by variant, or a simple product. The new item "
+            "keeps the quantity and takes the new price; the change is pro-rated."
+        ),
+    )
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        products = Product.objects.filter(organization=organization).order_by("name", "pk")
+        variants = (
+            Variant.objects.filter(organization=organization)
+            .select_related("product")
+            .order_by("product__name", "position", "pk")
+        )
+        replace = [(f"p{p.pk}", _("%(product)s (any variant)") % {"product": p}) for p in products]
+        replace += [(f"v{v.pk}", str(v)) for v in variants]
+        by = [(f"p{p.pk}", str(p)) for p in products]
+        by += [(f"v{v.pk}", str(v)) for v in variants if v.active]
+        self.fields["replace"].choices = [("", "---------"), *replace]
+        self.fields["by"].choices = [("", "---------"), *by]
+
+    @staticmethod
+    def _ids(value: str, side: str) -> dict[str, int]:
+        kind = "variant" if value.startswith("v") else "product"
+        return {f"{side}_{kind}": int(value[1:])}
+
+    def swap_arguments(self) -> dict[str, int]:
+        """`services.swap_for`'s keyword arguments."""
+        return {
+            **self._ids(self.cleaned_data["replace"], "from"),
+            **self._ids(self.cleaned_data["by"], "to"),
+        }

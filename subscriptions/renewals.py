@@ -237,3 +237,41 @@ def renew_one(*, subscription_id: int, now: datetime | None = None) -> RenewalRe
     ):
         _attempt(pk, now=now, actor=actor, report=report, ready=ready, gateways=gateways)
     return report
+
+
+def charge_cycle_now(
+    *, subscription: Subscription, actor: Actor, as_of: datetime, now: datetime | None = None
+) -> Charge | None:
+    """Charge one subscription's next cycle now, as the run would at `as_of` (its date, or
+    now if that has passed): the same charge (items plus what is carried), the same
+    gateway, the same handling of its answer. A failed charge of that cycle is attempted
+    again now. The caller (`services.subscription_charge_now`) holds the subscription's
+    lock and has checked the rules. None if the gateway could not be reached.
+    """
+    now = now or clock.now()
+    create_due_charges(now=as_of, subscription_ids=[subscription.pk])
+    ready = Q(status__in=[Charge.Status.SCHEDULED, Charge.Status.FAILED])
+    charge = (
+        Charge.objects.filter(ready, subscription_id=subscription.pk, cycle=subscription.next_cycle)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if charge is None:
+        return None
+    gateways = dict(
+        BillingSettings.objects.filter(organization_id=subscription.organization_id).values_list(
+            "organization_id", "gateway"
+        )
+    )
+    report = RenewalReport()
+    _attempt(
+        charge,
+        now=now,
+        actor=actor,
+        report=report,
+        ready=ready,
+        gateways=gateways,
+    )
+    if report.errors:
+        return None
+    return Charge.objects.get(pk=charge)

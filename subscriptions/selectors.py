@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -204,3 +204,14 @@ def subscription_schedule(
             )
         )
     return rows
+
+
+def subscriptions_by_id(
+    *, organization: Organization, ids: Iterable[int]
+) -> dict[int, Subscription]:
+    """The organization's subscriptions among `ids`, with their customer and items (two
+    queries, whatever their number); another organization's ids are simply absent."""
+    return {
+        subscription.pk: subscription
+        for subscription in subscription_list(organization=organization).filter(pk__in=list(ids))
+    }

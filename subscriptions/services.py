@@ -672,7 +672,8 @@ def subscription_change_items(
         subscription.status in (Status.ACTIVE, Status.PAUSED)
         and subscription.current_cycle is not None
         and subscription.current_period_start is not None
-        and subscription.current_period_start <= now < subscription.current_period_end
+        # A cycle charged ahead ("charge now") counts as paid from its start.
+        and now < subscription.current_period_end
         and subscription.charges.filter(
             cycle=subscription.current_cycle, status=Charge.Status.PAID
         ).exists()
@@ -683,7 +684,7 @@ def subscription_change_items(
             new_amount=new_total,
             period_start=subscription.current_period_start,
             period_end=subscription.current_period_end,
-            at=now,
+            at=max(now, subscription.current_period_start),
         )
         subscription.adjustment += proration.net
         if abs(subscription.adjustment) >= AMOUNT_LIMIT:
@@ -1791,3 +1792,294 @@ def subscription_move_next_date(
         },
     )
     return subscription
+
+
+# --- Charge now (the delivery schedule, issue 25) -------------------------------------------
+
+
+@transaction.atomic
+def subscription_charge_now(
+    *, subscription: Subscription, actor: Actor, now: datetime | None = None
+) -> Charge:
+    """Charge the next cycle now, through the gateway, as the renewal run would at its date.
+
+    The cycle keeps its dates: it is paid ahead and ships with its batch, as if charged on
+    its date; the schedule does not move. A failed charge of that cycle is retried now
+    (its dunning schedule counts from its first failure). The answer is the gateway's, as
+    for a renewal: paid, pending (manual gateway) or failed (the subscription goes past
+    due). Refused (409, nothing changed) for a shop's subscription, one that is not active,
+    pending or past due, one ending with its paid period, when no cycle is left to charge,
+    when a cycle is already paid ahead (one at most), and when that cycle's charge exists
+    and is not failed (under way or paid).
+    """
+    from subscriptions import renewals  # renewals reads this module
+
+    subscription = _lock(subscription)
+    if not subscription.is_native:
+        raise ConflictError(
+            _(
+                "This subscription is managed by WooCommerce: the shop charges it, not "
+                "this back office."
+            ),
+            {"source": subscription.source, "action": "charge_now"},
+        )
+    if subscription.status not in (Status.PENDING, Status.ACTIVE, Status.PAST_DUE):
+        raise _schedule_conflict(
+            _("Cannot charge now: the subscription is %(status)s.")
+            % {"status": subscription.get_status_display().lower()},
+            "charge_now",
+        )
+    if subscription.cancel_at_period_end:
+        raise _schedule_conflict(
+            _(
+                "The subscription ends with its paid period: nothing more is due. Withdraw "
+                "the cancellation first."
+            ),
+            "charge_now",
+        )
+    cycle = subscription.next_cycle
+    if subscription.next_charge_at is None or not schedule.in_term(
+        cycle_starts_at=subscription.cycle_start(cycle), ends_at=subscription.ends_at
+    ):
+        raise _schedule_conflict(
+            _("Nothing is due: there is no next cycle to charge."), "charge_now"
+        )
+    now = now or clock.now()
+    if subscription.current_period_start is not None and subscription.current_period_start > now:
+        # One cycle paid ahead at most: the next one waits until that one has begun.
+        raise _schedule_conflict(
+            _(
+                "The cycle of %(date)s is already paid ahead: the next one can be charged "
+                "once it has begun."
+            )
+            % {"date": _date(subscription.current_period_start, subscription)},
+            "charge_now",
+            cycle,
+        )
+    # Any charge of the cycle, voided included: the renewal run would not charge it again.
+    charge = subscription.charges.filter(cycle=cycle).first()
+    if charge is not None and charge.status != Charge.Status.FAILED:
+        raise _schedule_conflict(
+            _("The cycle of %(date)s is already charged (%(status)s).")
+            % {
+                "date": _date(subscription.cycle_start(cycle), subscription),
+                "status": charge.get_status_display().lower(),
+            },
+            "charge_now",
+            cycle,
+        )
+    charge = renewals.charge_cycle_now(
+        subscription=subscription,
+        actor=actor,
+        as_of=max(now, subscription.next_charge_at),
+        now=now,
+    )
+    if charge is None:
+        raise _schedule_conflict(
+            _("The payment gateway could not be reached: nothing was charged. Try again later."),
+            "charge_now",
+            cycle,
+        )
+    return charge
+
+
+# --- Bulk actions (the subscription list, issue 25) -----------------------------------------
+
+
+@dataclass
+class SubscriptionBulkReport:
+    """What a bulk action did: the ids done, and each refused id with why."""
+
+    done: list[int]
+    refused: dict[int, str]
+
+
+#: The bulk actions, by their API names (the admin runs the same).
+BULK_ACTIONS = ("pause", "skip", "swap", "move-next-date")
+#: At most this many subscriptions in one bulk action (the API's bound too: 400 beyond).
+BULK_MAX = 500
+
+
+def refusal_text(error: ApplicationError) -> str:
+    """A service's refusal as one sentence: its field messages, or else its message."""
+    fields = error.extra.get("fields") or {}
+    found = [str(message) for messages_ in fields.values() for message in messages_]
+    return " ".join(found) or error.message
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Replace what a subscription holds of `old` (a variant, or any variant of a product)
+    by `new` (a simple product, or a variant of a product sold by variant)."""
+
+    old_product: Product | None
+    old_variant: Variant | None
+    new_product: Product
+    new_variant: Variant | None
+
+    def matches(self, item: SubscriptionItem) -> bool:
+        if self.old_variant is not None:
+            return item.variant_id == self.old_variant.pk
+        return self.old_product is not None and item.product_id == self.old_product.pk
+
+    @property
+    def old_name(self) -> str:
+        return str(self.old_variant or self.old_product)
+
+
+def swap_for(
+    *,
+    organization: Organization,
+    from_product: Product | int | None = None,
+    from_variant: Variant | int | None = None,
+    to_product: Product | int | None = None,
+    to_variant: Variant | int | None = None,
+) -> Swap:
+    """The swap a bulk action applies, checked once for all the subscriptions: what it
+    replaces (a variant, or a product with any of its variants) and by what (an active
+    variant of the new product, or a simple product)."""
+    if from_product is None and from_variant is None:
+        raise _invalid("from_product", _("Choose the product or variant to replace."))
+    old_variant = None
+    if from_variant is not None:
+        pk = from_variant.pk if isinstance(from_variant, Variant) else from_variant
+        old_variant = (
+            Variant.objects.filter(organization=organization, pk=pk)
+            .select_related("product")
+            .first()
+        )
+        if old_variant is None:
+            raise _invalid("from_variant", _("Unknown variant."))
+    old_product = old_variant.product if old_variant else None
+    if old_variant is None:
+        pk = from_product.pk if isinstance(from_product, Product) else from_product
+        old_product = Product.objects.filter(organization=organization, pk=pk).first()
+        if old_product is None:
+            raise _invalid("from_product", _("Unknown product."))
+    if to_product is None and to_variant is None:
+        raise _invalid("to_product", _("Choose the product or variant to put in its place."))
+    try:
+        new_product, new_variant = _item_variant(
+            organization, {"product": to_product, "variant": to_variant}, 1, set()
+        )
+    except ApplicationError as error:
+        # "Item 1: ..." reads oddly here: say it of the replacement.
+        message = _("The replacement: %(error)s") % {"error": refusal_text(error)}
+        raise _invalid("to_variant" if to_variant is not None else "to_product", message) from error
+    if (
+        old_variant is not None and new_variant is not None and old_variant.pk == new_variant.pk
+    ) or (old_variant is None and new_variant is None and old_product.pk == new_product.pk):
+        raise _invalid("to_product", _("The replacement is what it replaces."))
+    return Swap(old_product, old_variant, new_product, new_variant)
+
+
+def _swapped_items(subscription: Subscription, swap: Swap) -> list[dict[str, Any]]:
+    """The subscription's items (already read) with the swap applied: the swapped ones keep
+    their quantity and take the new variant's (else product's) price, as a change of
+    items does; the others are kept as they are."""
+    items, swapped = [], False
+    for item in subscription.items.all():
+        if swap.matches(item):
+            swapped = True
+            items.append(
+                {
+                    "product": swap.new_product,
+                    "variant": swap.new_variant,
+                    "quantity": item.quantity,
+                    "unit_price": None,
+                }
+            )
+        else:
+            items.append(
+                {
+                    "product": item.product,
+                    "variant": item.variant,
+                    "quantity": item.quantity,
+                    "unit_price": item.unit_price,
+                }
+            )
+    if not swapped:
+        raise ConflictError(
+            _("It holds no %(product)s.") % {"product": swap.old_name}, {"action": "swap"}
+        )
+    return items
+
+
+def subscriptions_bulk(
+    *,
+    organization: Organization,
+    action: str,
+    ids: Iterable[int],
+    actor: Actor,
+    resume_at: datetime | None = None,
+    at: datetime | None = None,
+    from_product: Product | int | None = None,
+    from_variant: Variant | int | None = None,
+    to_product: Product | int | None = None,
+    to_variant: Variant | int | None = None,
+    reason: str = "",
+) -> SubscriptionBulkReport:
+    """One action on many subscriptions, each through its own service and transaction.
+
+    `action`: "pause" (until `resume_at`, or until resumed by hand), "skip" (the next
+    box), "swap" (`from_...` by `to_...`, checked once: `swap_for`) or "move-next-date"
+    (to `at`). A refusal of
+    one subscription (the service's reason) undoes nothing of the others. An id that is
+    not one of the organization's subscriptions is reported as not found, never read
+    further. The subscriptions are read once, with their items; each service then locks
+    and re-reads its row (a bounded number of queries per subscription).
+    """
+    from subscriptions import selectors  # selectors read this module's rules
+
+    if action not in BULK_ACTIONS:
+        raise _invalid(
+            "action", _("Choose one of: %(choices)s.") % {"choices": ", ".join(BULK_ACTIONS)}
+        )
+    ids = sorted(set(ids))
+    if len(ids) > BULK_MAX:
+        raise _invalid("ids", _("At most %(n)s subscriptions at once.") % {"n": BULK_MAX})
+    swap = None
+    if action == "swap":
+        swap = swap_for(
+            organization=organization,
+            from_product=from_product,
+            from_variant=from_variant,
+            to_product=to_product,
+            to_variant=to_variant,
+        )
+    if action == "move-next-date" and at is None:
+        raise _invalid("at", _("Enter the new next charge date."))
+
+    def run(subscription: Subscription) -> None:
+        if action == "pause":
+            subscription_pause(
+                subscription=subscription, actor=actor, resume_at=resume_at, reason=reason
+            )
+        elif action == "skip":
+            subscription_skip(subscription=subscription, actor=actor, reason=reason)
+        elif action == "swap":
+            subscription_change_items(
+                subscription=subscription,
+                actor=actor,
+                items=_swapped_items(subscription, swap),
+                reason=reason,
+            )
+        else:
+            subscription_move_next_date(
+                subscription=subscription, actor=actor, at=at, reason=reason
+            )
+
+    found = selectors.subscriptions_by_id(organization=organization, ids=ids)
+    report = SubscriptionBulkReport(done=[], refused={})
+    for pk in ids:
+        subscription = found.get(pk)
+        if subscription is None:
+            report.refused[pk] = _("Not found.")
+            continue
+        try:
+            run(subscription)
+        except ApplicationError as error:
+            report.refused[pk] = refusal_text(error)
+        else:
+            report.done.append(pk)
+    return report

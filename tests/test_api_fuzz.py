@@ -136,6 +136,12 @@ BODY_KINDS = {
     "shipping_address": "address",
     "contract": "contract",
     "lines": "line",
+    # A bulk action on subscriptions: the ids acted on, and a swap's products and variants.
+    "ids": "subscription",
+    "from_product": "product",
+    "to_product": "product",
+    "from_variant": "variant",
+    "to_variant": "variant",
 }
 
 
@@ -313,6 +319,14 @@ DATA_RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/subscriptions/{id}/change-items/": {
         "items": "a total per cycle a charge can hold (quantity times price, summed); a "
         "product sold by variant needs an active one of its variants",
+    },
+    "POST /api/v1/subscriptions/bulk/": {
+        "at": "required by `move-next-date`",
+        "from_product": "`swap`: what to replace (a product or a variant), required",
+        "from_variant": "`swap`: one of the organization's variants",
+        "to_product": "`swap`: required; a product sold by variant needs one of its variants, "
+        "and the replacement differs from what it replaces",
+        "to_variant": "`swap`: an active variant, not the one it replaces",
     },
     "POST /api/v1/batch-lines/prepare/": {
         "codes": "codes as printed on the packing slips (a line id and its check digit)"

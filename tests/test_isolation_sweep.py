@@ -111,6 +111,7 @@ ADMIN_OBJECT_URLS = {
     "schedule_unskip": ("get", "post"),
     "schedule_move": ("get", "post"),
     "address": ("get", "post"),  # a refused parcel's corrected address
+    "schedule_charge": ("get", "post"),  # charge now
 }
 #: Custom admin URLs about a batch that another app's admin serves (the carriers' "Create
 #: labels", linked from the batch's page), with their methods: B must get a 404 for A's batch.
@@ -139,6 +140,7 @@ WRITE_BODIES = {
     "skip-cycle": {"cycle": 3},
     "unskip-cycle": {"cycle": 3},
     "move-next-date": {"at": "2099-01-01T09:00:00Z"},
+    "bulk": {"action": "skip", "ids": [1]},
 }
 
 
@@ -530,6 +532,32 @@ def reference_plans(world):
             ("A's line id", None, {"lines": [world.a_line.pk]}, 404),
             ("A's line code", None, {"codes": [line_code(world.a_line.pk)]}, 404),
         ],
+        # Bulk actions name subscriptions by id: A's are refused as not found (checked
+        # unwritten by tests/subscriptions/test_bulk.py), and A's catalog is a 400.
+        "POST api/v1/subscriptions/bulk/": [
+            (
+                "A's product to swap on B's subscription",
+                None,
+                {
+                    "action": "swap",
+                    "ids": [b_sub.pk],
+                    "from_product": world.a_product.pk,
+                    "to_product": world.b_product.pk,
+                },
+                400,
+            ),
+            (
+                "A's variant as the replacement on B's subscription",
+                None,
+                {
+                    "action": "swap",
+                    "ids": [b_sub.pk],
+                    "from_product": world.b_product.pk,
+                    "to_variant": world.a_variant.pk,
+                },
+                400,
+            ),
+        ],
         # Actions on B's own rows naming A's rows.
         "POST api/v1/subscriptions/{pk}/change-items/": [
             (
@@ -688,6 +716,30 @@ def test_b_cannot_reference_as_rows_in_its_writes(world):
     world.a_address.refresh_from_db()
     assert {f: getattr(world.a_address, f) for f in address_before} == address_before
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"action": "pause"},
+        {"action": "skip"},
+        {"action": "move-next-date", "at": "2099-01-01T09:00:00Z"},
+    ],
+)
+def test_bs_bulk_actions_find_none_of_as_subscriptions_and_change_nothing(world, params):
+    # A bulk action answers per id: A's subscriptions are "not found", never read further.
+    a_ids = list(rows_of(Subscription, world.a).values_list("pk", flat=True))
+    before = snapshot()
+
+    response = api_client(world.b_key).post(
+        "/api/v1/subscriptions/bulk/", {**params, "ids": a_ids}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["done"] == []
+    assert {row["reason"] for row in response.json()["refused"]} == {"Not found."}
+    assert not changes(before, snapshot())
+    assert not leaked_text(response)
 
 
 # --- The admin -----------------------------------------------------------------------------

@@ -16,3 +16,5 @@ ITEMS_MAX = 50
 BULK_IDS_MAX = 5000
 #: Preference values in one write (an organization's schema is far smaller).
 PREFERENCE_VALUES_MAX = 100
+#: Subscriptions acted on by one bulk action (pause, skip, swap, move the next date).
+BULK_SUBSCRIPTIONS_MAX = 500

@@ -1,7 +1,8 @@
 """The back office's subscription pages: every write goes through the services.
 
 The parts: `subscriptions` (the list, the change and add pages), `schedule`
-(the next cycles and their buttons), `actions` (the status buttons), `inlines`,
+(the next cycles and their buttons), `actions` (the status buttons), `bulk` (the
+list's bulk actions), `inlines`,
 `forms`, `charges` and `settings`. Charges and billing settings are registered
 here; the subscription's page is registered by the back office
 (`dashboard.admin`), which adds the other apps' inlines to `SubscriptionAdmin`.

@@ -1,4 +1,5 @@
-"""A subscription's next cycles: the table on its page and its Skip, Unskip and Move buttons.
+"""A subscription's next cycles: the table on its page and its Skip, Unskip, Move and
+Charge now buttons.
 
 Each button posts to its own URL (`schedule_view`), which calls the service and
 says what happened, or why it was refused.
@@ -24,11 +25,13 @@ from crm.fsm_admin import refusal_messages
 from crm.tenant_admin import money, when
 from subscriptions import selectors, services
 from subscriptions.forms import MoveNextDateForm
-from subscriptions.models import Subscription
+from subscriptions.models import Charge, Subscription
 from subscriptions.selectors import CycleState
 
 Status = Subscription.Status
 UPCOMING = selectors.SCHEDULE_ROWS
+# "Charge now" is offered to these (services.subscription_charge_now says why not otherwise).
+CHARGEABLE = (Status.PENDING, Status.ACTIVE, Status.PAST_DUE)
 ZERO = Decimal("0.00")
 
 
@@ -53,6 +56,29 @@ def batch_text(batch) -> str:
         return format_html("{} ({})", name, _("not open yet"))
     url = reverse("admin:fulfillment_batch_change", args=[batch.id])
     return format_html('<a href="{}">{}</a>', url, name)
+
+
+def charge_now_message(charge, subscription) -> str:
+    """What "Charge now" did, by the gateway's answer."""
+    values = {
+        "amount": money(charge.amount, charge.currency),
+        "date": when(charge.period_start, subscription.organization.tzinfo),
+        "reason": charge.failure_reason,
+    }
+    if charge.status == Charge.Status.PAID:
+        return _("The cycle of %(date)s is charged: %(amount)s paid.") % values
+    if charge.status == Charge.Status.PENDING:
+        return (
+            _("The charge of %(amount)s for the cycle of %(date)s awaits the gateway's answer.")
+            % values
+        )
+    return (
+        _(
+            "The charge of %(amount)s for the cycle of %(date)s failed (%(reason)s): it is "
+            "retried on the dunning schedule."
+        )
+        % values
+    )
 
 
 class NextCyclesMixin:
@@ -134,6 +160,18 @@ class NextCyclesMixin:
             ),
             " ".join(notes),
         )
+        if may_act and obj.status in CHARGEABLE and obj.next_charge_at is not None:
+            table += format_html(
+                '<p class="charge-now"><button type="submit" class="button" '
+                'form="subscription-schedule" formaction="{}">{}</button></p>'
+                '<p class="help">{}</p>',
+                self._schedule_url(obj, "charge"),
+                _("Charge now"),
+                _(
+                    "Charges the next cycle now through the payment gateway, as the renewal "
+                    "would on its date; the cycle keeps its dates and its batch."
+                ),
+            )
         if may_act and obj.status == Status.ACTIVE and obj.next_charge_at is not None:
             table += format_html(
                 '<p class="move-next-date"><label for="id_schedule_at">{}</label> '
@@ -166,7 +204,7 @@ class NextCyclesMixin:
                 {"action": action},
                 name=f"subscriptions_subscription_schedule_{action}",
             )
-            for action in ("skip", "unskip", "move")
+            for action in ("skip", "unskip", "move", "charge")
         ]
         return urls + super().get_urls()
 
@@ -188,7 +226,13 @@ class NextCyclesMixin:
         tz = obj.organization.tzinfo
         with timezone.override(tz):
             try:
-                if action == "move":
+                level = messages.SUCCESS
+                if action == "charge":
+                    charge = services.subscription_charge_now(subscription=obj, actor=actor)
+                    message = charge_now_message(charge, obj)
+                    if charge.status != Charge.Status.PAID:
+                        level = messages.WARNING
+                elif action == "move":
                     form = MoveNextDateForm(request.POST)
                     if not form.is_valid():
                         self.message_user(
@@ -224,5 +268,5 @@ class NextCyclesMixin:
             except ApplicationError as error:
                 self.message_user(request, " ".join(refusal_messages(error)), messages.ERROR)
             else:
-                self.message_user(request, message, messages.SUCCESS)
+                self.message_user(request, message, level)
         return HttpResponseRedirect(change_url)

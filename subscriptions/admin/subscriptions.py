@@ -39,6 +39,7 @@ from crm.models import Address, Contract
 from crm.tenant_admin import LocalMonthListFilter, TenantAdmin, money, save_notes, when
 from subscriptions import services
 from subscriptions.admin.actions import SubscriptionActionsMixin
+from subscriptions.admin.bulk import BulkActionsMixin
 from subscriptions.admin.forms import SubscriptionAddForm, SubscriptionItemFormSet, shop_notice
 from subscriptions.admin.inlines import (
     ChargeInline,
@@ -101,6 +102,7 @@ class RetiredVariantListFilter(admin.SimpleListFilter):
 
 
 class SubscriptionAdmin(
+    BulkActionsMixin,
     NextCyclesMixin,
     SubscriptionActionsMixin,
     ServicePageAdminMixin,

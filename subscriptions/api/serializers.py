@@ -404,3 +404,81 @@ class MoveNextDateInputSerializer(ReasonInputSerializer):
             "most a year ahead and before a fixed term's end; the later cycles follow from it."
         )
     )
+
+
+# --- Bulk actions and charge now (issue 25) -------------------------------------------------
+
+
+class BulkInputSerializer(ReasonInputSerializer):
+    action = serializers.ChoiceField(
+        choices=["pause", "skip", "swap", "move-next-date"],
+        help_text=_(
+            "`pause` (optional `resume_at`), `skip` (the next box), `swap` (`from_product` or "
+            "`from_variant` by `to_product` or `to_variant`), `move-next-date` (`at`)."
+        ),
+    )
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2147483647),
+        allow_empty=False,
+        max_length=limits.BULK_SUBSCRIPTIONS_MAX,
+        help_text=_("The subscriptions' ids; another organization's is answered as not found."),
+    )
+    resume_at = serializers.DateTimeField(
+        allow_null=True,
+        default=None,
+        help_text=_("`pause`: resume automatically then; empty to resume by hand."),
+    )
+    at = serializers.DateTimeField(
+        required=False, help_text=_("`move-next-date`: the new next charge date.")
+    )
+    from_product = OrganizationPrimaryKeyField(
+        queryset=Product.objects.all(),
+        required=False,
+        help_text=_("`swap`: replace this product (any of its variants)..."),
+    )
+    from_variant = OrganizationPrimaryKeyField(
+        queryset=Variant.objects.all(),
+        required=False,
+        help_text=_("`swap`: ...or only this variant."),
+    )
+    to_product = OrganizationPrimaryKeyField(
+        queryset=Product.objects.all(),
+        required=False,
+        help_text=_("`swap`: by this simple product..."),
+    )
+    to_variant = OrganizationPrimaryKeyField(
+        queryset=Variant.objects.all(),
+        required=False,
+        help_text=_("`swap`: ...or by this active variant (its product implied)."),
+    )
+
+    def validate(self, attrs):
+        action = attrs["action"]
+        required = _("Required for this action.")
+        if action == "move-next-date" and "at" not in attrs:
+            raise serializers.ValidationError({"at": [required]}, code="required")
+        if action == "swap":
+            errors = {}
+            if "from_product" not in attrs and "from_variant" not in attrs:
+                errors["from_product"] = [required]
+            if "to_product" not in attrs and "to_variant" not in attrs:
+                errors["to_product"] = [required]
+            if errors:
+                raise serializers.ValidationError(errors, code="required")
+        return attrs
+
+
+class BulkDoneSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+
+
+class BulkRefusedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    reason = serializers.CharField(
+        read_only=True, help_text=_("Why, as the action alone would answer; or not found.")
+    )
+
+
+class BulkResultSerializer(serializers.Serializer):
+    done = BulkDoneSerializer(many=True, read_only=True)
+    refused = BulkRefusedSerializer(many=True, read_only=True)

@@ -12,6 +12,8 @@ from crm.api.serializers import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from subscriptions import selectors, services
 from subscriptions.api.filters import SubscriptionFilter
 from subscriptions.api.serializers import (
+    BulkInputSerializer,
+    BulkResultSerializer,
     CancelInputSerializer,
     ChangeItemsInputSerializer,
     ChangeScheduleInputSerializer,
@@ -278,3 +280,45 @@ class SubscriptionViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
                 subscription=subscription, actor=self.actor, **data
             )
         )
+
+    @extend_schema(
+        request=None,
+        responses={200: ChargeSerializer, **UNAUTHORIZED, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="charge-now")
+    def charge_now(self, request, *args, **kwargs):
+        """Charge the next cycle now through the gateway, as the renewal would on its date.
+
+        The cycle keeps its dates (paid ahead, it ships with its batch); a failed charge of
+        it is retried now. Answers the charge (`paid`, `pending` or `failed`, as the gateway
+        said). 409 for a shop's subscription, one paused, canceled or expired, one ending
+        with its paid period, when no cycle is left to charge, or when that cycle's charge
+        is under way or paid.
+        """
+        charge = services.subscription_charge_now(subscription=self.get_object(), actor=self.actor)
+        return Response(ChargeSerializer(charge).data)
+
+    @extend_schema(
+        operation_id="api_v1_subscriptions_bulk",
+        request=BulkInputSerializer,
+        responses={200: BulkResultSerializer, **INVALID, **UNAUTHORIZED},
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request, *args, **kwargs):
+        """One action on up to 500 subscriptions, each as its own action would do it.
+
+        Each subscription is done or refused on its own (a refusal undoes nothing of the
+        others), with the reason its action alone would answer; an id that is not one of
+        the organization's subscriptions is refused as not found and never touched.
+        """
+        data = self._input(BulkInputSerializer)
+        report = services.subscriptions_bulk(
+            organization=self.organization, actor=self.actor, **data
+        )
+        body = {
+            "done": [{"id": pk} for pk in report.done],
+            "refused": [
+                {"id": pk, "reason": reason} for pk, reason in sorted(report.refused.items())
+            ],
+        }
+        return Response(BulkResultSerializer(body).data)

@@ -811,6 +811,9 @@ def test_the_schema_documents_every_operation_and_its_errors():
         # Staff notes (crm.api.notes): paginated; a note's text is checked (400).
         ("/api/v1/subscriptions/{id}/notes/", "get"): {"200", "400", "401", "404"},
         ("/api/v1/subscriptions/{id}/notes/", "post"): {"201", "400", "401", "404"},
+        # Charge now takes no input; a bulk action answers per id (unknown ids included).
+        ("/api/v1/subscriptions/{id}/charge-now/", "post"): {"200", "401", "404", "409"},
+        ("/api/v1/subscriptions/bulk/", "post"): {"200", "400", "401"},
         **{
             (f"/api/v1/subscriptions/{{id}}/{segment}/", "post"): action
             for segment in (
