@@ -23,7 +23,7 @@ from django.utils.html import strip_tags
 
 from core.actors import Actor
 from crm.models import Address, Customer, Product, Variant
-from woocommerce import payloads
+from woocommerce import payloads, reasons
 from woocommerce.models import GRAMS_PER_UNIT, Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
@@ -32,18 +32,29 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a payload was applied: `processed`, or `ignored` with the reason."""
+    """How a payload was applied: `processed` (with a note, if any), or `ignored` with the
+    reason; `reason` is the code and parameters (`woocommerce.reasons`), `message` its
+    English sentence."""
 
     status: str
-    message: str = ""
+    reason: reasons.Reason | None = None
+
+    @property
+    def message(self) -> str:
+        return reasons.english(self.reason)
 
     @classmethod
-    def applied(cls, message: str = "") -> Outcome:
-        return cls("processed", message)
+    def applied(cls, code: str = "", **params: Any) -> Outcome:
+        return cls("processed", reasons.reason(code, **params) if code else None)
 
     @classmethod
-    def ignored(cls, message: str) -> Outcome:
-        return cls("ignored", message)
+    def noted(cls, note: reasons.Reason | None) -> Outcome:
+        """Processed, with a note already made (or none)."""
+        return cls("processed", note)
+
+    @classmethod
+    def ignored(cls, code: str, **params: Any) -> Outcome:
+        return cls("ignored", reasons.reason(code, **params))
 
 
 def actor(store: WooCommerceStore) -> Actor:
@@ -118,11 +129,10 @@ def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome
     if not (modified and mapping.woo_modified_at):
         return None
     if event == "reconciled" and modified == mapping.woo_modified_at:
-        return Outcome.ignored("unchanged since the version applied")
+        return Outcome.ignored("unchanged")
     if modified < mapping.woo_modified_at:
         return Outcome.ignored(
-            f"older than the version applied: modified {modified.isoformat()}, "
-            f"applied {mapping.woo_modified_at.isoformat()}"
+            "stale", modified=modified.isoformat(), applied=mapping.woo_modified_at.isoformat()
         )
     return None
 
@@ -130,7 +140,7 @@ def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome
 def deleted(mapping: WooMapping, event: str) -> Outcome | None:
     """After `*.deleted`, only a restore (or a reconciliation that finds it) applies again."""
     if mapping.deleted_upstream_at and event not in ("restored", "reconciled"):
-        return Outcome.ignored("deleted in the shop; a restore or reconciliation brings it back")
+        return Outcome.ignored("deleted_upstream")
     return None
 
 
@@ -161,14 +171,18 @@ def text(payload: dict[str, Any], key: str, limit: int) -> str:
 # --- Customers -------------------------------------------------------------------
 
 
-def check_email(email: str, woo_what: str) -> str:
+def check_email(email: str, what: tuple[str, int]) -> str:
+    """The e-mail address of `what` (resource, WooCommerce id), checked."""
     email = (email or "").strip()
+    resource, woo_id = what
     if not email:
-        raise PayloadError(f"{woo_what} has no e-mail address")
+        raise PayloadError("no_email", resource=resource, woo_id=woo_id)
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise PayloadError(f"{woo_what} has an invalid e-mail address: {email!r}") from exc
+        raise PayloadError(
+            "invalid_email", resource=resource, woo_id=woo_id, email=repr(email)
+        ) from exc
     return email
 
 
@@ -227,7 +241,7 @@ def customer_for(
     store: WooCommerceStore,
     woo_customer_id: Any,
     billing: dict[str, Any] | None,
-    what: str,
+    what: tuple[str, int],
     *,
     addresses: bool = False,
 ) -> Customer:
@@ -373,10 +387,10 @@ def grams(store: WooCommerceStore, value: Any) -> int | None:
     if weight is None:
         return None
     if weight < 0:
-        raise PayloadError(f"negative weight {value!r}")
+        raise PayloadError("negative_weight", value=repr(value))
     result = round(weight * Decimal(str(GRAMS_PER_UNIT[store.weight_unit])))
     if result > 2_147_483_647:
-        raise PayloadError(f"weight out of range: {value!r}")
+        raise PayloadError("weight_out_of_range", value=repr(value))
     return int(result)
 
 
@@ -385,7 +399,7 @@ def attributes(data: Any) -> list[dict[str, str]]:
     pairs = []
     for entry in data if isinstance(data, list) else []:
         if not isinstance(entry, dict):
-            raise PayloadError("an attribute is not an object")
+            raise PayloadError("attribute_not_object")
         name, option = text(entry, "name", 100), text(entry, "option", 100)
         if name or option:
             pairs.append({"name": name, "option": option})
@@ -519,7 +533,7 @@ def variant_for_line(
     )
     if variant is None:
         if Product.objects.filter(organization_id=organization_id, sku=sku).exists():
-            raise PayloadError(f"line {line.get('id')}: a product already has the SKU {sku}")
+            raise PayloadError("line_sku_taken", line=str(line.get("id")), sku=sku)
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
         variant, created = Variant.objects.get_or_create(
             organization_id=organization_id,
@@ -538,7 +552,7 @@ def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
     total = payloads.decimal(line.get("total"), Decimal("0"))
     price = (total / quantity).quantize(CENT)
     if price < 0:
-        raise PayloadError(f"line {line.get('id')}: negative total {total}")
+        raise PayloadError("negative_line_total", line=str(line.get("id")), total=str(total))
     return price
 
 
@@ -630,10 +644,10 @@ def line_items(
     """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
-        raise PayloadError("line_items is not a list")
+        raise PayloadError("line_items_not_list")
     for line in lines:
         if not isinstance(line, dict):
-            raise PayloadError("a line item is not an object")
+            raise PayloadError("line_item_not_object")
     if mappings is None:
         query = line_mappings(store, lines)
         mappings = [row["json"] for row in query] if query is not None else []

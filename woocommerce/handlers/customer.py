@@ -109,7 +109,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
     if skip:
         return skip
-    email = base.check_email(payload.get("email", ""), f"customer {woo_id}")
+    email = base.check_email(payload.get("email", ""), ("customer", woo_id))
     billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
     organization_id = store.organization_id
     kinds = (Address.Kind.BILLING, Address.Kind.SHIPPING)
@@ -129,9 +129,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         .exclude(pk=customer.pk)
         .exists()
     ):
-        raise PayloadError(
-            f"customer {woo_id}: another customer of the organization has the e-mail {email}"
-        )
+        raise PayloadError("email_taken", resource="customer", woo_id=woo_id, email=email)
     if customer is None:
         customer = Customer(organization_id=organization_id, language=store.organization.language)
     values = {
@@ -165,4 +163,4 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     """A deleted WordPress user: the CRM keeps the customer (subscriptions, history)."""
     mapping = base.lock_mapping(store, Resource.CUSTOMER, woo_id)
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop; the customer is kept here")
+    return base.Outcome.applied("customer_deleted")
