@@ -15,8 +15,10 @@ their products (1). Then only what changed is written: the mapping's modificatio
 items deleted and inserted in one statement each. So 5, no write, for a version already
 applied; 6 for a newer one that changes nothing the CRM keeps; 8 for a cancellation, 9
 for on-hold (its latest renewal is read), 10 for an items change (tests/woocommerce/
-test_statements.py). A line, order, customer or address seen for the first time costs
-its own statements.
+test_statements.py). An order, customer or address seen for the first time costs its own
+statements; lines whose product or variation is seen for the first time are looked up
+together, in one query (`base.first_sight`), and only the rows made from them and their
+mappings are written one by one.
 """
 
 from __future__ import annotations
