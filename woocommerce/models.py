@@ -185,6 +185,11 @@ class WebhookDelivery(TenantModel):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.TextField(_("error"), blank=True)
+    # Why it was ignored or failed (or its processing's note) as a code and its
+    # parameters (woocommerce/reasons.py), shown in the reader's language; `error` keeps
+    # the English text. Null for rows older than the codes and for unexpected exceptions,
+    # whose technical text `error` holds.
+    reason = models.JSONField(_("reason"), null=True, blank=True)
     traceback = models.TextField(_("traceback"), blank=True)
     woo_id = models.BigIntegerField(_("WooCommerce id"), null=True, blank=True)
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
@@ -216,6 +221,15 @@ class WebhookDelivery(TenantModel):
     @property
     def queue(self) -> str:
         return QUEUES.get(self.resource, "default")
+
+    def message(self) -> str:
+        """Why it was ignored or failed (or its note), in the active language: its reason
+        rendered when it has one, else its stored text (older rows, unexpected errors)."""
+        from django.utils.translation import gettext, pgettext
+
+        from woocommerce import reasons
+
+        return reasons.render(self.reason, gettext, pgettext) if self.reason else self.error
 
     @property
     def body_text(self) -> str:

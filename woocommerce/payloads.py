@@ -18,11 +18,21 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from woocommerce import reasons
+
 PING = re.compile(rb"^webhook_id=(\d+)$")
 
 
 class PayloadError(ValueError):
-    """A payload that cannot be applied as it is (permanent: retrying will not help)."""
+    """A payload that cannot be applied as it is (permanent: retrying will not help).
+
+    Raised with a reason code and its parameters (`woocommerce.reasons`): its text is the
+    English sentence, `reason` what the delivery records to show in the reader's language.
+    """
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.reason = reasons.reason(code, **params)
+        super().__init__(reasons.english(self.reason))
 
 
 # --- Signatures --------------------------------------------------------------
@@ -62,11 +72,11 @@ def gmt(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise PayloadError(f"expected a date string, got {value!r}")
+        raise PayloadError("date_not_string", value=repr(value))
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise PayloadError(f"not a date: {value!r}") from exc
+        raise PayloadError("not_a_date", value=repr(value)) from exc
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -79,22 +89,22 @@ def decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise PayloadError(f"not an amount: {value!r}") from exc
+        raise PayloadError("not_an_amount", value=repr(value)) from exc
     if not result.is_finite():
-        raise PayloadError(f"not an amount: {value!r}")
+        raise PayloadError("not_an_amount", value=repr(value))
     return result
 
 
 def integer(value: Any, field: str, *, minimum: int | None = None) -> int:
     """An integer sent as a number or a string (`billing_interval` is `"1"`)."""
     if isinstance(value, bool):
-        raise PayloadError(f"{field}: not a whole number: {value!r}")
+        raise PayloadError("not_whole_number", field=field, value=repr(value))
     try:
         result = int(str(value).strip())
     except (TypeError, ValueError) as exc:
-        raise PayloadError(f"{field}: not a whole number: {value!r}") from exc
+        raise PayloadError("not_whole_number", field=field, value=repr(value)) from exc
     if minimum is not None and result < minimum:
-        raise PayloadError(f"{field}: must be at least {minimum}, got {result}")
+        raise PayloadError("below_minimum", field=field, minimum=minimum, value=result)
     return result
 
 
@@ -109,10 +119,10 @@ def meta(payload: dict[str, Any], key: str) -> Any:
 
 def resource_id(payload: Any) -> int:
     if not isinstance(payload, dict):
-        raise PayloadError("the body is not a JSON object")
+        raise PayloadError("body_not_object")
     value = payload.get("id")
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise PayloadError(f"the body has no valid id: {value!r}")
+        raise PayloadError("invalid_id", value=repr(value))
     return value
 
 
@@ -191,7 +201,7 @@ def subscription_status(woo_status: str, *, latest_renewal_status: str | None) -
         return MirroredStatus("canceled", reason="switched")
     if status == "trash":
         return MirroredStatus("canceled", reason="deleted in the shop")
-    raise PayloadError(f"unknown subscription status {woo_status!r}")
+    raise PayloadError("unknown_subscription_status", status=repr(woo_status))
 
 
 ORDER_LINK_META = (
@@ -226,11 +236,11 @@ def line_amounts(payload: dict[str, Any]) -> list[list[Any]]:
     """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
-        raise PayloadError("line_items is not a list")
+        raise PayloadError("line_items_not_list")
     result = []
     for line in lines:
         if not isinstance(line, dict):
-            raise PayloadError("a line item is not an object")
+            raise PayloadError("line_item_not_object")
         product = integer(line.get("product_id") or 0, "product_id", minimum=0)
         variation = integer(line.get("variation_id") or 0, "variation_id", minimum=0)
         amount = decimal(line.get("total"), Decimal(0)) + decimal(line.get("total_tax"), Decimal(0))

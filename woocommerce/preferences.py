@@ -44,6 +44,7 @@ from preferences.models import SubscriptionPreference
 from preferences.selectors import preference_schema, preferences_current
 from preferences.services import ENDED, preferences_update
 from subscriptions.models import Subscription
+from woocommerce import reasons
 from woocommerce.handlers import base
 from woocommerce.models import WooCommerceStore, WooPreferenceMapping
 
@@ -138,7 +139,7 @@ def _coerce(spec: validation.FieldSpec, raw: Any, labels: list[str]) -> Any:
 
 def shop_value(
     spec: validation.FieldSpec, found: list[tuple[Any, list[str]]]
-) -> tuple[Any, str | None]:
+) -> tuple[Any, reasons.Reason | None]:
     """The one value the shop sends for `spec`, or the problem (several different values)."""
     values = [_coerce(spec, raw, labels) for raw, labels in found]
     if spec.type == validation.MULTI_CHOICE:
@@ -153,7 +154,7 @@ def shop_value(
             distinct.append(value)
     if len(distinct) > 1:
         shown = ", ".join(repr(value) for value in distinct)
-        return None, f"preference {spec.key}: the shop sent several values ({shown}); none applied"
+        return None, reasons.reason("preference_several_values", key=spec.key, values=shown)
     return distinct[0], None
 
 
@@ -195,8 +196,8 @@ def preferences_sync(
     subscription: Subscription,
     payload: dict[str, Any],
     mappings: list[dict[str, str]] | None = None,
-) -> list[str]:
-    """Write the preference values the shop changed; the problems, one sentence each.
+) -> list[reasons.Reason]:
+    """Write the preference values the shop changed; the problems, one reason each.
 
     Runs inside the subscription's sync (under its mapping lock); never raises
     for a value the schema refuses. `mappings`: `preference_mappings`' rows, when
@@ -214,7 +215,7 @@ def preferences_sync(
         return []
     schema = preference_schema(organization=subscription.organization)
     specs = {spec.key: spec for spec in schema}
-    problems: list[str] = []
+    problems: list[reasons.Reason] = []
     sent: dict[str, Any] = {}
     for key, texts in found.items():
         value, problem = shop_value(specs[key], texts)
@@ -239,7 +240,10 @@ def preferences_sync(
     for key, value in changed.items():
         refused = _refusals(schema, current, key, value)
         if refused:
-            problems.extend(f"preference {error.message}" for error in refused)
+            problems.extend(
+                reasons.reason("preference_refused", message=str(error.message))
+                for error in refused
+            )
         else:
             valid[key] = value
     if not valid:
@@ -258,7 +262,9 @@ def preferences_sync(
         details = "; ".join(
             f"{key}: {' '.join(str(m) for m in messages)}" for key, messages in fields.items()
         )
-        problems.append(f"preferences not written: {details or error.message}")
+        problems.append(
+            reasons.reason("preferences_not_written", details=str(details or error.message))
+        )
     return problems
 
 

@@ -18,7 +18,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import F
 from django.utils import timezone
 
-from woocommerce import handlers
+from woocommerce import handlers, reasons
 from woocommerce.models import WebhookDelivery
 from woocommerce.payloads import PayloadError
 
@@ -67,10 +67,11 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
             return None  # another worker is on it; if it died, the sweeper resends it later
         if delivery.attempts >= settings.WOOCOMMERCE_MAX_ATTEMPTS:
             delivery.status = Status.FAILED
-            delivery.error = (
-                f"gave up after {delivery.attempts} attempts; last error: {delivery.error}"
+            delivery.reason = reasons.reason(
+                "gave_up", attempts=delivery.attempts, error=delivery.error, last=delivery.reason
             )
-            delivery.save(update_fields=["status", "error", "updated_at"])
+            delivery.error = reasons.english(delivery.reason)
+            delivery.save(update_fields=["status", "error", "reason", "updated_at"])
             return None
         delivery.status = Status.PROCESSING
         delivery.attempts += 1
@@ -79,13 +80,22 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
         return delivery
 
 
-def _finish(delivery: WebhookDelivery, status: str, error: str = "", tb: str = "") -> None:
+def _finish(delivery: WebhookDelivery, status: str, reason: reasons.Reason | None) -> None:
     delivery.status = status
-    delivery.error = error
-    delivery.traceback = tb
+    delivery.reason = reason
+    delivery.error = reasons.english(reason)
+    delivery.traceback = ""
     delivery.processed_at = timezone.now()
     delivery.save(
-        update_fields=["status", "error", "traceback", "processed_at", "woo_id", "updated_at"]
+        update_fields=[
+            "status",
+            "error",
+            "reason",
+            "traceback",
+            "processed_at",
+            "woo_id",
+            "updated_at",
+        ]
     )
 
 
@@ -113,17 +123,17 @@ def process(delivery_id: int) -> str | None:
             try:
                 payload = json.loads(bytes(delivery.body))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                _finish(delivery, Status.FAILED, f"the body is not valid JSON: {exc}")
+                _finish(delivery, Status.FAILED, reasons.reason("invalid_json", error=str(exc)))
                 return Status.FAILED
             if isinstance(payload, dict) and isinstance(payload.get("id"), int):
                 delivery.woo_id = woo_id = payload["id"]
             # A PayloadError rolls the whole transaction back (no savepoint per delivery:
             # two statements fewer) and is recorded below, in its own statement.
             outcome = handlers.apply(delivery.store, delivery.resource, delivery.event, payload)
-            _finish(delivery, outcome.status, outcome.message)
+            _finish(delivery, outcome.status, outcome.reason)
             return outcome.status
     except PayloadError as exc:
-        _refuse(delivery_id, claimed.started_at, woo_id, str(exc))
+        _refuse(delivery_id, claimed.started_at, woo_id, exc.reason)
         return Status.FAILED
     except TRANSIENT as exc:
         _requeue(delivery_id, exc)
@@ -134,14 +144,15 @@ def process(delivery_id: int) -> str | None:
         return Status.FAILED
 
 
-def _refuse(delivery_id: int, started_at, woo_id: int | None, error: str) -> None:
+def _refuse(delivery_id: int, started_at, woo_id: int | None, reason: reasons.Reason) -> None:
     """A payload that can never be applied: `failed` with why (this claim's only)."""
     now = timezone.now()
     WebhookDelivery.objects.filter(
         pk=delivery_id, status=Status.PROCESSING, started_at=started_at
     ).update(
         status=Status.FAILED,
-        error=error,
+        error=reasons.english(reason),
+        reason=reason,
         traceback="",
         woo_id=woo_id,
         processed_at=now,
@@ -154,6 +165,7 @@ def _requeue(delivery_id: int, exc: BaseException) -> None:
         WebhookDelivery.objects.filter(pk=delivery_id, status=Status.PROCESSING).update(
             status=Status.QUEUED,
             error=f"will retry: {exc}"[:2000],
+            reason=reasons.reason("will_retry", error=str(exc)[:2000]),
             updated_at=timezone.now(),
         )
     except DatabaseError:
@@ -165,6 +177,7 @@ def _mark_failed(delivery_id: int, exc: BaseException) -> None:
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             status=Status.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
+            reason=None,  # technical: the class and message, as they are
             traceback=traceback.format_exc(),
             processed_at=timezone.now(),
             updated_at=timezone.now(),

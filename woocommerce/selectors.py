@@ -87,7 +87,7 @@ def store_recent_deliveries(
     """The shop's latest deliveries, newest first, without their bodies."""
     return (
         WebhookDelivery.objects.filter(store=store)
-        .only("pk", "topic", "status", "received_at", "error")
+        .only("pk", "topic", "status", "received_at", "error", "reason")
         .order_by("-received_at", "-pk")[:limit]
     )
 

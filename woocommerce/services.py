@@ -184,6 +184,7 @@ def deliveries_reprocess(*, delivery_ids: Iterable[int]) -> int:
         status=Status.RECEIVED,
         attempts=0,
         error="",
+        reason=None,
         traceback="",
         queued_at=None,
         started_at=None,

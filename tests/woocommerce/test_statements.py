@@ -213,3 +213,30 @@ def test_an_items_change_replaces_the_items_in_bulk(store, mirrored):
     assert event.kind == SubscriptionEvent.Kind.ITEMS_CHANGED
     assert event.data["before"][0]["quantity"] == 1
     assert event.data["after"][0] == {**event.data["before"][0], "quantity": 3}
+
+
+def product_reads(statements: list[str]) -> list[str]:
+    """The reads of products and variants (the subqueries of the mapping's lock, and the
+    items' products read with them, aside)."""
+    return [
+        sql
+        for sql in statements
+        if not sql.lstrip().upper().startswith(WRITES)
+        and not sql.startswith(('SELECT "woocommerce_woomapping"', 'SELECT "subscriptions_'))
+        and ('"crm_product"' in sql or '"crm_variant"' in sql)
+    ]
+
+
+@pytest.mark.parametrize("count", [2, 10])
+def test_first_sight_lines_are_looked_up_in_one_query(store, count):
+    """A subscription whose lines' products and variations the CRM has never seen: what it
+    has under their SKUs is read at once, whatever the number of lines (issue 26); only the
+    rows made from the lines, and their mappings, cost statements of their own."""
+    payload = subscription_of(count)
+
+    statements = sub_run(store, payload)
+
+    assert len(product_reads(statements)) == 1, "\n".join(product_reads(statements))
+    subscription = Subscription.objects.get()
+    assert subscription.items.count() == count
+    assert subscription.items.filter(variant__isnull=False).count() == count // 2

@@ -84,7 +84,7 @@ class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
             },
         ),
         (gettext_lazy("Content"), {"fields": ["headers_display", "body_display"]}),
-        (gettext_lazy("Error"), {"fields": ["error", "traceback_display"]}),
+        (gettext_lazy("Error"), {"fields": ["message_display", "traceback_display"]}),
     ]
 
     def get_changelist(self, request, **kwargs):
@@ -92,7 +92,13 @@ class WebhookDeliveryAdmin(ActionsOnlyTenantAdmin, SyncAdmin):
 
     @admin.display(description=gettext_lazy("error"))
     def short_error(self, delivery):
-        return first_line_of(delivery.error)
+        return first_line_of(delivery.message())
+
+    @admin.display(description=gettext_lazy("error"))
+    def message_display(self, delivery):
+        """Why it was ignored or failed, in the reader's language (its stored text for rows
+        older than the reason codes and for unexpected exceptions)."""
+        return delivery.message() or "-"
 
     @admin.display(description=gettext_lazy("headers"))
     def headers_display(self, delivery):

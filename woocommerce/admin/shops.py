@@ -362,7 +362,7 @@ class WooCommerceStoreAdmin(SyncAdmin):
                 delivery.topic,
                 delivery.get_status_display(),
                 display_for_value(delivery.received_at, "-"),
-                first_line_of(delivery.error),
+                first_line_of(delivery.message()),
             )
             for delivery in deliveries
         ]

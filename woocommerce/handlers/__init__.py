@@ -33,10 +33,10 @@ def apply(store: WooCommerceStore, resource: str, event: str, payload: Any) -> O
     """
     module = HANDLERS.get(resource)
     if module is None:
-        return Outcome.ignored(f"no handler for the resource {resource!r}")
+        return Outcome.ignored("no_handler", resource=resource)
     error = payloads.rest_error(payload)
     if error:
-        return Outcome.ignored(f"WooCommerce sent an error instead of the {resource}: {error}")
+        return Outcome.ignored("rest_error", resource=resource, error=error)
     woo_id = payloads.resource_id(payload)
     if payloads.is_deleted_body(payload):
         if event == "deleted":
@@ -44,5 +44,5 @@ def apply(store: WooCommerceStore, resource: str, event: str, payload: Any) -> O
         from woocommerce.services import refetch_schedule
 
         refetch_schedule(store=store, resource=resource, woo_id=woo_id)
-        return Outcome.ignored(f"the body holds only the id {woo_id}; re-fetch scheduled")
+        return Outcome.ignored("refetch_scheduled", woo_id=woo_id)
     return module.upsert(store, payload, event)

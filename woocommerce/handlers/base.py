@@ -7,7 +7,7 @@ other: the delivered entity's mapping, then the subscription's mapping, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,15 +15,15 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.html import strip_tags
 
 from core.actors import Actor
 from crm.models import Address, Customer, Product, Variant
-from woocommerce import payloads
+from woocommerce import payloads, reasons
 from woocommerce.models import GRAMS_PER_UNIT, Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
@@ -32,18 +32,29 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a payload was applied: `processed`, or `ignored` with the reason."""
+    """How a payload was applied: `processed` (with a note, if any), or `ignored` with the
+    reason; `reason` is the code and parameters (`woocommerce.reasons`), `message` its
+    English sentence."""
 
     status: str
-    message: str = ""
+    reason: reasons.Reason | None = None
+
+    @property
+    def message(self) -> str:
+        return reasons.english(self.reason)
 
     @classmethod
-    def applied(cls, message: str = "") -> Outcome:
-        return cls("processed", message)
+    def applied(cls, code: str = "", **params: Any) -> Outcome:
+        return cls("processed", reasons.reason(code, **params) if code else None)
 
     @classmethod
-    def ignored(cls, message: str) -> Outcome:
-        return cls("ignored", message)
+    def noted(cls, note: reasons.Reason | None) -> Outcome:
+        """Processed, with a note already made (or none)."""
+        return cls("processed", note)
+
+    @classmethod
+    def ignored(cls, code: str, **params: Any) -> Outcome:
+        return cls("ignored", reasons.reason(code, **params))
 
 
 def actor(store: WooCommerceStore) -> Actor:
@@ -118,11 +129,10 @@ def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome
     if not (modified and mapping.woo_modified_at):
         return None
     if event == "reconciled" and modified == mapping.woo_modified_at:
-        return Outcome.ignored("unchanged since the version applied")
+        return Outcome.ignored("unchanged")
     if modified < mapping.woo_modified_at:
         return Outcome.ignored(
-            f"older than the version applied: modified {modified.isoformat()}, "
-            f"applied {mapping.woo_modified_at.isoformat()}"
+            "stale", modified=modified.isoformat(), applied=mapping.woo_modified_at.isoformat()
         )
     return None
 
@@ -130,7 +140,7 @@ def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome
 def deleted(mapping: WooMapping, event: str) -> Outcome | None:
     """After `*.deleted`, only a restore (or a reconciliation that finds it) applies again."""
     if mapping.deleted_upstream_at and event not in ("restored", "reconciled"):
-        return Outcome.ignored("deleted in the shop; a restore or reconciliation brings it back")
+        return Outcome.ignored("deleted_upstream")
     return None
 
 
@@ -161,14 +171,18 @@ def text(payload: dict[str, Any], key: str, limit: int) -> str:
 # --- Customers -------------------------------------------------------------------
 
 
-def check_email(email: str, woo_what: str) -> str:
+def check_email(email: str, what: tuple[str, int]) -> str:
+    """The e-mail address of `what` (resource, WooCommerce id), checked."""
     email = (email or "").strip()
+    resource, woo_id = what
     if not email:
-        raise PayloadError(f"{woo_what} has no e-mail address")
+        raise PayloadError("no_email", resource=resource, woo_id=woo_id)
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise PayloadError(f"{woo_what} has an invalid e-mail address: {email!r}") from exc
+        raise PayloadError(
+            "invalid_email", resource=resource, woo_id=woo_id, email=repr(email)
+        ) from exc
     return email
 
 
@@ -227,7 +241,7 @@ def customer_for(
     store: WooCommerceStore,
     woo_customer_id: Any,
     billing: dict[str, Any] | None,
-    what: str,
+    what: tuple[str, int],
     *,
     addresses: bool = False,
 ) -> Customer:
@@ -373,10 +387,10 @@ def grams(store: WooCommerceStore, value: Any) -> int | None:
     if weight is None:
         return None
     if weight < 0:
-        raise PayloadError(f"negative weight {value!r}")
+        raise PayloadError("negative_weight", value=repr(value))
     result = round(weight * Decimal(str(GRAMS_PER_UNIT[store.weight_unit])))
     if result > 2_147_483_647:
-        raise PayloadError(f"weight out of range: {value!r}")
+        raise PayloadError("weight_out_of_range", value=repr(value))
     return int(result)
 
 
@@ -385,7 +399,7 @@ def attributes(data: Any) -> list[dict[str, str]]:
     pairs = []
     for entry in data if isinstance(data, list) else []:
         if not isinstance(entry, dict):
-            raise PayloadError("an attribute is not an object")
+            raise PayloadError("attribute_not_object")
         name, option = text(entry, "name", 100), text(entry, "option", 100)
         if name or option:
             pairs.append({"name": name, "option": option})
@@ -433,104 +447,217 @@ def variant_sku(sku: str, woo_id: int, parent: Product) -> str:
     return sku if sku and sku != parent.sku else f"woo-{woo_id}"
 
 
-def parent_product(store: WooCommerceStore, woo_product_id: int, name: str) -> Product:
+def parent_product(
+    store: WooCommerceStore, woo_product_id: int, name: str, known: KnownSkus | None = None
+) -> Product:
     """The CRM product of a variable product, created (`woo-<id>`) and mapped if the shop
-    has not sent it yet; its own payload, whenever it arrives, completes it."""
-    product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
-    if product is not None:
-        return product
-    product, created = Product.objects.get_or_create(
-        organization_id=store.organization_id,
-        sku=f"woo-{woo_product_id}",
-        defaults={"name": name or f"WooCommerce product {woo_product_id}", "unit_price": 0},
-    )
-    return linked(store, Resource.PRODUCT, woo_product_id, product, created)
+    has not sent it yet; its own payload, whenever it arrives, completes it. `known`: the
+    caller knows it is not mapped, and what the organization has by SKU."""
+    if known is None:
+        product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
+        if product is not None:
+            return product
+    sku = f"woo-{woo_product_id}"
+    defaults = {"name": name or f"WooCommerce product {woo_product_id}", "unit_price": 0}
+    if known is not None and sku in known.products:
+        product, created = Product.objects.get(pk=known.products[sku]), False
+    elif known is not None:
+        product, created = _made(Product, store.organization_id, sku, defaults)
+    else:
+        product, created = Product.objects.get_or_create(
+            organization_id=store.organization_id,
+            sku=sku,
+            defaults={"name": name or f"WooCommerce product {woo_product_id}", "unit_price": 0},
+        )
+    product = linked(store, Resource.PRODUCT, woo_product_id, product, created)
+    if known is not None:
+        known.products[product.sku] = product.pk
+    return product
 
 
-def product_for_line(store: WooCommerceStore, line: dict[str, Any]) -> Product:
+def product_for_line(
+    store: WooCommerceStore, line: dict[str, Any], known: KnownSkus | None = None
+) -> Product:
     """The CRM product of a line item, created from the line if the shop has not sent it.
 
     A line of a variation names its parent (`product_id`): the product of the
     variant with the line's SKU, else the product with that SKU (a variation
     without a SKU of its own shows its parent's), else the parent is created under
     `woo-<id>` and the parent's name (`parent_name`), since the line's SKU and name
-    are the variation's."""
+    are the variation's. `known` (from `first_sight`): the line's product is not mapped, and
+    what the organization has under the line's SKUs, read already."""
     woo_product_id = payloads.integer(line.get("product_id") or 0, "product_id", minimum=0)
     variation_id = payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0)
     name = text(line, "name", 200) or f"WooCommerce product {woo_product_id}"
     organization_id = store.organization_id
-    product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
-    if product is not None:
-        return product
+    if known is None:
+        product = mapped(store, Resource.PRODUCT, woo_product_id, Product)
+        if product is not None:
+            return product
     if variation_id and woo_product_id:
         # The back office may sell it already: the line's SKU is its variant's, or the
         # parent's when the variation has none of its own.
         sku = text(line, "sku", 64)
-        known = (
-            Variant.objects.filter(organization_id=organization_id, sku=sku)
-            .values_list("product_id", flat=True)
-            .first()
-            or Product.objects.filter(organization_id=organization_id, sku=sku)
-            .values_list("pk", flat=True)
-            .first()
-            if sku
-            else None
-        )
-        if known is not None:
-            product = Product.objects.get(pk=known)
+        if not sku:
+            found = None
+        elif known is not None:
+            found = known.variants[sku][1] if sku in known.variants else known.products.get(sku)
+        else:
+            found = (
+                Variant.objects.filter(organization_id=organization_id, sku=sku)
+                .values_list("product_id", flat=True)
+                .first()
+                or Product.objects.filter(organization_id=organization_id, sku=sku)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        if found is not None:
+            product = Product.objects.get(pk=found)
             return linked(store, Resource.PRODUCT, woo_product_id, product, False)
         parent_name = text(line, "parent_name", 200) or name.split(" - ")[0]
-        return parent_product(store, woo_product_id, parent_name)
+        return parent_product(store, woo_product_id, parent_name, known)
     sku = text(line, "sku", 64) or (
         f"woo-{woo_product_id}" if woo_product_id else f"woo-line-{name}"[:64]
     )
     quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
     price = unit_price(line, quantity)
-    product, created = Product.objects.get_or_create(
-        organization_id=organization_id,
-        sku=sku,
-        defaults={"name": name, "unit_price": price},
-    )
+    if known is not None and sku in known.products:
+        product, created = Product.objects.get(pk=known.products[sku]), False
+    elif known is not None:
+        product, created = _made(Product, organization_id, sku, {"name": name, "unit_price": price})
+    else:
+        product, created = Product.objects.get_or_create(
+            organization_id=organization_id,
+            sku=sku,
+            defaults={"name": name, "unit_price": price},
+        )
     if woo_product_id:
-        return linked(store, Resource.PRODUCT, woo_product_id, product, created)
+        product = linked(store, Resource.PRODUCT, woo_product_id, product, created)
+    if known is not None:
+        known.products[product.sku] = product.pk
     return product
 
 
 def variant_for_line(
-    store: WooCommerceStore, line: dict[str, Any], product: Product
+    store: WooCommerceStore, line: dict[str, Any], product: Product, known: KnownSkus | None = None
 ) -> Variant | None:
     """The variant of a line's `variation_id` (None for a simple product's line, id 0).
 
     By mapping, then by SKU among the organization's variants, else created from
     the line (its attributes from `meta_data`, its price the line's) and mapped
-    without a modification time, so the variation's own payload completes it.
+    without a modification time, so the variation's own payload completes it. `known`
+    (from `first_sight`): the variation is not mapped, and the organization's rows by SKU.
     """
     variation_id = payloads.integer(line.get("variation_id") or 0, "variation_id", minimum=0)
     if not variation_id:
         return None
     organization_id = store.organization_id
-    variant = mapped(store, Resource.VARIATION, variation_id, Variant)
-    if variant is not None:
-        return variant
+    if known is None:
+        variant = mapped(store, Resource.VARIATION, variation_id, Variant)
+        if variant is not None:
+            return variant
     sku = variant_sku(text(line, "sku", 64), variation_id, product)
-    variant, created = (
-        Variant.objects.filter(organization_id=organization_id, sku=sku).first(),
-        False,
-    )
+    if known is None:
+        variant = Variant.objects.filter(organization_id=organization_id, sku=sku).first()
+        product_has_sku = None  # asked below, only if needed
+    else:
+        variant = Variant.objects.get(pk=known.variants[sku][0]) if sku in known.variants else None
+        product_has_sku = sku in known.products
+    created = False
     if variant is None:
-        if Product.objects.filter(organization_id=organization_id, sku=sku).exists():
-            raise PayloadError(f"line {line.get('id')}: a product already has the SKU {sku}")
+        if product_has_sku is None:
+            product_has_sku = Product.objects.filter(
+                organization_id=organization_id, sku=sku
+            ).exists()
+        if product_has_sku:
+            raise PayloadError("line_sku_taken", line=str(line.get("id")), sku=sku)
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
-        variant, created = Variant.objects.get_or_create(
-            organization_id=organization_id,
-            sku=sku,
-            defaults={
-                "product": product,
-                "attributes": line_attributes(line),
-                "unit_price": unit_price(line, quantity),
-            },
-        )
-    return linked(store, Resource.VARIATION, variation_id, variant, created)
+        defaults = {
+            "product": product,
+            "attributes": line_attributes(line),
+            "unit_price": unit_price(line, quantity),
+        }
+        if known is not None:  # known to be free: no SELECT first
+            variant, created = _made(Variant, organization_id, sku, defaults)
+        else:
+            variant, created = Variant.objects.get_or_create(
+                organization_id=organization_id, sku=sku, defaults=defaults
+            )
+    variant = linked(store, Resource.VARIATION, variation_id, variant, created)
+    if known is not None:
+        known.variants[variant.sku] = (variant.pk, variant.product_id)
+    return variant
+
+
+def _made(model, organization_id: int, sku: str, defaults: dict[str, Any]):
+    """(row, created): `get_or_create` without its first SELECT, for a SKU `first_sight`
+    found free; a row another worker inserted meanwhile is read instead."""
+    try:
+        with transaction.atomic():
+            row = model.objects.create(organization_id=organization_id, sku=sku, **defaults)
+    except IntegrityError:
+        return model.objects.get(organization_id=organization_id, sku=sku), False
+    return row, True
+
+
+@dataclass
+class KnownSkus:
+    """What the organization has under the SKUs a payload's first-sight lines may name
+    (`first_sight`, one query), and the products mapped to their parents; the rows made
+    from the lines join it as they are made."""
+
+    products: dict[str, int] = field(default_factory=dict)  # SKU -> product id
+    variants: dict[str, tuple[int, int]] = field(default_factory=dict)  # SKU -> (variant, product)
+    mapped: dict[int, Product] = field(default_factory=dict)  # product id -> its id and SKU
+
+
+def _line_skus(line: dict[str, Any]) -> set[str]:
+    """Every SKU the line's product or variant may have here (see `product_for_line`,
+    `parent_product`, `variant_sku`)."""
+    woo_product_id, variation_id = _line_ids(line)
+    sku = text(line, "sku", 64)
+    name = text(line, "name", 200) or f"WooCommerce product {woo_product_id}"
+    skus = {sku} if sku else set()
+    skus.add(f"woo-{woo_product_id}" if woo_product_id else f"woo-line-{name}"[:64])
+    if variation_id:
+        skus.add(f"woo-{variation_id}")
+    return skus
+
+
+def first_sight(store: WooCommerceStore, lines: list[dict[str, Any]], parents: set[int]):
+    """`KnownSkus` for lines whose product or variation is not mapped yet, in one query: the
+    organization's products and variants under their SKUs, and `parents`, the products
+    already mapped to some of the lines' products (their variation is new)."""
+    skus = set().union(*(_line_skus(line) for line in lines))
+    organization_id = store.organization_id
+    columns = ("kind", "key", "row", "of_product")
+    by_sku = (
+        Product.objects.filter(organization_id=organization_id, sku__in=skus)
+        .order_by()
+        .annotate(kind=Value("product"), key=F("sku"), row=F("pk"), of_product=F("pk"))
+    )
+    variants = (
+        Variant.objects.filter(organization_id=organization_id, sku__in=skus)
+        .order_by()
+        .annotate(kind=Value("variant"), key=F("sku"), row=F("pk"), of_product=F("product_id"))
+    )
+    mapped_parents = Product.objects.filter(
+        organization_id=organization_id, pk__in=parents
+    ).order_by()
+    mapped_parents = mapped_parents.annotate(
+        kind=Value("mapped"), key=F("sku"), row=F("pk"), of_product=F("pk")
+    )
+    known = KnownSkus()
+    for kind, sku, row, of_product in by_sku.values_list(*columns).union(
+        variants.values_list(*columns), mapped_parents.values_list(*columns), all=True
+    ):
+        if kind == "product":
+            known.products[sku] = row
+        elif kind == "variant":
+            known.variants[sku] = (row, of_product)
+        else:  # what `variant_for_line` reads of its product: the id and the SKU
+            known.mapped[row] = Product(pk=row, sku=sku, organization_id=organization_id)
+    return known
 
 
 def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
@@ -538,7 +665,7 @@ def unit_price(line: dict[str, Any], quantity: int) -> Decimal:
     total = payloads.decimal(line.get("total"), Decimal("0"))
     price = (total / quantity).quantize(CENT)
     if price < 0:
-        raise PayloadError(f"line {line.get('id')}: negative total {total}")
+        raise PayloadError("negative_line_total", line=str(line.get("id")), total=str(total))
     return price
 
 
@@ -625,34 +752,53 @@ def line_items(
     One item per product and variant: two variations of one product are two
     items; two lines of the same variant (or simple product) are one, at their
     average price. The mappings of all the lines are read in one query (or
-    were, `mappings`: the rows of `line_mappings`); only a line whose product or
-    variation is not mapped yet is looked up on its own.
+    were, `mappings`: the rows of `line_mappings`); what the organization has for the
+    lines whose product or variation is not mapped yet is read in one more query
+    (`first_sight`), and only the rows made from them are written one by one.
     """
     lines = payload.get("line_items") or []
     if not isinstance(lines, list):
-        raise PayloadError("line_items is not a list")
+        raise PayloadError("line_items_not_list")
     for line in lines:
         if not isinstance(line, dict):
-            raise PayloadError("a line item is not an object")
+            raise PayloadError("line_item_not_object")
     if mappings is None:
         query = line_mappings(store, lines)
         mappings = [row["json"] for row in query] if query is not None else []
     by_product, by_variation = mapped_lines(mappings)
+
+    def is_mapped(woo_product_id: int, variation_id: int) -> bool:
+        return woo_product_id in by_product and (not variation_id or variation_id in by_variation)
+
+    known = None
+    first = [line for line in lines if not is_mapped(*_line_ids(line))]
+    if first:  # what the CRM has for them, read in one query
+        parents = {by_product[p] for p, _ in map(_line_ids, first) if p in by_product}
+        known = first_sight(store, first, parents)
     merged: dict[tuple[int, int | None], dict[str, Any]] = {}
     for line in lines:
         quantity = payloads.integer(line.get("quantity", 1), "quantity", minimum=1)
         woo_product_id, variation_id = _line_ids(line)
-        if woo_product_id in by_product and (not variation_id or variation_id in by_variation):
+        if is_mapped(woo_product_id, variation_id):
             product_id, variant_id = by_product[woo_product_id], None
             if variation_id:
                 variant_id, product_id = by_variation[variation_id]
         else:  # seen for the first time: made from the line, and mapped
-            product = product_for_line(store, line)
-            variant = variant_for_line(store, line, product)
-            if variant is not None:
-                product = variant.product
-            product_id = product.pk
+            if known is None:  # not reached: `first` holds this line
+                known = first_sight(store, [line], set())
+            if woo_product_id in by_product:  # the product is mapped; its variation is new
+                product = known.mapped.get(by_product[woo_product_id]) or Product.objects.get(
+                    pk=by_product[woo_product_id]
+                )
+            else:
+                product = product_for_line(store, line, known)
+            variant = variant_for_line(store, line, product, known)
+            product_id = variant.product_id if variant is not None else product.pk
             variant_id = variant.pk if variant is not None else None
+            if woo_product_id:  # a later line of the same product or variation: mapped now
+                by_product.setdefault(woo_product_id, product.pk)
+            if variant is not None:
+                by_variation[variation_id] = (variant.pk, variant.product_id)
         price = unit_price(line, quantity)
         key = (product_id, variant_id)
         if key in merged:  # the same product or variant on two lines: one item

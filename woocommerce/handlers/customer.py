@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.functions import Lower
+from django.utils import timezone
+
 from crm.models import Address, Customer
 from woocommerce import payloads
 from woocommerce.handlers import base
@@ -109,7 +112,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
     if skip:
         return skip
-    email = base.check_email(payload.get("email", ""), f"customer {woo_id}")
+    email = base.check_email(payload.get("email", ""), ("customer", woo_id))
     billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
     organization_id = store.organization_id
     kinds = (Address.Kind.BILLING, Address.Kind.SHIPPING)
@@ -129,9 +132,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         .exclude(pk=customer.pk)
         .exists()
     ):
-        raise PayloadError(
-            f"customer {woo_id}: another customer of the organization has the e-mail {email}"
-        )
+        raise PayloadError("email_taken", resource="customer", woo_id=woo_id, email=email)
     if customer is None:
         customer = Customer(organization_id=organization_id, language=store.organization.language)
     values = {
@@ -165,4 +166,151 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     """A deleted WordPress user: the CRM keeps the customer (subscriptions, history)."""
     mapping = base.lock_mapping(store, Resource.CUSTOMER, woo_id)
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop; the customer is kept here")
+    return base.Outcome.applied("customer_deleted")
+
+
+def upsert_page(
+    store: WooCommerceStore, items: list[Any], event: str
+) -> list[base.Outcome | PayloadError | None]:
+    """Apply a page of customers the CRM has not seen yet with a bounded number of statements
+    (the reconciliation's first import, issue 26); for each item its outcome, the
+    `PayloadError` that refuses it, or None: applied one by one by `upsert` instead.
+
+    The rules are `upsert`'s: the page's mappings are created if new and locked (in id
+    order, one statement), a version already applied or deleted in the shop is skipped, the
+    e-mail is checked. What is written in bulk is only the new customer the handler would
+    create: a customer never mapped, whose e-mail the organization does not have yet, with
+    its billing and shipping addresses. Anything else (a mapped customer, an e-mail the CRM
+    knows, an id or e-mail twice in the page, a body that is not a customer) is left to
+    `upsert`. Statements: insert the missing mappings, lock them, read the e-mails known,
+    insert the customers, insert their addresses, record the mappings: six at any size.
+    Runs inside the caller's transaction.
+    """
+    results: list[base.Outcome | PayloadError | None] = [None] * len(items)
+    wanted: dict[int, tuple[int, int]] = {}  # item index -> (woo id, position)
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or payloads.rest_error(item)
+            or payloads.is_deleted_body(item)
+        ):
+            continue
+        try:
+            woo_id = payloads.resource_id(item)
+        except PayloadError as exc:
+            results[index] = exc
+            continue
+        if woo_id not in {w for w, _ in wanted.values()}:
+            wanted[index] = (woo_id, index)
+    if not wanted:
+        return results
+    organization_id = store.organization_id
+    WooMapping.objects.bulk_create(
+        [
+            WooMapping(
+                organization_id=organization_id,
+                store=store,
+                resource=Resource.CUSTOMER,
+                woo_id=woo_id,
+            )
+            for woo_id, _ in wanted.values()
+        ],
+        ignore_conflicts=True,
+    )
+    mappings = {
+        mapping.woo_id: mapping
+        for mapping in WooMapping.objects.select_for_update()
+        .filter(
+            store=store,
+            resource=Resource.CUSTOMER,
+            woo_id__in=[woo_id for woo_id, _ in wanted.values()],
+        )
+        .order_by("woo_id")
+    }
+    new: dict[int, tuple[WooMapping, str, Any]] = {}  # index -> (mapping, e-mail, modified)
+    emails: set[str] = set()
+    for index, (woo_id, _) in wanted.items():
+        item, mapping = items[index], mappings[woo_id]
+        try:
+            modified = payloads.gmt(item.get("date_modified_gmt"))
+            skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+            if skip:
+                results[index] = skip
+                continue
+            if mapping.object_id:
+                continue  # a customer the CRM has: `upsert` writes only what changed
+            email = base.check_email(item.get("email", ""), ("customer", woo_id))
+        except PayloadError as exc:
+            results[index] = exc
+            continue
+        if email.lower() in emails:
+            continue  # the second of one e-mail: linked by `upsert` to the first
+        emails.add(email.lower())
+        new[index] = (mapping, email, modified)
+    known = set(
+        Customer.objects.filter(organization_id=organization_id)
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails)
+        .values_list("email_lower", flat=True)
+    )
+    new = {index: row for index, row in new.items() if row[1].lower() not in known}
+    language = store.organization.language
+    customers = {}
+    for index, (_, email, _) in new.items():
+        item = items[index]
+        billing = item.get("billing") if isinstance(item.get("billing"), dict) else {}
+        customers[index] = Customer(
+            organization_id=organization_id,
+            language=language,
+            email=email,
+            first_name=base.text(item, "first_name", 100) or base.text(billing, "first_name", 100),
+            last_name=base.text(item, "last_name", 100) or base.text(billing, "last_name", 100),
+            phone=base.text(billing, "phone", 32),
+        )
+    Customer.objects.bulk_create(customers.values())
+    addresses = []
+    for index, customer in customers.items():
+        item = items[index]
+        for kind, data in (
+            (Address.Kind.BILLING, item.get("billing")),
+            (Address.Kind.SHIPPING, item.get("shipping")),
+        ):
+            wanted_address = _address_values(customer, data)
+            if wanted_address is not None:
+                values, phone = wanted_address
+                addresses.append(
+                    Address(
+                        organization_id=organization_id,
+                        customer=customer,
+                        kind=kind,
+                        phone=phone,
+                        **values,
+                    )
+                )
+    Address.objects.bulk_create(addresses)
+    now = timezone.now()
+    changed = []
+    for index, (mapping, _, modified) in new.items():
+        mapping.object_id = customers[index].pk
+        if modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at):
+            mapping.woo_modified_at = modified
+        mapping.deleted_upstream_at = None
+        mapping.updated_at = now
+        changed.append(mapping)
+        results[index] = base.Outcome.applied()
+    WooMapping.objects.bulk_update(
+        changed, ["object_id", "woo_modified_at", "deleted_upstream_at", "updated_at"]
+    )
+    # A refused customer leaves no mapping, as `upsert`'s rolled back transaction would not.
+    refused = [wanted[index][0] for index in wanted if isinstance(results[index], PayloadError)]
+    if refused:
+        WooMapping.objects.filter(
+            store=store,
+            resource=Resource.CUSTOMER,
+            woo_id__in=refused,
+            object_id__isnull=True,
+            woo_modified_at__isnull=True,
+            deleted_upstream_at__isnull=True,
+            remote_status="",
+        ).delete()
+    return results

@@ -101,7 +101,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         order.kind = WooOrder.Kind.OTHER
     status = base.text(payload, "status", 32)
     if not status:
-        raise payloads.PayloadError(f"order {woo_id} has no status")
+        raise payloads.PayloadError("no_status", resource="order", woo_id=woo_id)
     order.number = base.text(payload, "number", 32)
     order.status = status
     order.total = payloads.decimal(payload.get("total"), None)
@@ -110,7 +110,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     order.paid_at = payloads.gmt(payload.get("date_paid_gmt"))
     order.deleted_upstream = False
     order.customer = base.customer_for(
-        store, payload.get("customer_id"), payload.get("billing"), f"order {woo_id}"
+        store, payload.get("customer_id"), payload.get("billing"), ("order", woo_id)
     )
     order.billing_address = base.address_for(
         order.customer, Address.Kind.BILLING, payload.get("billing")
@@ -138,7 +138,7 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
         order.save()
         sync_charges(store, order)
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop")
+    return base.Outcome.applied("deleted_in_shop")
 
 
 def sync_charges(store: WooCommerceStore, order: WooOrder) -> None:

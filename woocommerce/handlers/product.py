@@ -24,12 +24,12 @@ from woocommerce.models import Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
 
-def price_of(payload: dict[str, Any], what: str) -> Decimal:
+def price_of(payload: dict[str, Any], what: tuple[str, int]) -> Decimal:
     price = payloads.decimal(payload.get("price"), None)
     if price is None:
         price = payloads.decimal(payload.get("regular_price"), Decimal("0"))
     if price < 0:
-        raise PayloadError(f"{what}: negative price {price}")
+        raise PayloadError("negative_price", resource=what[0], woo_id=what[1], price=str(price))
     return price.quantize(base.CENT)
 
 
@@ -48,7 +48,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     values = {
         "sku": sku,
         "description": description,
-        "unit_price": price_of(payload, f"product {woo_id}"),
+        "unit_price": price_of(payload, ("product", woo_id)),
         "active": payload.get("status", "publish") == "publish",
     }
     weight = base.grams(store, payload.get("weight"))
@@ -69,9 +69,11 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         .exclude(pk=product.pk)
         .exists()
     ):
-        raise PayloadError(f"product {woo_id}: another product already has the SKU {sku}")
+        raise PayloadError("product_sku_taken", resource="product", woo_id=woo_id, sku=sku)
     if Variant.objects.filter(organization_id=organization_id, sku=sku).exists():
-        raise PayloadError(f"product {woo_id}: a variant already has the SKU {sku}")
+        raise PayloadError(
+            "product_sku_taken_by_variant", resource="product", woo_id=woo_id, sku=sku
+        )
     if name and not base.is_auto_draft(name):
         values["name"] = name
     elif product.pk is None:
@@ -84,7 +86,9 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     retired = 0
     if payload.get("type") == "variable" and isinstance(payload.get("variations"), list):
         retired = retire_unlisted(store, product, payload["variations"], modified)
-    return base.Outcome.applied(f"{retired} variation(s) retired" if retired else "")
+    if retired:
+        return base.Outcome.applied("variations_retired", count=retired)
+    return base.Outcome.applied()
 
 
 def retire_unlisted(
@@ -127,4 +131,4 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
             active=False
         )
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop; the product is now inactive")
+    return base.Outcome.applied("product_deleted")

@@ -15,8 +15,10 @@ their products (1). Then only what changed is written: the mapping's modificatio
 items deleted and inserted in one statement each. So 5, no write, for a version already
 applied; 6 for a newer one that changes nothing the CRM keeps; 8 for a cancellation, 9
 for on-hold (its latest renewal is read), 10 for an items change (tests/woocommerce/
-test_statements.py). A line, order, customer or address seen for the first time costs
-its own statements.
+test_statements.py). An order, customer or address seen for the first time costs its own
+statements; lines whose product or variation is seen for the first time are looked up
+together, in one query (`base.first_sight`), and only the rows made from them and their
+mappings are written one by one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from django.db.models import OuterRef, Q, Subquery
 
 from subscriptions.models import BillingPeriod, Charge, Subscription
 from subscriptions.services import subscription_mirror
-from woocommerce import payloads
+from woocommerce import payloads, reasons
 from woocommerce import preferences as shop_preferences
 from woocommerce.handlers import base
 from woocommerce.handlers import order as order_handler
@@ -155,13 +157,15 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     woo_status = base.text(payload, "status", 32)
     period = payload.get("billing_period")
     if period not in BillingPeriod.values:
-        raise PayloadError(f"subscription {woo_id}: unknown billing_period {period!r}")
+        raise PayloadError(
+            "unknown_billing_period", resource="subscription", woo_id=woo_id, period=repr(period)
+        )
     interval = payloads.integer(payload.get("billing_interval"), "billing_interval", minimum=1)
     start = payloads.gmt(payload.get("start_date_gmt")) or payloads.gmt(
         payload.get("date_created_gmt")
     )
     if start is None:
-        raise PayloadError(f"subscription {woo_id} has no start date")
+        raise PayloadError("no_start_date", resource="subscription", woo_id=woo_id)
     next_payment = payloads.gmt(payload.get("next_payment_date_gmt"))
     end = payloads.gmt(payload.get("end_date_gmt"))
     cancelled = payloads.gmt(payload.get("cancelled_date_gmt"))
@@ -169,7 +173,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         store,
         payload.get("customer_id"),
         payload.get("billing"),
-        f"subscription {woo_id}",
+        ("subscription", woo_id),
         addresses=True,
     )
     items = base.line_items(store, payload, getattr(mapping, "line_rows", []))
@@ -233,7 +237,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     )
     for order in orders:
         order_handler.sync_charges(store, order)
-    return base.Outcome.applied("; ".join(problems))
+    return base.Outcome.noted(reasons.notes(problems))
 
 
 def _locked_orders(store: WooCommerceStore, woo_id: int, parent_id: int) -> list[WooOrder]:
@@ -360,4 +364,4 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
         )
     mapping.remote_status = "trash"
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop")
+    return base.Outcome.applied("deleted_in_shop")

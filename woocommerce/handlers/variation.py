@@ -37,7 +37,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     organization_id = store.organization_id
     parent_id = payloads.integer(payload.get("parent_id") or 0, "parent_id", minimum=0)
     if not parent_id:
-        raise PayloadError(f"variation {woo_id} has no parent_id")
+        raise PayloadError("no_parent", resource="variation", woo_id=woo_id)
     variant = None
     if mapping.object_id:
         variant = (
@@ -56,11 +56,11 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     if variant is None:  # a variant the CRM already has under this SKU is linked
         variant = Variant.objects.filter(organization_id=organization_id, sku=sku).first()
     if base.sku_taken(organization_id, sku, variant=variant):
-        raise PayloadError(f"variation {woo_id}: another product or variant has the SKU {sku}")
+        raise PayloadError("variant_sku_taken", resource="variation", woo_id=woo_id, sku=sku)
     values: dict[str, Any] = {
         "product": product,
         "sku": sku,
-        "unit_price": price_of(payload, f"variation {woo_id}"),
+        "unit_price": price_of(payload, ("variation", woo_id)),
         "active": payload.get("status", "publish") == "publish",
         "position": min(
             max(payloads.integer(payload.get("menu_order") or 0, "menu_order"), 0), 32767
@@ -110,4 +110,4 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
             active=False
         )
     base.mark_deleted(mapping)
-    return base.Outcome.applied("deleted in the shop; the variant is now retired")
+    return base.Outcome.applied("variant_deleted")

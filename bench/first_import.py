@@ -1,0 +1,127 @@
+"""The reconciliation's first import against the same items applied as webhook events.
+
+In a scratch database (see `bench.renewals.scratch_database`), two organizations with
+one shop each. N customers and then N subscriptions of them (the verbatim samples with
+their ids moved, as bench/webhooks.py makes them):
+
+- baseline, as webhooks: each payload stored as the receiver stores it
+  (`WebhookDelivery`, bulk-inserted, not timed) and applied by `processing.process`,
+  what a worker runs per delivery (claim, apply under the locks, record the outcome),
+  in this process, without Celery (which only makes webhooks slower);
+- measured, the first import: the same payloads in pages of 100, as the REST API lists
+  them, applied by `reconcile.apply_page` into the other shop (customers in bulk,
+  subscriptions through the handlers one by one); the HTTP reads are left out.
+
+Rows: items per second of the first import against items per second as webhook events,
+customers and subscriptions apart (the issue's target: at least 1x, "no less than the
+webhook rate per item"). Not part of `make test`. N defaults to 2000:
+`BENCH_FIRST_IMPORT_N=500 make bench`, or this module alone, under config.embedded:
+`python -m bench.first_import 200`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+
+from bench import Row
+from bench.renewals import scratch_database
+from bench.webhooks import customer_payload, sample, stored_delivery, subscription_payload
+
+DEFAULT_N = 2000
+PAGE = 100
+TARGET = 1.0
+SECRET = "bench-first-import-secret"  # noqa: S105 (a scratch shop)
+
+
+def _shop(name: str):
+    from crm.models import Organization
+    from woocommerce.models import WooCommerceStore
+
+    organization = Organization.objects.create(
+        name=name, slug=f"bench-import-{uuid.uuid4().hex[:12]}", timezone="Europe/Paris"
+    )
+    return WooCommerceStore.objects.create(
+        organization=organization,
+        name=name,
+        base_url="https://shop.example.com",
+        webhook_secret=SECRET,
+    )
+
+
+def as_webhooks(store, topic: str, payloads: list[dict]) -> float:
+    """Seconds to process `payloads` stored as deliveries, one by one as a worker does."""
+    from bench.webhooks import compact
+    from woocommerce import processing
+    from woocommerce.models import WebhookDelivery
+
+    deliveries = WebhookDelivery.objects.bulk_create(
+        stored_delivery(store, topic, compact(payload), SECRET) for payload in payloads
+    )
+    started = time.perf_counter()
+    for delivery in deliveries:
+        processing.process(delivery.pk)
+    seconds = time.perf_counter() - started
+    statuses = set(WebhookDelivery.objects.filter(store=store).values_list("status", flat=True))
+    assert statuses == {"processed"}, statuses
+    return seconds
+
+
+def as_first_import(store, resource: str, payloads: list[dict]) -> float:
+    """Seconds to apply `payloads` page by page, as the reconciliation's first import."""
+    from woocommerce.reconcile import apply_page
+
+    started = time.perf_counter()
+    for first in range(0, len(payloads), PAGE):
+        outcomes = apply_page(store, resource, payloads[first : first + PAGE])
+        assert set(outcomes) == {"processed"}, set(outcomes)
+    return time.perf_counter() - started
+
+
+def measure(n: int) -> dict[str, float]:
+    customers = [customer_payload(sample("customer"), i) for i in range(n)]
+    subscriptions = [subscription_payload(sample("subscription"), i) for i in range(n)]
+    webhooks, first_import = _shop("Bench webhooks"), _shop("Bench first import")
+    return {
+        "customers_webhooks": as_webhooks(webhooks, "customer.created", customers),
+        "customers_import": as_first_import(first_import, "customer", customers),
+        "subscriptions_webhooks": as_webhooks(webhooks, "subscription.created", subscriptions),
+        "subscriptions_import": as_first_import(first_import, "subscription", subscriptions),
+    }
+
+
+def rows(n: int, numbers: dict[str, float]) -> list[Row]:
+    return [
+        Row(
+            f"first import: {what} against webhooks, {n}",
+            n / numbers[f"{what}_import"],
+            n / numbers[f"{what}_webhooks"],
+            "items/s",
+            target=TARGET,
+        )
+        for what in ("customers", "subscriptions")
+    ]
+
+
+def run(n: int | None = None) -> list[Row]:
+    n = n or int(os.environ.get("BENCH_FIRST_IMPORT_N", DEFAULT_N))
+    with scratch_database():
+        numbers = measure(n)
+    print(
+        f"first import: N={n}; "
+        + ", ".join(f"{key} {seconds:.2f} s" for key, seconds in numbers.items()),
+        file=sys.stderr,
+    )
+    return rows(n, numbers)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else None):
+        numbers = f"{row.value:>10.1f} {row.baseline:>10.1f} {row.unit:<8} {row.ratio:>6.2f}"
+        print(f"{row.name:<48} {numbers}")
