@@ -32,6 +32,7 @@ from carriers import selectors, services
 from carriers.models import CarrierAccount, CountryShippingMethod, Parcel
 from core.actors import Actor
 from core.errors import ApplicationError
+from crm.admin_secrets import SecretFieldsForm, secret_state
 from crm.models import Address
 from crm.object_tools import register
 from crm.tenant_admin import (
@@ -46,8 +47,10 @@ from fulfillment.models import Batch, BatchLine, Shipment
 SECRET_FIELDS = ("public_key", "secret_key")
 
 
-class CarrierAccountForm(forms.ModelForm):
+class CarrierAccountForm(SecretFieldsForm):
     """The account's settings; its keys are write-only (left empty, the stored one stays)."""
+
+    secret_fields = SECRET_FIELDS
 
     class Meta:
         model = CarrierAccount
@@ -62,50 +65,12 @@ class CarrierAccountForm(forms.ModelForm):
             "label_format",
         ]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        adding = self.instance._state.adding
-        self._stored = {
-            name: ("" if adding else getattr(self.instance, name) or "") for name in SECRET_FIELDS
-        }
-        for name in SECRET_FIELDS:
-            self.initial.pop(name, None)
-            field = self.fields.get(name)
-            if field is None:
-                continue
-            field.required = False
-            field.initial = None
-            field.widget = forms.PasswordInput(
-                render_value=False, attrs={"autocomplete": "new-password"}
-            )
-            if not adding:
-                field.help_text = (
-                    _("Currently set: leave empty to keep it.")
-                    if self._stored[name]
-                    else _("Currently not set.")
-                )
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in SECRET_FIELDS:
-            if name in self.fields and not cleaned.get(name):
-                cleaned[name] = self._stored[name]
-        return cleaned
-
 
 class CountryShippingMethodInline(TenantTabularInline):
     model = CountryShippingMethod
     required_roles = ADMINS_DECIDE  # part of the account's settings
     fields = ["country", "shipping_method"]
     extra = 1
-
-
-def _secret_state(name: str, label):
-    @admin.display(description=label)
-    def state(self, account) -> str:
-        return _("set") if getattr(account, name) else _("not set")
-
-    return state
 
 
 @admin.register(CarrierAccount)
@@ -119,8 +84,8 @@ class CarrierAccountAdmin(TenantAdmin):
     list_filter = ["active"]
     secret_states = {"public_key": "public_key_state", "secret_key": "secret_key_state"}
 
-    public_key_state = _secret_state("public_key", gettext_lazy("public key"))
-    secret_key_state = _secret_state("secret_key", gettext_lazy("secret key"))
+    public_key_state = secret_state("public_key", gettext_lazy("public key"))
+    secret_key_state = secret_state("secret_key", gettext_lazy("secret key"))
 
     def get_fields(self, request, obj=None):
         fields = list(CarrierAccountForm.Meta.fields)

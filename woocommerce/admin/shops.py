@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import ApplicationError
+from crm.admin_secrets import SecretFieldsForm, secret_state
 from crm.tenant_admin import ADMINS_DECIDE, TenantInlineFormSet, TenantTabularInline
 from operations.models import Operation
 from woocommerce import reconcile, selectors, services
@@ -35,23 +36,13 @@ from woocommerce.models import (
 SECRET_FIELDS = reconcile.SECRET_FIELDS
 
 
-def _secret_state(name: str, label):
-    """A read-only column saying whether a secret is set, never what it is."""
-
-    @admin.display(description=label)
-    def state(self, store) -> str:
-        return _("set") if getattr(store, name) else _("not set")
-
-    return state
-
-
 def _formfield(db_field, **kwargs):
     if isinstance(db_field, models.URLField):
         kwargs.setdefault("assume_scheme", "https")  # "shop.example.com" is an HTTPS shop
     return db_field.formfield(**kwargs)
 
 
-class WooCommerceStoreForm(forms.ModelForm):
+class WooCommerceStoreForm(SecretFieldsForm):
     """A shop's settings; its secrets are write-only.
 
     The secret inputs never hold the stored value (not even in the form's
@@ -77,43 +68,17 @@ class WooCommerceStoreForm(forms.ModelForm):
         ),
     )
 
+    secret_fields = SECRET_FIELDS
+
     class Meta:
         model = WooCommerceStore
         fields = ["organization", "name", "base_url", "active", "weight_unit", *SECRET_FIELDS]
         # The admin builds its fields with formfield_for_dbfield; this is for the class itself.
         formfield_callback = staticmethod(_formfield)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        adding = self.instance._state.adding
-        self._stored = {
-            name: ("" if adding else getattr(self.instance, name) or "") for name in SECRET_FIELDS
-        }
-        for name in SECRET_FIELDS:
-            self.initial.pop(name, None)
-            field = self.fields.get(name)
-            if field is None:
-                continue
-            field.required = False
-            field.initial = None
-            field.widget = forms.PasswordInput(
-                render_value=False, attrs={"autocomplete": "new-password"}
-            )
-            if adding:
-                continue
-            state = (
-                _("Currently set: leave empty to keep it.")
-                if self._stored[name]
-                else _("Currently not set.")
-            )
-            field.help_text = " ".join(text for text in (str(field.help_text), state) if text)
-
     def clean(self):
         cleaned = super().clean()
-        typed = {name: cleaned.get(name) or "" for name in SECRET_FIELDS if name in self.fields}
-        for name in typed:
-            if not typed[name]:
-                cleaned[name] = self._stored[name]
+        typed = self.typed_secrets
         if "previous_webhook_secret" not in typed:
             return cleaned
         if cleaned.get("clear_previous_webhook_secret"):
@@ -327,12 +292,12 @@ class WooCommerceStoreAdmin(SyncAdmin):
             _("Paste it as the delivery URL of each webhook of the shop."),
         )
 
-    webhook_secret_state = _secret_state("webhook_secret", gettext_lazy("webhook secret"))
-    previous_webhook_secret_state = _secret_state(
+    webhook_secret_state = secret_state("webhook_secret", gettext_lazy("webhook secret"))
+    previous_webhook_secret_state = secret_state(
         "previous_webhook_secret", gettext_lazy("previous webhook secret")
     )
-    consumer_key_state = _secret_state("consumer_key", gettext_lazy("REST API consumer key"))
-    consumer_secret_state = _secret_state(
+    consumer_key_state = secret_state("consumer_key", gettext_lazy("REST API consumer key"))
+    consumer_secret_state = secret_state(
         "consumer_secret", gettext_lazy("REST API consumer secret")
     )
 
