@@ -18,9 +18,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
+from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -359,3 +361,24 @@ def labels_text(obj) -> str:
     return "; ".join(
         f"{names.get(code, code)}: {text}" for code, text in sorted((obj.labels or {}).items())
     )
+
+
+class OrganizationTimeChangeViewMixin:
+    """A change page read in the time zone of its row's organization.
+
+    The page's context is built, and its template rendered, inside the override (a
+    TemplateResponse renders lazily, after the view returns). `change_context(request,
+    obj)` adds what the page shows beside the form.
+    """
+
+    def change_context(self, request, obj) -> dict:
+        return {}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        with timezone.override(obj.organization.tzinfo):
+            context = {**(extra_context or {}), **self.change_context(request, obj)}
+            response = super().change_view(request, object_id, form_url, context)
+            if isinstance(response, TemplateResponse) and not response.is_rendered:
+                response.render()
+        return response

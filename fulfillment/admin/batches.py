@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -28,7 +28,7 @@ from crm.admin_display import (
 )
 from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.object_tools import object_tools
-from crm.tenant_admin import TenantAdmin, when
+from crm.tenant_admin import OrganizationTimeChangeViewMixin, TenantAdmin, when
 from fulfillment import services
 from fulfillment.admin import batch_page
 from fulfillment.admin.batch_page import (
@@ -95,7 +95,7 @@ class BatchChangeList(ChangeList):
 
 
 @admin.register(Batch)
-class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
+class BatchAdmin(OrganizationTimeChangeViewMixin, ServiceActionsAdminMixin, TenantAdmin):
     """Read-only: batches are opened, locked and dispatched by the fulfillment services."""
 
     organization_column = True  # for staff of several organizations
@@ -181,14 +181,8 @@ class BatchAdmin(ServiceActionsAdminMixin, TenantAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        batch = self.get_object(request, unquote(object_id))
-        with timezone.override(batch.organization.tzinfo):
-            context = {**(extra_context or {}), **self._panels(request, batch)}
-            response = super().change_view(request, object_id, form_url, context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
+    def change_context(self, request, batch) -> dict:
+        return self._panels(request, batch)
 
     def _panels(self, request, batch: Batch) -> dict[str, Any]:
         """What the batch's page shows below its fields."""

@@ -11,11 +11,9 @@ from collections import defaultdict
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -34,7 +32,7 @@ from crm.admin_display import (
 )
 from crm.models import Organization
 from crm.object_tools import object_tools
-from crm.tenant_admin import ActionsOnlyTenantAdmin
+from crm.tenant_admin import ActionsOnlyTenantAdmin, OrganizationTimeChangeViewMixin
 from fulfillment import services
 from fulfillment.admin.display import (
     PreferenceValueListFilter,
@@ -71,7 +69,7 @@ class BatchLineChangeList(ChangeList):
 
 
 @admin.register(BatchLine)
-class BatchLineAdmin(ActionsOnlyTenantAdmin):
+class BatchLineAdmin(OrganizationTimeChangeViewMixin, ActionsOnlyTenantAdmin):
     """The boxes of the batches: read-only; prepared or excluded by the list's actions."""
 
     organization_column = True  # for staff of several organizations
@@ -144,15 +142,9 @@ class BatchLineAdmin(ActionsOnlyTenantAdmin):
             results = results | queryset.filter(items__contains=[{"sku": term}])
         return results, may_have_duplicates
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        line = self.get_object(request, unquote(object_id))
+    def change_context(self, request, line) -> dict:
         # Links of the apps above (the carriers' parcel of this box): crm.object_tools.
-        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, line)}
-        with timezone.override(line.organization.tzinfo):
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
+        return {"object_tools": object_tools(request, line)}
 
     # --- Columns
 

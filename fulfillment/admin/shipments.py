@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from core.actors import Actor
@@ -26,7 +23,7 @@ from crm.admin_display import (
 )
 from crm.fsm_admin import PageRefused, ServicePageAdminMixin
 from crm.object_tools import object_tools
-from crm.tenant_admin import TenantAdmin
+from crm.tenant_admin import OrganizationTimeChangeViewMixin, TenantAdmin
 from fulfillment import services
 from fulfillment.admin.display import TenantRelatedListFilter, address_html
 from fulfillment.models import (
@@ -74,7 +71,7 @@ def _shipment_action(action: str, description, done_message):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ServicePageAdminMixin, TenantAdmin):
+class ShipmentAdmin(OrganizationTimeChangeViewMixin, ServicePageAdminMixin, TenantAdmin):
     """Parcels: created by the dispatch; staff set the tracking and move their status."""
 
     organization_column = True  # for staff of several organizations
@@ -138,15 +135,9 @@ class ShipmentAdmin(ServicePageAdminMixin, TenantAdmin):
             form.add_error(None, refusal_text(error))
             raise PageRefused from error
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        shipment = self.get_object(request, unquote(object_id))
+    def change_context(self, request, shipment) -> dict:
         # Links of the apps above (the carriers' tracking link): crm.object_tools.
-        extra_context = {**(extra_context or {}), "object_tools": object_tools(request, shipment)}
-        with timezone.override(shipment.organization.tzinfo):
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
+        return {"object_tools": object_tools(request, shipment)}
 
     @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
     def customer_column(self, shipment):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.contrib.admin.utils import unquote
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -25,6 +23,7 @@ from crm.fsm_admin import (
 )
 from crm.models import Organization
 from crm.tenant_admin import (
+    OrganizationTimeChangeViewMixin,
     TenantAdmin,
     money,
     when,
@@ -72,7 +71,9 @@ def overdue_flag(case: ReturnRequest, now=None):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(ServicePageAdminMixin, ServiceActionsAdminMixin, TenantAdmin):
+class ReturnRequestAdmin(
+    OrganizationTimeChangeViewMixin, ServicePageAdminMixin, ServiceActionsAdminMixin, TenantAdmin
+):
     """Cases are opened by `return_open` and moved on by their buttons; never edited by hand."""
 
     organization_column = True  # for staff of several organizations
@@ -344,14 +345,6 @@ class ReturnRequestAdmin(ServicePageAdminMixin, ServiceActionsAdminMixin, Tenant
         return HttpResponseRedirect(self._change_url(obj))
 
     # --- The change page
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        case = self.get_object(request, unquote(object_id))
-        with timezone.override(case.organization.tzinfo):
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
 
     @admin.display(description=gettext_lazy("items returned"))
     def items_column(self, case):

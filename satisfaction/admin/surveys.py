@@ -30,6 +30,7 @@ from crm.fsm_admin import ObjectActionForm, ServiceActionsAdminMixin
 from crm.models import Organization
 from crm.tenant_admin import (
     ActionsOnlyTenantAdmin,
+    OrganizationTimeChangeViewMixin,
     ReadOnlyTenantInline,
     when,
 )
@@ -121,7 +122,9 @@ class SubscriptionSurveyInline(SurveyColumns, ReadOnlyTenantInline):
 
 
 @admin.register(SatisfactionSurvey)
-class SatisfactionSurveyAdmin(SurveyColumns, ServiceActionsAdminMixin, ActionsOnlyTenantAdmin):
+class SatisfactionSurveyAdmin(
+    OrganizationTimeChangeViewMixin, SurveyColumns, ServiceActionsAdminMixin, ActionsOnlyTenantAdmin
+):
     """Surveys change only through their services: the list's action and the page's buttons."""
 
     organization_column = True  # for staff of several organizations
@@ -289,14 +292,6 @@ class SatisfactionSurveyAdmin(SurveyColumns, ServiceActionsAdminMixin, ActionsOn
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _title, options in self.fieldsets for name in options["fields"]]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        survey = self.get_object(request, unquote(object_id))
-        with timezone.override(survey.organization.tzinfo):
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
 
     @admin.display(description=gettext_lazy("followed up by"))
     def followed_up_by_column(self, survey):

@@ -17,11 +17,9 @@ time zone.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch, Q
-from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -36,7 +34,14 @@ from crm.fsm_admin import (
     refusal_messages,
 )
 from crm.models import Address, Contract
-from crm.tenant_admin import LocalMonthListFilter, TenantAdmin, money, save_notes, when
+from crm.tenant_admin import (
+    LocalMonthListFilter,
+    OrganizationTimeChangeViewMixin,
+    TenantAdmin,
+    money,
+    save_notes,
+    when,
+)
 from subscriptions import services
 from subscriptions.admin.actions import SubscriptionActionsMixin
 from subscriptions.admin.bulk import BulkActionsMixin
@@ -102,6 +107,7 @@ class RetiredVariantListFilter(admin.SimpleListFilter):
 
 
 class SubscriptionAdmin(
+    OrganizationTimeChangeViewMixin,
     BulkActionsMixin,
     NextCyclesMixin,
     SubscriptionActionsMixin,
@@ -307,16 +313,8 @@ class SubscriptionAdmin(
             obj.may_change_schedule = obj.is_native and self.has_change_permission(request, obj)
         return obj
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id))
-        context = {**(extra_context or {})}
-        if not obj.is_native:
-            context["managed_by_shop"] = shop_notice()
-        with timezone.override(obj.organization.tzinfo):
-            response = super().change_view(request, object_id, form_url, context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()
-        return response
+    def change_context(self, request, subscription) -> dict:
+        return {} if subscription.is_native else {"managed_by_shop": shop_notice()}
 
     # --- Saving: one call per service, once the whole page is valid ------------------
 
