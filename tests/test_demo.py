@@ -135,7 +135,8 @@ def test_the_native_demo_subscriptions_name_their_variants():
 
 
 def stamped_at_load(now) -> list[tuple]:
-    """The demo's past events and payments dated within a minute of `now`, the load.
+    """The demo's past events, payments and preference changes dated within a minute of
+    `now`, the load.
 
     Only what happens at the load may be: a sign-up starting now or later, and its
     first charge (declined, or waiting for the transfer).
@@ -146,9 +147,11 @@ def stamped_at_load(now) -> list[tuple]:
     charges = Charge.objects.filter(**started_before).filter(
         Q(created_at__gte=recent["gte"]) | Q(paid_at__gte=recent["gte"])
     )
+    changes = PreferenceChange.objects.filter(changed_at__gte=recent["gte"], **started_before)
     return [
         *events.values_list("subscription__customer__email", "kind", "created_at"),
         *charges.values_list("subscription__customer__email", "cycle", "created_at"),
+        *changes.values_list("subscription__customer__email", "source", "changed_at"),
     ]
 
 

@@ -189,7 +189,7 @@ def _values(organization: Organization, values: dict[str, list[dict]], actor: Ac
             continue
         moments = _moments(subscription, len(writes))
         for change, at in zip(writes, moments, strict=True):
-            _dated(
+            dated_change(
                 preferences_update(
                     subscription=subscription, values=change, actor=actor, source="admin"
                 )[1],
@@ -213,7 +213,7 @@ def _moments(subscription: Subscription, count: int) -> list[datetime]:
     return [first + (last - first) * index / (count - 1) for index in range(count)]
 
 
-def _dated(change: PreferenceChange | None, at: datetime) -> None:
+def dated_change(change: PreferenceChange | None, at: datetime) -> None:
     """Date a change at `at`, counting for the cycle whose cut-off came next then."""
     if change is None or at >= change.changed_at:
         return
@@ -238,5 +238,5 @@ def _retired_choice(organization: Organization, actor: Actor) -> int:
             subscription=subscription, values={"grind": "turkish"}, actor=actor, source="admin"
         )
         turkish.update(active=False)
-    _dated(change, _moments(subscription, 1)[0])
+    dated_change(change, _moments(subscription, 1)[0])
     return 1

@@ -14,11 +14,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db.models import Max
 from django.utils import timezone
 
 from crm.models import Organization
+from dashboard.demo import preferences as preferences_demo
 from dashboard.demo import subscriptions as subscriptions_demo
-from preferences.models import PreferenceField
+from preferences.models import PreferenceChange, PreferenceField
 from subscriptions.models import Subscription
 from woocommerce import processing
 from woocommerce.models import WebhookDelivery, WooCommerceStore, WooPreferenceMapping
@@ -249,8 +251,14 @@ def load(*, organization: Organization) -> WooCommerceStore:
         )
         # Sent and processed when it happened in the shop, not when the demo is loaded.
         sent_at = max(sent_at, _sent_at(topic, payload, now))
+        changes = PreferenceChange.objects.aggregate(latest=Max("pk"))["latest"] or 0
         with subscriptions_demo.dated(at=sent_at, organization=organization, source=WOOCOMMERCE):
             processing.process(delivery.pk)
+        # The preferences the delivery changed, dated when the shop sent it, too.
+        for change in PreferenceChange.objects.filter(pk__gt=changes).select_related(
+            "subscription__organization"
+        ):
+            preferences_demo.dated_change(change, sent_at)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             received_at=sent_at, processed_at=sent_at, updated_at=sent_at
         )
