@@ -398,3 +398,59 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
     # Then the check read every page in French and found no English label
     assert len(french_labels.checked) == len(pages)
     french_labels.assert_none()
+
+
+# --- 6. A customer found by a tracking number, and their page ---------------------------------
+
+
+def listed_count(page) -> int:
+    """How many rows an admin list holds, from its paginator ("12 subscriptions")."""
+    return int(re.findall(r"\d+", page.locator("p.paginator").inner_text())[-1])
+
+
+def test_marie_finds_a_customer_by_a_tracking_number_and_their_page_counts_what_their_lists_hold(
+    page, screenshots
+):
+    # Given a parcel of the demo with its tracking number
+    organization = load_demo()
+    shipment = (
+        Shipment.objects.filter(organization=organization)
+        .exclude(tracking_number="")
+        .order_by("-pk")
+        .first()
+    )
+    assert shipment is not None
+    customer = shipment.customer
+    log_in(page, screenshots)
+
+    # When Marie types the tracking number in the header's search box
+    page.fill("#global-search", shipment.tracking_number)
+    with page.expect_navigation():
+        page.press("#global-search", "Enter")
+    # ...lands on the parcel (the only hit), opens its customer, then the customer's page
+    assert f"/admin/fulfillment/shipment/{shipment.pk}/change/" in page.url, page.url
+    screenshots(page, "parcel-found")
+    page.locator(".field-customer a").first.click()
+    page.wait_for_url(re.compile(rf"/admin/crm/customer/{customer.pk}/change/"))
+    page.get_by_role("link", name="Open the customer's page").first.click()
+    page.wait_for_url(re.compile(rf"/admin/customers/{customer.pk}/$"))
+    screenshots(page, "customer-page")
+
+    # Then each section's number is the number of rows its link lists
+    assert shipment.tracking_number in page.locator("#customer-boxes").inner_text()
+    sections = ["subscriptions", "charges", "boxes", "cases", "surveys"]
+    shown = {}
+    for section in sections:
+        heading = page.locator(f"#customer-{section} h2").inner_text()
+        shown[section] = (int(re.search(r"\((\d+)\)", heading)[1]), page.url)
+    for section in sections:
+        count, story_url = shown[section]
+        page.goto(story_url)
+        page.locator(f"#customer-{section} h2 a").click()
+        page.wait_for_url(lambda url: "/admin/customers/" not in url)
+        assert listed_count(page) == count, (section, page.url)
+        if count <= 100:
+            assert page.locator("#result_list tbody tr").count() == count, section
+        screenshots(page, f"customer-{section}")
+    assert shown["boxes"][0] >= 1
+    assert shown["subscriptions"][0] == Subscription.objects.filter(customer=customer).count()
