@@ -454,3 +454,68 @@ def test_marie_finds_a_customer_by_a_tracking_number_and_their_page_counts_what_
         screenshots(page, f"customer-{section}")
     assert shown["boxes"][0] >= 1
     assert shown["subscriptions"][0] == Subscription.objects.filter(customer=customer).count()
+
+
+# --- 7. A date skipped from a subscription's schedule ---------------------------------------
+
+
+def open_batch_cycle(organization: Organization, batch: Batch):
+    """A weekly subscription of a demo customer whose next cycle starts between now and the
+    open batch's cut-off (the demo's start before now: none is ahead in the open batch),
+    and that cycle as its schedule shows it (subscriptions.selectors.subscription_schedule).
+    """
+    from crm.models import Customer, Product
+    from subscriptions.selectors import subscription_schedule
+    from tests.factories import SubscriptionFactory
+
+    now = timezone.now()
+    starts_at = (now + (batch.cutoff_at - now) / 2).replace(microsecond=0)
+    subscription = SubscriptionFactory(
+        customer=Customer.objects.filter(organization=organization).order_by("pk").first(),
+        status="active",
+        billing_period="week",
+        billing_anchor=starts_at - timedelta(days=7),
+        items=[(Product.objects.filter(organization=organization).order_by("pk").first(), 1)],
+    )
+    row = subscription_schedule(subscription=subscription)[0]
+    assert (row.starts_at, row.batch.id, row.can_skip) == (starts_at, batch.pk, True)
+    return subscription, row
+
+
+def test_marie_skips_a_date_of_a_subscription_and_its_box_leaves_the_batch_preview(
+    page, screenshots
+):
+    # Given a subscription whose next box, on a date ahead, is due in the open batch
+    organization = load_demo()
+    batch = Batch.objects.get(organization=organization, status="open")
+    subscription, cycle = open_batch_cycle(organization, batch)
+    preview_row = f".batch-preview tr[data-subscription='{subscription.pk}']"
+    log_in(page, screenshots)
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    assert page.locator(preview_row).count() == 1
+    screenshots(page, "preview-before")
+
+    # When Marie presses "Skip" on that date in the subscription's schedule
+    page.goto(f"{SUBSCRIPTIONS}{subscription.pk}/change/")
+    row = page.locator(f"table.next-cycles tr[data-cycle='{cycle.cycle}']")
+    date_shown = row.locator("td").nth(1).inner_text()
+    row.scroll_into_view_if_needed()
+    screenshots(page, "schedule", full_page=False)
+    with page.expect_navigation():
+        row.get_by_role("button", name="Skip").click()
+
+    # Then the page says so, and the schedule shows that date skipped, with "Unskip"
+    assert "is skipped: neither charged nor shipped" in success_message(page)
+    assert date_shown in success_message(page)
+    row = page.locator(f"table.next-cycles tr[data-cycle='{cycle.cycle}']")
+    assert row.locator("td.state-skipped").inner_text().strip() == "skipped"
+    assert row.get_by_role("button", name="Unskip").count() == 1
+    row.scroll_into_view_if_needed()
+    screenshots(page, "skipped", full_page=False)
+    subscription.refresh_from_db()
+    assert cycle.cycle in subscription.skipped_cycles
+    # ...and the open batch's preview no longer has the box
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    assert page.locator(".batch-preview").count() == 1
+    assert page.locator(preview_row).count() == 0
+    screenshots(page, "preview-after")
