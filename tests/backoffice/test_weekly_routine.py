@@ -519,3 +519,58 @@ def test_marie_skips_a_date_of_a_subscription_and_its_box_leaves_the_batch_previ
     assert page.locator(".batch-preview").count() == 1
     assert page.locator(preview_row).count() == 0
     screenshots(page, "preview-after")
+
+
+# --- 8. Three subscriptions paused at once, one refused ----------------------------------------
+
+
+def test_marie_pauses_three_subscriptions_from_the_list_and_the_refused_one_is_explained(
+    page, screenshots
+):
+    # Given the demo's active subscriptions, one of them the shop's (WooCommerce charges it)
+    organization = load_demo()
+    today = timezone.localtime(timezone.now(), organization.tzinfo).date()
+    resume_on = today + timedelta(days=28)
+    log_in(page, screenshots)
+    page.goto(f"{SUBSCRIPTIONS}?status__exact=active")
+    listed = {
+        int(pk)
+        for pk in page.locator("input.action-select").evaluate_all(
+            "boxes => boxes.map(box => box.value)"
+        )
+    }
+    active = Subscription.objects.filter(pk__in=listed).order_by("pk")
+    natives = list(active.filter(source=Subscription.Source.NATIVE)[:2])
+    shops = active.exclude(source=Subscription.Source.NATIVE).first()
+    assert len(natives) == 2
+    assert shops is not None
+    chosen = [*natives, shops]
+
+    # When Marie ticks the three, picks "Pause until a date" and gives the resume date
+    for subscription in chosen:
+        page.check(f"input.action-select[value='{subscription.pk}']")
+    page.select_option("select[name=action]", "bulk_pause")
+    screenshots(page, "three-ticked")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    form = page.locator("#content-main").inner_text()
+    assert all(str(subscription) in form for subscription in chosen), form
+    page.fill("#id_resume_at", f"{resume_on:%Y-%m-%d}T09:00")
+    screenshots(page, "resume-date")
+    with page.expect_navigation():
+        page.click(".submit-row input[type=submit]")
+
+    # Then the report says two are paused and names the refused one with its reason
+    screenshots(page, "report")
+    assert "2 subscriptions paused." in success_message(page)
+    refusals = page.locator(".messagelist li.error")
+    assert refusals.count() == 1
+    refusal = refusals.first.inner_text()
+    assert refusal.startswith("1 subscription not changed: "), refusal
+    assert refusal.endswith(f"({shops})"), refusal
+    reason = refusal.removeprefix("1 subscription not changed: ").removesuffix(f" ({shops})")
+    assert "managed by WooCommerce" in reason, refusal
+    statuses = dict(
+        Subscription.objects.filter(pk__in=[s.pk for s in chosen]).values_list("pk", "status")
+    )
+    assert statuses == {natives[0].pk: "paused", natives[1].pk: "paused", shops.pk: "active"}
