@@ -574,3 +574,58 @@ def test_marie_pauses_three_subscriptions_from_the_list_and_the_refused_one_is_e
         Subscription.objects.filter(pk__in=[s.pk for s in chosen]).values_list("pk", "status")
     )
     assert statuses == {natives[0].pk: "paused", natives[1].pk: "paused", shops.pk: "active"}
+
+
+# --- 9. The open batch locked before its cut-off ---------------------------------------------
+
+
+def test_marie_locks_the_open_batch_early_and_it_holds_exactly_the_promised_boxes(
+    page, screenshots
+):
+    # Given the open batch, and a box due before its cut-off whose cycle starts later
+    from subscriptions.selectors import subscription_schedule
+
+    organization = load_demo()
+    batch = Batch.objects.get(organization=organization, status="open")
+    later_subscription, _cycle = open_batch_cycle(organization, batch)
+    log_in(page, screenshots)
+
+    # When Marie reads the preview's two numbers and the boxes each one counts
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    promised = page.locator(".batch-preview .preview-total")
+    boxes = int(promised.get_attribute("data-boxes"))
+    later = int(promised.get_attribute("data-later"))
+    assert page.locator(".batch-preview .preview-more").count() == 0  # every box listed
+
+    def listed(table: str) -> list[int]:
+        return sorted(
+            int(pk)
+            for pk in page.locator(f"table.{table} tbody tr").evaluate_all(
+                "rows => rows.map(row => row.dataset.subscription)"
+            )
+        )
+
+    frozen, moved = listed("preview-boxes"), listed("preview-later-boxes")
+    assert (len(frozen), len(moved)) == (boxes, later)
+    assert later_subscription.pk in moved
+    assert later_subscription.pk not in frozen
+    screenshots(page, "preview")
+
+    # ...and locks it now, before its cut-off
+    press(page, "lock")
+    question = page.locator("#content").inner_text()
+    assert re.search(rf"freezes {boxes} box(es)? \(", question), question
+    assert re.search(rf"{later} box(es)? due before the cut-off move", question), question
+    screenshots(page, "lock-form")
+    confirm(page)
+
+    # Then the batch holds exactly the boxes the preview promised, and not the later one
+    assert "The batch is locked" in success_message(page)
+    assert status_shown(page) == "Locked"
+    screenshots(page, "locked")
+    held = BatchLine.objects.filter(batch=batch).exclude(status__in=["rolled", "excluded"])
+    assert sorted(held.values_list("subscription_id", flat=True)) == frozen
+    # ...and that one's box is due in the next batch
+    next_box = subscription_schedule(subscription=later_subscription)[0]
+    assert next_box.batch.id != batch.pk
+    assert next_box.batch.cycle_date > batch.cycle_date
