@@ -369,6 +369,10 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
     cases = ReturnRequest.objects.filter(organization=organization)
     received = cases.filter(status="received").first()
     resolved = cases.filter(status="resolved").first()
+    # ...and of tests 6 to 9's: the search, a customer's page, a skipped date, the boxes
+    # due later in the open batch's preview
+    skipped = subscriptions.filter(status="active").exclude(skipped_cycles=[]).first()
+    open_batch_cycle(organization, batch)
     pages = {
         "accueil": "/admin/",
         "abonnements": SUBSCRIPTIONS,
@@ -387,6 +391,10 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
         "dossier-resolu": f"{CASES}{resolved.pk}/change/",
         "satisfaction": SURVEYS,
         "rapport-satisfaction": f"{SURVEYS}report/",
+        "recherche": f"/admin/search/?q={shipment.tracking_number}&go=0",
+        "recherche-client": f"/admin/search/?q={shipment.customer.last_name}&go=0",
+        "client": f"/admin/customers/{shipment.customer_id}/",
+        "date-sautee": f"{SUBSCRIPTIONS}{skipped.pk}/change/",
     }
 
     for name, url in pages.items():
