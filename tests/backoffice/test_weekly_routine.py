@@ -3,8 +3,11 @@
 Marie, admin of "Purea Café" (not a superuser), logs in through the login form
 and does what the week asks: reads the dashboard, pauses a subscription until
 a date, locks, prepares and dispatches the open batch, resolves an after-sales
-case with a replacement box, and reads it all in French. Each test starts from
-`load_demo`; a screenshot per step lands in the run's folder (tests/browser.py).
+case with a replacement box, finds a customer by a parcel's tracking number and reads
+their page, skips a date of a subscription, pauses three subscriptions at once (one
+refused), locks the open batch before its cut-off, and reads it all in French.
+Each test starts from `load_demo`; a screenshot per step lands in the run's folder
+(tests/browser.py).
 
 Every page visited in French goes through the French-labels check
 (tests/backoffice/french.py): it fails on an English label left untranslated.
