@@ -576,6 +576,11 @@ def customer_page(request, pk: int):
             }
             for email in story.emails
         ],
-        "surveys_url": listed(SatisfactionSurvey, customer__id__exact=customer.pk),
+        # The answers only, as the section counts them (a survey sent is no answer yet).
+        "surveys_url": listed(
+            SatisfactionSurvey,
+            customer__id__exact=customer.pk,
+            status__exact=SatisfactionSurvey.Status.ANSWERED,
+        ),
     }
     return TemplateResponse(request, "admin/crm/customer/story.html", context)

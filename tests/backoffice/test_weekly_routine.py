@@ -3,8 +3,11 @@
 Marie, admin of "Purea Café" (not a superuser), logs in through the login form
 and does what the week asks: reads the dashboard, pauses a subscription until
 a date, locks, prepares and dispatches the open batch, resolves an after-sales
-case with a replacement box, and reads it all in French. Each test starts from
-`load_demo`; a screenshot per step lands in the run's folder (tests/browser.py).
+case with a replacement box, finds a customer by a parcel's tracking number and reads
+their page, skips a date of a subscription, pauses three subscriptions at once (one
+refused), locks the open batch before its cut-off, and reads it all in French.
+Each test starts from `load_demo`; a screenshot per step lands in the run's folder
+(tests/browser.py).
 
 Every page visited in French goes through the French-labels check
 (tests/backoffice/french.py): it fails on an English label left untranslated.
@@ -369,6 +372,10 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
     cases = ReturnRequest.objects.filter(organization=organization)
     received = cases.filter(status="received").first()
     resolved = cases.filter(status="resolved").first()
+    # ...and of tests 6 to 9's: the search, a customer's page, a skipped date, the boxes
+    # due later in the open batch's preview
+    skipped = subscriptions.filter(status="active").exclude(skipped_cycles=[]).first()
+    open_batch_cycle(organization, batch)
     pages = {
         "accueil": "/admin/",
         "abonnements": SUBSCRIPTIONS,
@@ -387,6 +394,10 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
         "dossier-resolu": f"{CASES}{resolved.pk}/change/",
         "satisfaction": SURVEYS,
         "rapport-satisfaction": f"{SURVEYS}report/",
+        "recherche": f"/admin/search/?q={shipment.tracking_number}&go=0",
+        "recherche-client": f"/admin/search/?q={shipment.customer.last_name}&go=0",
+        "client": f"/admin/customers/{shipment.customer_id}/",
+        "date-sautee": f"{SUBSCRIPTIONS}{skipped.pk}/change/",
     }
 
     for name, url in pages.items():
@@ -398,3 +409,234 @@ def test_marie_switches_the_admin_to_french_and_no_page_of_the_week_has_an_engli
     # Then the check read every page in French and found no English label
     assert len(french_labels.checked) == len(pages)
     french_labels.assert_none()
+
+
+# --- 6. A customer found by a tracking number, and their page ---------------------------------
+
+
+def listed_count(page) -> int:
+    """How many rows an admin list holds, from its paginator ("12 subscriptions")."""
+    return int(re.findall(r"\d+", page.locator("p.paginator").inner_text())[-1])
+
+
+def test_marie_finds_a_customer_by_a_tracking_number_and_their_page_counts_what_their_lists_hold(
+    page, screenshots
+):
+    # Given a parcel of the demo with its tracking number
+    organization = load_demo()
+    shipment = (
+        Shipment.objects.filter(organization=organization)
+        .exclude(tracking_number="")
+        .order_by("-pk")
+        .first()
+    )
+    assert shipment is not None
+    customer = shipment.customer
+    log_in(page, screenshots)
+
+    # When Marie types the tracking number in the header's search box
+    page.fill("#global-search", shipment.tracking_number)
+    with page.expect_navigation():
+        page.press("#global-search", "Enter")
+    # ...lands on the parcel (the only hit), opens its customer, then the customer's page
+    assert f"/admin/fulfillment/shipment/{shipment.pk}/change/" in page.url, page.url
+    screenshots(page, "parcel-found")
+    page.locator(".field-customer a").first.click()
+    page.wait_for_url(re.compile(rf"/admin/crm/customer/{customer.pk}/change/"))
+    page.get_by_role("link", name="Open the customer's page").first.click()
+    page.wait_for_url(re.compile(rf"/admin/customers/{customer.pk}/$"))
+    screenshots(page, "customer-page")
+
+    # Then each section's number is the number of rows its link lists
+    assert shipment.tracking_number in page.locator("#customer-boxes").inner_text()
+    sections = ["subscriptions", "charges", "boxes", "cases", "surveys"]
+    shown = {}
+    for section in sections:
+        heading = page.locator(f"#customer-{section} h2").inner_text()
+        shown[section] = (int(re.search(r"\((\d+)\)", heading)[1]), page.url)
+    for section in sections:
+        count, story_url = shown[section]
+        page.goto(story_url)
+        page.locator(f"#customer-{section} h2 a").click()
+        page.wait_for_url(lambda url: "/admin/customers/" not in url)
+        assert listed_count(page) == count, (section, page.url)
+        if count <= 100:
+            assert page.locator("#result_list tbody tr").count() == count, section
+        screenshots(page, f"customer-{section}")
+    assert shown["boxes"][0] >= 1
+    assert shown["subscriptions"][0] == Subscription.objects.filter(customer=customer).count()
+
+
+# --- 7. A date skipped from a subscription's schedule ---------------------------------------
+
+
+def open_batch_cycle(organization: Organization, batch: Batch):
+    """A weekly subscription of a demo customer whose next cycle starts between now and the
+    open batch's cut-off (the demo's start before now: none is ahead in the open batch),
+    and that cycle as its schedule shows it (subscriptions.selectors.subscription_schedule).
+    """
+    from crm.models import Customer, Product
+    from subscriptions.selectors import subscription_schedule
+    from tests.factories import SubscriptionFactory
+
+    now = timezone.now()
+    starts_at = (now + (batch.cutoff_at - now) / 2).replace(microsecond=0)
+    subscription = SubscriptionFactory(
+        customer=Customer.objects.filter(organization=organization).order_by("pk").first(),
+        status="active",
+        billing_period="week",
+        billing_anchor=starts_at - timedelta(days=7),
+        items=[(Product.objects.filter(organization=organization).order_by("pk").first(), 1)],
+    )
+    row = subscription_schedule(subscription=subscription)[0]
+    assert (row.starts_at, row.batch.id, row.can_skip) == (starts_at, batch.pk, True)
+    return subscription, row
+
+
+def test_marie_skips_a_date_of_a_subscription_and_its_box_leaves_the_batch_preview(
+    page, screenshots
+):
+    # Given a subscription whose next box, on a date ahead, is due in the open batch
+    organization = load_demo()
+    batch = Batch.objects.get(organization=organization, status="open")
+    subscription, cycle = open_batch_cycle(organization, batch)
+    preview_row = f".batch-preview tr[data-subscription='{subscription.pk}']"
+    log_in(page, screenshots)
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    assert page.locator(preview_row).count() == 1
+    screenshots(page, "preview-before")
+
+    # When Marie presses "Skip" on that date in the subscription's schedule
+    page.goto(f"{SUBSCRIPTIONS}{subscription.pk}/change/")
+    row = page.locator(f"table.next-cycles tr[data-cycle='{cycle.cycle}']")
+    date_shown = row.locator("td").nth(1).inner_text()
+    row.scroll_into_view_if_needed()
+    screenshots(page, "schedule", full_page=False)
+    with page.expect_navigation():
+        row.get_by_role("button", name="Skip").click()
+
+    # Then the page says so, and the schedule shows that date skipped, with "Unskip"
+    assert "is skipped: neither charged nor shipped" in success_message(page)
+    assert date_shown in success_message(page)
+    row = page.locator(f"table.next-cycles tr[data-cycle='{cycle.cycle}']")
+    assert row.locator("td.state-skipped").inner_text().strip() == "skipped"
+    assert row.get_by_role("button", name="Unskip").count() == 1
+    row.scroll_into_view_if_needed()
+    screenshots(page, "skipped", full_page=False)
+    subscription.refresh_from_db()
+    assert cycle.cycle in subscription.skipped_cycles
+    # ...and the open batch's preview no longer has the box
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    assert page.locator(".batch-preview").count() == 1
+    assert page.locator(preview_row).count() == 0
+    screenshots(page, "preview-after")
+
+
+# --- 8. Three subscriptions paused at once, one refused ----------------------------------------
+
+
+def test_marie_pauses_three_subscriptions_from_the_list_and_the_refused_one_is_explained(
+    page, screenshots
+):
+    # Given the demo's active subscriptions, one of them the shop's (WooCommerce charges it)
+    organization = load_demo()
+    today = timezone.localtime(timezone.now(), organization.tzinfo).date()
+    resume_on = today + timedelta(days=28)
+    log_in(page, screenshots)
+    page.goto(f"{SUBSCRIPTIONS}?status__exact=active")
+    listed = {
+        int(pk)
+        for pk in page.locator("input.action-select").evaluate_all(
+            "boxes => boxes.map(box => box.value)"
+        )
+    }
+    active = Subscription.objects.filter(pk__in=listed).order_by("pk")
+    natives = list(active.filter(source=Subscription.Source.NATIVE)[:2])
+    shops = active.exclude(source=Subscription.Source.NATIVE).first()
+    assert len(natives) == 2
+    assert shops is not None
+    chosen = [*natives, shops]
+
+    # When Marie ticks the three, picks "Pause until a date" and gives the resume date
+    for subscription in chosen:
+        page.check(f"input.action-select[value='{subscription.pk}']")
+    page.select_option("select[name=action]", "bulk_pause")
+    screenshots(page, "three-ticked")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    form = page.locator("#content-main").inner_text()
+    assert all(str(subscription) in form for subscription in chosen), form
+    page.fill("#id_resume_at", f"{resume_on:%Y-%m-%d}T09:00")
+    screenshots(page, "resume-date")
+    with page.expect_navigation():
+        page.click(".submit-row input[type=submit]")
+
+    # Then the report says two are paused and names the refused one with its reason
+    screenshots(page, "report")
+    assert "2 subscriptions paused." in success_message(page)
+    refusals = page.locator(".messagelist li.error")
+    assert refusals.count() == 1
+    refusal = refusals.first.inner_text()
+    assert refusal.startswith("1 subscription not changed: "), refusal
+    assert refusal.endswith(f"({shops})"), refusal
+    reason = refusal.removeprefix("1 subscription not changed: ").removesuffix(f" ({shops})")
+    assert "managed by WooCommerce" in reason, refusal
+    statuses = dict(
+        Subscription.objects.filter(pk__in=[s.pk for s in chosen]).values_list("pk", "status")
+    )
+    assert statuses == {natives[0].pk: "paused", natives[1].pk: "paused", shops.pk: "active"}
+
+
+# --- 9. The open batch locked before its cut-off ---------------------------------------------
+
+
+def test_marie_locks_the_open_batch_early_and_it_holds_exactly_the_promised_boxes(
+    page, screenshots
+):
+    # Given the open batch, and a box due before its cut-off whose cycle starts later
+    from subscriptions.selectors import subscription_schedule
+
+    organization = load_demo()
+    batch = Batch.objects.get(organization=organization, status="open")
+    later_subscription, _cycle = open_batch_cycle(organization, batch)
+    log_in(page, screenshots)
+
+    # When Marie reads the preview's two numbers and the boxes each one counts
+    page.goto(f"{BATCHES}{batch.pk}/change/")
+    promised = page.locator(".batch-preview .preview-total")
+    boxes = int(promised.get_attribute("data-boxes"))
+    later = int(promised.get_attribute("data-later"))
+    assert page.locator(".batch-preview .preview-more").count() == 0  # every box listed
+
+    def listed(table: str) -> list[int]:
+        return sorted(
+            int(pk)
+            for pk in page.locator(f"table.{table} tbody tr").evaluate_all(
+                "rows => rows.map(row => row.dataset.subscription)"
+            )
+        )
+
+    frozen, moved = listed("preview-boxes"), listed("preview-later-boxes")
+    assert (len(frozen), len(moved)) == (boxes, later)
+    assert later_subscription.pk in moved
+    assert later_subscription.pk not in frozen
+    screenshots(page, "preview")
+
+    # ...and locks it now, before its cut-off
+    press(page, "lock")
+    question = page.locator("#content").inner_text()
+    assert re.search(rf"freezes {boxes} box(es)? \(", question), question
+    assert re.search(rf"{later} box(es)? due before the cut-off move", question), question
+    screenshots(page, "lock-form")
+    confirm(page)
+
+    # Then the batch holds exactly the boxes the preview promised, and not the later one
+    assert "The batch is locked" in success_message(page)
+    assert status_shown(page) == "Locked"
+    screenshots(page, "locked")
+    held = BatchLine.objects.filter(batch=batch).exclude(status__in=["rolled", "excluded"])
+    assert sorted(held.values_list("subscription_id", flat=True)) == frozen
+    # ...and that one's box is due in the next batch
+    next_box = subscription_schedule(subscription=later_subscription)[0]
+    assert next_box.batch.id != batch.pk
+    assert next_box.batch.cycle_date > batch.cycle_date

@@ -204,3 +204,22 @@ def test_a_sent_survey_and_a_failed_one_are_on_the_customers_page(
     section = unescape(page.text[page.text.index('id="customer-emails"') :])
     assert "Enquête de satisfaction" in section[: section.index("</div>")]
     assert email.subject in section
+
+
+def test_the_answers_link_lists_her_answers_not_the_surveys_still_unanswered(
+    lea, org_a, admin_client_for
+):
+    from satisfaction.models import SatisfactionSurvey
+
+    # Her survey sent and not answered yet
+    SatisfactionSurvey.objects.filter(customer=lea).update(
+        status=SatisfactionSurvey.Status.SENT, score=None, answered_at=None
+    )
+    client = admin_client_for(member(org_a, Membership.Role.STAFF))
+
+    page = client.get(page_url(lea))
+
+    href, count = SECTION_LINK.findall(unescape(page.text))[-1]
+    assert "satisfactionsurvey" in href
+    assert count == "0"
+    assert client.get(href).context_data["cl"].result_count == 0
