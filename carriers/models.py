@@ -216,6 +216,37 @@ class CarrierDelivery(TenantModel):
         WEBHOOK = "webhook", _("Webhook")
         PULL = "pull", _("Periodic pull")
 
+    class Meaning(models.TextChoices):
+        """What a platform's status means for the shipment (carriers/tracking.py)."""
+
+        SHIPPED = "shipped", _("On its way")
+        DELIVERED = "delivered", _("Delivered")
+        RETURNED = "returned", _("Returned to sender")
+        UNDELIVERABLE = "undeliverable", _("Undeliverable")
+        INFO = "info", _("For information")
+        UNKNOWN = "unknown", _("Unknown status")
+
+    class Note(models.TextChoices):
+        """What applying it did (codes: shown in the reader's language)."""
+
+        INVALID = "invalid", _("Not a parcel status change: ignored.")
+        NO_PARCEL = "no_parcel", _("No parcel of this account has this id or order number.")
+        OLDER = "older", _("Older than the parcel's last status: recorded, nothing moved.")
+        UNKNOWN_STATUS = "unknown_status", _("Unknown status: recorded on the parcel.")
+        NOT_DISPATCHED = (
+            "not_dispatched",
+            _("The box is not dispatched yet: recorded on the parcel."),
+        )
+        NOT_MOVED = (
+            "not_moved",
+            _("The shipment's status does not allow this change: recorded on the parcel."),
+        )
+        RECORDED = "recorded", _("Recorded on the parcel.")
+        SHIPPED = "shipped", _("Shipment marked shipped.")
+        DELIVERED = "delivered", _("Shipment marked delivered at the carrier's time.")
+        RETURNED = "returned", _("Shipment marked returned.")
+        LOST = "lost", _("Shipment marked lost.")
+
     account = models.ForeignKey(
         CarrierAccount,
         on_delete=models.CASCADE,
@@ -243,9 +274,9 @@ class CarrierDelivery(TenantModel):
     carrier_status_message = models.CharField(
         _("carrier status message"), max_length=500, blank=True
     )
-    meaning = models.CharField(_("meaning"), max_length=20, blank=True)
+    meaning = models.CharField(_("meaning"), max_length=20, choices=Meaning.choices, blank=True)
     carrier_status_at = models.DateTimeField(_("carrier status time"), null=True, blank=True)
-    note = models.TextField(_("note"), blank=True)
+    note = models.CharField(_("note"), max_length=20, choices=Note.choices, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)

@@ -55,12 +55,14 @@ Status = CarrierDelivery.Status
 
 # --- What a status means here ----------------------------------------------------------
 
-SHIPPED = "shipped"  # the carrier has it: on its way
-DELIVERED = "delivered"
-RETURNED = "returned"  # returned to sender
-UNDELIVERABLE = "undeliverable"  # closed as lost
-INFO = "info"  # known, moves no shipment (label states, cancellations, address problems)
-UNKNOWN = "unknown"
+Meaning = CarrierDelivery.Meaning
+Note = CarrierDelivery.Note
+SHIPPED = Meaning.SHIPPED  # the carrier has it: on its way
+DELIVERED = Meaning.DELIVERED
+RETURNED = Meaning.RETURNED  # returned to sender
+UNDELIVERABLE = Meaning.UNDELIVERABLE  # closed as lost
+INFO = Meaning.INFO  # known, moves no shipment (label states, cancellations, problems)
+UNKNOWN = Meaning.UNKNOWN
 
 #: Sendcloud's parcel statuses and what each means here, keyed by the status's name as
 #: a slug (lower case, every run of other characters one "-": "At sorting centre" ->
@@ -119,10 +121,10 @@ MEANINGS = {
 
 #: The shipment action each meaning asks for (fulfillment.services.shipment_transition).
 ACTIONS = {
-    SHIPPED: "ship",
-    DELIVERED: "deliver",
-    RETURNED: "mark_returned",
-    UNDELIVERABLE: "mark_lost",
+    SHIPPED: ("ship", Note.SHIPPED),
+    DELIVERED: ("deliver", Note.DELIVERED),
+    RETURNED: ("mark_returned", Note.RETURNED),
+    UNDELIVERABLE: ("mark_lost", Note.LOST),
 }
 
 
@@ -300,24 +302,20 @@ def delivery_apply(*, delivery_id: int, now: datetime | None = None) -> str:
         try:
             event = read_event(bytes(delivery.body))
         except ValueError as exc:
-            return _finish(delivery, Status.IGNORED, str(exc), now)
+            logger.info("tracking delivery %s ignored: %s", delivery.pk, exc)
+            return _finish(delivery, Status.IGNORED, Note.INVALID, now)
         delivery.carrier_status = event.status[:100]
         delivery.carrier_status_message = event.message[:500]
         delivery.meaning = meaning_of(event.message)
         delivery.carrier_status_at = event.at or delivery.received_at
         parcel = _find_parcel(delivery.account, event)
         if parcel is None:
-            return _finish(delivery, Status.IGNORED, "No parcel of this account has this id.", now)
+            return _finish(delivery, Status.IGNORED, Note.NO_PARCEL, now)
         parcel = Parcel.objects.select_for_update().get(pk=parcel.pk)
         delivery.parcel = parcel
         at = delivery.carrier_status_at
         if parcel.carrier_status_at is not None and at < parcel.carrier_status_at:
-            return _finish(
-                delivery,
-                Status.PROCESSED,
-                "Older than the parcel's last status: recorded, nothing moved.",
-                now,
-            )
+            return _finish(delivery, Status.PROCESSED, Note.OLDER, now)
         Parcel.objects.filter(pk=parcel.pk).update(
             carrier_status=delivery.carrier_status,
             carrier_status_message=delivery.carrier_status_message,
@@ -330,22 +328,23 @@ def delivery_apply(*, delivery_id: int, now: datetime | None = None) -> str:
 
 def _move_shipment(parcel: Parcel, meaning: str, at: datetime, now: datetime) -> str:
     if meaning == UNKNOWN:
-        return "Unknown status: recorded on the parcel."
-    action = ACTIONS.get(meaning)
-    if action is None:
-        return ""
+        return Note.UNKNOWN_STATUS
+    if meaning not in ACTIONS:
+        return Note.RECORDED
+    action, done = ACTIONS[meaning]
     shipment = Shipment.objects.filter(line_id=parcel.line_id).first()
     if shipment is None:
-        return "The box is not dispatched yet: recorded on the parcel."
+        return Note.NOT_DISPATCHED
     if not can_proceed(getattr(shipment, action)):
-        return f"The shipment is {shipment.status}: not moved ({action})."
+        return Note.NOT_MOVED
     try:
         fulfillment_services.shipment_transition(
             shipment=shipment, action=action, actor=Actor.system("carrier"), at=at, now=now
         )
     except ApplicationError as exc:  # changed meanwhile: the status stays recorded
-        return f"Not moved ({action}): {exc.message}"
-    return f"Shipment: {action}."
+        logger.info("parcel %s: shipment not moved (%s): %s", parcel.pk, action, exc.message)
+        return Note.NOT_MOVED
+    return done
 
 
 # --- The periodic pull ----------------------------------------------------------------
