@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from carriers import tracking
 from carriers.models import CarrierDelivery, Parcel
@@ -404,3 +405,48 @@ def test_the_status_table_reads_names_and_v3_codes_alike():
     assert tracking.meaning_of("Announced: not collected") == "info"
     assert tracking.meaning_of("RETURNED_TO_SENDER") == "returned"
     assert tracking.meaning_of("Something new") == "unknown"
+
+
+# --- The back office ------------------------------------------------------------------
+
+
+def test_staff_read_the_parcels_status_history_and_the_deliveries(
+    client, account, org_a, org_b, admin_client_for, no_broker
+):
+    (parcel,) = dispatched_boxes(org_a, account)
+    receive_and_apply(
+        client, account, payload(parcel, message="At sorting centre", at=T1), no_broker
+    )
+    receive_and_apply(client, account, payload(parcel, message="Delivered", at=T2), no_broker)
+    staff = admin_client_for(member(org_a, Membership.Role.STAFF))
+    french = {"HTTP_ACCEPT_LANGUAGE": "fr"}
+
+    page = staff.get(reverse("admin:carriers_parcel_change", args=[parcel.pk]), **french)
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "historique des statuts" in text.lower()
+    assert "At sorting centre" in text
+    assert "Envoi marqué livré à l\u2019heure donnée par le transporteur." in text
+
+    listing = staff.get(reverse("admin:carriers_carrierdelivery_changelist"), **french)
+    assert listing.status_code == 200
+    assert "Delivered" in listing.content.decode()
+    delivery = CarrierDelivery.objects.filter(parcel=parcel).first()
+    one = staff.get(reverse("admin:carriers_carrierdelivery_change", args=[delivery.pk]))
+    assert one.status_code == 200
+    assert (
+        staff.post(reverse("admin:carriers_carrierdelivery_delete", args=[delivery.pk])).status_code
+        == 403
+    )
+
+    other = admin_client_for(member(org_b, Membership.Role.ADMIN))
+    hidden = other.get(reverse("admin:carriers_carrierdelivery_change", args=[delivery.pk]))
+    assert hidden.status_code in (302, 404)
+
+
+def test_the_account_page_gives_the_webhook_address(account, org_a, admin_client_for):
+    client = admin_client_for(member(org_a, Membership.Role.ADMIN))
+    page = client.get(reverse("admin:carriers_carrieraccount_change", args=[account.pk]))
+    text = page.content.decode()
+    assert f"http://testserver/webhooks/carriers/{account.webhook_token}<" in text
+    assert f"/webhooks/carriers/{account.pk}/" not in text
