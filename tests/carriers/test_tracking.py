@@ -450,3 +450,24 @@ def test_the_account_page_gives_the_webhook_address(account, org_a, admin_client
     text = page.content.decode()
     assert f"http://testserver/webhooks/carriers/{account.webhook_token}<" in text
     assert f"/webhooks/carriers/{account.pk}/" not in text
+
+
+def test_beat_sweeps_every_minute_and_pulls_every_six_hours(settings):
+    from carriers import tasks
+
+    sweep = settings.CELERY_BEAT_SCHEDULE["carriers-sweep"]
+    pull = settings.CELERY_BEAT_SCHEDULE["carriers-pull-tracking"]
+    assert (sweep["task"], sweep["schedule"]) == (tasks.sweep_deliveries.name, 60)
+    assert (pull["task"], pull["schedule"]) == (tasks.pull_tracking.name, 6 * 3600)
+
+
+def test_the_task_applies_once_and_a_second_run_changes_nothing(client, account, org_a, no_broker):
+    from carriers import tasks
+
+    (parcel,) = dispatched_boxes(org_a, account)
+    post(client, account, payload(parcel, message="Delivered", at=T2), broker=no_broker)
+    (delivery_id,) = no_broker
+    assert tasks.apply_delivery.run(delivery_id) == "processed"
+    assert tasks.apply_delivery.run(delivery_id) == "processed"  # a redelivered task
+    assert CarrierDelivery.objects.get().attempts == 1
+    assert tasks.apply_delivery.run(delivery_id + 1000) == ""
