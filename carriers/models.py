@@ -246,6 +246,7 @@ class CarrierDelivery(TenantModel):
         DELIVERED = "delivered", _("Shipment marked delivered at the carrier's time.")
         RETURNED = "returned", _("Shipment marked returned.")
         LOST = "lost", _("Shipment marked lost.")
+        ERROR = "error", _("Applying it failed several times: see the logs.")
 
     account = models.ForeignKey(
         CarrierAccount,

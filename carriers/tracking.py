@@ -286,9 +286,38 @@ def _finish(delivery: CarrierDelivery, status: str, note: str, now: datetime) ->
     return status
 
 
+#: Unexpected errors in a row after which a delivery is `failed` (the sweeper stops).
+MAX_ATTEMPTS = 5
+
+
 def delivery_apply(*, delivery_id: int, now: datetime | None = None) -> str:
-    """Apply one stored delivery (the worker's task); safe to run twice."""
+    """Apply one stored delivery (the worker's task); safe to run twice.
+
+    An unexpected error rolls the application back, counts an attempt and is raised
+    (the task fails; the sweeper sends it again); after `MAX_ATTEMPTS` it is `failed`.
+    """
     now = now or clock.now()
+    try:
+        return _apply(delivery_id, now)
+    except Exception:
+        logger.exception("tracking delivery %s: applying failed", delivery_id)
+        with transaction.atomic():
+            delivery = (
+                CarrierDelivery.objects.select_for_update()
+                .filter(pk=delivery_id, status=Status.RECEIVED)
+                .first()
+            )
+            if delivery is not None:
+                delivery.attempts += 1
+                if delivery.attempts >= MAX_ATTEMPTS:
+                    delivery.status = Status.FAILED
+                    delivery.note = Note.ERROR
+                    delivery.processed_at = now
+                delivery.save()
+        raise
+
+
+def _apply(delivery_id: int, now: datetime) -> str:
     with transaction.atomic():
         delivery = (
             CarrierDelivery.objects.select_for_update()

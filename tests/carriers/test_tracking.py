@@ -471,3 +471,23 @@ def test_the_task_applies_once_and_a_second_run_changes_nothing(client, account,
     assert tasks.apply_delivery.run(delivery_id) == "processed"  # a redelivered task
     assert CarrierDelivery.objects.get().attempts == 1
     assert tasks.apply_delivery.run(delivery_id + 1000) == ""
+
+
+def test_an_unexpected_error_is_retried_then_failed(client, account, org_a, no_broker, monkeypatch):
+    (parcel,) = dispatched_boxes(org_a, account)
+    post(client, account, payload(parcel, message="Delivered", at=T2), broker=no_broker)
+    (delivery_id,) = no_broker
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(tracking, "_move_shipment", broken)
+    for attempt in range(1, tracking.MAX_ATTEMPTS + 1):
+        with pytest.raises(RuntimeError):
+            tracking.delivery_apply(delivery_id=delivery_id)
+        delivery = CarrierDelivery.objects.get()
+        assert delivery.attempts == attempt
+    assert (delivery.status, delivery.note) == ("failed", "error")
+    parcel.refresh_from_db()
+    assert parcel.carrier_status == ""  # rolled back each time
+    assert Shipment.objects.get(line_id=parcel.line_id).status == Shipment.Status.CREATED
