@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from carriers import selectors, services
-from carriers.models import CarrierAccount, CountryShippingMethod, Parcel
+from carriers.models import CarrierAccount, CarrierDelivery, CountryShippingMethod, Parcel
 from core.actors import Actor
 from core.errors import ApplicationError
 from crm.admin_secrets import SecretFieldsForm, secret_state
@@ -38,6 +38,7 @@ from crm.object_tools import register
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     REQUIRED_ROLE,
+    ReadOnlyTenantInline,
     TenantAdmin,
     TenantTabularInline,
     organizations_allowing,
@@ -92,11 +93,29 @@ class CarrierAccountAdmin(TenantAdmin):
         editable = self.has_change_permission(request, obj) if obj else True
         if not editable:
             fields = [self.secret_states.get(name, name) for name in fields]
+        if obj is not None:
+            fields.append("webhook_address")
         return fields
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        return [*fields, *(name for name in self.secret_states.values() if name not in fields)]
+        fields += [name for name in self.secret_states.values() if name not in fields]
+        return [*fields, "webhook_address"]
+
+    def get_object(self, request, object_id, from_field=None):
+        account = super().get_object(request, object_id, from_field)
+        if account is not None:  # the address the platform must post to, as this site is reached
+            account.webhook_url_absolute = request.build_absolute_uri(account.webhook_path())
+        return account
+
+    @admin.display(description=gettext_lazy("tracking webhook address"))
+    def webhook_address(self, account):
+        url = getattr(account, "webhook_url_absolute", None) or account.webhook_path()
+        return format_html(
+            '<code class="webhook-url">{}</code><div class="help">{}</div>',
+            url,
+            _("Paste it as the webhook URL of the platform's integration (parcel status changes)."),
+        )
 
 
 # --- Parcels ----------------------------------------------------------------------------
@@ -114,9 +133,31 @@ class AddressForm(forms.Form):
     phone = forms.CharField(label=gettext_lazy("phone"), max_length=32, required=False)
 
 
+class ParcelDeliveryInline(ReadOnlyTenantInline):
+    """The parcel's status history: every status received for it, newest first."""
+
+    model = CarrierDelivery
+    verbose_name = gettext_lazy("carrier status")
+    verbose_name_plural = gettext_lazy("status history")
+    fields = [
+        "carrier_status_at",
+        "carrier_status_message",
+        "carrier_status",
+        "meaning",
+        "source",
+        "status",
+        "note",
+        "received_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-carrier_status_at", "-id"]
+
+
 @admin.register(Parcel)
 class ParcelAdmin(TenantAdmin):
-    """Read-only: parcels are written by the labels runs."""
+    """Read-only: parcels are written by the labels runs and the tracking."""
+
+    inlines = [ParcelDeliveryInline]
 
     organization_column = True
     list_display = ["code_column", "batch", "state", "refusal", "carrier", "tracking_column"]
@@ -371,3 +412,55 @@ def shipment_tools(request, shipment: Shipment) -> list[dict[str, str]]:
 register(Batch, batch_tools)
 register(BatchLine, line_tools)
 register(Shipment, shipment_tools)
+
+
+# --- Tracking deliveries ----------------------------------------------------------------
+
+
+@admin.register(CarrierDelivery)
+class CarrierDeliveryAdmin(TenantAdmin):
+    """Read-only: the platform's statuses as received, and what applying them did."""
+
+    organization_column = True
+    list_display = [
+        "received_at",
+        "parcel",
+        "carrier_status_message",
+        "meaning",
+        "carrier_status_at",
+        "source",
+        "status",
+    ]
+    list_filter = ["status", "source", "meaning"]
+    list_select_related = ["organization", "parcel"]
+    search_fields = ["carrier_status_message", "parcel__tracking_number"]
+    fields = [
+        "organization",
+        "account",
+        "parcel",
+        "source",
+        "status",
+        "carrier_status",
+        "carrier_status_message",
+        "meaning",
+        "carrier_status_at",
+        "note",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "body_text",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("body"))
+    def body_text(self, delivery):
+        return format_html("<pre>{}</pre>", bytes(delivery.body).decode("utf-8", "replace"))

@@ -16,8 +16,11 @@ platform's link to the document (see decision 18).
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
@@ -67,6 +70,11 @@ class CarrierAccount(TenantModel):
     label_format = models.CharField(
         _("label format"), max_length=2, choices=LabelFormat.choices, default=LabelFormat.A6
     )
+    # The tracking webhooks' address names the account by this, never by its id: not
+    # guessable, so another organization's address cannot be probed (decision 18).
+    webhook_token = models.UUIDField(
+        _("webhook token"), default=uuid.uuid4, unique=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -87,6 +95,9 @@ class CarrierAccount(TenantModel):
     @property
     def has_keys(self) -> bool:
         return bool(self.public_key and self.secret_key)
+
+    def webhook_path(self) -> str:
+        return reverse("carrier-webhook", kwargs={"token": str(self.webhook_token)})
 
 
 class CountryShippingMethod(TenantModel):
@@ -184,3 +195,110 @@ class Parcel(TenantModel):
     @property
     def code(self) -> str:
         return line_code(self.line_id) if self.line_id else ""
+
+
+class CarrierDelivery(TenantModel):
+    """One status of a parcel from the platform: a signed webhook, or the periodic pull.
+
+    Stored as received (the raw body, answered 200 at once) and applied by a worker
+    (`carriers.tracking.delivery_apply`): an outbox like WooCommerce's. A repeated
+    body is one row (`body_sha256` unique per account). Once applied, it names its
+    parcel and the status it carried, which is the parcel's status history.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        PULL = "pull", _("Periodic pull")
+
+    class Meaning(models.TextChoices):
+        """What a platform's status means for the shipment (carriers/tracking.py)."""
+
+        SHIPPED = "shipped", _("On its way")
+        DELIVERED = "delivered", _("Delivered")
+        RETURNED = "returned", _("Returned to sender")
+        UNDELIVERABLE = "undeliverable", _("Undeliverable")
+        INFO = "info", _("For information")
+        UNKNOWN = "unknown", _("Unknown status")
+
+    class Note(models.TextChoices):
+        """What applying it did (codes: shown in the reader's language)."""
+
+        INVALID = "invalid", _("Not a parcel status change: ignored.")
+        NO_PARCEL = "no_parcel", _("No parcel of this account has this id or order number.")
+        OLDER = "older", _("Older than the parcel's last status: recorded, nothing moved.")
+        UNKNOWN_STATUS = "unknown_status", _("Unknown status: recorded on the parcel.")
+        NOT_DISPATCHED = (
+            "not_dispatched",
+            _("The box is not dispatched yet: recorded on the parcel."),
+        )
+        NOT_MOVED = (
+            "not_moved",
+            _("The shipment's status does not allow this change: recorded on the parcel."),
+        )
+        RECORDED = "recorded", _("Recorded on the parcel.")
+        SHIPPED = "shipped", _("Shipment marked shipped.")
+        DELIVERED = "delivered", _("Shipment marked delivered at the carrier's time.")
+        RETURNED = "returned", _("Shipment marked returned.")
+        LOST = "lost", _("Shipment marked lost.")
+        ERROR = "error", _("Applying it failed several times: see the logs.")
+
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("carrier account"),
+    )
+    parcel = models.ForeignKey(
+        Parcel,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("parcel"),
+    )
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.WEBHOOK
+    )
+    body = models.BinaryField(_("body"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    # What it carried, once read: the platform's status, its meaning here, its time.
+    carrier_status = models.CharField(_("carrier status"), max_length=100, blank=True)
+    carrier_status_message = models.CharField(
+        _("carrier status message"), max_length=500, blank=True
+    )
+    meaning = models.CharField(_("meaning"), max_length=20, choices=Meaning.choices, blank=True)
+    carrier_status_at = models.DateTimeField(_("carrier status time"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=20, choices=Note.choices, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("tracking delivery")
+        verbose_name_plural = _("tracking deliveries")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "body_sha256"], name="carrier_delivery_unique_body"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                name="carrier_delivery_unfinished",
+                condition=models.Q(status="received"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Tracking delivery %(id)s") % {"id": self.pk})

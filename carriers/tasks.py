@@ -50,3 +50,27 @@ def create_labels(batch_id: int, operation_id: int, language: str | None = None)
         summary = services.labels_summary(report)
         operation_finish(operation=operation, summary=summary)
     return summary
+
+
+@shared_task(name="carriers.apply_delivery", acks_late=True)
+def apply_delivery(delivery_id: int) -> str:
+    """Apply one stored tracking status to its parcel and shipment (safe to run twice)."""
+    from carriers.tracking import delivery_apply
+
+    return delivery_apply(delivery_id=delivery_id)
+
+
+@shared_task(name="carriers.sweep_deliveries")
+def sweep_deliveries(limit: int = 1000) -> int:
+    """Beat (every minute): resend the tracking statuses the broker or a worker lost."""
+    from carriers.tracking import deliveries_sweep
+
+    return deliveries_sweep(limit=limit)
+
+
+@shared_task(name="carriers.pull_tracking")
+def pull_tracking() -> int:
+    """Beat (every 6 hours): ask the platform for parcels whose webhooks never came."""
+    from carriers.tracking import tracking_pull
+
+    return tracking_pull()

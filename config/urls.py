@@ -32,6 +32,7 @@ urlpatterns = [
     path("fulfillment/", include("fulfillment.urls")),
     path("", include("satisfaction.urls")),
     path("", include("woocommerce.urls")),
+    path("", include("carriers.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.
     re_path(r"^api/", api_not_found),
 ]

@@ -27,6 +27,7 @@ SYSTEM_NAMES = {
     "renewals": _("automatic renewals"),
     "demo": _("demo data"),
     "system": _("automatic"),
+    "carrier": _("carrier tracking"),
 }
 
 

@@ -39,7 +39,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from carriers.models import CarrierAccount, CountryShippingMethod, Parcel
+from carriers.models import CarrierAccount, CarrierDelivery, CountryShippingMethod, Parcel
 from core.actors import Actor
 from crm.models import Membership, Organization
 from crm.tenant_admin import TenantAdminMixin
@@ -283,6 +283,19 @@ def _build(now):
         tracking_number="ZQ_A-TRACK",
         tracking_url="https://tracking.example/zq_a",
         carrier="Zq_a post",
+    )
+    # ... and a tracking status its webhook receiver (/webhooks/carriers/<token>/, outside
+    # the API: a signed platform's, reached by the account's unguessable token) stored.
+    CarrierDelivery.objects.create(
+        organization=a,
+        account=account,
+        parcel=Parcel.objects.get(account=account),
+        body=b'{"action": "parcel_status_changed", "parcel": {"order_number": "zq_a"}}',
+        body_sha256="0" * 64,
+        status="processed",
+        carrier_status="11",
+        carrier_status_message="Zq_a delivered",
+        note="zq_a note",
     )
 
     # B: its own admin, key and a little of everything, so its lists are not empty.

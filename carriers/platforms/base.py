@@ -14,6 +14,7 @@ failing): the run stops and every box not yet labelled waits for the next one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -59,6 +60,15 @@ class ParcelCreated:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class ParcelStatus:
+    """A parcel's current status as the platform reports it (the periodic pull)."""
+
+    code: str
+    message: str = ""
+    at: datetime | None = None  # when the carrier reported it
+
+
 class PlatformError(Exception):
     """The platform did not label the box."""
 
@@ -85,5 +95,12 @@ class CarrierPlatform(Protocol):
 
         Asked before creating again when an earlier attempt may have reached the
         platform without our recording its answer (a crash, a timeout).
+        """
+        ...
+
+    def parcel_status(self, tracking_number: str) -> ParcelStatus | None:
+        """The parcel's current status (None when the platform does not know it).
+
+        Asked for parcels whose status webhooks never came; raises `PlatformError`.
         """
         ...

@@ -16,6 +16,13 @@ Read from Sendcloud's published OpenAPI file for v3 shipments
 - `GET /shipments?external_reference_id=...` finds a shipment by it.
 - HTTP Basic authentication with the integration's public and secret keys.
 
+And from its v3 parcel tracking documentation
+(https://sendcloud.dev/docs/parcel-tracking/retrieve-tracking-info):
+`GET /parcels/tracking/{tracking_number}` answers 200 with a parcel tracking
+object: `parent_status` (the carrier's status standardized by Sendcloud),
+`updated_at`, and `events` in chronological order. The periodic pull reads
+`parent_status` and the time of the last event (else `updated_at`).
+
 Every call goes to `settings.SENDCLOUD_API_URL` (HTTPS; one host, never a
 URL from a response), follows no redirect and has a connect and read timeout.
 """
@@ -24,9 +31,10 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
@@ -38,6 +46,7 @@ from carriers.platforms.base import (
     ParcelCreated,
     ParcelRefused,
     ParcelRequest,
+    ParcelStatus,
     PlatformUnavailable,
 )
 
@@ -221,3 +230,32 @@ class SendcloudPlatform:
                 if parcel is not None:
                     return parcel
         return None
+
+    def parcel_status(self, tracking_number: str) -> ParcelStatus | None:
+        response = self._send("GET", f"/parcels/tracking/{quote(tracking_number, safe='')}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._unavailable(response)
+        body = self._json(response)
+        tracking = body.get("data") if isinstance(body.get("data"), dict) else body
+        status = tracking.get("parent_status")
+        if isinstance(status, dict):
+            code = str(status.get("code") or status.get("id") or "")
+            message = str(status.get("message") or status.get("name") or code)
+        else:
+            code = message = str(status or "")
+        if not code:
+            return None
+        events = [event for event in tracking.get("events") or [] if isinstance(event, dict)]
+        last = events[-1] if events else {}
+        at = _iso(last.get("timestamp") or last.get("created_at") or tracking.get("updated_at"))
+        return ParcelStatus(code=code, message=message, at=at)
+
+
+def _iso(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

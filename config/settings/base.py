@@ -232,6 +232,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "satisfaction-schedule": {"task": "satisfaction.schedule_surveys", "schedule": 900},
     "satisfaction-send": {"task": "satisfaction.send_surveys", "schedule": 300},
     "satisfaction-expire": {"task": "satisfaction.expire_surveys", "schedule": 3600},
+    # Carrier tracking: resends stored statuses a worker never applied; asks the platform
+    # for parcels whose status webhooks never came.
+    "carriers-sweep": {"task": "carriers.sweep_deliveries", "schedule": 60},
+    "carriers-pull-tracking": {
+        "task": "carriers.pull_tracking",
+        "schedule": env.int("CARRIER_TRACKING_PULL_SECONDS", default=6 * 3600),
+    },
 }
 CELERY_TIMEZONE = "UTC"
 # Issue 26: workers keep their database connection across tasks. Celery's Django fix-up
@@ -269,6 +276,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
 # Carrier platforms (carriers/platforms): each platform's one API host, HTTPS only; the
 # tests point it at a fake. Timeouts (connect, read) in seconds bound every call.
 SENDCLOUD_API_URL = env("SENDCLOUD_API_URL", default="https://panel.sendcloud.sc/api/v3")
+# Tracking webhooks: the largest body accepted; a stored status not applied after this
+# many seconds is resent by the sweeper; parcels still not delivered this many days
+# after their label are asked to the platform (for so many more days, then given up).
+CARRIER_WEBHOOK_MAX_BODY_BYTES = env.int("CARRIER_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+CARRIER_DELIVERY_STUCK_SECONDS = env.int("CARRIER_DELIVERY_STUCK_SECONDS", default=300)
+CARRIER_TRACKING_PULL_AFTER_DAYS = env.int("CARRIER_TRACKING_PULL_AFTER_DAYS", default=3)
+CARRIER_TRACKING_PULL_FOR_DAYS = env.int("CARRIER_TRACKING_PULL_FOR_DAYS", default=30)
 CARRIER_HTTP_TIMEOUT = (
     env.float("CARRIER_CONNECT_TIMEOUT", default=5.0),
     env.float("CARRIER_READ_TIMEOUT", default=30.0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +43,13 @@ class FakeSendcloud:
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         self.mock.add_callback("POST", f"{API}/shipments/announce", callback=self._announce)
         self.mock.add_callback("GET", f"{API}/shipments", callback=self._list)
+        # v3 parcel tracking: `GET /parcels/tracking/{tracking_number}` -> the parcel tracking
+        # object (`parent_status`, `updated_at`, `events`), from `tracking` below.
+        self.tracking: dict[str, dict] = {}  # tracking number -> its tracking object
+        self.tracking_lookups: list[str] = []
+        self.mock.add_callback(
+            "GET", re.compile(re.escape(f"{API}/parcels/tracking/") + r"[^/?]+$"), self._track
+        )
 
     def __enter__(self):
         self.mock.start()
@@ -135,3 +143,12 @@ class FakeSendcloud:
         self.lookups.append(reference)
         found = [self.shipments[reference]] if reference in self.shipments else []
         return 200, {}, json.dumps({"data": found})
+
+    def _track(self, request):
+        if not self._authorized(request):
+            return 401, {}, json.dumps({"errors": []})
+        number = urlsplit(request.url).path.rsplit("/", 1)[1]
+        self.tracking_lookups.append(number)
+        if number not in self.tracking:
+            return 404, {}, json.dumps({"errors": [{"status": "404", "code": "not_found"}]})
+        return 200, {}, json.dumps(self.tracking[number])

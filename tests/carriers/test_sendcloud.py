@@ -153,3 +153,29 @@ def test_pure_helpers():
     items = [{"weight_grams": 250, "quantity": 2}, {"product": 1, "variant": None, "quantity": 1}]
     assert box_weight_grams(items, packaging_grams=100, unit_weights={(1, None): 50}) == (650, [])
     assert box_weight_grams(items, packaging_grams=0) == (500, ["1"])
+
+
+@responses.activate
+def test_parcel_status_reads_the_tracking_objects_parent_status_and_last_event():
+    responses.get(
+        f"{API}/parcels/tracking/3SYZXG1",
+        json={
+            "parent_status": "DELIVERED",
+            "updated_at": "2026-11-13T08:00:00Z",
+            "events": [
+                {"parent_status": "AT_SORTING_CENTRE", "timestamp": "2026-11-11T09:30:00Z"},
+                {"parent_status": "DELIVERED", "timestamp": "2026-11-12T14:05:00+00:00"},
+            ],
+        },
+    )
+    responses.get(f"{API}/parcels/tracking/UNKNOWN", status=404, json={"errors": []})
+    responses.get(f"{API}/parcels/tracking/DOWN", status=503, body="down")
+
+    status = platform().parcel_status("3SYZXG1")
+
+    assert (status.code, status.message) == ("DELIVERED", "DELIVERED")
+    assert status.at.isoformat() == "2026-11-12T14:05:00+00:00"
+    assert responses.calls[0].request.headers["Authorization"].startswith("Basic ")
+    assert platform().parcel_status("UNKNOWN") is None
+    with pytest.raises(PlatformUnavailable):
+        platform().parcel_status("DOWN")
