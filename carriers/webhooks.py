@@ -21,7 +21,6 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -30,6 +29,7 @@ from rest_framework.views import APIView
 from carriers.models import CarrierAccount
 from carriers.tracking import delivery_receive
 from core.errors import ApplicationError
+from core.webhooks import bounded_body
 
 
 def _error(message: str, status: int) -> Response:
@@ -55,21 +55,10 @@ class CarrierWebhookView(APIView):
         )
         if account is None:
             return _error("Unknown carrier account.", 404)
-        limit = settings.CARRIER_WEBHOOK_MAX_BODY_BYTES
         try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = -1
-        if declared < 0:
-            return _error("Invalid Content-Length.", 400)
-        if declared > limit:
-            return _error(f"The body is larger than {limit} bytes.", 413)
-        try:
-            body = request._request.body
-        except RequestDataTooBig:
-            return _error(f"The body is larger than {limit} bytes.", 413)
-        if len(body) > limit:
-            return _error(f"The body is larger than {limit} bytes.", 413)
+            body = bounded_body(request, settings.CARRIER_WEBHOOK_MAX_BODY_BYTES)
+        except ApplicationError as refused:
+            return _error(refused.message, refused.status)
         try:
             delivery_id = delivery_receive(account=account, body=body, headers=request.headers)
         except ApplicationError as refused:

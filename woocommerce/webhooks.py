@@ -34,13 +34,13 @@ of the address (with and without the final slash) answer here.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApplicationError
+from core.webhooks import bounded_body
 from woocommerce.services import delivery_receive
 from woocommerce.shop_cache import webhook_shop
 
@@ -66,21 +66,10 @@ class WooCommerceWebhookView(APIView):
         shop = webhook_shop(store_uuid)
         if shop is None:
             return _error("Unknown shop.", 404)
-        limit = settings.WOOCOMMERCE_MAX_BODY_BYTES
         try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = -1
-        if declared < 0:  # Django would raise reading the body: a 500
-            return _error("Invalid Content-Length.", 400)
-        if declared > limit:
-            return _error(f"The body is larger than {limit} bytes.", 413)
-        try:
-            body = request._request.body
-        except RequestDataTooBig:
-            return _error(f"The body is larger than {limit} bytes.", 413)
-        if len(body) > limit:
-            return _error(f"The body is larger than {limit} bytes.", 413)
+            body = bounded_body(request, settings.WOOCOMMERCE_MAX_BODY_BYTES)
+        except ApplicationError as refused:
+            return _error(refused.message, refused.status)
 
         try:
             receipt = delivery_receive(shop=shop, body=body, headers=request.headers)
