@@ -38,6 +38,7 @@ from crm.object_tools import register
 from crm.tenant_admin import (
     ADMINS_DECIDE,
     REQUIRED_ROLE,
+    ReadOnlyAdminMixin,
     ReadOnlyTenantInline,
     TenantAdmin,
     TenantTabularInline,
@@ -154,7 +155,7 @@ class ParcelDeliveryInline(ReadOnlyTenantInline):
 
 
 @admin.register(Parcel)
-class ParcelAdmin(TenantAdmin):
+class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """Read-only: parcels are written by the labels runs and the tracking."""
 
     inlines = [ParcelDeliveryInline]
@@ -185,15 +186,6 @@ class ParcelAdmin(TenantAdmin):
     ]
     readonly_fields = fields
     change_form_template = "admin/carriers/parcel/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("line"), ordering="line_id")
     def code_column(self, parcel):
@@ -418,7 +410,7 @@ register(Shipment, shipment_tools)
 
 
 @admin.register(CarrierDelivery)
-class CarrierDeliveryAdmin(TenantAdmin):
+class CarrierDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """Read-only: the platform's statuses as received, and what applying them did."""
 
     organization_column = True
@@ -451,15 +443,6 @@ class CarrierDeliveryAdmin(TenantAdmin):
         "body_text",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("body"))
     def body_text(self, delivery):

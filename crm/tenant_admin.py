@@ -245,6 +245,19 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
         return filters
 
 
+class ReadOnlyAdminMixin:
+    """Rows read in the admin, never added, edited or deleted there (the services write them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ActionsOnlyTenantAdmin(TenantAdmin):
     """Rows nobody adds, edits or deletes by hand; the list's actions still run.
 

@@ -28,7 +28,7 @@ from crm.admin_display import (
 )
 from crm.fsm_admin import ServiceActionsAdminMixin
 from crm.object_tools import object_tools
-from crm.tenant_admin import OrganizationTimeChangeViewMixin, TenantAdmin, when
+from crm.tenant_admin import OrganizationTimeChangeViewMixin, ReadOnlyAdminMixin, TenantAdmin, when
 from fulfillment import services
 from fulfillment.admin import batch_page
 from fulfillment.admin.batch_page import (
@@ -95,7 +95,9 @@ class BatchChangeList(ChangeList):
 
 
 @admin.register(Batch)
-class BatchAdmin(OrganizationTimeChangeViewMixin, ServiceActionsAdminMixin, TenantAdmin):
+class BatchAdmin(
+    ReadOnlyAdminMixin, OrganizationTimeChangeViewMixin, ServiceActionsAdminMixin, TenantAdmin
+):
     """Read-only: batches are opened, locked and dispatched by the fulfillment services."""
 
     organization_column = True  # for staff of several organizations
@@ -122,15 +124,6 @@ class BatchAdmin(OrganizationTimeChangeViewMixin, ServiceActionsAdminMixin, Tena
     readonly_fields = fields
 
     # --- Permissions: nobody edits a batch; staff act on it through its buttons.
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def may_act(self, request, batch: Batch) -> bool:
         """The buttons and the scan field: staff of the batch's organization."""

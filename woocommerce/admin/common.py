@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.text import Truncator
 
-from crm.tenant_admin import TenantAdmin
+from crm.tenant_admin import ReadOnlyAdminMixin, TenantAdmin
 
 
 def changelist_url(model, **filters) -> str:
@@ -45,17 +45,8 @@ class SyncAdmin(TenantAdmin):
     organization_column = True  # for staff of several organizations
 
 
-class ReadOnlySyncAdmin(SyncAdmin):
+class ReadOnlySyncAdmin(ReadOnlyAdminMixin, SyncAdmin):
     """Rows the sync writes: everyone who may view them reads them, nobody edits them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def first_line_of(error: str, length: int = 80) -> str:
