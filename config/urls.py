@@ -33,6 +33,8 @@ urlpatterns = [
     path("", include("satisfaction.urls")),
     path("", include("woocommerce.urls")),
     path("", include("carriers.urls")),
+    # The subscribers' own space, one per organization (portal/urls.py).
+    path("p/<slug:organization>/", include("portal.urls")),
     # Any other API address answers in the API's error shape, not an HTML page.
     re_path(r"^api/", api_not_found),
 ]

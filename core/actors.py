@@ -64,6 +64,11 @@ class Actor:
         return cls.for_user(request.user)
 
     @classmethod
+    def for_customer(cls, customer) -> Actor:
+        """The customer themselves, in their portal (the history names them by e-mail)."""
+        return cls(ActorKind.CUSTOMER, label=customer.email)
+
+    @classmethod
     def system(cls, label: str = "") -> Actor:
         return cls(ActorKind.SYSTEM, label=label or "system")
 

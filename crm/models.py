@@ -648,6 +648,7 @@ class CustomerEmail(TenantModel):
     class Kind(models.TextChoices):
         SURVEY = "survey", _("Satisfaction survey")
         AFTER_SALES = "after_sales", _("After-sales")
+        PORTAL = "portal", _("Customer portal")
 
     class Status(models.TextChoices):
         SENT = "sent", _("Sent")

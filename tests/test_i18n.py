@@ -151,7 +151,8 @@ def test_amounts_and_dates_in_labels_are_written_as_the_locale_writes_them(org_a
 
 
 APPS = ["config", "crm", "subscriptions", "woocommerce", "fulfillment", "preferences"]
-APPS += ["satisfaction", "returns", "dashboard", "operations", "carriers"]
+APPS += ["satisfaction", "returns", "dashboard", "operations", "carriers", "core", "signin"]
+APPS += ["portal"]
 KEYWORDS = [
     "gettext_noop",
     "gettext_lazy",

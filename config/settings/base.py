@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "satisfaction",
     "returns",
     "carriers",
+    "portal",
     "operations",
     "dashboard",
     # Security hardening (issue 23b): login lockouts, two-factor sign-in, the CSP header.
