@@ -33,8 +33,8 @@ ACTION_SETTINGS = {
     "cancel": "allow_cancel",
 }
 
-#: The frequencies a subscriber may choose, as (period, interval): what a coffee roaster
-#: sells (every week, two weeks, four weeks, month, two months).
+#: The frequencies a subscriber may choose, as (period, interval): every week, two weeks,
+#: four weeks, month, two months (the rhythms box subscriptions are sold at).
 FREQUENCIES: tuple[tuple[str, int], ...] = (
     (BillingPeriod.WEEK, 1),
     (BillingPeriod.WEEK, 2),
