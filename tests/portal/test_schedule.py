@@ -443,6 +443,20 @@ def test_cancel_at_the_end_of_the_period_with_a_reason(
     assert in_french("A cancellation at period end is already scheduled.") in again.content.decode()
 
 
+def test_an_ended_subscription_offers_no_cancellation(org_a):
+    customer, ended = subscriber(org_a, "ended@example.com", status="canceled")
+    client = signed_in_client(customer)
+    url = portal_url(org_a, "cancel", subscription_id=ended.pk)
+
+    page = client.get(url)
+    refused = client.post(url, {"reason": "price"})
+
+    assert in_french("Your subscription has ended.") in page.content.decode()
+    assert 'name="reason"' not in page.content.decode()
+    assert refused.status_code == 409
+    assert not ended.events.exists()
+
+
 def test_cancel_needs_a_reason(org_a, portal_client_a, portal_subscription_a):
     response = portal_client_a.post(
         portal_url(org_a, "cancel", subscription_id=portal_subscription_a.pk), {"note": "x"}
