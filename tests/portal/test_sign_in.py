@@ -343,3 +343,15 @@ def test_signing_out_needs_the_csrf_token(org_a, portal_customer_a):
     assert browser.post(portal_url(org_a, "sign-out")).status_code == 403
     assert browser.post(portal_url(org_a, "sign-out-everywhere")).status_code == 403
     assert signed_in(browser, org_a)
+
+
+def test_the_email_speaks_the_customers_language(client, org_a, portal_customer_a, capture):
+    portal_customer_a.language = "fr"
+    portal_customer_a.save(update_fields=["language"])
+
+    ask(client, org_a, "alice@example.com", capture)
+
+    message = mail.outbox[0]
+    assert message.subject == "Connexion à votre espace"
+    assert "servent une seule fois, pendant 15 minutes" in message.body
+    assert CODE.search(message.body)
