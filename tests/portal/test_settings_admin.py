@@ -182,3 +182,31 @@ def test_nobody_adds_edits_or_deletes_sessions_by_hand(admin_client_a_administra
             admin_client_a_administrator.get(reverse(f"admin:portal_{model}_add")).status_code
             == 403
         )
+
+
+def test_the_lists_cost_the_same_for_one_row_or_many(
+    admin_client_a, org_a, portal_customer_a, other_customer_a
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lists = [
+        reverse("admin:portal_portalsession_changelist"),
+        reverse("admin:portal_signinrequest_changelist"),
+    ]
+
+    def cost():
+        counts = []
+        for url in lists:
+            with CaptureQueriesContext(connection) as queries:
+                assert admin_client_a.get(url).status_code == 200
+            counts.append(len(queries))
+        return counts
+
+    signed_in_client(portal_customer_a)
+    sign_in_request(organization=org_a, email="alice@example.com", client="203.0.113.7")
+    one = cost()
+    for customer in (portal_customer_a, other_customer_a, other_customer_a):
+        signed_in_client(customer)
+        sign_in_request(organization=org_a, email=customer.email, client="203.0.113.7")
+    assert cost() == one
