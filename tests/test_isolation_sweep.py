@@ -298,6 +298,19 @@ def _build(now):
         note="zq_a note",
     )
 
+    # ... and its subscribers' portal: settings, a sign-in request and a signed-in device.
+    from portal.services import (
+        portal_session_start,
+        portal_settings_ensure,
+        portal_settings_update,
+        sign_in_request,
+    )
+
+    portal_settings_ensure(organization=b)  # (made when B's admin first opens the list)
+    portal_settings_update(organization=a, actor=Actor.for_user(world.a_admin), name="Zq_a home")
+    sign_in_request(organization=a, email="zq_a.ana@example.com", client="203.0.113.9", now=now)
+    portal_session_start(customer=customer, now=now)
+
     # B: its own admin, key and a little of everything, so its lists are not empty.
     world.b_admin = member(b, Role.ADMIN, username="tea-admin")
     _row, world.b_key = api_key_for(b, name="tea integration")
