@@ -476,3 +476,43 @@ def test_each_page_reads_as_many_queries_for_one_row_as_for_ten(
         assert len(response.context["cards"]) == 11
     if name == "boxes":
         assert len(response.context["boxes"]) == 10
+
+
+# --- The staff's dashboard -------------------------------------------------------------------
+
+
+def test_the_dashboard_counts_this_weeks_changes_from_subscribers_and_lists_them(
+    org_a, org_b, alice, admin_client_a, staff_user_a, other_customer_a
+):
+    from preferences import services as preferences
+    from tests.dashboard.test_dashboard import figures
+
+    subscription = alice.subscriptions.get()
+    me = Actor.for_customer(alice)
+    # This week (since Monday 7 December, 00:00 in Paris): a skip and a grind, by Alice.
+    subscriptions.subscription_skip_cycle(subscription=subscription, actor=me, cycle=2, now=NOW)
+    preferences.preferences_update(
+        subscription=subscription, values={"grind": "filter"}, actor=me, source="portal", now=NOW
+    )
+    # Not counted: a staff member's change, Sunday's change, another organization's.
+    subscriptions.subscription_unskip_cycle(
+        subscription=subscription, actor=Actor.for_user(staff_user_a), cycle=2, now=NOW
+    )
+    bob = other_customer_a.subscriptions.get()
+    with time_machine.travel(datetime(2026, 12, 6, 22, 30, tzinfo=UTC), tick=False):
+        subscriptions.subscription_skip_cycle(
+            subscription=bob, actor=Actor.for_customer(other_customer_a), cycle=2
+        )
+    carla, carla_subscription = subscriber(org_b, "carla@example.com")
+    subscriptions.subscription_skip_cycle(
+        subscription=carla_subscription, actor=Actor.for_customer(carla), cycle=2, now=NOW
+    )
+
+    home = admin_client_a.get("/admin/", HTTP_ACCEPT_LANGUAGE="en")
+
+    shown = figures(home.text)
+    assert shown["Changes from subscribers this week"].value == "2"
+    changed = shown["Subscriptions they changed"]
+    assert changed.count == 1
+    listed = admin_client_a.get(changed.href, HTTP_ACCEPT_LANGUAGE="en")
+    assert list(listed.context_data["cl"].result_list) == [subscription]
