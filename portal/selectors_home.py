@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -158,30 +158,32 @@ def _price(subscription: Subscription) -> str:
     return money(total, subscription.currency)
 
 
-def _box_start(subscription: Subscription, now: datetime) -> datetime | None:
-    """When the cycle of the next box a change can reach starts (is charged).
+def _next_box(subscription: Subscription, find, now: datetime) -> NextBox | None:
+    """The next box a change made now can still reach, if one is planned.
 
-    The current cycle when its box is still ahead of its cut-off (charged, not yet
-    packed): `_next_box` checks that with its batch. Otherwise the next charged one.
+    The current cycle's, when it is charged and its batch's cut-off is still ahead (a
+    monthly box charged on the 1st ships with the batch of the week); otherwise the next
+    charged cycle's (`Subscription.next_due`: a paused one's first after its resume date).
     """
     if subscription.status in ENDED:
         return None
-    due = subscription.next_due()
-    return due[1] if due else None
-
-
-def _next_box(subscription: Subscription, find, now: datetime) -> NextBox | None:
     organization = subscription.organization
-    current = subscription.current_period_start
-    cycle = None
-    if current is not None and subscription.status not in ENDED:
-        candidate = find(current)
-        if candidate.cutoff_at > now:
-            cycle, starts_at = candidate, current
+    cycle, starts_at = None, subscription.current_period_start
+    if starts_at is not None:
+        candidate = find(starts_at)
+        # A batch holds the cycles starting from the previous cut-off (its `starts_at`).
+        opens_at = (
+            candidate.batch.starts_at
+            if candidate.batch is not None
+            else candidate.cutoff_at - timedelta(days=7)
+        )
+        if opens_at <= starts_at < candidate.cutoff_at and candidate.cutoff_at > now:
+            cycle = candidate
     if cycle is None:
-        starts_at = _box_start(subscription, now)
-        if starts_at is None:
+        due = subscription.next_due()
+        if due is None:
             return None
+        starts_at = due[1]
         cycle = find(starts_at)
     countdown = ""
     if cycle.cutoff_at > now:

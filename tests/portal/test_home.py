@@ -129,6 +129,50 @@ def test_home_shows_each_subscription_its_items_price_and_next_box_with_its_coun
     assert page.count("concernent la box du") == 1
 
 
+def test_a_monthly_box_already_shipped_this_month_shows_next_months_box(org_a, clock):
+    open_batch(org_a, CUTOFF)
+    # Charged on 17 November (its box went with November's batches); next on 17 December.
+    customer, _subscription = subscriber(
+        org_a, "dora@example.com", billing_anchor=NOW - timedelta(days=20)
+    )
+
+    page = words(signed_in_client(customer).get(home(org_a)))
+
+    assert "chaque mois" in page
+    # Charged on Thursday 17 December: the batch of Wednesday 23 December, shipped the 24th.
+    assert "Prochaine box : expédiée le 24 décembre 2026" in page
+    assert "Prélèvement le 17 décembre 2026." in page
+    assert "Il reste 2 semaines, 2 jours pour la modifier." in page
+
+
+def test_a_paused_subscription_says_until_when_and_a_canceled_one_has_no_next_box(org_a, clock):
+    open_batch(org_a, CUTOFF)
+    customer, paused = subscriber(
+        org_a,
+        "emma@example.com",
+        status="paused",
+        billing_period="week",
+        billing_anchor=NOW - timedelta(days=10),
+    )
+    SubscriptionFactory(customer=customer, status="canceled")
+    client = signed_in_client(customer)
+
+    page = words(client.get(home(org_a)))
+    assert "En pause jusqu’à ce que vous le repreniez." in page
+    assert page.count("Prochaine box") == 0  # no resume date: no box planned
+    assert page.count("Aucune box n’est encore prévue.") == 1  # the canceled one: nothing said
+
+    Subscription.objects.filter(pk=paused.pk).update(
+        resume_at=datetime(2026, 12, 20, 9, tzinfo=UTC)
+    )
+    page = words(client.get(home(org_a)))
+    assert "En pause jusqu’au 20 décembre 2026." in page
+    # Charged on Fridays: the first cycle after the resume date is Friday 25 December,
+    # in the batch of Wednesday 30 December.
+    assert "Prochaine box : expédiée le 31 décembre 2026" in page
+    assert "Prélèvement le 25 décembre 2026." in page
+
+
 def test_home_reads_in_english_for_a_customer_who_reads_english(org_a, alice, alice_client):
     alice.language = "en"
     alice.save()
