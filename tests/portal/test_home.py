@@ -423,6 +423,23 @@ def test_charges_say_what_is_owed_and_show_refunds(org_a, alice, alice_client):
     assert "Payée" in page
 
 
+def test_a_failed_payment_is_on_the_to_do_list_and_the_shops_is_settled_in_the_shop(org_a, clock):
+    settings_of(org_a, shop_account_url="https://shop.example/my-account/")
+    customer, subscription = subscriber(
+        org_a, "fanny@example.com", status="past_due", source="woocommerce"
+    )
+    ChargeFactory(subscription=subscription, cycle=1, amount=Decimal("20.00"), status="failed")
+    client = signed_in_client(customer)
+
+    home_page = text(client.get(home(org_a)))
+    charges = words(client.get(portal_url(org_a, "charges")))
+
+    assert "À faire" in home_page
+    assert f'href="{portal_url(org_a, "charges")}">Un paiement a échoué' in home_page
+    assert "20,00 EUR : 1 paiement a échoué. Réglez-le dans la boutique." in charges
+    assert "Le paiement a échoué : merci de le régler dans la boutique." in charges
+
+
 def test_nothing_owed_is_said_plainly(org_a, alice, alice_client):
     page = text(alice_client.get(portal_url(org_a, "charges")))
 
