@@ -11,11 +11,17 @@ page on the site. Autodiscovery imports it (`dashboard` is an installed app).
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from crm.tenant_admin import ReadOnlyTenantInline, when
+from crm.models import Organization
+from crm.tenant_admin import ReadOnlyTenantInline, organization_roles, when
 from dashboard import fulfillment_admin  # noqa: F401  (registers the fulfillment pages)
+from dashboard.selectors import portal_preference_changes, subscriber_events, this_week_start
 from fulfillment.models import BatchLine, Shipment
 from preferences.admin import PreferenceChangeInline, SubscriptionPreferenceInline
 from returns.admin import SubscriptionCaseInline
@@ -63,6 +69,41 @@ class SubscriptionBoxInline(ReadOnlyTenantInline):
         return when(shipment.delivered_at) if shipment else "-"
 
 
+class SubscriberChangesListFilter(admin.SimpleListFilter):
+    """Subscriptions their subscriber changed this week (Monday on, in each organization's
+    time zone) in their portal: the list behind the dashboard's "changes from subscribers"."""
+
+    title = gettext_lazy("changed by the subscriber")
+    parameter_name = "subscriber_changes"
+
+    def lookups(self, request, model_admin):
+        return [("week", gettext_lazy("This week"))]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if self.value() != "week":
+            return queryset.none()
+        zones = Organization.objects.order_by().values_list("timezone", flat=True).distinct()
+        if not request.user.is_superuser:
+            zones = zones.filter(pk__in=organization_roles(request))
+        now = timezone.now()
+        within = Q(pk__in=[])
+        for name in zones:
+            since = this_week_start(now=now, tz=zoneinfo.ZoneInfo(name))
+            changed = Q(
+                pk__in=subscriber_events(since=since)
+                .filter(organization__timezone=name)
+                .values("subscription_id")
+            ) | Q(
+                pk__in=portal_preference_changes(since=since)
+                .filter(organization__timezone=name)
+                .values("subscription_id")
+            )
+            within |= Q(organization__timezone=name) & changed
+        return queryset.filter(within)
+
+
 @admin.register(Subscription)
 class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
     """A subscription's page with every app's part of it, in the order staff read them.
@@ -72,6 +113,7 @@ class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
     other apps' inlines are read-only.
     """
 
+    list_filter = [*SubscriptionAdmin.list_filter, SubscriberChangesListFilter]
     inlines = [
         SubscriptionItemInline,
         SubscriptionPreferenceInline,  # written through preferences.services (see its module)

@@ -12,15 +12,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 
+from core.actors import ActorKind
 from core.periods import days_bounds, local_midnight, month_bounds, today_in, week_start
 from crm.models import Organization
 from fulfillment import exports
 from fulfillment.models import Batch, BatchLine
+from preferences.models import PreferenceChange
 from returns.models import ReturnRequest
 from satisfaction import selectors as satisfaction_selectors
-from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionItem
+from subscriptions.models import (
+    BillingPeriod,
+    Charge,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionItem,
+)
 from woocommerce import selectors as woocommerce_selectors
 from woocommerce.models import WooCommerceStore
 
@@ -134,6 +142,15 @@ class Returns:
 
 
 @dataclass(frozen=True)
+class SubscriberChanges:
+    """What subscribers changed themselves (in their portal) since Monday."""
+
+    start: datetime
+    changes: int
+    subscriptions: int
+
+
+@dataclass(frozen=True)
 class StoreHealth:
     store: WooCommerceStore
     last_delivery_at: datetime | None
@@ -154,6 +171,7 @@ class Dashboard:
     to_dispatch: list[BatchToDispatch]
     returns: Returns
     stores: list[StoreHealth] = field(default_factory=list)
+    subscriber_changes: SubscriberChanges | None = None
 
 
 def week_ends(*, now: datetime, tz, weeks: int = TREND_WEEKS) -> list[tuple[date, datetime]]:
@@ -328,6 +346,51 @@ def returns(*, organization: Organization, now: datetime) -> Returns:
     return Returns(counts["open"], counts["overdue"])
 
 
+def this_week_start(*, now: datetime, tz) -> datetime:
+    """Monday 00:00 of `now`'s week in `tz`."""
+    return local_midnight(week_start(today_in(now, tz)), tz)
+
+
+def subscriber_events(*, since: datetime) -> QuerySet[SubscriptionEvent]:
+    """Subscription events a subscriber made themselves since `since` (every organization:
+    callers scope it)."""
+    return SubscriptionEvent.objects.filter(actor_kind=ActorKind.CUSTOMER, created_at__gte=since)
+
+
+def portal_preference_changes(*, since: datetime) -> QuerySet[PreferenceChange]:
+    """Preference changes made in the subscribers' portal since `since` (every organization:
+    callers scope it)."""
+    return PreferenceChange.objects.filter(
+        source=PreferenceChange.Source.PORTAL, changed_at__gte=since
+    )
+
+
+def subscriber_changes(*, organization: Organization, now: datetime) -> SubscriberChanges:
+    """This week's changes by subscribers, and how many subscriptions they touch (one query:
+    the events and the preference changes counted per subscription, together)."""
+    start = this_week_start(now=now, tz=organization.tzinfo)
+    events = (
+        subscriber_events(since=start)
+        .filter(organization=organization)
+        .values_list("subscription_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    preferences = (
+        portal_preference_changes(since=start)
+        .filter(organization=organization)
+        .values_list("subscription_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    rows = list(events.union(preferences, all=True))
+    return SubscriberChanges(
+        start=start,
+        changes=sum(count for _subscription, count in rows),
+        subscriptions=len({subscription for subscription, _count in rows}),
+    )
+
+
 def store_health(*, organization: Organization) -> list[StoreHealth]:
     """Each shop of the organization: its last delivery, and how many failed or wait."""
     stores = woocommerce_selectors.store_list_with_health(
@@ -352,4 +415,5 @@ def dashboard(*, organization: Organization, now: datetime) -> Dashboard:
         satisfaction=satisfaction(organization=organization, now=now),
         returns=returns(organization=organization, now=now),
         stores=store_health(organization=organization),
+        subscriber_changes=subscriber_changes(organization=organization, now=now),
     )

@@ -307,6 +307,24 @@ def returns_figures(board: selectors.Dashboard) -> list[Figure]:
     ]
 
 
+def subscriber_change_figures(board: selectors.Dashboard) -> list[Figure]:
+    """This week's changes subscribers made in their portal, and the subscriptions they
+    changed (the list counts subscriptions: a subscriber may change one several times)."""
+    changed = board.subscriber_changes
+    if changed is None:
+        return []
+    url = changelist(Subscription, board.organization, subscriber_changes="week")
+    return [
+        Figure(
+            label=_("Changes from subscribers this week"),
+            value=number(changed.changes),
+            url=url,
+            hint=_("Preferences, deliveries, pauses... made in their portal since Monday."),
+        ),
+        counted(_("Subscriptions they changed"), changed.subscriptions, url),
+    ]
+
+
 def store_rows(board: selectors.Dashboard) -> list[dict]:
     organization = board.organization
     rows = []
@@ -392,6 +410,7 @@ def dashboard_context(request, *, now: datetime | None = None) -> dict:
             "batches_url": changelist(Batch, organization),
             "satisfaction": satisfaction_context(board),
             "returns": returns_figures(board),
+            "subscriber_changes": subscriber_change_figures(board),
             "stores": store_rows(board),
             "month": formats.date_format(
                 board.movements.start.astimezone(organization.tzinfo), "F Y"
