@@ -8,37 +8,19 @@ service's, whose refusal the view shows on the form.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django import forms
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, pgettext_lazy
+from django.utils.translation import pgettext_lazy
 
 from crm.models import Organization
+from portal.selectors import frequency_label, money
 from portal.selectors_schedule import FREQUENCIES, SwapChoice
-from subscriptions.models import BillingPeriod, Subscription
+from subscriptions.models import Subscription
 
 #: A subscriber pauses for at most this long (a longer break is a cancellation).
 PAUSE_MAX = timedelta(days=365)
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """12,50 EUR in French, 12.50 EUR in English."""
-    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
-
-
-def frequency_label(period: str, interval: int) -> str:
-    """ "Every week", "Every 2 weeks", "Every month"... in the active language."""
-    if period == BillingPeriod.WEEK:
-        text = ngettext("Every week", "Every %(n)s weeks", interval)
-    elif period == BillingPeriod.MONTH:
-        text = ngettext("Every month", "Every %(n)s months", interval)
-    elif period == BillingPeriod.YEAR:
-        text = ngettext("Every year", "Every %(n)s years", interval)
-    else:
-        text = ngettext("Every day", "Every %(n)s days", interval)
-    return text % {"n": interval}
 
 
 class ScheduleForm(forms.Form):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core import clock
 from core.cycles import cycle_at
 from crm.models import Organization
+from subscriptions.models import BillingPeriod
 
 
 @dataclass(frozen=True)
@@ -18,8 +21,8 @@ class Reach:
     """Which box a change made now reaches, and which one after the cut-off."""
 
     cutoff_at: datetime  # in the organization's time zone
-    this_box: date
-    next_box: date
+    this_box: date  # the day the box of the cycle still open ships
+    next_box: date  # the day the following one ships
 
     def text(self) -> str:
         """ "Changes before Wednesday 9 December, 12:00 reach the box of 10 December; after
@@ -40,6 +43,29 @@ def change_reach(*, organization: Organization, now: datetime | None = None) -> 
     after = cycle_at(organization=organization, at=first.cutoff_at + timedelta(microseconds=1))
     return Reach(
         cutoff_at=first.cutoff_at.astimezone(organization.tzinfo),
-        this_box=first.cycle_date,
-        next_box=after.cycle_date,
+        # A box is named by the day it ships, as the subscriber's pages name it (a cycle's
+        # own date is its cut-off's, which means nothing to them).
+        this_box=first.ships_on,
+        next_box=after.ships_on,
     )
+
+
+# --- Words every portal page uses ------------------------------------------------------
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """12,50 EUR in French, 12.50 EUR in English."""
+    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
+
+
+def frequency_label(period: str, interval: int) -> str:
+    """ "Every week", "Every 2 weeks", "Every month"... in the active language."""
+    if period == BillingPeriod.WEEK:
+        text = ngettext("Every week", "Every %(n)s weeks", interval)
+    elif period == BillingPeriod.MONTH:
+        text = ngettext("Every month", "Every %(n)s months", interval)
+    elif period == BillingPeriod.YEAR:
+        text = ngettext("Every year", "Every %(n)s years", interval)
+    else:
+        text = ngettext("Every day", "Every %(n)s days", interval)
+    return text % {"n": interval}

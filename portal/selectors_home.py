@@ -20,7 +20,6 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import formats
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from carriers.models import Parcel
 from core import clock, cycles
@@ -28,6 +27,7 @@ from core.actors import ActorKind
 from crm.models import Customer, Organization
 from fulfillment.models import Shipment
 from portal.models import PortalSettings
+from portal.selectors import frequency_label, money
 from preferences import validation
 from preferences.models import PreferenceChange, SubscriptionPreference
 from preferences.selectors import PreferenceRow, preference_rows, preference_schema
@@ -35,7 +35,6 @@ from returns.models import ReturnConfig, ReturnRequest
 from returns.services import window_last_day
 from satisfaction.models import SatisfactionSurvey
 from subscriptions.models import (
-    BillingPeriod,
     Charge,
     Subscription,
     SubscriptionEvent,
@@ -56,10 +55,6 @@ ENDED = (Status.CANCELED, Status.EXPIRED)
 # --- Small words -------------------------------------------------------------------------
 
 
-def money(amount: Decimal, currency: str) -> str:
-    return f"{formats.number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
-
-
 def day(value: date | datetime | None, organization: Organization) -> str:
     """A date as a subscriber reads it ("10 December 2026"), in the organization's time."""
     if value is None:
@@ -76,14 +71,7 @@ def moment(value: datetime, organization: Organization) -> str:
 
 def frequency_text(subscription: Subscription) -> str:
     """ "Every week", "Every 2 months"."""
-    count = subscription.billing_interval
-    texts = {
-        BillingPeriod.DAY: ngettext("Every day", "Every %(count)s days", count),
-        BillingPeriod.WEEK: ngettext("Every week", "Every %(count)s weeks", count),
-        BillingPeriod.MONTH: ngettext("Every month", "Every %(count)s months", count),
-        BillingPeriod.YEAR: ngettext("Every year", "Every %(count)s years", count),
-    }
-    return texts[subscription.billing_period] % {"count": count}
+    return frequency_label(subscription.billing_period, subscription.billing_interval)
 
 
 # --- Subscriptions and their next box ----------------------------------------------------

@@ -28,9 +28,9 @@ from core.actors import Actor
 from core.errors import ApplicationError
 from portal import notify
 from portal.access import customer_required
-from portal.forms_schedule import CancelForm, FrequencyForm, PauseForm, SwapForm, frequency_label
-from portal.forms_schedule import money as money_text
-from portal.selectors import change_reach
+from portal.forms_schedule import CancelForm, FrequencyForm, PauseForm, SwapForm
+from portal.selectors import change_reach, frequency_label
+from portal.selectors import money as money_text
 from portal.selectors_schedule import (
     action_allowed,
     customer_subscriptions,
@@ -146,7 +146,7 @@ def _day(value: date) -> str:
 
 
 def _box(box) -> str:
-    return formats.date_format(box.cycle_date, "j F Y")
+    return formats.date_format(box.ships_on, "j F Y")
 
 
 def _actor(request: HttpRequest) -> Actor:

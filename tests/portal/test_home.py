@@ -116,7 +116,7 @@ def test_home_shows_each_subscription_its_items_price_and_next_box_with_its_coun
     assert "Actif" in page
     assert "2 × Ethiopia Guji (1 kg)" in page
     assert "1 × Paper filters" in page
-    assert "51,50 EUR, chaque semaine" in page
+    assert "51,50 EUR, toutes les semaines" in page
     # The next box: this week's batch, its cut-off and what is left to change it.
     assert "Prochaine box : expédiée le 9 décembre 2026" in page
     assert "Modifications possibles jusqu’au Mercredi 9 décembre, 12:00" in page
@@ -138,7 +138,7 @@ def test_a_monthly_box_already_shipped_this_month_shows_next_months_box(org_a, c
 
     page = words(signed_in_client(customer).get(home(org_a)))
 
-    assert "chaque mois" in page
+    assert "tous les mois" in page
     # Charged on Thursday 17 December: the batch of Wednesday 23 December, shipped the 24th.
     assert "Prochaine box : expédiée le 24 décembre 2026" in page
     assert "Prélèvement le 17 décembre 2026." in page

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 import pytest
 from django.core import mail
 from django.db import connection
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core.actors import Actor
 from crm.models import CustomerEmail
-from portal.access import Portal
 from portal.services import portal_settings_ensure
-from subscriptions import services
 from subscriptions.models import Subscription, SubscriptionEvent
 from tests.factories import BatchLineFactory, ProductFactory, VariantFactory, open_batch
 from tests.helpers import messages_of
@@ -75,7 +69,7 @@ def test_skip_shows_the_box_and_what_it_holds_then_skips_it_as_the_customer(
     assert item.name in text
     delivery = page.context["delivery"]
     assert delivery.cycle == 1
-    assert f"{delivery.box.cycle_date.day}" in text
+    assert f"{delivery.box.ships_on.day}" in text
 
     response = post(portal_client_a, url, {"confirm": "1"}, django_capture_on_commit_callbacks)
 
@@ -552,55 +546,3 @@ def test_the_confirmation_is_in_the_customers_language(
     [email] = mail.outbox
     assert email.subject == in_french("Your subscription is paused")
     assert "Your subscription is paused until" in messages_of(client.get(url))[0]
-
-
-# --- The panel the subscription's page shows ----------------------------------------------------
-
-
-def panel(subscription, settings=None):
-    """`{% schedule_panel subscription %}` as the subscription's page renders it."""
-    request = RequestFactory().get("/")
-    request.portal = Portal(
-        organization=subscription.organization,
-        settings=settings or portal_settings_ensure(organization=subscription.organization),
-        customer=subscription.customer,
-    )
-    source = "{% load portal_schedule %}{% schedule_panel subscription %}"
-    with translation.override("en"):
-        return Template(source).render(Context({"request": request, "subscription": subscription}))
-
-
-def test_the_panel_links_each_delivery_and_the_actions_offered(org_a, portal_subscription_a):
-    subscription = portal_subscription_a
-    on = next_on(subscription)
-    link = partial(portal_url, org_a, subscription_id=subscription.pk)
-
-    html = panel(subscription)
-
-    assert link("skip", on=on) in html
-    for action in ("pause", "frequency", "swap", "cancel"):
-        assert link(action) in html
-    assert link("resume") not in html
-
-    services.subscription_skip_cycle(
-        subscription=subscription, actor=Actor.for_customer(subscription.customer), cycle=1
-    )
-    subscription.refresh_from_db()
-    settings = portal_settings_ensure(organization=org_a)
-    settings.allow_cancel = False
-    html = panel(subscription, settings)
-
-    assert link("unskip", on=on) in html
-    assert link("skip", on=on) not in html
-    assert link("cancel") not in html
-
-
-def test_the_panel_of_a_subscription_the_shop_manages_links_to_the_shop(org_a):
-    settings = portal_settings_ensure(organization=org_a)
-    settings.shop_account_url = "https://shop.example/my-account/"
-    _customer, subscription = subscriber(org_a, "woo@example.com", source="woocommerce")
-
-    html = panel(subscription, settings)
-
-    assert "https://shop.example/my-account/" in html
-    assert f"/subscriptions/{subscription.pk}/" not in html
