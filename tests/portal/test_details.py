@@ -13,6 +13,8 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import formats, translation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm.models import Address, CustomerEmail
 from fulfillment.snapshots import addresses_at_many
@@ -432,3 +434,35 @@ def test_an_address_the_customer_already_has_is_reused(
     portal_subscription_a.refresh_from_db()
     assert portal_subscription_a.shipping_address_id == other.pk
     assert Address.objects.filter(customer=portal_customer_a).count() == 2
+
+
+# --- Whatever is posted, no server error ----------------------------------------------
+
+ODD_TEXT = st.text(max_size=120) | st.sampled_from(
+    ["", " ", "\x00", "1e309", "-1", "99999999999999999999", "beans", "espresso", "FR", "true"]
+)
+ODD_VALUE = ODD_TEXT | st.lists(ODD_TEXT, max_size=3)
+FUZZ = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(
+    data=st.dictionaries(
+        st.sampled_from(["grind", "roast", "decaf", "avoid_origins", "grams", "note", "other"]),
+        ODD_VALUE,
+    )
+)
+def test_no_post_to_the_preferences_page_is_a_server_error(
+    schema, portal_client_a, preferences_url, data
+):
+    assert portal_client_a.post(preferences_url, data).status_code in (302, 400)
+
+
+@FUZZ
+@given(data=st.dictionaries(st.sampled_from([*Address.CONTENT_FIELDS, "kind"]), ODD_VALUE))
+def test_no_post_to_the_address_page_is_a_server_error(
+    portal_client_a, address_url, shipping_a, data
+):
+    assert portal_client_a.post(address_url, {**NEW_ADDRESS, **data}).status_code in (302, 400)
