@@ -55,6 +55,12 @@ def subscription_address_set(
     the WooCommerce shop manages (its address is the shop's), an address the model's rules
     refuse (`extra.fields` names the fields). The same address again changes nothing.
     """
+    # Read again, locked: its status and address as they are now (two tabs, a staff edit).
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("organization", "shipping_address")
+        .get(pk=subscription.pk)
+    )
     if subscription.status in ENDED:
         raise ConflictError(
             _("The subscription has ended; its shipping address can no longer change."),

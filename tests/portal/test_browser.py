@@ -16,17 +16,21 @@ Headless Chromium (Debian's) on the live server, see tests/browser.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from django.utils import formats, translation
 
 from portal.access import COOKIE, cookie_path
+from portal.models import PortalSettings
 from portal.selectors import change_reach
 from portal.services import portal_session_start
 from preferences.models import PreferenceChange
-from tests.factories import coffee_schema
-from tests.portal.conftest import portal_url
+from subscriptions.models import Subscription
+from tests.factories import coffee_schema, open_batch
+from tests.portal.conftest import portal_url, subscriber
 
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
@@ -78,10 +82,23 @@ SAVED = {
 }
 SAVE_BUTTON = {"fr": "Enregistrer mes préférences", "en": "Save my preferences"}
 
+# Wednesday 2 December 2026, 12:00 in Paris: the open batch's cut-off.
+CUTOFF = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+
+
+def change_grind(page, language: str, grind: str) -> str:
+    """Choose `grind`, save, and return the message the page then shows."""
+    page.select_option("#id_grind", grind)
+    page.get_by_role("button", name=SAVE_BUTTON[language]).click()
+    message = page.locator(".messages li")
+    message.wait_for()
+    assert page.locator("#id_grind").input_value() == grind
+    return message.inner_text()
+
 
 @pytest.mark.parametrize("language", ["fr", "en"])
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_a_subscriber_changes_the_grind_and_reads_which_box_it_reaches(
+def test_a_subscriber_changes_the_grind_before_and_after_the_cutoff(
     page,
     screenshots,
     live_server,
@@ -91,42 +108,58 @@ def test_a_subscriber_changes_the_grind_and_reads_which_box_it_reaches(
     language,
     viewport,
 ):
-    # Given Alice, subscriber of the roaster, who reads the portal in her language
+    # Given Alice, subscriber of the roaster, who reads the portal in her language, and the
+    # week's batch, open until Wednesday noon
     coffee_schema(org_a)
+    batch = open_batch(org_a, CUTOFF)
     portal_customer_a.language = language
     portal_customer_a.save(update_fields=["language"])
     with translation.override(language):
-        reach = change_reach(organization=org_a)
+        reach = change_reach(organization=org_a, now=CUTOFF - timedelta(minutes=2))
         reach_text = reach.text()
-        expected = SAVED[language].format(date=formats.date_format(reach.this_box, "j F"))
+        reach_after = change_reach(organization=org_a, now=CUTOFF + timedelta(minutes=2)).text()
+        this_box, next_box = (
+            formats.date_format(day, "j F") for day in (reach.this_box, reach.next_box)
+        )
     page.set_viewport_size(viewport)
-    sign_in(page, live_server, portal_customer_a)
+    preferences = portal_url(org_a, "preferences", subscription_id=portal_subscription_a.pk)
 
-    # When she opens her portal
-    page.goto(portal_url(org_a, "home"))
-    assert page.locator("html").get_attribute("lang") == language
-    screenshots(page, "home")
-    assert_accessible(page)
+    with time_machine.travel(CUTOFF - timedelta(minutes=2)):  # the clock ticks from there
+        # When she opens her portal two minutes before the cut-off
+        sign_in(page, live_server, portal_customer_a)
+        page.goto(portal_url(org_a, "home"))
+        assert page.locator("html").get_attribute("lang") == language
+        screenshots(page, "home")
+        assert_accessible(page)
 
-    # ...and her preferences: the page says which box a change reaches before she saves
-    page.goto(portal_url(org_a, "preferences", subscription_id=portal_subscription_a.pk))
-    assert page.locator(".reach").inner_text() == reach_text
-    assert page.locator("#id_grind").input_value() == "beans"
-    screenshots(page, "preferences")
-    assert_accessible(page)
-    page.select_option("#id_grind", "espresso")
-    page.get_by_role("button", name=SAVE_BUTTON[language]).click()
+        # ...and her preferences: the page says which box a change reaches before she saves
+        page.goto(preferences)
+        assert page.locator(".reach").inner_text() == reach_text
+        assert page.locator("#id_grind").input_value() == "beans"
+        screenshots(page, "preferences")
+        assert_accessible(page)
 
-    # Then the message names the box the change reached, and the form shows her choice
-    message = page.locator(".messages li")
-    message.wait_for()
-    assert message.inner_text() == expected
-    assert page.locator("#id_grind").input_value() == "espresso"
-    screenshots(page, "saved")
-    assert_accessible(page)
-    change = PreferenceChange.objects.get(subscription=portal_subscription_a)
-    assert change.effective_cycle == reach.this_box
-    assert (change.source, change.actor_label) == ("portal", "alice@example.com")
+        # Then the grind she chooses reaches this week's box, and the message says so
+        assert change_grind(page, language, "espresso") == SAVED[language].format(date=this_box)
+        screenshots(page, "saved-before-the-cutoff")
+        assert_accessible(page)
+
+    with time_machine.travel(CUTOFF + timedelta(minutes=2)):
+        # When she changes it again two minutes after the cut-off, the batch still open
+        page.goto(preferences)
+        assert page.locator(".reach").inner_text() == reach_after
+        # Then it lands in next week's box
+        assert change_grind(page, language, "filter") == SAVED[language].format(date=next_box)
+        screenshots(page, "saved-after-the-cutoff")
+        assert_accessible(page)
+
+    first, second = PreferenceChange.objects.filter(subscription=portal_subscription_a).order_by(
+        "changed_at"
+    )
+    assert (first.effective_cycle, second.effective_cycle) == (reach.this_box, reach.next_box)
+    assert first.effective_cycle == batch.cycle_date
+    assert {change.actor_label for change in (first, second)} == {"alice@example.com"}
+    assert {change.source for change in (first, second)} == {"portal"}
 
 
 def test_the_phone_layout_does_not_scroll_sideways(
@@ -140,3 +173,52 @@ def test_the_phone_layout_does_not_scroll_sideways(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"portal:{name} is {width}px wide on a phone"
         assert_accessible(page)
+
+
+def test_a_subscriber_moves_and_a_shop_subscriber_is_sent_to_the_shop(
+    page, screenshots, live_server, org_a, portal_customer_a, portal_subscription_a
+):
+    # Given Alice (French), whose boxes go to Lyon, on her phone
+    address = portal_customer_a.addresses.get()
+    Subscription.objects.filter(pk=portal_subscription_a.pk).update(shipping_address=address)
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server, portal_customer_a)
+    page.goto(portal_url(org_a, "address", subscription_id=portal_subscription_a.pk))
+    assert page.locator("#id_line1").input_value() == "12 rue des Lilas"
+
+    # When she clears the street, the refusal is on the field, announced with it
+    page.fill("#id_line1", "")
+    page.get_by_role("button", name="Enregistrer l\u2019adresse").click()
+    line1 = page.locator("#id_line1")
+    line1.wait_for()
+    assert line1.get_attribute("aria-invalid") == "true"
+    assert "id_line1_error" in line1.get_attribute("aria-describedby")
+    screenshots(page, "refused")
+    assert_accessible(page)
+
+    # ...and with a new street, her boxes go there from the box the page named
+    reach = change_reach(organization=org_a)
+    page.fill("#id_line1", "5 quai Saint-Vincent")
+    page.get_by_role("button", name="Enregistrer l\u2019adresse").click()
+    message = page.locator(".messages li")
+    message.wait_for()
+    with translation.override("fr"):
+        assert formats.date_format(reach.this_box, "j F") in message.inner_text()
+    assert "5 quai Saint-Vincent" in page.locator("address").inner_text()
+    screenshots(page, "moved")
+    assert_accessible(page)
+
+    # Given Carla, whose subscription the shop manages
+    PortalSettings.objects.filter(organization=org_a).update(
+        shop_account_url="https://shop.example/my-account/subscriptions/"
+    )
+    carla, theirs = subscriber(org_a, "carla@example.com", source="woocommerce")
+    page.context.clear_cookies()
+    sign_in(page, live_server, carla)
+    page.goto(portal_url(org_a, "address", subscription_id=theirs.pk))
+    # Then there is no form: the page links the shop's account page
+    assert page.locator("#id_line1").count() == 0
+    link = page.get_by_role("link", name="Aller à mon compte sur la boutique")
+    assert link.get_attribute("href") == "https://shop.example/my-account/subscriptions/"
+    screenshots(page, "shop")
+    assert_accessible(page)
