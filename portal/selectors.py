@@ -50,6 +50,12 @@ def change_reach(*, organization: Organization, now: datetime | None = None) -> 
     )
 
 
+def box_ships_on(*, organization: Organization, cutoff_at: datetime) -> date:
+    """The day the box of the cycle whose cut-off is `cutoff_at` ships (a change's
+    `effective_cutoff_at` names its box this way)."""
+    return cycle_at(organization=organization, at=cutoff_at - timedelta(microseconds=1)).ships_on
+
+
 # --- Words every portal page uses ------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ class AddressChange:
     subscription: Subscription
     changed: bool
     #: The first box (cycle date) shipped to the new address.
-    effective_cycle: date
+    box: date  # the day the first box going to the new address ships
 
 
 @transaction.atomic
@@ -82,11 +82,11 @@ def subscription_address_set(
     except ValidationError as exc:
         raise ApplicationError(_("Invalid input."), {"fields": exc.message_dict}) from exc
     now = now or clock.now()
-    effective = cycle_at(organization=subscription.organization, at=now).cycle_date
+    effective = cycle_at(organization=subscription.organization, at=now).ships_on
     wanted = candidate.snapshot()
     current = subscription.shipping_address
     if current is not None and current.snapshot() == wanted:
-        return AddressChange(subscription=subscription, changed=False, effective_cycle=effective)
+        return AddressChange(subscription=subscription, changed=False, box=effective)
     same = [
         address
         for address in Address.objects.filter(
@@ -102,4 +102,4 @@ def subscription_address_set(
     subscription = subscription_change_details(
         subscription=subscription, actor=actor, shipping_address=address
     )
-    return AddressChange(subscription=subscription, changed=True, effective_cycle=effective)
+    return AddressChange(subscription=subscription, changed=True, box=effective)

@@ -27,7 +27,7 @@ from crm.models import Address
 from portal import notify
 from portal.access import customer_required
 from portal.forms_details import AddressForm, PreferencesForm
-from portal.selectors import change_reach
+from portal.selectors import box_ships_on, change_reach
 from portal.services_details import ENDED, subscription_address_set
 from preferences import validation
 from preferences.models import PreferenceChange
@@ -86,7 +86,11 @@ def preferences(request, subscription_id):
                 if change is None:
                     messages.info(request, _("Nothing changed: these were already your choices."))
                     return redirect(here)
-                reached = box_date(change.effective_cycle)
+                reached = box_date(
+                    box_ships_on(
+                        organization=portal.organization, cutoff_at=change.effective_cutoff_at
+                    )
+                )
                 messages.success(
                     request,
                     _("Your preferences are saved: they apply from the box of %(date)s.")
@@ -154,7 +158,7 @@ def address(request, subscription_id):
                 if not result.changed:
                     messages.info(request, _("Nothing changed: this was already your address."))
                     return redirect(here)
-                reached = box_date(result.effective_cycle)
+                reached = box_date(result.box)
                 messages.success(
                     request,
                     _("Your boxes go to the new address from the box of %(date)s.")

@@ -25,7 +25,7 @@ from django.utils import formats, translation
 
 from portal.access import COOKIE, cookie_path
 from portal.models import PortalSettings
-from portal.selectors import change_reach
+from portal.selectors import box_ships_on, change_reach
 from portal.services import portal_session_start
 from preferences.models import PreferenceChange
 from subscriptions.models import Subscription
@@ -156,7 +156,11 @@ def test_a_subscriber_changes_the_grind_before_and_after_the_cutoff(
     first, second = PreferenceChange.objects.filter(subscription=portal_subscription_a).order_by(
         "changed_at"
     )
-    assert (first.effective_cycle, second.effective_cycle) == (reach.this_box, reach.next_box)
+    reached = [
+        box_ships_on(organization=org_a, cutoff_at=change.effective_cutoff_at)
+        for change in (first, second)
+    ]
+    assert reached == [reach.this_box, reach.next_box]
     assert first.effective_cycle == batch.cycle_date
     assert {change.actor_label for change in (first, second)} == {"alice@example.com"}
     assert {change.source for change in (first, second)} == {"portal"}

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from crm.models import Address, CustomerEmail
 from fulfillment.snapshots import addresses_at_many
 from portal.models import PortalSettings
-from portal.selectors import change_reach
+from portal.selectors import box_ships_on, change_reach
 from preferences.models import PreferenceChange, SubscriptionPreference
 from preferences.selectors import preferences_current
 from preferences.services import MESSAGES
@@ -121,7 +121,8 @@ def test_a_change_before_the_cutoff_reaches_this_weeks_box(
         response = portal_client_a.post(preferences_url, {"grind": "espresso"}, follow=True)
 
     change = PreferenceChange.objects.get(subscription=portal_subscription_a)
-    assert change.effective_cycle == batch.cycle_date == reach.this_box
+    assert change.effective_cycle == batch.cycle_date
+    assert reach.this_box == batch.ships_on  # a box is named by the day it ships
     with translation.override("fr"):
         assert reach.text() in shown  # said before saving
     assert messages_of(response) == [
@@ -144,8 +145,8 @@ def test_a_change_after_the_cutoff_reaches_next_weeks_box(
         response = portal_client_a.post(preferences_url, {"grind": "filter"}, follow=True)
 
     change = PreferenceChange.objects.get(subscription=portal_subscription_a)
-    assert change.effective_cycle == reach.next_box
     assert change.effective_cycle > batch.cycle_date
+    assert box_ships_on(organization=org_a, cutoff_at=change.effective_cutoff_at) == reach.next_box
     assert box(reach.next_box) in messages_of(response)[0]
 
 
@@ -212,7 +213,8 @@ def test_the_confirmation_is_mailed_once_in_the_customers_language(
     assert "Grind: Whole beans → Espresso" in sent.body
     assert "Avoid_Origins: — → Peru" in sent.body
     change = PreferenceChange.objects.get()
-    assert f"À partir de la box du {box(change.effective_cycle)}." in sent.body
+    shipped = box_ships_on(organization=change.organization, cutoff_at=change.effective_cutoff_at)
+    assert f"À partir de la box du {box(shipped)}." in sent.body
     assert CustomerEmail.objects.filter(customer=portal_customer_a, kind="portal").count() == 1
 
 
