@@ -629,3 +629,46 @@ def test_the_case_pages_speak_french(org_a, portal_customer_a, last_weeks_box):
     assert "x.jpg n\u2019est pas une photo JPEG, PNG ou WebP." in response.content.decode()
     listed = client.get(portal_url(org_a, "cases")).content.decode()
     assert "Ouvrir une demande sur la box livrée le" in listed
+
+
+@needs_db
+def test_png_and_webp_photos_are_accepted_and_streamed_as_such(
+    org_a, portal_client_a, last_weeks_box
+):
+    files = [photo("a.png", PNG, "application/octet-stream"), photo("b.webp", WEBP, "")]
+    response = portal_client_a.post(
+        open_url(last_weeks_box), case_form(last_weeks_box, photos=files)
+    )
+    assert response.status_code == 302
+    case = ReturnRequest.objects.get()
+    stored = {p.original_name: p for p in case.photos.all()}
+    assert stored["a.png"].content_type == "image/png"
+    assert stored["a.png"].file.name.endswith(".png")
+    assert stored["b.webp"].content_type == "image/webp"
+    url = portal_url(org_a, "case-photo", case_id=case.pk)
+    streamed = portal_client_a.get(url, {"photo": stored["b.webp"].pk})
+    assert streamed["Content-Type"] == "image/webp"
+    assert streamed["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in streamed["Content-Security-Policy"]
+    assert "no-store" in streamed["Cache-Control"]
+
+
+@needs_db
+def test_the_case_page_reads_the_same_queries_for_a_short_or_long_timeline(
+    org_a, portal_client_a, last_weeks_box, staff_user_a
+):
+    portal_client_a.post(open_url(last_weeks_box), case_form(last_weeks_box, photos=[photo()]))
+    case = ReturnRequest.objects.get()
+    url = portal_url(org_a, "case", case_id=case.pk)
+    portal_client_a.get(url)
+    with CaptureQueriesContext(connection) as short:
+        portal_client_a.get(url)
+    staff = Actor.for_user(staff_user_a)
+    for n in range(5):
+        returns.return_add_note(case=case, actor=staff, text=f"note {n}")
+    returns.return_approve(case=case, actor=staff)
+    returns.return_receive(case=case, actor=staff)
+    with CaptureQueriesContext(connection) as long:
+        html = portal_client_a.get(url).content.decode()
+    assert "Approved → Goods received" in html
+    assert len(long) == len(short)
