@@ -672,3 +672,40 @@ def test_the_case_page_reads_the_same_queries_for_a_short_or_long_timeline(
         html = portal_client_a.get(url).content.decode()
     assert "Approved → Goods received" in html
     assert len(long) == len(short)
+
+
+@needs_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"reason": "not-a-number"},
+        {"reason": "999999999"},
+        {"item_0": "-1"},
+        {"item_0": "99"},
+        {"item_0": "1.5"},
+        {"item_7": "1"},
+        {"photos": "not a file"},
+        {"description": "x" * 5000},
+        {"description": "\x00"},
+    ],
+)
+def test_hostile_case_forms_are_refused_without_an_error(
+    portal_client_a, last_weeks_box, media, fields
+):
+    data = case_form(last_weeks_box)
+    data.update(fields)
+    response = portal_client_a.post(open_url(last_weeks_box), data)
+    if response.status_code == 302:  # an unknown field is ignored, like any form's
+        assert fields == {"item_7": "1"} or fields == {"photos": "not a file"}
+    else:
+        assert response.status_code == 400
+        assert nothing_written(media)
+
+
+@needs_db
+@pytest.mark.parametrize("score", ["11", "-1", "ten", "", "5.5"])
+def test_hostile_survey_answers_are_refused(org_a, portal_client_a, pending_survey, score):
+    url = portal_url(org_a, "survey", survey_id=pending_survey.pk)
+    assert portal_client_a.post(url, {"score": score}).status_code == 400
+    pending_survey.refresh_from_db()
+    assert pending_survey.score is None
