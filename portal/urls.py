@@ -44,6 +44,8 @@ urlpatterns = [
     path("cases/", cases.case_list, name="cases"),
     path("boxes/<int:shipment_id>/case/", cases.case_open, name="case-open"),
     path("cases/<int:case_id>/", cases.case_detail, name="case"),
+    # A photo of the case: ?photo=<id> (the sweep's case_id stays the route's only id).
+    path("cases/<int:case_id>/photo/", cases.case_photo, name="case-photo"),
     path("surveys/<int:survey_id>/", cases.survey, name="survey"),
     path("surveys/stop/", cases.surveys_stop, name="surveys-stop"),
 ]

@@ -15,6 +15,7 @@ one subscription); its status is a django-fsm-2 machine:
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from core import clock
 from core.translation import translated
 from crm.models import ActorRecord, Organization, TenantModel
+from returns.photos import EXTENSIONS
 
 code_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*\Z",
@@ -301,6 +303,7 @@ class ReturnNote(ActorRecord, TenantModel):
         REFUND = "refund", _("Refund")
         REPLACEMENT = "replacement", _("Replacement")
         CREDIT = "credit", _("Credit")
+        PHOTOS = "photos", _("Photos added")
 
     request = models.ForeignKey(
         ReturnRequest, on_delete=models.CASCADE, related_name="notes", verbose_name=_("case")
@@ -323,3 +326,36 @@ class ReturnNote(ActorRecord, TenantModel):
 
     def __str__(self) -> str:
         return str(self.get_kind_display())
+
+
+def photo_upload_to(photo: ReturnPhoto, filename: str) -> str:
+    """returns/<organization>/<case>/<random>.<ext>: the customer's file name is never
+    used in the path (it is kept apart, for display), and a name cannot be guessed."""
+    extension = EXTENSIONS.get(photo.content_type, "")
+    return f"returns/{photo.organization_id}/{photo.request_id}/{secrets.token_hex(16)}{extension}"
+
+
+class ReturnPhoto(ActorRecord, TenantModel):
+    """A photo of a case (damage, wrong item...), checked by `services.return_photos_add`."""
+
+    class ContentType(models.TextChoices):
+        JPEG = "image/jpeg", "JPEG"
+        PNG = "image/png", "PNG"
+        WEBP = "image/webp", "WebP"
+
+    request = models.ForeignKey(
+        ReturnRequest, on_delete=models.CASCADE, related_name="photos", verbose_name=_("case")
+    )
+    file = models.FileField(_("file"), upload_to=photo_upload_to, max_length=255)
+    content_type = models.CharField(_("type"), max_length=20, choices=ContentType.choices)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("added at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("case photo")
+        verbose_name_plural = _("case photos")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name or self.file.name.rsplit("/", 1)[-1]

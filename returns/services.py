@@ -8,6 +8,8 @@ Resolving reaches into the other apps through their services: a refund is
 recorded against the box's charge (`subscriptions.services.charge_refund`),
 a credit is carried to the next charge (`subscription_credit`), a replacement
 is a new line of the open batch (`fulfillment.services.line_add_replacement`).
+Photos (`return_photos_add`) are checked by their content (`returns.photos`) and kept
+through Django's storage API; a refused one writes nothing, in the database or the storage.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from core.locks import lock_row, save_transition
 from crm.models import Membership, Organization
 from fulfillment.models import Shipment
 from fulfillment.services import line_add_replacement
-from returns.models import DEFAULT_REASONS, ReturnConfig, ReturnNote, ReturnReason, ReturnRequest
+from returns import photos as photo_rules
+from returns.models import (
+    DEFAULT_REASONS,
+    ReturnConfig,
+    ReturnNote,
+    ReturnPhoto,
+    ReturnReason,
+    ReturnRequest,
+)
 from subscriptions.models import Subscription
 from subscriptions.services import charge_refund, positive_amount, subscription_credit
 
@@ -692,6 +702,90 @@ def return_add_note(*, case: ReturnRequest, actor: Actor, text: str) -> ReturnNo
         raise _invalid("text", _("Write the note."))
     case = _lock(case)
     return _note(case, NoteKind.NOTE, actor, text=text)
+
+
+# --- Photos ------------------------------------------------------------------------------
+
+
+def _megabytes(size: int) -> str:
+    return formats.number_format(size / (1024 * 1024), 1, use_l10n=True)
+
+
+def return_photo_check(*, file: Any) -> str:
+    """The content type of an uploaded photo (a Django `UploadedFile` or any file with a
+    `size` and `name`), read from its first bytes; refused (400, field `photos`) if it is
+    larger than the limit or not a JPEG, PNG or WebP image, whatever its name says."""
+    name = getattr(file, "name", "") or _("The file")
+    size = getattr(file, "size", None)
+    if size is None or size > photo_rules.PHOTO_MAX_BYTES:
+        raise _invalid(
+            "photos",
+            _("%(name)s is too large (%(size)s MB): a photo may be at most %(max)s MB.")
+            % {
+                "name": name,
+                "size": _megabytes(size or 0),
+                "max": photo_rules.PHOTO_MAX_BYTES // (1024 * 1024),
+            },
+        )
+    file.seek(0)
+    head = file.read(photo_rules.SNIFF_BYTES)
+    file.seek(0)
+    content_type = photo_rules.sniff(head or b"")
+    if content_type is None:
+        raise _invalid(
+            "photos",
+            _("%(name)s is not a JPEG, PNG or WebP photo.") % {"name": name},
+        )
+    return content_type
+
+
+@transaction.atomic
+def return_photos_add(
+    *, case: ReturnRequest, actor: Actor, files: list[Any], now: datetime | None = None
+) -> list[ReturnPhoto]:
+    """Add photos to a case (at most `photos.PHOTOS_MAX` in all), with one timeline entry.
+
+    Every file is checked before anything is written; if storing one fails, those
+    already stored are deleted and the transaction rolls back (nothing written).
+    """
+    if not files:
+        return []
+    now = now or clock.now()
+    types = [return_photo_check(file=file) for file in files]
+    case = _lock(case)
+    if case.photos.count() + len(files) > photo_rules.PHOTOS_MAX:
+        raise _invalid(
+            "photos",
+            _("A case may have at most %(count)s photos.") % {"count": photo_rules.PHOTOS_MAX},
+        )
+    stored: list[ReturnPhoto] = []
+    try:
+        for file, content_type in zip(files, types, strict=True):
+            photo = ReturnPhoto(
+                organization_id=case.organization_id,
+                request=case,
+                content_type=content_type,
+                size=file.size,
+                original_name=(getattr(file, "name", "") or "")[-255:],
+                created_at=now,
+                **actor.as_fields(),
+            )
+            photo.file.save("photo", file, save=False)  # name from upload_to: random
+            stored.append(photo)
+            photo.save()
+    except BaseException:
+        for photo in stored:
+            photo.file.delete(save=False)
+        raise
+    _note(
+        case,
+        NoteKind.PHOTOS,
+        actor,
+        text=", ".join(photo.original_name for photo in stored if photo.original_name),
+        data={"photos": [photo.pk for photo in stored]},
+        at=now,
+    )
+    return stored
 
 
 # --- The daily overdue list --------------------------------------------------------------

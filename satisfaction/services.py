@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
@@ -77,6 +77,10 @@ class SurveyNotFound(ApplicationError):
 
 class SurveyClosed(ConflictError):
     """The survey expired or was canceled: the answer is refused."""
+
+
+class SurveyAnswered(ConflictError):
+    """The portal answers pending surveys only: this one has its answer already."""
 
 
 # --- Settings and texts ------------------------------------------------------------
@@ -427,9 +431,21 @@ def survey_for_token(token: str) -> SatisfactionSurvey:
 
 @transaction.atomic
 def survey_answer(
-    *, token: str, score: Any, comment: str = "", now: datetime | None = None
+    *,
+    token: str,
+    score: Any,
+    comment: str = "",
+    customer: Customer | None = None,
+    first_answer_only: bool = False,
+    now: datetime | None = None,
 ) -> SatisfactionSurvey:
-    """Record (or change) the customer's answer; refused once the survey closed."""
+    """Record (or change) the customer's answer; refused once the survey closed.
+
+    The e-mail's page passes the link's token only. The portal also passes its signed-in
+    `customer` (another customer's survey reads as unknown) and `first_answer_only`: it
+    offers pending surveys only, so a survey answered already is refused (409), checked
+    under the row's lock.
+    """
     now = now or clock.now()
     score = _score(score)
     comment = (comment or "").strip()
@@ -445,7 +461,20 @@ def survey_answer(
                 }
             },
         )
-    survey = _lock(survey_for_token(token))
+    survey = survey_for_token(token)
+    if customer is not None and survey.customer_id != customer.pk:
+        raise SurveyNotFound(_("This survey link is not valid."))
+    survey = _lock(survey)
+    if first_answer_only and survey.status == Status.ANSWERED:
+        raise SurveyAnswered(
+            _("You already answered this survey on %(date)s. Thank you!")
+            % {
+                "date": formats.date_format(
+                    survey.answered_at.astimezone(survey.organization.tzinfo)
+                )
+            },
+            {"status": survey.status},
+        )
     if not survey.is_open(now):
         raise SurveyClosed(_("This survey is closed."), {"status": survey.status})
     survey.answer()

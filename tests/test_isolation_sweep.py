@@ -112,6 +112,7 @@ ADMIN_OBJECT_URLS = {
     "schedule_move": ("get", "post"),
     "address": ("get", "post"),  # a refused parcel's corrected address
     "schedule_charge": ("get", "post"),  # charge now
+    "photo": ("get",),  # a case's photo (?photo=<id>), streamed after checking the case
 }
 #: Custom admin URLs about a batch that another app's admin serves (the carriers' "Create
 #: labels", linked from the batch's page), with their methods: B must get a 404 for A's batch.

@@ -130,6 +130,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Uploaded files (after-sales photos): kept through Django's storage API under this
+# directory, never served from a public URL (no MEDIA_URL route): each is streamed by a
+# view that checks who asks (returns.admin, portal.views.cases).
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 
 # --- REST API ------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -48,6 +49,7 @@ from returns.admin.forms import (
     shipment_summary,
 )
 from returns.admin.inlines import ReturnNoteInline
+from returns.files import photo_response
 from returns.models import ReturnNote, ReturnReason, ReturnRequest
 
 Resolution = ReturnRequest.Resolution
@@ -151,6 +153,7 @@ class ReturnRequestAdmin(
                     "subscription",
                     "reason_column",
                     "description",
+                    "photos_column",
                     "items_column",
                     "assignee_column",
                     "due_column",
@@ -345,6 +348,46 @@ class ReturnRequestAdmin(
         return HttpResponseRedirect(self._change_url(obj))
 
     # --- The change page
+
+    def get_urls(self):
+        opts = self.opts
+        return [
+            path(
+                "<path:object_id>/photo/",
+                self.admin_site.admin_view(self.photo_view),
+                name=f"{opts.app_label}_{opts.model_name}_photo",
+            ),
+            *super().get_urls(),
+        ]
+
+    def photo_view(self, request, object_id):
+        """One of the case's photos (`?photo=<id>`), streamed: `get_object` answers 404 for
+        another organization's case, and the photo is looked up among this case's only."""
+        case = self.get_object(request, unquote(object_id))
+        if not self.has_view_permission(request, case):
+            raise Http404
+        photo_id = request.GET.get("photo", "")
+        photo = case.photos.filter(pk=int(photo_id)).first() if photo_id.isdigit() else None
+        if photo is None:
+            raise Http404
+        return photo_response(photo)
+
+    @admin.display(description=gettext_lazy("photos"))
+    def photos_column(self, case):
+        photos = list(case.photos.all())
+        if not photos:
+            return "-"
+        url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_photo",
+            args=[case.pk],
+            current_app=self.admin_site.name,
+        )
+        return format_html_join(
+            " ",
+            '<a href="{0}?photo={1}" class="case-photo"><img src="{0}?photo={1}" alt="{2}" '
+            'width="160"></a>',
+            ((url, photo.pk, str(photo)) for photo in photos),
+        )
 
     @admin.display(description=gettext_lazy("items returned"))
     def items_column(self, case):
