@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from crm.models import Address, Customer, CustomerEmail, CustomerNote
 from fulfillment.models import Shipment
@@ -21,7 +21,8 @@ from preferences.models import SubscriptionPreference
 from preferences.selectors import preference_rows, preference_schema
 from returns.models import ReturnRequest
 from satisfaction.models import SatisfactionSurvey
-from subscriptions.models import Charge, Subscription, SubscriptionItem, SubscriptionNote
+from subscriptions.models import Charge, Subscription, SubscriptionNote
+from subscriptions.selectors import items_prefetch
 
 #: The latest rows of each long list shown on the page.
 RECENT = 10
@@ -57,14 +58,7 @@ def customer_story(*, customer: Customer) -> CustomerStory:
     subscriptions = list(
         Subscription.objects.filter(organization=organization, customer=customer)
         .select_related("shipping_address")
-        .prefetch_related(
-            Prefetch(
-                "items",
-                queryset=SubscriptionItem.objects.select_related(
-                    "product", "variant__product"
-                ).order_by("id"),
-            )
-        )
+        .prefetch_related(items_prefetch())
         .order_by("-created_at", "-pk")
     )
     story = CustomerStory(customer=customer, subscriptions=subscriptions)

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import QuerySet
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core import clock
 from core.cycles import cycle_at
-from crm.models import Organization
-from subscriptions.models import BillingPeriod
+from crm.models import Customer, Organization
+from subscriptions.models import BillingPeriod, Subscription
+from subscriptions.selectors import items_prefetch
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,18 @@ class Reach:
             "this": formats.date_format(self.this_box, "j F"),
             "next": formats.date_format(self.next_box, "j F"),
         }
+
+
+def customer_subscriptions(*, organization: Organization, customer: Customer) -> QuerySet:
+    """The signed-in customer's own subscriptions, newest first, with their items (two
+    queries). Every portal page finds a subscription through this: another customer's or
+    organization's id is then simply not found."""
+    return (
+        Subscription.objects.filter(organization=organization, customer=customer)
+        .select_related("organization", "customer", "shipping_address")
+        .prefetch_related(items_prefetch())
+        .order_by("-started_at", "-id")
+    )
 
 
 def change_reach(*, organization: Organization, now: datetime | None = None) -> Reach:

@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
 from django.utils import formats
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
@@ -38,7 +37,6 @@ from subscriptions.models import (
     Charge,
     Subscription,
     SubscriptionEvent,
-    SubscriptionItem,
 )
 from subscriptions.selectors import ScheduleCycle, subscription_schedule
 
@@ -109,24 +107,6 @@ class SubscriptionCard:
     ending: str = ""  # "Ends on ...": canceled at the end of the period
     paused_until: str = ""
     links: list = field(default_factory=list)  # the view's: the changes it may link to
-
-
-def customer_subscriptions(
-    *, organization: Organization, customer: Customer
-) -> QuerySet[Subscription]:
-    """The customer's subscriptions, newest first, with their items (two queries)."""
-    return (
-        Subscription.objects.filter(organization=organization, customer=customer)
-        .prefetch_related(
-            Prefetch(
-                "items",
-                queryset=SubscriptionItem.objects.filter(organization=organization)
-                .select_related("product", "variant__product")
-                .order_by("id"),
-            )
-        )
-        .order_by("-started_at", "-id")
-    )
 
 
 def _item_rows(subscription: Subscription) -> list[ItemRow]:

@@ -12,15 +12,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from core import clock, cycles
-from crm.models import Customer, Organization, Product, Variant
+from core import clock
+from crm.models import Organization, Product, Variant
 from portal.models import PortalSettings
-from subscriptions.models import BillingPeriod, Charge, Subscription, SubscriptionItem
-from subscriptions.selectors import ScheduleBatch, ScheduleCycle, subscription_schedule
-from subscriptions.services import CycleFacts, cycle_refusal
+from subscriptions.models import BillingPeriod, Subscription
+from subscriptions.selectors import (
+    ScheduleBatch,
+    ScheduleCycle,
+    batch_finder,
+    subscription_schedule,
+)
+from subscriptions.services import cycle_facts, cycle_refusal
 
 #: The portal's actions on a subscription the product manages, and the setting allowing each.
 ACTION_SETTINGS = {
@@ -46,22 +51,6 @@ FREQUENCIES: tuple[tuple[str, int], ...] = (
 
 def action_allowed(settings: PortalSettings, action: str) -> bool:
     return bool(getattr(settings, ACTION_SETTINGS[action]))
-
-
-def customer_subscriptions(*, organization: Organization, customer: Customer) -> QuerySet:
-    """The customer's own subscriptions, with their items (what a box holds)."""
-    return (
-        Subscription.objects.filter(organization=organization, customer=customer)
-        .select_related("organization", "customer")
-        .prefetch_related(
-            Prefetch(
-                "items",
-                queryset=SubscriptionItem.objects.select_related(
-                    "product", "variant__product"
-                ).order_by("id"),
-            )
-        )
-    )
 
 
 def local_date(subscription: Subscription, at: datetime) -> date:
@@ -99,18 +88,7 @@ def delivery_on(
     for row in subscription_schedule(subscription=subscription, now=now):
         if local_date(subscription, row.starts_at) != on:
             continue
-        charge = (
-            Charge.objects.filter(subscription=subscription, cycle=row.cycle)
-            .exclude(status=Charge.Status.VOIDED)
-            .values_list("status", flat=True)
-            .first()
-        )
-        locked = cycles.calendar().locked_cycles(
-            organization_id=subscription.organization_id,
-            subscription_id=subscription.pk,
-            cycles=[row.cycle],
-        )
-        facts = CycleFacts(row.cycle, row.starts_at, charge, locked.get(row.cycle))
+        facts = cycle_facts(subscription, row.cycle)
         refusal = cycle_refusal(subscription, facts, action, now=now)
         return Delivery(
             cycle=row.cycle,
@@ -126,12 +104,7 @@ def delivery_on(
 
 def box_of(subscription: Subscription, starts_at: datetime) -> ScheduleBatch:
     """The box (batch) a cycle starting at `starts_at` ships in."""
-    cycle = cycles.calendar().cycle_finder(organization=subscription.organization, first=starts_at)(
-        starts_at
-    )
-    return ScheduleBatch(
-        cycle.batch_id, cycle.cycle_date, cycle.cutoff_at, cycle.ships_on, cycle.status
-    )
+    return batch_finder(subscription.organization, starts_at)(starts_at)
 
 
 def next_delivery(subscription: Subscription, now: datetime | None = None) -> Delivery | None:

@@ -1581,7 +1581,7 @@ def _date(value: datetime, subscription: Subscription) -> str:
     return formats.date_format(local, "SHORT_DATETIME_FORMAT")
 
 
-def _cycle_facts(subscription: Subscription, cycle: int) -> CycleFacts:
+def cycle_facts(subscription: Subscription, cycle: int) -> CycleFacts:
     charge = (
         subscription.charges.filter(cycle=cycle)
         .exclude(status=Charge.Status.VOIDED)
@@ -1670,7 +1670,7 @@ def subscription_skip_cycle(
     _require_native_schedule(subscription, "skip_cycle")
     number = _cycle_of(subscription, cycle, on, "skip_cycle")
     now = now or clock.now()
-    facts = _cycle_facts(subscription, number)
+    facts = cycle_facts(subscription, number)
     refusal = cycle_refusal(subscription, facts, "skip_cycle", now=now)
     if refusal is not None:
         raise refusal
@@ -1704,7 +1704,7 @@ def subscription_unskip_cycle(
     _allow(subscription, "unskip_cycle", actor)
     number = _cycle_of(subscription, cycle, on, "unskip_cycle")
     now = now or clock.now()
-    facts = _cycle_facts(subscription, number)
+    facts = cycle_facts(subscription, number)
     refusal = cycle_refusal(subscription, facts, "unskip_cycle", now=now)
     if refusal is not None:
         raise refusal

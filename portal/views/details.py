@@ -27,7 +27,7 @@ from crm.models import Address
 from portal import notify
 from portal.access import customer_required
 from portal.forms_details import AddressForm, PreferencesForm
-from portal.selectors import box_ships_on, change_reach
+from portal.selectors import box_ships_on, change_reach, customer_subscriptions
 from portal.services_details import ENDED, subscription_address_set
 from preferences import validation
 from preferences.models import PreferenceChange
@@ -39,9 +39,7 @@ from subscriptions.models import Subscription
 def _subscription(portal, subscription_id: int) -> Subscription:
     """The signed-in customer's own subscription, else 404."""
     return get_object_or_404(
-        Subscription.objects.filter(
-            organization=portal.organization, customer=portal.customer
-        ).select_related("organization", "shipping_address"),
+        customer_subscriptions(organization=portal.organization, customer=portal.customer),
         pk=subscription_id,
     )
 

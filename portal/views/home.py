@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 from core import clock
 from portal import selectors_home
 from portal.access import Portal, customer_required, organization_page
-from portal.selectors import change_reach
+from portal.selectors import change_reach, customer_subscriptions
 from subscriptions.models import Subscription
 
 Status = Subscription.Status
@@ -74,11 +74,7 @@ def action_links(portal: Portal, subscription: Subscription) -> list[Link]:
 
 
 def _subscriptions(portal: Portal):
-    return list(
-        selectors_home.customer_subscriptions(
-            organization=portal.organization, customer=portal.customer
-        )
-    )
+    return list(customer_subscriptions(organization=portal.organization, customer=portal.customer))
 
 
 @require_GET
@@ -115,9 +111,7 @@ def subscription(request, subscription_id):
     portal = request.portal
     now = clock.now()
     row = get_object_or_404(
-        selectors_home.customer_subscriptions(
-            organization=portal.organization, customer=portal.customer
-        ),
+        customer_subscriptions(organization=portal.organization, customer=portal.customer),
         pk=subscription_id,
     )
     (card,) = selectors_home.subscription_cards(

@@ -29,11 +29,10 @@ from core.errors import ApplicationError
 from portal import notify
 from portal.access import customer_required
 from portal.forms_schedule import CancelForm, FrequencyForm, PauseForm, SwapForm
-from portal.selectors import change_reach, frequency_label
+from portal.selectors import change_reach, customer_subscriptions, frequency_label
 from portal.selectors import money as money_text
 from portal.selectors_schedule import (
     action_allowed,
-    customer_subscriptions,
     delivery_on,
     first_delivery_after_pause,
     last_box,
