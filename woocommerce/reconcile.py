@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from crm.models import Product, Variant
 from subscriptions.models import Subscription, SubscriptionItem
 from woocommerce import client, handlers, payloads
+from woocommerce.handlers.base import PageAbandoned
 from woocommerce.models import Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
@@ -54,7 +55,7 @@ ENDED = (Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
 OVERLAP = timedelta(minutes=5)
 # A page applied in bulk that meets these (a row a webhook inserted meanwhile) is applied
 # again one by one, each item in its own transaction.
-TRANSIENT = (IntegrityError, OperationalError)
+TRANSIENT = (IntegrityError, OperationalError, PageAbandoned)
 
 
 class ShopError(Exception):

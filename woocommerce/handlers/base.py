@@ -30,6 +30,11 @@ from woocommerce.payloads import PayloadError
 CENT = Decimal("0.01")
 
 
+class PageAbandoned(Exception):
+    """A page applied in bulk met what only the one-by-one path can refuse: the caller rolls
+    the page back and applies each item in its own transaction."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a payload was applied: `processed` (with a note, if any), or `ignored` with the
