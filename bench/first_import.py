@@ -9,8 +9,9 @@ their ids moved, as bench/webhooks.py makes them):
   what a worker runs per delivery (claim, apply under the locks, record the outcome),
   in this process, without Celery (which only makes webhooks slower);
 - measured, the first import: the same payloads in pages of 100, as the REST API lists
-  them, applied by `reconcile.apply_page` into the other shop (customers in bulk,
-  subscriptions through the handlers one by one); the HTTP reads are left out.
+  them, applied by `reconcile.apply_page` into the other shop (customers and
+  subscriptions in bulk; the first subscription's product, seen for the first time, made
+  as a webhook makes it); the HTTP reads are left out.
 
 Rows: items per second of the first import against items per second as webhook events,
 customers and subscriptions apart (the issue's target: at least 1x, "no less than the

@@ -19,6 +19,9 @@ test_statements.py). An order, customer or address seen for the first time costs
 statements; lines whose product or variation is seen for the first time are looked up
 together, in one query (`base.first_sight`), and only the rows made from them and their
 mappings are written one by one.
+
+The reconciliation's first import applies a page of new subscriptions in bulk
+(`upsert_page`, 16 statements a page at any size), with the same rows and events.
 """
 
 from __future__ import annotations
