@@ -414,27 +414,8 @@ def upsert_page(
     if not wanted:
         return results
     organization = store.organization
-    ids = sorted(set(wanted.values()))
     # The mappings first (lock order): those that exist, locked, then the new ones.
-    mappings = {
-        m.woo_id: m
-        for m in WooMapping.objects.select_for_update(of=("self",))
-        .filter(store=store, resource=Resource.SUBSCRIPTION, woo_id__in=ids)
-        .order_by("woo_id")
-    }
-    inserted = WooMapping.objects.bulk_create(
-        [
-            WooMapping(
-                organization_id=organization.pk,
-                store=store,
-                resource=Resource.SUBSCRIPTION,
-                woo_id=woo_id,
-            )
-            for woo_id in ids
-            if woo_id not in mappings
-        ]
-    )
-    mappings.update({m.woo_id: m for m in inserted})
+    mappings, inserted = base.page_mappings(store, Resource.SUBSCRIPTION, list(wanted.values()))
 
     prepared: dict[int, dict[str, Any]] = {}
     for index, woo_id in wanted.items():
@@ -453,7 +434,7 @@ def upsert_page(
         if row is not None:
             row["modified"] = modified
             prepared[index] = row
-    customers = _page_customers(store, {row["customer_id"] for row in prepared.values()})
+    customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
     prepared = {i: row for i, row in prepared.items() if row["customer_id"] in customers}
     lines = base.line_mappings(
         store, [line for i in prepared for line in items[i].get("line_items") or []]
@@ -471,7 +452,7 @@ def upsert_page(
             del prepared[index]
         syncing |= mine
 
-    addresses = _PageAddresses()
+    addresses = base.PageAddresses()
     new, applied = [], []
     for index, row in prepared.items():
         item = items[index]
@@ -530,27 +511,16 @@ def upsert_page(
     subscriptions = subscriptions_mirror_new(
         organization=organization, new=new, actor=base.actor(store)
     )
-    for index, subscription in zip(applied, subscriptions, strict=True):
-        row = prepared[index]
-        mapping = mappings[row["woo_id"]]
-        mapping.object_id = subscription.pk
-        mapping.deleted_upstream_at = None
-        if row["modified"] and (
-            mapping.woo_modified_at is None or row["modified"] > mapping.woo_modified_at
-        ):
-            mapping.woo_modified_at = row["modified"]
-        if row["woo_status"]:
-            mapping.remote_status = row["woo_status"]
-        mapping.updated_at = timezone.now()
-    WooMapping.objects.bulk_update(
-        [mappings[prepared[i]["woo_id"]] for i in applied],
-        ["object_id", "deleted_upstream_at", "woo_modified_at", "remote_status", "updated_at"],
-    )
+    base.page_remember(
+        [
+            (mappings[prepared[i]["woo_id"]], subscription.pk, prepared[i]["modified"],
+             prepared[i]["woo_status"])
+            for i, subscription in zip(applied, subscriptions, strict=True)
+        ]
+    )  # fmt: skip
     to_sync = orders.link({prepared[i]["woo_id"]: prepared[i] for i in applied})
     # A new mapping of an item left to `upsert` goes, as its rolled back transaction's would.
-    left = [m.pk for m in inserted if m.woo_id not in {prepared[i]["woo_id"] for i in applied}]
-    if left:
-        WooMapping.objects.filter(pk__in=left).delete()
+    base.page_forget(inserted, {prepared[i]["woo_id"] for i in applied})
 
     for index, subscription in zip(applied, subscriptions, strict=True):
         problems = []
@@ -610,97 +580,6 @@ def _parse(item: dict[str, Any], woo_id: int) -> dict[str, Any] | None:
     except PayloadError:
         return None
     return row
-
-
-def _page_customers(store: WooCommerceStore, woo_ids: set[int]) -> dict[int, Any]:
-    """{WooCommerce customer id: the CRM customer it is mapped to, with its billing and
-    shipping addresses (`address_rows`, as `base.customer_for` reads them)}, one query."""
-    if not woo_ids:
-        return {}
-    from crm.models import Address, Customer
-
-    mapped = WooMapping.objects.filter(
-        store=store, resource=Resource.CUSTOMER, woo_id__in=woo_ids, object_id__isnull=False
-    )
-    customers = Customer.objects.filter(
-        organization_id=store.organization_id, pk__in=mapped.values("object_id")
-    ).annotate(
-        address_rows=ArraySubquery(
-            Address.objects.filter(
-                customer=OuterRef("pk"), kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING)
-            )
-            .order_by("id")
-            .values(json=JSONObject(**{c: c for c in base.ADDRESS_COLUMNS}))
-        ),
-        woo_ids=ArraySubquery(mapped.filter(object_id=OuterRef("pk")).values("woo_id")),
-    )
-    return {woo_id: customer for customer in customers for woo_id in customer.woo_ids}
-
-
-class _PageAddresses:
-    """`base.addresses_for` over a page: the customers' addresses as read with them, the new
-    ones made in memory and inserted together (`save`); a phone that changes on a stored
-    address is saved at once, as `base.address_for` does (its revision kept)."""
-
-    def __init__(self) -> None:
-        self.known: dict[int, list] = {}
-        self.new: list = []
-
-    def of(self, customer, billing: Any, shipping: Any):
-        from crm.models import Address
-
-        if customer.pk not in self.known:
-            self.known[customer.pk] = [
-                Address.from_db(
-                    customer._state.db, base.ADDRESS_COLUMNS, [r[c] for c in base.ADDRESS_COLUMNS]
-                )
-                for r in customer.address_rows
-            ]
-        known = self.known[customer.pk]
-        return (
-            self._for(customer, Address.Kind.BILLING, billing, known),
-            self._for(customer, Address.Kind.SHIPPING, shipping, known)
-            or self._for(customer, Address.Kind.SHIPPING, billing, known),
-        )
-
-    def _for(self, customer, kind: str, data: Any, known: list):
-        from crm.models import Address
-
-        wanted = base.address_values(customer, data)
-        if wanted is None:
-            return None
-        values, phone = wanted
-        matching = [
-            a
-            for a in known
-            if a.kind == kind and all(getattr(a, f) == v for f, v in values.items())
-        ]
-        if not matching:
-            address = Address(
-                organization_id=customer.organization_id,
-                customer=customer,
-                kind=kind,
-                phone=phone,
-                **values,
-            )
-            known.append(address)
-            self.new.append(address)
-            return address
-        # The latest: stored ones by id, then those made in this page, in order.
-        address = max(
-            matching,
-            key=lambda a: a.pk if a.pk is not None else 2**62 + self.new.index(a),
-        )
-        if phone and address.phone != phone:
-            address.phone = phone
-            if address.pk is not None:
-                address.save(update_fields=["phone"])
-        return address
-
-    def save(self) -> None:
-        from crm.models import Address
-
-        Address.objects.bulk_create(self.new)
 
 
 class _PageOrders:
