@@ -8,9 +8,9 @@ only for what changed since the last run (`modified_after`, minus a small
 overlap for clock skew), read by keyset (see `pages`); the customers endpoint
 has no such filter (WooCommerce issue #41371), so every customer is listed and
 the unchanged ones are skipped. `full=True` lists everything: the first import
-of a live shop. A page of customers or subscriptions is applied in bulk (`apply_page`): the
-first import costs a handful of statements per page, not per item (products and orders are
-still applied one by one). docs/woocommerce.md has the whole story.
+of a live shop. A page of customers, orders or subscriptions is applied in bulk
+(`apply_page`): the first import costs a handful of statements per page, not per item
+(products are still applied one by one). docs/woocommerce.md has the whole story.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def apply_page(
 ) -> list[str]:
     """Apply a page of pulled items; each one's outcome as `apply_item` gives it.
 
-    A resource whose handler has `upsert_page` (customers, subscriptions) applies what it
+    A resource whose handler has `upsert_page` (customers, orders, subscriptions) applies what it
     can in bulk, in one transaction with a bounded number of statements (issue 26), and
     leaves the rest to `apply_item`, in page order; should the bulk transaction fail (a row
     inserted meanwhile by a webhook, or `PageAbandoned`), the whole page is applied one by
