@@ -172,7 +172,12 @@ def test_a_second_run_over_the_same_orders_changes_nothing(store, org_a):
     apply_page(store, "order", page)
     before = crm_rows(org_a)
 
-    assert apply_page(store, "order", page) == ["ignored"] * 4
+    with CaptureQueriesContext(connection) as captured:
+        again = apply_page(store, "order", page)
+
+    assert again == ["ignored"] * 4
+    writes = ("INSERT", "UPDATE", "DELETE")
+    assert not [q for q in captured.captured_queries if q["sql"].lstrip().startswith(writes)]
     assert crm_rows(org_a) == before
 
 

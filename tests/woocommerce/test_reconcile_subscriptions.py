@@ -322,6 +322,10 @@ def crm_rows(organization) -> dict:
 # --- Then ----------------------------------------------------------------------------------
 
 
+def _writes(query) -> bool:
+    return query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+
+
 def test_a_page_applied_in_bulk_gives_what_webhooks_give(store, store_b, org_a, org_b, monkeypatch):
     page = mixed_page()
     known_shop(store)
@@ -366,9 +370,11 @@ def test_a_second_run_over_the_same_page_changes_nothing(store, org_a):
     apply_page(store, "subscription", page)
     before = crm_rows(org_a)
 
-    again = apply_page(store, "subscription", page)
+    with CaptureQueriesContext(connection) as captured:
+        again = apply_page(store, "subscription", page)
 
     assert again == ["ignored"] * 5  # unchanged since the version applied
+    assert [q["sql"] for q in captured.captured_queries if _writes(q)] == []  # no write
     assert crm_rows(org_a) == before
 
 
