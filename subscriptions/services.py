@@ -1412,6 +1412,133 @@ def _subscription_mirror(
     return subscription, changed
 
 
+@dataclass
+class NewMirror:
+    """One shop subscription the CRM does not have yet, as `subscription_mirror` takes it."""
+
+    customer: Customer
+    status: str
+    fields: dict[str, Any]
+    items: Sequence[dict[str, Any]]
+    reason: str = ""
+    data: dict[str, Any] | None = None
+
+
+def subscriptions_mirror_new(
+    *,
+    organization: Organization,
+    new: Sequence[NewMirror],
+    actor: Actor,
+    now: datetime | None = None,
+) -> list[Subscription]:
+    """Create shop-charged subscriptions in bulk, each with the rows and events that
+    `subscription_mirror(subscription=None, ...)` writes for it (a reconciliation's first
+    import, issue 26): the subscription, its items, the "created" event (from pending,
+    with the items), the status event when the shop's status is not pending, the
+    cancellation at period end when scheduled. Five statements at any number: the
+    items' products and variants (read for the events' snapshots), the subscriptions,
+    the items, the events. Runs in the caller's transaction."""
+    now = now or clock.now()
+    subscriptions = []
+    for row in new:
+        subscription = Subscription(
+            organization=organization,
+            customer=row.customer,
+            source=Subscription.Source.WOOCOMMERCE,
+            **row.fields,
+        )
+        if subscription.billing_anchor is None:
+            subscription.billing_anchor = subscription.started_at
+        if row.status != subscription.status:  # as `_subscription_mirror`, from pending
+            subscription.mirror(row.status)
+            if row.status == Status.PAUSED:
+                subscription.paused_at = subscription.paused_at or now
+            if row.status in (Status.CANCELED, Status.EXPIRED):
+                subscription.ended_at = subscription.ended_at or now
+                if row.status == Status.CANCELED:
+                    subscription.canceled_at = subscription.canceled_at or now
+        if row.status == Status.CANCELED and row.reason:
+            subscription.cancel_reason = row.reason[:500]
+        subscriptions.append(subscription)
+    if not subscriptions:
+        return []
+    items = [
+        {
+            "product_id": i["product"].pk if isinstance(i["product"], Product) else i["product"],
+            "variant_id": getattr(i.get("variant"), "pk", i.get("variant")),
+            "quantity": i["quantity"],
+            "unit_price": i["unit_price"],
+        }
+        for row in new
+        for i in row.items
+    ]
+    products = Product.objects.in_bulk({i["product_id"] for i in items})
+    variants = Variant.objects.select_related("product").in_bulk(
+        {i["variant_id"] for i in items if i["variant_id"]}
+    )
+    Subscription.objects.bulk_create(subscriptions)
+    rows = []
+    for subscription, row in zip(subscriptions, new, strict=True):
+        for values in row.items:
+            item = SubscriptionItem(
+                organization_id=organization.pk,
+                subscription=subscription,
+                product_id=values["product"].pk
+                if isinstance(values["product"], Product)
+                else values["product"],
+                variant_id=getattr(values.get("variant"), "pk", values.get("variant")),
+                quantity=values["quantity"],
+                unit_price=values["unit_price"],
+            )
+            item.product = products[item.product_id]
+            if item.variant_id:
+                item.variant = variants[item.variant_id]
+            rows.append((subscription, item))
+    SubscriptionItem.objects.bulk_create([item for _, item in rows])
+    events = []
+    fields = actor.as_fields()
+    for subscription, row in zip(subscriptions, new, strict=True):
+        data = row.data or {}
+        snapshot = _snapshot_of(item for owner, item in rows if owner is subscription)
+
+        def event(
+            kind: str,
+            from_status: str,
+            to_status: str,
+            reason: str = "",
+            *,
+            subscription: Subscription = subscription,
+            data: dict[str, Any] = data,
+            **extra: Any,
+        ) -> SubscriptionEvent:
+            return SubscriptionEvent(
+                organization_id=organization.pk,
+                subscription=subscription,
+                kind=kind,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason[:500],
+                data={**data, **extra},
+                **fields,
+            )
+
+        events.append(event(Kind.CREATED, "", Status.PENDING, items=snapshot))
+        if subscription.status != Status.PENDING:
+            kind = _mirror_status_kind(Status.PENDING, subscription.status)
+            events.append(event(kind, Status.PENDING, subscription.status, row.reason))
+        if subscription.cancel_at_period_end:
+            events.append(
+                event(
+                    Kind.CANCEL_SCHEDULED,
+                    subscription.status,
+                    subscription.status,
+                    at=_iso(subscription.next_charge_at),
+                )
+            )
+    SubscriptionEvent.objects.bulk_create(events)
+    return subscriptions
+
+
 # --- Staff notes ---------------------------------------------------------------------------
 
 

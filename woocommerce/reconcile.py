@@ -8,9 +8,9 @@ only for what changed since the last run (`modified_after`, minus a small
 overlap for clock skew), read by keyset (see `pages`); the customers endpoint
 has no such filter (WooCommerce issue #41371), so every customer is listed and
 the unchanged ones are skipped. `full=True` lists everything: the first import
-of a live shop. A page of customers is applied in bulk (`apply_page`): the first import
-costs a handful of statements per page, not per item. docs/woocommerce.md has the whole
-story.
+of a live shop. A page of customers, orders or subscriptions is applied in bulk
+(`apply_page`): the first import costs a handful of statements per page, not per item
+(products are still applied one by one). docs/woocommerce.md has the whole story.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from crm.models import Product, Variant
 from subscriptions.models import Subscription, SubscriptionItem
 from woocommerce import client, handlers, payloads
+from woocommerce.handlers.base import PageAbandoned
 from woocommerce.models import Resource, WooCommerceStore, WooMapping
 from woocommerce.payloads import PayloadError
 
@@ -54,7 +55,7 @@ ENDED = (Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
 OVERLAP = timedelta(minutes=5)
 # A page applied in bulk that meets these (a row a webhook inserted meanwhile) is applied
 # again one by one, each item in its own transaction.
-TRANSIENT = (IntegrityError, OperationalError)
+TRANSIENT = (IntegrityError, OperationalError, PageAbandoned)
 
 
 class ShopError(Exception):
@@ -218,10 +219,11 @@ def apply_page(
 ) -> list[str]:
     """Apply a page of pulled items; each one's outcome as `apply_item` gives it.
 
-    A resource whose handler has `upsert_page` (customers) applies what it can in bulk, in
-    one transaction with a bounded number of statements (issue 26), and leaves the rest
-    to `apply_item`, in page order; should the bulk transaction fail (a row inserted
-    meanwhile by a webhook), the whole page is applied one by one.
+    A resource whose handler has `upsert_page` (customers, orders, subscriptions) applies what it
+    can in bulk, in one transaction with a bounded number of statements (issue 26), and
+    leaves the rest to `apply_item`, in page order; should the bulk transaction fail (a row
+    inserted meanwhile by a webhook, or `PageAbandoned`), the whole page is applied one by
+    one.
     """
     upsert_page = getattr(handlers.HANDLERS.get(resource), "upsert_page", None)
     results: list[Any] = [None] * len(items)

@@ -3,7 +3,9 @@
 Every module has `upsert(store, payload, event)` and `delete(store, woo_id)`,
 both run inside the caller's transaction and return an `Outcome`. They raise
 `PayloadError` for a payload that can never be applied (the delivery is marked
-failed); database errors propagate so the task retries.
+failed); database errors propagate so the task retries. Customers, orders and
+subscriptions also have `upsert_page(store, items, event)`: the reconciliation's first
+import applies a page in bulk (`reconcile.apply_page`).
 """
 
 from __future__ import annotations

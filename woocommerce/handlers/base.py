@@ -30,6 +30,11 @@ from woocommerce.payloads import PayloadError
 CENT = Decimal("0.01")
 
 
+class PageAbandoned(Exception):
+    """A page applied in bulk met what only the one-by-one path can refuse: the caller rolls
+    the page back and applies each item in its own transaction."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a payload was applied: `processed` (with a note, if any), or `ignored` with the
@@ -369,6 +374,151 @@ def addresses_for(
         address_for(customer, Address.Kind.SHIPPING, shipping, known)
         or address_for(customer, Address.Kind.SHIPPING, billing, known),
     )
+
+
+def page_mappings(
+    store: WooCommerceStore, resource: str, woo_ids: list[int]
+) -> tuple[dict[int, WooMapping], list[WooMapping]]:
+    """The mappings of a page's ids ({id: mapping}): those that exist locked (in id order),
+    the missing ones inserted (ours until the transaction ends; a row inserted meanwhile by
+    a webhook is an `IntegrityError`); and the inserted ones, two statements."""
+    mappings = {
+        m.woo_id: m
+        for m in WooMapping.objects.select_for_update(of=("self",))
+        .filter(store=store, resource=resource, woo_id__in=woo_ids)
+        .order_by("woo_id")
+    }
+    inserted = WooMapping.objects.bulk_create(
+        [
+            WooMapping(
+                organization_id=store.organization_id,
+                store=store,
+                resource=resource,
+                woo_id=woo_id,
+            )
+            for woo_id in sorted(set(woo_ids))
+            if woo_id not in mappings
+        ]
+    )
+    mappings.update({m.woo_id: m for m in inserted})
+    return mappings, inserted
+
+
+def page_remember(
+    mappings: list[tuple[WooMapping, int, datetime | None, str]],
+) -> None:
+    """`remember` for a page: (mapping, object id, modification time, status) written in one
+    statement."""
+    now = timezone.now()
+    for mapping, object_id, modified, status in mappings:
+        mapping.object_id = object_id
+        mapping.deleted_upstream_at = None
+        if modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at):
+            mapping.woo_modified_at = modified
+        if status:
+            mapping.remote_status = status
+        mapping.updated_at = now
+    WooMapping.objects.bulk_update(
+        [m for m, *_ in mappings],
+        ["object_id", "deleted_upstream_at", "woo_modified_at", "remote_status", "updated_at"],
+    )
+
+
+def page_forget(inserted: list[WooMapping], applied: set[int]) -> None:
+    """Delete the mappings a page inserted for items it left to the handler, as the
+    handler's rolled back transaction would leave none of a refused item."""
+    left = [m.pk for m in inserted if m.woo_id not in applied]
+    if left:
+        WooMapping.objects.filter(pk__in=left).delete()
+
+
+def page_customers(store: WooCommerceStore, woo_ids: set[int]) -> dict[int, Any]:
+    """{WooCommerce customer id: the CRM customer it is mapped to, with its billing and
+    shipping addresses (`address_rows`, as `base.customer_for` reads them)}, one query."""
+    if not woo_ids:
+        return {}
+    mapped = WooMapping.objects.filter(
+        store=store, resource=Resource.CUSTOMER, woo_id__in=woo_ids, object_id__isnull=False
+    )
+    customers = Customer.objects.filter(
+        organization_id=store.organization_id, pk__in=mapped.values("object_id")
+    ).annotate(
+        address_rows=ArraySubquery(
+            Address.objects.filter(
+                customer=OuterRef("pk"), kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING)
+            )
+            .order_by("id")
+            .values(json=JSONObject(**{c: c for c in ADDRESS_COLUMNS}))
+        ),
+        woo_ids=ArraySubquery(mapped.filter(object_id=OuterRef("pk")).values("woo_id")),
+    )
+    return {woo_id: customer for customer in customers for woo_id in customer.woo_ids}
+
+
+class PageAddresses:
+    """`base.addresses_for` over a page: the customers' addresses as read with them, the new
+    ones made in memory and inserted together (`save`); a phone that changes on a stored
+    address is saved at once, as `base.address_for` does (its revision kept)."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, list] = {}
+        self.new: list = []
+
+    def of(self, customer, billing: Any, shipping: Any):
+        """The billing and shipping addresses of a subscription, as `addresses_for`."""
+        known = self._known(customer)
+        return (
+            self.address(customer, Address.Kind.BILLING, billing, known),
+            self.address(customer, Address.Kind.SHIPPING, shipping, known)
+            or self.address(customer, Address.Kind.SHIPPING, billing, known),
+        )
+
+    def _known(self, customer) -> list:
+        if customer.pk not in self.known:
+            self.known[customer.pk] = [
+                Address.from_db(
+                    customer._state.db, ADDRESS_COLUMNS, [r[c] for c in ADDRESS_COLUMNS]
+                )
+                for r in customer.address_rows
+            ]
+        return self.known[customer.pk]
+
+    def address(self, customer, kind: str, data: Any, known: list | None = None):
+        """The customer's address of `kind` with these lines, as `address_for`."""
+        known = self._known(customer) if known is None else known
+        wanted = address_values(customer, data)
+        if wanted is None:
+            return None
+        values, phone = wanted
+        matching = [
+            a
+            for a in known
+            if a.kind == kind and all(getattr(a, f) == v for f, v in values.items())
+        ]
+        if not matching:
+            address = Address(
+                organization_id=customer.organization_id,
+                customer=customer,
+                kind=kind,
+                phone=phone,
+                **values,
+            )
+            known.append(address)
+            self.new.append(address)
+            return address
+        # The latest: stored ones by id, then those made in this page, in order.
+        address = max(
+            matching,
+            key=lambda a: a.pk if a.pk is not None else 2**62 + self.new.index(a),
+        )
+        if phone and address.phone != phone:
+            address.phone = phone
+            if address.pk is not None:
+                address.save(update_fields=["phone"])
+        return address
+
+    def save(self) -> None:
+        Address.objects.bulk_create(self.new)
 
 
 # --- Products and variations ------------------------------------------------------

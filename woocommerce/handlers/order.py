@@ -20,7 +20,7 @@ from returns.services import returns_refunded_in_shop
 from subscriptions.models import Charge, Subscription, SubscriptionEvent
 from woocommerce import payloads
 from woocommerce.handlers import base
-from woocommerce.models import Resource, WooCommerceStore, WooOrder, WooRelatedOrder
+from woocommerce.models import Resource, WooCommerceStore, WooMapping, WooOrder, WooRelatedOrder
 
 # What an order's payload may change (the key and the modification time aside).
 ORDER_COLUMNS = [
@@ -269,3 +269,164 @@ def _advance(subscription: Subscription, charge: Charge) -> None:
     Subscription.objects.filter(pk=subscription.pk).update(**values)
     for name, value in values.items():
         setattr(subscription, name, value)
+
+
+# --- A page of the first import, in bulk (issue 26) ----------------------------------------
+
+
+def upsert_page(
+    store: WooCommerceStore, items: list[Any], event: str
+) -> list[base.Outcome | payloads.PayloadError | None]:
+    """Apply a page of orders the CRM has not seen yet with a bounded number of statements
+    (the reconciliation's first import); for each item its outcome, or None: applied one by
+    one by `upsert` instead (which also refuses what it must refuse).
+
+    The rules are `upsert`'s, and so are the rows: what is applied here is an order never
+    applied and without a `WooOrder` row, of a mapped customer, that names no subscription
+    the CRM mirrors already (its charge would be synced: the first import reads orders
+    before subscriptions, so there is none). The page's mappings are locked (the new ones
+    inserted), then its subscriptions' mappings (created if new, as `upsert` does, and
+    locked), the customers with their addresses and the orders' rows are read in one
+    statement each, and orders, new billing addresses and links are inserted in one
+    statement each. Runs inside the caller's transaction.
+    """
+    results: list[base.Outcome | payloads.PayloadError | None] = [None] * len(items)
+    wanted: dict[int, int] = {}  # item index -> woo id; the first of an id in the page
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or payloads.rest_error(item)
+            or payloads.is_deleted_body(item)
+        ):
+            continue
+        try:
+            woo_id = payloads.resource_id(item)
+        except payloads.PayloadError:
+            continue
+        if woo_id not in wanted.values():
+            wanted[index] = woo_id
+    if not wanted:
+        return results
+    mappings, inserted = base.page_mappings(store, Resource.ORDER, list(wanted.values()))
+    prepared: dict[int, dict[str, Any]] = {}
+    for index, woo_id in wanted.items():
+        item, mapping = items[index], mappings[woo_id]
+        try:
+            modified = payloads.gmt(item.get("date_modified_gmt"))
+        except payloads.PayloadError:
+            continue
+        skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+        if skip:
+            results[index] = skip
+            continue
+        if mapping.object_id:
+            continue  # applied already: `upsert` writes only what changed
+        row = _parse(item, woo_id)
+        if row is not None:
+            row["modified"] = modified
+            prepared[index] = row
+    existing = set(
+        WooOrder.objects.filter(
+            store=store, woo_id__in=[row["woo_id"] for row in prepared.values()]
+        ).values_list("woo_id", flat=True)
+    )
+    customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
+    prepared = {
+        index: row
+        for index, row in prepared.items()
+        if row["woo_id"] not in existing and row["customer_id"] in customers
+    }
+    # Its subscriptions' mappings, as `upsert` locks them (created if new); an order of a
+    # subscription the CRM mirrors is left to `upsert` (its charge is synced).
+    named = sorted({row["named"][1] for row in prepared.values() if row["named"]})
+    mirrored = set()
+    if named:
+        WooMapping.objects.bulk_create(
+            [
+                WooMapping(
+                    organization_id=store.organization_id,
+                    store=store,
+                    resource=Resource.SUBSCRIPTION,
+                    woo_id=woo_id,
+                )
+                for woo_id in named
+            ],
+            ignore_conflicts=True,
+        )
+        mirrored = set(
+            WooMapping.objects.select_for_update(of=("self",))
+            .filter(store=store, resource=Resource.SUBSCRIPTION, woo_id__in=named)
+            .order_by("woo_id")
+            .filter(object_id__isnull=False)
+            .values_list("woo_id", flat=True)
+        )
+    addresses = base.PageAddresses()
+    orders = {}
+    for index, row in prepared.items():
+        if row["named"] and row["named"][1] in mirrored:
+            continue
+        item = items[index]
+        customer = customers[row["customer_id"]]
+        orders[index] = WooOrder(
+            organization_id=store.organization_id,
+            store=store,
+            woo_id=row["woo_id"],
+            kind=row["named"][0] if row["named"] else WooOrder.Kind.OTHER,
+            number=base.text(item, "number", 32),
+            status=row["status"],
+            total=row["total"],
+            currency=base.text(item, "currency", 3).upper(),
+            ordered_at=row["ordered_at"],
+            paid_at=row["paid_at"],
+            deleted_upstream=False,
+            customer=customer,
+            billing_address=addresses.address(customer, Address.Kind.BILLING, item.get("billing")),
+            lines=_lines(item),
+        )
+    addresses.save()
+    for order in orders.values():  # the addresses made above have their ids now
+        order.billing_address = order.billing_address
+    WooOrder.objects.bulk_create(orders.values())
+    WooRelatedOrder.objects.bulk_create(
+        [
+            WooRelatedOrder(
+                organization_id=store.organization_id,
+                order=order,
+                woo_subscription_id=prepared[index]["named"][1],
+            )
+            for index, order in orders.items()
+            if prepared[index]["named"]
+        ]
+    )
+    base.page_remember(
+        [
+            (mappings[prepared[i]["woo_id"]], order.pk, prepared[i]["modified"],
+             prepared[i]["status"])
+            for i, order in orders.items()
+        ]
+    )  # fmt: skip
+    base.page_forget(inserted, {prepared[i]["woo_id"] for i in orders})
+    for index in orders:
+        results[index] = base.Outcome.applied()
+    return results
+
+
+def _parse(item: dict[str, Any], woo_id: int) -> dict[str, Any] | None:
+    """What `upsert` reads of an order without the database, or None: left to `upsert`
+    (a payload it refuses, a guest's order)."""
+    try:
+        status = base.text(item, "status", 32)
+        row = {
+            "woo_id": woo_id,
+            "named": payloads.order_link(item),
+            "status": status,
+            "total": payloads.decimal(item.get("total"), None),
+            "ordered_at": payloads.gmt(item.get("date_created_gmt")),
+            "paid_at": payloads.gmt(item.get("date_paid_gmt")),
+            "customer_id": payloads.integer(item.get("customer_id") or 0, "customer_id", minimum=0),
+        }
+    except (payloads.PayloadError, TypeError, AttributeError):
+        return None
+    if not status or not row["customer_id"]:
+        return None
+    return row

@@ -19,6 +19,9 @@ test_statements.py). An order, customer or address seen for the first time costs
 statements; lines whose product or variation is seen for the first time are looked up
 together, in one query (`base.first_sight`), and only the rows made from them and their
 mappings are written one by one.
+
+The reconciliation's first import applies a page of new subscriptions in bulk
+(`upsert_page`, 16 statements a page at any size), with the same rows and events.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import JSONObject
+from django.utils import timezone
 
 from subscriptions.models import BillingPeriod, Charge, Subscription
-from subscriptions.services import subscription_mirror
+from subscriptions.services import NewMirror, subscription_mirror, subscriptions_mirror_new
 from woocommerce import payloads, reasons
 from woocommerce import preferences as shop_preferences
 from woocommerce.handlers import base
@@ -365,3 +371,321 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     mapping.remote_status = "trash"
     base.mark_deleted(mapping)
     return base.Outcome.applied("deleted_in_shop")
+
+
+# --- A page of the first import, in bulk (issue 26) ----------------------------------------
+
+
+def upsert_page(
+    store: WooCommerceStore, items: list[Any], event: str
+) -> list[base.Outcome | PayloadError | None]:
+    """Apply a page of subscriptions the CRM does not mirror yet with a bounded number of
+    statements (the reconciliation's first import); for each item its outcome, or None:
+    applied one by one by `upsert` instead (which also refuses what it must refuse).
+
+    The rules are `upsert`'s, and so are the rows and events: what is applied here is a
+    subscription never mirrored, not on hold, whose customer is mapped. Its mapping is
+    created if new and locked first (the lock order of every handler), the page's
+    customers with their addresses, lines' mappings, preference mappings and orders are
+    read in one statement each, then subscriptions, items, events, new addresses, initial
+    orders and their links are inserted in bulk (`subscriptions_mirror_new`), and the
+    mappings written in one statement. Lines seen for the first time make their product or
+    variant as `base.line_items` does, one by one (once per product, not per item). A
+    subscription whose payload carries preference values, or whose orders already carry a
+    status (their charges), has them synced by the handler's own functions, per item.
+    Runs inside the caller's transaction; `base.PageAbandoned` asks the caller to apply
+    the page one by one.
+    """
+    results: list[base.Outcome | PayloadError | None] = [None] * len(items)
+    wanted: dict[int, int] = {}  # item index -> woo id; the first of an id in the page
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or payloads.rest_error(item)
+            or payloads.is_deleted_body(item)
+        ):
+            continue
+        try:
+            woo_id = payloads.resource_id(item)
+        except PayloadError:
+            continue
+        if woo_id not in wanted.values():
+            wanted[index] = woo_id
+    if not wanted:
+        return results
+    organization = store.organization
+    # The mappings first (lock order): those that exist, locked, then the new ones.
+    mappings, inserted = base.page_mappings(store, Resource.SUBSCRIPTION, list(wanted.values()))
+
+    prepared: dict[int, dict[str, Any]] = {}
+    for index, woo_id in wanted.items():
+        item, mapping = items[index], mappings[woo_id]
+        try:
+            modified = payloads.gmt(item.get("date_modified_gmt"))
+        except PayloadError:
+            continue
+        skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
+        if skip:
+            results[index] = skip
+            continue
+        if mapping.object_id:
+            continue  # mirrored already: `upsert` writes only what changed
+        row = _parse(item, woo_id)
+        if row is not None:
+            row["modified"] = modified
+            prepared[index] = row
+    customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
+    prepared = {i: row for i, row in prepared.items() if row["customer_id"] in customers}
+    lines = base.line_mappings(
+        store, [line for i in prepared for line in items[i].get("line_items") or []]
+    )
+    known_lines = [row["json"] for row in lines] if lines is not None else []
+    preference_rows = [row["json"] for row in shop_preferences.preference_mappings(store)]
+    orders = _PageOrders(store, prepared)
+    # An order that charges two of the page's subscriptions (one checkout, two schedules)
+    # is synced by the handler after each in turn (its events tell the amounts of each
+    # step): the later ones are left to it.
+    syncing: set[int] = set()
+    for index, row in list(prepared.items()):
+        mine = orders.syncing(row)
+        if mine & syncing:
+            del prepared[index]
+        syncing |= mine
+
+    addresses = base.PageAddresses()
+    new, applied = [], []
+    for index, row in prepared.items():
+        item = items[index]
+        by_product, by_variation = base.mapped_lines(known_lines)
+        first = any(
+            product_id not in by_product or (variation_id and variation_id not in by_variation)
+            for product_id, variation_id in row["line_ids"]
+        )
+        try:
+            if first:  # made as `line_items` makes them; what it made joins the known lines
+                with transaction.atomic():
+                    line_items = base.line_items(store, item, known_lines)
+                fresh = base.line_mappings(store, item.get("line_items"))
+                known_lines.extend(r["json"] for r in fresh or [])
+            else:
+                line_items = base.line_items(store, item, known_lines)
+        except PayloadError:
+            continue  # refused by `upsert`, with nothing of it kept
+        customer = customers[row["customer_id"]]
+        billing, shipping = addresses.of(customer, item.get("billing"), item.get("shipping"))
+        ended = row["mirrored"].status not in LIVE
+        mirrored = row["mirrored"]
+        fields = {
+            **_schedule(
+                None,
+                start=row["start"],
+                period=row["period"],
+                interval=row["interval"],
+                next_payment=row["next_payment"],
+                ended=ended,
+            ),
+            "started_at": row["start"],
+            "trial_ends_at": row["trial_end"],
+            "ends_at": row["end"],
+            "canceled_at": row["cancelled"],
+            "ended_at": row["end"] if ended else None,
+            "cancel_at_period_end": mirrored.cancel_at_period_end,
+            "shipping_address": shipping,
+            "billing_address": billing,
+            "currency": (base.text(item, "currency", 3) or organization.currency).upper(),
+        }
+        new.append(
+            NewMirror(
+                customer=customer,
+                status=mirrored.status,
+                fields=fields,
+                items=line_items,
+                reason=mirrored.reason
+                or ("canceled in the shop" if mirrored.status == "canceled" else ""),
+                data={"woocommerce_id": row["woo_id"], "woocommerce_status": row["woo_status"]},
+            )
+        )
+        applied.append(index)
+
+    addresses.save()  # before the subscriptions that point at them
+    subscriptions = subscriptions_mirror_new(
+        organization=organization, new=new, actor=base.actor(store)
+    )
+    base.page_remember(
+        [
+            (mappings[prepared[i]["woo_id"]], subscription.pk, prepared[i]["modified"],
+             prepared[i]["woo_status"])
+            for i, subscription in zip(applied, subscriptions, strict=True)
+        ]
+    )  # fmt: skip
+    to_sync = orders.link({prepared[i]["woo_id"]: prepared[i] for i in applied})
+    # A new mapping of an item left to `upsert` goes, as its rolled back transaction's would.
+    base.page_forget(inserted, {prepared[i]["woo_id"] for i in applied})
+
+    for index, subscription in zip(applied, subscriptions, strict=True):
+        problems = []
+        if preference_rows and shop_preferences.collect(
+            [(r["woo_key"], r["key"]) for r in preference_rows], items[index]
+        ):
+            try:
+                problems = shop_preferences.preferences_sync(
+                    store=store,
+                    subscription=subscription,
+                    payload=items[index],
+                    mappings=preference_rows,
+                )
+            except PayloadError as exc:
+                raise base.PageAbandoned from exc
+        results[index] = base.Outcome.noted(reasons.notes(problems))
+    try:
+        for order in to_sync:
+            order_handler.sync_charges(store, order)
+    except PayloadError as exc:
+        raise base.PageAbandoned from exc
+    return results
+
+
+def _parse(item: dict[str, Any], woo_id: int) -> dict[str, Any] | None:
+    """What `upsert` reads of a payload without the database, or None: left to `upsert`
+    (a payload it refuses, an on-hold subscription, a guest's)."""
+    try:
+        woo_status = base.text(item, "status", 32)
+        period = item.get("billing_period")
+        if period not in BillingPeriod.values:
+            return None
+        interval = payloads.integer(item.get("billing_interval"), "billing_interval", minimum=1)
+        start = payloads.gmt(item.get("start_date_gmt")) or payloads.gmt(
+            item.get("date_created_gmt")
+        )
+        if start is None:
+            return None
+        row = {
+            "woo_id": woo_id,
+            "woo_status": woo_status,
+            "period": period,
+            "interval": interval,
+            "start": start,
+            "next_payment": payloads.gmt(item.get("next_payment_date_gmt")),
+            "end": payloads.gmt(item.get("end_date_gmt")),
+            "cancelled": payloads.gmt(item.get("cancelled_date_gmt")),
+            "trial_end": payloads.gmt(item.get("trial_end_date_gmt")),
+            "customer_id": payloads.integer(item.get("customer_id") or 0, "customer_id", minimum=0),
+            "amounts": payloads.line_amounts(item),
+            "parent_id": payloads.integer(item.get("parent_id") or 0, "parent_id", minimum=0),
+        }
+        row["line_ids"] = [(product, variation) for product, variation, _ in row["amounts"]]
+        if not row["customer_id"] or woo_status.removeprefix("wc-") == "on-hold":
+            return None
+        row["mirrored"] = payloads.subscription_status(woo_status, latest_renewal_status=None)
+    except PayloadError:
+        return None
+    return row
+
+
+class _PageOrders:
+    """The initial orders of a page's subscriptions and the orders linked to them without
+    their charge yet, locked in one statement with their links to the page's subscriptions
+    (as `_locked_orders` reads them for one)."""
+
+    def __init__(self, store: WooCommerceStore, rows: dict[int, dict[str, Any]]) -> None:
+        self.store = store
+        self.orders: dict[int, WooOrder] = {}
+        if not rows:
+            return
+        parents = {row["parent_id"] for row in rows.values() if row["parent_id"]}
+        ids = [row["woo_id"] for row in rows.values()]
+        unpaid = WooRelatedOrder.objects.filter(
+            woo_subscription_id__in=ids, charge__isnull=True, order__store=store
+        ).values("order_id")
+        links = WooRelatedOrder.objects.filter(
+            order=OuterRef("pk"), woo_subscription_id__in=ids
+        ).values(
+            json=JSONObject(
+                id="id", subscription="woo_subscription_id", lines="lines", charge="charge_id"
+            )
+        )
+        self.orders = {
+            order.woo_id: order
+            for order in WooOrder.objects.select_for_update(of=("self",))
+            .filter(store=store)
+            .filter(Q(woo_id__in=parents) | (Q(pk__in=unpaid) & ~Q(status="")))
+            .annotate(link_rows=ArraySubquery(links))
+            .order_by("woo_id")
+        }
+
+    def syncing(self, row: dict[str, Any]) -> set[int]:
+        """The orders with a status (their charges synced) of a subscription (parsed row)."""
+        found = set()
+        for order in self.orders.values():
+            if not order.status:
+                continue
+            if order.woo_id == row["parent_id"] or any(
+                r["subscription"] == row["woo_id"] and r["charge"] is None for r in order.link_rows
+            ):
+                found.add(order.pk)
+        return found
+
+    def link(self, applied: dict[int, dict[str, Any]]) -> list[WooOrder]:
+        """Link the applied subscriptions (woo id -> parsed row) to their initial orders
+        (created empty when not seen yet) as `_link_orders` does; the orders whose charges to
+        sync, in the order the handler syncs them, each once."""
+        store = self.store
+        missing = sorted(
+            {
+                row["parent_id"]
+                for row in applied.values()
+                if row["parent_id"] and row["parent_id"] not in self.orders
+            }
+        )
+        for order in WooOrder.objects.bulk_create(
+            [
+                WooOrder(
+                    organization_id=store.organization_id,
+                    store=store,
+                    woo_id=woo_id,
+                    kind=WooOrder.Kind.PARENT,
+                )
+                for woo_id in missing
+            ]
+        ):
+            order.link_rows = []
+            self.orders[order.woo_id] = order
+        kinds, new_links, lines, to_sync = {}, [], [], {}
+        for woo_id, row in applied.items():
+            parent_id = row["parent_id"]
+            parent = self.orders.get(parent_id) if parent_id else None
+            if parent is not None:
+                if parent.kind != WooOrder.Kind.PARENT:
+                    parent.kind = WooOrder.Kind.PARENT
+                    parent.updated_at = timezone.now()
+                    kinds[parent.pk] = parent
+                link = next((r for r in parent.link_rows if r["subscription"] == woo_id), None)
+                if link is None:
+                    new_links.append(
+                        WooRelatedOrder(
+                            organization_id=store.organization_id,
+                            order=parent,
+                            woo_subscription_id=woo_id,
+                            lines=row["amounts"],
+                        )
+                    )
+                    if parent.status:
+                        to_sync.setdefault(parent.pk, parent)
+                elif link["lines"] != row["amounts"] or link["charge"] is None:
+                    if link["lines"] != row["amounts"]:
+                        lines.append(WooRelatedOrder(pk=link["id"], lines=row["amounts"]))
+                    if parent.status:
+                        to_sync.setdefault(parent.pk, parent)
+            for order in self.orders.values():
+                if (
+                    order.woo_id != parent_id
+                    and order.status
+                    and any(
+                        r["subscription"] == woo_id and r["charge"] is None for r in order.link_rows
+                    )
+                ):
+                    to_sync.setdefault(order.pk, order)
+        WooOrder.objects.bulk_update(kinds.values(), ["kind", "updated_at"])
+        WooRelatedOrder.objects.bulk_create(new_links)
+        WooRelatedOrder.objects.bulk_update(lines, ["lines"])
+        return list(to_sync.values())
