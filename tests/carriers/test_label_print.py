@@ -11,15 +11,21 @@ import pypdfium2 as pdfium
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from carriers import selectors, services
 from carriers.label_sheets import A4, A6
 from carriers.models import CarrierAccount, Parcel
 from carriers.platforms.base import CarrierPlatform
 from core.errors import ApplicationError, ConflictError
+from crm.models import Membership
 from tests.carriers.conftest import prepared_boxes
+from tests.factories import member
 
 pytestmark = pytest.mark.django_db
+
+Role = Membership.Role
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def labelled_batch(organization, count: int):
@@ -158,3 +164,106 @@ def test_the_labels_selector_reads_in_one_query_whatever_the_boxes(org_a, accoun
         assert len(selectors.batch_labels(batch=large).parcels) == 30
 
     assert len(few.captured_queries) == len(many.captured_queries) == 1
+
+
+# --- The back office ----------------------------------------------------------------------
+
+
+def test_print_labels_from_the_batchs_page(org_a, account_a, sendcloud, admin_client_for):
+    batch, lines = labelled_batch(org_a, 3)
+    client = admin_client_for(member(org_a, Role.VIEWER))  # printing is reading
+    page = client.get(reverse("admin:fulfillment_batch_change", args=[batch.pk]), **EN)
+    url = reverse("admin:carriers_parcel_print_labels", args=[batch.pk])
+    assert f'href="{url}"' in page.content.decode()
+    assert "Print labels" in page.content.decode()
+
+    response = client.get(url, **EN)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert "Content-Security-Policy" not in response
+    assert response["Content-Disposition"].startswith("inline;")
+    assert pages_text(response.content) == [f"LABEL {line.code}" for line in lines]
+
+
+def test_boxes_without_a_label_are_named_before_printing_the_others(
+    org_a, account_a, sendcloud, admin_client_for
+):
+    batch, lines = prepared_boxes(org_a, 3)
+    sendcloud.refuse[lines[1].address["postcode"]] = "House number is missing."
+    services.labels_create(batch=batch)
+    client = admin_client_for(member(org_a, Role.STAFF))
+    url = reverse("admin:carriers_parcel_print_labels", args=[batch.pk])
+
+    page = client.get(url, **EN)
+
+    assert page["Content-Type"].startswith("text/html")
+    text = page.content.decode()
+    assert "1 box has no label and will not be in the file:" in text
+    line_url = reverse("admin:fulfillment_batchline_change", args=[lines[1].pk])
+    assert f'<a href="{line_url}">{lines[1].code}</a>' in text
+    assert "Print the 2 labels" in text
+    response = client.get(url, {"confirmed": "1"}, **EN)
+    assert response["Content-Type"] == "application/pdf"
+    assert pages_text(response.content) == [f"LABEL {lines[0].code}", f"LABEL {lines[2].code}"]
+
+
+def test_a_label_the_platform_lost_is_named_in_a_message(
+    org_a, account_a, sendcloud, admin_client_for
+):
+    batch, lines = labelled_batch(org_a, 2)
+    sendcloud.no_label.add(Parcel.objects.get(line=lines[0]).platform_parcel_id)
+    client = admin_client_for(member(org_a, Role.STAFF))
+
+    response = client.get(reverse("admin:carriers_parcel_print_labels", args=[batch.pk]), **EN)
+
+    assert pages_text(response.content) == [f"LABEL {lines[1].code}"]
+    page = client.get(reverse("admin:fulfillment_batch_change", args=[batch.pk]), **EN)
+    assert (
+        f"Not in the labels file, the carrier platform has no label for: {lines[0].code}"
+        in page.content.decode()
+    )
+
+
+def test_another_organizations_batch_labels_are_not_found(
+    org_a, org_b, account_a, sendcloud, admin_client_for
+):
+    batch, _lines = labelled_batch(org_a, 1)
+    client = admin_client_for(member(org_b, Role.ADMIN))
+
+    response = client.get(reverse("admin:carriers_parcel_print_labels", args=[batch.pk]), **EN)
+
+    assert response.status_code == 404
+    assert sendcloud.label_fetches == []
+
+
+def test_print_the_labels_of_a_selection_of_boxes(org_a, account_a, sendcloud, admin_client_for):
+    _batch, lines = labelled_batch(org_a, 4)
+    client = admin_client_for(member(org_a, Role.STAFF))
+    selected = [lines[3].pk, lines[0].pk]
+
+    response = client.post(
+        reverse("admin:fulfillment_batchline_changelist"),
+        {"action": "print_labels", "_selected_action": selected},
+        **EN,
+    )
+
+    assert response.status_code == 302
+    pdf = client.get(response.url, **EN)
+    assert pages_text(pdf.content) == [f"LABEL {lines[0].code}", f"LABEL {lines[3].code}"]
+
+
+def test_a_selection_across_batches_is_refused(org_a, account_a, sendcloud, admin_client_for):
+    batch, lines = labelled_batch(org_a, 1)
+    _other, other_lines = prepared_boxes(org_a, 1, cutoff=batch.cutoff_at.replace(day=9))
+    client = admin_client_for(member(org_a, Role.STAFF))
+
+    response = client.post(
+        reverse("admin:fulfillment_batchline_changelist"),
+        {"action": "print_labels", "_selected_action": [lines[0].pk, other_lines[0].pk]},
+        follow=True,
+        **EN,
+    )
+
+    assert "Select boxes of one batch to print their labels." in response.content.decode()
+    assert sendcloud.label_fetches == []
