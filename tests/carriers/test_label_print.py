@@ -267,3 +267,45 @@ def test_a_selection_across_batches_is_refused(org_a, account_a, sendcloud, admi
 
     assert "Select boxes of one batch to print their labels." in response.content.decode()
     assert sendcloud.label_fetches == []
+
+
+# --- The API ------------------------------------------------------------------------------
+
+
+def test_the_api_answers_the_merged_labels(org_a, account_a, sendcloud, api_client_for):
+    CarrierAccount.objects.filter(pk=account_a.pk).update(label_format="a4")
+    batch, lines = prepared_boxes(org_a, 5)
+    sendcloud.refuse[lines[2].address["postcode"]] = "House number is missing."
+    services.labels_create(batch=batch)
+    client = api_client_for(org_a)
+
+    response = client.get(f"/api/v1/batches/{batch.pk}/labels.pdf", HTTP_ACCEPT="application/pdf")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Unlabelled-Boxes"] == lines[2].code
+    codes = [f"LABEL {line.code}" for n, line in enumerate(lines) if n != 2]
+    assert quadrant_text(response.content, 0) == codes
+    selection = client.get(
+        f"/api/v1/batches/{batch.pk}/labels.pdf", {"lines": [lines[4].pk, lines[0].pk]}
+    )
+    assert quadrant_text(selection.content, 0) == [codes[0], codes[3], "", ""]
+    assert selection["Unlabelled-Boxes"] == ""
+
+
+def test_the_api_labels_errors_are_json(org_a, org_b, account_a, sendcloud, api_client_for):
+    batch, lines = prepared_boxes(org_a, 2)
+    client = api_client_for(org_a)
+    url = f"/api/v1/batches/{batch.pk}/labels.pdf"
+
+    none_yet = client.get(url, HTTP_ACCEPT="application/pdf")
+    invalid = client.get(url, {"lines": "abc"})
+    theirs = api_client_for(org_b).get(url)
+
+    assert none_yet.status_code == 409
+    assert none_yet.json()["extra"] == {"unlabelled": [line.code for line in lines]}
+    assert invalid.status_code == 400
+    assert "lines" in invalid.json()["extra"]["fields"]
+    assert theirs.status_code == 404
+    assert theirs.json()["message"]
+    assert sendcloud.label_fetches == []
