@@ -13,6 +13,7 @@ from carriers.models import CarrierAccount, Parcel
 from core.errors import ApplicationError
 from crm.models import Organization
 from fulfillment.models import Batch, BatchLine
+from fulfillment.parcels import LineParcel
 
 
 def carrier_account_for(*, organization: Organization) -> CarrierAccount | None:
@@ -104,3 +105,22 @@ def batch_labels(*, batch: Batch, line_ids: Iterable[int] | None = None) -> Batc
         else:
             unlabelled.append(line.code)
     return BatchLabels(parcels=parcels, unlabelled=unlabelled)
+
+
+class LineParcelsOfCarriers:
+    """Fulfillment's port onto the parcels (`fulfillment.parcels.LineParcels`)."""
+
+    FIELDS = (
+        "line_id",
+        "state",
+        "carrier",
+        "tracking_number",
+        "tracking_url",
+        "carrier_status",
+        "carrier_status_message",
+        "carrier_status_at",
+    )
+
+    def of_lines(self, *, line_ids: list[int]) -> dict[int, LineParcel]:
+        rows = Parcel.objects.filter(line_id__in=line_ids).order_by().values(*self.FIELDS)
+        return {row["line_id"]: LineParcel(**row) for row in rows}
