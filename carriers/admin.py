@@ -345,7 +345,7 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
         batch_url = reverse("admin:fulfillment_batch_change", args=[batch.pk])
         if request.GET.get("confirmed") != "1":
             found = selectors.batch_labels(batch=batch, line_ids=line_ids)
-            if found.unlabelled or not found.parcels:
+            if found.unlabelled:
                 query = request.GET.copy()
                 query["confirmed"] = "1"
                 return TemplateResponse(

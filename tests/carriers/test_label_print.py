@@ -309,3 +309,47 @@ def test_the_api_labels_errors_are_json(org_a, org_b, account_a, sendcloud, api_
     assert theirs.status_code == 404
     assert theirs.json()["message"]
     assert sendcloud.label_fetches == []
+
+
+# --- The client -------------------------------------------------------------------------
+
+
+def test_the_client_asks_the_parcels_label_from_the_platforms_own_address(sendcloud):
+    from carriers.platforms.base import Credentials, LabelMissing, PlatformUnavailable
+    from carriers.platforms.sendcloud import SendcloudPlatform
+
+    sendcloud.shipments["ref-1"] = {
+        "order_number": "12",
+        "parcels": [{"id": 42, "documents": [{"type": "label"}]}],
+    }
+    client = SendcloudPlatform(Credentials(public_key="pk-test", secret_key="sk-test"))
+
+    pdf = client.label_pdf("42")
+
+    assert pages_text(pdf) == ["LABEL 12"]
+    sent = sendcloud.mock.calls[-1].request
+    assert sent.url == (
+        "https://panel.sendcloud.sc/api/v3/parcels/42/documents/label?paper_size=A6&dpi=72"
+    )
+    assert sent.headers["Accept"] == "application/pdf"
+    with pytest.raises(LabelMissing):
+        client.label_pdf("43")
+    wrong_keys = SendcloudPlatform(Credentials(public_key="pk-test", secret_key="nope"))
+    with pytest.raises(PlatformUnavailable):
+        wrong_keys.label_pdf("42")
+
+
+def test_a_label_that_is_no_pdf_is_the_platforms_failure():
+    import responses
+
+    from carriers.platforms.base import Credentials, PlatformUnavailable
+    from carriers.platforms.sendcloud import SendcloudPlatform
+
+    client = SendcloudPlatform(Credentials(public_key="pk-test", secret_key="sk-test"))
+    with responses.RequestsMock() as platform:
+        platform.get(
+            "https://panel.sendcloud.sc/api/v3/parcels/7/documents/label",
+            body="<html>maintenance</html>",
+        )
+        with pytest.raises(PlatformUnavailable):
+            client.label_pdf("7")

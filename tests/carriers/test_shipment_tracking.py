@@ -165,3 +165,27 @@ def test_the_shipments_list_reads_the_parcels_in_one_query(
 
     list_queries(1, 2)  # the first dispatch also writes the organization's settings
     assert list_queries(2, 16) == list_queries(8, 30)
+
+
+def test_the_shipment_and_customer_pages_link_to_the_carriers_tracking(
+    org_a, account_a, sendcloud, admin_client_for
+):
+    from django.urls import reverse
+
+    from crm.models import Membership
+    from tests.factories import member
+
+    batch, lines = prepared_boxes(org_a, 1)
+    services.labels_create(batch=batch)
+    paid(lines)
+    fulfillment_services.batch_dispatch(batch=batch, actor=SYSTEM)
+    shipment = Shipment.objects.get(line=lines[0])
+    client = admin_client_for(member(org_a, Membership.Role.VIEWER))
+    link = f'href="{shipment.tracking_url}"'
+
+    page = client.get(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
+    story = client.get(reverse("admin:customer_story", args=[shipment.customer_id]))
+
+    assert link in page.content.decode()
+    assert link in story.content.decode()
+    assert f">{shipment.tracking_number}</a>" in story.content.decode()
