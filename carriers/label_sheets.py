@@ -26,6 +26,18 @@ LAYOUTS = {
 }
 
 
+def is_readable(document: bytes) -> bool:
+    """Whether `document` is a PDF with at least one page (what the platform should send)."""
+    try:
+        pdf = pdfium.PdfDocument(document)
+    except pdfium.PdfiumError:
+        return False
+    try:
+        return len(pdf) > 0
+    finally:
+        pdf.close()
+
+
 def labels_per_sheet(label_format: str) -> int:
     _width, _height, columns, rows = LAYOUTS[label_format]
     return columns * rows

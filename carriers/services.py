@@ -408,7 +408,8 @@ def labels_pdf(
             return None
 
     # The platform's calls are the slow part (one per label): a few at once. The threads
-    # only speak HTTP; the database is read before and the PDF written after.
+    # only speak HTTP; the database is read before, and the PDFs (PDFium is not
+    # thread-safe) are read and written after, in this thread.
     workers = max(1, min(settings.CARRIER_LABEL_FETCHES, len(found.parcels)))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -418,6 +419,9 @@ def labels_pdf(
     unlabelled = list(found.unlabelled)
     kept = []
     for parcel, document in zip(found.parcels, documents, strict=True):
+        if document is not None and not label_sheets.is_readable(document):
+            logger.warning("parcel %s: the platform's label is no readable PDF", parcel.pk)
+            document = None
         if document is None:
             unlabelled.append(parcel.code)
         else:

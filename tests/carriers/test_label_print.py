@@ -143,6 +143,24 @@ def test_the_platform_down_is_a_503_not_a_partial_file(org_a, account_a, sendclo
     assert error.value.status == 503
 
 
+def test_a_label_that_is_no_readable_pdf_is_named_not_merged(org_a, account_a, sendcloud):
+    from tests.carriers.fake_sendcloud import label_document
+
+    batch, lines = labelled_batch(org_a, 2)
+    broken = Parcel.objects.get(line=lines[0]).platform_parcel_id
+
+    class HalfBroken(CarrierPlatform):
+        def label_pdf(self, parcel_id, *, paper_size="a6"):
+            if parcel_id == broken:
+                return b"%PDF-1.4 truncated"
+            return label_document(lines[1].code)
+
+    document = services.labels_pdf(batch=batch, platform=HalfBroken())
+
+    assert document.unlabelled == [lines[0].code]
+    assert pages_text(document.pdf) == [f"LABEL {lines[1].code}"]
+
+
 def test_another_organizations_lines_are_not_printed(org_a, org_b, account_a, sendcloud):
     batch, _lines = labelled_batch(org_a, 2)
     other_batch, other_lines = prepared_boxes(org_b, 1)
