@@ -10,6 +10,9 @@ box's label, tracking link or the platform's message, filtered by batch and
 state. A refused box's page takes a corrected address (staff), and the next
 "Create labels" labels it. "Create labels" itself is a link on the locked batch's
 page (`crm.object_tools`), served here: staff of the batch's organization.
+"Print labels" beside it (and the boxes list's action for a selection) serves
+the merged labels as one PDF to anyone who reads the batch; when boxes of it
+have no label, a page names them first, and the file holds the others.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -44,7 +47,7 @@ from crm.tenant_admin import (
     TenantTabularInline,
     organizations_allowing,
 )
-from fulfillment.models import Batch, BatchLine, Shipment
+from fulfillment.models import Batch, BatchLine, Shipment, line_pk_from_code
 
 SECRET_FIELDS = ("public_key", "secret_key")
 
@@ -234,6 +237,11 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
                 self.admin_site.admin_view(self.create_labels_view),
                 name=f"{opts.app_label}_{opts.model_name}_create_labels",
             ),
+            path(
+                "labels/<int:batch_id>/print/",
+                self.admin_site.admin_view(self.print_labels_view),
+                name=f"{opts.app_label}_{opts.model_name}_print_labels",
+            ),
             *super().get_urls(),
         ]
 
@@ -323,6 +331,72 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
             reverse("admin:operations_operation_change", args=[operation.pk])
         )
 
+    def print_labels_view(self, request, batch_id):
+        """The batch's labels (or those of `?lines=id,id,...`) as one PDF for the printer.
+
+        Boxes without a label are named on a page first (the file holds the others,
+        `?confirmed=1`); those whose label the platform no longer has, in a message.
+        """
+        batch = get_object_or_404(Batch.objects.select_related("organization"), pk=batch_id)
+        visible = organizations_allowing(request, "view", REQUIRED_ROLE)
+        if not request.user.is_superuser and batch.organization_id not in visible:
+            raise Http404
+        line_ids = selected_line_ids(request.GET.get("lines"))
+        batch_url = reverse("admin:fulfillment_batch_change", args=[batch.pk])
+        if request.GET.get("confirmed") != "1":
+            found = selectors.batch_labels(batch=batch, line_ids=line_ids)
+            if found.unlabelled:
+                query = request.GET.copy()
+                query["confirmed"] = "1"
+                return TemplateResponse(
+                    request,
+                    "admin/carriers/parcel/print_labels.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "opts": Batch._meta,
+                        "original": batch,
+                        "title": _("Print labels"),
+                        "labelled": len(found.parcels),
+                        "unlabelled": [
+                            (
+                                code,
+                                reverse(
+                                    "admin:fulfillment_batchline_change",
+                                    args=[line_pk_from_code(code)],
+                                ),
+                            )
+                            for code in found.unlabelled
+                        ],
+                        "print_url": f"{request.path}?{query.urlencode()}",
+                        "cancel_url": batch_url,
+                    },
+                )
+        try:
+            document = services.labels_pdf(batch=batch, line_ids=line_ids)
+        except ApplicationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(batch_url)
+        if document.unlabelled:
+            self.message_user(
+                request,
+                _("Not in the labels file, the carrier platform has no label for: %(codes)s")
+                % {"codes": ", ".join(document.unlabelled)},
+                messages.WARNING,
+            )
+        response = HttpResponse(document.pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{document.filename}"'
+        # As fulfillment's PDF exports: no Content-Security-Policy on a PDF (the browser's
+        # viewer shows nothing under `object-src 'none'`); `nosniff` keeps it a PDF.
+        response._csp_exempt = True
+        return response
+
+
+def selected_line_ids(value: str | None) -> list[int] | None:
+    """`?lines=12,15` as ids (a selection of boxes); None when absent (the whole batch)."""
+    if value is None:
+        return None
+    return [int(part) for part in value.split(",") if part.strip().isdigit()][:5000]
+
 
 def batch_tools(request, batch: Batch) -> list[dict[str, str]]:
     """The batch page's links: "Create labels" (locked, staff, an account), the parcels."""
@@ -341,6 +415,14 @@ def batch_tools(request, batch: Batch) -> list[dict[str, str]]:
                 "kind": "create-labels",
                 "label": _("Create labels"),
                 "url": reverse("admin:carriers_parcel_create_labels", args=[batch.pk]),
+            }
+        )
+    if counts.get(Parcel.State.LABELLED):
+        tools.append(
+            {
+                "kind": "print-labels",
+                "label": _("Print labels"),
+                "url": reverse("admin:carriers_parcel_print_labels", args=[batch.pk]),
             }
         )
     parcels_url = f"{reverse('admin:carriers_parcel_changelist')}?batch__id__exact={batch.pk}"

@@ -26,21 +26,24 @@ the next run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from carriers import selectors
+from carriers import label_sheets, selectors
 from carriers.models import CarrierAccount, Parcel
 from carriers.platforms import platform_for
 from carriers.platforms.base import (
     CarrierPlatform,
     Credentials,
+    LabelMissing,
     ParcelCreated,
     ParcelRefused,
     ParcelRequest,
@@ -48,9 +51,9 @@ from carriers.platforms.base import (
 )
 from carriers.weights import box_weight_grams
 from core.actors import Actor
-from core.errors import ConflictError
+from core.errors import ApplicationError, ConflictError
 from fulfillment import services as fulfillment_services
-from fulfillment.models import Batch, BatchLine
+from fulfillment.models import Batch, BatchLine, line_pk_from_code
 from fulfillment.snapshots import box_items
 
 logger = logging.getLogger(__name__)
@@ -354,3 +357,84 @@ def labels_summary(report: LabelsReport) -> str:
     if report.busy:
         parts.append(_("%(count)d being labelled by another run") % {"count": report.busy})
     return ", ".join(parts) + "."
+
+
+# --- Printing the labels ------------------------------------------------------------------
+
+
+@dataclass
+class LabelsDocument:
+    """The merged labels of a batch (or a selection of its boxes), ready for the printer."""
+
+    pdf: bytes
+    pages: int
+    labels: int  # boxes whose label is in it
+    unlabelled: list[str]  # codes of the boxes left out: no label (yet), or none on the platform
+    filename: str
+
+
+def labels_pdf(
+    *,
+    batch: Batch,
+    line_ids: Iterable[int] | None = None,
+    platform: CarrierPlatform | None = None,
+) -> LabelsDocument:
+    """One PDF of the labels of the batch's boxes (or of the lines `line_ids`), in the
+    boxes' order, laid out in the organization's label format (A6: one per page; A4:
+    four per page).
+
+    Each label is fetched from the platform when printed, not kept here: the
+    platform holds the document for the parcel's life, the product has no file
+    storage shared by its web and worker machines, and a copy of a label is one
+    more copy of a customer's address to keep safe and purge. A box without a
+    label, or whose label the platform no longer has, is left out and named in
+    `unlabelled`. Raises `ConflictError` when no box has a label, and
+    `ApplicationError` (503) when the platform cannot be reached.
+    """
+    found = selectors.batch_labels(batch=batch, line_ids=line_ids)
+    if not found.parcels:
+        raise ConflictError(
+            _("No box of this selection has a label yet: create the labels first."),
+            {"unlabelled": found.unlabelled},
+        )
+    account = selectors.carrier_account_for(organization=batch.organization)
+    account = account or found.parcels[0].account
+    platform = platform or platform_of(account)
+
+    def fetch(parcel: Parcel) -> bytes | None:
+        try:
+            return platform.label_pdf(parcel.platform_parcel_id, paper_size="a6")
+        except LabelMissing:
+            return None
+
+    # The platform's calls are the slow part (one per label): a few at once. The threads
+    # only speak HTTP; the database is read before, and the PDFs (PDFium is not
+    # thread-safe) are read and written after, in this thread.
+    workers = max(1, min(settings.CARRIER_LABEL_FETCHES, len(found.parcels)))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            documents = list(pool.map(fetch, found.parcels))
+    except PlatformUnavailable as error:
+        raise ApplicationError(error.message, {"platform": "unavailable"}, status=503) from error
+    unlabelled = list(found.unlabelled)
+    kept = []
+    for parcel, document in zip(found.parcels, documents, strict=True):
+        if document is not None and not label_sheets.is_readable(document):
+            logger.warning("parcel %s: the platform's label is no readable PDF", parcel.pk)
+            document = None
+        if document is None:
+            unlabelled.append(parcel.code)
+        else:
+            kept.append(document)
+    if not kept:
+        raise ConflictError(
+            _("The carrier platform has none of these labels."), {"unlabelled": unlabelled}
+        )
+    pdf, pages = label_sheets.merge_labels(kept, label_format=account.label_format)
+    return LabelsDocument(
+        pdf=pdf,
+        pages=pages,
+        labels=len(kept),
+        unlabelled=sorted(unlabelled, key=lambda code: line_pk_from_code(code) or 0),
+        filename=f"batch-{batch.cycle_date.isoformat()}-labels.pdf",
+    )

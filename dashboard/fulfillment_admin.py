@@ -4,13 +4,16 @@ Fulfillment sits below returns, so its admin (`fulfillment.admin`) knows
 nothing of cases. The back office composes the two: a shipment's list counts
 its cases and its page lists them, with the way to open one while none is
 open; a replacement box's page names the case it was added by. The cases are
-read through `returns.selectors`. Registered in place of fulfillment's own
-admins (`dashboard.admin` imports this module).
+read through `returns.selectors`. The boxes list's "Print labels" action
+sends a selection of one batch's boxes to the carriers' labels file
+(`carriers.admin.ParcelAdmin.print_labels_view`, by its address). Registered
+in place of fulfillment's own admins (`dashboard.admin` imports this module).
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -106,6 +109,21 @@ class BatchLineWithCaseAdmin(BatchLineAdmin):
         *BatchLineAdmin.fieldsets[1:],
     ]
     readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+    actions = [*BatchLineAdmin.actions, "print_labels"]
+
+    @admin.action(description=gettext_lazy("Print labels"), permissions=["view"])
+    def print_labels(self, request, queryset):
+        """The selected boxes' labels, as one PDF (boxes of one batch)."""
+        rows = list(queryset.order_by("pk").values_list("pk", "batch_id"))
+        batches = {batch_id for _pk, batch_id in rows}
+        if len(batches) != 1:
+            self.message_user(
+                request, _("Select boxes of one batch to print their labels."), messages.ERROR
+            )
+            return None
+        url = reverse("admin:carriers_parcel_print_labels", args=[batches.pop()])
+        lines = ",".join(str(pk) for pk, _batch in rows)
+        return HttpResponseRedirect(f"{url}?lines={lines}")
 
     @admin.display(description=gettext_lazy("replaces"))
     def replacement_case(self, line):

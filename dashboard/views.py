@@ -542,6 +542,7 @@ def customer_page(request, pk: int):
                 "batch": str(shipment.batch),
                 "carrier": shipment.carrier,
                 "tracking": shipment.tracking_number,
+                "tracking_url": shipment.tracking_url,
                 "status": shipment.get_status_display(),
                 "delivered": when(shipment.delivered_at, tz) if shipment.delivered_at else "-",
             }

@@ -342,6 +342,8 @@ class Shipment(ConcurrentTransitionMixin, TenantModel):
     )
     carrier = models.CharField(_("carrier"), max_length=100, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=100, blank=True)
+    # The carrier's tracking page: from the box's parcel, when labelled on a carrier platform.
+    tracking_url = models.URLField(_("tracking link"), max_length=1000, blank=True)
     status = FSMField(
         _("status"), max_length=16, choices=Status.choices, default=Status.CREATED, protected=True
     )

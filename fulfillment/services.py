@@ -25,6 +25,7 @@ from core.actors import Actor, ActorKind
 from core.errors import ApplicationError, ConflictError
 from core.locks import lock_row, save_transition
 from crm.models import Address, Organization
+from fulfillment import parcels
 from fulfillment.models import Batch, BatchLine, FulfillmentSettings, Shipment, line_pk_from_code
 from fulfillment.selectors import batch_open, cycle_at, fulfillment_settings_for
 from fulfillment.snapshots import Box, DueCycle, boxes_at, due_cycles
@@ -643,15 +644,17 @@ def batch_dispatch(
         cursor.execute(
             f"""
             INSERT INTO {_SHIPMENT_TABLE} (organization_id, batch_id, line_id, customer_id,
-                carrier, tracking_number, status, address, created_at, updated_at)
-            SELECT l.organization_id, l.batch_id, l.id, l.customer_id, %s, '', 'created',
+                carrier, tracking_number, tracking_url, status, address, created_at, updated_at)
+            SELECT l.organization_id, l.batch_id, l.id, l.customer_id, %s, '', '', 'created',
                 l.address, %s, %s
             FROM {_LINE_TABLE} l
             WHERE l.batch_id = %s AND l.status = 'prepared' AND {_PAID}
+            RETURNING id, line_id
             """,
             [carrier, now, now, batch.pk],
         )
-        report.shipped = cursor.rowcount
+        created = cursor.fetchall()
+        report.shipped = len(created)
         cursor.execute(
             f"""
             UPDATE {_LINE_TABLE} AS l SET status = 'shipped', updated_at = %s
@@ -660,6 +663,7 @@ def batch_dispatch(
             """,
             [now, batch.pk],
         )
+    _shipments_tracking_copy(dict(created), now)
     report.excluded += _exclude(
         batch,
         f"{_OPEN_LINE} AND NOT {_PAID} AND {_ENDED}",
@@ -689,6 +693,29 @@ def batch_dispatch(
     batch.dispatched_at = now
     _save(batch)
     return report
+
+
+def _tracking_of(parcel: parcels.LineParcel) -> dict[str, str]:
+    return {
+        "carrier": parcel.carrier[:100],
+        "tracking_number": parcel.tracking_number[:100],
+        "tracking_url": parcel.tracking_url[:1000],
+    }
+
+
+def _shipments_tracking_copy(line_by_shipment: dict[int, int], now: datetime) -> int:
+    """Give each new shipment whose box was labelled on the carrier platform its parcel's
+    carrier, tracking number and link (in place of the default carrier): what the
+    customer's page, the cases and the surveys show. A fixed number of queries."""
+    found = parcels.parcels_of_lines(line_ids=line_by_shipment.values())
+    rows = []
+    for shipment_id, line_id in line_by_shipment.items():
+        parcel = found.get(line_id)
+        if parcel is not None and parcel.labelled and parcel.tracking_number:
+            rows.append(Shipment(pk=shipment_id, updated_at=now, **_tracking_of(parcel)))
+    fields = ["carrier", "tracking_number", "tracking_url", "updated_at"]
+    Shipment.objects.bulk_update(rows, fields, batch_size=1000)
+    return len(rows)
 
 
 @transaction.atomic
@@ -764,6 +791,12 @@ def shipment_transition(
     if not can_proceed(getattr(shipment, action)):
         raise _conflict(shipment, label)
     getattr(shipment, action)()
+    if action == "ship" and not shipment.tracking_number:
+        # Shipped without the tracking copied at dispatch: the box's parcel's, if labelled.
+        parcel = parcels.parcels_of_lines(line_ids=[shipment.line_id]).get(shipment.line_id)
+        if parcel is not None and parcel.labelled and parcel.tracking_number:
+            for name, value in _tracking_of(parcel).items():
+                setattr(shipment, name, value)
     when = at or now
     if stamp:
         setattr(shipment, stamp, when)
@@ -797,6 +830,10 @@ def shipment_update(
         if value is not None and getattr(shipment, name) != value.strip()[:100]:
             setattr(shipment, name, value.strip()[:100])
             changed.append(name)
+    if "tracking_number" in changed and shipment.tracking_url:
+        # The carrier's link was the old number's page.
+        shipment.tracking_url = ""
+        changed.append("tracking_url")
     if changed:
         Shipment.objects.filter(pk=shipment.pk).update(
             **{name: getattr(shipment, name) for name in changed}, updated_at=clock.now()

@@ -17,6 +17,7 @@ from tests.test_isolation_sweep import (
     api_client,
     api_routes,
     changes,
+    labels_platform,  # noqa: F401  (A's label documents on the faked carrier platform)
     snapshot,
     world,  # noqa: F401  (the sweep's data, built once for this module)
 )
@@ -61,7 +62,7 @@ def test_a_read_only_key_is_refused_every_write_and_changes_nothing(world, read_
     assert {"POST api/v1/customers/", "PATCH api/v1/customers/{pk}/"} <= set(checked)
 
 
-def test_a_read_only_key_reads_every_list_and_row(world, read_only_key):  # noqa: F811
+def test_a_read_only_key_reads_every_list_and_row(world, read_only_key, labels_platform):  # noqa: F811
     client = api_client(read_only_key)
     failures, checked = [], 0
     for template, cls, actions in api_routes()[0]:

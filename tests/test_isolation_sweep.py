@@ -48,6 +48,7 @@ from operations.models import Operation
 from preferences.models import PreferenceChange
 from returns.models import ReturnReason, ReturnRequest
 from subscriptions.models import Subscription
+from tests.carriers.fake_sendcloud import FakeSendcloud
 from tests.factories import (
     AddressFactory,
     ContractFactory,
@@ -115,8 +116,9 @@ ADMIN_OBJECT_URLS = {
     "photo": ("get",),  # a case's photo (?photo=<id>), streamed after checking the case
 }
 #: Custom admin URLs about a batch that another app's admin serves (the carriers' "Create
-#: labels", linked from the batch's page), with their methods: B must get a 404 for A's batch.
-ADMIN_BATCH_URLS = {"create_labels": ("get", "post")}
+#: labels" and "Print labels", linked from the batch's page), with their methods: B must get
+#: a 404 for A's batch.
+ADMIN_BATCH_URLS = {"create_labels": ("get", "post"), "print_labels": ("get",)}
 #: Custom admin URLs not about one row: checked for A's data by `admin_page_checks`.
 ADMIN_OTHER_URLS = {"report"}
 
@@ -281,6 +283,7 @@ def _build(now):
         line_id=first.line_id,
         reference="zq_a-1",
         state=Parcel.State.LABELLED,
+        platform_parcel_id="383700001",  # its label: `labels_platform` below
         tracking_number="ZQ_A-TRACK",
         tracking_url="https://tracking.example/zq_a",
         carrier="Zq_a post",
@@ -692,7 +695,19 @@ def test_b_lists_none_of_as_rows(world):
     assert len(checked) >= 9
 
 
-def test_b_gets_404_for_as_row_on_every_detail_route_and_changes_nothing(world):
+@pytest.fixture
+def labels_platform():
+    """The carrier platform's label documents (A's `GET /batches/{id}/labels.pdf`, the
+    control of the detail routes), faked at the HTTP boundary."""
+    with FakeSendcloud(public_key="zq_a-public", secret_key="zq_a-secret") as fake:
+        fake.shipments["zq_a-1"] = {
+            "order_number": "zq_a",
+            "parcels": [{"id": 383700001, "documents": [{"type": "label"}]}],
+        }
+        yield fake
+
+
+def test_b_gets_404_for_as_row_on_every_detail_route_and_changes_nothing(world, labels_platform):
     mine, theirs = api_client(world.a_key), api_client(world.b_key)
     failures, checked = [], []
     for template, cls, actions in api_routes()[0]:

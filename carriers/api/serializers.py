@@ -51,3 +51,12 @@ class ParcelSerializer(serializers.ModelSerializer):
 class LabelsStartedSerializer(serializers.Serializer):
     operation = serializers.IntegerField(help_text="The id of the labels run (an operation).")
     status = serializers.CharField()
+
+
+class LabelsPdfQuerySerializer(serializers.Serializer):
+    lines = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=1000,
+        help_text="Ids of the batch's lines (boxes) to print; all its outgoing boxes if absent.",
+    )

@@ -9,6 +9,8 @@ exception saying whose fault it is. `ParcelRefused` is the box's (the platform
 said no to this address, this weight...: staff fix it and retry);
 `PlatformUnavailable` is everyone's (keys refused, network down, the platform
 failing): the run stops and every box not yet labelled waits for the next one.
+A label document is bytes (a PDF) out, or `LabelMissing` when the platform has
+none for the parcel.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ class PlatformUnavailable(PlatformError):
     """Keys refused, network or platform failure: not the box's fault, try later."""
 
 
+class LabelMissing(PlatformError):
+    """The platform has no label document for this parcel (cancelled, unknown to it)."""
+
+
 class CarrierPlatform(Protocol):
     def create_parcel(self, request: ParcelRequest) -> ParcelCreated:
         """Create and announce one parcel and get its label; raises `PlatformError`."""
@@ -102,5 +108,13 @@ class CarrierPlatform(Protocol):
         """The parcel's current status (None when the platform does not know it).
 
         Asked for parcels whose status webhooks never came; raises `PlatformError`.
+        """
+        ...
+
+    def label_pdf(self, parcel_id: str, *, paper_size: str = "a6") -> bytes:
+        """The parcel's label as a PDF document, one label per page of `paper_size`.
+
+        Fetched from the platform's own address for it (never a link read from an
+        answer); raises `LabelMissing` when it has none, else `PlatformError`.
         """
         ...

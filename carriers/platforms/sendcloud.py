@@ -23,6 +23,14 @@ object: `parent_status` (the carrier's status standardized by Sendcloud),
 `updated_at`, and `events` in chronological order. The periodic pull reads
 `parent_status` and the time of the last event (else `updated_at`).
 
+And from its v3 parcel documents OpenAPI
+(https://sendcloud.dev/.openapi/v3/parcel-documents/openapi.yaml):
+`GET /parcels/{id}/documents/label` answers 200 with the document in the format
+the `Accept` header asks (`application/pdf`), at `paper_size` (A4, A5, A6) and
+`dpi` (72 for a PDF); 404 when the parcel has no such document. The label link
+in a shipment's answer names this same address: it is rebuilt from the parcel's
+id here, never followed.
+
 Every call goes to `settings.SENDCLOUD_API_URL` (HTTPS; one host, never a
 URL from a response), follows no redirect and has a connect and read timeout.
 """
@@ -43,6 +51,7 @@ from django.utils.translation import gettext as _
 
 from carriers.platforms.base import (
     Credentials,
+    LabelMissing,
     ParcelCreated,
     ParcelRefused,
     ParcelRequest,
@@ -251,6 +260,24 @@ class SendcloudPlatform:
         last = events[-1] if events else {}
         at = _iso(last.get("timestamp") or last.get("created_at") or tracking.get("updated_at"))
         return ParcelStatus(code=code, message=message, at=at)
+
+    def label_pdf(self, parcel_id: str, *, paper_size: str = "a6") -> bytes:
+        path = f"/parcels/{quote(str(parcel_id), safe='')}/documents/label"
+        response = self._send(
+            "GET",
+            path,
+            params={"paper_size": paper_size.upper(), "dpi": 72},
+            headers={"Accept": "application/pdf"},
+        )
+        if response.status_code == 404:
+            raise LabelMissing(_("Sendcloud has no label for parcel %(id)s.") % {"id": parcel_id})
+        if response.status_code != 200:
+            raise self._unavailable(response)
+        if not response.content.startswith(b"%PDF"):
+            raise PlatformUnavailable(
+                _("Sendcloud sent a label that is not a PDF document: try again later.")
+            )
+        return response.content
 
 
 def _iso(value: Any) -> datetime | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from core.actors import Actor
@@ -104,6 +105,7 @@ class ShipmentAdmin(OrganizationTimeChangeViewMixin, ServicePageAdminMixin, Tena
         "status",
         "carrier",
         "tracking_number",
+        "tracking_link",
         "address_column",
         "shipped_column",
         "delivered_column",
@@ -142,6 +144,17 @@ class ShipmentAdmin(OrganizationTimeChangeViewMixin, ServicePageAdminMixin, Tena
     @admin.display(description=gettext_lazy("customer"), ordering="customer__email")
     def customer_column(self, shipment):
         return customer_label(shipment.customer)
+
+    @admin.display(description=gettext_lazy("tracking link"))
+    def tracking_link(self, shipment):
+        """The carrier's tracking page, copied from the box's parcel at dispatch."""
+        if not shipment.tracking_url:
+            return "-"
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" target="_blank" class="tracking-link">{}</a>',
+            shipment.tracking_url,
+            shipment.tracking_url,
+        )
 
     @admin.display(description=gettext_lazy("shipping address"))
     def address_column(self, shipment):

@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api import limits
+from fulfillment import parcels
 from fulfillment.models import Batch, BatchLine, Shipment, line_code
 from fulfillment.selectors import line_count_name
 from preferences.api.serializers import PreferenceRowSerializer
@@ -366,14 +367,51 @@ class BulkPrepareSerializer(serializers.Serializer):
 # --- Shipments ---------------------------------------------------------------------------
 
 
+class ShipmentParcelSerializer(serializers.Serializer):
+    """The box's parcel on the carrier platform (`fulfillment.parcels.LineParcel`)."""
+
+    state = serializers.CharField(
+        help_text=_("The label's state: pending, labelled or refused (by the platform).")
+    )
+    carrier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    tracking_url = serializers.CharField(help_text=_("The carrier's tracking page; may be empty."))
+    carrier_status = serializers.CharField(help_text=_("The platform's last status code."))
+    carrier_status_message = serializers.CharField(help_text=_("The platform's last status."))
+    carrier_status_at = serializers.DateTimeField(
+        allow_null=True, help_text=_("When the carrier reported the last status.")
+    )
+
+
+class ShipmentListSerializer(serializers.ListSerializer):
+    """The shipments of a page, their parcels read in one query for all of them."""
+
+    def to_representation(self, data):
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.child.line_parcels = parcels.parcels_of_lines(line_ids=[row.line_id for row in rows])
+        return super().to_representation(rows)
+
+
 class ShipmentSerializer(serializers.ModelSerializer):
     line_code = serializers.SerializerMethodField()
     customer = SubscriptionCustomerSerializer()
     address = AddressSnapshotSerializer(allow_null=True)
+    # Empty unless a carrier platform labelled the box: not a "uri" string in the schema.
+    tracking_url = serializers.CharField(read_only=True)
+    parcel = serializers.SerializerMethodField(
+        help_text=_(
+            "The box's parcel on the carrier platform: label, tracking and the carrier's "
+            "last status; null when the box was not labelled through a carrier account."
+        )
+    )
     available_actions = serializers.SerializerMethodField()
+
+    #: By line id, when a list read them all at once (`ShipmentListSerializer`).
+    line_parcels: dict[int, parcels.LineParcel] | None = None
 
     class Meta:
         model = Shipment
+        list_serializer_class = ShipmentListSerializer
         fields = [
             "id",
             "batch",
@@ -382,6 +420,8 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "customer",
             "carrier",
             "tracking_number",
+            "tracking_url",
+            "parcel",
             "status",
             "address",
             "shipped_at",
@@ -395,6 +435,14 @@ class ShipmentSerializer(serializers.ModelSerializer):
 
     def get_line_code(self, shipment: Shipment) -> str:
         return line_code(shipment.line_id)
+
+    @extend_schema_field(ShipmentParcelSerializer(allow_null=True))
+    def get_parcel(self, shipment: Shipment) -> dict | None:
+        found = self.line_parcels
+        if found is None:
+            found = parcels.parcels_of_lines(line_ids=[shipment.line_id])
+        parcel = found.get(shipment.line_id)
+        return ShipmentParcelSerializer(parcel).data if parcel is not None else None
 
     @extend_schema_field(_actions_field(SHIPMENT_ACTIONS))
     def get_available_actions(self, shipment: Shipment) -> list[str]:

@@ -4,11 +4,17 @@ shipment and its parcel (or 400 with JSON:API errors, or 201 with `ANNOUNCEMENT_
 409 for a reused `external_reference_id`, and `GET /shipments?external_reference_id=`.
 
 It keeps what it created, by reference, and every request it was sent.
+
+Labels (v3 parcel documents OpenAPI): `GET /parcels/{id}/documents/label` answers 200
+with a PDF (one A6 page reading "LABEL <order number>", so a test can read which label
+is where), or 404 for a parcel it does not know or whose label was withdrawn
+(`no_label`).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import re
@@ -49,6 +55,13 @@ class FakeSendcloud:
         self.tracking_lookups: list[str] = []
         self.mock.add_callback(
             "GET", re.compile(re.escape(f"{API}/parcels/tracking/") + r"[^/?]+$"), self._track
+        )
+        self.label_fetches: list[str] = []  # parcel ids whose label was asked
+        self.no_label: set[str] = set()  # parcel ids answered 404
+        self.mock.add_callback(
+            "GET",
+            re.compile(re.escape(f"{API}/parcels/") + r"[^/]+/documents/label(\?.*)?$"),
+            self._label,
         )
 
     def __enter__(self):
@@ -152,3 +165,35 @@ class FakeSendcloud:
         if number not in self.tracking:
             return 404, {}, json.dumps({"errors": [{"status": "404", "code": "not_found"}]})
         return 200, {}, json.dumps(self.tracking[number])
+
+    def _label(self, request):
+        if not self._authorized(request):
+            return 401, {}, json.dumps({"errors": []})
+        parcel_id = urlsplit(request.url).path.split("/")[-3]
+        with self.lock:
+            self.label_fetches.append(parcel_id)
+            shipment = next(
+                (
+                    s
+                    for s in self.shipments.values()
+                    if str(s["parcels"][0]["id"]) == parcel_id and s["parcels"][0]["documents"]
+                ),
+                None,
+            )
+        if shipment is None or parcel_id in self.no_label:
+            error = {"status": "404", "code": "not_found", "detail": "No Parcel matches the query."}
+            return 404, {}, json.dumps({"errors": [error]})
+        return 200, {"Content-Type": "application/pdf"}, label_document(shipment["order_number"])
+
+
+def label_document(order_number: str) -> bytes:
+    """An A6 label as the platform would send it: a one-page PDF naming the order number."""
+    from reportlab.lib.pagesizes import A6
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer, pagesize=A6)
+    page.drawString(20, 300, f"LABEL {order_number}")
+    page.showPage()
+    page.save()
+    return buffer.getvalue()
