@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from carriers import selectors
 from carriers.models import CarrierAccount, Parcel
+from carriers.platforms import demo as demo_platform
 from carriers.platforms import platform_for
 from carriers.platforms.base import (
     CarrierPlatform,
@@ -75,7 +76,9 @@ def _account(batch: Batch) -> CarrierAccount:
     account = selectors.carrier_account_for(organization=batch.organization)
     if account is None or not account.active:
         raise ConflictError(_("This organization has no active carrier account."))
-    if not account.has_keys:
+    if account.is_demo and not demo_platform.allowed():
+        raise ConflictError(demo_platform.refusal(), {"platform": account.platform})
+    if not account.keys_ready:
         raise ConflictError(_("The carrier account's keys are not set."))
     return account
 
