@@ -10,6 +10,9 @@ box's label, tracking link or the platform's message, filtered by batch and
 state. A refused box's page takes a corrected address (staff), and the next
 "Create labels" labels it. "Create labels" itself is a link on the locked batch's
 page (`crm.object_tools`), served here: staff of the batch's organization.
+
+An account on the fictitious platform (`carriers/platforms/demo.py`) says so on its
+page and its parcels' pages, and its parcels' labels are drawn here (`<id>/label/`).
 """
 
 from __future__ import annotations
