@@ -13,6 +13,9 @@ page (`crm.object_tools`), served here: staff of the batch's organization.
 "Print labels" beside it (and the boxes list's action for a selection) serves
 the merged labels as one PDF to anyone who reads the batch; when boxes of it
 have no label, a page names them first, and the file holds the others.
+
+An account on the fictitious platform (`carriers/platforms/demo.py`) says so on its
+page and its parcels' pages, and its parcels' labels are drawn here (`<id>/label/`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from django.utils.translation import gettext_lazy
 
 from carriers import selectors, services
 from carriers.models import CarrierAccount, CarrierDelivery, CountryShippingMethod, Parcel
+from carriers.platforms import demo as demo_platform
 from core.actors import Actor
 from core.errors import ApplicationError
 from crm.admin_secrets import SecretFieldsForm, secret_state
@@ -69,6 +73,12 @@ class CarrierAccountForm(SecretFieldsForm):
             "packaging_grams",
             "label_format",
         ]
+
+    def clean_platform(self):
+        platform = self.cleaned_data["platform"]
+        if platform == CarrierAccount.Platform.DEMO and not demo_platform.allowed():
+            raise forms.ValidationError(demo_platform.refusal(), code="demo_not_allowed")
+        return platform
 
 
 class CountryShippingMethodInline(TenantTabularInline):
@@ -112,6 +122,13 @@ class CarrierAccountAdmin(TenantAdmin):
             account.webhook_url_absolute = request.build_absolute_uri(account.webhook_path())
         return account
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, unquote(object_id))
+        if account is not None and account.is_demo and request.method == "GET":
+            # A banner on the page: its labels are not real ones.
+            self.message_user(request, demo_notice(), messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description=gettext_lazy("tracking webhook address"))
     def webhook_address(self, account):
         url = getattr(account, "webhook_url_absolute", None) or account.webhook_path()
@@ -120,6 +137,13 @@ class CarrierAccountAdmin(TenantAdmin):
             url,
             _("Paste it as the webhook URL of the platform's integration (parcel status changes)."),
         )
+
+
+def demo_notice() -> str:
+    return _(
+        "Demo (fictitious) carrier platform: its labels and tracking are made up, "
+        "nothing is shipped. For development and the demo data only."
+    )
 
 
 # --- Parcels ----------------------------------------------------------------------------
@@ -213,6 +237,14 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
 
     @admin.display(description=gettext_lazy("label document"))
     def label_column(self, parcel):
+        if parcel.state == Parcel.State.LABELLED and parcel.account.is_demo:
+            url = reverse("admin:carriers_parcel_label", args=[parcel.pk])
+            return format_html(
+                '<a href="{}" class="demo-label">{}</a> <strong class="demo-notice">{}</strong>',
+                url,
+                _("Label (PDF)"),
+                _("fictitious"),
+            )
         return parcel.label_url or "-"
 
     @admin.display(description=gettext_lazy("shipping address"))
@@ -231,6 +263,11 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
                 "<path:object_id>/address/",
                 self.admin_site.admin_view(self.address_view),
                 name=f"{opts.app_label}_{opts.model_name}_address",
+            ),
+            path(
+                "<path:object_id>/label/",
+                self.admin_site.admin_view(self.label_view),
+                name=f"{opts.app_label}_{opts.model_name}_label",
             ),
             path(
                 "labels/<int:batch_id>/",
@@ -253,11 +290,23 @@ class ParcelAdmin(ReadOnlyAdminMixin, TenantAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         parcel = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
+        if parcel is not None and parcel.account.is_demo and request.method == "GET":
+            self.message_user(request, demo_notice(), messages.WARNING)
         if parcel.state != Parcel.State.LABELLED and self._may_act(request, parcel.organization_id):
             context["address_url"] = reverse(
                 "admin:carriers_parcel_address", args=[parcel.pk], current_app=self.admin_site.name
             )
         return super().change_view(request, object_id, form_url, context)
+
+    def label_view(self, request, object_id):
+        """A demo parcel's label, drawn by the fictitious platform (others: their link)."""
+        parcel = self.get_object(request, unquote(object_id))
+        if parcel is None or parcel.state != Parcel.State.LABELLED or not parcel.account.is_demo:
+            raise Http404
+        document = demo_platform.parcel_label(parcel)
+        response = HttpResponse(document, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="label-{parcel.code}.pdf"'
+        return response
 
     def address_view(self, request, object_id):
         """A refused box's corrected address (the line's copy); the next run labels it."""

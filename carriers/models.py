@@ -34,6 +34,8 @@ class CarrierAccount(TenantModel):
 
     class Platform(models.TextChoices):
         SENDCLOUD = "sendcloud", "Sendcloud"
+        # Fictitious (carriers/platforms/demo.py): development and the demo data only.
+        DEMO = "demo", _("Demo (fictitious)")
 
     class LabelFormat(models.TextChoices):
         A6 = "a6", _("A6 (label printer)")
@@ -95,6 +97,16 @@ class CarrierAccount(TenantModel):
     @property
     def has_keys(self) -> bool:
         return bool(self.public_key and self.secret_key)
+
+    @property
+    def is_demo(self) -> bool:
+        """The fictitious platform's: its labels ship nothing."""
+        return self.platform == self.Platform.DEMO
+
+    @property
+    def keys_ready(self) -> bool:
+        """Whether its platform can be called: its keys are set (the demo needs none)."""
+        return self.is_demo or self.has_keys
 
     def webhook_path(self) -> str:
         return reverse("carrier-webhook", kwargs={"token": str(self.webhook_token)})

@@ -39,6 +39,7 @@ from django.utils.translation import gettext as _
 
 from carriers import label_sheets, selectors
 from carriers.models import CarrierAccount, Parcel
+from carriers.platforms import demo as demo_platform
 from carriers.platforms import platform_for
 from carriers.platforms.base import (
     CarrierPlatform,
@@ -78,7 +79,9 @@ def _account(batch: Batch) -> CarrierAccount:
     account = selectors.carrier_account_for(organization=batch.organization)
     if account is None or not account.active:
         raise ConflictError(_("This organization has no active carrier account."))
-    if not account.has_keys:
+    if account.is_demo and not demo_platform.allowed():
+        raise ConflictError(demo_platform.refusal(), {"platform": account.platform})
+    if not account.keys_ready:
         raise ConflictError(_("The carrier account's keys are not set."))
     return account
 
@@ -412,8 +415,11 @@ def labels_pdf(
     # thread-safe) are read and written after, in this thread.
     workers = max(1, min(settings.CARRIER_LABEL_FETCHES, len(found.parcels)))
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            documents = list(pool.map(fetch, found.parcels))
+        if not getattr(platform, "remote", True):
+            documents = [fetch(parcel) for parcel in found.parcels]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                documents = list(pool.map(fetch, found.parcels))
     except PlatformUnavailable as error:
         raise ApplicationError(error.message, {"platform": "unavailable"}, status=503) from error
     unlabelled = list(found.unlabelled)

@@ -405,11 +405,11 @@ def tracking_pull(*, now: datetime | None = None, limit: int = 500) -> int:
     stopped: set[int] = set()  # accounts whose platform failed: until the next run
     for parcel in parcels_to_pull(now=now)[:limit]:
         account = parcel.account
-        if account.pk in stopped or not account.has_keys or not parcel.tracking_number:
+        if account.pk in stopped or not account.keys_ready or not parcel.tracking_number:
             continue
-        if account.pk not in clients:
-            clients[account.pk] = platform_of(account)
         try:
+            if account.pk not in clients:
+                clients[account.pk] = platform_of(account)
             status = clients[account.pk].parcel_status(parcel.tracking_number)
         except PlatformError as exc:
             logger.warning("tracking pull for account %s stopped: %s", account.pk, exc.message)

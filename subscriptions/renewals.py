@@ -225,12 +225,18 @@ def _attempt(pk: int, *, now, actor, report, ready, gateways) -> None:
 
 
 def renew_one(*, subscription_id: int, now: datetime | None = None) -> RenewalReport:
-    """Charge one subscription now if it is due (just after its creation, for example)."""
+    """Charge one subscription now if it is due (just after its creation, for example).
+
+    What the run's charging steps do, for this subscription only: its due cycle is
+    charged, and a failed charge whose dunning retry time came is retried.
+    """
     now = now or clock.now()
     actor = Actor.system("renewals")
     report = RenewalReport()
     report.charges_created = create_due_charges(now=now, subscription_ids=[subscription_id])
-    ready = Q(status=Charge.Status.SCHEDULED)
+    ready = Q(subscription__source=Subscription.Source.NATIVE) & (
+        Q(status=Charge.Status.SCHEDULED) | Q(status=Charge.Status.FAILED, next_retry_at__lte=now)
+    )
     gateways = dict(BillingSettings.objects.values_list("organization_id", "gateway"))
     for pk in Charge.objects.filter(ready, subscription_id=subscription_id).values_list(
         "pk", flat=True

@@ -6,12 +6,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db.models import Q
+from django.utils import timezone
 
 from crm.models import Customer, Organization, Product
+from dashboard.demo import subscriptions as subscriptions_demo
 from fulfillment.models import Batch, BatchLine
 from preferences.models import PreferenceChange
 from preferences.selectors import preferences_at
 from subscriptions.models import Charge, Subscription, SubscriptionEvent, SubscriptionItem
+from subscriptions.tasks import run_renewals
 from tests.factories import OrganizationFactory
 from tests.helpers import load_demo
 
@@ -84,6 +87,52 @@ def test_load_demo_works_whenever_it_runs(moment):
 
     statuses = set(Subscription.objects.values_list("status", flat=True))
     assert statuses == set(S.values)
+
+
+def _summary_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("Demo subscriptions"))
+
+
+def test_the_printed_summary_stays_true_when_the_beat_first_runs():
+    # Given the demo just loaded (at the session's instant: `make calendar` moves it)
+    output = load_demo()
+    purea = Organization.objects.get(slug="purea-cafe")
+    tea = Organization.objects.get(slug="maison-du-the")
+    printed = _summary_line(output)
+
+    # When the beat's renewal run comes, at the instant the summary was printed
+    report = run_renewals(now=timezone.now().isoformat())
+
+    # Then it finds nothing due: every cycle and dunning retry before now was replayed
+    assert report == dict.fromkeys(report, 0), report
+    counts = subscriptions_demo.by_status(purea, tea)
+    recount = subscriptions_demo.summary({"created": 0, "by_status": counts})
+    assert recount.split(": ", 1)[1] == printed.split(": ", 1)[1]
+    assert counts[S.PAST_DUE] == 2
+    # The card declined always was retried on its schedule; the next retry is to come.
+    nathan = Subscription.objects.get(customer__email="nathan.moreau+decline@example.fr")
+    declined = nathan.charges.get()
+    assert declined.attempts == 2
+    assert declined.next_retry_at > timezone.now()
+    # Declined once, within the hour: past due until the retry a day after the failure.
+    arthur = Subscription.objects.get(customer__email="arthur.fournier+decline-1@example.fr")
+    failed = arthur.charges.get(status=Charge.Status.FAILED)
+    assert arthur.status == S.PAST_DUE
+    assert timezone.now() - timedelta(hours=2) < failed.first_failed_at < timezone.now()
+    assert failed.next_retry_at == failed.first_failed_at + timedelta(days=1)
+
+
+def test_declined_once_is_paid_by_the_retry_a_day_later():
+    load_demo()
+    arthur = Subscription.objects.get(customer__email="arthur.fournier+decline-1@example.fr")
+    retry_at = arthur.charges.get(status=Charge.Status.FAILED).next_retry_at
+
+    report = run_renewals(now=retry_at.isoformat())
+
+    assert report["paid"] >= 1
+    arthur.refresh_from_db()
+    assert arthur.status == S.ACTIVE
+    assert not arthur.charges.filter(status=Charge.Status.FAILED).exists()
 
 
 def test_pureas_coffees_are_sold_in_250_g_and_1_kg_bags():

@@ -112,6 +112,7 @@ ADMIN_OBJECT_URLS = {
     "schedule_unskip": ("get", "post"),
     "schedule_move": ("get", "post"),
     "address": ("get", "post"),  # a refused parcel's corrected address
+    "label": ("get",),  # a parcel's label document (the demo platform's, drawn here)
     "schedule_charge": ("get", "post"),  # charge now
     "photo": ("get",),  # a case's photo (?photo=<id>), streamed after checking the case
 }

@@ -11,4 +11,8 @@ def platform_for(platform: str, credentials: Credentials) -> CarrierPlatform:
         from carriers.platforms.sendcloud import SendcloudPlatform
 
         return SendcloudPlatform(credentials)
+    if platform == "demo":  # fictitious: refuses to start where it is not allowed
+        from carriers.platforms.demo import DemoPlatform
+
+        return DemoPlatform()
     raise ValueError(f"unknown carrier platform: {platform}")

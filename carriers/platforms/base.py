@@ -92,6 +92,11 @@ class LabelMissing(PlatformError):
 
 
 class CarrierPlatform(Protocol):
+    #: False for a platform that draws its documents here from the product's own rows
+    #: (the fictitious demo platform): it is asked in the caller's thread, whose database
+    #: connection it needs, not in the pool that fetches a remote platform's labels.
+    remote: bool = True
+
     def create_parcel(self, request: ParcelRequest) -> ParcelCreated:
         """Create and announce one parcel and get its label; raises `PlatformError`."""
         ...

@@ -149,6 +149,8 @@ def parcel_from_shipment(shipment: dict) -> ParcelCreated | None:
 class SendcloudPlatform:
     """The `CarrierPlatform` of a Sendcloud integration (its public and secret keys)."""
 
+    remote = True  # labels fetched over HTTPS, a few at once
+
     def __init__(self, credentials: Credentials, *, session: requests.Session | None = None):
         self.base_url = api_url()
         self.session = session or requests.Session()

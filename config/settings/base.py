@@ -281,6 +281,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2621440, WOOCOMMERCE_MAX_BODY_BYTES + 1)
 # Carrier platforms (carriers/platforms): each platform's one API host, HTTPS only; the
 # tests point it at a fake. Timeouts (connect, read) in seconds bound every call.
 SENDCLOUD_API_URL = env("SENDCLOUD_API_URL", default="https://panel.sendcloud.sc/api/v3")
+# The fictitious carrier platform of the demo data (carriers/platforms/demo.py): allowed
+# when DEBUG or this is true; production settings force it off.
+CARRIERS_DEMO_PLATFORM = env.bool("CARRIERS_DEMO_PLATFORM", default=False)
 # Tracking webhooks: the largest body accepted; a stored status not applied after this
 # many seconds is resent by the sweeper; parcels still not delivered this many days
 # after their label are asked to the platform (for so many more days, then given up).

@@ -12,6 +12,8 @@ if not env.list("ENCRYPTION_KEYS", default=[]):
     raise ImportError("ENCRYPTION_KEYS must be set in production (see README, Configuration)")
 
 DEBUG = False
+# The demo data's fictitious carrier platform ships nothing: never in production.
+CARRIERS_DEMO_PLATFORM = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -13,6 +13,9 @@ from .base import (
 )
 
 DEBUG = False
+# The demo data (loaded by tests) labels its boxes on the fictitious carrier platform; the
+# tests of its refusal turn this off.
+CARRIERS_DEMO_PLATFORM = True
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -2,13 +2,16 @@
 
 Everything goes through the services and the renewal code, as in production:
 `services.subscription_create` with a start in the past, then
-`renewals.renew_one(now=...)` at each past cycle date (the test gateway pays,
-or declines an address containing `+decline`), then staff actions (pause, skip,
-cancel...). No clock is faked: each step is then dated when it happened in the
-story (`dated`): the sign-up at its start, each renewal's events and charge at
-its cycle date, a transfer staff marked paid the next day, a fixed term's end
-at its last day, staff's actions in the office hours of the day or two before
-the load, a period-end cancellation at the period's end. Only what happens at
+`renewals.renew_one(now=...)` at each past cycle date and each dunning retry
+time, in time order (the test gateway pays, or declines an address containing
+`+decline`), then staff actions (pause, skip, cancel...). So when the load
+prints its summary nothing is due before then: the beat's first renewal run
+finds nothing to do and the printed numbers stay true. No clock is faked: each
+step is then dated when it happened in the story (`dated`): the sign-up at its
+start, each renewal's events and charge at its cycle date (a retry's at its
+time), a transfer staff marked paid the next day, a fixed term's end at its
+last day, staff's actions in the office hours of the day or two before the
+load, a period-end cancellation at the period's end. Only what happens at
 the load (a sign-up starting now, or later) keeps the load's time.
 
 Only the demo's own subscriptions are touched (`renew_one` is scoped to one
@@ -120,7 +123,7 @@ class Spec:
     items: list[tuple[str, int]]  # (sku, quantity)
     period: str = "month"
     interval: int = 1
-    start: str = "now"  # "now", or "-3 months", "-9 weeks", "+5 days"...
+    start: str = "now"  # "now", or "-3 months", "-9 weeks", "+5 days", "-1 hours"...
     trial: str | None = None  # trial end, same notation
     fixed_cycles: int | None = None  # a fixed term of this many cycles
     charge_until: str = "now"  # charge the past cycles up to this instant
@@ -178,12 +181,13 @@ PUREA = [
         start="-3 weeks",
         trial="-2 days",
     ),
-    # Declined once: past due now, paid by tomorrow's retry.
+    # Declined once, at the end of its trial an hour before the load: past due now,
+    # paid by the dunning retry a day after that failure (tomorrow, as a rule).
     Spec(
         "arthur.fournier+decline-1@example.fr",
         [("PUR-BRA-1KG", 1)],
         start="-6 weeks",
-        trial="-10 days",
+        trial="-1 hours",
     ),
     # Declined at sign-up: pending until a retry succeeds.
     Spec("manon.laurent+decline@example.fr", [("PUR-ETH-250", 1)]),
@@ -246,12 +250,16 @@ def load(*, purea: Organization, tea: Organization, purea_staff, tea_staff) -> d
         actor = Actor.for_user(staff)
         for spec in specs:
             created += _build(organization, spec, actor, now) is not None
-    by_status = Counter(
+    return {"created": created, "by_status": by_status(purea, tea)}
+
+
+def by_status(*organizations: Organization) -> Counter:
+    """How many native subscriptions of these organizations per status (the summary's)."""
+    return Counter(
         Subscription.objects.filter(
-            organization__in=[purea, tea], source=Subscription.Source.NATIVE
+            organization__in=organizations, source=Subscription.Source.NATIVE
         ).values_list("status", flat=True)
     )
-    return {"created": created, "by_status": by_status}
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -294,10 +302,13 @@ def _customers(organization: Organization, people: list[Person]) -> None:
 
 
 def _at(when: str, *, now: datetime, tz: ZoneInfo) -> datetime:
-    """ "now", or "<+/-n> <days|weeks|months>" from today 09:00 local time."""
+    """ "now", "<+/-n> hours" from the hour now began, or "<+/-n> <days|weeks|months>"
+    from today 09:00 local time."""
     if when == "now":
         return now
     amount, unit = when.split()
+    if unit in ("hour", "hours"):
+        return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=int(amount))
     nine = now.astimezone(tz).replace(hour=9, minute=0, second=0, microsecond=0)
     period = unit.rstrip("s")
     return schedule.cycle_start(anchor=nine, period=period, interval=1, cycle=int(amount), tz=tz)
@@ -370,32 +381,75 @@ def _build(organization: Organization, spec: Spec, actor: Actor, now: datetime):
 def _charge_past_cycles(
     subscription: Subscription, *, until: datetime, staff: Actor | None, now: datetime
 ) -> None:
-    """Renew at each cycle date up to `until`, as the beat would have, until a charge is unpaid.
+    """Replay the beat's renewal run for this subscription up to `until`, in time order.
 
+    At each moment something fell due (a cycle date, or a failed charge's dunning
+    retry time) the subscription is renewed as the run would have renewed it then,
+    and what that wrote is dated then; so after the load nothing is due before
+    `until`, and the beat's first run finds nothing the demo should have done.
     With the manual gateway, `staff` (if given) marks each pending charge paid, the
     day after (the transfer's time), or half-way to now for the latest.
     """
+    moment: datetime | None = None
     while True:
         subscription.refresh_from_db()
-        due_at = subscription.next_charge_at
-        if subscription.status not in (Status.PENDING, Status.ACTIVE) or due_at is None:
+        # The run does what is late at its next pass: never before the last moment.
+        moment = _due_at(subscription, after=moment)
+        if moment is None or moment > until:
             return
-        if due_at > until:
-            return
-        with dated(pk=subscription.pk, at=due_at):
-            report = renewals.renew_one(subscription_id=subscription.pk, now=due_at)
+        before = _state(subscription)
+        with dated(pk=subscription.pk, at=moment):
+            report = renewals.renew_one(subscription_id=subscription.pk, now=moment)
         if report.errors:
             raise RuntimeError(f"demo renewal of subscription {subscription.pk}: {report.errors}")
         if report.pending and staff is not None:
-            paid_at = min(due_at + timedelta(days=1), due_at + (now - due_at) / 2)
+            paid_at = min(moment + timedelta(days=1), moment + (now - moment) / 2)
             with dated(pk=subscription.pk, at=paid_at):
                 for charge in subscription.charges.filter(status=Charge.Status.PENDING):
                     services.charge_mark_paid(
                         charge=charge, actor=staff, reference=f"VIR-{charge.pk:06d}"
                     )
-            continue
-        if report.paid == 0:  # declined, or waiting (manual gateway, +pending)
-            return
+        if _state(subscription) == before:  # nothing moved: the next pass would loop
+            raise RuntimeError(
+                f"demo renewal of subscription {subscription.pk} at {moment} changed nothing"
+            )
+
+
+def _due_at(subscription: Subscription, *, after: datetime | None) -> datetime | None:
+    """When the renewal run next has something to do for it (not before `after`): its
+    next cycle's charge (not created yet), or a failed charge's retry, whichever first.
+
+    The same conditions as the run's (`renewals.create_due_charges`, `attempt_charges`).
+    """
+    moments = [
+        max(at, after or at)
+        for at in subscription.charges.filter(
+            status=Charge.Status.FAILED, next_retry_at__isnull=False
+        )
+        .order_by("next_retry_at")
+        .values_list("next_retry_at", flat=True)[:1]
+    ]
+    if (
+        subscription.status in (Status.PENDING, Status.ACTIVE)
+        and subscription.next_charge_at is not None
+        and not subscription.cancel_at_period_end
+        and not subscription.charges.filter(cycle=subscription.next_cycle).exists()
+    ):
+        at = max(subscription.next_charge_at, after or subscription.next_charge_at)
+        if subscription.ends_at is None or subscription.ends_at > at:
+            moments.append(at)
+    return min(moments, default=None)
+
+
+def _state(subscription: Subscription) -> tuple:
+    """What a renewal moves: the subscription's status and next charge, its charges."""
+    subscription.refresh_from_db()
+    return (
+        subscription.status,
+        subscription.next_cycle,
+        subscription.next_charge_at,
+        sorted(subscription.charges.values_list("pk", "status", "attempts")),
+    )
 
 
 # --- Dating the story -------------------------------------------------------------

@@ -31,6 +31,7 @@ from crm.models import (
     Product,
     Variant,
 )
+from dashboard.demo import carriers as carriers_demo
 from dashboard.demo import fulfillment as fulfillment_demo
 from dashboard.demo import preferences as preferences_demo
 from dashboard.demo import returns as returns_demo
@@ -207,6 +208,8 @@ class Command(BaseCommand):
         batches = fulfillment_demo.load(organization=purea, staff=manager)
         fulfillment_demo.load(organization=tea, staff=superuser)
         preferences_demo.open_batches(purea=purea, tea=tea)
+        # Last week's prepared boxes labelled on the fictitious carrier platform (dev only).
+        carrier = carriers_demo.load(organization=purea)
         # After the batches (it ships the weeks before them) and before the cases (the
         # scheduler skips customers with an open case, and they had none back then).
         step("surveys")
@@ -235,6 +238,7 @@ class Command(BaseCommand):
             "subscriptions": subscriptions,
             "preferences": preferences,
             "batches": batches,
+            "carrier": carrier,
             "cases": cases,
             "surveys": surveys,
             "shop": shop,
@@ -262,6 +266,7 @@ class Command(BaseCommand):
                 f"Demo batches: {batches['batches']} for {purea.name} (three past weeks and "
                 f"the open one), {batches['lines']} lines, {batches['shipments']} shipments."
             )
+        self.stdout.write(carriers_demo.summary(purea, loaded["carrier"]))
         if cases["cases"]:
             self.stdout.write(
                 f"Demo after-sales cases: {cases['cases']} for {purea.name}, "
