@@ -178,13 +178,17 @@ def test_a_subscribers_journey(
             formats.date_format(day, "j F") for day in (before.this_box, before.next_box)
         )
 
+    def step(name: str) -> None:
+        screenshots(page, name)
+        assert_accessible(page)
+
     with time_machine.travel(cutoff - timedelta(minutes=2)) as clock:  # it ticks from there
         box = last_weeks_box(alice, subscription, delivered_at=cutoff - timedelta(days=5))
         survey = pending_survey(box)
 
         # When she signs in two minutes before the cut-off, with the code from her e-mail
         sign_in_with_the_emailed_code(page, org_a, alice, screenshots)
-        screenshots(page, "home")
+        step("home")
 
         # ...and changes her grind: it reaches this week's box, and the page says so
         mine = portal_url(org_a, "subscription", subscription_id=subscription.pk)
@@ -193,13 +197,13 @@ def test_a_subscribers_journey(
         with translation.override(language):
             assert page.locator(".reach").inner_text() == before.text()
         assert change_grind(page, language, "espresso") == SAVED[language].format(date=this_box)
-        screenshots(page, "grind-before-the-cut-off")
+        step("grind-before-the-cut-off")
 
         # When she changes it again two minutes after the cut-off, it lands in next week's
         clock.move_to(cutoff + timedelta(minutes=2))
         page.reload()
         assert change_grind(page, language, "filter") == SAVED[language].format(date=next_box)
-        screenshots(page, "grind-after-the-cut-off")
+        step("grind-after-the-cut-off")
         reached = list(
             PreferenceChange.objects.filter(subscription=subscription)
             .order_by("changed_at")
@@ -217,7 +221,7 @@ def test_a_subscribers_journey(
         subscription.refresh_from_db()
         assert subscription.skipped_cycles == [1]
         assert page.locator(".delivery.skipped").count() == 1
-        screenshots(page, "skipped")
+        step("skipped")
 
         # ...and pauses until a date six weeks ahead
         until = timezone.localdate(timezone.now(), org_a.tzinfo) + timedelta(days=45)
@@ -229,7 +233,7 @@ def test_a_subscribers_journey(
         subscription.refresh_from_db()
         assert subscription.status == Subscription.Status.PAUSED
         assert timezone.localtime(subscription.resume_at, org_a.tzinfo).date() == until
-        screenshots(page, "paused")
+        step("paused")
 
         # She opens a case about last week's box, with a photo of the torn bag
         page.goto(portal_url(org_a, "boxes"))
@@ -240,7 +244,7 @@ def test_a_subscribers_journey(
             "input[name=photos]",
             files=[{"name": "sachet.png", "mimeType": "image/png", "buffer": png()}],
         )
-        screenshots(page, "case-form")
+        step("case-form")
         page.locator("form.case-form button[type=submit]").click()
         page.wait_for_url("**/cases/*/")
         message_text(page)
@@ -250,7 +254,7 @@ def test_a_subscribers_journey(
         photo = page.locator(".case-photos img")
         photo.wait_for()
         assert photo.evaluate("image => image.complete && image.naturalWidth") == 4
-        screenshots(page, "case")
+        step("case")
 
         # She answers the survey the home page lists for her
         page.goto(portal_url(org_a, "home"))
@@ -263,7 +267,7 @@ def test_a_subscribers_journey(
         survey.refresh_from_db()
         assert survey.status == SatisfactionSurvey.Status.ANSWERED
         assert survey.score == 9
-        screenshots(page, "answered")
+        step("answered")
 
         # Then she signs out, and her home page asks her to sign in
         page.locator(f"footer form[action='{portal_url(org_a, 'sign-out')}'] button").click()
@@ -272,7 +276,7 @@ def test_a_subscribers_journey(
         page.goto(portal_url(org_a, "home"))
         assert portal_url(org_a, "sign-in") in page.url
         assert page.locator("input[name=email]").is_visible()
-        screenshots(page, "signed-out")
+        step("signed-out")
 
     # Each change was hers, from the portal, and e-mailed to her
     events = list(subscription.events.order_by("id").values_list("kind", "actor_kind"))
@@ -291,15 +295,33 @@ NOT_PAGES = {
 }
 #: Routes a signed-out browser sees (visited before signing in, by the sign-in flow).
 SIGNED_OUT = ("sign-in", "sign-in-code", "sign-in-link")
+#: What a page shows in the state the test builds (its form, not a refusal in its place).
+SHOWS = {
+    "skip": "main form button[name=confirm]",
+    "unskip": "main form button[name=confirm]",
+    "resume": "main form button[name=confirm]",
+    "pause": "input[name=until]",
+    "frequency": "input[name=frequency]",
+    "swap": "input[name=by]",
+    "cancel": "select[name=reason]",
+    "preferences": "select[name=grind]",
+    "address": "input[name=line1]",
+    "case-open": "input[name=photos]",
+    "case": ".case-facts",
+    "survey": "input[name=score]",
+    "surveys-stop": "main form button[type=submit]",
+}
 
 
 def test_every_portal_page_passes_axe(
     page, screenshots, live_server, org_a, portal_customer_a, portal_subscription_a
 ):
-    # Given Alice (French), with everything a page can show: preferences, a subscription
-    # with a skipped box, a paused one, a delivered box with a case, another without, a
-    # pending survey, payments
+    # Given Alice (French, on her phone, then on a desktop), with everything a page can
+    # show: preferences, a subscription with a skipped box, a paused one, a delivered box
+    # with a case, another without, a pending survey, payments
     alice, subscription = portal_customer_a, portal_subscription_a
+    alice.language = "fr"
+    alice.save(update_fields=["language"])
     portal_settings_ensure(organization=org_a)
     coffee_schema(org_a)
     skipping = SubscriptionFactory(customer=alice, status="active")
@@ -337,10 +359,15 @@ def test_every_portal_page_passes_axe(
         assert response.status < 400 or kwargs.get("status") == response.status, (
             f"portal:{name} answered {response.status}"
         )
+        if name in SHOWS:
+            assert page.locator(SHOWS[name]).count() >= 1, f"portal:{name} has no {SHOWS[name]}"
         screenshots(page, name)
         assert_accessible(page)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"portal:{name} is {width}px wide on a phone"
+        page.set_viewport_size(DESKTOP)  # the same page laid out for a desktop
+        assert_accessible(page)
+        page.set_viewport_size(PHONE)
         visited.append(name)
 
     page.set_viewport_size(PHONE)
