@@ -62,7 +62,7 @@ bench: $(VENV)/.installed-dev
 ## calendar: the date-sensitive tests at each instant of tests/clock.py (pytest --at)
 CALENDAR_TESTS ?= tests/backoffice tests/dashboard tests/returns tests/satisfaction \
 	tests/test_demo.py tests/fulfillment/test_demo.py tests/preferences/test_demo.py \
-	tests/woocommerce/test_demo.py tests/carriers/test_demo.py
+	tests/woocommerce/test_demo.py tests/carriers/test_demo.py tests/portal/test_demo.py
 calendar: $(VENV)/.installed-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py compiletranslations
 	DJANGO_SETTINGS_MODULE=config.settings.test $(EMBEDDED) sh -c '\

@@ -24,13 +24,15 @@ from fulfillment import calendar
 
 
 class Weekday(models.IntegerChoices):
-    MONDAY = 0, _("Monday")
-    TUESDAY = 1, _("Tuesday")
-    WEDNESDAY = 2, _("Wednesday")
-    THURSDAY = 3, _("Thursday")
-    FRIDAY = 4, _("Friday")
-    SATURDAY = 5, _("Saturday")
-    SUNDAY = 6, _("Sunday")
+    # A context of their own: capitalised in a list of choices, while Django's own
+    # "Monday"... stay lower case in French dates ("le mercredi 9 décembre").
+    MONDAY = 0, pgettext_lazy("weekday choice", "Monday")
+    TUESDAY = 1, pgettext_lazy("weekday choice", "Tuesday")
+    WEDNESDAY = 2, pgettext_lazy("weekday choice", "Wednesday")
+    THURSDAY = 3, pgettext_lazy("weekday choice", "Thursday")
+    FRIDAY = 4, pgettext_lazy("weekday choice", "Friday")
+    SATURDAY = 5, pgettext_lazy("weekday choice", "Saturday")
+    SUNDAY = 6, pgettext_lazy("weekday choice", "Sunday")
 
 
 class FulfillmentSettings(models.Model):

@@ -82,8 +82,8 @@ class FrequencyForm(ScheduleForm):
 
 
 class SwapForm(ScheduleForm):
-    replace = forms.ChoiceField(label=_("Replace"))
-    by = forms.ChoiceField(label=_("By"), widget=forms.RadioSelect)
+    replace = forms.ChoiceField(label=_("Product to replace"))
+    by = forms.ChoiceField(label=_("Replace it with"), widget=forms.RadioSelect)
 
     def __init__(self, *args, subscription: Subscription, choices: list[SwapChoice], **kwargs):
         super().__init__(*args, **kwargs)

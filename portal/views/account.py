@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.core import signing
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -180,6 +181,18 @@ def sign_in_link(request, token):
     return render(request, "portal/account/link_invalid.html", status=404)
 
 
+def keep_language(response) -> None:
+    """The sign-in page after signing out speaks the language the customer's pages spoke
+    (theirs, or the one chosen on this device), not the browser's: this device keeps it."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        translation.get_language(),
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        samesite="Lax",
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @customer_required
 def sign_out(request):
@@ -189,6 +202,7 @@ def sign_out(request):
     services.portal_session_end(session=portal.session)
     response = redirect(portal.url("sign-in"))
     clear_session_cookie(response, portal.organization)
+    keep_language(response)
     messages.success(request, _("You are signed out."))
     return response
 
@@ -202,5 +216,6 @@ def sign_out_everywhere(request):
     services.portal_sessions_end_all(customer=portal.customer)
     response = redirect(portal.url("sign-in"))
     clear_session_cookie(response, portal.organization)
+    keep_language(response)
     messages.success(request, _("You are signed out on every device."))
     return response

@@ -119,7 +119,7 @@ def test_home_shows_each_subscription_its_items_price_and_next_box_with_its_coun
     assert "51,50 EUR, toutes les semaines" in page
     # The next box: this week's batch, its cut-off and what is left to change it.
     assert "Prochaine box : expédiée le 9 décembre 2026" in page
-    assert "Modifications possibles jusqu’au Mercredi 9 décembre, 12:00" in page
+    assert "Modifications possibles jusqu’au mercredi 9 décembre, 12:00" in page
     assert "Il reste 2 jours, 2 heures pour la modifier." in page
     # What is in it: the organization's labels and choices.
     assert "Espresso" in page

@@ -355,3 +355,16 @@ def test_the_email_speaks_the_customers_language(client, org_a, portal_customer_
     assert message.subject == "Connexion à votre espace"
     assert "servent une seule fois, pendant 15 minutes" in message.body
     assert CODE.search(message.body)
+
+
+def test_after_signing_out_the_sign_in_page_speaks_the_customers_language(org_a, portal_customer_a):
+    portal_customer_a.language = "en"
+    portal_customer_a.save(update_fields=["language"])
+    client = signed_in_client(portal_customer_a)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"  # a French browser
+
+    page = client.post(portal_url(org_a, "sign-out"), follow=True)
+
+    text = page.content.decode()
+    assert "You are signed out." in text
+    assert '<html lang="en">' in text  # the page itself, not only its message

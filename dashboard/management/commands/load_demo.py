@@ -33,6 +33,7 @@ from crm.models import (
 )
 from dashboard.demo import carriers as carriers_demo
 from dashboard.demo import fulfillment as fulfillment_demo
+from dashboard.demo import portal as portal_demo
 from dashboard.demo import preferences as preferences_demo
 from dashboard.demo import returns as returns_demo
 from dashboard.demo import satisfaction as satisfaction_demo
@@ -221,6 +222,7 @@ class Command(BaseCommand):
         satisfaction_demo.follow_up(organization=purea, staff=manager, result=surveys)
         step("shop")
         shop = woocommerce_demo.load(organization=purea)
+        portal = portal_demo.load(organization=purea, shop_url=shop.base_url)
         bar.n = len(STEPS)
         bar.refresh()
         operation.done, operation.total = len(STEPS), len(STEPS)
@@ -242,6 +244,7 @@ class Command(BaseCommand):
             "cases": cases,
             "surveys": surveys,
             "shop": shop,
+            "portal": portal,
             "key": key,
         }
 
@@ -287,6 +290,7 @@ class Command(BaseCommand):
                     f"  API key:      Authorization: Api-Key {key}",
                     f"  WooCommerce webhook: {base_url}{shop.webhook_path()}",
                     f"  Webhook secret:      {woocommerce_demo.DEMO_SECRET}",
+                    *portal_demo.summary(base_url, loaded["portal"]),
                     "",
                 ]
             )
