@@ -316,6 +316,9 @@ DATA_RULES: dict[str, dict[str, str]] = {
         "items": "a total per cycle a charge can hold (quantity times price, summed); a "
         "product sold by variant needs an active one of its variants",
     },
+    "POST /api/v1/subscriptions/{id}/pause/": {
+        "resume_at": "in the future: what is past depends on when the request comes"
+    },
     "POST /api/v1/subscriptions/{id}/change-items/": {
         "items": "a total per cycle a charge can hold (quantity times price, summed); a "
         "product sold by variant needs an active one of its variants",

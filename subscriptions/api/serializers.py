@@ -300,7 +300,9 @@ class PauseInputSerializer(ReasonInputSerializer):
     resume_at = serializers.DateTimeField(
         allow_null=True,
         default=None,
-        help_text=_("Resume automatically then; leave empty to resume by hand."),
+        help_text=_(
+            "Resume automatically then (a time in the future); leave empty to resume by hand."
+        ),
     )
 
 
