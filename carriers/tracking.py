@@ -19,7 +19,8 @@ nothing, so repeats and reversed orders end in the latest status. The status's
 meaning then moves the box's shipment through fulfillment's own service
 (`shipment_transition`): shipped, delivered at the carrier's delivery time (which
 is what the satisfaction survey's delay and the return window count from),
-returned to sender, undeliverable (lost). A box not dispatched yet has no
+returned to sender (a box not marked shipped yet is shipped first: that status
+arrived before the ones leading to it), undeliverable (lost). A box not dispatched yet has no
 shipment: the status is recorded on the parcel only. An unknown status is
 recorded, never fatal.
 """
@@ -126,6 +127,11 @@ ACTIONS = {
     RETURNED: ("mark_returned", Note.RETURNED),
     UNDELIVERABLE: ("mark_lost", Note.LOST),
 }
+
+#: What a status implies happened before it, when that has not reached us yet (reversed
+#: order, a lost webhook): a parcel returned to sender was shipped. Applied at the same
+#: carrier time (the earlier status, arriving later, is older: recorded, moves nothing).
+FIRST = {"mark_returned": "ship"}
 
 
 def status_slug(name: str) -> str:
@@ -364,12 +370,23 @@ def _move_shipment(parcel: Parcel, meaning: str, at: datetime, now: datetime) ->
     shipment = Shipment.objects.filter(line_id=parcel.line_id).first()
     if shipment is None:
         return Note.NOT_DISPATCHED
-    if not can_proceed(getattr(shipment, action)):
+    before = FIRST.get(action)
+    if (
+        before
+        and not can_proceed(getattr(shipment, action))
+        and can_proceed(getattr(shipment, before))
+    ):
+        steps = [before, action]  # its earlier statuses are late or lost: they happened
+    elif can_proceed(getattr(shipment, action)):
+        steps = [action]
+    else:
         return Note.NOT_MOVED
     try:
-        fulfillment_services.shipment_transition(
-            shipment=shipment, action=action, actor=Actor.system("carrier"), at=at, now=now
-        )
+        with transaction.atomic():  # both steps or neither
+            for step in steps:
+                shipment = fulfillment_services.shipment_transition(
+                    shipment=shipment, action=step, actor=Actor.system("carrier"), at=at, now=now
+                )
     except ApplicationError as exc:  # changed meanwhile: the status stays recorded
         logger.info("parcel %s: shipment not moved (%s): %s", parcel.pk, action, exc.message)
         return Note.NOT_MOVED

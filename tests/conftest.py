@@ -22,7 +22,7 @@ from config.celery import worker_command
 #: The organizations, their users by role, admin and API clients (tests/fixtures.py); browser
 #: fixtures (page, screenshots): Playwright driving Debian's Chromium; `--at`, the session's
 #: clock moved to another instant (tests/clock.py).
-pytest_plugins = ["tests.fixtures", "tests.browser", "tests.clock"]
+pytest_plugins = ["tests.fixtures", "tests.browser", "tests.clock", "tests.faults"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -241,6 +241,24 @@ def test_statuses_in_order_ship_then_deliver_then_return(client, account, org_a,
     assert shipment.status == Shipment.Status.RETURNED
 
 
+def test_returned_to_sender_arriving_first_still_ends_returned(client, account, org_a, no_broker):
+    """Found by the fault scenario: "returned to sender" before the statuses that led to it
+    (reversed order) left the shipment "created" for good, the later ones being older."""
+    (parcel,) = dispatched_boxes(org_a, account)
+    returned_at = T2 + timedelta(days=3)
+    receive_and_apply(
+        client, account, payload(parcel, message="Returned to sender", at=returned_at), no_broker
+    )
+    receive_and_apply(
+        client, account, payload(parcel, message="At sorting centre", at=T1), no_broker
+    )
+
+    shipment = Shipment.objects.get(line_id=parcel.line_id)
+    assert (shipment.status, shipment.shipped_at) == (Shipment.Status.RETURNED, returned_at)
+    notes = parcel.deliveries.order_by("carrier_status_at").values_list("note", flat=True)
+    assert list(notes) == ["older", "returned"]
+
+
 def test_undeliverable_closes_the_shipment_as_lost(client, account, org_a, no_broker):
     (parcel,) = dispatched_boxes(org_a, account)
     receive_and_apply(client, account, payload(parcel, message="Undeliverable", at=T1), no_broker)

