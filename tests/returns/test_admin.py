@@ -569,6 +569,10 @@ def test_cases_are_found_by_number_customer_or_tracking_number(admin_client_a, o
     shipment = late.shipment
     shipment.tracking_number = "6A999"
     shipment.save(update_fields=["tracking_number"])
+    for name in ("late", "paul", "nobody", "closed"):  # no digits: "81" finds case 81, not
+        customer = four_cases[name].customer  # customer81@example.com's case too
+        customer.email = f"{name}@example.com"
+        customer.save(update_fields=["email"])
 
     assert listed(admin_client_a.get(CASES, {"q": str(late.pk)})) == {late}
     assert listed(admin_client_a.get(CASES, {"q": f"#{late.pk}"})) == {late}
