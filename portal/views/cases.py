@@ -79,9 +79,10 @@ def _day(value, organization) -> str:
 
 
 def _number(text: str) -> int | None:
-    """A whole number written in ASCII digits, else None. (`str.isdigit` is true of "²",
-    which `int` refuses, and of other scripts' digits.)"""
-    return int(text) if text.isascii() and text.isdigit() else None
+    """A whole number of at most 18 ASCII digits (any id, any body size), else None.
+    (`str.isdigit` is true of "²", which `int` refuses, and of other scripts' digits;
+    `int` refuses more than 4,300 digits.)"""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 # --- The list ---------------------------------------------------------------------------------
