@@ -78,6 +78,13 @@ def _day(value, organization) -> str:
     return _local_date(value.astimezone(organization.tzinfo).date()) if value else ""
 
 
+def _number(text: str) -> int | None:
+    """A whole number of at most 18 ASCII digits (any id, any body size), else None.
+    (`str.isdigit` is true of "²", which `int` refuses, and of other scripts' digits;
+    `int` refuses more than 4,300 digits.)"""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 # --- The list ---------------------------------------------------------------------------------
 
 
@@ -123,8 +130,8 @@ def case_open(request, shipment_id):
     if shipment is None:
         raise Http404
     if request.method == "POST":
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if not declared.isdigit() or int(declared) > CASE_BODY_MAX_BYTES:
+        declared = _number(request.META.get("CONTENT_LENGTH") or "0")
+        if declared is None or declared > CASE_BODY_MAX_BYTES:
             return render(
                 request,
                 "portal/cases/too_large.html",
@@ -245,10 +252,10 @@ def case_detail(request, case_id):
 def case_photo(request, case_id):
     """One photo of the customer's own case (`?photo=<id>`); anything else is a 404."""
     case = customer_case(customer=request.portal.customer, case_id=case_id)
-    photo_id = request.GET.get("photo", "")
-    if case is None or not photo_id.isdigit():
+    photo_id = _number(request.GET.get("photo", ""))
+    if case is None or photo_id is None:
         raise Http404
-    photo = case.photos.filter(pk=int(photo_id)).first()
+    photo = case.photos.filter(pk=photo_id).first()
     if photo is None:
         raise Http404
     return photo_response(photo)

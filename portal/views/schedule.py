@@ -148,6 +148,11 @@ def _box(box) -> str:
     return formats.date_format(box.ships_on, "j F Y")
 
 
+def _posted(request: HttpRequest):
+    """A POST's form data, even empty (an empty POST is refused, 400, not a GET's page)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _actor(request: HttpRequest) -> Actor:
     return Actor.for_customer(request.portal.customer)
 
@@ -223,7 +228,7 @@ def pause(request, subscription_id):
         return _shop_page(request, subscription)
     organization = subscription.organization
     today = local_date(subscription, clock.now())
-    form = PauseForm(request.POST or None, today=today)
+    form = PauseForm(_posted(request), today=today)
     paused_until = (
         local_date(subscription, subscription.resume_at) if subscription.resume_at else None
     )
@@ -294,7 +299,7 @@ def frequency(request, subscription_id):
     subscription = _subscription(request, subscription_id, "frequency")
     if not subscription.is_native:
         return _shop_page(request, subscription)
-    form = FrequencyForm(request.POST or None, subscription=subscription)
+    form = FrequencyForm(_posted(request), subscription=subscription)
     context = {"form": form, "next": next_delivery(subscription)}
     if request.method == "GET" or not form.is_valid():
         status = 400 if form.is_bound else 200
@@ -338,7 +343,7 @@ def swap(request, subscription_id):
     if not subscription.is_native:
         return _shop_page(request, subscription)
     form = SwapForm(
-        request.POST or None,
+        _posted(request),
         subscription=subscription,
         choices=swap_choices(organization=subscription.organization),
     )
@@ -421,7 +426,7 @@ def cancel(request, subscription_id):
     if not subscription.is_native:
         return _shop_page(request, subscription)
     portal = request.portal
-    form = CancelForm(request.POST or None)
+    form = CancelForm(_posted(request))
     upcoming = next_delivery(subscription)
     context = {
         "form": form,

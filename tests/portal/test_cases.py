@@ -410,6 +410,31 @@ def test_another_customers_photo_is_not_found_in_the_portal(
 
 
 @needs_db
+@pytest.mark.parametrize("photo_id", ["²", "٣", "\uff11", "x", "", "-1", "9" * 30, "9" * 5000])
+def test_a_photo_id_that_is_not_a_number_in_ascii_digits_is_not_found(
+    org_a, portal_client_a, last_weeks_box, photo_id
+):
+    # "²" passed str.isdigit() and int() refused it: a server error (tests/portal/test_fuzz.py).
+    portal_client_a.post(open_url(last_weeks_box), case_form(last_weeks_box, photos=[photo()]))
+    case = ReturnRequest.objects.get(customer__organization=org_a)
+    url = portal_url(org_a, "case-photo", case_id=case.pk)
+    assert portal_client_a.get(url, {"photo": photo_id}).status_code == 404
+    assert portal_client_a.get(url, {"photo": case.photos.get().pk}).status_code == 200
+
+
+@needs_db
+@pytest.mark.parametrize("declared", ["²", "٣", "-1", "1e3", "9" * 5000])
+def test_a_case_body_declaring_a_length_that_is_not_a_number_is_refused(
+    portal_client_a, last_weeks_box, media, declared
+):
+    response = portal_client_a.post(
+        open_url(last_weeks_box), case_form(last_weeks_box), CONTENT_LENGTH=declared
+    )
+    assert response.status_code == 413
+    assert nothing_written(media)
+
+
+@needs_db
 def test_another_organizations_photo_is_not_found_by_staff(
     admin_client_a, photo_of_b, admin_client_b
 ):

@@ -460,6 +460,19 @@ def test_cancel_needs_a_reason(org_a, portal_client_a, portal_subscription_a):
     assert not portal_subscription_a.cancel_at_period_end
 
 
+@pytest.mark.parametrize("action", ["pause", "frequency", "swap", "cancel"])
+def test_an_empty_post_is_refused_on_the_forms_fields_and_writes_nothing(
+    org_a, portal_client_a, portal_subscription_a, catalogue, action
+):
+    # It used to answer 200 with the page as a GET shows it (the fuzz: tests/portal/test_fuzz.py).
+    response = portal_client_a.post(
+        portal_url(org_a, action, subscription_id=portal_subscription_a.pk), {}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors
+    assert events(portal_subscription_a) == []
+
+
 # --- What the organization offers; the shop's subscriptions -----------------------------------
 
 ACTIONS = {
