@@ -193,6 +193,15 @@ def keep_language(response) -> None:
     )
 
 
+def _signed_out(request, message: str):
+    """To the sign-in page, the cookie cleared, the language kept, with `message`."""
+    response = redirect(request.portal.url("sign-in"))
+    clear_session_cookie(response, request.portal.organization)
+    keep_language(response)
+    messages.success(request, message)
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 @customer_required
 def sign_out(request):
@@ -200,11 +209,7 @@ def sign_out(request):
     if request.method == "GET":
         return render(request, "portal/account/sign_out.html")
     services.portal_session_end(session=portal.session)
-    response = redirect(portal.url("sign-in"))
-    clear_session_cookie(response, portal.organization)
-    keep_language(response)
-    messages.success(request, _("You are signed out."))
-    return response
+    return _signed_out(request, _("You are signed out."))
 
 
 @require_http_methods(["GET", "POST"])
@@ -214,8 +219,4 @@ def sign_out_everywhere(request):
     if request.method == "GET":
         return render(request, "portal/account/sign_out.html")
     services.portal_sessions_end_all(customer=portal.customer)
-    response = redirect(portal.url("sign-in"))
-    clear_session_cookie(response, portal.organization)
-    keep_language(response)
-    messages.success(request, _("You are signed out on every device."))
-    return response
+    return _signed_out(request, _("You are signed out on every device."))

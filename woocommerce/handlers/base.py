@@ -376,6 +376,59 @@ def addresses_for(
     )
 
 
+def page_wanted(items: list[Any]) -> dict[int, int]:
+    """The page's items a bulk apply may take: {item index: woo id}, the first item of each
+    id, skipping what is not a resource (not an object, a REST error, a deleted body, no id:
+    the per-item path reports those)."""
+    wanted: dict[int, int] = {}
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or payloads.rest_error(item)
+            or payloads.is_deleted_body(item)
+        ):
+            continue
+        try:
+            woo_id = payloads.resource_id(item)
+        except PayloadError:
+            continue
+        if woo_id not in wanted.values():
+            wanted[index] = woo_id
+    return wanted
+
+
+def page_prepared(
+    items: list[Any],
+    wanted: dict[int, int],
+    mappings: dict[int, WooMapping],
+    event: str,
+    parse,
+    results: list[Any],
+) -> dict[int, dict[str, Any]]:
+    """The wanted items never applied, parsed ({item index: row}, with its `modified`): a
+    deleted or stale one gets its outcome in `results`; one applied already, unparsable or
+    refused by `parse` (None) is left to the per-item path, which writes only what changed
+    and reports the refusal."""
+    prepared: dict[int, dict[str, Any]] = {}
+    for index, woo_id in wanted.items():
+        item, mapping = items[index], mappings[woo_id]
+        try:
+            modified = payloads.gmt(item.get("date_modified_gmt"))
+        except PayloadError:
+            continue
+        skip = deleted(mapping, event) or stale(mapping, modified, event)
+        if skip:
+            results[index] = skip
+            continue
+        if mapping.object_id:
+            continue
+        row = parse(item, woo_id)
+        if row is not None:
+            row["modified"] = modified
+            prepared[index] = row
+    return prepared
+
+
 def page_mappings(
     store: WooCommerceStore, resource: str, woo_ids: list[int]
 ) -> tuple[dict[int, WooMapping], list[WooMapping]]:

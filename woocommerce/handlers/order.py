@@ -291,40 +291,11 @@ def upsert_page(
     statement each. Runs inside the caller's transaction.
     """
     results: list[base.Outcome | payloads.PayloadError | None] = [None] * len(items)
-    wanted: dict[int, int] = {}  # item index -> woo id; the first of an id in the page
-    for index, item in enumerate(items):
-        if (
-            not isinstance(item, dict)
-            or payloads.rest_error(item)
-            or payloads.is_deleted_body(item)
-        ):
-            continue
-        try:
-            woo_id = payloads.resource_id(item)
-        except payloads.PayloadError:
-            continue
-        if woo_id not in wanted.values():
-            wanted[index] = woo_id
+    wanted = base.page_wanted(items)  # item index -> woo id, the first of each id
     if not wanted:
         return results
     mappings, inserted = base.page_mappings(store, Resource.ORDER, list(wanted.values()))
-    prepared: dict[int, dict[str, Any]] = {}
-    for index, woo_id in wanted.items():
-        item, mapping = items[index], mappings[woo_id]
-        try:
-            modified = payloads.gmt(item.get("date_modified_gmt"))
-        except payloads.PayloadError:
-            continue
-        skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
-        if skip:
-            results[index] = skip
-            continue
-        if mapping.object_id:
-            continue  # applied already: `upsert` writes only what changed
-        row = _parse(item, woo_id)
-        if row is not None:
-            row["modified"] = modified
-            prepared[index] = row
+    prepared = base.page_prepared(items, wanted, mappings, event, _parse, results)
     existing = set(
         WooOrder.objects.filter(
             store=store, woo_id__in=[row["woo_id"] for row in prepared.values()]

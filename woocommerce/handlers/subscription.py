@@ -397,43 +397,14 @@ def upsert_page(
     the page one by one.
     """
     results: list[base.Outcome | PayloadError | None] = [None] * len(items)
-    wanted: dict[int, int] = {}  # item index -> woo id; the first of an id in the page
-    for index, item in enumerate(items):
-        if (
-            not isinstance(item, dict)
-            or payloads.rest_error(item)
-            or payloads.is_deleted_body(item)
-        ):
-            continue
-        try:
-            woo_id = payloads.resource_id(item)
-        except PayloadError:
-            continue
-        if woo_id not in wanted.values():
-            wanted[index] = woo_id
+    wanted = base.page_wanted(items)  # item index -> woo id, the first of each id
     if not wanted:
         return results
     organization = store.organization
     # The mappings first (lock order): those that exist, locked, then the new ones.
     mappings, inserted = base.page_mappings(store, Resource.SUBSCRIPTION, list(wanted.values()))
 
-    prepared: dict[int, dict[str, Any]] = {}
-    for index, woo_id in wanted.items():
-        item, mapping = items[index], mappings[woo_id]
-        try:
-            modified = payloads.gmt(item.get("date_modified_gmt"))
-        except PayloadError:
-            continue
-        skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
-        if skip:
-            results[index] = skip
-            continue
-        if mapping.object_id:
-            continue  # mirrored already: `upsert` writes only what changed
-        row = _parse(item, woo_id)
-        if row is not None:
-            row["modified"] = modified
-            prepared[index] = row
+    prepared = base.page_prepared(items, wanted, mappings, event, _parse, results)
     customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
     prepared = {i: row for i, row in prepared.items() if row["customer_id"] in customers}
     lines = base.line_mappings(
