@@ -8,14 +8,21 @@ result, so a delivery is applied at most once even if two workers get it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import traceback
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from woocommerce import handlers, reasons
@@ -41,17 +48,21 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     A delivery another worker started less than `WOOCOMMERCE_STALE_SECONDS` ago
     is left to it; one started earlier is taken over (that worker died).
 
-    The usual case, a delivery waiting with attempts left, is one UPDATE (issue 26);
-    anything else goes through the row lock below.
+    The usual case, a delivery waiting with attempts left, is one UPDATE that also
+    returns its resource and body (issue 26); anything else goes through the row lock
+    below. The delivery returned carries `resource` and `body` either way.
     """
     now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id,
-        status__in=[Status.RECEIVED, Status.QUEUED],
-        attempts__lt=settings.WOOCOMMERCE_MAX_ATTEMPTS,
-    ).update(status=Status.PROCESSING, attempts=F("attempts") + 1, started_at=now, updated_at=now)
+    with connection.cursor() as cursor:
+        waiting = (Status.RECEIVED, Status.QUEUED)
+        limit = settings.WOOCOMMERCE_MAX_ATTEMPTS
+        cursor.execute(_claim_sql(), [Status.PROCESSING, now, now, delivery_id, *waiting, limit])
+        claimed = cursor.fetchone()
     if claimed:
-        return WebhookDelivery(pk=delivery_id, status=Status.PROCESSING, started_at=now)
+        resource, body = claimed
+        return WebhookDelivery(
+            pk=delivery_id, status=Status.PROCESSING, started_at=now, resource=resource, body=body
+        )
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
@@ -78,6 +89,24 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
         delivery.started_at = now
         delivery.save(update_fields=["status", "attempts", "started_at", "updated_at"])
         return delivery
+
+
+@functools.cache
+def _claim_sql() -> str:
+    """`claim`'s one statement, written once from the model."""
+    meta = WebhookDelivery._meta
+
+    def column(name: str) -> str:
+        return f'"{meta.get_field(name).column}"'
+
+    status, attempts = column("status"), column("attempts")
+    # Only the model's own table and column names are interpolated.
+    return (
+        f'UPDATE "{meta.db_table}" SET {status} = %s, {attempts} = {attempts} + 1, '  # noqa: S608
+        f"{column('started_at')} = %s, {column('updated_at')} = %s "
+        f"WHERE {column('id')} = %s AND {status} IN (%s, %s) AND {attempts} < %s "
+        f"RETURNING {column('resource')}, {column('body')}"
+    )
 
 
 def _finish(delivery: WebhookDelivery, status: str, reason: reasons.Reason | None) -> None:
@@ -108,6 +137,8 @@ def process(delivery_id: int) -> str | None:
     claimed = claim(delivery_id)
     if claimed is None:
         return None
+    if claimed.resource not in handlers.HANDLERS:
+        return _close_unhandled(claimed)
     woo_id = None
     try:
         with transaction.atomic():
@@ -144,13 +175,49 @@ def process(delivery_id: int) -> str | None:
         return Status.FAILED
 
 
+def _close_unhandled(claimed: WebhookDelivery) -> str:
+    """A resource no handler applies (a coupon...): `ignored` at once, in one statement.
+
+    No transaction and no row lock: nothing of the CRM is read or written, and the
+    UPDATE applies to this claim only. A body that is not JSON fails, as for any other
+    resource.
+    """
+    try:
+        payload = json.loads(bytes(claimed.body))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _close(claimed.pk, claimed.started_at, None, reasons.reason("invalid_json", error=str(exc)))
+        return Status.FAILED
+    woo_id = payload.get("id") if isinstance(payload, dict) else None
+    outcome = handlers.Outcome.ignored("no_handler", resource=claimed.resource)
+    _close(
+        claimed.pk,
+        claimed.started_at,
+        woo_id if isinstance(woo_id, int) else None,
+        outcome.reason,
+        status=outcome.status,
+    )
+    return outcome.status
+
+
 def _refuse(delivery_id: int, started_at, woo_id: int | None, reason: reasons.Reason) -> None:
     """A payload that can never be applied: `failed` with why (this claim's only)."""
+    _close(delivery_id, started_at, woo_id, reason)
+
+
+def _close(
+    delivery_id: int,
+    started_at,
+    woo_id: int | None,
+    reason: reasons.Reason,
+    *,
+    status: str = Status.FAILED,
+) -> None:
+    """Record how this claim ended, in one UPDATE that touches this claim only."""
     now = timezone.now()
     WebhookDelivery.objects.filter(
         pk=delivery_id, status=Status.PROCESSING, started_at=started_at
     ).update(
-        status=Status.FAILED,
+        status=status,
         error=reasons.english(reason),
         reason=reason,
         traceback="",

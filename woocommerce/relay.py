@@ -3,8 +3,9 @@
 The receiver stores a delivery `received` and answers; once its transaction
 commits it hands the delivery's id to this process's relay (`submit`, a
 `queue.Queue.put`: no I/O). One daemon thread per process takes what is waiting
-in batches (up to `BATCH` at a time), publishes each task on one pooled broker
-connection, and marks the batch `queued` in one UPDATE. So the shop's answer
+in batches (up to `BATCH` at a time), publishes them on one pooled broker
+connection, a message per queue and `PER_MESSAGE` deliveries (`process_deliveries`),
+and marks the batch `queued` in one UPDATE. So the shop's answer
 never waits on Redis, and a burst is published at the broker's pace.
 
 Nothing is lost when the relay cannot publish: the broker down (the batch
@@ -29,6 +30,10 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # deliveries published, then marked queued, at a time
+#: Deliveries per message: small enough that the workers share a burst between them (and
+#: that a message redelivered after a worker died repeats little), large enough that a
+#: burst is a few messages.
+PER_MESSAGE = 10
 IDLE_SECONDS = 1.0  # an idle relay closes its database connection after this long
 EXIT_SECONDS = 5.0  # at most this long spent publishing what waits when the process exits
 
@@ -106,20 +111,28 @@ class Relay:
 def publish(batch: list[tuple[int, str]]) -> int:
     """Publish these deliveries' tasks; mark the ones sent `queued`; how many were sent.
 
-    A broker error stops the batch: what was not sent stays `received`.
+    One message per queue and `PER_MESSAGE` deliveries (`process_deliveries`): a burst
+    costs the broker, and this process, a few messages instead of one per delivery,
+    and is still shared by the workers in slices. A broker error stops the batch:
+    what was not sent stays `received`.
     """
     from woocommerce.models import WebhookDelivery
-    from woocommerce.tasks import PUBLISH_RETRY, process_delivery
+    from woocommerce.tasks import PUBLISH_RETRY, process_deliveries
 
+    by_queue: dict[str, list[int]] = {}
+    for delivery_id, queue_name in batch:
+        by_queue.setdefault(queue_name, []).append(delivery_id)
     sent: list[int] = []
     try:
         # The task's own app (the project's, config/celery.py): woocommerce never imports config.
-        with process_delivery.app.producer_or_acquire() as producer:
-            for delivery_id, queue_name in batch:
-                process_delivery.apply_async(
-                    (delivery_id,), queue=queue_name, retry_policy=PUBLISH_RETRY, producer=producer
-                )
-                sent.append(delivery_id)
+        with process_deliveries.app.producer_or_acquire() as producer:
+            for queue_name, ids in by_queue.items():
+                for start in range(0, len(ids), PER_MESSAGE):
+                    chunk = ids[start : start + PER_MESSAGE]
+                    process_deliveries.apply_async(
+                        (chunk,), queue=queue_name, retry_policy=PUBLISH_RETRY, producer=producer
+                    )
+                    sent.extend(chunk)
     except Exception:
         logger.warning(
             "relay: broker unavailable; %d deliveries wait for the sweeper", len(batch) - len(sent)

@@ -10,12 +10,14 @@ worker lost; `deliveries_reprocess` starts chosen deliveries over. A refusal rai
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -71,8 +73,9 @@ def delivery_receive(*, shop: WebhookShop, body: bytes, headers: Mapping[str, st
 
     The receiver's hot path (woocommerce/webhooks.py): one INSERT and nothing else. Not
     `atomic` on purpose: in autocommit the INSERT is one statement (no BEGIN / COMMIT
-    round trips); inside a caller's transaction it takes a savepoint so that a duplicate
-    does not break the caller. The relay is handed the delivery once it is committed.
+    round trips); a duplicate is skipped by the statement itself (`ON CONFLICT DO
+    NOTHING`), so inside a caller's transaction it needs no savepoint either. The relay
+    is handed the delivery once it is committed.
 
     A ping (`webhook_id=N`, form-encoded, unsigned) answers "pong" and stores nothing.
     Raises `ApplicationError` (401) for a missing signature or one that is not the
@@ -91,35 +94,66 @@ def delivery_receive(*, shop: WebhookShop, body: bytes, headers: Mapping[str, st
     resource = headers.get("X-WC-Webhook-Resource", "")[:32]
     event = headers.get("X-WC-Webhook-Event", "")[:32]
     topic = headers.get("X-WC-Webhook-Topic", "")[:64] or f"{resource}.{event}"
+    resource = resource or topic.partition(".")[0]
     try:
         webhook_id = int(headers.get("X-WC-Webhook-ID", ""))
     except ValueError:
         webhook_id = None
-    delivery = WebhookDelivery(
-        organization_id=shop.organization_id,
-        store_id=shop.id,
-        topic=topic,
-        resource=resource or topic.partition(".")[0],
-        event=event or topic.partition(".")[2],
-        webhook_id=webhook_id,
-        delivery_id=headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
-        headers={name: headers[name][:500] for name in KEPT_HEADERS if name in headers},
-        body=body,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-        # The relay publishes it once committed and marks it `queued`.
-        status=Status.RECEIVED,
-    )
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():  # a savepoint: a duplicate must not break the caller
-                delivery.save(force_insert=True)
-        else:  # autocommit: one INSERT, no BEGIN / COMMIT round trips
-            delivery.save(force_insert=True)
-    except IntegrityError:  # this shop already sent this topic with this body
+    now = timezone.now()
+    kept = {name: headers[name][:500] for name in KEPT_HEADERS if name in headers}
+    row = {
+        "organization_id": shop.organization_id,
+        "store_id": shop.id,
+        "topic": topic,
+        "resource": resource,
+        "event": event or topic.partition(".")[2],
+        "webhook_id": webhook_id,
+        "delivery_id": headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
+        "headers": json.dumps(kept),
+        "body": body,
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "status": Status.RECEIVED,  # the relay publishes it once committed and marks it queued
+        "attempts": 0,
+        "error": "",
+        "traceback": "",
+        "received_at": now,
+        "updated_at": now,
+    }
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(_insert_sql(), [row[name] for name in _INSERTED])
+        inserted = cursor.fetchone()
+    if inserted is None:  # this shop already sent this topic with this body
         return Receipt("duplicate")
-    pk, queue = delivery.pk, delivery.queue
+    pk, queue = inserted[0], QUEUES.get(resource, "default")
     transaction.on_commit(lambda: relay.submit(pk, queue))
-    return Receipt(delivery.status, pk)
+    return Receipt(Status.RECEIVED, pk)
+
+
+#: The columns the receiver writes; the others are nullable and left NULL.
+_INSERTED = (
+    "organization_id", "store_id", "topic", "resource", "event", "webhook_id", "delivery_id",
+    "headers", "body", "body_sha256", "status", "attempts", "error", "traceback",
+    "received_at", "updated_at",
+)  # fmt: skip
+
+
+@functools.cache
+def _insert_sql() -> str:
+    """The receiver's one statement: the delivery's row, or nothing for a duplicate.
+
+    Written once from the model (`ON CONFLICT ... DO NOTHING`: a duplicate neither
+    raises nor needs a savepoint inside a caller's transaction), in the order of
+    `_INSERTED`.
+    """
+    meta = WebhookDelivery._meta
+    columns = ", ".join(f'"{meta.get_field(name).column}"' for name in _INSERTED)
+    values = ", ".join("%s::jsonb" if name == "headers" else "%s" for name in _INSERTED)
+    (unique,) = (c.name for c in meta.constraints if c.name == "webhook_delivery_unique_body")
+    # Only the model's own table, column and constraint names are interpolated.
+    return (
+        f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({values}) '  # noqa: S608
+        f'ON CONFLICT ON CONSTRAINT "{unique}" DO NOTHING RETURNING "id"'
+    )
 
 
 # --- Sending to the workers ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from woocommerce.models import WooCommerceStore
 
@@ -37,7 +37,7 @@ def process_delivery(self, delivery_id: int) -> str | None:
     from core.metrics import delivery_finished
     from woocommerce import processing
 
-    queue = (self.request.delivery_info or {}).get("routing_key") or "default"
+    queue = _queue(self)
     try:
         status = processing.process(delivery_id)
     except (processing.Transient, OperationalError, InterfaceError) as exc:
@@ -45,6 +45,48 @@ def process_delivery(self, delivery_id: int) -> str | None:
         raise self.retry(exc=exc, countdown=countdown, queue=queue) from exc
     delivery_finished(queue, status)
     return status
+
+
+@shared_task(
+    name="woocommerce.process_deliveries",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def process_deliveries(self, delivery_ids: list[int]) -> int:
+    """Apply the deliveries the relay published together, in turn; how many were finished.
+
+    One message for a burst (woocommerce/relay.py): each delivery is claimed and
+    applied on its own, exactly as `process_delivery` does, so one that fails leaves
+    the others alone. One that must be retried (a transient error) is sent again on
+    its own, as `process_delivery` with its first backoff; if that cannot be sent
+    either, it stays `queued` for the sweeper. A worker killed mid-way has the message
+    redelivered: what was finished is skipped, what was under way waits for its claim
+    to go stale, as for a single delivery.
+    """
+    from core.metrics import delivery_finished
+    from woocommerce import processing
+
+    queue = _queue(self)
+    finished = 0
+    for delivery_id in delivery_ids:
+        try:
+            status = processing.process(delivery_id)
+        except (processing.Transient, OperationalError, InterfaceError):
+            close_old_connections()  # a connection that failed is not used for the next one
+            try:
+                process_delivery.apply_async((delivery_id,), queue=queue, countdown=5)
+            except Exception:
+                logger.warning("delivery %s: left queued for the sweeper", delivery_id)
+            continue
+        delivery_finished(queue, status)
+        finished += status is not None
+    return finished
+
+
+def _queue(task) -> str:
+    """The queue this task's message came from (its retries go back to it)."""
+    return (task.request.delivery_info or {}).get("routing_key") or "default"
 
 
 @shared_task(name="woocommerce.sweep_deliveries")

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # issue 26: first, so a webhook delivery skips the rest of the stack (woocommerce/webhooks.py).
+    "woocommerce.webhooks.WebhookReceiverMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # issue 23b: Content-Security-Policy on every answer
     "whitenoise.middleware.WhiteNoiseMiddleware",

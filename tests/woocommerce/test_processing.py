@@ -383,3 +383,40 @@ def test_a_delivery_another_worker_is_processing_is_left_to_it_until_stale(deliv
     delivery.refresh_from_db()
     assert delivery.attempts == 2
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_of_several_deliveries_applies_each_and_resends_only_the_one_to_retry(
+    deliver, monkeypatch
+):
+    """The relay's message of several deliveries (issue 26): one delivery's transient
+    error neither stops the others nor retries them; it is sent again on its own."""
+    from woocommerce import tasks
+
+    for woo_id in (1, 2, 3):
+        payload = {**sample("customer"), "id": woo_id, "email": f"c{woo_id}@example.com"}
+        deliver("customer.updated", payload)
+    ids = list(WebhookDelivery.objects.order_by("pk").values_list("pk", flat=True))
+    real_apply = handlers.apply
+
+    def flaky(store, resource, event, payload):
+        if payload["id"] == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_apply(store, resource, event, payload)
+
+    resent: list[tuple] = []
+    monkeypatch.setattr(handlers, "apply", flaky)
+    monkeypatch.setattr(
+        tasks.process_delivery, "apply_async", lambda args, **kw: resent.append((args, kw))
+    )
+
+    assert tasks.process_deliveries.apply(args=(ids,)).get() == 2
+
+    statuses = dict(WebhookDelivery.objects.values_list("pk", "status"))
+    assert statuses == {ids[0]: Status.PROCESSED, ids[1]: Status.QUEUED, ids[2]: Status.PROCESSED}
+    assert [args for args, _ in resent] == [(ids[1],)]
+    assert resent[0][1]["countdown"] == 5
+    assert Customer.objects.count() == 2
+    # The message redelivered (its worker died after it): the finished ones are skipped.
+    assert tasks.process_deliveries.apply(args=(ids,)).get() == 0
+    assert Customer.objects.count() == 2

@@ -283,3 +283,64 @@ def test_with_productions_settings_a_delivery_over_plain_http_is_refused(deliver
 
     assert response.status_code == 403
     assert WebhookDelivery.objects.count() == 0
+
+
+# --- The bare path (issue 26) ------------------------------------------------------------
+
+
+def test_a_delivery_skips_the_rest_of_the_middleware_stack(deliver, client, admin_user):
+    """No session, CSRF, locale or CSP work for a shop's server; still `nosniff`."""
+    client.force_login(admin_user)  # even with a staff session cookie on the request
+    body = compact(sample("customer"))
+    response = client.post(
+        WooCommerceStore.objects.get().webhook_path(),
+        data=body,
+        content_type="application/json",
+        **webhook_headers("customer.updated", body),
+    )
+
+    assert response.status_code == 200
+    assert response["X-Content-Type-Options"] == "nosniff"
+    for header in ("Content-Security-Policy", "Vary", "Set-Cookie", "X-Frame-Options"):
+        assert header not in response, header
+    assert not hasattr(response.wsgi_request, "session")
+    assert not hasattr(response.wsgi_request, "user")
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_host_outside_allowed_hosts_is_still_refused(deliver, store):
+    body = compact(sample("customer"))
+    response = Client().post(
+        store.webhook_path(),
+        data=body,
+        content_type="application/json",
+        HTTP_HOST="evil.example.net",
+        **webhook_headers("customer.updated", body),
+    )
+    assert response.status_code == 400
+    assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_a_method_other_than_post_is_405_and_stores_nothing(store, method):
+    response = getattr(Client(), method)(store.webhook_path())
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "message" in response.json()
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_the_receiver_is_one_statement_and_a_duplicate_too(deliver, store):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    body = compact(sample("customer"))
+    with CaptureQueriesContext(connection) as first:
+        assert deliver("customer.updated", None, raw=body).json()["message"] == "received"
+    with CaptureQueriesContext(connection) as again:
+        assert deliver("customer.updated", None, raw=body).json()["message"] == "duplicate"
+
+    inserts = [q["sql"] for q in first.captured_queries if "webhookdelivery" in q["sql"]]
+    assert len(inserts) == 1 and inserts[0].startswith("INSERT"), first.captured_queries
+    assert len([q for q in again.captured_queries if "webhookdelivery" in q["sql"]]) == 1
+    assert WebhookDelivery.objects.count() == 1

@@ -212,3 +212,29 @@ def test_a_shop_saved_by_another_process_is_forgotten_here_on_its_notice(deliver
         "customer.updated", {**sample("customer"), "id": 999}, secret="the new secret"
     )
     assert accepted.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_is_published_as_a_message_per_ten_deliveries_of_each_queue(store):
+    """Issue 26: the relay's cost per delivery is a fraction of a message, not one each."""
+    from woocommerce.relay import publish
+
+    customers, orders = _queue_length("woo_customers"), _queue_length("woo_orders")
+    burst = [
+        WebhookDelivery.objects.create(
+            organization=store.organization,
+            store=store,
+            topic=f"{resource}.updated",
+            resource=resource,
+            event="updated",
+            body=b"{}",
+            body_sha256=f"{i:064d}",
+        )
+        for i, resource in enumerate(["customer"] * 25 + ["order"] * 3)
+    ]
+
+    assert publish([(delivery.pk, delivery.queue) for delivery in burst]) == 28
+
+    assert _queue_length("woo_customers") == customers + 3  # 10 + 10 + 5
+    assert _queue_length("woo_orders") == orders + 1
+    assert WebhookDelivery.objects.filter(status=Status.QUEUED).count() == 28

@@ -240,3 +240,40 @@ def test_first_sight_lines_are_looked_up_in_one_query(store, count):
     subscription = Subscription.objects.get()
     assert subscription.items.count() == count
     assert subscription.items.filter(variant__isnull=False).count() == count // 2
+
+
+# --- A resource no handler applies (issue 26) ---------------------------------------------
+
+
+def test_a_delivery_no_handler_applies_is_ignored_in_two_statements(deliver):
+    """The claim returns the resource; a coupon is then closed `ignored` in one UPDATE:
+    no transaction, no row lock, nothing of the CRM read."""
+    from woocommerce import processing
+    from woocommerce.models import WebhookDelivery
+
+    deliver("coupon.updated", {"id": 719, "code": "spring"})
+    delivery = WebhookDelivery.objects.get()
+
+    with CaptureQueriesContext(connection) as captured:
+        assert processing.process(delivery.pk) == "ignored"
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) == 2, statements
+    assert all(sql.startswith("UPDATE") for sql in statements), statements
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.woo_id, delivery.attempts) == ("ignored", 719, 1)
+    assert delivery.reason["code"] == "no_handler"
+    assert delivery.processed_at is not None
+    assert "coupon" in delivery.message()
+
+
+def test_a_delivery_no_handler_applies_with_a_body_that_is_not_json_fails(deliver):
+    from woocommerce import processing
+    from woocommerce.models import WebhookDelivery
+
+    deliver("coupon.updated", None, raw=b"{not json")
+    delivery = WebhookDelivery.objects.get()
+
+    assert processing.process(delivery.pk) == "failed"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.reason["code"]) == ("failed", "invalid_json")
