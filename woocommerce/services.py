@@ -233,28 +233,18 @@ def deliveries_reprocess(*, delivery_ids: Iterable[int]) -> int:
 def deliveries_sweep(*, limit: int = 1000) -> int:
     """Resend deliveries the broker or a worker lost (the outbox sweeper); how many were sent.
 
-    Each delivery's `updated_at` is touched before it is sent, so it is not resent
-    before its window passes again; a broker that is down stops the sweep. Not atomic:
-    each row is written on its own, around its message, so what was sent stays sent.
+    Their `updated_at` is touched first (one UPDATE), so none is resent before its
+    window passes again; then they go as the relay sends a burst (`relay.publish`: a
+    message per queue and ten deliveries, the `received` ones marked `queued`). A broker
+    that is down stops the sweep: what was not sent waits for the next one.
     """
-    from woocommerce.tasks import PUBLISH_RETRY, process_delivery
+    from woocommerce.relay import publish
 
-    sent = 0
-    stale = selectors.stale_deliveries().values_list("id", "resource")[:limit]
-    for delivery_id, resource in stale:
-        WebhookDelivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now())
-        try:
-            process_delivery.apply_async(
-                (delivery_id,), queue=QUEUES.get(resource, "default"), retry_policy=PUBLISH_RETRY
-            )
-        except Exception:
-            logger.warning("sweeper: broker unavailable; deliveries wait", exc_info=True)
-            break
-        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
-            status=Status.QUEUED, queued_at=timezone.now()
-        )
-        sent += 1
-    return sent
+    stale = list(selectors.stale_deliveries().values_list("id", "resource")[:limit])
+    if not stale:
+        return 0
+    WebhookDelivery.objects.filter(pk__in=[pk for pk, _ in stale]).update(updated_at=timezone.now())
+    return publish([(pk, QUEUES.get(resource, "default")) for pk, resource in stale])
 
 
 def refetch_schedule(*, store: WooCommerceStore, resource: str, woo_id: int) -> None:

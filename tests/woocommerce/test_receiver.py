@@ -341,6 +341,7 @@ def test_the_receiver_is_one_statement_and_a_duplicate_too(deliver, store):
         assert deliver("customer.updated", None, raw=body).json()["message"] == "duplicate"
 
     inserts = [q["sql"] for q in first.captured_queries if "webhookdelivery" in q["sql"]]
-    assert len(inserts) == 1 and inserts[0].startswith("INSERT"), first.captured_queries
+    assert len(inserts) == 1, first.captured_queries
+    assert inserts[0].startswith("INSERT")
     assert len([q for q in again.captured_queries if "webhookdelivery" in q["sql"]]) == 1
     assert WebhookDelivery.objects.count() == 1
