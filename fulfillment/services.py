@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -175,7 +176,9 @@ def insert_lines(*, batch: Batch, boxes: Iterable[Box], now: datetime) -> int:
     in `jsonb_to_recordset` (issue 26). Django's query log does not see the `COPY`.
     """
     staged = f"fulfillment_lock_{batch.pk}"
-    with connection.cursor() as cursor:
+    # The temporary table lives until the commit: in autocommit it would be gone at once.
+    in_transaction = nullcontext() if connection.in_atomic_block else transaction.atomic()
+    with in_transaction, connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {staged} ({_STAGED_COLUMNS}) ON COMMIT DROP")
         with cursor.cursor.copy(f"COPY {staged} FROM STDIN") as copy:
             for row in _staged_rows(boxes):
