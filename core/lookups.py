@@ -4,6 +4,11 @@
 ids a batch lock reads, building and binding them costs seconds. `= ANY(%s)`
 binds the list once (psycopg sends a PostgreSQL array), with the same plan.
 Use it for large id lists; `__in` stays the choice for short ones.
+
+A list of integers (ids) is sent as the array's text, `'{1,2,3}'`, which
+PostgreSQL reads as an array of the column's type: psycopg's client-side
+binding otherwise quotes the list item by item in Python (about 0.2 s for
+100,000 ids, which a batch lock pays once per snapshot query).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ class AnyOf(Lookup):
     prepare_rhs = False
 
     def get_db_prep_lookup(self, value, connection):
-        return "%s", [list(value)]
+        values = list(value)
+        if all(type(v) is int for v in values):  # not bool, not a subclass with its own str
+            return "%s", ["{" + ",".join(map(str, values)) + "}"]
+        return "%s", [values]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)

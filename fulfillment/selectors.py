@@ -48,9 +48,18 @@ def cycle_at(*, organization: Organization, at: datetime) -> Cycle:
     )
     if batch is not None:
         return _cycle_of(batch)
-    settings = fulfillment_settings_for(organization=organization)
     latest = Batch.objects.filter(organization=organization).aggregate(latest=Max("cutoff_at"))
-    base = max(at, latest["latest"]) if latest["latest"] else at
+    return calendar_cycle_after(organization=organization, at=at, latest_cutoff=latest["latest"])
+
+
+def calendar_cycle_after(
+    *, organization: Organization, at: datetime, latest_cutoff: datetime | None
+) -> Cycle:
+    """The calendar's cycle whose cut-off is the next one after both `at` and the latest
+    batch's cut-off (`latest_cutoff`, None without a batch): `cycle_at` when no open batch
+    has its cut-off ahead (one query, the settings)."""
+    settings = fulfillment_settings_for(organization=organization)
+    base = max(at, latest_cutoff) if latest_cutoff else at
     cutoff_at = settings.next_cutoff(base)
     cycle_date = calendar.cycle_date(cutoff_at, organization.tzinfo)
     return Cycle(cycle_date, cutoff_at, Batch.ships_on_for(cutoff_at, settings))

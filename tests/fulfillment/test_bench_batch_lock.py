@@ -63,4 +63,4 @@ def test_smoke_rows_and_report_give_the_ratio_and_the_target():
     assert f"N={N}" in text
     assert f"{N} lines written" in text
     assert "ratio lock/baseline" in text
-    assert "target <= 5x" in text
+    assert "target <= 3x" in text
