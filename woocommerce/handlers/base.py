@@ -84,6 +84,13 @@ def _insert_mapping(
     )
 
 
+def one(queryset: QuerySet):
+    """The row of a query that matches at most one (a unique key), or None: no ORDER BY (a
+    model's default ordering adds a sort, and `WooMapping`'s a join to the store, which a
+    `FOR UPDATE` without `of` would lock too), LIMIT 1."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def lock_mapping(
     store: WooCommerceStore, resource: str, woo_id: int, **annotations: Any
 ) -> WooMapping:
@@ -101,7 +108,7 @@ def lock_mapping(
         .filter(store=store, resource=resource, woo_id=woo_id)
         .annotate(**annotations)
     )
-    mapping = locked.first()  # one statement when it exists, the usual case
+    mapping = one(locked)  # one statement when it exists, the usual case
     if mapping is None:
         _insert_mapping(store, resource, woo_id)
         mapping = locked.get()
@@ -196,13 +203,17 @@ def mapped(store: WooCommerceStore, resource: str, woo_id: int, model, **annotat
     (one statement, which also reads `annotations`)."""
     if not woo_id:
         return None
-    object_id = WooMapping.objects.filter(
-        store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
-    ).values("object_id")[:1]
-    return (
-        model.objects.filter(pk=Subquery(object_id), organization_id=store.organization_id)
-        .annotate(**annotations)
-        .first()
+    object_id = (
+        WooMapping.objects.filter(
+            store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
+        )
+        .order_by()
+        .values("object_id")[:1]
+    )
+    return one(
+        model.objects.filter(
+            pk=Subquery(object_id), organization_id=store.organization_id
+        ).annotate(**annotations)
     )
 
 
@@ -217,10 +228,10 @@ def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) ->
     WooMapping.objects.filter(
         store=store, resource=resource, woo_id=woo_id, object_id__isnull=True
     ).update(object_id=object_id)
-    mapped_id = (
-        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id)
-        .values_list("object_id", flat=True)
-        .first()
+    mapped_id = one(
+        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id).values_list(
+            "object_id", flat=True
+        )
     )
     return mapped_id or object_id
 
@@ -231,7 +242,7 @@ def linked(store: WooCommerceStore, resource: str, woo_id: int, row, created: bo
     object_id = link(store, resource, woo_id, row.pk)
     if object_id == row.pk:
         return row
-    other = type(row).objects.filter(pk=object_id, organization_id=store.organization_id).first()
+    other = one(type(row).objects.filter(pk=object_id, organization_id=store.organization_id))
     if other is None:
         return row
     if created:
@@ -909,14 +920,15 @@ def line_mappings(store: WooCommerceStore, lines: Any) -> QuerySet | None:
             Q(resource=Resource.PRODUCT, woo_id__in=products)
             | Q(resource=Resource.VARIATION, woo_id__in=variations)
         )
+        .order_by()  # read into dicts: the default ordering's sort and join serve nothing
         .annotate(
             product_known=Exists(
                 Product.objects.filter(pk=OuterRef("object_id"), organization_id=organization_id)
             ),
             variant_product=Subquery(
-                Variant.objects.filter(
-                    pk=OuterRef("object_id"), organization_id=organization_id
-                ).values("product_id")[:1]
+                Variant.objects.filter(pk=OuterRef("object_id"), organization_id=organization_id)
+                .order_by()
+                .values("product_id")[:1]
             ),
         )
         .values(

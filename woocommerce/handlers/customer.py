@@ -28,10 +28,10 @@ ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postcode", "city", "stat
 
 def _lock_mapping(store: WooCommerceStore, woo_id: int) -> WooMapping:
     """The customer's mapping, locked: one statement when it exists (the usual case)."""
-    mapping = (
-        WooMapping.objects.select_for_update()
-        .filter(store=store, resource=Resource.CUSTOMER, woo_id=woo_id)
-        .first()
+    mapping = base.one(
+        WooMapping.objects.select_for_update(of=("self",)).filter(
+            store=store, resource=Resource.CUSTOMER, woo_id=woo_id
+        )
     )
     return mapping or base.lock_mapping(store, Resource.CUSTOMER, woo_id)
 
@@ -119,9 +119,9 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
 
     customer = None
     if mapping.object_id:
-        customer = Customer.objects.filter(
-            pk=mapping.object_id, organization_id=organization_id
-        ).first()
+        customer = base.one(
+            Customer.objects.filter(pk=mapping.object_id, organization_id=organization_id)
+        )
     if customer is None:  # a customer the CRM already knows by e-mail is linked, not doubled
         customer = Customer.objects.filter(
             organization_id=organization_id, email__iexact=email

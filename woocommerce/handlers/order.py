@@ -38,7 +38,7 @@ SUBSCRIPTION_KINDS = (
 def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     """The `WooOrder` row of `woo_id` (created empty if new), locked."""
     locked = WooOrder.objects.select_for_update().filter(store=store, woo_id=woo_id)
-    order = locked.first()  # one statement when it exists, the usual case
+    order = base.one(locked)  # one statement when it exists, the usual case
     if order is None:
         WooOrder.objects.bulk_create(
             [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
@@ -51,7 +51,7 @@ def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
 def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
     """The link of `order` (locked by the caller) to a subscription, created if new."""
     row = WooRelatedOrder.objects.filter(order=order, woo_subscription_id=woo_subscription_id)
-    found = row.first()  # one statement when it exists, the usual case
+    found = base.one(row)  # one statement when it exists, the usual case
     if found is not None:
         return found
     WooRelatedOrder.objects.bulk_create(

@@ -30,7 +30,7 @@ from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import JSONField, OuterRef, Q, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
@@ -195,10 +195,10 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     ended = mirrored.status not in LIVE
     subscription = None
     if mapping.object_id:  # locked after its orders (the lock order of every handler)
-        subscription = (
-            Subscription.objects.select_for_update(of=("self",))
-            .filter(pk=mapping.object_id, organization=organization)
-            .first()
+        subscription = base.one(
+            Subscription.objects.select_for_update(of=("self",)).filter(
+                pk=mapping.object_id, organization=organization
+            )
         )
         if subscription is not None:
             subscription.organization = organization
@@ -250,21 +250,33 @@ def _locked_orders(store: WooCommerceStore, woo_id: int, parent_id: int) -> list
     """The initial order and the orders linked to the subscription without its charge yet,
     locked in one statement (by id), each with its link to the subscription (`link_id`,
     `link_lines`, `link_charge_id`; None when not linked)."""
-    link = WooRelatedOrder.objects.filter(order=OuterRef("pk"), woo_subscription_id=woo_id)
-    unpaid = WooRelatedOrder.objects.filter(
-        woo_subscription_id=woo_id, charge__isnull=True, order__store=store
-    ).values("order_id")
-    return list(
+    # One link per (order, subscription): read as one JSON object, with no ORDER BY (the
+    # default ordering's join); the outer query keeps the orders to its own store.
+    link = (
+        WooRelatedOrder.objects.filter(order=OuterRef("pk"), woo_subscription_id=woo_id)
+        .order_by()
+        .values(json=JSONObject(id="id", lines="lines", charge_id="charge_id"))[:1]
+    )
+    unpaid = (
+        WooRelatedOrder.objects.filter(woo_subscription_id=woo_id, charge__isnull=True)
+        .order_by()
+        .values("order_id")
+    )
+    found = list(
         WooOrder.objects.select_for_update(of=("self",))
         .filter(store=store)
         .filter(Q(woo_id=parent_id) | (Q(pk__in=unpaid) & ~Q(status="")))
-        .annotate(
-            link_id=Subquery(link.values("pk")[:1]),
-            link_lines=Subquery(link.values("lines")[:1]),
-            link_charge_id=Subquery(link.values("charge_id")[:1]),
-        )
+        .annotate(link_row=Subquery(link, output_field=JSONField()))
         .order_by("woo_id")
     )
+    for order in found:
+        row = order.link_row or {}
+        order.link_id, order.link_lines, order.link_charge_id = (
+            row.get("id"),
+            row.get("lines"),
+            row.get("charge_id"),
+        )
+    return found
 
 
 def _link_orders(
