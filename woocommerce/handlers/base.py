@@ -295,6 +295,8 @@ def customer_for(
             phone=text(billing, "phone", 32),
             language=store.organization.language,
         )
+        if addresses:  # a new customer has none: not read by `addresses_for`
+            customer.address_rows = []
     if woo_customer_id:
         link(store, Resource.CUSTOMER, woo_customer_id, customer.pk)
     return customer

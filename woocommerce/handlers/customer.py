@@ -26,16 +26,6 @@ from woocommerce.payloads import PayloadError
 ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postcode", "city", "state", "country")
 
 
-def _lock_mapping(store: WooCommerceStore, woo_id: int) -> WooMapping:
-    """The customer's mapping, locked: one statement when it exists (the usual case)."""
-    mapping = base.one(
-        WooMapping.objects.select_for_update(of=("self",)).filter(
-            store=store, resource=Resource.CUSTOMER, woo_id=woo_id
-        )
-    )
-    return mapping or base.lock_mapping(store, Resource.CUSTOMER, woo_id)
-
-
 def _address_values(customer: Customer, data: Any) -> tuple[dict[str, str], str] | None:
     """An address's lines as stored (and its phone), or None when incomplete (not kept)."""
     if not isinstance(data, dict):
@@ -107,7 +97,7 @@ def _remember(mapping: WooMapping, customer_id: int, modified) -> None:
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
     woo_id = payloads.resource_id(payload)
-    mapping = _lock_mapping(store, woo_id)
+    mapping = base.lock_mapping(store, Resource.CUSTOMER, woo_id)
     modified = payloads.gmt(payload.get("date_modified_gmt"))
     skip = base.deleted(mapping, event) or base.stale(mapping, modified, event)
     if skip:

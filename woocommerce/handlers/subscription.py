@@ -294,7 +294,19 @@ def _link_orders(
     found = _locked_orders(store, woo_id, parent_id)
     parent = next((o for o in found if o.woo_id == parent_id), None) if parent_id else None
     if parent_id and parent is None:  # first sight of the initial order: created empty
-        order_handler.locked_order(store, parent_id)
+        # Inserted as the initial order it is (no UPDATE of its kind), then locked with
+        # the others; one another worker inserted meanwhile is read as it is.
+        WooOrder.objects.bulk_create(
+            [
+                WooOrder(
+                    organization_id=store.organization_id,
+                    store=store,
+                    woo_id=parent_id,
+                    kind=WooOrder.Kind.PARENT,
+                )
+            ],
+            ignore_conflicts=True,
+        )
         found = _locked_orders(store, woo_id, parent_id)
         parent = next(o for o in found if o.woo_id == parent_id)
     orders = []
@@ -302,8 +314,8 @@ def _link_orders(
         if parent.kind != WooOrder.Kind.PARENT:
             parent.kind = WooOrder.Kind.PARENT
             parent.save(update_fields=["kind", "updated_at"])
-        if parent.link_id is None:
-            row = order_handler.link(parent, woo_id)
+        if parent.link_id is None:  # inserted with its lines (read back, as another's may be)
+            row = order_handler.link(parent, woo_id, lines=lines, known_missing=True)
             parent.link_id, parent.link_lines, parent.link_charge_id = (
                 row.pk,
                 row.lines,
