@@ -150,12 +150,8 @@ def _align_charges(subscription: Subscription) -> None:
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
     # Read with the lock, in its statement: the mappings of the lines and the preferences.
-    reads = {"preference_rows": ArraySubquery(shop_preferences.preference_mappings(store))}
-    lines = base.line_mappings(store, payload.get("line_items"))
-    if lines is not None:
-        reads["line_rows"] = ArraySubquery(lines)
-    woo_id, mapping, modified, skip = base.begin(
-        store, Resource.SUBSCRIPTION, payload, event, annotations=reads
+    woo_id, mapping, modified, skip = base.begin_with_lines(
+        store, Resource.SUBSCRIPTION, payload, event
     )
     if skip:
         return skip
@@ -182,7 +178,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         ("subscription", woo_id),
         addresses=True,
     )
-    items = base.line_items(store, payload, getattr(mapping, "line_rows", []))
+    items = base.line_items(store, payload, mapping.line_rows)
     billing, shipping = base.addresses_for(
         customer, payload.get("billing"), payload.get("shipping")
     )
