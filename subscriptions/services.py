@@ -332,8 +332,12 @@ def _validate_items(
     return cleaned
 
 
-def _replace_items(subscription: Subscription, items: list[dict]) -> list[SubscriptionItem]:
-    subscription.items.all().delete()
+def _replace_items(
+    subscription: Subscription, items: list[dict], *, new: bool = False
+) -> list[SubscriptionItem]:
+    """`items` in place of the subscription's; `new`: it was just inserted, it has none."""
+    if not new:
+        subscription.items.all().delete()
     return SubscriptionItem.objects.bulk_create(
         SubscriptionItem(
             organization_id=subscription.organization_id, subscription=subscription, **i
@@ -1284,7 +1288,7 @@ def _subscription_mirror(
         if subscription.billing_anchor is None:
             subscription.billing_anchor = subscription.started_at
         subscription.save()
-        _replace_items(subscription, items)
+        _replace_items(subscription, items, new=True)
         _record(
             subscription,
             Kind.CREATED,

@@ -7,6 +7,7 @@ other: the delivered entity's mapping, then the subscription's mapping, then
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,8 +24,15 @@ from django.utils.html import strip_tags
 
 from core.actors import Actor
 from crm.models import Address, Customer, Product, Variant
+from preferences.models import PreferenceField
 from woocommerce import payloads, reasons
-from woocommerce.models import GRAMS_PER_UNIT, Resource, WooCommerceStore, WooMapping
+from woocommerce.models import (
+    GRAMS_PER_UNIT,
+    Resource,
+    WooCommerceStore,
+    WooMapping,
+    WooPreferenceMapping,
+)
 from woocommerce.payloads import PayloadError
 
 CENT = Decimal("0.01")
@@ -84,6 +92,13 @@ def _insert_mapping(
     )
 
 
+def one(queryset: QuerySet):
+    """The row of a query that matches at most one (a unique key), or None: no ORDER BY (a
+    model's default ordering adds a sort, and `WooMapping`'s a join to the store, which a
+    `FOR UPDATE` without `of` would lock too), LIMIT 1."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def lock_mapping(
     store: WooCommerceStore, resource: str, woo_id: int, **annotations: Any
 ) -> WooMapping:
@@ -101,7 +116,7 @@ def lock_mapping(
         .filter(store=store, resource=resource, woo_id=woo_id)
         .annotate(**annotations)
     )
-    mapping = locked.first()  # one statement when it exists, the usual case
+    mapping = one(locked)  # one statement when it exists, the usual case
     if mapping is None:
         _insert_mapping(store, resource, woo_id)
         mapping = locked.get()
@@ -120,8 +135,86 @@ def begin(
     shop, or older than what is applied), if any."""
     woo_id = payloads.resource_id(payload)
     mapping = lock_mapping(store, resource, woo_id, **(annotations or {}))
+    return woo_id, mapping, *_skip(mapping, payload, event)
+
+
+def begin_with_lines(
+    store: WooCommerceStore, resource: str, payload: dict[str, Any], event: str
+) -> tuple[int, WooMapping, datetime | None, Outcome | None]:
+    """`begin`, the mapping read with the mappings of the payload's lines (`line_rows`, as
+    `line_mappings`' rows) and the shop's preference mappings (`preference_rows`, as
+    `preferences.preference_mappings`' rows), in the locking statement."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("begin_with_lines needs a transaction")
+    woo_id = payloads.resource_id(payload)
+    products, variations = _line_woo_ids(payload.get("line_items"))
+    params = {
+        "store": store.pk,
+        "organization": store.organization_id,
+        "resource": resource,
+        "woo_id": woo_id,
+        "product": Resource.PRODUCT,
+        "variation": Resource.VARIATION,
+        "products": sorted(products),
+        "variations": sorted(variations),
+    }
+    mapping = _one_raw(_LOCK_WITH_LINES, params)  # one statement when it exists
+    if mapping is None:
+        _insert_mapping(store, resource, woo_id)
+        mapping = _one_raw(_LOCK_WITH_LINES, params)
+    mapping.line_rows = _json(mapping.line_rows)
+    mapping.preference_rows = _json(mapping.preference_rows)
+    return woo_id, mapping, *_skip(mapping, payload, event)
+
+
+def _one_raw(sql: str, params: dict[str, Any], model=WooMapping):
+    return next(iter(model.objects.raw(sql, params)), None)
+
+
+def _json(value: Any) -> Any:
+    """A `jsonb` column of a raw query: Django has psycopg read it as text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# The locking statement of `begin_with_lines`, written once: built and compiled by the ORM
+# for every event (two array subqueries of JSON objects) it was the costliest part of a
+# subscription event in py-spy's profile, several times the statement's own time in
+# PostgreSQL (issue 26). It reads what `line_mappings` and `preferences.preference_mappings`
+# read, as one JSON array each.
+_LOCK_WITH_LINES = f"""
+SELECT m.*,
+  (SELECT COALESCE(jsonb_agg(jsonb_build_object('woo_key', p.woo_key, 'key', f.key)
+                             ORDER BY p.id), '[]'::jsonb)
+     FROM {WooPreferenceMapping._meta.db_table} p
+     JOIN {PreferenceField._meta.db_table} f ON f.id = p.field_id
+    WHERE p.store_id = %(store)s AND p.organization_id = %(organization)s
+      AND f.organization_id = %(organization)s) AS preference_rows,
+  (SELECT COALESCE(jsonb_agg(jsonb_build_object(
+            'resource', l.resource, 'woo_id', l.woo_id, 'object_id', l.object_id,
+            'product_known', EXISTS(
+                SELECT 1 FROM {Product._meta.db_table} pr
+                 WHERE pr.id = l.object_id AND pr.organization_id = %(organization)s),
+            'variant_product', (
+                SELECT v.product_id FROM {Variant._meta.db_table} v
+                 WHERE v.id = l.object_id AND v.organization_id = %(organization)s))),
+          '[]'::jsonb)
+     FROM {WooMapping._meta.db_table} l
+    WHERE l.store_id = %(store)s AND l.object_id IS NOT NULL
+      AND ((l.resource = %(product)s AND l.woo_id = ANY(%(products)s::bigint[]))
+        OR (l.resource = %(variation)s AND l.woo_id = ANY(%(variations)s::bigint[])))
+  ) AS line_rows
+FROM {WooMapping._meta.db_table} m
+WHERE m.store_id = %(store)s AND m.resource = %(resource)s AND m.woo_id = %(woo_id)s
+LIMIT 1
+FOR UPDATE OF m
+"""  # noqa: S608 (table names from the models, values as parameters)
+
+
+def _skip(
+    mapping: WooMapping, payload: dict[str, Any], event: str
+) -> tuple[datetime | None, Outcome | None]:
     modified = payloads.gmt(payload.get("date_modified_gmt"))
-    return woo_id, mapping, modified, deleted(mapping, event) or stale(mapping, modified, event)
+    return modified, deleted(mapping, event) or stale(mapping, modified, event)
 
 
 def stale(mapping: WooMapping, modified: datetime | None, event: str) -> Outcome | None:
@@ -196,13 +289,17 @@ def mapped(store: WooCommerceStore, resource: str, woo_id: int, model, **annotat
     (one statement, which also reads `annotations`)."""
     if not woo_id:
         return None
-    object_id = WooMapping.objects.filter(
-        store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
-    ).values("object_id")[:1]
-    return (
-        model.objects.filter(pk=Subquery(object_id), organization_id=store.organization_id)
-        .annotate(**annotations)
-        .first()
+    object_id = (
+        WooMapping.objects.filter(
+            store=store, resource=resource, woo_id=woo_id, object_id__isnull=False
+        )
+        .order_by()
+        .values("object_id")[:1]
+    )
+    return one(
+        model.objects.filter(
+            pk=Subquery(object_id), organization_id=store.organization_id
+        ).annotate(**annotations)
     )
 
 
@@ -217,10 +314,10 @@ def link(store: WooCommerceStore, resource: str, woo_id: int, object_id: int) ->
     WooMapping.objects.filter(
         store=store, resource=resource, woo_id=woo_id, object_id__isnull=True
     ).update(object_id=object_id)
-    mapped_id = (
-        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id)
-        .values_list("object_id", flat=True)
-        .first()
+    mapped_id = one(
+        WooMapping.objects.filter(store=store, resource=resource, woo_id=woo_id).values_list(
+            "object_id", flat=True
+        )
     )
     return mapped_id or object_id
 
@@ -231,7 +328,7 @@ def linked(store: WooCommerceStore, resource: str, woo_id: int, row, created: bo
     object_id = link(store, resource, woo_id, row.pk)
     if object_id == row.pk:
         return row
-    other = type(row).objects.filter(pk=object_id, organization_id=store.organization_id).first()
+    other = one(type(row).objects.filter(pk=object_id, organization_id=store.organization_id))
     if other is None:
         return row
     if created:
@@ -261,16 +358,22 @@ def customer_for(
     billing = billing if isinstance(billing, dict) else {}
     woo_customer_id = payloads.integer(woo_customer_id or 0, "customer_id", minimum=0)
     organization_id = store.organization_id
-    reads = {}
-    if addresses:
-        reads["address_rows"] = ArraySubquery(
-            Address.objects.filter(
-                customer=OuterRef("pk"), kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING)
-            )
-            .order_by("id")
-            .values(json=JSONObject(**{c: c for c in ADDRESS_COLUMNS}))
+    if addresses and woo_customer_id:
+        customer = _one_raw(
+            _CUSTOMER_WITH_ADDRESSES,
+            {
+                "store": store.pk,
+                "organization": organization_id,
+                "resource": Resource.CUSTOMER,
+                "woo_id": woo_customer_id,
+                "kinds": [Address.Kind.BILLING, Address.Kind.SHIPPING],
+            },
+            Customer,
         )
-    customer = mapped(store, Resource.CUSTOMER, woo_customer_id, Customer, **reads)
+        if customer is not None:
+            customer.address_rows = _json(customer.address_rows)
+    else:
+        customer = mapped(store, Resource.CUSTOMER, woo_customer_id, Customer)
     if customer is not None:
         return customer
     email = check_email(billing.get("email", ""), what)
@@ -284,9 +387,60 @@ def customer_for(
             phone=text(billing, "phone", 32),
             language=store.organization.language,
         )
+        if addresses:  # a new customer has none: not read by `addresses_for`
+            customer.address_rows = []
     if woo_customer_id:
         link(store, Resource.CUSTOMER, woo_customer_id, customer.pk)
     return customer
+
+
+# `customer_for`'s read of a mapped customer with its addresses (as `mapped`, the addresses
+# as JSON objects of their columns), written once: the ORM's build and compile of it cost
+# more CPU than the statement itself (issue 26).
+_CUSTOMER_AND_ADDRESSES = f"""
+SELECT c.*,
+  (SELECT COALESCE(jsonb_agg(to_jsonb(a) ORDER BY a.id), '[]'::jsonb)
+     FROM {Address._meta.db_table} a
+    WHERE a.customer_id = c.id AND a.kind = ANY(%(kinds)s::text[])) AS address_rows
+FROM {Customer._meta.db_table} c
+WHERE c.organization_id = %(organization)s
+"""  # noqa: S608 (table names from the models, values as parameters)
+_CUSTOMER_WITH_ADDRESSES = f"""{_CUSTOMER_AND_ADDRESSES}
+  AND c.id = (SELECT m.object_id FROM {WooMapping._meta.db_table} m
+               WHERE m.store_id = %(store)s AND m.resource = %(resource)s
+                 AND m.woo_id = %(woo_id)s AND m.object_id IS NOT NULL
+               LIMIT 1)
+LIMIT 1
+"""  # noqa: S608 (table names from the models, values as parameters)
+_CUSTOMER_BY_ID_WITH_ADDRESSES = f"""{_CUSTOMER_AND_ADDRESSES}
+  AND c.id = %(customer)s
+LIMIT 1
+"""
+
+
+def customer_with_addresses(organization_id: int, customer_id: int) -> Customer | None:
+    """The organization's customer `customer_id`, with its billing and shipping addresses
+    (`known_addresses`), in one statement; None when it has no such customer."""
+    customer = _one_raw(
+        _CUSTOMER_BY_ID_WITH_ADDRESSES,
+        {
+            "organization": organization_id,
+            "customer": customer_id,
+            "kinds": [Address.Kind.BILLING, Address.Kind.SHIPPING],
+        },
+        Customer,
+    )
+    if customer is not None:
+        customer.address_rows = _json(customer.address_rows)
+    return customer
+
+
+def known_addresses(customer: Customer) -> list[Address]:
+    """The addresses read with the customer (`address_rows`), as rows."""
+    return [
+        Address.from_db(customer._state.db, ADDRESS_COLUMNS, [r[c] for c in ADDRESS_COLUMNS])
+        for r in customer.address_rows
+    ]
 
 
 def address_values(customer: Customer, data: Any) -> tuple[dict[str, str], str] | None:
@@ -365,10 +519,7 @@ def addresses_for(
             customer.addresses.filter(kind__in=(Address.Kind.BILLING, Address.Kind.SHIPPING))
         )
     else:
-        known = [
-            Address.from_db(customer._state.db, ADDRESS_COLUMNS, [r[c] for c in ADDRESS_COLUMNS])
-            for r in rows
-        ]
+        known = known_addresses(customer)
     return (
         address_for(customer, Address.Kind.BILLING, billing, known),
         address_for(customer, Address.Kind.SHIPPING, shipping, known)
@@ -909,14 +1060,15 @@ def line_mappings(store: WooCommerceStore, lines: Any) -> QuerySet | None:
             Q(resource=Resource.PRODUCT, woo_id__in=products)
             | Q(resource=Resource.VARIATION, woo_id__in=variations)
         )
+        .order_by()  # read into dicts: the default ordering's sort and join serve nothing
         .annotate(
             product_known=Exists(
                 Product.objects.filter(pk=OuterRef("object_id"), organization_id=organization_id)
             ),
             variant_product=Subquery(
-                Variant.objects.filter(
-                    pk=OuterRef("object_id"), organization_id=organization_id
-                ).values("product_id")[:1]
+                Variant.objects.filter(pk=OuterRef("object_id"), organization_id=organization_id)
+                .order_by()
+                .values("product_id")[:1]
             ),
         )
         .values(

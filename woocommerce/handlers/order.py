@@ -38,7 +38,7 @@ SUBSCRIPTION_KINDS = (
 def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     """The `WooOrder` row of `woo_id` (created empty if new), locked."""
     locked = WooOrder.objects.select_for_update().filter(store=store, woo_id=woo_id)
-    order = locked.first()  # one statement when it exists, the usual case
+    order = base.one(locked)  # one statement when it exists, the usual case
     if order is None:
         WooOrder.objects.bulk_create(
             [WooOrder(organization_id=store.organization_id, store=store, woo_id=woo_id)],
@@ -48,18 +48,28 @@ def locked_order(store: WooCommerceStore, woo_id: int) -> WooOrder:
     return order
 
 
-def link(order: WooOrder, woo_subscription_id: int) -> WooRelatedOrder:
-    """The link of `order` (locked by the caller) to a subscription, created if new."""
+def link(
+    order: WooOrder,
+    woo_subscription_id: int,
+    *,
+    lines: list[list[Any]] | None = None,
+    known_missing: bool = False,
+) -> WooRelatedOrder:
+    """The link of `order` (locked by the caller) to a subscription, created if new (with
+    `lines`, when given). `known_missing`: the caller read no link under the order's lock,
+    so it is not looked for first (one that exists all the same is read after the insert)."""
     row = WooRelatedOrder.objects.filter(order=order, woo_subscription_id=woo_subscription_id)
-    found = row.first()  # one statement when it exists, the usual case
-    if found is not None:
-        return found
+    if not known_missing:
+        found = base.one(row)  # one statement when it exists, the usual case
+        if found is not None:
+            return found
     WooRelatedOrder.objects.bulk_create(
         [
             WooRelatedOrder(
                 organization_id=order.organization_id,
                 order=order,
                 woo_subscription_id=woo_subscription_id,
+                **({"lines": lines} if lines is not None else {}),
             )
         ],
         ignore_conflicts=True,

@@ -30,7 +30,7 @@ from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import JSONField, OuterRef, Q, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
@@ -150,12 +150,8 @@ def _align_charges(subscription: Subscription) -> None:
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
     # Read with the lock, in its statement: the mappings of the lines and the preferences.
-    reads = {"preference_rows": ArraySubquery(shop_preferences.preference_mappings(store))}
-    lines = base.line_mappings(store, payload.get("line_items"))
-    if lines is not None:
-        reads["line_rows"] = ArraySubquery(lines)
-    woo_id, mapping, modified, skip = base.begin(
-        store, Resource.SUBSCRIPTION, payload, event, annotations=reads
+    woo_id, mapping, modified, skip = base.begin_with_lines(
+        store, Resource.SUBSCRIPTION, payload, event
     )
     if skip:
         return skip
@@ -182,7 +178,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         ("subscription", woo_id),
         addresses=True,
     )
-    items = base.line_items(store, payload, getattr(mapping, "line_rows", []))
+    items = base.line_items(store, payload, mapping.line_rows)
     billing, shipping = base.addresses_for(
         customer, payload.get("billing"), payload.get("shipping")
     )
@@ -195,10 +191,10 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
     ended = mirrored.status not in LIVE
     subscription = None
     if mapping.object_id:  # locked after its orders (the lock order of every handler)
-        subscription = (
-            Subscription.objects.select_for_update(of=("self",))
-            .filter(pk=mapping.object_id, organization=organization)
-            .first()
+        subscription = base.one(
+            Subscription.objects.select_for_update(of=("self",)).filter(
+                pk=mapping.object_id, organization=organization
+            )
         )
         if subscription is not None:
             subscription.organization = organization
@@ -250,21 +246,33 @@ def _locked_orders(store: WooCommerceStore, woo_id: int, parent_id: int) -> list
     """The initial order and the orders linked to the subscription without its charge yet,
     locked in one statement (by id), each with its link to the subscription (`link_id`,
     `link_lines`, `link_charge_id`; None when not linked)."""
-    link = WooRelatedOrder.objects.filter(order=OuterRef("pk"), woo_subscription_id=woo_id)
-    unpaid = WooRelatedOrder.objects.filter(
-        woo_subscription_id=woo_id, charge__isnull=True, order__store=store
-    ).values("order_id")
-    return list(
+    # One link per (order, subscription): read as one JSON object, with no ORDER BY (the
+    # default ordering's join); the outer query keeps the orders to its own store.
+    link = (
+        WooRelatedOrder.objects.filter(order=OuterRef("pk"), woo_subscription_id=woo_id)
+        .order_by()
+        .values(json=JSONObject(id="id", lines="lines", charge_id="charge_id"))[:1]
+    )
+    unpaid = (
+        WooRelatedOrder.objects.filter(woo_subscription_id=woo_id, charge__isnull=True)
+        .order_by()
+        .values("order_id")
+    )
+    found = list(
         WooOrder.objects.select_for_update(of=("self",))
         .filter(store=store)
         .filter(Q(woo_id=parent_id) | (Q(pk__in=unpaid) & ~Q(status="")))
-        .annotate(
-            link_id=Subquery(link.values("pk")[:1]),
-            link_lines=Subquery(link.values("lines")[:1]),
-            link_charge_id=Subquery(link.values("charge_id")[:1]),
-        )
+        .annotate(link_row=Subquery(link, output_field=JSONField()))
         .order_by("woo_id")
     )
+    for order in found:
+        row = order.link_row or {}
+        order.link_id, order.link_lines, order.link_charge_id = (
+            row.get("id"),
+            row.get("lines"),
+            row.get("charge_id"),
+        )
+    return found
 
 
 def _link_orders(
@@ -282,7 +290,19 @@ def _link_orders(
     found = _locked_orders(store, woo_id, parent_id)
     parent = next((o for o in found if o.woo_id == parent_id), None) if parent_id else None
     if parent_id and parent is None:  # first sight of the initial order: created empty
-        order_handler.locked_order(store, parent_id)
+        # Inserted as the initial order it is (no UPDATE of its kind), then locked with
+        # the others; one another worker inserted meanwhile is read as it is.
+        WooOrder.objects.bulk_create(
+            [
+                WooOrder(
+                    organization_id=store.organization_id,
+                    store=store,
+                    woo_id=parent_id,
+                    kind=WooOrder.Kind.PARENT,
+                )
+            ],
+            ignore_conflicts=True,
+        )
         found = _locked_orders(store, woo_id, parent_id)
         parent = next(o for o in found if o.woo_id == parent_id)
     orders = []
@@ -290,8 +310,8 @@ def _link_orders(
         if parent.kind != WooOrder.Kind.PARENT:
             parent.kind = WooOrder.Kind.PARENT
             parent.save(update_fields=["kind", "updated_at"])
-        if parent.link_id is None:
-            row = order_handler.link(parent, woo_id)
+        if parent.link_id is None:  # inserted with its lines (read back, as another's may be)
+            row = order_handler.link(parent, woo_id, lines=lines, known_missing=True)
             parent.link_id, parent.link_lines, parent.link_charge_id = (
                 row.pk,
                 row.lines,
