@@ -12,7 +12,7 @@ delivered ones at the carrier's delivery time, each status applied once, and exa
 survey per delivered box is scheduled from that time.
 
 Marked `scenario` like the WooCommerce one (tests/woocommerce/test_fault_scenario.py);
-alone: `pytest -m scenario tests/carriers`. About 40 s.
+alone: `pytest -m scenario tests/carriers`. About 30 s.
 """
 
 from __future__ import annotations
@@ -42,11 +42,7 @@ from tests.faults import BROKER_URL, deliver_under_faults, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-#: Three parcels of each of the nine timelines below (`n % 9`; the reversed ones are
-#: `n % 3 == 0`): about 130 webhooks, enough for `deliver_under_faults` to place its three
-#: faults apart (the Redis outage's 20 sends end before half, where the worker is killed
-#: while 30 more are sent; the connections are cut at three quarters, after them).
-PARCELS = 27
+PARCELS = 40
 STUCK_SECONDS = 2  # the sweeper's window, short for the test
 SURVEY_DELAY_DAYS = 3
 #: What the shipment ends as, by the meaning of the parcel's latest status.
