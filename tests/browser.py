@@ -25,10 +25,16 @@ running asyncio loop, and while it is alive Django's ORM would think it is
 called from async code, hence `DJANGO_ALLOW_ASYNC_UNSAFE` during these tests
 only (the test and the server each still use their own connection in one
 thread). So the browser lives for one test, not the whole run: about a second.
+A module of browser tests only says `BROWSER_SCOPE = "module"` to share one browser (and
+one Playwright) among its tests: a second saved per test. Each test still gets its own
+browser context (`page`: its own cookies and storage) on a freshly flushed database; only
+the module's tests run while Playwright's loop lives, so a module mixing other tests keeps
+the browser per test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -53,9 +59,9 @@ def chromium_executable() -> str | None:
     return found if found and os.access(found, os.X_OK) else None
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    """A headless Chromium for one test (started and stopped with it, see below)."""
+@contextlib.contextmanager
+def _chromium():
+    """Playwright and a headless Chromium, for as long as the block lasts."""
     executable = chromium_executable()
     if executable is None:
         pytest.skip(
@@ -64,14 +70,36 @@ def browser(monkeypatch):
         )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     # Only while Playwright's loop lives: the other tests keep Django's check.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+                # The tests ran in the context Playwright entered, where Django's connections
+                # are others than the fixtures' (they are per context): close them before
+                # leaving it.
+                connections.close_all()
+
+
+@pytest.fixture(scope="module")
+def module_browser():
+    """One headless Chromium for a module of browser tests only (`BROWSER_SCOPE`)."""
+    with _chromium() as chromium:
         yield chromium
-        chromium.close()
-        # The test ran in the context Playwright entered, where Django's connections are
-        # others than the fixtures' (they are per context): close them before leaving it.
-        connections.close_all()
+
+
+@pytest.fixture
+def browser(request):
+    """A headless Chromium for one test (started and stopped with it, see above), or the
+    module's when it says `BROWSER_SCOPE = "module"`."""
+    if getattr(request.module, "BROWSER_SCOPE", "test") == "module":
+        yield request.getfixturevalue("module_browser")
+        return
+    with _chromium() as chromium:
+        yield chromium
 
 
 #: Runs in every document before its own scripts (Playwright's init scripts are not

@@ -509,7 +509,16 @@ LIVE_EXAMPLES = int(os.environ.get("API_FUZZ_LIVE_EXAMPLES", "30"))
 
 
 @pytest.fixture
-def live_seed(live_server, transactional_db) -> Iterator[dict[str, str]]:
+def live_wanted() -> None:
+    """Skips a live run unless asked for, before the seed is committed: the `skipif` below
+    acts only once schemathesis' lazy test runs, after its fixtures (the seed, and the
+    flush of `transactional_db`: seconds of each CI run for a skipped test)."""
+    if not LIVE:
+        pytest.skip("a live-server run: API_FUZZ_LIVE=1 or `make fuzz-live`")
+
+
+@pytest.fixture
+def live_seed(live_wanted, live_server, transactional_db) -> Iterator[dict[str, str]]:
     """The seed, committed, and the clock the live server answers under; the headers."""
     with time_machine.travel(NOW, tick=False):
         headers, ids = _seed()
@@ -524,7 +533,7 @@ def live_seed(live_server, transactional_db) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def live_schema(live_server, live_seed):
+def live_schema(live_seed, live_server):
     return schemathesis.openapi.from_url(
         f"{live_server.url}/api/schema/", config=_config(LIVE_EXAMPLES)
     )

@@ -30,6 +30,9 @@ from subscriptions.models import Subscription
 from tests.backoffice.french import FrenchLabels
 from woocommerce.models import WebhookDelivery
 
+#: One Chromium for this module's tests (tests/browser.py); each test has its own page.
+BROWSER_SCOPE = "module"
+
 PASSWORD = "demo-password"
 ORGANIZATION = "purea-cafe"
 

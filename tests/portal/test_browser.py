@@ -16,6 +16,7 @@ Headless Chromium (Debian's) on the live server, see tests/browser.py.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ from preferences.models import PreferenceChange
 from subscriptions.models import Subscription
 from tests.factories import coffee_schema, open_batch
 from tests.portal.conftest import portal_url, subscriber
+
+#: One Chromium for this module's tests (tests/browser.py); each test has its own page.
+BROWSER_SCOPE = "module"
 
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
@@ -58,13 +62,17 @@ def sign_in(page, live_server, customer) -> None:
 
 def axe_violations(page) -> list[str]:
     """axe-core's serious and critical violations on the page, one line each (none: [])."""
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import DEFAULT_OPTIONS, Axe
 
-    results = Axe().run(page)
+    # As `Axe().run(page)`, but axe-core (570 kB of script) is injected once per document:
+    # a page checked again at another width already has it.
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(Axe().axe_script)
+    response = page.evaluate(f"axe.run({json.dumps(DEFAULT_OPTIONS)})")
     return [
         f"{violation['id']} ({violation['impact']}): {violation['help']} - "
         + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
-        for violation in results.response["violations"]
+        for violation in response["violations"]
         if violation["impact"] in BLOCKING_IMPACTS
     ]
 

@@ -23,7 +23,7 @@ and methods no page takes, malformed ids, dates and tokens in the path, anonymou
 hostile cookies, the sign-in throttles under a stream of requests, CSRF refusals (403, not
 500). The customer's rows are made once for the module, each test in a savepoint; the
 examples of one test share its state (a pause one example made, the next one sees).
-Bounded for CI: `EXAMPLES` per route (`PORTAL_FUZZ_EXAMPLES=200` for a hunt),
+Bounded for CI: `EXAMPLES` per route, 10 (`PORTAL_FUZZ_EXAMPLES=200` for a hunt),
 derandomized (the same examples every run), no shrinking, under a frozen clock.
 """
 
@@ -66,7 +66,7 @@ from tests.portal.test_isolation import WRITTEN, counts, portal_routes
 pytestmark = pytest.mark.django_db
 
 #: Examples per route and per kind of test; raise it for a longer hunt.
-EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "10"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,

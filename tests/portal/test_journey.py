@@ -54,6 +54,9 @@ from tests.portal.test_browser import (
 from tests.portal.test_isolation import portal_routes
 from tests.portal.test_sign_in import CODE, LINK
 
+#: One Chromium for this module's tests (tests/browser.py); each test has its own page.
+BROWSER_SCOPE = "module"
+
 
 def png(width: int = 4, height: int = 3) -> bytes:
     """A small, valid PNG (RGB, one colour): what a phone's photo is to the portal."""

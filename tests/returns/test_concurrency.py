@@ -1,7 +1,6 @@
 """Two staff members acting on one case at once: exactly one effect, the other a clean 409."""
 
 import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +15,7 @@ from returns import services
 from returns.models import ReturnRequest
 from subscriptions.models import Subscription, SubscriptionEvent
 from tests.factories import OrganizationFactory, billing_settings, delivered_boxes
-from tests.threads import in_threads
+from tests.threads import in_threads, wait_for_lock_waiters
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +36,7 @@ def _race(case, actions):
             target=lambda: outcome.update(results=in_threads(len(actions), act))
         )
         runner.start()
-        time.sleep(0.5)
+        wait_for_lock_waiters(len(actions))
     runner.join(60)
     return outcome["results"]
 

@@ -20,6 +20,9 @@ from tests.factories import (
     satisfaction_on,
 )
 
+#: One Chromium for this module's tests (tests/browser.py); each test has its own page.
+BROWSER_SCOPE = "module"
+
 COMMENT = "Mouture parfaite, merci !"
 SURVEYS = "/admin/satisfaction/satisfactionsurvey/"
 

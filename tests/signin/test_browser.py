@@ -17,6 +17,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from crm.models import Membership
 from tests.factories import member
 
+#: One Chromium for this module's tests (tests/browser.py); each test has its own page.
+BROWSER_SCOPE = "module"
+
 PASSWORD = "password"  # the factories'
 
 

@@ -5,7 +5,6 @@ these are real concurrent transactions on PostgreSQL.
 """
 
 import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -23,7 +22,7 @@ from tests.factories import (
     SubscriptionFactory,
     billing_settings,
 )
-from tests.threads import in_threads
+from tests.threads import in_threads, wait_for_lock_waiters
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +43,7 @@ def test_two_concurrent_pauses_one_succeeds_the_other_gets_a_conflict():
         Subscription.objects.select_for_update().get(pk=subscription.pk)
         runner = threading.Thread(target=lambda: outcome.update(results=in_threads(2, pause)))
         runner.start()
-        time.sleep(0.5)
+        wait_for_lock_waiters(2)
     runner.join(60)
     results = outcome["results"]
 
