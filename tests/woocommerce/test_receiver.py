@@ -345,3 +345,36 @@ def test_the_receiver_is_one_statement_and_a_duplicate_too(deliver, store):
     assert inserts[0].startswith("INSERT")
     assert len([q for q in again.captured_queries if "webhookdelivery" in q["sql"]]) == 1
     assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_postgresql_ended_while_idle_is_replaced_and_the_delivery_kept(
+    deliver, caplog
+):
+    """No `SELECT 1` before the INSERT (issue 26): the INSERT itself finds the dead
+    connection, and is sent once more on a new one."""
+    from django.db import connection
+
+    assert deliver("customer.updated", {**sample("customer"), "id": 1}).status_code == 200
+    backend = connection.connection.info.backend_pid
+    with psycopg_admin() as admin:  # PostgreSQL ends the receiver's idle connection
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    response = deliver("customer.updated", {**sample("customer"), "id": 2})
+
+    assert response.status_code == 200
+    assert response.json()["message"] == "received"
+    assert WebhookDelivery.objects.count() == 2
+    assert connection.connection.info.backend_pid != backend
+    assert "connection lost, reconnecting once" in caplog.text  # found by the INSERT
+
+
+def psycopg_admin():
+    """Another connection to the same database, outside Django's."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
