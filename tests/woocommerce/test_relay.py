@@ -238,3 +238,29 @@ def test_a_burst_is_published_as_a_message_per_ten_deliveries_of_each_queue(stor
     assert _queue_length("woo_customers") == customers + 3  # 10 + 10 + 5
     assert _queue_length("woo_orders") == orders + 1
     assert WebhookDelivery.objects.filter(status=Status.QUEUED).count() == 28
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_arriving_together_are_gathered_into_few_messages(store):
+    """The relay lingers a moment after a first delivery (issue 26): a burst that trickles
+    in goes as messages of ten, not as one message each."""
+    before = _queue_length("woo_customers")
+    burst = [
+        WebhookDelivery.objects.create(
+            organization=store.organization,
+            store=store,
+            topic="customer.updated",
+            resource="customer",
+            event="updated",
+            body=b"{}",
+            body_sha256=f"{i:064d}",
+        )
+        for i in range(25)
+    ]
+
+    for delivery in burst:
+        relay.submit(delivery.pk, delivery.queue)
+    assert relay.flush()
+
+    assert _queue_length("woo_customers") == before + 3
+    assert WebhookDelivery.objects.filter(status=Status.QUEUED).count() == 25
