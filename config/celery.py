@@ -11,7 +11,8 @@ one that raised and no longer answers, is closed, and with `CONN_HEALTH_CHECKS`
 the first query of the next task checks it first. A connection PostgreSQL
 terminated between two tasks is replaced at the next task's first query; one
 terminated during a task fails that task (retried, like any database error)
-and is replaced after it.
+and is replaced after it. The webhook deliveries' tasks skip that `SELECT 1`:
+their first statement, the claim, is the check (core/connections.py).
 """
 
 import os

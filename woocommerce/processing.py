@@ -25,6 +25,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from core.connections import checked_first
 from woocommerce import handlers, reasons
 from woocommerce.models import WebhookDelivery
 from woocommerce.payloads import PayloadError
@@ -53,11 +54,17 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     below. The delivery returned carries `resource` and `body` either way.
     """
     now = timezone.now()
-    with connection.cursor() as cursor:
-        waiting = (Status.RECEIVED, Status.QUEUED)
-        limit = settings.WOOCOMMERCE_MAX_ATTEMPTS
-        cursor.execute(_claim_sql(), [Status.PROCESSING, now, now, delivery_id, *waiting, limit])
-        claimed = cursor.fetchone()
+    waiting = (Status.RECEIVED, Status.QUEUED)
+    params = [Status.PROCESSING, now, now, delivery_id, *waiting, settings.WOOCOMMERCE_MAX_ATTEMPTS]
+
+    def run_claim() -> tuple | None:
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(), params)
+            return cursor.fetchone()
+
+    # The task's first statement is its connection's check (core.connections): sent again
+    # after it did commit, it matches no waiting row and the row lock below decides.
+    claimed = checked_first(run_claim, what=f"delivery {delivery_id}")
     if claimed:
         resource, body = claimed
         return WebhookDelivery(

@@ -17,11 +17,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.connections import checked_first
 from core.errors import ApplicationError, ConflictError
 from core.queueing import enqueue_on_commit
 from operations.models import Operation
@@ -128,32 +129,15 @@ def delivery_receive(*, shop: WebhookShop, body: bytes, headers: Mapping[str, st
 
 
 def _insert(params: list) -> tuple | None:
-    """Run the receiver's INSERT on the connection as it is, without a health check first.
-
-    Django checks a reused connection with a `SELECT 1` before a request's first query
-    (`CONN_HEALTH_CHECKS`); under load that round trip cost the receiver as much as the
-    INSERT itself (issue 26). Here the INSERT is the check: if the connection turns out
-    dead (PostgreSQL restarted, the connection cut), it is closed and the INSERT sent
-    once more on a new one, so a shop never sees a 500 for a connection that died while
-    idle. Sent twice after all (it had committed), the row is a duplicate the statement
-    skips, never a second row. Inside a transaction nothing is retried.
-    """
-    connection = transaction.get_connection()
-    retry = not connection.in_atomic_block
-    if retry:
-        connection.health_check_done = True  # the INSERT below is this request's check
-    try:
-        return _execute_insert(connection, params)
-    except (OperationalError, InterfaceError):
-        if not retry:
-            raise
-        logger.warning("webhook receiver: database connection lost, reconnecting once")
-        connection.close()
-    return _execute_insert(connection, params)
+    """The receiver's INSERT, as the connection's health check (`core.connections`): under
+    load Django's `SELECT 1` first cost the receiver as much as the INSERT itself (issue
+    26). Sent twice after all (it had committed), the row is a duplicate the statement
+    skips, never a second row."""
+    return checked_first(lambda: _execute_insert(params), what="webhook receiver")
 
 
-def _execute_insert(connection, params: list) -> tuple | None:
-    with connection.cursor() as cursor:
+def _execute_insert(params: list) -> tuple | None:
+    with transaction.get_connection().cursor() as cursor:
         cursor.execute(_insert_sql(), params)
         return cursor.fetchone()
 
