@@ -219,18 +219,38 @@ def _close(
     *,
     status: str = Status.FAILED,
 ) -> None:
-    """Record how this claim ended, in one UPDATE that touches this claim only."""
+    """Record how this claim ended, in one UPDATE that touches this claim only (written
+    once, as the claim's: the ORM's build of it was a third of an ignored delivery's time)."""
     now = timezone.now()
-    WebhookDelivery.objects.filter(
-        pk=delivery_id, status=Status.PROCESSING, started_at=started_at
-    ).update(
-        status=status,
-        error=reasons.english(reason),
-        reason=reason,
-        traceback="",
-        woo_id=woo_id,
-        processed_at=now,
-        updated_at=now,
+    params = [
+        status,
+        reasons.english(reason),
+        None if reason is None else json.dumps(reason),
+        woo_id,
+        now,
+        now,
+        delivery_id,
+        Status.PROCESSING,
+        started_at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_close_sql(), params)
+
+
+@functools.cache
+def _close_sql() -> str:
+    """`_close`'s one statement, written once from the model."""
+    meta = WebhookDelivery._meta
+
+    def column(name: str) -> str:
+        return f'"{meta.get_field(name).column}"'
+
+    # Only the model's own table and column names are interpolated.
+    return (
+        f'UPDATE "{meta.db_table}" SET {column("status")} = %s, '  # noqa: S608
+        f"{column('error')} = %s, {column('reason')} = %s::jsonb, {column('traceback')} = '', "
+        f"{column('woo_id')} = %s, {column('processed_at')} = %s, {column('updated_at')} = %s "
+        f"WHERE {column('id')} = %s AND {column('status')} = %s AND {column('started_at')} = %s"
     )
 
 
