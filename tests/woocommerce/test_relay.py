@@ -220,18 +220,7 @@ def test_a_burst_is_published_as_a_message_per_ten_deliveries_of_each_queue(stor
     from woocommerce.relay import publish
 
     customers, orders = _queue_length("woo_customers"), _queue_length("woo_orders")
-    burst = [
-        WebhookDelivery.objects.create(
-            organization=store.organization,
-            store=store,
-            topic=f"{resource}.updated",
-            resource=resource,
-            event="updated",
-            body=b"{}",
-            body_sha256=f"{i:064d}",
-        )
-        for i, resource in enumerate(["customer"] * 25 + ["order"] * 3)
-    ]
+    burst = _stored(store, ["customer"] * 25 + ["order"] * 3)
 
     assert publish([(delivery.pk, delivery.queue) for delivery in burst]) == 28
 
@@ -245,18 +234,7 @@ def test_deliveries_arriving_together_are_gathered_into_few_messages(store):
     """The relay lingers a moment after a first delivery (issue 26): a burst that trickles
     in goes as messages of ten, not as one message each."""
     before = _queue_length("woo_customers")
-    burst = [
-        WebhookDelivery.objects.create(
-            organization=store.organization,
-            store=store,
-            topic="customer.updated",
-            resource="customer",
-            event="updated",
-            body=b"{}",
-            body_sha256=f"{i:064d}",
-        )
-        for i in range(25)
-    ]
+    burst = _stored(store, ["customer"] * 25)
 
     for delivery in burst:
         relay.submit(delivery.pk, delivery.queue)
@@ -264,3 +242,19 @@ def test_deliveries_arriving_together_are_gathered_into_few_messages(store):
 
     assert _queue_length("woo_customers") == before + 3
     assert WebhookDelivery.objects.filter(status=Status.QUEUED).count() == 25
+
+
+def _stored(store, resources: list[str]) -> list[WebhookDelivery]:
+    """Deliveries stored `received` (as the receiver leaves them), one per resource named."""
+    return [
+        WebhookDelivery.objects.create(
+            organization=store.organization,
+            store=store,
+            topic=f"{resource}.updated",
+            resource=resource,
+            event="updated",
+            body=b"{}",
+            body_sha256=f"{i:064d}",
+        )
+        for i, resource in enumerate(resources)
+    ]
