@@ -171,6 +171,9 @@ class WebhookDelivery(TenantModel):
         on_delete=models.CASCADE,
         related_name="deliveries",
         verbose_name=_("shop"),
+        # No index of its own: the unique (store, topic, body_sha256) index leads with it,
+        # and every delivery's INSERT and status UPDATEs paid for a second one (issue 26).
+        db_index=False,
     )
     topic = models.CharField(_("topic"), max_length=64)
     resource = models.CharField(_("resource"), max_length=32)
