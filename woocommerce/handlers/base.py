@@ -532,6 +532,7 @@ def page_wanted(items: list[Any]) -> dict[int, int]:
     id, skipping what is not a resource (not an object, a REST error, a deleted body, no id:
     the per-item path reports those)."""
     wanted: dict[int, int] = {}
+    seen: set[int] = set()
     for index, item in enumerate(items):
         if (
             not isinstance(item, dict)
@@ -543,7 +544,8 @@ def page_wanted(items: list[Any]) -> dict[int, int]:
             woo_id = payloads.resource_id(item)
         except PayloadError:
             continue
-        if woo_id not in wanted.values():
+        if woo_id not in seen:
+            seen.add(woo_id)
             wanted[index] = woo_id
     return wanted
 

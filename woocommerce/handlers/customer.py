@@ -180,21 +180,7 @@ def upsert_page(
     Runs inside the caller's transaction.
     """
     results: list[base.Outcome | PayloadError | None] = [None] * len(items)
-    wanted: dict[int, tuple[int, int]] = {}  # item index -> (woo id, position)
-    for index, item in enumerate(items):
-        if (
-            not isinstance(item, dict)
-            or payloads.rest_error(item)
-            or payloads.is_deleted_body(item)
-        ):
-            continue
-        try:
-            woo_id = payloads.resource_id(item)
-        except PayloadError as exc:
-            results[index] = exc
-            continue
-        if woo_id not in {w for w, _ in wanted.values()}:
-            wanted[index] = (woo_id, index)
+    wanted = base.page_wanted(items)  # item index -> woo id, the first of each id
     if not wanted:
         return results
     organization_id = store.organization_id
@@ -206,7 +192,7 @@ def upsert_page(
                 resource=Resource.CUSTOMER,
                 woo_id=woo_id,
             )
-            for woo_id, _ in wanted.values()
+            for woo_id in wanted.values()
         ],
         ignore_conflicts=True,
     )
@@ -216,13 +202,13 @@ def upsert_page(
         .filter(
             store=store,
             resource=Resource.CUSTOMER,
-            woo_id__in=[woo_id for woo_id, _ in wanted.values()],
+            woo_id__in=list(wanted.values()),
         )
         .order_by("woo_id")
     }
     new: dict[int, tuple[WooMapping, str, Any]] = {}  # index -> (mapping, e-mail, modified)
     emails: set[str] = set()
-    for index, (woo_id, _) in wanted.items():
+    for index, woo_id in wanted.items():
         item, mapping = items[index], mappings[woo_id]
         try:
             modified = payloads.gmt(item.get("date_modified_gmt"))
@@ -295,7 +281,7 @@ def upsert_page(
         changed, ["object_id", "woo_modified_at", "deleted_upstream_at", "updated_at"]
     )
     # A refused customer leaves no mapping, as `upsert`'s rolled back transaction would not.
-    refused = [wanted[index][0] for index in wanted if isinstance(results[index], PayloadError)]
+    refused = [wanted[index] for index in wanted if isinstance(results[index], PayloadError)]
     if refused:
         WooMapping.objects.filter(
             store=store,
