@@ -98,14 +98,15 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
         return delivery
 
 
+def _column(name: str) -> str:
+    """A delivery field's column, quoted, for the statements written once below."""
+    return f'"{WebhookDelivery._meta.get_field(name).column}"'
+
+
 @functools.cache
 def _claim_sql() -> str:
     """`claim`'s one statement, written once from the model."""
-    meta = WebhookDelivery._meta
-
-    def column(name: str) -> str:
-        return f'"{meta.get_field(name).column}"'
-
+    meta, column = WebhookDelivery._meta, _column
     status, attempts = column("status"), column("attempts")
     # Only the model's own table and column names are interpolated.
     return (
@@ -240,11 +241,7 @@ def _close(
 @functools.cache
 def _close_sql() -> str:
     """`_close`'s one statement, written once from the model."""
-    meta = WebhookDelivery._meta
-
-    def column(name: str) -> str:
-        return f'"{meta.get_field(name).column}"'
-
+    meta, column = WebhookDelivery._meta, _column
     # Only the model's own table and column names are interpolated.
     return (
         f'UPDATE "{meta.db_table}" SET {column("status")} = %s, '  # noqa: S608

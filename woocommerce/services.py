@@ -161,7 +161,7 @@ def _insert_sql() -> str:
     meta = WebhookDelivery._meta
     columns = ", ".join(f'"{meta.get_field(name).column}"' for name in _INSERTED)
     values = ", ".join("%s::jsonb" if name == "headers" else "%s" for name in _INSERTED)
-    (unique,) = (c.name for c in meta.constraints if c.name == "webhook_delivery_unique_body")
+    unique = "webhook_delivery_unique_body"  # WebhookDelivery.Meta's (store, topic, sha256)
     # Only the model's own table, column and constraint names are interpolated.
     return (
         f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({values}) '  # noqa: S608
