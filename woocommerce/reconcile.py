@@ -225,12 +225,11 @@ def apply_page(
     inserted meanwhile by a webhook, or `PageAbandoned`), the whole page is applied one by
     one.
     """
-    upsert_page = getattr(handlers.HANDLERS.get(resource), "upsert_page", None)
     results: list[Any] = [None] * len(items)
-    if upsert_page is not None and items:
+    if handlers.pages(resource) and items:
         try:
             with transaction.atomic():
-                results = upsert_page(store, items, event)
+                results = handlers.apply_page(store, resource, event, items)
         except TRANSIENT:
             logger.warning("%s %s: page applied one by one", store, resource, exc_info=True)
             results = [None] * len(items)

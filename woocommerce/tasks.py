@@ -54,26 +54,29 @@ def process_delivery(self, delivery_id: int) -> str | None:
     reject_on_worker_lost=True,
 )
 def process_deliveries(self, delivery_ids: list[int]) -> int:
-    """Apply the deliveries the relay published together, in turn; how many were finished.
+    """Apply the deliveries the relay published together; how many were finished.
 
-    One message for a burst (woocommerce/relay.py): each delivery is claimed and
-    applied on its own, exactly as `process_delivery` does, so one that fails leaves
-    the others alone. One that must be retried (a transient error) is sent again on
-    its own, as `process_delivery` with its first backoff; if that cannot be sent
-    either, it stays `queued` for the sweeper. A worker killed mid-way has the message
-    redelivered: what was finished is skipped, what was under way waits for its claim
-    to go stale, as for a single delivery.
+    One message for a burst (woocommerce/relay.py), applied by `processing.process_many`:
+    what a page can take in bulk, the rest one by one, each delivery's effect and
+    bookkeeping as `process_delivery` gives it, so one that fails leaves the others alone.
+    One that must be retried (a transient error) is sent again on its own, as
+    `process_delivery` with its first backoff; if that cannot be sent either, it stays
+    `queued` for the sweeper. A worker killed mid-way has the message redelivered: what
+    was finished is skipped, what was under way waits for its claim to go stale, as for a
+    single delivery.
     """
     from core.metrics import delivery_finished
     from woocommerce import processing
 
     queue = _queue(self)
+    try:
+        results = processing.process_many(delivery_ids)
+    except (OperationalError, InterfaceError):  # the claim itself: each is sent again
+        close_old_connections()
+        results = dict.fromkeys(delivery_ids, processing.RETRY)
     finished = 0
-    for delivery_id in delivery_ids:
-        try:
-            status = processing.process(delivery_id)
-        except (processing.Transient, OperationalError, InterfaceError):
-            close_old_connections()  # a connection that failed is not used for the next one
+    for delivery_id, status in results.items():
+        if status == processing.RETRY:
             try:
                 process_delivery.apply_async((delivery_id,), queue=queue, countdown=5)
             except Exception:

@@ -1,0 +1,193 @@
+"""A message of several deliveries (the relay's) is applied in bulk where a page can take it
+(issue 26): the same CRM rows and the same outcome on each delivery as the deliveries applied
+one by one, as many statements for ten deliveries as for three, and a page that fails
+applied one by one."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Customer
+from subscriptions.models import Subscription
+from tests.woocommerce import test_reconcile_pages as customer_pages
+from tests.woocommerce import test_reconcile_subscriptions as subscription_pages
+from tests.woocommerce.conftest import sample
+from woocommerce import handlers, processing
+from woocommerce.models import WebhookDelivery
+
+pytestmark = pytest.mark.django_db
+Status = WebhookDelivery.Status
+store_b = subscription_pages.store_b
+
+
+def delivered(deliver, store, topic: str, payloads: list) -> list[int]:
+    """The payloads posted to `store`'s address as WooCommerce does (bytes: a raw body);
+    the deliveries' ids, in order."""
+    for payload in payloads:
+        if isinstance(payload, bytes):
+            deliver(topic, None, to=store, raw=payload)
+        else:
+            deliver(topic, payload, to=store)
+    return list(
+        WebhookDelivery.objects.filter(store=store).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def outcomes(ids: list[int]) -> list[tuple]:
+    by_id = {
+        d.pk: (d.topic, d.status, d.reason, d.woo_id, d.attempts)
+        for d in WebhookDelivery.objects.filter(pk__in=ids)
+    }
+    return [by_id[pk] for pk in ids]
+
+
+def one_by_one(ids: list[int]) -> None:
+    for pk in ids:
+        processing.process(pk)
+
+
+def test_a_message_of_subscriptions_gives_what_one_by_one_gives(
+    deliver, store, store_b, org_a, org_b
+):
+    subscription_pages.known_shop(store)
+    subscription_pages.known_shop(store_b)
+    page = [*subscription_pages.mixed_page(), b'{"id": 5020, "status": "act']  # cut short
+
+    bulk_ids = delivered(deliver, store, "subscription.updated", copy.deepcopy(page))
+    bulk_ids += delivered(deliver, store, "coupon.updated", [sample("coupon")])[-1:]
+    single_ids = delivered(deliver, store_b, "subscription.updated", copy.deepcopy(page))
+    single_ids += delivered(deliver, store_b, "coupon.updated", [sample("coupon")])[-1:]
+
+    results = processing.process_many(bulk_ids)
+    one_by_one(single_ids)
+
+    assert outcomes(bulk_ids) == outcomes(single_ids)
+    assert list(results.values()) == [o[1] for o in outcomes(bulk_ids)]
+    assert [o[1] for o in outcomes(bulk_ids)].count(Status.FAILED) == 4  # with the cut body
+    bulk_rows = subscription_pages.crm_rows(org_a)
+    for key, rows in subscription_pages.crm_rows(org_b).items():
+        assert bulk_rows[key] == rows, key
+    assert len(bulk_rows["subscriptions"]) == 1 + 9
+
+
+def test_a_message_of_customers_gives_what_one_by_one_gives(deliver, store, store_b, org_a, org_b):
+    page = customer_pages.mixed_page()
+    for organization in (org_a, org_b):
+        Customer.objects.create(organization=organization, email="known@example.com")
+
+    bulk_ids = delivered(deliver, store, "customer.updated", copy.deepcopy(page))
+    single_ids = delivered(deliver, store_b, "customer.updated", copy.deepcopy(page))
+    processing.process_many(bulk_ids)
+    one_by_one(single_ids)
+
+    assert outcomes(bulk_ids) == outcomes(single_ids)
+    assert customer_pages.crm_rows(org_a) == customer_pages.crm_rows(org_b)
+    assert Customer.objects.filter(organization=org_a).count() == 8
+
+
+def statements(ids: list[int]) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        results = processing.process_many(ids)
+    assert set(results.values()) == {Status.PROCESSED}, results
+    return len(captured.captured_queries)
+
+
+def test_a_message_costs_the_same_statements_for_three_deliveries_or_ten(deliver, store):
+    subscription_pages.known_shop(store)
+    counts = {}
+    first = 0
+    for size in (3, 10):
+        customers = [customer_pages.customer_payload(100 + n) for n in range(first, first + size)]
+        subscriptions = [
+            subscription_pages.subscription_payload(n, line_count=3, parent_id=20_000 + n)
+            for n in range(first, first + size)
+        ]
+        first += size
+        before = set(WebhookDelivery.objects.values_list("pk", flat=True))
+        ids = [
+            i for i in delivered(deliver, store, "customer.updated", customers) if i not in before
+        ]
+        counts["customers", size] = statements(ids)
+        before |= set(ids)
+        ids = delivered(deliver, store, "subscription.updated", subscriptions)
+        ids = [i for i in ids if i not in before]
+        counts["subscriptions", size] = statements(ids)
+
+    assert counts["customers", 3] == counts["customers", 10], counts
+    assert counts["subscriptions", 3] == counts["subscriptions", 10], counts
+    # The claim, the deliveries' lock, the page's own (6 and 14), the outcomes, and the
+    # savepoint's two (a transaction's in the worker): about 21 a new subscription one by one.
+    assert counts["customers", 10] <= 11, counts
+    assert counts["subscriptions", 10] <= 19, counts
+    assert Subscription.objects.filter(organization=store.organization).count() == 1 + 13
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_that_fails_is_applied_one_by_one_and_only_the_failing_delivery_is_resent(
+    deliver, store, monkeypatch
+):
+    """The page meets a deadlock: rolled back, each delivery applied on its own; one
+    delivery's transient error neither stops the others nor retries them; it is sent again
+    on its own, and a redelivered message applies nothing twice."""
+    from woocommerce import tasks
+
+    payloads = [{**sample("customer"), "id": n, "email": f"c{n}@example.com"} for n in (1, 2, 3)]
+    ids = delivered(deliver, store, "customer.updated", payloads)
+    real_apply = handlers.apply
+
+    def deadlock(*args):
+        Customer.objects.create(organization=store.organization, email="rolled.back@example.com")
+        raise OperationalError("deadlock detected")
+
+    def flaky(store, resource, event, payload):
+        if payload["id"] == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_apply(store, resource, event, payload)
+
+    resent: list[tuple] = []
+    monkeypatch.setattr(handlers, "apply_page", deadlock)
+    monkeypatch.setattr(handlers, "apply", flaky)
+    monkeypatch.setattr(
+        tasks.process_delivery, "apply_async", lambda args, **kw: resent.append((args, kw))
+    )
+
+    assert tasks.process_deliveries.apply(args=(ids,)).get() == 2
+
+    statuses = dict(WebhookDelivery.objects.values_list("pk", "status"))
+    assert statuses == {ids[0]: Status.PROCESSED, ids[1]: Status.QUEUED, ids[2]: Status.PROCESSED}
+    assert [args for args, _ in resent] == [(ids[1],)]
+    assert resent[0][1]["countdown"] == 5
+    assert sorted(Customer.objects.values_list("email", flat=True)) == [
+        "c1@example.com",
+        "c3@example.com",
+    ]
+    # The message redelivered (its worker died after it): the finished ones are skipped.
+    assert tasks.process_deliveries.apply(args=(ids,)).get() == 0
+    assert Customer.objects.count() == 2
+
+
+def test_a_delivery_another_worker_took_over_is_left_to_it(deliver, store, monkeypatch):
+    """Between the claim and the page's row locks another worker took one delivery over
+    (its claim gone stale): the page applies the others and leaves that one alone."""
+    payloads = [{**sample("customer"), "id": n, "email": f"c{n}@example.com"} for n in (1, 2, 3)]
+    ids = delivered(deliver, store, "customer.updated", payloads)
+    original = processing._apply_page
+
+    def after_takeover(page, started_at):
+        WebhookDelivery.objects.filter(pk=ids[1]).update(started_at=None)  # another claim
+        return original(page, started_at)
+
+    monkeypatch.setattr(processing, "_apply_page", after_takeover)
+    results = processing.process_many(ids)
+
+    assert results == {ids[0]: Status.PROCESSED, ids[1]: None, ids[2]: Status.PROCESSED}
+    assert _status(ids[1]) == Status.PROCESSING
+    assert not Customer.objects.filter(email="c2@example.com").exists()
+
+
+def _status(pk: int) -> str:
+    return WebhookDelivery.objects.get(pk=pk).status
