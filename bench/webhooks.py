@@ -26,7 +26,8 @@ no other worker on the same Redis takes these messages). Then, in the same run:
 
 2. One worker. M deliveries are stored as the receiver stores them (half
    `customer.updated`, half `subscription.updated` of those customers, all
-   distinct) and enqueued with `delivery_enqueue`; then ONE
+   distinct) and published as the receiver's relay publishes them (`relay.publish`:
+   a message per queue and ten deliveries, woocommerce/relay.py); then ONE
    `celery worker --concurrency 1` consuming every queue (the tests' and
    benchmarks' `config.celery.worker_command`, plus `--include bench.noop`)
    is started and drains them. The time counted is the worker's own span,
@@ -603,12 +604,13 @@ class Backlog:
 def drain(
     kind: str,
     count: int,
-    publish: Callable[[], None],
+    publish: Callable[[], int],
     log_dir: Path,
     prefix: str,
     workers: int = 1,
 ) -> dict:
-    """Publish `count` messages, then let `workers` fresh workers take them all; their span.
+    """Publish `count` events (`publish` returns in how many messages), then let `workers`
+    fresh workers take them all; their span.
 
     The span runs from the first message taken off its queue to the moment
     nothing is waiting nor unacknowledged, seen twice 5 ms apart (kombu moves
@@ -616,10 +618,12 @@ def drain(
     """
     backlog = Backlog(prefix)
     try:
-        publish()
+        messages = publish()
         waiting, unacked = backlog.counts()
-        if (waiting, unacked) != (count, 0):
-            raise RuntimeError(f"{kind}: {waiting} waiting, {unacked} unacked; {count} published")
+        if (waiting, unacked) != (messages, 0):
+            raise RuntimeError(
+                f"{kind}: {waiting} waiting, {unacked} unacked; {messages} published"
+            )
         started = time.perf_counter()
         pool = [
             start_worker(log_dir, f"worker-{kind}-{k}-{uuid.uuid4().hex[:6]}")
@@ -633,7 +637,7 @@ def drain(
             while True:
                 now = time.perf_counter()
                 waiting, unacked = backlog.counts()
-                if first is None and waiting < count:
+                if first is None and waiting < messages:
                     first = now
                 if waiting == 0 and unacked == 0:
                     empty_seen += 1
@@ -656,32 +660,49 @@ def drain(
                 each.stop()
     finally:
         backlog.close()
-    return {"events": count, "seconds": last - first, "wall_seconds": wall}
+    return {
+        "events": count,
+        "messages": messages,
+        "seconds": last - first,
+        "wall_seconds": wall,
+    }
 
 
-def store_and_enqueue(batch: list) -> Callable[[], None]:
-    """A `publish` for `drain`: the deliveries stored, then each enqueued as the receiver does."""
+def store_and_enqueue(batch: list) -> Callable[[], int]:
+    """A `publish` for `drain`: the deliveries stored, then published as the receiver's relay
+    publishes them (its batches of `BATCH`, a message per queue and `PER_MESSAGE`
+    deliveries of each); how many messages."""
 
-    def publish() -> None:
+    def publish() -> int:
         from woocommerce.models import WebhookDelivery
-        from woocommerce.services import delivery_enqueue
+        from woocommerce.relay import BATCH, PER_MESSAGE
+        from woocommerce.relay import publish as relay_publish
 
         WebhookDelivery.objects.bulk_create(batch, batch_size=500)
-        enqueued = Counter(delivery_enqueue(delivery=delivery) for delivery in batch)
-        if enqueued != Counter({"queued": len(batch)}):
-            raise RuntimeError(f"enqueuing gave {dict(enqueued)} (is the broker up?)")
+        waiting = [(delivery.pk, delivery.queue) for delivery in batch]
+        sent = messages = 0
+        for start in range(0, len(waiting), BATCH):
+            chunk = waiting[start : start + BATCH]
+            sent += relay_publish(chunk)
+            per_queue = Counter(queue_name for _, queue_name in chunk)
+            messages += sum(math.ceil(n / PER_MESSAGE) for n in per_queue.values())
+        if sent != len(batch):
+            raise RuntimeError(f"{sent} of {len(batch)} deliveries published (is the broker up?)")
+        return messages
 
     return publish
 
 
-def send_noops(count: int) -> Callable[[], None]:
-    """A `publish` for `drain`: `count` no-op tasks, half to each of the deliveries' two queues."""
+def send_noops(count: int) -> Callable[[], int]:
+    """A `publish` for `drain`: `count` no-op tasks, half to each of the deliveries' two queues
+    (one message each)."""
 
-    def publish() -> None:
+    def publish() -> int:
         from bench.noop import noop
 
         for i in range(count):
             noop.apply_async(args=(i,), queue="woo_customers" if i % 2 else "woo_subscriptions")
+        return count
 
     return publish
 
@@ -721,7 +742,11 @@ def measure_worker(store, secret: str, m: int, log_dir: Path, prefix: str) -> di
     """M ignored coupons and M customers+subscriptions, in ABBA rounds of fresh workers."""
     from woocommerce.models import WebhookDelivery
 
-    # Nothing of part 1 is left for the worker: its messages and rows go.
+    # Nothing of part 1 is left for the worker: its messages and rows go (this process's
+    # relay first publishes what part 1's in-process requests left it).
+    from woocommerce.relay import relay
+
+    relay.flush()
     purge_broker(prefix, queues_only=True)
     WebhookDelivery.objects.all().delete()
     coupon, customer, subscription = sample("coupon"), sample("customer"), sample("subscription")

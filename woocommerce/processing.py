@@ -260,8 +260,8 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
             cursor.execute(_claim_many_sql(), params)
             return cursor.fetchall()
 
-    rows = checked_first(run_claim, what=f"{len(delivery_ids)} deliveries")
-    claimed = {
+    rows = {row[0]: row for row in checked_first(run_claim, what=f"{len(delivery_ids)} deliveries")}
+    claimed = {  # in the message's order (RETURNING gives the table's)
         pk: WebhookDelivery(
             pk=pk,
             status=Status.PROCESSING,
@@ -271,7 +271,7 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
             event=event,
             body=body,
         )
-        for pk, store_id, resource, event, body in rows
+        for pk, store_id, resource, event, body in (rows[pk] for pk in delivery_ids if pk in rows)
     }
     results: dict[int, str | None] = {}
     ended = [_unhandled(d) for d in claimed.values() if d.resource not in handlers.HANDLERS]

@@ -109,6 +109,13 @@ def mixed_page() -> list[dict]:
     guest = subscription_payload(8, customer_id=1099)  # a customer not imported: the handler
     guest["billing"] = {**guest["billing"], "email": "new.client@example.com"}
     page.append(guest)
+    known_email = subscription_payload(11, customer_id=1098)  # not imported, a known e-mail
+    known_email["billing"] = {**known_email["billing"], "email": "CLIENT.2@example.com"}
+    page.append(known_email)
+    page.append(subscription_payload(12, customer_id=1099, billing=guest["billing"]))  # again
+    no_email = subscription_payload(13, customer_id=1097)  # not imported, no valid e-mail
+    no_email["billing"] = {**no_email["billing"], "email": "not-an-address"}
+    page.append(no_email)
     bad_line = subscription_payload(9)
     bad_line["line_items"][0]["total"] = "-3.00"  # refused by the lines
     page.append(bad_line)
@@ -343,17 +350,25 @@ def test_a_page_applied_in_bulk_gives_what_webhooks_give(store, store_b, org_a, 
     webhooks = as_webhooks(store_b, copy.deepcopy(page))
 
     assert [o.partition(":")[0] for o in bulk] == webhooks
-    assert webhooks.count("failed") == 3  # the period, the negative line, not an object
+    # The period, the negative line, not an object, an e-mail that is not one.
+    assert webhooks.count("failed") == 4
     assert webhooks.count("ignored") == 1  # the REST error
     bulk_rows, webhook_rows = crm_rows(org_a), crm_rows(org_b)
     for key, rows in webhook_rows.items():
         assert bulk_rows[key] == rows, key
     # What the page exercised: a shared initial order paid for two, a preference, a
     # product seen for the first time, a new address.
-    assert len(bulk_rows["subscriptions"]) == 1 + 9
+    assert len(bulk_rows["subscriptions"]) == 1 + 11
     # Left to the handler: the second subscription of the paid shared order, the refused
-    # period, on hold, a customer not imported, the refused line, the id seen twice.
-    assert by_handler == [5003, 5006, 5007, 5008, 5009, 5010]
+    # period, on hold, a customer not imported without a valid e-mail, the refused line, the
+    # id seen twice (a customer not imported is otherwise made by the page, as the handler
+    # makes it, or found by its e-mail).
+    assert by_handler == [5003, 5006, 5007, 5013, 5009, 5010]
+    # The known e-mail found (no second client.2), the customer not imported made once.
+    assert [c[0] for c in bulk_rows["customers"]] == [
+        *(f"client.{n}@example.com" for n in range(CUSTOMERS)),
+        "new.client@example.com",
+    ]
     assert [c[:3] for c in bulk_rows["charges"]] == [
         (5000, 0, "paid"),
         (5003, 0, "paid"),

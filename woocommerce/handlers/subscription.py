@@ -404,7 +404,8 @@ def upsert_page(
     applied one by one by `upsert` instead (which also refuses what it must refuse).
 
     The rules are `upsert`'s, and so are the rows and events: what is applied here is a
-    subscription never mirrored, not on hold, whose customer is mapped. Its mapping is
+    subscription never mirrored, not on hold, of a customer (mapped, or made from the billing
+    details as `base.customer_for` makes it when the subscription comes first). Its mapping is
     created if new and locked first (the lock order of every handler), the page's
     customers with their addresses, lines' mappings, preference mappings and orders are
     read in one statement each, then subscriptions, items, events, new addresses, initial
@@ -426,7 +427,16 @@ def upsert_page(
 
     prepared = base.page_prepared(items, wanted, mappings, event, _parse, results)
     customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
-    prepared = {i: row for i, row in prepared.items() if row["customer_id"] in customers}
+    # A customer the shop has not sent yet (its subscription came first) is made below, as
+    # `base.customer_for` makes it; one of whose items carries an e-mail `customer_for`
+    # would refuse is left to the handler, all its items in the page's order.
+    refused = {
+        row["customer_id"]
+        for index, row in prepared.items()
+        if row["customer_id"] not in customers
+        and not base.valid_email(base.billing_email(items[index]))
+    }
+    prepared = {i: row for i, row in prepared.items() if row["customer_id"] not in refused}
     lines = base.line_mappings(
         store, [line for i in prepared for line in items[i].get("line_items") or []]
     )
@@ -443,8 +453,7 @@ def upsert_page(
             del prepared[index]
         syncing |= mine
 
-    addresses = base.PageAddresses()
-    new, applied = [], []
+    lines_of: dict[int, list] = {}  # item index -> its items, for the items `upsert` takes
     for index, row in prepared.items():
         item = items[index]
         by_product, by_variation = base.mapped_lines(known_lines)
@@ -462,6 +471,20 @@ def upsert_page(
                 line_items = base.line_items(store, item, known_lines)
         except PayloadError:
             continue  # refused by `upsert`, with nothing of it kept
+        lines_of[index] = line_items
+    # The customers not mapped yet, made from the billing details of their first item.
+    unmapped: dict[int, Any] = {}
+    for index in lines_of:
+        if prepared[index]["customer_id"] not in customers:
+            unmapped.setdefault(prepared[index]["customer_id"], items[index].get("billing"))
+    customers.update(base.page_customers_made(store, unmapped))
+
+    addresses = base.PageAddresses()
+    new, applied = [], []
+    for index, line_items in lines_of.items():
+        row, item = prepared[index], items[index]
+        if row["customer_id"] not in customers:
+            continue  # an e-mail several customers have: the handler picks one
         customer = customers[row["customer_id"]]
         billing, shipping = addresses.of(customer, item.get("billing"), item.get("shipping"))
         ended = row["mirrored"].status not in LIVE
