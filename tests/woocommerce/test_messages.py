@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Customer
@@ -51,27 +51,73 @@ def one_by_one(ids: list[int]) -> None:
         processing.process(pk)
 
 
-def known_customer(store) -> None:
+def known_customers(store) -> None:
+    """A customer the CRM has by e-mail only, four imported, and one a subscription made
+    before the customer's own payload came (mapped, with no modification time)."""
     Customer.objects.create(organization=store.organization, email="known@example.com")
+    with transaction.atomic():
+        for n in range(20, 24):
+            handlers.apply(store, "customer", "reconciled", customer_pages.customer_payload(n))
+        subscription = subscription_pages.subscription_payload(90, customer_id=1090, parent_id=0)
+        subscription["billing"] = {**subscription["billing"], "email": "first.comer@example.com"}
+        handlers.apply(store, "subscription", "reconciled", subscription)
 
 
-# (resource, the module of its first-import tests, what the shop has before the message)
-PAGES = [
-    ("customer", customer_pages, known_customer),
-    ("order", order_pages, order_pages.known_shop),
-    ("subscription", subscription_pages, subscription_pages.known_shop),
-]
+def customer_updates() -> list:
+    """The first import's mixed page, and updates of the customers `known_customers` made."""
+    later = "2025-04-01T00:00:00"
+    renamed = customer_pages.customer_payload(20, first_name="Renée", date_modified_gmt=later)
+    renamed["shipping"] = {**renamed["shipping"], "address_1": "1 quai Neuf"}
+    phone = customer_pages.customer_payload(23, date_modified_gmt=later)
+    phone["billing"] = {**phone["billing"], "phone": "0700000000"}
+    first_comer = customer_pages.customer_payload(90, id=1090, email="first.comer@example.com")
+    return [
+        *customer_pages.mixed_page(),
+        renamed,
+        customer_pages.customer_payload(21, date_modified_gmt=later),  # nothing changes
+        customer_pages.customer_payload(22, email="new.22@example.com", date_modified_gmt=later),
+        phone,
+        first_comer,
+        customer_pages.customer_payload(21),  # older than what is applied
+    ]
 
 
-@pytest.mark.parametrize(("resource", "pages", "known_shop"), PAGES, ids=[p[0] for p in PAGES])
+# (resource, the module of its first-import tests, what the shop has before, the payloads,
+# the ids the page leaves to the handler, in order)
+PAGES = {
+    "customer": (
+        customer_pages,
+        known_customers,
+        customer_updates,
+        # An e-mail seen before in the page, one the CRM has, an id twice, a changed e-mail,
+        # an id twice (older).
+        [1007, 1008, 1003, 1022, 1021],
+    ),
+    "order": (
+        order_pages,
+        order_pages.known_shop,
+        order_pages.mixed_page,
+        [6007, 6008, 6009, 6010, 6500, 6001],
+    ),
+    "subscription": (
+        subscription_pages,
+        subscription_pages.known_shop,
+        subscription_pages.mixed_page,
+        [5003, 5006, 5007, 5013, 5009, 5010],
+    ),
+}
+
+
+@pytest.mark.parametrize("resource", list(PAGES))
 def test_a_message_gives_what_its_deliveries_one_by_one_give(
-    deliver, store, store_b, org_a, org_b, resource, pages, known_shop
+    deliver, store, store_b, org_a, org_b, resource, monkeypatch
 ):
     """The first import's mixed page (new entities, and what the page leaves to the handler
     or refuses), plus a body cut short and a coupon, as one message and one by one."""
+    pages, known_shop, payloads, left = PAGES[resource]
     known_shop(store)
     known_shop(store_b)
-    page = [*pages.mixed_page(), b'{"id": 5020, "status": "act']  # cut short
+    page = [*payloads(), b'{"id": 5020, "status": "act']  # cut short
     topic = f"{resource}.updated"
 
     bulk_ids = delivered(deliver, store, topic, copy.deepcopy(page))
@@ -79,8 +125,20 @@ def test_a_message_gives_what_its_deliveries_one_by_one_give(
     single_ids = delivered(deliver, store_b, topic, copy.deepcopy(page))
     single_ids += delivered(deliver, store_b, "coupon.updated", [sample("coupon")])[-1:]
 
+    by_handler = []
+    module = handlers.HANDLERS[resource]
+    upsert = module.upsert
+
+    def counted(store, payload, event):
+        by_handler.append(payload["id"])
+        return upsert(store, payload, event)
+
+    monkeypatch.setattr(module, "upsert", counted)
     results = processing.process_many(bulk_ids)
+    monkeypatch.undo()
     one_by_one(single_ids)
+
+    assert by_handler == left
 
     assert outcomes(bulk_ids) == outcomes(single_ids)
     assert list(results.values()) == [o[1] for o in outcomes(bulk_ids)]

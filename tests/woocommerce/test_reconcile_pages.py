@@ -138,7 +138,7 @@ def test_a_second_run_over_the_same_page_changes_nothing(store, org_a):
     assert crm_rows(org_a) == before
 
 
-def test_a_customer_the_crm_mirrors_is_updated_by_the_handler(store, org_a):
+def test_a_customer_the_crm_mirrors_is_updated_by_the_page(store, org_a):
     apply_page(store, "customer", customers(3))
     changed = customer_payload(1, first_name="Camille", date_modified_gmt="2025-04-01T00:00:00")
 

@@ -664,7 +664,7 @@ def page_customers(store: WooCommerceStore, woo_ids: set[int]) -> dict[int, Any]
     customers = Customer.objects.filter(
         organization_id=store.organization_id, pk__in=mapped.values("object_id")
     ).annotate(
-        address_rows=_address_rows(),
+        address_rows=address_rows(),
         woo_ids=ArraySubquery(mapped.filter(object_id=OuterRef("pk")).values("woo_id")),
     )
     return {woo_id: customer for customer in customers for woo_id in customer.woo_ids}
@@ -694,7 +694,7 @@ def page_customers_made(store: WooCommerceStore, billings: dict[int, Any]) -> di
     several: set[str] = set()
     for customer in (
         Customer.objects.filter(organization_id=organization_id)
-        .annotate(email_lower=Lower("email"), address_rows=_address_rows())
+        .annotate(email_lower=Lower("email"), address_rows=address_rows())
         .filter(email_lower__in={email.lower() for email in emails.values()})
         .order_by()
     ):
@@ -750,7 +750,7 @@ def page_customers_made(store: WooCommerceStore, billings: dict[int, Any]) -> di
     return customers
 
 
-def _address_rows() -> ArraySubquery:
+def address_rows() -> ArraySubquery:
     """A customer's billing and shipping addresses as JSON objects of their columns."""
     return ArraySubquery(
         Address.objects.filter(

@@ -48,8 +48,15 @@ def _address_values(customer: Customer, data: Any) -> tuple[dict[str, str], str]
     return values, base.text(data, "phone", 32)
 
 
-def _keep_address(customer: Customer, kind: str, data: Any, known: list[Address]) -> None:
-    """The customer's address of `kind` with exactly these lines, created if new.
+def _keep_address(
+    customer: Customer,
+    kind: str,
+    data: Any,
+    known: list[Address],
+    made: list[Address] | None = None,
+) -> None:
+    """The customer's address of `kind` with exactly these lines, created if new (or, with
+    `made`, added to it, for one INSERT of a page's new addresses).
 
     As `base.address_for`: never edited in place (a subscription or a shipment
     keeps where it really went), only its phone follows; `known` is the
@@ -65,13 +72,17 @@ def _keep_address(customer: Customer, kind: str, data: Any, known: list[Address]
         if address.kind == kind and all(getattr(address, f) == v for f, v in values.items())
     ]
     if not matching:
-        Address.objects.create(
+        address = Address(
             organization_id=customer.organization_id,
             customer=customer,
             kind=kind,
             phone=phone,
             **values,
         )
+        if made is None:
+            address.save()
+        else:
+            made.append(address)
         return
     address = max(matching, key=lambda a: a.pk)
     if phone and address.phone != phone:
@@ -93,6 +104,18 @@ def _remember(mapping: WooMapping, customer_id: int, modified) -> None:
         changed.append("deleted_upstream_at")
     if changed:
         mapping.save(update_fields=[*changed, "updated_at"])
+
+
+def _values(payload: dict[str, Any], email: str) -> dict[str, str]:
+    """What the CRM keeps of a customer payload on the customer's row."""
+    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    return {
+        "email": email,
+        "first_name": base.text(payload, "first_name", 100)
+        or base.text(billing, "first_name", 100),
+        "last_name": base.text(payload, "last_name", 100) or base.text(billing, "last_name", 100),
+        "phone": base.text(billing, "phone", 32),
+    }
 
 
 def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base.Outcome:
@@ -123,13 +146,7 @@ def upsert(store: WooCommerceStore, payload: dict[str, Any], event: str) -> base
         raise PayloadError("email_taken", resource="customer", woo_id=woo_id, email=email)
     if customer is None:
         customer = Customer(organization_id=organization_id, language=store.organization.language)
-    values = {
-        "email": email,
-        "first_name": base.text(payload, "first_name", 100)
-        or base.text(billing, "first_name", 100),
-        "last_name": base.text(payload, "last_name", 100) or base.text(billing, "last_name", 100),
-        "phone": base.text(billing, "phone", 32),
-    }
+    values = _values(payload, email)
     changed = [name for name, value in values.items() if getattr(customer, name) != value]
     for name in changed:
         setattr(customer, name, values[name])
@@ -162,22 +179,39 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     return base.Outcome.applied("customer_deleted")
 
 
+def _with_addresses(organization_id: int, ids: list[int]) -> dict[int, Customer]:
+    """{id: the organization's customer, with its billing and shipping addresses}, one query
+    (none without ids)."""
+    if not ids:
+        return {}
+    customers = (
+        Customer.objects.filter(organization_id=organization_id, pk__in=ids)
+        .annotate(address_rows=base.address_rows())
+        .order_by()
+    )
+    return {customer.pk: customer for customer in customers}
+
+
 def upsert_page(
     store: WooCommerceStore, items: list[Any], event: str
 ) -> list[base.Outcome | PayloadError | None]:
-    """Apply a page of customers the CRM has not seen yet with a bounded number of statements
-    (the reconciliation's first import, issue 26); for each item its outcome, the
+    """Apply a page of customers with a bounded number of statements (the reconciliation's
+    first import, a message of webhook deliveries; issue 26); for each item its outcome, the
     `PayloadError` that refuses it, or None: applied one by one by `upsert` instead.
 
     The rules are `upsert`'s: the page's mappings are created if new and locked (in id
     order, one statement), a version already applied or deleted in the shop is skipped, the
-    e-mail is checked. What is written in bulk is only the new customer the handler would
-    create: a customer never mapped, whose e-mail the organization does not have yet, with
-    its billing and shipping addresses. Anything else (a mapped customer, an e-mail the CRM
-    knows, an id or e-mail twice in the page, a body that is not a customer) is left to
-    `upsert`. Statements: insert the missing mappings, lock them, read the e-mails known,
-    insert the customers, insert their addresses, record the mappings: six at any size.
-    Runs inside the caller's transaction.
+    e-mail is checked. Written in bulk: the new customer the handler would create (never
+    mapped, an e-mail the organization does not have yet) with its billing and shipping
+    addresses, and a mapped customer's changed columns and new addresses (the customer a
+    subscription or an order made before the customer's own payload came, or a customer
+    updated in the shop). Anything else (a mapped customer whose e-mail changes or whose
+    row is gone, an e-mail the CRM knows on a new one, an id, customer or e-mail twice in the
+    page, a body that is not a customer) is left to `upsert`. Statements: insert the
+    missing mappings, lock them, read the mapped customers with their addresses, read the
+    e-mails known, insert the customers, update the changed ones, insert the addresses,
+    record the mappings: eight at any size (an address's new phone: one more each, as
+    `upsert`). Runs inside the caller's transaction.
     """
     results: list[base.Outcome | PayloadError | None] = [None] * len(items)
     wanted = base.page_wanted(items)  # item index -> woo id, the first of each id
@@ -207,6 +241,7 @@ def upsert_page(
         .order_by("woo_id")
     }
     new: dict[int, tuple[WooMapping, str, Any]] = {}  # index -> (mapping, e-mail, modified)
+    mapped: dict[int, tuple[WooMapping, str, Any]] = {}  # the same, of mapped customers
     emails: set[str] = set()
     for index, woo_id in wanted.items():
         item, mapping = items[index], mappings[woo_id]
@@ -216,8 +251,6 @@ def upsert_page(
             if skip:
                 results[index] = skip
                 continue
-            if mapping.object_id:
-                continue  # a customer the CRM has: `upsert` writes only what changed
             email = base.check_email(item.get("email", ""), ("customer", woo_id))
         except PayloadError as exc:
             results[index] = exc
@@ -225,7 +258,10 @@ def upsert_page(
         if email.lower() in emails:
             continue  # the second of one e-mail: linked by `upsert` to the first
         emails.add(email.lower())
-        new[index] = (mapping, email, modified)
+        (mapped if mapping.object_id else new)[index] = (mapping, email, modified)
+    customers_of = _with_addresses(
+        organization_id, [mapping.object_id for mapping, _, _ in mapped.values()]
+    )
     known = set(
         Customer.objects.filter(organization_id=organization_id)
         .annotate(email_lower=Lower("email"))
@@ -266,9 +302,46 @@ def upsert_page(
                         **values,
                     )
                 )
-    Address.objects.bulk_create(addresses)
+    # The mapped customers: their changed columns and new addresses, as `upsert` writes them.
     now = timezone.now()
+    updated: dict[int, Customer] = {}
+    dirty: list[Customer] = []
+    changed_fields: set[str] = set()
+    for index, (mapping, email, _) in list(mapped.items()):
+        customer = customers_of.get(mapping.object_id)
+        if (
+            customer is None  # gone: `upsert` finds one by e-mail or makes it
+            or customer.pk in updated  # two ids mapped to one customer: in the page's order
+            or customer.email.lower() != email.lower()  # `upsert` checks it is free
+        ):
+            del mapped[index]
+            continue
+        item = items[index]
+        values = _values(item, email)
+        changed = [name for name, value in values.items() if getattr(customer, name) != value]
+        for name in changed:
+            setattr(customer, name, values[name])
+        if changed:
+            customer.updated_at = now
+            changed_fields.update(changed)
+            dirty.append(customer)
+        updated[customer.pk] = customer
+        known = base.known_addresses(customer)
+        billing = item.get("billing") if isinstance(item.get("billing"), dict) else {}
+        _keep_address(customer, Address.Kind.BILLING, billing, known, addresses)
+        _keep_address(customer, Address.Kind.SHIPPING, item.get("shipping"), known, addresses)
+    if dirty:
+        Customer.objects.bulk_update(dirty, [*sorted(changed_fields), "updated_at"])
+    Address.objects.bulk_create(addresses)
     changed = []
+    for index, (mapping, _, modified) in mapped.items():  # as `_remember`: only what moves
+        newer = modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at)
+        if newer or mapping.deleted_upstream_at is not None:
+            mapping.woo_modified_at = modified if newer else mapping.woo_modified_at
+            mapping.deleted_upstream_at = None
+            mapping.updated_at = now
+            changed.append(mapping)
+        results[index] = base.Outcome.applied()
     for index, (mapping, _, modified) in new.items():
         mapping.object_id = customers[index].pk
         if modified and (mapping.woo_modified_at is None or modified > mapping.woo_modified_at):
