@@ -179,19 +179,6 @@ def delete(store: WooCommerceStore, woo_id: int) -> base.Outcome:
     return base.Outcome.applied("customer_deleted")
 
 
-def _with_addresses(organization_id: int, ids: list[int]) -> dict[int, Customer]:
-    """{id: the organization's customer, with its billing and shipping addresses}, one query
-    (none without ids)."""
-    if not ids:
-        return {}
-    customers = (
-        Customer.objects.filter(organization_id=organization_id, pk__in=ids)
-        .annotate(address_rows=base.address_rows())
-        .order_by()
-    )
-    return {customer.pk: customer for customer in customers}
-
-
 def upsert_page(
     store: WooCommerceStore, items: list[Any], event: str
 ) -> list[base.Outcome | PayloadError | None]:
@@ -259,7 +246,7 @@ def upsert_page(
             continue  # the second of one e-mail: linked by `upsert` to the first
         emails.add(email.lower())
         (mapped if mapping.object_id else new)[index] = (mapping, email, modified)
-    customers_of = _with_addresses(
+    customers_of = base.customers_with_addresses(
         organization_id, [mapping.object_id for mapping, _, _ in mapped.values()]
     )
     known = set(

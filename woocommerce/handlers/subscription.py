@@ -21,7 +21,8 @@ together, in one query (`base.first_sight`), and only the rows made from them an
 mappings are written one by one.
 
 The reconciliation's first import applies a page of new subscriptions in bulk
-(`upsert_page`, 16 statements a page at any size), with the same rows and events.
+(`upsert_page`, 17 statements a page at any size), with the same rows and events; a
+message of webhook deliveries too (`processing.process_many`).
 """
 
 from __future__ import annotations
@@ -407,8 +408,8 @@ def upsert_page(
     subscription never mirrored, not on hold, of a customer (mapped, or made from the billing
     details as `base.customer_for` makes it when the subscription comes first). Its mapping is
     created if new and locked first (the lock order of every handler), the page's
-    customers with their addresses, lines' mappings, preference mappings and orders are
-    read in one statement each, then subscriptions, items, events, new addresses, initial
+    customers with their addresses (their mappings, then the customers), lines' mappings,
+    preference mappings and orders are read in one statement each, then subscriptions, items, events, new addresses, initial
     orders and their links are inserted in bulk (`subscriptions_mirror_new`), and the
     mappings written in one statement. Lines seen for the first time make their product or
     variant as `base.line_items` does, one by one (once per product, not per item). A
