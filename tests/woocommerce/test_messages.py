@@ -196,6 +196,37 @@ def test_a_message_costs_the_same_statements_for_three_deliveries_or_ten(deliver
     assert Customer.objects.filter(email__startswith="first.").count() == 13
 
 
+def test_a_message_of_updates_costs_little_more_than_one_by_one(deliver, store, store_b):
+    """Updates of subscriptions the CRM mirrors are the handler's, one by one: the page only
+    finds out, for a few statements a message, not a few a delivery."""
+    counts = []
+    for shop in (store, store_b):
+        subscription_pages.known_shop(shop)
+        first = [subscription_pages.subscription_payload(n) for n in range(10)]
+        processing.process_many(delivered(deliver, shop, "subscription.updated", first))
+        updates = [
+            subscription_pages.subscription_payload(
+                n, status="cancelled", date_modified_gmt="2025-04-01T00:00:00"
+            )
+            for n in range(10)
+        ]
+        before = set(WebhookDelivery.objects.values_list("pk", flat=True))
+        ids = [
+            i for i in delivered(deliver, shop, "subscription.updated", updates) if i not in before
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            if shop is store:
+                processing.process_many(ids)
+            else:
+                one_by_one(ids)
+        counts.append(len(captured.captured_queries))
+        assert {o[1] for o in outcomes(ids)} == {Status.PROCESSED}
+
+    many, single = counts
+    assert many <= single + 6, counts
+    assert Subscription.objects.filter(status="canceled").count() == 20
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_page_that_fails_is_applied_one_by_one_and_only_the_failing_delivery_is_resent(
     deliver, store, monkeypatch

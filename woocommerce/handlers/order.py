@@ -306,6 +306,9 @@ def upsert_page(
         return results
     mappings, inserted = base.page_mappings(store, Resource.ORDER, list(wanted.values()))
     prepared = base.page_prepared(items, wanted, mappings, event, _parse, results)
+    if not prepared:  # nothing new (a message of updates): the handler's, item by item
+        base.page_forget(inserted, set())
+        return results
     existing = set(
         WooOrder.objects.filter(
             store=store, woo_id__in=[row["woo_id"] for row in prepared.values()]

@@ -427,6 +427,9 @@ def upsert_page(
     mappings, inserted = base.page_mappings(store, Resource.SUBSCRIPTION, list(wanted.values()))
 
     prepared = base.page_prepared(items, wanted, mappings, event, _parse, results)
+    if not prepared:  # nothing new (a message of updates): the handler's, item by item
+        base.page_forget(inserted, set())
+        return results
     customers = base.page_customers(store, {row["customer_id"] for row in prepared.values()})
     # A customer the shop has not sent yet (its subscription came first) is made below, as
     # `base.customer_for` makes it; one of whose items carries an e-mail `customer_for`
