@@ -409,8 +409,9 @@ def upsert_page(
     details as `base.customer_for` makes it when the subscription comes first). Its mapping is
     created if new and locked first (the lock order of every handler), the page's
     customers with their addresses (their mappings, then the customers), lines' mappings,
-    preference mappings and orders are read in one statement each, then subscriptions, items, events, new addresses, initial
-    orders and their links are inserted in bulk (`subscriptions_mirror_new`), and the
+    preference mappings and orders are read in one statement each, then subscriptions,
+    items, events, new addresses, initial orders and their links are inserted in bulk
+    (`subscriptions_mirror_new`), and the
     mappings written in one statement. Lines seen for the first time make their product or
     variant as `base.line_items` does, one by one (once per product, not per item). A
     subscription whose payload carries preference values, or whose orders already carry a
