@@ -228,13 +228,22 @@ RETRY = "retry"
 PAGE_MIN = 2
 
 
-def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
+def process_many(
+    delivery_ids: list[int], *, top_up: list[str] | None = None
+) -> dict[int, str | None]:
     """Apply the deliveries of one message; for each, what `process` would return, or
     `RETRY` when it must be sent again on its own (left `queued`).
 
     The effect is `process`'s for each delivery, in fewer statements:
-    - one UPDATE claims every delivery waiting (the usual case); one it does not claim
-      (busy, stale, out of attempts) goes through `process`, which decides;
+    - one UPDATE claims every delivery waiting (the usual case); one it does not claim is
+      left alone when it is finished (another message took it, below), else goes through
+      `process`, which decides (busy, stale, out of attempts);
+    - with `top_up` (the resources of the message's queue), a message of fewer than
+      `relay.PER_MESSAGE` deliveries is topped up, in the same UPDATE, with the oldest
+      deliveries of those resources waiting in the queue, never attempted and not locked
+      by another worker: the further behind a worker is, the fuller its pages, whatever
+      the rate the relay's messages were cut at. Their own messages, later, find them
+      finished. A delivery with an attempt behind it waits for its own retry (its backoff);
     - the deliveries of resources no handler applies are closed together, in one UPDATE;
     - the deliveries of one shop and resource whose handler applies a page
       (`handlers.apply_page`) are applied as one, in one transaction under their row
@@ -250,18 +259,25 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
     about one entity keep theirs (only the first of each entity is in a page, and the
     page is applied first).
     """
+    from woocommerce.relay import PER_MESSAGE
+
     now = timezone.now()
     waiting = (Status.RECEIVED, Status.QUEUED)
-    params = [Status.PROCESSING, now, now, list(delivery_ids), *waiting]
-    params.append(settings.WOOCOMMERCE_MAX_ATTEMPTS)
+    ids = list(delivery_ids)
+    more = PER_MESSAGE - len(ids) if top_up else 0
+    params: list[Any] = [Status.PROCESSING, now, now, ids]
+    if more > 0:
+        params += [Status.QUEUED, list(top_up), ids, more]
+    params += [*waiting, settings.WOOCOMMERCE_MAX_ATTEMPTS]
 
     def run_claim() -> list[tuple]:
         with connection.cursor() as cursor:
-            cursor.execute(_claim_many_sql(), params)
+            cursor.execute(_claim_many_sql(more > 0), params)
             return cursor.fetchall()
 
-    rows = {row[0]: row for row in checked_first(run_claim, what=f"{len(delivery_ids)} deliveries")}
-    claimed = {  # in the message's order (RETURNING gives the table's)
+    rows = {row[0]: row for row in checked_first(run_claim, what=f"{len(ids)} deliveries")}
+    extra = sorted(set(rows) - set(ids))  # the top-up, oldest first
+    claimed = {  # in the message's order (RETURNING gives the table's), then the top-up
         pk: WebhookDelivery(
             pk=pk,
             status=Status.PROCESSING,
@@ -271,8 +287,16 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
             event=event,
             body=body,
         )
-        for pk, store_id, resource, event, body in (rows[pk] for pk in delivery_ids if pk in rows)
+        for pk, store_id, resource, event, body in (rows[pk] for pk in [*ids, *extra] if pk in rows)
     }
+    left = [pk for pk in ids if pk not in rows]
+    if left:  # finished by another message's top-up, or for `process` to decide
+        finished = set(
+            WebhookDelivery.objects.filter(pk__in=left, status__in=(*FINISHED, Status.FAILED))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+        left = [pk for pk in left if pk not in finished]
     results: dict[int, str | None] = {}
     ended = [_unhandled(d) for d in claimed.values() if d.resource not in handlers.HANDLERS]
     _close_many(ended, now)
@@ -286,8 +310,8 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
         if len(page) >= PAGE_MIN:
             results.update(_apply_page(page, now))
 
-    for pk in delivery_ids:
-        if pk in results:
+    for pk in [*ids, *extra]:
+        if pk in results or (pk not in claimed and pk not in left):
             continue
         delivery = claimed.get(pk)
         try:
@@ -295,7 +319,7 @@ def process_many(delivery_ids: list[int]) -> dict[int, str | None]:
         except (Transient, OperationalError, InterfaceError):
             connection.close_if_unusable_or_obsolete()  # not used again if it failed
             results[pk] = RETRY
-    return {pk: results[pk] for pk in delivery_ids if pk in results}
+    return {pk: results.get(pk) for pk in [*ids, *extra]}
 
 
 def _apply_page(page: list[WebhookDelivery], started_at) -> dict[int, str | None]:
@@ -349,17 +373,33 @@ def _apply_page(page: list[WebhookDelivery], started_at) -> dict[int, str | None
 
 
 @functools.cache
-def _claim_many_sql() -> str:
-    """`process_many`'s claim: `_claim_sql` for a list of ids."""
+def _claim_many_sql(top_up: bool) -> str:
+    """`process_many`'s claim: `_claim_sql` for a list of ids, and with `top_up` the oldest
+    deliveries of some resources waiting in their queue never attempted (read from the
+    index of unfinished deliveries, in the order they were queued; `SKIP LOCKED`: never
+    one another worker is claiming)."""
     meta, column = WebhookDelivery._meta, _column
-    status, attempts = column("status"), column("attempts")
+    table, status, attempts, pk = (
+        f'"{meta.db_table}"',
+        column("status"),
+        column("attempts"),
+        column("id"),
+    )
+    ids = "%s::bigint[]"
+    if top_up:
+        ids = (
+            f"(%s::bigint[] || ARRAY(SELECT {pk} FROM {table} WHERE {status} = %s "  # noqa: S608
+            f"AND {attempts} = 0 AND {column('resource')} = ANY(%s::text[]) "
+            f"AND {pk} <> ALL(%s::bigint[]) ORDER BY {column('updated_at')}, {pk} "
+            "LIMIT %s FOR UPDATE SKIP LOCKED))"
+        )
     # Only the model's own table and column names are interpolated.
     return (
-        f'UPDATE "{meta.db_table}" SET {status} = %s, {attempts} = {attempts} + 1, '  # noqa: S608
+        f"UPDATE {table} SET {status} = %s, {attempts} = {attempts} + 1, "  # noqa: S608
         f"{column('started_at')} = %s, {column('updated_at')} = %s "
-        f"WHERE {column('id')} = ANY(%s::bigint[]) AND {status} IN (%s, %s) "
+        f"WHERE {pk} = ANY({ids}) AND {status} IN (%s, %s) "
         f"AND {attempts} < %s "
-        f"RETURNING {column('id')}, {column('store')}, {column('resource')}, "
+        f"RETURNING {pk}, {column('store')}, {column('resource')}, "
         f"{column('event')}, {column('body')}"
     )
 

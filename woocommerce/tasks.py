@@ -11,7 +11,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from woocommerce.models import WooCommerceStore
+from woocommerce.models import QUEUES, WooCommerceStore
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ def process_deliveries(self, delivery_ids: list[int]) -> int:
 
     One message for a burst (woocommerce/relay.py), applied by `processing.process_many`:
     what a page can take in bulk, the rest one by one, each delivery's effect and
-    bookkeeping as `process_delivery` gives it, so one that fails leaves the others alone.
+    bookkeeping as `process_delivery` gives it, so one that fails leaves the others alone;
+    a message of fewer than ten is topped up with what else waits in its queue (its
+    resources'), so that a worker behind applies full pages.
     One that must be retried (a transient error) is sent again on its own, as
     `process_delivery` with its first backoff; if that cannot be sent either, it stays
     `queued` for the sweeper. A worker killed mid-way has the message redelivered: what
@@ -69,8 +71,9 @@ def process_deliveries(self, delivery_ids: list[int]) -> int:
     from woocommerce import processing
 
     queue = _queue(self)
+    resources = [resource for resource, name in QUEUES.items() if name == queue]
     try:
-        results = processing.process_many(delivery_ids)
+        results = processing.process_many(delivery_ids, top_up=resources)
     except (OperationalError, InterfaceError):  # the claim itself: each is sent again
         close_old_connections()
         results = dict.fromkeys(delivery_ids, processing.RETRY)

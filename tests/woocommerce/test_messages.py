@@ -227,6 +227,28 @@ def test_a_message_of_updates_costs_little_more_than_one_by_one(deliver, store, 
     assert Subscription.objects.filter(status="canceled").count() == 20
 
 
+def test_a_short_message_is_topped_up_with_what_waits_in_its_queue(deliver, store):
+    """A worker behind takes, with a message of two, the oldest deliveries of its queue's
+    resources never attempted (not a retry waiting for its backoff, not another queue's);
+    their own message, later, finds them finished, in two statements."""
+    customers = [{**sample("customer"), "id": n, "email": f"c{n}@example.com"} for n in range(1, 8)]
+    ids = delivered(deliver, store, "customer.updated", customers)
+    subscription = delivered(deliver, store, "subscription.updated", [sample("subscription")])[-1]
+    WebhookDelivery.objects.update(status=Status.QUEUED)  # published by the relay
+    WebhookDelivery.objects.filter(pk=ids[6]).update(attempts=1)  # a retry, backoff pending
+
+    results = processing.process_many(ids[:2], top_up=["customer"])
+
+    assert results == dict.fromkeys(ids[:6], Status.PROCESSED)
+    assert _status(ids[6]) == Status.QUEUED
+    assert _status(subscription) == Status.QUEUED
+    with CaptureQueriesContext(connection) as captured:
+        later = processing.process_many(ids[2:6], top_up=["customer"])
+    assert later == dict.fromkeys(ids[2:6])
+    assert len(captured.captured_queries) == 2  # the claim (nothing), the finished ones
+    assert Customer.objects.count() == 6
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_page_that_fails_is_applied_one_by_one_and_only_the_failing_delivery_is_resent(
     deliver, store, monkeypatch
