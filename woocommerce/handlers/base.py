@@ -78,6 +78,12 @@ def _insert_mapping(
     store: WooCommerceStore, resource: str, woo_id: int, object_id: int | None = None
 ) -> None:
     """The mapping row of (store, resource, id) exists after this (never a duplicate)."""
+    insert_mappings(store, resource, {woo_id: object_id})
+
+
+def insert_mappings(store: WooCommerceStore, resource: str, objects: dict[int, int | None]) -> None:
+    """The mapping rows of (store, resource, each id) exist after this, one statement; a new
+    one maps its id to the object given (or none), one that existed is left as it was."""
     WooMapping.objects.bulk_create(
         [
             WooMapping(
@@ -87,8 +93,21 @@ def _insert_mapping(
                 woo_id=woo_id,
                 object_id=object_id,
             )
+            for woo_id, object_id in objects.items()
         ],
         ignore_conflicts=True,
+    )
+
+
+def customer_from_billing(store: WooCommerceStore, email: str, billing: dict[str, Any]) -> Customer:
+    """A new customer (not saved) made from an order's or a subscription's billing details."""
+    return Customer(
+        organization_id=store.organization_id,
+        email=email,
+        first_name=text(billing, "first_name", 100),
+        last_name=text(billing, "last_name", 100),
+        phone=text(billing, "phone", 32),
+        language=store.organization.language,
     )
 
 
@@ -394,14 +413,8 @@ def customer_for(
     email = check_email(billing.get("email", ""), what)
     customer = Customer.objects.filter(organization_id=organization_id, email__iexact=email).first()
     if customer is None:
-        customer = Customer.objects.create(
-            organization_id=organization_id,
-            email=email,
-            first_name=text(billing, "first_name", 100),
-            last_name=text(billing, "last_name", 100),
-            phone=text(billing, "phone", 32),
-            language=store.organization.language,
-        )
+        customer = customer_from_billing(store, email, billing)
+        customer.save(force_insert=True)
         if addresses:  # a new customer has none: not read by `addresses_for`
             customer.address_rows = []
     if woo_customer_id:
@@ -724,15 +737,7 @@ def page_customers_made(store: WooCommerceStore, billings: dict[int, Any]) -> di
     for woo_id, email in emails.items():  # the first item of an e-mail makes its customer
         key = email.lower()
         if key not in found and key not in made:
-            billing = billings[woo_id]
-            made[key] = Customer(
-                organization_id=organization_id,
-                email=email,
-                first_name=text(billing, "first_name", 100),
-                last_name=text(billing, "last_name", 100),
-                phone=text(billing, "phone", 32),
-                language=store.organization.language,
-            )
+            made[key] = customer_from_billing(store, email, billings[woo_id])
             made[key].address_rows = []
     Customer.objects.bulk_create(made.values())
     found.update(made)
@@ -742,18 +747,10 @@ def page_customers_made(store: WooCommerceStore, billings: dict[int, Any]) -> di
         if email.lower() not in several
     }
     # `link`: mapped to the customer unless mapped already (a customer's own payload).
-    WooMapping.objects.bulk_create(
-        [
-            WooMapping(
-                organization_id=organization_id,
-                store=store,
-                resource=Resource.CUSTOMER,
-                woo_id=woo_id,
-                object_id=customer.pk,
-            )
-            for woo_id, customer in sorted(customers.items())
-        ],
-        ignore_conflicts=True,
+    insert_mappings(
+        store,
+        Resource.CUSTOMER,
+        {woo_id: customer.pk for woo_id, customer in sorted(customers.items())},
     )
     unlinked = list(
         WooMapping.objects.filter(

@@ -205,18 +205,7 @@ def upsert_page(
     if not wanted:
         return results
     organization_id = store.organization_id
-    WooMapping.objects.bulk_create(
-        [
-            WooMapping(
-                organization_id=organization_id,
-                store=store,
-                resource=Resource.CUSTOMER,
-                woo_id=woo_id,
-            )
-            for woo_id in wanted.values()
-        ],
-        ignore_conflicts=True,
-    )
+    base.insert_mappings(store, Resource.CUSTOMER, dict.fromkeys(wanted.values()))
     mappings = {
         mapping.woo_id: mapping
         for mapping in WooMapping.objects.select_for_update()
