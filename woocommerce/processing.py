@@ -56,20 +56,27 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     """
     now = timezone.now()
     waiting = (Status.RECEIVED, Status.QUEUED)
-    params = [Status.PROCESSING, now, now, delivery_id, *waiting, settings.WOOCOMMERCE_MAX_ATTEMPTS]
+    params = [Status.PROCESSING, now, now, [delivery_id], *waiting]
+    params.append(settings.WOOCOMMERCE_MAX_ATTEMPTS)
 
     def run_claim() -> tuple | None:
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(), params)
+            cursor.execute(_claim_many_sql(False), params)
             return cursor.fetchone()
 
     # The task's first statement is its connection's check (core.connections): sent again
     # after it did commit, it matches no waiting row and the row lock below decides.
     claimed = checked_first(run_claim, what=f"delivery {delivery_id}")
     if claimed:
-        resource, body = claimed
+        _, store_id, resource, event, body = claimed
         return WebhookDelivery(
-            pk=delivery_id, status=Status.PROCESSING, started_at=now, resource=resource, body=body
+            pk=delivery_id,
+            status=Status.PROCESSING,
+            started_at=now,
+            store_id=store_id,
+            resource=resource,
+            event=event,
+            body=body,
         )
     with transaction.atomic():
         delivery = (
@@ -102,20 +109,6 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
 def _column(name: str) -> str:
     """A delivery field's column, quoted, for the statements written once below."""
     return f'"{WebhookDelivery._meta.get_field(name).column}"'
-
-
-@functools.cache
-def _claim_sql() -> str:
-    """`claim`'s one statement, written once from the model."""
-    meta, column = WebhookDelivery._meta, _column
-    status, attempts = column("status"), column("attempts")
-    # Only the model's own table and column names are interpolated.
-    return (
-        f'UPDATE "{meta.db_table}" SET {status} = %s, {attempts} = {attempts} + 1, '  # noqa: S608
-        f"{column('started_at')} = %s, {column('updated_at')} = %s "
-        f"WHERE {column('id')} = %s AND {status} IN (%s, %s) AND {attempts} < %s "
-        f"RETURNING {column('resource')}, {column('body')}"
-    )
 
 
 def _finish(delivery: WebhookDelivery, status: str, reason: reasons.Reason | None) -> None:
@@ -374,7 +367,8 @@ def _apply_page(page: list[WebhookDelivery], started_at) -> dict[int, str | None
 
 @functools.cache
 def _claim_many_sql(top_up: bool) -> str:
-    """`process_many`'s claim: `_claim_sql` for a list of ids, and with `top_up` the oldest
+    """The claim's one statement (`claim`, `process_many`), written once from the model: the
+    deliveries of a list of ids waiting with attempts left, and with `top_up` the oldest
     deliveries of some resources waiting in their queue never attempted (read from the
     index of unfinished deliveries, in the order they were queued; `SKIP LOCKED`: never
     one another worker is claiming)."""
